@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/pflag"
+)
+
+// newFlagSet makes a GNU-style flag set for a command; --help prints the
+// usage line, the description and the flags.
+func newFlagSet(name, usageLine, description string, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ompscope %s\n\n%s\n\nFlags:\n%s", usageLine, description, fs.FlagUsages())
+	}
+	return fs
+}
+
+// parseFlags parses args; it returns (exit status, done): done is true
+// when the command must stop (help was printed, or a usage error).
+func parseFlags(fs *pflag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	err := fs.Parse(args)
+	if errors.Is(err, pflag.ErrHelp) {
+		return exitOK, true
+	}
+	if err != nil {
+		fmt.Fprintf(fs.Output(), "ompscope %s: %v\n(run 'ompscope %s --help')\n", fs.Name(), err, fs.Name())
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// outputFormat resolves -T: "auto" means text on a terminal, json otherwise.
+func outputFormat(flag string, stdout io.Writer) (string, error) {
+	switch flag {
+	case "text", "json":
+		return flag, nil
+	case "", "auto":
+		if isTerminal(stdout) {
+			return "text", nil
+		}
+		return "json", nil
+	}
+	return "", fmt.Errorf("-T takes text or json, not %q", flag)
+}

@@ -1,0 +1,91 @@
+// Command ompscope decodes and analyzes the control plane of a Cisco
+// SD-WAN fabric from packet captures: it decrypts DTLS/TLS control
+// connections with the keys you supply, decodes vdaemon and OMP messages,
+// and rebuilds the route, TLOC and service tables each peer advertised.
+//
+// Usage: ompscope COMMAND [flags]; `ompscope help` lists the commands and
+// `ompscope COMMAND --help` describes one.
+//
+// Exit status: 0 success, 1 runtime error (including input that failed to
+// decode), 2 usage error (unknown command or flag, bad flag value).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+// command is one subcommand. run gets the arguments after the command
+// name and returns the exit status.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]*command{}
+
+// register adds a subcommand; each command's file calls it from init.
+func register(c *command) { commands[c.name] = c }
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "ompscope %s: see what the control plane of a Cisco SD-WAN fabric said.\n\n", version)
+	fmt.Fprintf(w, "Usage: ompscope COMMAND [flags]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'ompscope COMMAND --help' for a command's flags.\n")
+	fmt.Fprintf(w, "Exit status: 0 ok, 1 runtime error, 2 usage error.\n")
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		if len(args) > 1 && args[0] == "help" {
+			if c, ok := commands[args[1]]; ok {
+				return c.run([]string{"--help"}, stdin, stdout, stderr)
+			}
+		}
+		usage(stdout)
+		return exitOK
+	case "-V", "--version", "version":
+		fmt.Fprintf(stdout, "ompscope %s\n", version)
+		return exitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "ompscope: unknown command %q\n\n", args[0])
+		if strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "(flags go after the command: ompscope COMMAND %s)\n\n", args[0])
+		}
+		usage(stderr)
+		return exitUsage
+	}
+	return c.run(args[1:], stdin, stdout, stderr)
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,95 @@
+package dissect
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/vdaemon"
+)
+
+// Message is the decode of one control-connection record plaintext: the
+// vdaemon message and, for DATA, the OMP messages inside it.
+type Message struct {
+	VDaemon *vdaemon.Message
+	OMP     []omp.Message
+	// Err is the first decode error: the vdaemon layer (VDaemon is then
+	// nil) or the OMP layer (OMP then holds the messages before the bad
+	// one).
+	Err error
+}
+
+// DecodeMessage decodes one record plaintext. It never panics.
+func DecodeMessage(b []byte) Message {
+	var m Message
+	v, err := vdaemon.Decode(b)
+	if err != nil {
+		m.Err = err
+		return m
+	}
+	m.VDaemon = v
+	if d, ok := v.Body.(*vdaemon.Data); ok {
+		m.OMP, m.Err = omp.DecodeAll(d.Payload)
+	}
+	return m
+}
+
+// Summary is the one-line text of a message: the vdaemon summary, or for
+// DATA the OMP summaries joined with "; ".
+func (m *Message) Summary() string {
+	if m.VDaemon == nil {
+		return "undecodable: " + m.Err.Error()
+	}
+	if _, ok := m.VDaemon.Body.(*vdaemon.Data); ok && len(m.OMP) > 0 {
+		s := m.VDaemon.Header.Device.String() + " "
+		for i, o := range m.OMP {
+			if i > 0 {
+				s += "; "
+			}
+			s += omp.Summary(o)
+		}
+		if m.Err != nil {
+			s += "; error: " + m.Err.Error()
+		}
+		return s
+	}
+	s := vdaemon.Summary(m.VDaemon)
+	if m.Err != nil {
+		s += "; error: " + m.Err.Error()
+	}
+	return s
+}
+
+// WriteText writes the full decode tree.
+func (m *Message) WriteText(w io.Writer, indent string) {
+	if m.VDaemon != nil {
+		vdaemon.WriteText(w, m.VDaemon, indent)
+		for _, o := range m.OMP {
+			omp.WriteText(w, o, indent+"  ")
+		}
+	}
+	if m.Err != nil {
+		fmt.Fprintf(w, "%serror: %v\n", indent, m.Err)
+	}
+}
+
+// MessageJSON is the JSON form of a decoded message, the "vdaemon", "omp"
+// and "error" members of every dissect output object (docs/json.md).
+type MessageJSON struct {
+	VDaemon *vdaemon.Message `json:"vdaemon,omitempty"`
+	OMP     []omp.Message    `json:"omp,omitempty"`
+	Error   string           `json:"error,omitempty"`
+}
+
+// JSON returns the JSON form.
+func (m *Message) JSON() MessageJSON {
+	j := MessageJSON{VDaemon: m.VDaemon, OMP: m.OMP}
+	if m.Err != nil {
+		j.Error = m.Err.Error()
+	}
+	return j
+}
+
+// MarshalJSON implements json.Marshaler.
+func (m Message) MarshalJSON() ([]byte, error) { return json.Marshal(m.JSON()) }

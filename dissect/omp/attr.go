@@ -1,0 +1,482 @@
+package omp
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strconv"
+
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// AttrType is a path attribute type code.
+type AttrType uint8
+
+// Path attribute types (OMP encoding v1).
+const (
+	AttrOriginator    AttrType = 1
+	AttrTLOC          AttrType = 2
+	AttrOrigin        AttrType = 3
+	AttrPreference    AttrType = 4
+	AttrSiteID        AttrType = 5
+	AttrTag           AttrType = 6
+	AttrDomainID      AttrType = 7
+	AttrOverlayID     AttrType = 8
+	AttrLabel         AttrType = 9
+	AttrUltimateTLOC  AttrType = 10
+	AttrAffinityGroup AttrType = 11
+	AttrRegionID      AttrType = 12
+	AttrASPath        AttrType = 13
+	AttrCommunity     AttrType = 14
+	AttrPrivateIPv4   AttrType = 32
+	AttrPublicIPv4    AttrType = 33
+	AttrPrivateIPv6   AttrType = 34
+	AttrPublicIPv6    AttrType = 35
+	AttrWeight        AttrType = 36
+	AttrCarrier       AttrType = 37
+	AttrRestrict      AttrType = 38
+	AttrGroups        AttrType = 39
+	AttrEncapParams   AttrType = 40
+	AttrGenID         AttrType = 41
+	AttrBandwidth     AttrType = 42
+)
+
+// Attribute flag bits.
+const (
+	FlagOptional   uint8 = 0x80
+	FlagTransitive uint8 = 0x40
+)
+
+var attrNames = map[AttrType]string{
+	1: "ORIGINATOR", 2: "TLOC", 3: "ORIGIN", 4: "PREFERENCE", 5: "SITE_ID", 6: "TAG",
+	7: "DOMAIN_ID", 8: "OVERLAY_ID", 9: "LABEL", 10: "ULTIMATE_TLOC", 11: "AFFINITY_GROUP",
+	12: "REGION_ID", 13: "AS_PATH", 14: "COMMUNITY", 32: "PRIVATE_IPV4", 33: "PUBLIC_IPV4",
+	34: "PRIVATE_IPV6", 35: "PUBLIC_IPV6", 36: "WEIGHT", 37: "CARRIER", 38: "RESTRICT",
+	39: "GROUPS", 40: "ENCAP_PARAMS", 41: "GEN_ID", 42: "BANDWIDTH",
+}
+
+func (t AttrType) String() string {
+	if n, ok := attrNames[t]; ok {
+		return n
+	}
+	return "ATTR-" + strconv.Itoa(int(t))
+}
+
+// Known reports whether this package decodes the attribute's value.
+func (t AttrType) Known() bool { _, ok := attrNames[t]; return ok }
+
+// MarshalText gives the name.
+func (t AttrType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// DefaultFlags is the flags byte this project's encoder and simulator use
+// for an attribute: transitive for 1-9, optional transitive for the rest.
+func DefaultFlags(t AttrType) uint8 {
+	if t >= 1 && t <= 9 {
+		return FlagTransitive
+	}
+	return FlagOptional | FlagTransitive
+}
+
+// Attribute is one path attribute. The concrete types are *Originator,
+// *TLOCAttr, *OriginAttr, *Uint32Attr, *UltimateTLOC, *Uint32ListAttr,
+// *AddrAttr, *Uint8Attr, *EncapParams and *UnknownAttr.
+type Attribute interface {
+	Code() AttrType
+	Flags() uint8
+	// AppendValue appends the attribute's value (no header).
+	AppendValue(b []byte) ([]byte, error)
+}
+
+// Originator is ORIGINATOR: the system-ip of the device that originated
+// the path.
+type Originator struct {
+	Flag uint8
+	Addr netip.Addr
+}
+
+// TLOCAttr is TLOC: the TLOC a route or service resolves through.
+type TLOCAttr struct {
+	Flag uint8
+	TLOCKey
+}
+
+// OriginAttr is ORIGIN: the protocol the route came from on the edge, and
+// its metric there.
+type OriginAttr struct {
+	Flag     uint8
+	Protocol sdwan.Origin
+	Metric   uint32
+}
+
+// Uint32Attr is any attribute whose value is one u32: PREFERENCE, SITE_ID,
+// TAG, DOMAIN_ID, OVERLAY_ID, LABEL (low 20 bits), AFFINITY_GROUP,
+// REGION_ID, WEIGHT (1-255), GEN_ID, BANDWIDTH (kbps).
+type Uint32Attr struct {
+	Type  AttrType
+	Flag  uint8
+	Value uint32
+}
+
+// UltimateTLOC is ULTIMATE_TLOC: the TLOC behind a transport gateway and
+// how to use it.
+type UltimateTLOC struct {
+	Flag uint8
+	TLOCKey
+	Action UltimateAction
+}
+
+// UltimateAction is the action of an ULTIMATE_TLOC.
+type UltimateAction uint8
+
+var actionNames = [...]string{1: "strict", 2: "primary", 3: "ecmp", 4: "backup"}
+
+func (a UltimateAction) String() string {
+	if a >= 1 && int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return "action-" + strconv.Itoa(int(a))
+}
+
+// MarshalText gives the name.
+func (a UltimateAction) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// Uint32ListAttr is a sequence of u32: AS_PATH, COMMUNITY, GROUPS.
+type Uint32ListAttr struct {
+	Type   AttrType
+	Flag   uint8
+	Values []uint32
+}
+
+// AddrAttr is an address and port: PRIVATE_IPV4, PUBLIC_IPV4,
+// PRIVATE_IPV6, PUBLIC_IPV6.
+type AddrAttr struct {
+	Type AttrType
+	Flag uint8
+	Addr netip.AddrPort
+}
+
+// Uint8Attr is a one-byte value: CARRIER (1-9), RESTRICT (0/1).
+type Uint8Attr struct {
+	Type  AttrType
+	Flag  uint8
+	Value uint8
+}
+
+// EncapParams is ENCAP_PARAMS: IPsec SPI and key sizes.
+type EncapParams struct {
+	Flag           uint8
+	SPI            uint32
+	AuthBits       uint16
+	EncryptionBits uint16
+}
+
+// UnknownAttr is an attribute whose type this package does not know; its
+// value is kept as it came.
+type UnknownAttr struct {
+	Type  AttrType
+	Flag  uint8
+	Value []byte
+}
+
+func (a *Originator) Code() AttrType     { return AttrOriginator }
+func (a *TLOCAttr) Code() AttrType       { return AttrTLOC }
+func (a *OriginAttr) Code() AttrType     { return AttrOrigin }
+func (a *Uint32Attr) Code() AttrType     { return a.Type }
+func (a *UltimateTLOC) Code() AttrType   { return AttrUltimateTLOC }
+func (a *Uint32ListAttr) Code() AttrType { return a.Type }
+func (a *AddrAttr) Code() AttrType       { return a.Type }
+func (a *Uint8Attr) Code() AttrType      { return a.Type }
+func (a *EncapParams) Code() AttrType    { return AttrEncapParams }
+func (a *UnknownAttr) Code() AttrType    { return a.Type }
+
+func (a *Originator) Flags() uint8     { return a.Flag }
+func (a *TLOCAttr) Flags() uint8       { return a.Flag }
+func (a *OriginAttr) Flags() uint8     { return a.Flag }
+func (a *Uint32Attr) Flags() uint8     { return a.Flag }
+func (a *UltimateTLOC) Flags() uint8   { return a.Flag }
+func (a *Uint32ListAttr) Flags() uint8 { return a.Flag }
+func (a *AddrAttr) Flags() uint8       { return a.Flag }
+func (a *Uint8Attr) Flags() uint8      { return a.Flag }
+func (a *EncapParams) Flags() uint8    { return a.Flag }
+func (a *UnknownAttr) Flags() uint8    { return a.Flag }
+
+const attrLayer = "omp update"
+
+func attrField(t AttrType) string {
+	return "attribute " + strconv.Itoa(int(t)) + " (" + t.String() + ")"
+}
+
+func encErr(t AttrType, reason string) error {
+	return &EncodeError{attrLayer, attrField(t), reason}
+}
+
+// AppendValue implements Attribute.
+func (a *Originator) AppendValue(b []byte) ([]byte, error) {
+	ip, err := addr4(attrLayer, attrField(AttrOriginator), a.Addr)
+	return append(b, ip[:]...), err
+}
+
+func appendTLOCKey(b []byte, t AttrType, k TLOCKey) ([]byte, error) {
+	ip, err := addr4(attrLayer, attrField(t), k.SystemIP)
+	if err != nil {
+		return b, err
+	}
+	if k.Color > 0xff {
+		return b, encErr(t, "color "+k.Color.String()+" does not fit in a byte")
+	}
+	return append(append(b, ip[:]...), byte(k.Color), byte(k.Encap)), nil
+}
+
+// AppendValue implements Attribute.
+func (a *TLOCAttr) AppendValue(b []byte) ([]byte, error) {
+	return appendTLOCKey(b, AttrTLOC, a.TLOCKey)
+}
+
+// AppendValue implements Attribute.
+func (a *OriginAttr) AppendValue(b []byte) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(append(b, byte(a.Protocol)), a.Metric), nil
+}
+
+// AppendValue implements Attribute.
+func (a *Uint32Attr) AppendValue(b []byte) ([]byte, error) {
+	if err := checkU32(a.Type, a.Value); err != "" {
+		return b, encErr(a.Type, err)
+	}
+	if !isU32Attr(a.Type) {
+		return b, encErr(a.Type, "not a u32 attribute")
+	}
+	return binary.BigEndian.AppendUint32(b, a.Value), nil
+}
+
+// AppendValue implements Attribute.
+func (a *UltimateTLOC) AppendValue(b []byte) ([]byte, error) {
+	if a.Action < 1 || a.Action > 4 {
+		return b, encErr(AttrUltimateTLOC, "action "+strconv.Itoa(int(a.Action))+", want 1-4")
+	}
+	b, err := appendTLOCKey(b, AttrUltimateTLOC, a.TLOCKey)
+	return append(b, byte(a.Action)), err
+}
+
+// AppendValue implements Attribute.
+func (a *Uint32ListAttr) AppendValue(b []byte) ([]byte, error) {
+	if !isListAttr(a.Type) {
+		return b, encErr(a.Type, "not a u32-sequence attribute")
+	}
+	if len(a.Values) > 0xffff/4 {
+		return b, encErr(a.Type, strconv.Itoa(len(a.Values))+" values do not fit in a u16 length")
+	}
+	for _, v := range a.Values {
+		b = binary.BigEndian.AppendUint32(b, v)
+	}
+	return b, nil
+}
+
+// AppendValue implements Attribute.
+func (a *AddrAttr) AppendValue(b []byte) ([]byte, error) {
+	want6 := a.Type == AttrPrivateIPv6 || a.Type == AttrPublicIPv6
+	if !isAddrAttr(a.Type) {
+		return b, encErr(a.Type, "not an address attribute")
+	}
+	ad := a.Addr.Addr()
+	if want6 && !ad.Is6() || !want6 && !ad.Is4() {
+		return b, encErr(a.Type, "address "+ad.String()+" is of the wrong family")
+	}
+	b = append(b, ad.AsSlice()...)
+	return binary.BigEndian.AppendUint16(b, a.Addr.Port()), nil
+}
+
+// AppendValue implements Attribute.
+func (a *Uint8Attr) AppendValue(b []byte) ([]byte, error) {
+	if !isU8Attr(a.Type) {
+		return b, encErr(a.Type, "not a one-byte attribute")
+	}
+	if err := checkU8(a.Type, a.Value); err != "" {
+		return b, encErr(a.Type, err)
+	}
+	return append(b, a.Value), nil
+}
+
+// AppendValue implements Attribute.
+func (a *EncapParams) AppendValue(b []byte) ([]byte, error) {
+	b = binary.BigEndian.AppendUint32(b, a.SPI)
+	b = binary.BigEndian.AppendUint16(b, a.AuthBits)
+	return binary.BigEndian.AppendUint16(b, a.EncryptionBits), nil
+}
+
+// AppendValue implements Attribute.
+func (a *UnknownAttr) AppendValue(b []byte) ([]byte, error) { return append(b, a.Value...), nil }
+
+func isU32Attr(t AttrType) bool {
+	switch t {
+	case AttrPreference, AttrSiteID, AttrTag, AttrDomainID, AttrOverlayID, AttrLabel,
+		AttrAffinityGroup, AttrRegionID, AttrWeight, AttrGenID, AttrBandwidth:
+		return true
+	}
+	return false
+}
+
+func isListAttr(t AttrType) bool {
+	return t == AttrASPath || t == AttrCommunity || t == AttrGroups
+}
+
+func isAddrAttr(t AttrType) bool { return t >= AttrPrivateIPv4 && t <= AttrPublicIPv6 }
+
+func isU8Attr(t AttrType) bool { return t == AttrCarrier || t == AttrRestrict }
+
+func checkU32(t AttrType, v uint32) string {
+	switch t {
+	case AttrLabel:
+		if v > 0xfffff {
+			return "label " + strconv.FormatUint(uint64(v), 10) + " has bits above the low 20"
+		}
+	case AttrWeight:
+		if v < 1 || v > 255 {
+			return "weight " + strconv.FormatUint(uint64(v), 10) + ", want 1-255"
+		}
+	}
+	return ""
+}
+
+func checkU8(t AttrType, v uint8) string {
+	switch t {
+	case AttrCarrier:
+		if v < 1 || v > 9 {
+			return "carrier " + strconv.Itoa(int(v)) + ", want 1-9"
+		}
+	case AttrRestrict:
+		if v > 1 {
+			return "restrict " + strconv.Itoa(int(v)) + ", want 0 or 1"
+		}
+	}
+	return ""
+}
+
+// attrWantLen is the fixed value length of a known attribute, or -1 for
+// variable (sequences), -4 for "multiple of 4".
+func attrWantLen(t AttrType) int {
+	switch {
+	case t == AttrOriginator:
+		return 4
+	case t == AttrTLOC:
+		return 6
+	case t == AttrOrigin:
+		return 5
+	case isU32Attr(t):
+		return 4
+	case t == AttrUltimateTLOC:
+		return 7
+	case isListAttr(t):
+		return -4
+	case t == AttrPrivateIPv4, t == AttrPublicIPv4:
+		return 6
+	case t == AttrPrivateIPv6, t == AttrPublicIPv6:
+		return 18
+	case isU8Attr(t):
+		return 1
+	case t == AttrEncapParams:
+		return 8
+	}
+	return -1
+}
+
+// decodeAttr decodes one attribute value v of type t (off: offset of the
+// attribute header in the message).
+func decodeAttr(t AttrType, flags uint8, v []byte, off int) (Attribute, error) {
+	want := attrWantLen(t)
+	switch {
+	case want >= 0 && len(v) != want:
+		return nil, errf(attrLayer, attrField(t), off, "length %d, want %d", len(v), want)
+	case want == -4 && len(v)%4 != 0:
+		return nil, errf(attrLayer, attrField(t), off, "length %d, want a multiple of 4", len(v))
+	}
+	voff := off + 4
+	switch {
+	case t == AttrOriginator:
+		return &Originator{flags, netip.AddrFrom4([4]byte(v))}, nil
+	case t == AttrTLOC:
+		return &TLOCAttr{flags, tlocKey(v)}, nil
+	case t == AttrOrigin:
+		return &OriginAttr{flags, sdwan.Origin(v[0]), binary.BigEndian.Uint32(v[1:])}, nil
+	case isU32Attr(t):
+		x := binary.BigEndian.Uint32(v)
+		if e := checkU32(t, x); e != "" {
+			return nil, errf(attrLayer, attrField(t), voff, "%s", e)
+		}
+		return &Uint32Attr{t, flags, x}, nil
+	case t == AttrUltimateTLOC:
+		if v[6] < 1 || v[6] > 4 {
+			return nil, errf(attrLayer, attrField(t)+" action", voff+6, "%d, want 1-4", v[6])
+		}
+		return &UltimateTLOC{flags, tlocKey(v), UltimateAction(v[6])}, nil
+	case isListAttr(t):
+		vals := make([]uint32, len(v)/4)
+		for i := range vals {
+			vals[i] = binary.BigEndian.Uint32(v[4*i:])
+		}
+		return &Uint32ListAttr{t, flags, vals}, nil
+	case t == AttrPrivateIPv4, t == AttrPublicIPv4:
+		return &AddrAttr{t, flags, netip.AddrPortFrom(netip.AddrFrom4([4]byte(v)), binary.BigEndian.Uint16(v[4:]))}, nil
+	case t == AttrPrivateIPv6, t == AttrPublicIPv6:
+		return &AddrAttr{t, flags, netip.AddrPortFrom(netip.AddrFrom16([16]byte(v)), binary.BigEndian.Uint16(v[16:]))}, nil
+	case isU8Attr(t):
+		if e := checkU8(t, v[0]); e != "" {
+			return nil, errf(attrLayer, attrField(t), voff, "%s", e)
+		}
+		return &Uint8Attr{t, flags, v[0]}, nil
+	case t == AttrEncapParams:
+		return &EncapParams{flags, binary.BigEndian.Uint32(v), binary.BigEndian.Uint16(v[4:]), binary.BigEndian.Uint16(v[6:])}, nil
+	}
+	return &UnknownAttr{t, flags, append([]byte(nil), v...)}, nil
+}
+
+func tlocKey(v []byte) TLOCKey {
+	return TLOCKey{netip.AddrFrom4([4]byte(v)), sdwan.Color(v[4]), sdwan.Encap(v[5])}
+}
+
+// decodeAttrs decodes an attribute section into attrs (reused), off being
+// the section's offset in the message.
+func decodeAttrs(attrs []Attribute, data []byte, off int) ([]Attribute, error) {
+	attrs = attrs[:0]
+	for i := 0; i < len(data); {
+		if len(data)-i < 4 {
+			return attrs, errf(attrLayer, "attribute header", off+i, "%d bytes left, need 4", len(data)-i)
+		}
+		flags, t := data[i], AttrType(data[i+1])
+		l := int(binary.BigEndian.Uint16(data[i+2:]))
+		if l > len(data)-i-4 {
+			return attrs, errf(attrLayer, attrField(t), off+i, "length %d, only %d bytes left in the attribute section", l, len(data)-i-4)
+		}
+		a, err := decodeAttr(t, flags, data[i+4:i+4+l], off+i)
+		if err != nil {
+			return attrs, err
+		}
+		attrs = append(attrs, a)
+		i += 4 + l
+	}
+	return attrs, nil
+}
+
+// AppendAttr appends one attribute (header and value).
+func AppendAttr(b []byte, a Attribute) ([]byte, error) {
+	start := len(b)
+	b = append(b, a.Flags(), byte(a.Code()), 0, 0)
+	b, err := a.AppendValue(b)
+	if err != nil {
+		return b[:start], err
+	}
+	l := len(b) - start - 4
+	if l > 0xffff {
+		return b[:start], encErr(a.Code(), "value of "+strconv.Itoa(l)+" bytes does not fit in a u16 length")
+	}
+	binary.BigEndian.PutUint16(b[start+2:], uint16(l))
+	return b, nil
+}
+
+// Find returns the first attribute of type t, or nil.
+func Find(attrs []Attribute, t AttrType) Attribute {
+	for _, a := range attrs {
+		if a.Code() == t {
+			return a
+		}
+	}
+	return nil
+}

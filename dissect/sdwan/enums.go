@@ -1,0 +1,353 @@
+// Package sdwan holds the enumerations of Cisco SD-WAN's control plane that
+// are public (Cisco's YANG and MIB models: viptela-omp.yang,
+// viptela-common.yang, viptela-security.yang, CISCO-SDWAN-OMP-MIB) and that
+// both the vdaemon layer and the OMP layer use: device types, TLOC colors,
+// encapsulations, services, route origin protocols, carriers, control
+// connection error codes.
+//
+// Every enumeration is a small integer type with a String method giving
+// Cisco's spelling ("vSmart", "biz-internet", "ipsec", "FW",
+// "OSPF external-2"), text marshalling so JSON carries the name, and a
+// Parse function for the reverse. A value with no known name prints as
+// "<kind>-<number>" (for example "color-200") and still round-trips.
+package sdwan
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// enum is the shared machinery: a table from value to name.
+type enum struct {
+	kind  string
+	names map[uint32]string
+	rev   map[string]uint32
+}
+
+func newEnum(kind string, names map[uint32]string) *enum {
+	e := &enum{kind: kind, names: names, rev: make(map[string]uint32, len(names))}
+	for v, n := range names {
+		e.rev[strings.ToLower(n)] = v
+	}
+	return e
+}
+
+func (e *enum) name(v uint32) string {
+	if n, ok := e.names[v]; ok {
+		return n
+	}
+	return e.kind + "-" + strconv.FormatUint(uint64(v), 10)
+}
+
+func (e *enum) known(v uint32) bool { _, ok := e.names[v]; return ok }
+
+// parse accepts a name (case-insensitive), "<kind>-N", or a plain number.
+func (e *enum) parse(s string, max uint64) (uint32, error) {
+	if v, ok := e.rev[strings.ToLower(strings.TrimSpace(s))]; ok {
+		return v, nil
+	}
+	num := strings.TrimPrefix(strings.TrimSpace(s), e.kind+"-")
+	v, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || v > max {
+		return 0, fmt.Errorf("unknown %s %q", e.kind, s)
+	}
+	return uint32(v), nil
+}
+
+// DeviceType is the kind of SD-WAN device (vdaemon header high nibble, OMP
+// HANDSHAKE device type).
+type DeviceType uint8
+
+// Device types.
+const (
+	DeviceUnknown    DeviceType = 0
+	DeviceVEdge      DeviceType = 1
+	DeviceVHub       DeviceType = 2
+	DeviceVSmart     DeviceType = 3
+	DeviceVBond      DeviceType = 4
+	DeviceVManage    DeviceType = 5
+	DeviceZTP        DeviceType = 6
+	DeviceVContainer DeviceType = 7
+)
+
+var deviceEnum = newEnum("device", map[uint32]string{
+	0: "unknown", 1: "vEdge", 2: "vHub", 3: "vSmart", 4: "vBond", 5: "vManage", 6: "ZTP", 7: "vContainer",
+})
+
+func (d DeviceType) String() string { return deviceEnum.name(uint32(d)) }
+
+// Known reports whether d has a published name.
+func (d DeviceType) Known() bool { return deviceEnum.known(uint32(d)) }
+
+// MarshalText gives the name.
+func (d DeviceType) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText parses a name or number.
+func (d *DeviceType) UnmarshalText(b []byte) error {
+	v, err := deviceEnum.parse(string(b), 0xff)
+	*d = DeviceType(v)
+	return err
+}
+
+// ParseDeviceType parses a device type name ("vSmart") or number.
+func ParseDeviceType(s string) (DeviceType, error) {
+	v, err := deviceEnum.parse(s, 0xff)
+	return DeviceType(v), err
+}
+
+// Color is a TLOC color. The vdaemon HELLO carries it as u32, OMP as u8.
+type Color uint32
+
+// Colors (viptela-common.yang).
+const (
+	ColorDefault        Color = 1
+	ColorMPLS           Color = 2
+	ColorMetroEthernet  Color = 3
+	ColorBizInternet    Color = 4
+	ColorPublicInternet Color = 5
+	ColorLTE            Color = 6
+	Color3G             Color = 7
+	ColorRed            Color = 8
+	ColorGreen          Color = 9
+	ColorBlue           Color = 10
+	ColorGold           Color = 11
+	ColorSilver         Color = 12
+	ColorBronze         Color = 13
+	ColorCustom1        Color = 14
+	ColorCustom2        Color = 15
+	ColorCustom3        Color = 16
+	ColorPrivate1       Color = 17
+	ColorPrivate6       Color = 22
+)
+
+var colorEnum = newEnum("color", map[uint32]string{
+	1: "default", 2: "mpls", 3: "metro-ethernet", 4: "biz-internet", 5: "public-internet",
+	6: "lte", 7: "3g", 8: "red", 9: "green", 10: "blue", 11: "gold", 12: "silver",
+	13: "bronze", 14: "custom1", 15: "custom2", 16: "custom3", 17: "private1",
+	18: "private2", 19: "private3", 20: "private4", 21: "private5", 22: "private6",
+})
+
+func (c Color) String() string { return colorEnum.name(uint32(c)) }
+
+// Known reports whether c has a published name.
+func (c Color) Known() bool { return colorEnum.known(uint32(c)) }
+
+// Private reports whether the color is a private color (mpls, metro-ethernet,
+// private1-6): such TLOCs are reached on their private address.
+func (c Color) Private() bool {
+	return c == ColorMPLS || c == ColorMetroEthernet || (c >= ColorPrivate1 && c <= ColorPrivate6)
+}
+
+// MarshalText gives the name.
+func (c Color) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText parses a name or number.
+func (c *Color) UnmarshalText(b []byte) error {
+	v, err := colorEnum.parse(string(b), 0xffffffff)
+	*c = Color(v)
+	return err
+}
+
+// ParseColor parses a color name ("biz-internet") or number.
+func ParseColor(s string) (Color, error) {
+	v, err := colorEnum.parse(s, 0xffffffff)
+	return Color(v), err
+}
+
+// Encap is a TLOC encapsulation.
+type Encap uint8
+
+// Encapsulations.
+const (
+	EncapGRE   Encap = 1
+	EncapIPsec Encap = 2
+)
+
+var encapEnum = newEnum("encap", map[uint32]string{1: "gre", 2: "ipsec"})
+
+func (e Encap) String() string { return encapEnum.name(uint32(e)) }
+
+// Known reports whether e has a published name.
+func (e Encap) Known() bool { return encapEnum.known(uint32(e)) }
+
+// MarshalText gives the name.
+func (e Encap) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// UnmarshalText parses a name or number.
+func (e *Encap) UnmarshalText(b []byte) error {
+	v, err := encapEnum.parse(string(b), 0xff)
+	*e = Encap(v)
+	return err
+}
+
+// ParseEncap parses an encapsulation name or number.
+func ParseEncap(s string) (Encap, error) { v, err := encapEnum.parse(s, 0xff); return Encap(v), err }
+
+// Service is an OMP service type.
+type Service uint8
+
+// Services.
+const (
+	ServiceVPN     Service = 0
+	ServiceFW      Service = 1
+	ServiceIDS     Service = 2
+	ServiceIDP     Service = 3
+	ServiceNetsvc1 Service = 4
+	ServiceNetsvc2 Service = 5
+	ServiceNetsvc3 Service = 6
+	ServiceNetsvc4 Service = 7
+	ServiceTE      Service = 8
+	ServiceSIG     Service = 9
+	ServiceAppQoE  Service = 10
+)
+
+var serviceEnum = newEnum("service", map[uint32]string{
+	0: "VPN", 1: "FW", 2: "IDS", 3: "IDP", 4: "netsvc1", 5: "netsvc2", 6: "netsvc3",
+	7: "netsvc4", 8: "TE", 9: "SIG", 10: "appqoe",
+})
+
+func (s Service) String() string { return serviceEnum.name(uint32(s)) }
+
+// Known reports whether s has a published name.
+func (s Service) Known() bool { return serviceEnum.known(uint32(s)) }
+
+// MarshalText gives the name.
+func (s Service) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a name or number.
+func (s *Service) UnmarshalText(b []byte) error {
+	v, err := serviceEnum.parse(string(b), 0xff)
+	*s = Service(v)
+	return err
+}
+
+// ParseService parses a service name ("FW") or number.
+func ParseService(s string) (Service, error) {
+	v, err := serviceEnum.parse(s, 0xff)
+	return Service(v), err
+}
+
+// Origin is the protocol a route was learned from on the edge.
+type Origin uint8
+
+// Origin protocols (the full list is in the name table).
+const (
+	OriginInvalid   Origin = 0
+	OriginStatic    Origin = 1
+	OriginConnected Origin = 2
+	OriginEBGP      Origin = 3
+	OriginIBGP      Origin = 4
+	OriginOSPFIntra Origin = 5
+	OriginOSPFInter Origin = 6
+	OriginOSPFExt1  Origin = 7
+	OriginOSPFExt2  Origin = 8
+)
+
+var originEnum = newEnum("origin", map[uint32]string{
+	0: "invalid", 1: "static", 2: "connected", 3: "eBGP", 4: "iBGP", 5: "OSPF intra-area",
+	6: "OSPF inter-area", 7: "OSPF external-1", 8: "OSPF external-2", 9: "aggregate",
+	10: "natpool-inside", 11: "EIGRP summary", 12: "EIGRP internal", 13: "EIGRP external",
+	14: "LISP", 15: "IS-IS level-1", 16: "IS-IS level-2", 17: "OSPF NSSA-1", 18: "OSPF NSSA-2",
+	19: "NAT-DIA", 20: "RIP",
+})
+
+func (o Origin) String() string { return originEnum.name(uint32(o)) }
+
+// Known reports whether o has a published name.
+func (o Origin) Known() bool { return originEnum.known(uint32(o)) }
+
+// MarshalText gives the name.
+func (o Origin) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText parses a name or number.
+func (o *Origin) UnmarshalText(b []byte) error {
+	v, err := originEnum.parse(string(b), 0xff)
+	*o = Origin(v)
+	return err
+}
+
+// ParseOrigin parses an origin protocol name ("OSPF external-2") or number.
+func ParseOrigin(s string) (Origin, error) {
+	v, err := originEnum.parse(s, 0xff)
+	return Origin(v), err
+}
+
+// Carrier is a TLOC's carrier setting.
+type Carrier uint8
+
+var carrierEnum = newEnum("carrier", map[uint32]string{
+	1: "default", 2: "carrier1", 3: "carrier2", 4: "carrier3", 5: "carrier4", 6: "carrier5",
+	7: "carrier6", 8: "carrier7", 9: "carrier8",
+})
+
+func (c Carrier) String() string { return carrierEnum.name(uint32(c)) }
+
+// Known reports whether c has a published name.
+func (c Carrier) Known() bool { return carrierEnum.known(uint32(c)) }
+
+// MarshalText gives the name.
+func (c Carrier) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText parses a name or number.
+func (c *Carrier) UnmarshalText(b []byte) error {
+	v, err := carrierEnum.parse(string(b), 0xff)
+	*c = Carrier(v)
+	return err
+}
+
+// ConnError is a control-connection error code, as carried by a vdaemon
+// TEAR_DOWN. The names are the ones Cisco publishes for
+// `show control connections-history` (local/remote error). 0 is NOERR as
+// the wire spec states; the numbers given to the other names are this
+// project's own assignment (Cisco's numeric values are not public), so a
+// capture from real equipment may show other numbers, which print as
+// "conn-error-N".
+type ConnError uint8
+
+var connErrorEnum = newEnum("conn-error", map[uint32]string{
+	0: "NOERR", 1: "BIDNTPR", 2: "BIDNTVRFD", 3: "CERTEXPRD", 4: "CRTREJSER", 5: "CRTVERFL",
+	6: "CTORGNMMIS", 7: "DCONFAIL", 8: "DEVALC", 9: "DHSTMO", 10: "DISCVBD", 11: "DISTLOC",
+	12: "DUPCLHELO", 13: "DUPSER", 14: "DUPSYSIPDEL", 15: "HAFAIL", 16: "IP_TOS", 17: "LISFD",
+	18: "MEMALCFL", 19: "NOACTVB", 20: "NOSLPRCRT", 21: "NTPRVMINT", 22: "NVSMXCD", 23: "ORPTMO",
+	24: "RDSIGFBD", 25: "RMGSPR", 26: "RXTRDWN", 27: "SERNTPRES", 28: "SSLNFAIL", 29: "STNMODETD",
+	30: "SYSIPCHNG", 31: "SYSPRCH", 32: "TMRALC", 33: "TUNALC", 34: "TXCHTOBD", 35: "UNAUTHEL",
+	36: "UNMSGBDRG", 37: "VBDEST", 38: "VECRTREV", 39: "VM_TMO", 40: "VSCRTREV", 41: "XTVMTRDN",
+	42: "XTVSTRDN",
+})
+
+var connErrorText = map[ConnError]string{
+	0: "no error", 1: "board ID not initialized", 2: "board ID could not be verified",
+	3: "certificate expired", 4: "challenge response rejected by peer", 5: "certificate verification failure",
+	6: "certificate organization name mismatch", 7: "DTLS connection failure", 8: "device memory allocation failed",
+	9: "DTLS handshake timeout", 10: "disconnect vBond after register reply", 11: "TLOC disabled",
+	12: "duplicate client hello", 13: "duplicate serial number", 14: "duplicate system IP deleted",
+	15: "high availability failure", 16: "socket options failure", 17: "listener socket FD error",
+	18: "memory allocation failure", 19: "no active vBond found", 20: "no certificate for server",
+	21: "not a provisioned vManage interface", 22: "number of vSmarts exceeded", 23: "organization/peer timeout",
+	24: "read signature from board ID failed", 25: "remove global saved peer", 26: "received teardown",
+	27: "serial number not present", 28: "SSL new connection failure", 29: "staging mode teardown",
+	30: "system IP changed", 31: "system property changed", 32: "timer allocation failure",
+	33: "tunnel allocation failure", 34: "challenge to board ID failed", 35: "unauthenticated hello",
+	36: "unknown message type or bad register", 37: "vBond as destination", 38: "vEdge certificate revoked",
+	39: "vManage timeout", 40: "vSmart certificate revoked", 41: "extra vManage torn down",
+	42: "extra vSmart torn down",
+}
+
+func (e ConnError) String() string { return connErrorEnum.name(uint32(e)) }
+
+// Known reports whether e has a name.
+func (e ConnError) Known() bool { return connErrorEnum.known(uint32(e)) }
+
+// Description is a short English explanation of the code ("" when unknown).
+func (e ConnError) Description() string { return connErrorText[e] }
+
+// MarshalText gives the name.
+func (e ConnError) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// UnmarshalText parses a name or number.
+func (e *ConnError) UnmarshalText(b []byte) error {
+	v, err := connErrorEnum.parse(string(b), 0xff)
+	*e = ConnError(v)
+	return err
+}
