@@ -1,0 +1,77 @@
+package sdwan
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestNames(t *testing.T) {
+	cases := []struct {
+		got, want string
+	}{
+		{DeviceVSmart.String(), "vSmart"}, {DeviceType(9).String(), "device-9"},
+		{ColorBizInternet.String(), "biz-internet"}, {Color(22).String(), "private6"}, {Color(200).String(), "color-200"},
+		{EncapIPsec.String(), "ipsec"}, {ServiceFW.String(), "FW"}, {Service(7).String(), "netsvc4"},
+		{OriginOSPFExt2.String(), "OSPF external-2"}, {Origin(20).String(), "RIP"},
+		{Carrier(2).String(), "carrier1"}, {ConnError(0).String(), "NOERR"}, {ConnError(26).String(), "RXTRDWN"},
+		{ConnError(200).String(), "conn-error-200"},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%q, want %q", c.got, c.want)
+		}
+	}
+}
+
+func TestParseRoundTrip(t *testing.T) {
+	for v := 0; v < 256; v++ {
+		c := Color(v)
+		p, err := ParseColor(c.String())
+		if err != nil || p != c {
+			t.Errorf("color %d: %v %v", v, p, err)
+		}
+		d := DeviceType(v)
+		if p, err := ParseDeviceType(d.String()); err != nil || p != d {
+			t.Errorf("device %d: %v %v", v, p, err)
+		}
+		s := Service(v)
+		if p, err := ParseService(s.String()); err != nil || p != s {
+			t.Errorf("service %d", v)
+		}
+		o := Origin(v)
+		if p, err := ParseOrigin(o.String()); err != nil || p != o {
+			t.Errorf("origin %d", v)
+		}
+		e := Encap(v)
+		if p, err := ParseEncap(e.String()); err != nil || p != e {
+			t.Errorf("encap %d", v)
+		}
+	}
+	if _, err := ParseColor("chartreuse"); err == nil {
+		t.Error("unknown color parsed")
+	}
+	if c, err := ParseColor("BIZ-INTERNET"); err != nil || c != ColorBizInternet {
+		t.Error("case-insensitive parse")
+	}
+	if c, err := ParseColor("4"); err != nil || c != ColorBizInternet {
+		t.Error("numeric parse")
+	}
+	if !ColorMPLS.Private() || ColorBizInternet.Private() || !Color(20).Private() {
+		t.Error("Private")
+	}
+}
+
+func TestJSON(t *testing.T) {
+	b, _ := json.Marshal(struct {
+		D DeviceType
+		C Color
+		E ConnError
+	}{DeviceVEdge, ColorLTE, 7})
+	if string(b) != `{"D":"vEdge","C":"lte","E":"DCONFAIL"}` {
+		t.Errorf("%s", b)
+	}
+	var v struct{ C Color }
+	if err := json.Unmarshal([]byte(`{"C":"gold"}`), &v); err != nil || v.C != ColorGold {
+		t.Errorf("%v %v", v, err)
+	}
+}
