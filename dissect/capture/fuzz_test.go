@@ -1,0 +1,82 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"testing"
+)
+
+// FuzzReader feeds whole files to the reader. Whatever the bytes, it must
+// end with io.EOF or an *Error, deliver consistent packets, and never read
+// past the input.
+func FuzzReader(f *testing.F) {
+	ng, _, _, pc, _ := sampleFiles()
+	f.Add(ng)
+	f.Add(pc)
+	f.Add(gz(ng))
+	le := &ngBuilder{o: binary.LittleEndian}
+	le.shb()
+	le.idb(1, 0, le.opt(optTSResol, []byte{0x80 | 20}), le.opt(optTSOffset, le.u64(5)), le.endOpt())
+	le.epb(0, 1<<40, []byte("abc"), 3)
+	le.spb(3, []byte("xyz"))
+	le.opb(0, 1, 5, []byte("q"), 1)
+	le.isb(0, 0, le.opt(optISBDrop, le.u64(3)), le.opt(optISBRecv, le.u64(9)), le.endOpt())
+	le.block(4, nil)
+	le.block(0x99, []byte("zz"))
+	be := &ngBuilder{o: binary.BigEndian}
+	be.shb()
+	be.idb(113, 4)
+	be.dsb(SecretsTLSKeyLog, []byte("CLIENT_RANDOM a b\n"))
+	be.epb(0, 7, []byte("defgh"), 9)
+	f.Add(append(bytes.Clone(le.buf.Bytes()), be.buf.Bytes()...))
+	f.Add(pcapFile(binary.BigEndian, true, 10, 101, []pcapRec{{sec: 1, frac: 2, orig: 3, data: []byte{1, 2, 3}}}))
+	f.Add(modifiedPcap(binary.LittleEndian, []pcapRec{{sec: 1, orig: 2, data: []byte{1, 2}}}))
+	if real, err := os.ReadFile(illustrated); err == nil {
+		f.Add(real)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := NewReader(bytes.NewReader(data))
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("NewReader: not an *Error: %v", err)
+			}
+			return
+		}
+		r.OnSecrets = func(kind uint32, d []byte) {
+			if !r.gz && len(d) > len(data) {
+				t.Fatalf("secrets of %d bytes from %d-byte input", len(d), len(data))
+			}
+		}
+		var p Packet
+		for i := uint64(1); ; i++ {
+			err := r.Next(&p)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var ce *Error
+				if !errors.As(err, &ce) {
+					t.Fatalf("Next: not an *Error: %v", err)
+				}
+				if err2 := r.Next(&p); err2 != err {
+					t.Fatalf("error not sticky")
+				}
+				break
+			}
+			if p.Frame != i || len(p.Data) != p.CapLen || p.Iface < 0 || p.Iface >= len(r.Interfaces()) {
+				t.Fatalf("inconsistent packet: frame %d (want %d), len %d caplen %d iface %d of %d", p.Frame, i, len(p.Data), p.CapLen, p.Iface, len(r.Interfaces()))
+			}
+			if r.Interfaces()[p.Iface].LinkType != p.LinkType {
+				t.Fatalf("link type %v differs from interface's %v", p.LinkType, r.Interfaces()[p.Iface].LinkType)
+			}
+		}
+		if st := r.Stats(); !r.gz && st.Bytes > int64(len(data)) {
+			t.Fatalf("consumed %d bytes of %d", st.Bytes, len(data))
+		}
+		_ = r.Stats().String()
+	})
+}

@@ -1,0 +1,395 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+const (
+	// MaxBlockLen is the largest pcapng block (or pcap record) accepted.
+	// A longer length field is reported as an error, never allocated.
+	MaxBlockLen = 256 << 20
+
+	// minCapLimit is the smallest per-record limit used for classic pcap,
+	// whatever snap length the header declares (as tcpdump, Wireshark and
+	// pcapgo do: some writers declare a small snap length but write longer
+	// records).
+	minCapLimit = 262144
+
+	// readChunk is the step in which large bodies are read, so that the
+	// buffer grows only as fast as bytes actually arrive.
+	readChunk = 1 << 20
+
+	bufferSize = 256 << 10
+)
+
+// SecretsTLSKeyLog is the Decryption Secrets Block type of a TLS key log
+// (NSS key log format, as written by SSLKEYLOGFILE).
+const SecretsTLSKeyLog uint32 = 0x544c534b
+
+// Packet is one captured frame. Next fills a caller-owned Packet so that
+// reading allocates nothing per packet.
+type Packet struct {
+	// Data holds the captured bytes. It is only valid until the next call
+	// to Next; copy it to keep it.
+	Data []byte
+	// Time is the capture timestamp. Simple Packet Blocks carry none: they
+	// repeat the time of the previous packet (zero if there was none).
+	Time time.Time
+	// Frame is the 1-based number of the packet in the file.
+	Frame uint64
+	// LinkType is the link-layer header type of Data.
+	LinkType layers.LinkType
+	// Iface is the index of the capturing interface in Reader.Interfaces
+	// (interfaces of all sections, in file order). Always 0 for pcap.
+	Iface int
+	// CapLen is len(Data); OrigLen is the length of the packet on the
+	// wire (larger when the capture was cut to a snap length).
+	CapLen, OrigLen int
+	// Offset is the byte offset of the record or block in the
+	// uncompressed stream.
+	Offset int64
+}
+
+// Interface describes a capturing interface (one per pcapng Interface
+// Description Block; a single one for a classic pcap file).
+type Interface struct {
+	Section  int // 0-based index of the pcapng section that defined it
+	LinkType layers.LinkType
+	SnapLen  uint32 // 0 means no limit
+	Name     string // if_name option, if present
+	// TSUnits is the number of timestamp units per second (from
+	// if_tsresol; 1e6 when absent).
+	TSUnits uint64
+	// TSOffset is if_tsoffset, seconds added to every timestamp.
+	TSOffset int64
+	// Received and Dropped are isb_ifrecv and isb_ifdrop from the latest
+	// Interface Statistics Block for this interface, valid when the
+	// matching Known flag is set.
+	Received, Dropped           uint64
+	ReceivedKnown, DroppedKnown bool
+}
+
+// BlockCounts counts pcapng blocks by type.
+type BlockCounts struct {
+	SHB, IDB, EPB, SPB, OPB, ISB, NRB, DSB uint64
+	// Custom counts Custom Blocks (0x00000BAD, 0x40000BAD), skipped.
+	Custom uint64
+	// Unknown counts blocks of any other type, skipped.
+	Unknown uint64
+}
+
+// Stats summarises what a Reader has read so far.
+type Stats struct {
+	Format  string
+	Bytes   int64  // bytes consumed from the uncompressed stream
+	Packets uint64 // packets delivered by Next
+	// Blocks counts pcapng blocks (all zero for pcap).
+	Blocks BlockCounts
+	// UnknownTypes counts skipped blocks by block type.
+	UnknownTypes map[uint32]uint64
+	// Secrets counts Decryption Secrets Blocks by secrets type.
+	Secrets map[uint32]uint64
+	// Interfaces lists every interface seen (all sections).
+	Interfaces []Interface
+}
+
+// String gives a readable multi-line summary.
+func (s Stats) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "format %s, %d bytes, %d packets\n", s.Format, s.Bytes, s.Packets)
+	if strings.HasPrefix(s.Format, "pcapng") {
+		c := s.Blocks
+		fmt.Fprintf(&b, "blocks: SHB %d, IDB %d, EPB %d, SPB %d, OPB %d, ISB %d, NRB %d (skipped), DSB %d, custom %d (skipped), unknown %d (skipped)\n",
+			c.SHB, c.IDB, c.EPB, c.SPB, c.OPB, c.ISB, c.NRB, c.DSB, c.Custom, c.Unknown)
+		for _, t := range sortedKeys(s.UnknownTypes) {
+			fmt.Fprintf(&b, "  unknown block type 0x%08x: %d\n", t, s.UnknownTypes[t])
+		}
+		for _, t := range sortedKeys(s.Secrets) {
+			fmt.Fprintf(&b, "  secrets type 0x%08x: %d\n", t, s.Secrets[t])
+		}
+	}
+	for i, ifc := range s.Interfaces {
+		fmt.Fprintf(&b, "interface %d (section %d) %q: link type %s, snaplen %d", i, ifc.Section, ifc.Name, ifc.LinkType, ifc.SnapLen)
+		if ifc.ReceivedKnown {
+			fmt.Fprintf(&b, ", received %d", ifc.Received)
+		}
+		if ifc.DroppedKnown {
+			fmt.Fprintf(&b, ", dropped %d", ifc.Dropped)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func sortedKeys(m map[uint32]uint64) []uint32 {
+	k := make([]uint32, 0, len(m))
+	for t := range m {
+		k = append(k, t)
+	}
+	slices.Sort(k)
+	return k
+}
+
+// Reader streams packets from a pcap or pcapng file.
+type Reader struct {
+	// OnSecrets, if set, is called for every pcapng Decryption Secrets
+	// Block as soon as it is read (from within Next), in stream order,
+	// so that keys arrive before the packets they decrypt. kind is the
+	// secrets type (SecretsTLSKeyLog for a TLS key log); data is only
+	// valid during the call.
+	OnSecrets func(kind uint32, data []byte)
+
+	br      *bufio.Reader
+	closers []io.Closer
+	off     int64
+	gz      bool
+	ng      bool
+	err     error // sticky
+
+	// classic pcap
+	be      bool
+	nanos   bool
+	recHdr  int // record header length: 16, or 24 for the modified format
+	maxCap  int
+	pcapLT  layers.LinkType
+	pcapHdr [24]byte
+
+	// pcapng
+	section  int
+	ifBase   int // index in stats.Interfaces of the current section's interface 0
+	lastTime time.Time
+
+	hdr   [32]byte
+	buf   []byte
+	stats Stats
+}
+
+// Open opens a capture file; "-" reads standard input. The format is
+// detected from the content (gzip, pcap or pcapng). Close the Reader when
+// done.
+func Open(path string) (*Reader, error) {
+	if path == "-" {
+		return NewReader(os.Stdin)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.closers = append(r.closers, f)
+	return r, nil
+}
+
+// NewReader reads a capture from src, detecting gzip, pcap or pcapng from
+// the first bytes. It reads the file header (or first Section Header
+// Block) before returning. Closing the Reader does not close src.
+func NewReader(src io.Reader) (*Reader, error) {
+	r := &Reader{br: bufio.NewReaderSize(src, bufferSize)}
+	magic, err := r.br.Peek(4)
+	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(r.br)
+		if err != nil {
+			return nil, &Error{Format: "gzip", Where: "gzip header", Msg: "cannot start decompression", Err: err}
+		}
+		r.gz = true
+		r.closers = append(r.closers, zr)
+		r.br = bufio.NewReaderSize(zr, bufferSize)
+		magic, err = r.br.Peek(4)
+		if err != nil && len(magic) < 4 {
+			return nil, r.gzipOr(&Error{Format: "capture", Where: "file header", Field: "magic", Msg: fmt.Sprintf("input has only %d bytes", len(magic)), Err: io.ErrUnexpectedEOF}, err)
+		}
+	} else if len(magic) < 4 {
+		if len(magic) == 0 && err == io.EOF {
+			return nil, &Error{Format: "capture", Where: "file header", Msg: "empty input", Err: io.ErrUnexpectedEOF}
+		}
+		if err != io.EOF {
+			return nil, &Error{Format: "capture", Where: "file header", Msg: "cannot read", Err: err}
+		}
+		return nil, &Error{Format: "capture", Where: "file header", Field: "magic", Msg: fmt.Sprintf("input has only %d bytes", len(magic)), Err: io.ErrUnexpectedEOF}
+	}
+	m := binary.LittleEndian.Uint32(magic)
+	switch m {
+	case 0xa1b2c3d4, 0xa1b23c4d, 0xd4c3b2a1, 0x4d3cb2a1, 0xa1b2cd34, 0x34cdb2a1:
+		err = r.readPcapHeader()
+	case blockSHB:
+		r.ng = true
+		r.stats.Format = "pcapng"
+		err = r.readFirstSHB()
+	default:
+		return nil, &Error{Format: "capture", Where: "file header", Field: "magic",
+			Msg: fmt.Sprintf("not a pcap or pcapng file (first bytes % x)", magic)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.gz {
+		r.stats.Format += "+gzip"
+	}
+	return r, nil
+}
+
+// Format names the detected format: "pcap", "pcap-ns" (nanosecond
+// timestamps), "pcap-modified" (Kuznetzov's format with 24-byte record
+// headers) or "pcapng", with "+gzip" appended for compressed input.
+func (r *Reader) Format() string { return r.stats.Format }
+
+// Interfaces returns the interfaces seen so far (all sections, in order);
+// Packet.Iface indexes it. The slice is shared with the Reader and grows
+// as Next reads further Interface Description Blocks.
+func (r *Reader) Interfaces() []Interface { return r.stats.Interfaces }
+
+// Stats returns a snapshot of the counters.
+func (r *Reader) Stats() Stats {
+	s := r.stats
+	s.Bytes = r.off
+	s.Interfaces = slices.Clone(r.stats.Interfaces)
+	if r.stats.UnknownTypes != nil {
+		s.UnknownTypes = make(map[uint32]uint64, len(r.stats.UnknownTypes))
+		for k, v := range r.stats.UnknownTypes {
+			s.UnknownTypes[k] = v
+		}
+	}
+	if r.stats.Secrets != nil {
+		s.Secrets = make(map[uint32]uint64, len(r.stats.Secrets))
+		for k, v := range r.stats.Secrets {
+			s.Secrets[k] = v
+		}
+	}
+	return s
+}
+
+// Close releases the file and decompressor opened by Open or NewReader.
+func (r *Reader) Close() error {
+	var first error
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		if err := r.closers[i].Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	r.closers = nil
+	return first
+}
+
+// Next reads the next packet into p. It returns io.EOF at the clean end of
+// the input and an *Error for malformed or truncated input; after an error
+// every later call returns the same error. Metadata blocks (interfaces,
+// statistics, secrets) are consumed on the way.
+func (r *Reader) Next(p *Packet) error {
+	if r.err != nil {
+		return r.err
+	}
+	var err error
+	if r.ng {
+		err = r.nextNG(p)
+	} else {
+		err = r.nextPcap(p)
+	}
+	if err != nil {
+		r.err = err
+		return err
+	}
+	r.stats.Packets++
+	p.Frame = r.stats.Packets
+	return nil
+}
+
+// readFull reads exactly len(b) bytes, tracking the stream offset.
+func (r *Reader) readFull(b []byte) (int, error) {
+	n, err := io.ReadFull(r.br, b)
+	r.off += int64(n)
+	return n, err
+}
+
+// readBody reads n bytes into the reusable buffer. Bodies larger than the
+// buffer are read in chunks so that memory grows only with the bytes that
+// really are in the input. It returns the bytes read and any error.
+func (r *Reader) readBody(n int) ([]byte, error) {
+	if cap(r.buf) > 16<<20 && n <= readChunk {
+		r.buf = nil // do not keep a huge buffer after one huge block
+	}
+	if n <= cap(r.buf) {
+		b := r.buf[:n]
+		got, err := r.readFull(b)
+		return b[:got], err
+	}
+	b := r.buf[:0]
+	for len(b) < n {
+		step := min(n-len(b), readChunk)
+		b = slices.Grow(b, step)
+		got, err := r.readFull(b[len(b) : len(b)+step])
+		b = b[:len(b)+got]
+		if err != nil {
+			r.buf = b[:0]
+			return b, err
+		}
+	}
+	r.buf = b
+	return b, nil
+}
+
+// gzipOr returns a gzip error when the decompressor failed for a reason other
+// than running out of input, and def otherwise.
+func (r *Reader) gzipOr(def error, err error) error {
+	if r.gz && err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return &Error{Format: "gzip", Where: "compressed stream", Offset: r.off,
+			Msg: "decompression failed (offset is in the uncompressed stream)", Err: err}
+	}
+	return def
+}
+
+// truncated builds the error for a short read of want bytes of which got
+// arrived, for a structure starting at start.
+func (r *Reader) truncated(format, where string, start int64, frame uint64, want, got int, err error) error {
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		if r.gz {
+			return r.gzipOr(nil, err)
+		}
+		return &Error{Format: format, Where: where, Offset: start, Frame: frame, Msg: "read failed", Err: err}
+	}
+	return &Error{Format: format, Where: where, Offset: start, Frame: frame,
+		Msg: fmt.Sprintf("truncated: %d bytes expected, input ends after %d of them", want, got),
+		Err: io.ErrUnexpectedEOF}
+}
+
+// order reads integers in a file's byte order.
+type order bool
+
+const (
+	littleEndian order = false
+	bigEndian    order = true
+)
+
+func (o order) u16(b []byte) uint16 {
+	if o {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (o order) u32(b []byte) uint32 {
+	if o {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (o order) u64(b []byte) uint64 {
+	if o {
+		return binary.BigEndian.Uint64(b)
+	}
+	return binary.LittleEndian.Uint64(b)
+}
