@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+// inputFlags are the flags every command that reads captures shares:
+// the capture, the keys, and the ports.
+type inputFlags struct {
+	read     string
+	keylogs  []string
+	psks     []string
+	rsaKeys  []string
+	dtlsPort []uint
+	tlsPort  []uint
+	noHeur   bool
+}
+
+func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
+	fs.StringVarP(&f.read, "read", "r", "", "capture file to read (pcap or pcapng, optionally gzip-compressed; - for standard input)")
+	fs.StringArrayVar(&f.keylogs, "keylog", nil, "NSS key log file (CLIENT_RANDOM lines); may be repeated")
+	fs.StringArrayVar(&f.psks, "psk", nil, "pre-shared key for PSK suites, as hex, optionally IDENTITY:HEX; may be repeated")
+	fs.StringArrayVar(&f.rsaKeys, "rsa-key", nil, "PEM file with a server's RSA private key (static RSA key exchange); may be repeated")
+	fs.UintSliceVar(&f.dtlsPort, "dtls-port", nil, "extra UDP port(s) carrying DTLS control connections (besides 12346 and the per-core and port-hopping ports)")
+	fs.UintSliceVar(&f.tlsPort, "tls-port", nil, "extra TCP port(s) carrying TLS control connections (besides 23456)")
+	fs.BoolVar(&f.noHeur, "no-heuristic", false, "do not look for DTLS on other UDP ports")
+}
+
+// loadKeys builds the key store; key-log line errors are reported on
+// stderr (with file and line) and the rest of the file is used.
+func (f *inputFlags) loadKeys(stderr io.Writer) (*tlsdec.KeyStore, error) {
+	ks := tlsdec.NewKeyStore()
+	for _, path := range f.keylogs {
+		fh, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("key log: %v", err)
+		}
+		n, errs := ks.LoadKeyLog(fh, path)
+		fh.Close()
+		for i, e := range errs {
+			if i == 10 {
+				fmt.Fprintf(stderr, "ompscope: %s: %d more malformed lines\n", path, len(errs)-10)
+				break
+			}
+			fmt.Fprintf(stderr, "ompscope: %v\n", e)
+		}
+		if n == 0 {
+			fmt.Fprintf(stderr, "ompscope: warning: %s holds no usable CLIENT_RANDOM line\n", path)
+		}
+	}
+	for _, p := range f.psks {
+		id, h := "", p
+		if i := strings.LastIndexByte(p, ':'); i >= 0 {
+			id, h = p[:i], p[i+1:]
+		}
+		key, err := hex.DecodeString(h)
+		if err != nil {
+			return nil, fmt.Errorf("--psk %q: not hex: %v", p, err)
+		}
+		if err := ks.AddPSK(id, key); err != nil {
+			return nil, fmt.Errorf("--psk: %v", err)
+		}
+	}
+	for _, path := range f.rsaKeys {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--rsa-key: %v", err)
+		}
+		if err := ks.AddRSAKey(pem); err != nil {
+			return nil, fmt.Errorf("--rsa-key %s: %v", path, err)
+		}
+	}
+	return ks, nil
+}
+
+func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {
+	ports := func(name string, in []uint) ([]uint16, error) {
+		out := make([]uint16, len(in))
+		for i, p := range in {
+			if p == 0 || p > 65535 {
+				return nil, fmt.Errorf("--%s %d: not a port number", name, p)
+			}
+			out[i] = uint16(p)
+		}
+		return out, nil
+	}
+	dp, err := ports("dtls-port", f.dtlsPort)
+	if err != nil {
+		return dissect.Config{}, err
+	}
+	tp, err := ports("tls-port", f.tlsPort)
+	if err != nil {
+		return dissect.Config{}, err
+	}
+	return dissect.Config{Keys: ks, ExtraDTLSPorts: dp, ExtraTLSPorts: tp, NoHeuristic: f.noHeur}, nil
+}

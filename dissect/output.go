@@ -1,0 +1,120 @@
+package dissect
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+// DissectSchema is the schema version of `ompscope dissect -T json`.
+const DissectSchema = "ompscope.dissect/1"
+
+// EventJSON is the JSON object of one dissected record (docs/json.md).
+type EventJSON struct {
+	Schema    string         `json:"schema"`
+	TS        string         `json:"ts"`
+	Frame     uint64         `json:"frame"`
+	Src       netip.AddrPort `json:"src"`
+	Dst       netip.AddrPort `json:"dst"`
+	Transport string         `json:"transport"`
+	Session   string         `json:"session,omitempty"`
+	Direction string         `json:"direction"`
+	Epoch     uint16         `json:"epoch"`
+	Seq       uint64         `json:"seq"`
+	Encrypted bool           `json:"encrypted"`
+	MessageJSON
+	Payload string `json:"payload,omitempty"`
+}
+
+// TimeRFC3339 formats a capture time as RFC 3339 with nanoseconds, UTC.
+func TimeRFC3339(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
+
+// JSON returns the JSON object of e; withPayload adds the plaintext hex.
+func (e *Event) JSON(withPayload bool) EventJSON {
+	j := EventJSON{Schema: DissectSchema, TS: TimeRFC3339(e.Time), Frame: e.Frame, Src: e.Src, Dst: e.Dst,
+		Transport: e.Transport, Direction: e.Dir.String(), Epoch: e.Epoch, Seq: e.Seq, Encrypted: e.Decrypted,
+		MessageJSON: e.Msg.JSON()}
+	if e.Session != nil {
+		j.Session = e.Session.ID
+	}
+	if withPayload {
+		j.Payload = hex.EncodeToString(e.Plaintext)
+	}
+	return j
+}
+
+// TextLine is the one-line, tcpdump-like form:
+// "12:00:01.123456 10.1.0.5:12346 > 10.0.0.1:12346 DTLS vEdge→vSmart OMP UPDATE route-ipv4 +3 −1".
+func (e *Event) TextLine() string {
+	tr := strings.ToUpper(e.Transport)
+	if !e.Decrypted && e.Session != nil {
+		tr += "(clear)"
+	}
+	return fmt.Sprintf("%s %s > %s %s %s→%s %s", e.Time.UTC().Format("15:04:05.000000"), e.Src, e.Dst, tr,
+		e.SrcDevice, e.DstDevice, e.Msg.Summary())
+}
+
+// WriteStats writes the per-session summary: endpoints, transport, suite,
+// key source, records decrypted and failed by reason, messages by type.
+func (d *Dissector) WriteStats(w io.Writer) {
+	sess, per := d.Sessions()
+	sort.Slice(sess, func(i, j int) bool { return sess[i].FirstFrame < sess[j].FirstFrame })
+	fmt.Fprintf(w, "%d packets, %d sessions, %d application records decoded (%d with decode errors)",
+		d.Counters.Packets, len(sess), d.Counters.AppRecords, d.Counters.DecodeErrors)
+	if d.Counters.Heuristic > 0 {
+		fmt.Fprintf(w, ", %d datagrams taken as DTLS on other ports", d.Counters.Heuristic)
+	}
+	if d.Counters.PlainMessages > 0 {
+		fmt.Fprintf(w, ", %d vdaemon messages in the clear", d.Counters.PlainMessages)
+	}
+	fmt.Fprintln(w)
+	for _, e := range d.Counters.SecretErrors {
+		fmt.Fprintf(w, "  key material: %v\n", e)
+	}
+	for _, s := range sess {
+		key := s.KeySource
+		if key == "" {
+			key = "none"
+		}
+		fmt.Fprintf(w, "session %s: %s %s ↔ %s, %s, %s, key %s", s.ID, strings.ToUpper(s.Transport), s.Client, s.Server,
+			s.VersionName(), s.CipherSuiteName(), key)
+		if s.ExtendedMasterSecret {
+			fmt.Fprint(w, ", extended master secret")
+		}
+		fmt.Fprintf(w, "\n  records: %d decrypted", s.Decrypted)
+		if s.Cleartext > 0 {
+			fmt.Fprintf(w, ", %d in the clear", s.Cleartext)
+		}
+		if s.Duplicates > 0 {
+			fmt.Fprintf(w, ", %d duplicates dropped", s.Duplicates)
+		}
+		for _, r := range tlsdec.Reasons() {
+			if n := s.Failures(r); n > 0 {
+				fmt.Fprintf(w, ", %d failed (%s: %s)", n, r, s.FirstFailure(r))
+			}
+		}
+		fmt.Fprintln(w)
+		if st := per[s]; st != nil {
+			kinds := make([]string, 0, len(st.Messages))
+			for k := range st.Messages {
+				kinds = append(kinds, k)
+			}
+			sort.Strings(kinds)
+			parts := make([]string, len(kinds))
+			for i, k := range kinds {
+				parts[i] = fmt.Sprintf("%s %d", k, st.Messages[k])
+			}
+			fmt.Fprintf(w, "  messages: %s\n", strings.Join(parts, ", "))
+		}
+	}
+}
+
+// MarshalJSON for Event uses the documented object without payload.
+func (e *Event) MarshalJSON() ([]byte, error) { return json.Marshal(e.JSON(false)) }

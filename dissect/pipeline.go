@@ -1,0 +1,315 @@
+package dissect
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/flow"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+	"github.com/ompscope/ompscope/dissect/vdaemon"
+)
+
+// ControllerDTLSPorts are the UDP ports SD-WAN controllers listen on: the
+// base port 12346 and the per-core ports 12446 … 13046, each with the port
+// hopping offsets +20, +40, +60, +80.
+func ControllerDTLSPorts() []uint16 {
+	var ps []uint16
+	for core := uint16(0); core < 8; core++ {
+		for hop := uint16(0); hop <= 80; hop += 20 {
+			ps = append(ps, 12346+100*core+hop)
+		}
+	}
+	return ps
+}
+
+// DefaultTLSPort is the controllers' TLS port.
+const DefaultTLSPort = 23456
+
+// Config configures a Dissector.
+type Config struct {
+	// Keys holds the key material; pcapng Decryption Secrets Blocks are
+	// added to it as they are read. Required.
+	Keys *tlsdec.KeyStore
+	// DTLSPorts are the UDP ports whose datagrams are DTLS (nil: the
+	// controller ports). ExtraDTLSPorts are added to them.
+	DTLSPorts, ExtraDTLSPorts []uint16
+	// TLSPorts are the TCP ports carrying TLS control connections (nil:
+	// 23456). ExtraTLSPorts are added.
+	TLSPorts, ExtraTLSPorts []uint16
+	// NoHeuristic turns off the DTLS record heuristic that picks up DTLS
+	// on any other UDP port.
+	NoHeuristic bool
+	// Flow and TLS tune the layers below.
+	Flow flow.Config
+	TLS  tlsdec.Options
+	// OnGap, if set, hears every record that could not be decrypted: n
+	// records of session s for reason r, around s.LastSeen/s.LastFrame.
+	// The analyzer uses it to report what it could not see.
+	OnGap func(s *tlsdec.Session, r tlsdec.Reason, n int)
+}
+
+// Event is one decrypted (or cleartext) control-connection record, with
+// its decode. The byte slices are valid only during the callback.
+type Event struct {
+	Time     time.Time
+	Frame    uint64
+	Src, Dst netip.AddrPort
+	Session  *tlsdec.Session
+	Dir      tlsdec.Direction
+	Epoch    uint16
+	Seq      uint64
+	// Decrypted is false for a record sent in the clear (a NULL-cipher
+	// suite, or a vdaemon message outside any DTLS/TLS session: then
+	// Session is nil and Transport says "udp" or "tcp").
+	Decrypted bool
+	Transport string
+	Plaintext []byte
+	Msg       Message
+	// SrcDevice and DstDevice are the device types of the two sides as
+	// far as the session has shown them (from vdaemon headers).
+	SrcDevice, DstDevice sdwan.DeviceType
+}
+
+// SessionStats counts, per session, what the dissector made of it.
+type SessionStats struct {
+	Messages  map[string]uint64 // by message kind ("HELLO", "OMP UPDATE", "error", ...)
+	Devices   [2]sdwan.DeviceType
+	AppRecord uint64
+}
+
+// Dissector runs the pipeline packets → records → messages. It is not
+// safe for concurrent use.
+type Dissector struct {
+	cfg      Config
+	dtls     [65536 / 64]uint64 // port bitmap
+	tls      [65536 / 64]uint64
+	flow     *flow.Decoder
+	tracker  *tlsdec.Tracker
+	onEvent  func(*Event)
+	ev       Event
+	perSess  map[*tlsdec.Session]*SessionStats
+	Counters Counters
+	lastTime time.Time
+	emitFn   func(*tlsdec.Record)
+}
+
+// Counters are the dissector's own counts.
+type Counters struct {
+	Packets       uint64
+	Secrets       uint64 // decryption secrets blocks read
+	SecretErrors  []error
+	AppRecords    uint64 // application-data records emitted
+	OtherRecords  uint64 // decrypted records of other content types (alerts, handshake)
+	DecodeErrors  uint64 // records whose plaintext did not decode as vdaemon/OMP
+	Heuristic     uint64 // datagrams taken as DTLS by the heuristic on a non-controller port
+	PlainMessages uint64 // vdaemon messages seen outside DTLS/TLS on a controller port
+}
+
+func setBit(m *[1024]uint64, p uint16)     { m[p>>6] |= 1 << (p & 63) }
+func hasBit(m *[1024]uint64, p uint16) bool { return m[p>>6]&(1<<(p&63)) != 0 }
+
+// New makes a Dissector that calls onEvent for every record it decodes.
+func New(cfg Config, onEvent func(*Event)) *Dissector {
+	if cfg.Keys == nil {
+		cfg.Keys = tlsdec.NewKeyStore()
+	}
+	d := &Dissector{cfg: cfg, onEvent: onEvent, perSess: map[*tlsdec.Session]*SessionStats{}}
+	dp := cfg.DTLSPorts
+	if dp == nil {
+		dp = ControllerDTLSPorts()
+	}
+	for _, p := range append(append([]uint16{}, dp...), cfg.ExtraDTLSPorts...) {
+		setBit(&d.dtls, p)
+	}
+	tp := cfg.TLSPorts
+	if tp == nil {
+		tp = []uint16{DefaultTLSPort}
+	}
+	for _, p := range append(append([]uint16{}, tp...), cfg.ExtraTLSPorts...) {
+		setBit(&d.tls, p)
+	}
+	fc := cfg.Flow
+	fc.TCPFilter = func(src, dst netip.AddrPort) bool {
+		return hasBit(&d.tls, src.Port()) || hasBit(&d.tls, dst.Port())
+	}
+	d.flow = flow.NewDecoder(fc, (*flowHandler)(d))
+	tc := cfg.TLS
+	if cfg.OnGap != nil {
+		prev := tc.OnFailure
+		tc.OnFailure = func(s *tlsdec.Session, r tlsdec.Reason, n int) {
+			if prev != nil {
+				prev(s, r, n)
+			}
+			cfg.OnGap(s, r, n)
+		}
+	}
+	d.tracker = tlsdec.NewTracker(cfg.Keys, tc)
+	d.emitFn = d.emit
+	return d
+}
+
+// Tracker gives the DTLS/TLS tracker (sessions and their counters).
+func (d *Dissector) Tracker() *tlsdec.Tracker { return d.tracker }
+
+// Flow gives the flow decoder (its Stats).
+func (d *Dissector) Flow() *flow.Decoder { return d.flow }
+
+// Sessions lists the sessions in the order they were first seen, with the
+// dissector's counts for each.
+func (d *Dissector) Sessions() ([]*tlsdec.Session, map[*tlsdec.Session]*SessionStats) {
+	all := d.tracker.Sessions()
+	return all, d.perSess
+}
+
+// Packet runs one captured packet through the pipeline.
+func (d *Dissector) Packet(p *capture.Packet) {
+	d.Counters.Packets++
+	d.lastTime = p.Time
+	d.flow.Decode(p)
+}
+
+// Secrets takes a pcapng Decryption Secrets Block.
+func (d *Dissector) Secrets(kind uint32, data []byte) {
+	d.Counters.Secrets++
+	if kind != capture.SecretsTLSKeyLog {
+		d.Counters.SecretErrors = append(d.Counters.SecretErrors, fmt.Errorf("decryption secrets block of type 0x%08x is not a TLS key log: skipped", kind))
+		return
+	}
+	_, errs := d.cfg.Keys.LoadDSB(data)
+	if len(errs) > 0 && len(d.Counters.SecretErrors) < 100 {
+		d.Counters.SecretErrors = append(d.Counters.SecretErrors, errs...)
+	}
+}
+
+// Run reads r to its end. The error is the reader's (a truncated file
+// says where); everything before it was dissected.
+func (d *Dissector) Run(r *capture.Reader) error {
+	r.OnSecrets = d.Secrets
+	var p capture.Packet
+	for {
+		err := r.Next(&p)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		d.Packet(&p)
+	}
+}
+
+// Finish flushes the layers at the end of the input: buffered TCP data is
+// delivered, records still waiting for a key are counted as failures.
+func (d *Dissector) Finish() {
+	d.flow.Flush()
+	d.tracker.Retry(d.emitFn)
+	d.tracker.Finish()
+}
+
+// Retry decrypts records that were waiting for keys that have arrived
+// since (live capture with a growing key log).
+func (d *Dissector) Retry() { d.tracker.Retry(d.emitFn) }
+
+type flowHandler Dissector
+
+func (h *flowHandler) UDP(dg *flow.Datagram) {
+	d := (*Dissector)(h)
+	ctl := hasBit(&d.dtls, dg.Src.Port()) || hasBit(&d.dtls, dg.Dst.Port())
+	isDTLS := tlsdec.IsDTLS(dg.Payload)
+	switch {
+	case ctl && !isDTLS:
+		d.plain(dg.Time, dg.Frame, dg.Src, dg.Dst, "udp", dg.Payload)
+		return
+	case !ctl && (d.cfg.NoHeuristic || !isDTLS):
+		return
+	case !ctl:
+		d.Counters.Heuristic++
+	}
+	d.tracker.DTLSDatagram(dg.Src, dg.Dst, dg.Time, dg.Frame, dg.Payload, d.emitFn)
+}
+
+func (h *flowHandler) TCPData(s *flow.Segment) {
+	d := (*Dissector)(h)
+	role := tlsdec.RoleUnknown
+	if s.Conn.ClientKnown {
+		if s.Src == s.Conn.A {
+			role = tlsdec.RoleClient
+		} else {
+			role = tlsdec.RoleServer
+		}
+	}
+	d.tracker.TLSData(s.Src, s.Dst, s.Time, s.Frame, s.Data, int(min(s.Gap, 1<<30)), role, d.emitFn)
+}
+
+func (h *flowHandler) TCPClose(c *flow.Conn, why flow.CloseReason) {
+	(*Dissector)(h).tracker.TLSEnd(c.A, c.B)
+}
+
+// plain handles a datagram on a controller port that is not DTLS: if it
+// decodes as a vdaemon message it is control traffic in the clear.
+func (d *Dissector) plain(t time.Time, frame uint64, src, dst netip.AddrPort, transport string, payload []byte) {
+	var h vdaemon.Header
+	if h.DecodeFromBytes(payload) != nil || !h.Device.Known() || h.Version > 1 {
+		return
+	}
+	m := DecodeMessage(payload)
+	if m.VDaemon == nil {
+		return
+	}
+	d.Counters.PlainMessages++
+	d.ev = Event{Time: t, Frame: frame, Src: src, Dst: dst, Transport: transport, Plaintext: payload, Msg: m,
+		SrcDevice: h.Device}
+	d.onEvent(&d.ev)
+}
+
+func (d *Dissector) emit(r *tlsdec.Record) {
+	s := r.Session
+	if r.ContentType != tlsdec.ContentApplicationData {
+		d.Counters.OtherRecords++
+		return
+	}
+	d.Counters.AppRecords++
+	st := d.perSess[s]
+	if st == nil {
+		st = &SessionStats{Messages: map[string]uint64{}}
+		d.perSess[s] = st
+	}
+	st.AppRecord++
+	m := DecodeMessage(r.Plaintext)
+	src, dst := s.Client, s.Server
+	side := 0
+	if r.Dir == tlsdec.FromServer {
+		src, dst, side = s.Server, s.Client, 1
+	}
+	if m.VDaemon != nil {
+		st.Devices[side] = m.VDaemon.Header.Device
+	}
+	kindCount(st.Messages, &m)
+	if m.Err != nil {
+		d.Counters.DecodeErrors++
+	}
+	d.ev = Event{Time: r.Time, Frame: r.Frame, Src: src, Dst: dst, Session: s, Dir: r.Dir, Epoch: r.Epoch, Seq: r.Seq,
+		Decrypted: r.Decrypted, Transport: s.Transport, Plaintext: r.Plaintext, Msg: m,
+		SrcDevice: st.Devices[side], DstDevice: st.Devices[1-side]}
+	d.onEvent(&d.ev)
+}
+
+func kindCount(c map[string]uint64, m *Message) {
+	if m.VDaemon == nil {
+		c["undecodable"]++
+		return
+	}
+	if len(m.OMP) == 0 {
+		c[m.VDaemon.Header.Type.String()]++
+	}
+	for _, o := range m.OMP {
+		c["OMP "+o.Type().String()]++
+	}
+	if m.Err != nil {
+		c["decode-error"]++
+	}
+}

@@ -1,0 +1,298 @@
+package tlsdec
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// Limits of the key store's inputs.
+const (
+	maxKeyLogLine  = 1024 // longest key log line considered
+	maxKeyLogErrs  = 100  // errors listed per load; the rest are summarised
+	maxPSKLen      = 1024 // longest accepted pre-shared key
+	maxPSKIdentity = 1024
+)
+
+// KeyStore holds the user's key material: TLS 1.2 master secrets from NSS
+// key logs (CLIENT_RANDOM lines), pre-shared keys and server RSA private
+// keys. It is safe for concurrent use, and keys may be added while a
+// Tracker is running (a live capture receiving keys): every addition bumps
+// Generation, which the Tracker notices to retry sessions that were waiting
+// for a key.
+type KeyStore struct {
+	mu      sync.RWMutex
+	masters map[[32]byte]keyEntry
+	psks    map[string]keyEntry // "" is the identity-less default PSK
+	rsa     []rsaEntry
+	ignored int // key log lines with other labels
+	gen     atomic.Uint64
+}
+
+type keyEntry struct {
+	secret []byte
+	source string
+}
+
+type rsaEntry struct {
+	key    *rsa.PrivateKey
+	source string
+}
+
+// NewKeyStore returns an empty key store.
+func NewKeyStore() *KeyStore {
+	return &KeyStore{masters: map[[32]byte]keyEntry{}, psks: map[string]keyEntry{}}
+}
+
+// Generation counts additions to the store; it changes whenever a key is
+// added.
+func (k *KeyStore) Generation() uint64 { return k.gen.Load() }
+
+// KeyCounts summarises what a KeyStore holds.
+type KeyCounts struct {
+	MasterSecrets int // CLIENT_RANDOM entries
+	PSKs          int
+	RSAKeys       int
+	IgnoredLines  int // well-formed key log lines with other labels (TLS 1.3 secrets, ...)
+}
+
+// Counts reports how many keys of each kind the store holds.
+func (k *KeyStore) Counts() KeyCounts {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return KeyCounts{MasterSecrets: len(k.masters), PSKs: len(k.psks), RSAKeys: len(k.rsa), IgnoredLines: k.ignored}
+}
+
+// AddMasterSecret stores a 48-byte TLS 1.2 master secret for the session
+// whose ClientHello carried clientRandom (32 bytes). source names where it
+// came from (shown as the session's key source).
+func (k *KeyStore) AddMasterSecret(clientRandom, master []byte, source string) error {
+	if len(clientRandom) != 32 {
+		return fmt.Errorf("tlsdec: client random is %d bytes, want 32", len(clientRandom))
+	}
+	if len(master) != 48 {
+		return fmt.Errorf("tlsdec: master secret is %d bytes, want 48", len(master))
+	}
+	var cr [32]byte
+	copy(cr[:], clientRandom)
+	k.mu.Lock()
+	k.masters[cr] = keyEntry{secret: bytes.Clone(master), source: source}
+	k.mu.Unlock()
+	k.gen.Add(1)
+	return nil
+}
+
+// LoadKeyLog reads an NSS key log ("CLIENT_RANDOM <64 hex> <96 hex>" lines,
+// hex in either case; '#' comments and blank lines skipped). Lines with
+// other labels (e.g. the TLS 1.3 *_TRAFFIC_SECRET ones) are ignored and
+// counted (see Counts). Malformed lines are reported as errors naming name
+// and the line number; the well-formed lines are used regardless. n is the
+// number of CLIENT_RANDOM entries added. Keys get the source "keylog:name".
+func (k *KeyStore) LoadKeyLog(r io.Reader, name string) (n int, errs []error) {
+	return k.loadKeyLog(r, name, "keylog:"+name)
+}
+
+// LoadDSB reads the payload of a pcapng Decryption Secrets Block of type TLS
+// Key Log (0x544c534b), which is key log text. Keys get the source "dsb".
+func (k *KeyStore) LoadDSB(payload []byte) (n int, errs []error) {
+	return k.loadKeyLog(bytes.NewReader(payload), "decryption secrets block", "dsb")
+}
+
+func (k *KeyStore) loadKeyLog(r io.Reader, name, source string) (n int, errs []error) {
+	br := bufio.NewReaderSize(r, 4096)
+	type entry struct {
+		cr [32]byte
+		ms []byte
+	}
+	var entries []entry
+	ignored, more := 0, 0
+	report := func(line int, format string, args ...any) {
+		if len(errs) >= maxKeyLogErrs {
+			more++
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
+	}
+	var lineBuf []byte
+	for lineNo := 1; ; lineNo++ {
+		lineBuf = lineBuf[:0]
+		tooLong := false
+		var err error
+		for {
+			var frag []byte
+			var isPrefix bool
+			frag, isPrefix, err = br.ReadLine()
+			if len(lineBuf)+len(frag) > maxKeyLogLine {
+				tooLong = true
+			} else {
+				lineBuf = append(lineBuf, frag...)
+			}
+			if !isPrefix || err != nil {
+				break
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				report(lineNo, "read error: %v", err)
+			}
+			break
+		}
+		if tooLong {
+			report(lineNo, "line longer than %d bytes", maxKeyLogLine)
+			continue
+		}
+		line := bytes.TrimSpace(lineBuf)
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		f := bytes.Fields(line)
+		if string(f[0]) != "CLIENT_RANDOM" {
+			if len(f) == 3 && isLabel(f[0]) {
+				ignored++
+			} else {
+				report(lineNo, "malformed line (want LABEL <hex> <hex>)")
+			}
+			continue
+		}
+		if len(f) != 3 {
+			report(lineNo, "CLIENT_RANDOM line has %d fields, want 3", len(f))
+			continue
+		}
+		var e entry
+		if len(f[1]) != 64 {
+			report(lineNo, "client random is %d hex digits, want 64", len(f[1]))
+			continue
+		}
+		if _, err := hex.Decode(e.cr[:], f[1]); err != nil {
+			report(lineNo, "client random: %v", err)
+			continue
+		}
+		if len(f[2]) != 96 {
+			report(lineNo, "master secret is %d hex digits, want 96", len(f[2]))
+			continue
+		}
+		e.ms = make([]byte, 48)
+		if _, err := hex.Decode(e.ms, f[2]); err != nil {
+			report(lineNo, "master secret: %v", err)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if more > 0 {
+		errs = append(errs, fmt.Errorf("%s: %d more malformed lines not listed", name, more))
+	}
+	k.mu.Lock()
+	for _, e := range entries {
+		k.masters[e.cr] = keyEntry{secret: e.ms, source: source}
+	}
+	k.ignored += ignored
+	k.mu.Unlock()
+	if len(entries) > 0 {
+		k.gen.Add(1)
+	}
+	return len(entries), errs
+}
+
+func isLabel(b []byte) bool {
+	for _, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// AddPSK stores a pre-shared key for the PSK suites. identity selects the
+// sessions it applies to (the PSK identity in the ClientKeyExchange); an
+// empty identity makes it the default for sessions whose identity has no
+// key of its own.
+func (k *KeyStore) AddPSK(identity string, key []byte) error {
+	if len(key) == 0 || len(key) > maxPSKLen {
+		return fmt.Errorf("tlsdec: PSK is %d bytes, want 1..%d", len(key), maxPSKLen)
+	}
+	if len(identity) > maxPSKIdentity {
+		return fmt.Errorf("tlsdec: PSK identity is %d bytes, want at most %d", len(identity), maxPSKIdentity)
+	}
+	k.mu.Lock()
+	k.psks[identity] = keyEntry{secret: bytes.Clone(key), source: "psk"}
+	k.mu.Unlock()
+	k.gen.Add(1)
+	return nil
+}
+
+// AddRSAKey stores a server RSA private key (PEM: "RSA PRIVATE KEY" PKCS#1
+// or "PRIVATE KEY" PKCS#8). It decrypts the premaster secret of sessions
+// using a static-RSA key exchange suite (TLS_RSA_WITH_*), as Wireshark does.
+func (k *KeyStore) AddRSAKey(pemBytes []byte) error {
+	var added int
+	rest := pemBytes
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		var key *rsa.PrivateKey
+		switch b.Type {
+		case "RSA PRIVATE KEY":
+			var err error
+			if key, err = x509.ParsePKCS1PrivateKey(b.Bytes); err != nil {
+				return fmt.Errorf("tlsdec: RSA key: %w", err)
+			}
+		case "PRIVATE KEY":
+			pk, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+			if err != nil {
+				return fmt.Errorf("tlsdec: RSA key: %w", err)
+			}
+			var ok bool
+			if key, ok = pk.(*rsa.PrivateKey); !ok {
+				return fmt.Errorf("tlsdec: PRIVATE KEY block holds a %T, not an RSA key", pk)
+			}
+		default:
+			continue
+		}
+		k.mu.Lock()
+		k.rsa = append(k.rsa, rsaEntry{key: key, source: "rsa"})
+		k.mu.Unlock()
+		added++
+	}
+	if added == 0 {
+		return errors.New("tlsdec: no RSA private key PEM block found")
+	}
+	k.gen.Add(1)
+	return nil
+}
+
+// master looks up the master secret for a client random.
+func (k *KeyStore) master(cr *[32]byte) (keyEntry, bool) {
+	k.mu.RLock()
+	e, ok := k.masters[*cr]
+	k.mu.RUnlock()
+	return e, ok
+}
+
+// psk looks up the PSK for an identity, falling back to the default PSK.
+func (k *KeyStore) psk(identity string) (keyEntry, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if e, ok := k.psks[identity]; ok {
+		return e, true
+	}
+	e, ok := k.psks[""]
+	return e, ok
+}
+
+// rsaKeys returns a snapshot of the RSA keys.
+func (k *KeyStore) rsaKeys() []rsaEntry {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return append([]rsaEntry(nil), k.rsa...)
+}
