@@ -1,0 +1,22 @@
+#!/bin/sh
+# Capture speed on loopback: sends UDP datagrams to a controller DTLS port
+# on 127.0.0.1 at increasing rates while dissect/live captures them with
+# the default kernel filter, and reports the highest rate captured with 0
+# kernel drops and what limited it. Needs root (or CAP_NET_RAW and
+# CAP_NET_ADMIN for the large socket buffer). Each rate runs for STEP
+# (default 2s); at most 5 million packets per rate.
+#
+# Usage: dissect/live/bench/loopback.sh [extra loopbench flags]
+#   e.g. -dissect (also run dissect.Dissector.Packet on every packet),
+#        -impl pcapgo (gopacket's pcapgo.EthernetHandle, for comparison),
+#        -buffer 212992 (a small socket buffer), -rates 100000,200000
+set -eu
+cd "$(dirname "$0")/../../.."
+bin=$(mktemp -d)/loopbench
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+CGO_ENABLED=0 go build -o "$bin" ./dissect/live/cmd/loopbench
+echo "== capture alone"
+"$bin" -step "${STEP:-2s}" "$@"
+echo
+echo "== capture + dissect.Dissector.Packet (no keys)"
+"$bin" -step "${STEP:-2s}" -dissect "$@"
