@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ompscope/ompscope/dissect/internal/jsonw"
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/vdaemon"
 )
@@ -93,3 +94,28 @@ func (m *Message) JSON() MessageJSON {
 
 // MarshalJSON implements json.Marshaler.
 func (m Message) MarshalJSON() ([]byte, error) { return json.Marshal(m.JSON()) }
+
+// AppendJSONMembers appends the members "vdaemon", "omp" and "error" (each
+// when present), each preceded by a comma: they go inside an object the
+// caller opened.
+func (m *Message) AppendJSONMembers(b []byte) []byte {
+	if m.VDaemon != nil {
+		b = append(b, `,"vdaemon":`...)
+		b = vdaemon.AppendJSON(b, m.VDaemon)
+	}
+	if len(m.OMP) > 0 {
+		b = append(b, `,"omp":[`...)
+		for i, o := range m.OMP {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = omp.AppendJSON(b, o)
+		}
+		b = append(b, ']')
+	}
+	if m.Err != nil {
+		b = append(b, `,"error":`...)
+		b = jsonw.String(b, m.Err.Error())
+	}
+	return b
+}

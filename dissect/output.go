@@ -2,7 +2,6 @@ package dissect
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ompscope/ompscope/dissect/internal/jsonw"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 
@@ -117,4 +117,67 @@ func (d *Dissector) WriteStats(w io.Writer) {
 }
 
 // MarshalJSON for Event uses the documented object without payload.
-func (e *Event) MarshalJSON() ([]byte, error) { return json.Marshal(e.JSON(false)) }
+func (e *Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil, false), nil }
+
+// AppendJSON appends the event's JSON object (the same as JSON gives,
+// written without reflection); withPayload adds the plaintext hex.
+func (e *Event) AppendJSON(b []byte, withPayload bool) []byte {
+	return e.AppendJSONTime(b, withPayload, nil)
+}
+
+// AppendJSONTime is AppendJSON with a time formatter to reuse (nil: a
+// fresh one); a writer of many events keeps one.
+func (e *Event) AppendJSONTime(b []byte, withPayload bool, tf *jsonw.TimeFormatter) []byte {
+	if tf == nil {
+		tf = new(jsonw.TimeFormatter)
+	}
+	b = append(b, `{"schema":"`+DissectSchema+`","ts":"`...)
+	b = tf.Append(b, e.Time)
+	b = append(b, `","frame":`...)
+	b = jsonw.Uint(b, e.Frame)
+	b = append(b, `,"src":`...)
+	b = jsonw.AddrPort(b, e.Src)
+	b = append(b, `,"dst":`...)
+	b = jsonw.AddrPort(b, e.Dst)
+	b = append(b, `,"transport":`...)
+	b = jsonw.String(b, e.Transport)
+	if e.Session != nil {
+		b = append(b, `,"session":`...)
+		b = jsonw.String(b, e.Session.ID)
+	}
+	b = append(b, `,"direction":`...)
+	b = jsonw.String(b, e.Dir.String())
+	b = append(b, `,"epoch":`...)
+	b = jsonw.Uint(b, uint64(e.Epoch))
+	b = append(b, `,"seq":`...)
+	b = jsonw.Uint(b, e.Seq)
+	b = append(b, `,"encrypted":`...)
+	b = jsonw.Bool(b, e.Decrypted)
+	b = e.Msg.AppendJSONMembers(b)
+	if withPayload {
+		b = append(b, `,"payload":`...)
+		b = jsonw.Hex(b, e.Plaintext)
+	}
+	return append(b, '}')
+}
+
+// JSONWriter writes events as NDJSON (one object a line), reusing its
+// buffers: the fast path of `ompscope dissect -T json`.
+type JSONWriter struct {
+	w       io.Writer
+	payload bool
+	line    []byte
+	tf      jsonw.TimeFormatter
+}
+
+// NewJSONWriter writes to w (buffer it); withPayload adds "payload".
+func NewJSONWriter(w io.Writer, withPayload bool) *JSONWriter {
+	return &JSONWriter{w: w, payload: withPayload}
+}
+
+// Write writes one event line.
+func (j *JSONWriter) Write(e *Event) error {
+	j.line = append(e.AppendJSONTime(j.line[:0], j.payload, &j.tf), '\n')
+	_, err := j.w.Write(j.line)
+	return err
+}

@@ -2,6 +2,7 @@ package dissect
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,5 +168,44 @@ func TestControllerPorts(t *testing.T) {
 	}
 	if len(ps) != 40 {
 		t.Errorf("%d ports, want 40", len(ps))
+	}
+}
+
+// The hand-written JSON writer gives exactly what encoding/json gives for
+// the documented struct form.
+func TestEventJSONMatchesStructForm(t *testing.T) {
+	if _, err := os.Stat("../pcaps/baseline.pcapng"); err != nil {
+		t.Skip("no baseline sample")
+	}
+	r, err := capture.Open("../pcaps/baseline.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	d := New(Config{}, func(e *Event) {
+		n++
+		a := e.AppendJSON(nil, true)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(e.JSON(true)); err != nil {
+			t.Fatal(err)
+		}
+		b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if string(a) != string(b) {
+			t.Fatalf("frame %d:\n %s\n %s", e.Frame, a, b)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(a, &v); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := d.Run(r); err != nil {
+		t.Fatal(err)
+	}
+	d.Finish()
+	if n < 100 {
+		t.Fatalf("only %d events", n)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -29,6 +28,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	verbose := fs.BoolP("verbose", "V", false, "text: print the full decode tree of each message")
 	payload := fs.Bool("payload", false, "json: add the decrypted record plaintext as hex (payload)")
 	stats := fs.Bool("stats", false, "print the per-session summary on stderr at the end")
+	quiet := fs.BoolP("quiet", "q", false, "decrypt and decode, print no message (with --stats: only the summary)")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
 	}
@@ -64,11 +64,13 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer r.Close()
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	defer bw.Flush()
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	jw := dissect.NewJSONWriter(bw, *payload)
 	d := dissect.New(cfg, func(e *dissect.Event) {
+		if *quiet {
+			return
+		}
 		if f == "json" {
-			enc.Encode(e.JSON(*payload))
+			jw.Write(e)
 			return
 		}
 		fmt.Fprintln(bw, e.TextLine())
@@ -82,7 +84,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if runErr != nil {
 		fmt.Fprintf(stderr, "ompscope dissect: %v (everything before it was dissected)\n", runErr)
 	}
-	if *stats || f == "text" {
+	if *stats || f == "text" && !*quiet {
 		d.WriteStats(stderr)
 	}
 	if runErr != nil {

@@ -480,3 +480,7 @@ func Find(attrs []Attribute, t AttrType) Attribute {
 	}
 	return nil
 }
+
+type carrier uint8
+
+func (c carrier) String() string { return sdwan.Carrier(c).String() }

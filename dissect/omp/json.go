@@ -1,224 +1,261 @@
 package omp
 
 import (
-	"encoding/hex"
-	"encoding/json"
-	"net/netip"
-
-	"github.com/ompscope/ompscope/dissect/sdwan"
+	"github.com/ompscope/ompscope/dissect/internal/jsonw"
 )
 
 // The JSON form of OMP messages (documented in docs/json.md). Field names
 // are stable; a change to them changes the schema version of the output
-// that embeds them.
+// that embeds them. It is written by hand (no reflection): the dissector
+// prints hundreds of thousands of messages a second.
 
-type jsonNLRI struct {
-	PathID     uint32         `json:"path_id"`
-	VPN        *uint32        `json:"vpn,omitempty"`
-	Prefix     *netip.Prefix  `json:"prefix,omitempty"`
-	SystemIP   *netip.Addr    `json:"system_ip,omitempty"`
-	Color      *sdwan.Color   `json:"color,omitempty"`
-	Encap      *sdwan.Encap   `json:"encap,omitempty"`
-	Service    *sdwan.Service `json:"service,omitempty"`
-	Originator *netip.Addr    `json:"originator,omitempty"`
-}
+func enumStr(b []byte, s interface{ String() string }) []byte { return jsonw.String(b, s.String()) }
 
-// NLRIJSON is the JSON form of one NLRI of family f.
-func NLRIJSON(f Family, n *NLRI) any {
-	j := jsonNLRI{PathID: n.PathID}
+// AppendNLRIJSON appends the JSON form of one NLRI of family f.
+func AppendNLRIJSON(b []byte, f Family, n *NLRI) []byte {
+	b = append(b, `{"path_id":`...)
+	b = jsonw.Uint(b, uint64(n.PathID))
 	switch f {
 	case FamilyRouteV4, FamilyRouteV6:
-		j.VPN, j.Prefix = &n.VPN, &n.Prefix
+		b = append(b, `,"vpn":`...)
+		b = jsonw.Uint(b, uint64(n.VPN))
+		b = append(b, `,"prefix":`...)
+		b = jsonw.Prefix(b, n.Prefix)
 	case FamilyTLOCv4, FamilyTLOCv6:
-		j.SystemIP, j.Color, j.Encap = &n.SystemIP, &n.Color, &n.Encap
+		b = append(b, `,"system_ip":`...)
+		b = jsonw.Addr(b, n.SystemIP)
+		b = append(b, `,"color":`...)
+		b = enumStr(b, n.Color)
+		b = append(b, `,"encap":`...)
+		b = enumStr(b, n.Encap)
 	case FamilyService:
-		j.VPN, j.Service, j.Originator = &n.VPN, &n.Service, &n.Originator
+		b = append(b, `,"vpn":`...)
+		b = jsonw.Uint(b, uint64(n.VPN))
+		b = append(b, `,"service":`...)
+		b = enumStr(b, n.Service)
+		b = append(b, `,"originator":`...)
+		b = jsonw.Addr(b, n.Originator)
 	}
-	return j
+	return append(b, '}')
 }
 
-type jsonTLOC struct {
-	SystemIP netip.Addr      `json:"system_ip"`
-	Color    sdwan.Color     `json:"color"`
-	Encap    sdwan.Encap     `json:"encap"`
-	Action   *UltimateAction `json:"action,omitempty"`
+func appendTLOCJSON(b []byte, k TLOCKey) []byte {
+	b = append(b, `{"system_ip":`...)
+	b = jsonw.Addr(b, k.SystemIP)
+	b = append(b, `,"color":`...)
+	b = enumStr(b, k.Color)
+	b = append(b, `,"encap":`...)
+	b = enumStr(b, k.Encap)
+	return b
 }
 
-type jsonAttr struct {
-	Code  uint8  `json:"code"`
-	Name  string `json:"name"`
-	Flags uint8  `json:"flags"`
-	Value any    `json:"value"`
-}
-
-// AttrValueJSON is the JSON form of an attribute's value.
-func AttrValueJSON(a Attribute) any {
+// AppendAttrValueJSON appends the JSON form of an attribute's value.
+func AppendAttrValueJSON(b []byte, a Attribute) []byte {
 	switch a := a.(type) {
 	case *Originator:
-		return a.Addr
+		return jsonw.Addr(b, a.Addr)
 	case *TLOCAttr:
-		return jsonTLOC{a.SystemIP, a.Color, a.Encap, nil}
+		return append(appendTLOCJSON(b, a.TLOCKey), '}')
 	case *OriginAttr:
-		return struct {
-			Protocol sdwan.Origin `json:"protocol"`
-			Metric   uint32       `json:"metric"`
-		}{a.Protocol, a.Metric}
+		b = append(b, `{"protocol":`...)
+		b = enumStr(b, a.Protocol)
+		b = append(b, `,"metric":`...)
+		return append(jsonw.Uint(b, uint64(a.Metric)), '}')
 	case *Uint32Attr:
-		return a.Value
+		return jsonw.Uint(b, uint64(a.Value))
 	case *UltimateTLOC:
-		act := a.Action
-		return jsonTLOC{a.SystemIP, a.Color, a.Encap, &act}
+		b = appendTLOCJSON(b, a.TLOCKey)
+		b = append(b, `,"action":`...)
+		return append(enumStr(b, a.Action), '}')
 	case *Uint32ListAttr:
-		if a.Values == nil {
-			return []uint32{}
+		b = append(b, '[')
+		for i, v := range a.Values {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonw.Uint(b, uint64(v))
 		}
-		return a.Values
+		return append(b, ']')
 	case *AddrAttr:
-		return a.Addr
+		return jsonw.AddrPort(b, a.Addr)
 	case *Uint8Attr:
 		if a.Type == AttrCarrier {
-			return sdwan.Carrier(a.Value)
+			return enumStr(b, carrier(a.Value))
 		}
-		return a.Value == 1
+		return jsonw.Bool(b, a.Value == 1)
 	case *EncapParams:
-		return struct {
-			SPI            uint32 `json:"spi"`
-			AuthBits       uint16 `json:"auth_bits"`
-			EncryptionBits uint16 `json:"encryption_bits"`
-		}{a.SPI, a.AuthBits, a.EncryptionBits}
+		b = append(b, `{"spi":`...)
+		b = jsonw.Uint(b, uint64(a.SPI))
+		b = append(b, `,"auth_bits":`...)
+		b = jsonw.Uint(b, uint64(a.AuthBits))
+		b = append(b, `,"encryption_bits":`...)
+		return append(jsonw.Uint(b, uint64(a.EncryptionBits)), '}')
 	case *UnknownAttr:
-		return hex.EncodeToString(a.Value)
+		return jsonw.Hex(b, a.Value)
 	}
-	return nil
+	return append(b, "null"...)
 }
 
-func attrsJSON(attrs []Attribute) []jsonAttr {
-	out := make([]jsonAttr, len(attrs))
+// AppendAttrsJSON appends the attribute list.
+func AppendAttrsJSON(b []byte, attrs []Attribute) []byte {
+	b = append(b, '[')
 	for i, a := range attrs {
-		out[i] = jsonAttr{uint8(a.Code()), a.Code().String(), a.Flags(), AttrValueJSON(a)}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"code":`...)
+		b = jsonw.Uint(b, uint64(a.Code()))
+		b = append(b, `,"name":`...)
+		b = enumStr(b, a.Code())
+		b = append(b, `,"flags":`...)
+		b = jsonw.Uint(b, uint64(a.Flags()))
+		b = append(b, `,"value":`...)
+		b = AppendAttrValueJSON(b, a)
+		b = append(b, '}')
 	}
-	return out
+	return append(b, ']')
 }
 
-// MarshalJSON implements json.Marshaler.
-func (*Hello) MarshalJSON() ([]byte, error) { return []byte(`{"type":"HELLO"}`), nil }
-
-type jsonCap struct {
-	Type  CapabilityType `json:"type"`
-	Code  uint16         `json:"code"`
-	Value *uint8         `json:"value,omitempty"`
-	Text  *string        `json:"text,omitempty"`
-	Raw   *string        `json:"raw,omitempty"`
-}
-
-// MarshalJSON implements json.Marshaler.
-func (h *Handshake) MarshalJSON() ([]byte, error) {
-	caps := make([]jsonCap, len(h.Capabilities))
-	for i := range h.Capabilities {
-		c := &h.Capabilities[i]
-		j := jsonCap{Type: c.Type, Code: uint16(c.Type)}
-		switch c.Type {
-		case CapSendPathLimit, CapECMPLimit:
-			j.Value = &c.Value
-		case CapOrganization, CapSoftwareVersion:
-			j.Text = &c.Text
+// AppendJSON appends the JSON object of m.
+func AppendJSON(b []byte, m Message) []byte {
+	switch m := m.(type) {
+	case *Hello:
+		return append(b, `{"type":"HELLO"}`...)
+	case *Handshake:
+		b = append(b, `{"type":"HANDSHAKE","system_ip":`...)
+		b = jsonw.Addr(b, m.SystemIP)
+		b = append(b, `,"site_id":`...)
+		b = jsonw.Uint(b, uint64(m.SiteID))
+		b = append(b, `,"domain_id":`...)
+		b = jsonw.Uint(b, uint64(m.DomainID))
+		b = append(b, `,"overlay_id":`...)
+		b = jsonw.Uint(b, uint64(m.OverlayID))
+		b = append(b, `,"hold_time":`...)
+		b = jsonw.Uint(b, uint64(m.HoldTime))
+		b = append(b, `,"device_type":`...)
+		b = enumStr(b, m.DeviceType)
+		b = append(b, `,"flags":`...)
+		b = jsonw.Uint(b, uint64(m.Flags))
+		b = append(b, `,"graceful_restart":`...)
+		b = jsonw.Bool(b, m.Flags&HandshakeGR != 0)
+		b = append(b, `,"route_refresh":`...)
+		b = jsonw.Bool(b, m.Flags&HandshakeRouteRefresh != 0)
+		b = append(b, `,"gr_timer":`...)
+		b = jsonw.Uint(b, uint64(m.GRTimer))
+		b = append(b, `,"capabilities":[`...)
+		for i := range m.Capabilities {
+			c := &m.Capabilities[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"type":`...)
+			b = enumStr(b, c.Type)
+			b = append(b, `,"code":`...)
+			b = jsonw.Uint(b, uint64(c.Type))
+			switch c.Type {
+			case CapSendPathLimit, CapECMPLimit:
+				b = append(b, `,"value":`...)
+				b = jsonw.Uint(b, uint64(c.Value))
+			case CapOrganization, CapSoftwareVersion:
+				b = append(b, `,"text":`...)
+				b = jsonw.String(b, c.Text)
+			default:
+				b = append(b, `,"raw":`...)
+				b = jsonw.Hex(b, c.Raw)
+			}
+			b = append(b, '}')
+		}
+		return append(b, "]}"...)
+	case *Update:
+		b = append(b, `{"type":"UPDATE","family":`...)
+		b = enumStr(b, m.Family)
+		b = append(b, `,"withdrawn":[`...)
+		for i := range m.Withdrawn {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendNLRIJSON(b, m.Family, &m.Withdrawn[i])
+		}
+		b = append(b, `],"attributes":`...)
+		b = AppendAttrsJSON(b, m.Attrs)
+		b = append(b, `,"reachable":[`...)
+		for i := range m.Reachable {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendNLRIJSON(b, m.Family, &m.Reachable[i])
+		}
+		b = append(b, ']')
+		if !m.Family.Parsed() {
+			b = append(b, `,"raw_withdrawn":`...)
+			b = jsonw.Hex(b, m.RawWithdrawn)
+			b = append(b, `,"raw_reachable":`...)
+			b = jsonw.Hex(b, m.RawReachable)
+		}
+		return append(b, '}')
+	case *Alert:
+		b = append(b, `{"type":"ALERT","code":`...)
+		b = enumStr(b, m.Code)
+		b = append(b, `,"code_num":`...)
+		b = jsonw.Uint(b, uint64(m.Code))
+		b = append(b, `,"subcode":`...)
+		b = jsonw.Uint(b, uint64(m.Subcode))
+		b = append(b, `,"subcode_name":`...)
+		b = jsonw.String(b, m.SubcodeName())
+		b = append(b, `,"data":`...)
+		return append(jsonw.Hex(b, m.Data), '}')
+	case *Inform:
+		b = append(b, `{"type":"INFORM","kind":`...)
+		b = enumStr(b, m.Kind)
+		switch m.Kind {
+		case InformEndOfRIB, InformRouteRefresh:
+			b = append(b, `,"family":`...)
+			b = enumStr(b, m.Family)
+		case InformGRBegin:
+			b = append(b, `,"restart_timer":`...)
+			b = jsonw.Uint(b, uint64(m.RestartTimer))
 		default:
-			s := hex.EncodeToString(c.Raw)
-			j.Raw = &s
+			b = append(b, `,"raw":`...)
+			b = jsonw.Hex(b, m.Raw)
 		}
-		caps[i] = j
+		return append(b, '}')
+	case *Policy:
+		b = append(b, `{"type":"POLICY","kind":`...)
+		b = enumStr(b, m.Kind)
+		b = append(b, `,"name":`...)
+		b = jsonw.String(b, m.Name)
+		b = append(b, `,"body":`...)
+		return append(jsonw.Hex(b, m.Body), '}')
+	case *Unknown:
+		b = append(b, `{"type":`...)
+		b = enumStr(b, m.T)
+		b = append(b, `,"type_code":`...)
+		b = jsonw.Uint(b, uint64(m.T))
+		b = append(b, `,"version":`...)
+		b = jsonw.Uint(b, uint64(m.Version))
+		b = append(b, `,"body":`...)
+		return append(jsonw.Hex(b, m.Body), '}')
 	}
-	return json.Marshal(struct {
-		Type            string           `json:"type"`
-		SystemIP        netip.Addr       `json:"system_ip"`
-		SiteID          uint32           `json:"site_id"`
-		DomainID        uint32           `json:"domain_id"`
-		OverlayID       uint32           `json:"overlay_id"`
-		HoldTime        uint16           `json:"hold_time"`
-		DeviceType      sdwan.DeviceType `json:"device_type"`
-		Flags           uint8            `json:"flags"`
-		GracefulRestart bool             `json:"graceful_restart"`
-		RouteRefresh    bool             `json:"route_refresh"`
-		GRTimer         uint32           `json:"gr_timer"`
-		Capabilities    []jsonCap        `json:"capabilities"`
-	}{"HANDSHAKE", h.SystemIP, h.SiteID, h.DomainID, h.OverlayID, h.HoldTime, h.DeviceType, h.Flags,
-		h.Flags&HandshakeGR != 0, h.Flags&HandshakeRouteRefresh != 0, h.GRTimer, caps})
+	return append(b, "null"...)
 }
 
 // MarshalJSON implements json.Marshaler.
-func (u *Update) MarshalJSON() ([]byte, error) {
-	nl := func(ns []NLRI) []any {
-		out := make([]any, len(ns))
-		for i := range ns {
-			out[i] = NLRIJSON(u.Family, &ns[i])
-		}
-		return out
-	}
-	j := struct {
-		Type         string     `json:"type"`
-		Family       Family     `json:"family"`
-		Withdrawn    []any      `json:"withdrawn"`
-		Attributes   []jsonAttr `json:"attributes"`
-		Reachable    []any      `json:"reachable"`
-		RawWithdrawn *string    `json:"raw_withdrawn,omitempty"`
-		RawReachable *string    `json:"raw_reachable,omitempty"`
-	}{Type: "UPDATE", Family: u.Family, Withdrawn: nl(u.Withdrawn), Attributes: attrsJSON(u.Attrs), Reachable: nl(u.Reachable)}
-	if !u.Family.Parsed() {
-		w, r := hex.EncodeToString(u.RawWithdrawn), hex.EncodeToString(u.RawReachable)
-		j.RawWithdrawn, j.RawReachable = &w, &r
-	}
-	return json.Marshal(j)
-}
+func (m *Hello) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil }
 
 // MarshalJSON implements json.Marshaler.
-func (a *Alert) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Type        string    `json:"type"`
-		Code        AlertCode `json:"code"`
-		CodeNum     uint8     `json:"code_num"`
-		Subcode     uint8     `json:"subcode"`
-		SubcodeName string    `json:"subcode_name"`
-		Data        string    `json:"data"`
-	}{"ALERT", a.Code, uint8(a.Code), a.Subcode, a.SubcodeName(), hex.EncodeToString(a.Data)})
-}
+func (m *Handshake) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil }
 
 // MarshalJSON implements json.Marshaler.
-func (m *Inform) MarshalJSON() ([]byte, error) {
-	j := struct {
-		Type         string     `json:"type"`
-		Kind         InformKind `json:"kind"`
-		Family       *Family    `json:"family,omitempty"`
-		RestartTimer *uint32    `json:"restart_timer,omitempty"`
-		Raw          *string    `json:"raw,omitempty"`
-	}{Type: "INFORM", Kind: m.Kind}
-	switch m.Kind {
-	case InformEndOfRIB, InformRouteRefresh:
-		j.Family = &m.Family
-	case InformGRBegin:
-		j.RestartTimer = &m.RestartTimer
-	default:
-		s := hex.EncodeToString(m.Raw)
-		j.Raw = &s
-	}
-	return json.Marshal(j)
-}
+func (m *Update) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil }
 
 // MarshalJSON implements json.Marshaler.
-func (p *Policy) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Type string     `json:"type"`
-		Kind PolicyKind `json:"kind"`
-		Name string     `json:"name"`
-		Body string     `json:"body"`
-	}{"POLICY", p.Kind, p.Name, hex.EncodeToString(p.Body)})
-}
+func (m *Alert) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil }
 
 // MarshalJSON implements json.Marshaler.
-func (u *Unknown) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Type     Type   `json:"type"`
-		TypeCode uint8  `json:"type_code"`
-		Version  uint8  `json:"version"`
-		Body     string `json:"body"`
-	}{u.T, uint8(u.T), u.Version, hex.EncodeToString(u.Body)})
-}
+func (m *Inform) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil }
+
+// MarshalJSON implements json.Marshaler.
+func (m *Policy) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil }
+
+// MarshalJSON implements json.Marshaler.
+func (m *Unknown) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil }

@@ -1,120 +1,152 @@
 package vdaemon
 
 import (
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"net/netip"
-
-	"github.com/ompscope/ompscope/dissect/sdwan"
+	"github.com/ompscope/ompscope/dissect/internal/jsonw"
 )
 
-// JSON form of vdaemon messages (documented in docs/json.md).
+// JSON form of vdaemon messages (documented in docs/json.md), written by
+// hand for speed.
 
-type jsonHeader struct {
-	Version  uint8            `json:"version"`
-	Type     MsgType          `json:"type"`
-	TypeCode uint8            `json:"type_code"`
-	Device   sdwan.DeviceType `json:"device_type"`
-	DevLow   uint8            `json:"device_low,omitempty"`
-	Flags    string           `json:"flags"`
-	Reserved uint8            `json:"reserved,omitempty"`
-	DomainID uint32           `json:"domain_id"`
-	SiteID   uint32           `json:"site_id"`
+const hexDigits = "0123456789abcdef"
+
+// AppendHeaderJSON appends the header object.
+func AppendHeaderJSON(b []byte, h *Header) []byte {
+	b = append(b, `{"version":`...)
+	b = jsonw.Uint(b, uint64(h.Version))
+	b = append(b, `,"type":`...)
+	b = jsonw.String(b, h.Type.String())
+	b = append(b, `,"type_code":`...)
+	b = jsonw.Uint(b, uint64(h.Type))
+	b = append(b, `,"device_type":`...)
+	b = jsonw.String(b, h.Device.String())
+	if h.DevLow != 0 {
+		b = append(b, `,"device_low":`...)
+		b = jsonw.Uint(b, uint64(h.DevLow))
+	}
+	b = append(b, `,"flags":"0x`...)
+	b = append(b, hexDigits[h.Flags>>4], hexDigits[h.Flags&0xf], '"')
+	if h.Reserved != 0 {
+		b = append(b, `,"reserved":`...)
+		b = jsonw.Uint(b, uint64(h.Reserved))
+	}
+	b = append(b, `,"domain_id":`...)
+	b = jsonw.Uint(b, uint64(h.DomainID))
+	b = append(b, `,"site_id":`...)
+	b = jsonw.Uint(b, uint64(h.SiteID))
+	return append(b, '}')
+}
+
+func appendTLVsJSON(b []byte, tlvs []TLV) []byte {
+	b = append(b, `"tlvs":[`...)
+	for i, t := range tlvs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":`...)
+		b = jsonw.String(b, t.Type.String())
+		b = append(b, `,"code":`...)
+		b = jsonw.Uint(b, uint64(t.Type))
+		b = append(b, `,"value":`...)
+		switch t.Type {
+		case TLVUUID:
+			b = jsonw.String(b, t.Text)
+		case TLVInstanceID, TLVMaxInstances, TLVFlags18, TLVFlags19, TLVNumVSmarts, TLVNumVManages:
+			b = jsonw.Uint(b, uint64(t.Value))
+		default:
+			b = jsonw.Hex(b, t.Raw)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendExtra(b []byte, extra []byte) []byte {
+	if len(extra) == 0 {
+		return b
+	}
+	b = append(b, `,"extra":`...)
+	return jsonw.Hex(b, extra)
+}
+
+// AppendBodyJSON appends the body object (DATA gives its payload length;
+// callers that decode OMP put the OMP messages beside it).
+func AppendBodyJSON(b []byte, body Body) []byte {
+	switch m := body.(type) {
+	case *Challenge:
+		b = append(b, `{"challenge":`...)
+		b = jsonw.Hex(b, m.Random[:])
+		b = append(b, ',')
+		b = appendTLVsJSON(b, m.TLVs)
+		b = appendExtra(b, m.Extra)
+	case *ChallengeAck:
+		b = append(b, `{"verified_status":`...)
+		b = jsonw.Uint(b, uint64(m.Verified))
+		b = append(b, `,"hardware_flag":`...)
+		b = jsonw.Uint(b, uint64(m.HardwareFlag))
+		b = append(b, ',')
+		b = appendTLVsJSON(b, m.TLVs)
+		b = appendExtra(b, m.Extra)
+	case *ChallengeAckAck:
+		b = append(b, `{"verify_status":`...)
+		b = jsonw.Uint(b, uint64(m.VerifyStatus))
+		b = append(b, `,"reserved":`...)
+		b = jsonw.Uint(b, uint64(m.Reserved))
+		b = appendExtra(b, m.Extra)
+	case *Hello:
+		b = append(b, `{"is_dummy":`...)
+		b = jsonw.Uint(b, uint64(m.IsDummy))
+		b = append(b, `,"family":`...)
+		b = jsonw.Uint(b, uint64(m.Family))
+		b = append(b, `,"address":`...)
+		b = jsonw.Addr(b, m.Addr)
+		b = append(b, `,"port":`...)
+		b = jsonw.Uint(b, uint64(m.Port))
+		b = append(b, `,"color":`...)
+		b = jsonw.String(b, m.Color.String())
+		b = append(b, `,"label":`...)
+		b = jsonw.Hex(b, m.Label[:])
+		b = append(b, `,"hello_interval_ms":`...)
+		b = jsonw.Uint(b, uint64(m.IntervalMS))
+		b = append(b, `,"hello_tolerance_ms":`...)
+		b = jsonw.Uint(b, uint64(m.ToleranceMS))
+		b = append(b, ',')
+		b = appendTLVsJSON(b, m.TLVs)
+		b = appendExtra(b, m.Extra)
+	case *TearDown:
+		b = append(b, `{"error":`...)
+		b = jsonw.String(b, m.Code.String())
+		b = append(b, `,"error_code":`...)
+		b = jsonw.Uint(b, uint64(m.Code))
+		if d := m.Code.Description(); d != "" {
+			b = append(b, `,"description":`...)
+			b = jsonw.String(b, d)
+		}
+		b = append(b, ',')
+		b = appendTLVsJSON(b, m.TLVs)
+		b = appendExtra(b, m.Extra)
+	case *Data:
+		b = append(b, `{"length":`...)
+		b = jsonw.Uint(b, uint64(len(m.Payload)))
+	case *Raw:
+		b = append(b, `{"raw":`...)
+		b = jsonw.Hex(b, m.Bytes)
+	default:
+		return append(b, "null"...)
+	}
+	return append(b, '}')
+}
+
+// AppendJSON appends {"header":{...},"body":{...}}.
+func AppendJSON(b []byte, m *Message) []byte {
+	b = append(b, `{"header":`...)
+	b = AppendHeaderJSON(b, &m.Header)
+	b = append(b, `,"body":`...)
+	b = AppendBodyJSON(b, m.Body)
+	return append(b, '}')
 }
 
 // MarshalJSON implements json.Marshaler.
-func (h Header) MarshalJSON() ([]byte, error) {
-	return json.Marshal(jsonHeader{h.Version, h.Type, uint8(h.Type), h.Device, h.DevLow,
-		fmt.Sprintf("0x%02x", h.Flags), h.Reserved, h.DomainID, h.SiteID})
-}
+func (m *Message) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil }
 
-type jsonTLV struct {
-	Type  TLVType `json:"type"`
-	Code  uint16  `json:"code"`
-	Value any     `json:"value"`
-}
-
-func tlvsJSON(tlvs []TLV) []jsonTLV {
-	out := make([]jsonTLV, len(tlvs))
-	for i, t := range tlvs {
-		var v any
-		switch t.Type {
-		case TLVUUID:
-			v = t.Text
-		case TLVInstanceID, TLVMaxInstances, TLVFlags18, TLVFlags19, TLVNumVSmarts, TLVNumVManages:
-			v = t.Value
-		default:
-			v = hex.EncodeToString(t.Raw)
-		}
-		out[i] = jsonTLV{t.Type, uint16(t.Type), v}
-	}
-	return out
-}
-
-func extraJSON(b []byte) string { return hex.EncodeToString(b) }
-
-// BodyJSON is the JSON form of a body (DATA gives its payload in hex;
-// callers that decode OMP put the OMP messages beside it).
-func BodyJSON(b Body) any {
-	switch b := b.(type) {
-	case *Challenge:
-		return struct {
-			Challenge string    `json:"challenge"`
-			TLVs      []jsonTLV `json:"tlvs"`
-			Extra     string    `json:"extra,omitempty"`
-		}{hex.EncodeToString(b.Random[:]), tlvsJSON(b.TLVs), extraJSON(b.Extra)}
-	case *ChallengeAck:
-		return struct {
-			Verified     uint8     `json:"verified_status"`
-			HardwareFlag uint8     `json:"hardware_flag"`
-			TLVs         []jsonTLV `json:"tlvs"`
-			Extra        string    `json:"extra,omitempty"`
-		}{b.Verified, b.HardwareFlag, tlvsJSON(b.TLVs), extraJSON(b.Extra)}
-	case *ChallengeAckAck:
-		return struct {
-			VerifyStatus uint8  `json:"verify_status"`
-			Reserved     uint8  `json:"reserved"`
-			Extra        string `json:"extra,omitempty"`
-		}{b.VerifyStatus, b.Reserved, extraJSON(b.Extra)}
-	case *Hello:
-		return struct {
-			IsDummy     uint32      `json:"is_dummy"`
-			Family      uint16      `json:"family"`
-			Addr        netip.Addr  `json:"address"`
-			Port        uint16      `json:"port"`
-			Color       sdwan.Color `json:"color"`
-			Label       string      `json:"label"`
-			IntervalMS  uint32      `json:"hello_interval_ms"`
-			ToleranceMS uint32      `json:"hello_tolerance_ms"`
-			TLVs        []jsonTLV   `json:"tlvs"`
-			Extra       string      `json:"extra,omitempty"`
-		}{b.IsDummy, b.Family, b.Addr, b.Port, b.Color, hex.EncodeToString(b.Label[:]), b.IntervalMS,
-			b.ToleranceMS, tlvsJSON(b.TLVs), extraJSON(b.Extra)}
-	case *TearDown:
-		return struct {
-			Code        sdwan.ConnError `json:"error"`
-			CodeNum     uint8           `json:"error_code"`
-			Description string          `json:"description,omitempty"`
-			TLVs        []jsonTLV       `json:"tlvs"`
-			Extra       string          `json:"extra,omitempty"`
-		}{b.Code, uint8(b.Code), b.Code.Description(), tlvsJSON(b.TLVs), extraJSON(b.Extra)}
-	case *Data:
-		return struct {
-			Length int `json:"length"`
-		}{len(b.Payload)}
-	case *Raw:
-		return struct {
-			Raw string `json:"raw"`
-		}{hex.EncodeToString(b.Bytes)}
-	}
-	return nil
-}
-
-// MarshalJSON implements json.Marshaler: {"header":{...},"body":{...}}.
-func (m *Message) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Header Header `json:"header"`
-		Body   any    `json:"body"`
-	}{m.Header, BodyJSON(m.Body)})
-}
+// MarshalJSON implements json.Marshaler.
+func (h Header) MarshalJSON() ([]byte, error) { return AppendHeaderJSON(nil, &h), nil }

@@ -1,0 +1,124 @@
+// Package jsonw appends JSON values to byte slices without reflection:
+// the codecs and the dissector write their JSON with it, which is several
+// times faster than encoding/json's reflection and MarshalJSON
+// re-validation. Output matches encoding/json with HTML escaping off.
+package jsonw
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"strconv"
+	"unicode/utf8"
+)
+
+const hexDigits = "0123456789abcdef"
+
+// String appends s as a JSON string (invalid UTF-8 becomes U+FFFD, as
+// encoding/json does).
+func String(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// Key appends ,"name": (without the comma when b ends with '{' or '[').
+func Key(b []byte, name string) []byte {
+	if n := len(b); n > 0 && b[n-1] != '{' && b[n-1] != '[' {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
+}
+
+// Sep appends a comma unless b ends with '{' or '['.
+func Sep(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] != '{' && b[n-1] != '[' {
+		b = append(b, ',')
+	}
+	return b
+}
+
+// Uint appends an unsigned number.
+func Uint(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) }
+
+// Bool appends true or false.
+func Bool(b []byte, v bool) []byte { return strconv.AppendBool(b, v) }
+
+// Hex appends bytes as a lower-case hex string.
+func Hex(b []byte, v []byte) []byte {
+	b = append(b, '"')
+	n := len(b)
+	b = append(b, make([]byte, hex.EncodedLen(len(v)))...)
+	hex.Encode(b[n:], v)
+	return append(b, '"')
+}
+
+// Addr appends an address as a string ("" for the zero Addr, as
+// encoding/json does with netip.Addr).
+func Addr(b []byte, a netip.Addr) []byte {
+	b = append(b, '"')
+	if a.IsValid() {
+		b = a.AppendTo(b)
+	}
+	return append(b, '"')
+}
+
+// AddrPort appends "ip:port" ("" for the zero value... encoding/json
+// writes "invalid AddrPort"; we write the same).
+func AddrPort(b []byte, a netip.AddrPort) []byte {
+	b = append(b, '"')
+	b = a.AppendTo(b)
+	return append(b, '"')
+}
+
+// Prefix appends a prefix as a string.
+func Prefix(b []byte, p netip.Prefix) []byte {
+	b = append(b, '"')
+	if p.IsValid() {
+		b = p.AppendTo(b)
+	}
+	return append(b, '"')
+}

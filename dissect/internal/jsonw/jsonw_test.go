@@ -1,0 +1,81 @@
+package jsonw
+
+import (
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "quo\"te", "back\\slash", "ctl\x00\x01\x1f", "tab\tnl\nret\r",
+		"é ü 中文", "bad\xff\xfeutf8", "\u2028\u2029", "<html>&"} {
+		got := string(String(nil, s))
+		var want []byte
+		enc, _ := json.Marshal(s)
+		want = enc
+		// encoding/json escapes <, >, & by default; we never do
+		if s == "<html>&" {
+			want = []byte(`"<html>&"`)
+		}
+		if got != string(want) {
+			t.Errorf("%q: %s, want %s", s, got, want)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(got), &back); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+}
+
+func TestValues(t *testing.T) {
+	b := []byte{'{'}
+	b = Key(b, "a")
+	b = Uint(b, 7)
+	b = Key(b, "h")
+	b = Hex(b, []byte{0xde, 0xad})
+	b = Key(b, "ip")
+	b = Addr(b, netip.MustParseAddr("2001:db8::1"))
+	b = Key(b, "ap")
+	b = AddrPort(b, netip.MustParseAddrPort("1.2.3.4:5"))
+	b = Key(b, "p")
+	b = Prefix(b, netip.MustParsePrefix("10.0.0.0/8"))
+	b = Key(b, "t")
+	b = Bool(b, true)
+	b = append(b, '}')
+	want := `{"a":7,"h":"dead","ip":"2001:db8::1","ap":"1.2.3.4:5","p":"10.0.0.0/8","t":true}`
+	if string(b) != want {
+		t.Errorf("%s", b)
+	}
+}
+
+func FuzzString(f *testing.F) {
+	f.Add("a\"b\\c\x00é\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		var back string
+		if err := json.Unmarshal(String(nil, s), &back); err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+	})
+}
+
+func TestTimeFormatter(t *testing.T) {
+	var f TimeFormatter
+	base := time.Date(2026, 1, 1, 10, 57, 31, 131800000, time.UTC)
+	for _, d := range []time.Duration{0, 1, 999999999, time.Second, 3*time.Second + 7, -time.Hour, 400 * 24 * time.Hour} {
+		tm := base.Add(d)
+		got := string(f.Append(nil, tm))
+		want := tm.UTC().Format(Layout)
+		if got != want {
+			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
+		// a non-UTC location formats as UTC
+		got = string(f.Append(nil, tm.In(time.FixedZone("x", 3600))))
+		if got != want {
+			t.Errorf("zone: %s, want %s", got, want)
+		}
+	}
+	if got, want := string(f.Append(nil, time.Time{})), (time.Time{}).Format(Layout); got != want {
+		t.Errorf("zero time %s", got)
+	}
+}
