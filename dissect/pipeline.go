@@ -109,7 +109,7 @@ type Counters struct {
 	PlainMessages uint64 // vdaemon messages seen outside DTLS/TLS on a controller port
 }
 
-func setBit(m *[1024]uint64, p uint16)     { m[p>>6] |= 1 << (p & 63) }
+func setBit(m *[1024]uint64, p uint16)      { m[p>>6] |= 1 << (p & 63) }
 func hasBit(m *[1024]uint64, p uint16) bool { return m[p>>6]&(1<<(p&63)) != 0 }
 
 // New makes a Dissector that calls onEvent for every record it decodes.

@@ -86,7 +86,7 @@ type Anomaly struct {
 	Kind    string    `json:"kind"`
 	Subject string    `json:"subject"`
 	Start   time.Time `json:"start"`
-	End     time.Time `json:"end,omitempty"`
+	End     time.Time `json:"end,omitzero"`
 	Note    string    `json:"note,omitempty"`
 }
 
@@ -97,6 +97,13 @@ type Table struct {
 	Routes   []Route   `json:"routes"`
 	TLOCs    []TLOC    `json:"tlocs"`
 	Services []Service `json:"services"`
+	// RouteCount, TLOCCount and ServiceCount are the number of paths of
+	// each kind. They are always set; the lists above are left empty when
+	// the tables are too large to list (params["tables"] == "counts", an
+	// option of the scale scenario).
+	RouteCount   int `json:"route_count"`
+	TLOCCount    int `json:"tloc_count"`
+	ServiceCount int `json:"service_count"`
 }
 
 // Route is one advertised route path.
