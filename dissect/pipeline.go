@@ -138,6 +138,13 @@ func New(cfg Config, onEvent func(*Event)) *Dissector {
 	}
 	d.flow = flow.NewDecoder(fc, (*flowHandler)(d))
 	tc := cfg.TLS
+	if tc.MaxSessions == 0 {
+		// A fabric has a control connection per edge and controller:
+		// 2 000 edges make 8 000 sessions. Evicting live ones would lose
+		// their records, so allow many (a session without a pending
+		// handshake holds well under a kilobyte).
+		tc.MaxSessions = 1 << 17
+	}
 	if cfg.OnGap != nil {
 		prev := tc.OnFailure
 		tc.OnFailure = func(s *tlsdec.Session, r tlsdec.Reason, n int) {
