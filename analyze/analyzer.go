@@ -1,0 +1,1039 @@
+package analyze
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+	"github.com/ompscope/ompscope/dissect/vdaemon"
+)
+
+// Analyzer rebuilds control-plane state from decoded messages and detects
+// anomalies. Feed it in capture order: Message for every decoded record,
+// Gap for records it could not decrypt, SessionEnd when a connection
+// closes, Advance when capture time moves without a message (so timers
+// fire), and Finish at the end.
+type Analyzer struct {
+	cfg Config
+
+	started bool
+	clock   int64 // capture time now, ns since the Unix epoch
+	first   int64 // time of the first input
+	seq     uint64
+	timers  timerHeap
+
+	sessions map[string]*session
+	sessList []*session
+	tables   []*table
+	tableID  int
+	devices  map[uint32]*device
+	addrMap  map[netip.Addr]uint32 // underlay address → system-ip (0: ambiguous)
+	groups   map[groupKey]*group
+	tlocs    map[tlocID]*tlocState
+	grWait   map[[2]uint32]*table // GR tables waiting for their peers to reconnect
+	in       *interner
+
+	dirty      []*group
+	lostTLOCs  map[tlocID]struct{}
+	unresolved map[*group]struct{}
+	divDirty   map[uint32]struct{} // receivers whose vSmart tables changed
+	divSet     map[uint32][]condRef
+	conds      map[condKey]*cond
+	instants   map[condKey]*instant
+	flapSubj   map[*row]string  // subject of the flap condition of each flapping row
+	vsmarts    map[uint32]int64 // vSmart system-ips (from HANDSHAKEs) → first seen
+	meshDirty  bool
+	idBuf      []rowID  // scratch (evalGroup)
+	ceBuf      []centry // scratch (evalGroup)
+
+	anomalies []*Anomaly
+	anomID    int
+	dropped   int
+
+	horizon      int64 // snapshots before it may be inexact
+	pruneHorizon int64 // rows withdrawn before it may have been deleted
+	lastPrune    int64
+	finished     bool
+	stats        Stats
+}
+
+// Stats counts what the analyzer processed.
+type Stats struct {
+	Inputs        int // Message calls
+	OMPMessages   int
+	Updates       int
+	RouteEvents   int // route NLRI processed (advertised or withdrawn)
+	TLOCEvents    int
+	ServiceEvents int
+	Gaps          int // Gap calls
+	GapRecords    int
+	DecodeErrors  int
+	Events        int // timeline events emitted
+	AttrSets      int // distinct attribute sets interned (allocated)
+	PrunedRows    int
+}
+
+// New returns an analyzer with the given configuration.
+func New(cfg Config) *Analyzer {
+	return &Analyzer{
+		cfg:        cfg.withDefaults(),
+		sessions:   make(map[string]*session),
+		devices:    make(map[uint32]*device),
+		addrMap:    make(map[netip.Addr]uint32),
+		groups:     make(map[groupKey]*group),
+		tlocs:      make(map[tlocID]*tlocState),
+		grWait:     make(map[[2]uint32]*table),
+		in:         newInterner(),
+		lostTLOCs:  make(map[tlocID]struct{}),
+		unresolved: make(map[*group]struct{}),
+		divDirty:   make(map[uint32]struct{}),
+		divSet:     make(map[uint32][]condRef),
+		conds:      make(map[condKey]*cond),
+		instants:   make(map[condKey]*instant),
+		flapSubj:   make(map[*row]string),
+		vsmarts:    make(map[uint32]int64),
+	}
+}
+
+// Config returns the configuration in force (defaults filled in).
+func (a *Analyzer) Config() Config { return a.cfg }
+
+// Stats returns the processing counters.
+func (a *Analyzer) Stats() Stats {
+	s := a.stats
+	s.AttrSets = a.in.allocated
+	return s
+}
+
+// Now is the analyzer's capture-time clock.
+func (a *Analyzer) Now() time.Time {
+	if !a.started {
+		return time.Time{}
+	}
+	return nsTime(a.clock)
+}
+
+// Start is the time of the first input.
+func (a *Analyzer) Start() time.Time {
+	if !a.started {
+		return time.Time{}
+	}
+	return nsTime(a.first)
+}
+
+// Advance tells the analyzer capture time has reached t: timers due by
+// then fire (hold expiry, GR expiry, grace windows).
+func (a *Analyzer) Advance(t time.Time) { a.advanceTo(timeNS(t)) }
+
+// Finish ends the analysis at capture time end (the last packet): timers
+// due by then fire, and anomalies made of occurrences (flaps, alerts, ...)
+// are closed. Conditions still true stay active with a zero End. The
+// analyzer can still be queried (and, if fed again, continues).
+func (a *Analyzer) Finish(end time.Time) {
+	a.advanceTo(timeNS(end))
+	a.tick()
+	a.meshUnobserved()
+	a.raisePending()
+	keys := make([]condKey, 0, len(a.instants))
+	for k := range a.instants {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y condKey) int { return a.instants[x].anom.ID - a.instants[y].anom.ID })
+	for _, k := range keys {
+		a.closeInstant(k, a.clock)
+	}
+	a.finished = true
+}
+
+// session returns the session of info, creating it.
+func (a *Analyzer) session(info *SessionInfo, now int64) *session {
+	var key string
+	if info == nil {
+		key = "(unknown session)"
+	} else {
+		key = info.key()
+	}
+	if s := a.sessions[key]; s != nil {
+		if info != nil {
+			if s.info.Suite == "" && info.Suite != "" {
+				s.info.Suite = info.Suite
+			}
+			if s.info.Version == "" && info.Version != "" {
+				s.info.Version = info.Version
+			}
+			if s.info.KeySource == "" && info.KeySource != "" {
+				s.info.KeySource = info.KeySource
+			}
+			if s.info.Transport == "" && info.Transport != "" {
+				s.info.Transport = info.Transport
+			}
+			s.info.NullCipher = s.info.NullCipher || info.NullCipher
+			a.checkTunnel(s, now)
+		}
+		return s
+	}
+	s := &session{id: key, start: now, last: now, gapReasons: map[string]int{}}
+	if info != nil {
+		s.info = *info
+	}
+	s.info.ID = key
+	for i := range s.sides {
+		s.sides[i] = &side{sess: s, idx: i, lastHeard: now, lastOMP: now}
+	}
+	s.sides[0].addr, s.sides[1].addr = s.info.Client, s.info.Server
+	// A device whose underlay address is known from another session's
+	// HANDSHAKE is that device (unless the address is shared).
+	for _, sd := range s.sides {
+		if sys, ok := a.addrMap[sd.addr.Addr()]; ok && sys != 0 {
+			sd.sys, sd.inferred = addrOf4(sys), true
+			if d := a.devices[sys]; d != nil {
+				sd.dev = d.dev
+			}
+		}
+	}
+	a.sessions[key] = s
+	a.sessList = append(a.sessList, s)
+	a.checkTunnel(s, now)
+	return s
+}
+
+// legacyVersions are record-layer versions older than (D)TLS 1.2.
+var legacyVersions = map[string]bool{"SSL 3.0": true, "TLS 1.0": true, "TLS 1.1": true, "DTLS 1.0": true,
+	"DTLS 1.0 (OpenSSL pre-standard)": true}
+
+// checkTunnel reports a control connection that is not properly protected:
+// vdaemon in the clear, a NULL cipher, or TLS/DTLS older than 1.2 (once per
+// session and problem).
+func (a *Analyzer) checkTunnel(s *session, now int64) {
+	var what string
+	sev := SevError
+	switch {
+	case s.info.Transport == "plain" && s.tunnelRp&1 == 0:
+		s.tunnelRp |= 1
+		what = "carries vdaemon/OMP in the clear, outside DTLS/TLS"
+	case s.info.NullCipher && s.tunnelRp&2 == 0:
+		s.tunnelRp |= 2
+		what = "uses the NULL-cipher suite " + s.info.Suite + ": authenticated but not encrypted"
+	case legacyVersions[s.info.Version] && s.tunnelRp&4 == 0:
+		s.tunnelRp |= 4
+		what, sev = "negotiated "+s.info.Version+", older than the (D)TLS 1.2 Cisco SD-WAN requires", SevWarning
+	default:
+		return
+	}
+	expl := "The control connection " + s.subject() + " " + what + ": anyone on the path can read (or, in the clear, alter) the routing it carries."
+	a.instant(KindUntunnelledControl, s.subject(), sev, now, now, 0, a.cfg.MergeWindow, s.id,
+		func(*instant) string { return expl })
+}
+
+// Message processes one decoded record.
+func (a *Analyzer) Message(in *Input) {
+	if in == nil {
+		return
+	}
+	now := a.advanceTo(timeNS(in.Time))
+	a.stats.Inputs++
+	s := a.session(in.Session, now)
+	d := 1
+	if in.FromClient {
+		d = 0
+	}
+	sd := s.sides[d]
+	s.records++
+	s.last, sd.lastHeard = now, now
+	if in.VDaemon == nil {
+		s.decodeErrors++
+		a.stats.DecodeErrors++
+		reason := "decode-error"
+		if in.Err == nil {
+			reason = "empty-record"
+		}
+		a.gapRecord(s, []int{d}, now, now, in.Frame, reason, 1)
+		return
+	}
+	if in.Err == nil {
+		a.gapClear(s, d, now)
+	}
+	a.vdaemon(s, d, in.VDaemon, in.OMP, now, in.Frame)
+	if in.Err != nil {
+		s.decodeErrors++
+		a.stats.DecodeErrors++
+		a.gapRecord(s, []int{d}, now, now, in.Frame, "decode-error", 1)
+	}
+}
+
+// Gap records undecryptable records of a session.
+func (a *Analyzer) Gap(g *Gap) {
+	if g == nil {
+		return
+	}
+	now := a.advanceTo(timeNS(g.Time))
+	a.stats.Gaps++
+	s := a.session(g.Session, now)
+	n := max(g.Records, 1)
+	reason := g.Reason
+	if reason == "" {
+		reason = "unknown"
+	}
+	s.last = now
+	dirs := []int{0, 1}
+	switch g.Dir {
+	case DirClient:
+		dirs = dirs[:1]
+	case DirServer:
+		dirs = dirs[1:]
+	}
+	for _, d := range dirs {
+		sd := s.sides[d]
+		// An unreadable record may have been a HELLO or an OMP
+		// keepalive: never infer a silence across it.
+		sd.lastHeard, sd.lastOMP = now, now
+	}
+	since := now
+	if st := timeNS(g.Start); st != 0 && st < now {
+		since = st
+	}
+	a.gapRecord(s, dirs, since, now, g.Frame, reason, n)
+}
+
+// SessionEnd tells the analyzer a connection closed (TCP FIN/RST, DTLS
+// close_notify) at time t.
+func (a *Analyzer) SessionEnd(info *SessionInfo, t time.Time) {
+	now := a.advanceTo(timeNS(t))
+	if info == nil {
+		return
+	}
+	s := a.sessions[info.key()]
+	if s == nil {
+		return
+	}
+	a.loseControl(s, now, "connection closed", true)
+}
+
+// gapRecord notes unreadable records. decryption-gap is made of
+// occurrences: it starts at the first unreadable record, ends at the last,
+// and closes once MergeWindow passes without one (unreadable spans closer
+// than that are one anomaly).
+func (a *Analyzer) gapRecord(s *session, dirs []int, since, now int64, frame uint64, reason string, n int) {
+	s.gapRecords += n
+	s.gapReasons[reason] += n
+	a.stats.GapRecords += n
+	for _, d := range dirs {
+		s.gapDir[d] += n
+		if t := s.tabs[d]; t != nil && !t.gapped {
+			t.gapped = true
+			a.divMark(t)
+		}
+		s.gapOpen[d] = true
+	}
+	in := a.instant(KindDecryptionGap, s.subject(), SevWarning, since, now, frame, a.cfg.MergeWindow, s.id,
+		func(*instant) string { return gapExplain(s) })
+	in.extra += n // the evidence count is the records, not the reports
+	in.anom.EvidenceCount = in.extra
+}
+
+type gapSrc struct {
+	s *session
+	d int
+}
+
+func gapExplain(s *session) string {
+	reasons := make([]string, 0, len(s.gapReasons))
+	for r, n := range s.gapReasons {
+		reasons = append(reasons, r+" ×"+itoa(uint32(min(n, 1<<31))))
+	}
+	slices.Sort(reasons)
+	return itoa(uint32(min(s.gapRecords, 1<<31))) + " record(s) of " + s.subject() + " (" + sessDesc(s) +
+		") could not be read (" + strings.Join(reasons, ", ") +
+		"): routes, TLOCs, state changes and anomalies they carried are not in this analysis."
+}
+
+func sessDesc(s *session) string {
+	return sideDesc(s.sides[0]) + " ↔ " + sideDesc(s.sides[1])
+}
+
+func (a *Analyzer) gapClear(s *session, d int, now int64) {
+	s.gapOpen[d] = false
+}
+
+// ---- vdaemon
+
+func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Message, now int64, frame uint64) {
+	sd := s.sides[d]
+	if s.ctl == ctlDown && s.silent == d+1 {
+		// the side we took for dead speaks again (the capture lost its
+		// traffic, or the peer was slower than the tolerance): the
+		// connection was up after all
+		s.silent = 0
+		old := s.ctl
+		s.ctl = ctlUp
+		s.downAt, s.downReason = 0, ""
+		a.stateEvent(s, "control", old.String(), ctlUp.String(), "traffic from "+sd.name()+" after its hello timeout", now, frame)
+		a.armHold(sd)
+	}
+	h := &m.Header
+	sd.hdrSeen, sd.hdrDev, sd.hdrSite, sd.hdrDomain = true, h.Device, h.SiteID, h.DomainID
+	if h.Device == sdwan.DeviceVBond {
+		s.vbond = true
+	}
+	if sd.hs == nil && h.Device != sdwan.DeviceUnknown {
+		sd.dev = h.Device
+	}
+	a.checkHeaderSite(sd, now, frame)
+	if isNil(m.Body) {
+		return
+	}
+	switch b := m.Body.(type) {
+	case *vdaemon.Challenge:
+		s.ctlStart = true
+		a.setCtl(s, ctlChallenge, now, frame, "CHALLENGE")
+	case *vdaemon.ChallengeAck:
+		if u, ok := vdaemon.FindTLV(b.TLVs, vdaemon.TLVUUID); ok && u.Text != "" {
+			sd.uuid = u.Text
+			a.checkDuplicates(sd, now, frame)
+		}
+		a.setCtl(s, ctlChallenge, now, frame, "CHALLENGE_ACK")
+	case *vdaemon.ChallengeAckAck:
+		a.setCtl(s, ctlUp, now, frame, "CHALLENGE_ACK_ACK")
+	case *vdaemon.Hello:
+		sd.helloSeen, sd.helloMS, sd.tolMS = true, b.IntervalMS, b.ToleranceMS
+		if b.Color != sd.color {
+			sd.color = b.Color
+			a.checkDuplicates(sd, now, frame)
+		}
+		a.setCtl(s, ctlUp, now, frame, "HELLO")
+		a.armHold(sd)
+	case *vdaemon.TearDown:
+		a.teardown(s, d, b, now, frame)
+	case *vdaemon.Data:
+		a.setCtl(s, ctlUp, now, frame, "DATA")
+		for _, om := range msgs {
+			if !isNil(om) {
+				a.omp(s, d, om, now, frame)
+			}
+		}
+	}
+}
+
+// setCtl moves the control state forward (never back to an earlier
+// phase, except from down when traffic shows the connection alive).
+func (a *Analyzer) setCtl(s *session, st ctlState, now int64, frame uint64, reason string) {
+	if s.ctl == st || st < s.ctl || (s.ctl == ctlDown && st != ctlDown) {
+		return // forward only; a closed connection stays closed (stragglers)
+	}
+	old := s.ctl
+	s.ctl = st
+	if st != ctlDown {
+		s.downAt, s.downReason = 0, ""
+	}
+	a.stateEvent(s, "control", old.String(), st.String(), reason, now, frame)
+}
+
+func (a *Analyzer) setOMP(s *session, st ompState, now int64, frame uint64, reason string) {
+	if s.omp == st {
+		return
+	}
+	old := s.omp
+	s.omp = st
+	if len(s.ompHist) >= maxStateHist {
+		s.ompHist = slices.Delete(s.ompHist, 0, 1)
+	}
+	s.ompHist = append(s.ompHist, stateAt{now, st})
+	if st == ompUp || st == ompInitGR {
+		if s.ompUpAt == 0 || old == ompDown || old == ompDownGR {
+			s.ompUpAt = now
+			tabs := s.tabs
+			a.after(now+int64(a.cfg.ConvergenceWindow), func(int64) {
+				for _, t := range tabs {
+					if t != nil {
+						a.divMark(t)
+					}
+				}
+			})
+		}
+	}
+	for _, t := range s.tabs {
+		if t != nil {
+			a.divMark(t)
+		}
+	}
+	if s.sides[0].isVSmart() && s.sides[1].isVSmart() {
+		a.meshDirty = true
+	}
+	a.stateEvent(s, "omp", old.String(), st.String(), reason, now, frame)
+}
+
+func (a *Analyzer) stateEvent(s *session, layer, old, new, reason string, now int64, frame uint64) {
+	if a.cfg.OnEvent == nil {
+		return
+	}
+	a.emit(&Event{Time: nsTime(now), Type: EvPeerState, Frame: frame, Session: s.id, State: &StateChange{
+		Layer: layer, Old: old, New: new, Reason: reason, Client: s.info.Client, Server: s.info.Server,
+		ClientSystemIP: addrStr(s.sides[0].sys), ServerSystemIP: addrStr(s.sides[1].sys)}})
+}
+
+func (a *Analyzer) emit(e *Event) {
+	a.stats.Events++
+	a.cfg.OnEvent(e)
+}
+
+func (a *Analyzer) teardown(s *session, d int, b *vdaemon.TearDown, now int64, frame uint64) {
+	sd := s.sides[d]
+	// A vBond closing its transient session (NOERR, DISCVBD) is normal;
+	// every other TEAR_DOWN (vManage and OMP connections) is reported.
+	normal := s.vbond && (b.Code == 0 || b.Code == sdwan.ConnError(10))
+	if !normal {
+		desc := b.Code.Description()
+		if desc == "" {
+			desc = "an error code this tool has no name for"
+		}
+		sev := SevError
+		if b.Code == 0 {
+			sev = SevWarning
+		}
+		expl := sideDesc(sd) + " tore down the control connection to " + sideDesc(sd.other()) +
+			" with " + b.Code.String() + " (" + desc + ")."
+		a.instant(KindTeardown, peerSubject(sd), sev, now, now, frame, a.cfg.MergeWindow, s.id,
+			func(in *instant) string { return expl + repeats(in) })
+	}
+	a.loseControl(s, now, "TEAR_DOWN "+b.Code.String()+" from "+sd.name(), b.Code != 0)
+}
+
+func repeats(in *instant) string {
+	if in.ev.count > 1 {
+		return " Seen " + itoa(uint32(min(in.ev.count, 1<<31))) + " times."
+	}
+	return ""
+}
+
+// ---- OMP
+
+func (a *Analyzer) omp(s *session, d int, m omp.Message, now int64, frame uint64) {
+	a.stats.OMPMessages++
+	sd := s.sides[d]
+	sd.lastOMP = now
+	if s.holdExpired == d+1 {
+		a.revive(s, now)
+	}
+	switch m := m.(type) {
+	case *omp.Hello:
+		a.ompTraffic(s, now, frame, "OMP HELLO")
+	case *omp.Handshake:
+		a.handshake(s, d, m, now, frame)
+	case *omp.Update:
+		a.stats.Updates++
+		a.ompTraffic(s, now, frame, "OMP UPDATE")
+		a.update(s, d, m, now, frame)
+	case *omp.Alert:
+		a.alert(s, d, m, now, frame)
+	case *omp.Inform:
+		a.ompTraffic(s, now, frame, "OMP INFORM")
+		a.inform(s, d, m, now, frame)
+	case *omp.Policy:
+		s.policies++
+	default:
+		s.unknownOMP++
+	}
+}
+
+// ompTraffic brings OMP up when traffic shows it running (a session that
+// started before the capture, or one whose HANDSHAKE was not seen).
+func (a *Analyzer) ompTraffic(s *session, now int64, frame uint64, what string) {
+	switch s.omp {
+	case ompNone:
+		a.setOMP(s, ompUp, now, frame, what+" seen (HANDSHAKE not seen)")
+		if !s.holdKnown && a.cfg.DefaultHoldTime > 0 {
+			s.holdNS = int64(a.cfg.DefaultHoldTime)
+		}
+		s.pathLimit = max(s.pathLimit, 0)
+		a.armHold(s.sides[0])
+		a.armHold(s.sides[1])
+	}
+}
+
+func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, frame uint64) {
+	sd := s.sides[d]
+	hs := &hsInfo{hold: m.HoldTime, flags: m.Flags, grTimer: m.GRTimer, spl: m.SendPathLimit(),
+		ecmp: omp.DefaultECMPLimit, domain: m.DomainID, overlay: m.OverlayID, overlayOK: true}
+	if c, ok := m.Capability(omp.CapECMPLimit); ok {
+		hs.ecmp = c.Value
+	}
+	if c, ok := m.Capability(omp.CapOrganization); ok {
+		hs.org = c.Text
+	}
+	if c, ok := m.Capability(omp.CapSoftwareVersion); ok {
+		hs.sw = c.Text
+	}
+	if sd.claimed {
+		a.unclaim(sd, now)
+	}
+	sd.hs = hs
+	if m.SystemIP.Is4() {
+		sd.sys, sd.inferred = m.SystemIP, false
+	}
+	sd.dev = m.DeviceType
+	sd.site, sd.siteOK = m.SiteID, true
+	s.ompStart = true
+	if sd.sys.IsValid() {
+		sys := ip4(sd.sys)
+		dv := a.device(sys)
+		dv.dev, dv.site, dv.siteOK = m.DeviceType, m.SiteID, true
+		if m.DeviceType == sdwan.DeviceVSmart {
+			if _, ok := a.vsmarts[sys]; !ok {
+				a.vsmarts[sys] = now
+				a.meshDirty = true
+			}
+		}
+		if ad := sd.addr.Addr(); ad.IsValid() {
+			if old, ok := a.addrMap[ad]; ok && old != sys {
+				a.addrMap[ad] = 0 // shared address (NAT): no inference from it
+			} else if !ok {
+				a.addrMap[ad] = sys
+				// name the ends of other sessions from that address
+				for _, os := range a.sessList {
+					for _, x := range os.sides {
+						if !x.sys.IsValid() && x.addr.Addr() == ad {
+							x.sys, x.inferred = sd.sys, true
+							if x.dev == sdwan.DeviceUnknown {
+								x.dev = m.DeviceType
+							}
+						}
+					}
+				}
+			}
+		}
+		a.claim(sd, now, frame)
+	}
+	sd.hdrSiteRp = 0
+	a.checkHeaderSite(sd, now, frame)
+	for _, t := range s.tabs {
+		if t != nil {
+			t.from, t.to = s.sides[t.dir], s.sides[1-t.dir]
+		}
+	}
+	o := sd.other()
+	if o.hs == nil {
+		if s.omp == ompNone || s.omp == ompDown || s.omp == ompDownGR {
+			a.setOMP(s, ompHandshake, now, frame, "HANDSHAKE from "+sd.name())
+		}
+		return
+	}
+	// Both HANDSHAKEs seen: negotiate.
+	if s.holdExpired != 0 {
+		x := s.sides[s.holdExpired-1]
+		s.holdExpired = 0
+		a.condClear(condKey{KindHoldExpired, peerSubject(x)}, s, now)
+	}
+	s.holdNS, s.holdKnown = int64(min(hs.hold, o.hs.hold))*int64(time.Second), true
+	s.grOK = hs.flags&omp.HandshakeGR != 0 && o.hs.flags&omp.HandshakeGR != 0
+	gt := min(hs.grTimer, o.hs.grTimer)
+	if gt == 0 {
+		gt = max(hs.grTimer, o.hs.grTimer)
+	}
+	s.grTimerNS = int64(gt) * int64(time.Second)
+	s.pathLimit = int(min(hs.spl, o.hs.spl))
+	adopted := a.adoptGR(s, now)
+	st, reason := ompUp, "HANDSHAKE exchanged"
+	if adopted {
+		st, reason = ompInitGR, "HANDSHAKE exchanged; tables kept from graceful restart"
+	}
+	a.setOMP(s, st, now, frame, reason)
+	a.armHold(s.sides[0])
+	a.armHold(s.sides[1])
+	// a peer whose hold had expired is back
+	for _, x := range []*side{sd, o} {
+		if x.sys.IsValid() {
+			a.condClearSubject(KindHoldExpired, peerSubject(x), now)
+		}
+	}
+}
+
+func (a *Analyzer) device(sys uint32) *device {
+	d := a.devices[sys]
+	if d == nil {
+		d = &device{sys: sys}
+		a.devices[sys] = d
+	}
+	return d
+}
+
+// adoptGR hands tables kept in GR for the same two devices to the new
+// session.
+func (a *Analyzer) adoptGR(s *session, now int64) bool {
+	c, sv := s.sides[0], s.sides[1]
+	if !c.sys.IsValid() || !sv.sys.IsValid() {
+		return false
+	}
+	adopted := false
+	for d := 0; d < 2; d++ {
+		pk := [2]uint32{ip4(s.sides[d].sys), ip4(s.sides[1-d].sys)}
+		old := a.grWait[pk]
+		if old == nil || old.sess == s {
+			continue
+		}
+		cur := s.tabs[d]
+		if cur != nil && len(cur.rows) > 0 {
+			continue
+		}
+		delete(a.grWait, pk)
+		if cur != nil {
+			cur.deadAt = now
+		}
+		if os := old.sess; os != nil && os.tabs[old.dir] == old {
+			os.tabs[old.dir] = nil
+			if os.omp == ompDownGR && (os.tabs[1-old.dir] == nil || !os.tabs[1-old.dir].inGR) {
+				a.setOMP(os, ompDown, now, 0, "its tables were taken over by "+s.subject())
+			}
+		}
+		old.sess, old.dir = s, d
+		old.from, old.to = s.sides[d], s.sides[1-d]
+		old.sessions = append(old.sessions, s.id)
+		s.tabs[d] = old
+		adopted = true
+		a.divMark(old)
+	}
+	return adopted
+}
+
+func (a *Analyzer) inform(s *session, d int, m *omp.Inform, now int64, frame uint64) {
+	switch m.Kind {
+	case omp.InformEndOfRIB:
+		t := a.tableFor(s, d, now)
+		if m.Family < 8 {
+			t.eor |= 1 << m.Family
+		}
+		if m.Family.IsRoute() && !t.synced {
+			t.synced = true
+			a.divMark(t)
+		}
+		if t.inGR && m.Family < 8 {
+			a.flushStale(t, now, frame, whyGRFlush, m.Family)
+			t.grFams &^= 1 << m.Family
+			if t.grFams == 0 {
+				a.exitGR(t, now, frame)
+			}
+		}
+	case omp.InformGRBegin:
+		s.grBegin[d] = int64(m.RestartTimer) * int64(time.Second)
+	}
+}
+
+func (a *Analyzer) alert(s *session, d int, m *omp.Alert, now int64, frame uint64) {
+	sd := s.sides[d]
+	sev := SevError
+	if m.Code == omp.AlertCease {
+		sev = SevWarning
+	}
+	code := m.Code.String() + "/" + m.SubcodeName()
+	expl := sideDesc(sd) + " sent OMP ALERT " + code + " to " + sideDesc(sd.other()) + ", closing the OMP session: " +
+		alertMeaning(m) + "."
+	a.instant(KindAlert, peerSubject(sd), sev, now, now, frame, a.cfg.MergeWindow, s.id,
+		func(in *instant) string { return expl + repeats(in) })
+	if m.Code == omp.AlertHoldTimer && s.holdExpired == 0 {
+		// the sender says its hold timer for the other end expired
+		o := sd.other()
+		s.holdExpired = o.idx + 1
+		hexpl := sideDesc(sd) + " reports (OMP ALERT hold-timer-expired) that its hold timer for " + sideDesc(o) +
+			" expired: no OMP message came from " + o.name() + " for the hold time (last seen at " + ts(nsTime(o.lastOMP)) + ")."
+		a.condSet(condKey{KindHoldExpired, peerSubject(o)}, s, now, now, frame, 0, SevError, s.id, false,
+			func() string { return hexpl })
+	}
+	a.loseOMP(s, now, frame, "ALERT "+code+" from "+sd.name(), false)
+}
+
+func alertMeaning(m *omp.Alert) string {
+	switch m.Code {
+	case omp.AlertHeader:
+		return "it received a malformed OMP message header"
+	case omp.AlertHandshake:
+		return "the HANDSHAKE was unacceptable (system-ip, domain, overlay or timers)"
+	case omp.AlertUpdate:
+		return "it received a malformed or invalid UPDATE"
+	case omp.AlertHoldTimer:
+		return "its hold timer expired without hearing from the peer"
+	case omp.AlertFSM:
+		return "a message arrived in a state that does not allow it"
+	case omp.AlertCease:
+		switch m.Subcode {
+		case omp.CeaseAdminDown:
+			return "the session was administratively shut down"
+		case omp.CeasePeerDecfg:
+			return "the peer was de-configured"
+		case omp.CeaseAdminReset:
+			return "the session was administratively reset"
+		case omp.CeaseRejected:
+			return "the connection was rejected"
+		}
+		return "the sender stopped the session"
+	}
+	return "an error code this tool has no meaning for"
+}
+
+// ---- session loss
+
+// loseControl takes the control connection down (and OMP with it).
+func (a *Analyzer) loseControl(s *session, now int64, reason string, gr bool) {
+	a.loseOMP(s, now, 0, reason, gr)
+	if s.ctl != ctlDown {
+		a.setCtl(s, ctlDown, now, 0, reason)
+		s.downAt, s.downReason = now, reason
+	}
+	for _, sd := range s.sides {
+		if sd.claimed {
+			a.unclaim(sd, now)
+		}
+	}
+}
+
+// loseOMP ends the OMP session: tables go stale (GR) or are flushed.
+func (a *Analyzer) loseOMP(s *session, now int64, frame uint64, reason string, gr bool) {
+	if !s.omp.running() {
+		return
+	}
+	if gr && s.grOK {
+		a.setOMP(s, ompDownGR, now, frame, reason)
+		for d, t := range s.tabs {
+			if t == nil {
+				continue
+			}
+			timer := s.grTimerNS
+			if s.grBegin[d] > 0 {
+				timer = s.grBegin[d]
+			}
+			a.enterGR(t, now, now+timer)
+			if t.from.sys.IsValid() && t.to.sys.IsValid() {
+				a.grWait[[2]uint32{ip4(t.from.sys), ip4(t.to.sys)}] = t
+			}
+		}
+	} else {
+		a.setOMP(s, ompDown, now, frame, reason)
+		for _, t := range s.tabs {
+			if t != nil {
+				a.flushAll(t, now, frame, whySessionDown)
+				t.deadAt = now
+				if t.inGR {
+					a.exitGR(t, now, frame)
+				}
+			}
+		}
+	}
+	s.downAt, s.downReason = now, reason
+	for _, sd := range s.sides {
+		if sd.claimed {
+			a.unclaim(sd, now)
+		}
+	}
+}
+
+// revive ends an inferred hold expiry when the silent side speaks OMP
+// again on the same session (the capture may have lost packets).
+func (a *Analyzer) revive(s *session, now int64) {
+	x := s.sides[s.holdExpired-1]
+	s.holdExpired = 0
+	a.condClear(condKey{KindHoldExpired, peerSubject(x)}, s, now)
+	if !s.omp.running() {
+		a.setOMP(s, ompUp, now, 0, "OMP traffic from "+x.name()+" after its hold expiry")
+	}
+	a.armHold(x)
+}
+
+// armHold schedules the silence check of sd at its earliest deadline (a
+// timer already armed for an earlier or equal time is kept; a later one is
+// superseded through the generation number).
+func (a *Analyzer) armHold(sd *side) {
+	vd, om := a.silenceDeadlines(sd)
+	dl := vd
+	if dl == 0 || (om != 0 && om < dl) {
+		dl = om
+	}
+	if dl == 0 || (sd.holdArmed && sd.holdAt <= dl) {
+		return
+	}
+	sd.holdArmed, sd.holdAt = true, dl
+	sd.holdGen++
+	gen := sd.holdGen
+	a.after(dl, func(now int64) {
+		if sd.holdGen == gen {
+			a.holdFire(sd, now)
+		}
+	})
+}
+
+// silenceDeadlines returns when the peer of sd gives up on it: vd, the
+// vdaemon hello tolerance after the last record from sd (the control
+// connection goes down, with graceful restart), and om, the OMP hold time
+// after the last OMP message (or unreadable record) from sd (the OMP
+// session goes down: hold-expired). 0: that timer does not apply.
+func (a *Analyzer) silenceDeadlines(sd *side) (vd, om int64) {
+	s := sd.sess
+	if s.ctl == ctlDown {
+		return 0, 0
+	}
+	if tol := max(sd.tolMS, sd.other().tolMS); tol > 0 {
+		vd = sd.lastHeard + int64(tol)*int64(time.Millisecond)
+	}
+	if s.omp.running() && s.holdNS > 0 && s.holdExpired == 0 {
+		om = sd.lastOMP + s.holdNS
+	}
+	return vd, om
+}
+
+func (a *Analyzer) holdFire(sd *side, now int64) {
+	sd.holdArmed = false
+	vd, om := a.silenceDeadlines(sd)
+	s := sd.sess
+	o := sd.other()
+	switch {
+	case vd != 0 && vd <= now:
+		a.loseControl(s, now, "hello timeout: nothing from "+sd.name()+" for "+
+			dur(int64(max(sd.tolMS, o.tolMS))*int64(time.Millisecond)), true)
+		s.silent = sd.idx + 1
+		return
+	case om != 0 && om <= now && s.holdExpired == 0:
+		quiet := "no OMP message came"
+		if sd.lastHeard > sd.lastOMP {
+			quiet = "no OMP message came (vdaemon messages did)"
+		}
+		expl := "The OMP hold timer of " + sideDesc(o) + " for " + sideDesc(sd) + " expired: " + quiet + " from " +
+			sd.name() + " for the negotiated hold time of " + dur(s.holdNS) + " (last at " + ts(nsTime(sd.lastOMP)) +
+			"), so the OMP session is down and its paths are withdrawn."
+		if !s.holdKnown {
+			expl = "Inferred: " + expl + " The HANDSHAKEs were not seen; the hold time is the configured default."
+		}
+		s.holdExpired = sd.idx + 1
+		a.condSet(condKey{KindHoldExpired, peerSubject(sd)}, s, om, now, 0, 0, SevError, s.id, false,
+			func() string { return expl })
+		a.loseOMP(s, now, 0, "hold timer expired (no OMP from "+sd.name()+")", false)
+	}
+	a.armHold(sd)
+}
+
+// ---- duplicate system-ip
+
+func (a *Analyzer) claim(sd *side, now int64, frame uint64) {
+	d := a.device(ip4(sd.sys))
+	// An older session of the same device to the same peer that has gone
+	// quiet is superseded (the device restarted faster than the peer's
+	// timers): it goes down with graceful restart.
+	for _, c := range slices.Clone(d.claims) {
+		quiet := max(int64(3*time.Second), 5*int64(c.helloMS)*int64(time.Millisecond)/2)
+		if c.sess != sd.sess && c.other().sys == sd.other().sys && c.other().sys.IsValid() &&
+			now-c.lastHeard > quiet {
+			a.loseControl(c.sess, now, "superseded by a new session of "+sd.name()+" ("+sd.sess.subject()+")", true)
+		}
+	}
+	d.claims = append(d.claims, sd)
+	sd.claimed = true
+	a.evalDup(d, now, frame)
+}
+
+func (a *Analyzer) unclaim(sd *side, now int64) {
+	sd.claimed = false
+	if !sd.sys.IsValid() {
+		return
+	}
+	d := a.devices[ip4(sd.sys)]
+	if d == nil {
+		return
+	}
+	for i, c := range d.claims {
+		if c == sd {
+			d.claims = slices.Delete(d.claims, i, i+1)
+			break
+		}
+	}
+	a.evalDup(d, now, 0)
+}
+
+func (a *Analyzer) checkDuplicates(sd *side, now int64, frame uint64) {
+	if sd.claimed {
+		a.evalDup(a.device(ip4(sd.sys)), now, frame)
+	}
+}
+
+// dupReason says why two claims of one system-ip are two devices ("" if
+// they may be the same device).
+func dupReason(x, y *side) string {
+	switch {
+	case x.dev != y.dev && x.dev != 0 && y.dev != 0:
+		return "device types " + x.dev.String() + " and " + y.dev.String()
+	case x.siteOK && y.siteOK && x.site != y.site:
+		return "site-ids " + itoa(x.site) + " and " + itoa(y.site)
+	case x.uuid != "" && y.uuid != "" && x.uuid != y.uuid:
+		return "chassis ids " + x.uuid + " and " + y.uuid
+	case x.hs != nil && y.hs != nil && x.hs.org != "" && y.hs.org != "" && x.hs.org != y.hs.org:
+		return "organizations " + x.hs.org + " and " + y.hs.org
+	case x.idx == 0 && y.idx == 0 && x.sess != y.sess && x.other().sys == y.other().sys && x.other().sys.IsValid() &&
+		x.addr.Addr() != y.addr.Addr():
+		// two devices connecting to the same controller under one
+		// system-ip (a device has one OMP session per peer)
+		return "two OMP sessions to " + x.other().sys.String() + " at once, from " + x.addr.String() + " and " + y.addr.String()
+	}
+	return ""
+}
+
+func (a *Analyzer) evalDup(d *device, now int64, frame uint64) {
+	var why string
+	var x, y *side
+	for i := 0; i < len(d.claims) && why == ""; i++ {
+		for j := i + 1; j < len(d.claims); j++ {
+			if r := dupReason(d.claims[i], d.claims[j]); r != "" {
+				why, x, y = r, d.claims[i], d.claims[j]
+				break
+			}
+		}
+	}
+	k := condKey{KindDuplicateSystemIP, "system-ip " + addrOf4(d.sys).String()}
+	if (why != "") != d.dup {
+		a.divDirty[d.sys] = struct{}{} // tables to that system-ip change meaning
+	}
+	if why == "" {
+		if d.dup {
+			d.dup = false
+			a.condClear(k, d, now)
+		}
+		return
+	}
+	if d.dup {
+		if c := a.conds[k]; c != nil {
+			c.ev.add(frame, a.cfg.MaxEvidence)
+		}
+		return
+	}
+	d.dup = true
+	expl := "Two devices claim system-ip " + addrOf4(d.sys).String() + " at the same time (" + why + ", sessions " +
+		x.sess.subject() + " and " + y.sess.subject() + "): OMP cannot tell their routes and TLOCs apart."
+	a.condSet(k, d, now, now, frame, 0, SevError, y.sess.id, false, func() string { return expl })
+}
+
+// ---- site-id mismatch
+
+func (a *Analyzer) checkHeaderSite(sd *side, now int64, frame uint64) {
+	if !sd.siteOK || !sd.hdrSeen || sd.hdrSite == 0 || sd.hdrSite == sd.site || sd.hdrSiteRp == sd.hdrSite {
+		return
+	}
+	sd.hdrSiteRp = sd.hdrSite
+	expl := sideDesc(sd) + " announces site-id " + itoa(sd.site) + " in its OMP HANDSHAKE but " + itoa(sd.hdrSite) +
+		" in the vdaemon header of its control messages."
+	a.instant(KindSiteIDMismatch, "site "+itoa(sd.site), SevWarning, now, now, frame, a.cfg.MergeWindow, sd.sess.id,
+		func(in *instant) string { return expl })
+}
+
+// checkAttrSite compares the SITE_ID attribute of paths a device
+// originates with the site-id of its HANDSHAKE.
+func (a *Analyzer) checkAttrSite(s *session, at *Attrs, orig netip.Addr, what string, now int64, frame uint64) {
+	if !at.Has(omp.AttrSiteID) || !orig.IsValid() {
+		return
+	}
+	d := a.devices[ip4(orig)]
+	if d == nil || !d.siteOK || d.site == at.SiteID {
+		return
+	}
+	site, attr := d.site, at.SiteID
+	expl := "Paths originated by " + d.dev.String() + " " + orig.String() + " (" + what + ") carry SITE_ID " + itoa(attr) +
+		" but the device announced site-id " + itoa(site) + " in its OMP HANDSHAKE; site-based policies and route selection will misplace them."
+	a.instant(KindSiteIDMismatch, "site "+itoa(site), SevWarning, now, now, frame, a.cfg.MergeWindow, s.id,
+		func(in *instant) string { return expl })
+}

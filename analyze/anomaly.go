@@ -1,0 +1,216 @@
+package analyze
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Kind names a detector. The names are stable: they appear in the JSON
+// output, the manifests of the simulator and the --explain flag.
+type Kind string
+
+// The detectors.
+const (
+	KindUnresolvedRoute   Kind = "unresolved-route"
+	KindTLOCFlap          Kind = "tloc-flap"
+	KindRouteFlap         Kind = "route-flap"
+	KindDuplicateSystemIP Kind = "duplicate-system-ip"
+	KindSiteIDMismatch    Kind = "site-id-mismatch"
+	KindVSmartDivergence  Kind = "vsmart-divergence"
+	KindWithdrawUnknown   Kind = "withdraw-unknown"
+	KindStaleAfterGR      Kind = "stale-after-gr"
+	KindHoldExpired       Kind = "hold-expired"
+	KindAttributeConflict Kind = "attribute-conflict"
+	KindAlert             Kind = "alert"
+	KindTeardown          Kind = "teardown"
+	KindPathLimitExceeded Kind = "path-limit-exceeded"
+	KindTLOCClone         Kind = "tloc-clone"
+	KindDecryptionGap     Kind = "decryption-gap"
+
+	// Fabric rules.
+	KindVSmartMeshIncomplete Kind = "vsmart-mesh-incomplete"
+	KindUntunnelledControl   Kind = "untunnelled-control"
+)
+
+// Kinds lists every detector kind, in the issue's order.
+func Kinds() []Kind {
+	return []Kind{KindUnresolvedRoute, KindTLOCFlap, KindRouteFlap, KindDuplicateSystemIP,
+		KindSiteIDMismatch, KindVSmartDivergence, KindWithdrawUnknown, KindStaleAfterGR,
+		KindHoldExpired, KindAttributeConflict, KindAlert, KindTeardown,
+		KindPathLimitExceeded, KindTLOCClone, KindDecryptionGap, KindVSmartMeshIncomplete, KindUntunnelledControl}
+}
+
+// Severity of an anomaly.
+type Severity uint8
+
+// Severities, lowest first.
+const (
+	SevInfo Severity = iota
+	SevWarning
+	SevError
+)
+
+func (s Severity) String() string {
+	switch s {
+	case SevInfo:
+		return "info"
+	case SevWarning:
+		return "warning"
+	}
+	return "error"
+}
+
+// MarshalText gives the name.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Anomaly is one notice: something the capture shows that an engineer
+// should look at. Start is when the condition began (in capture time), End
+// when it ended (zero while it lasts; an anomaly still active when the
+// capture ends keeps a zero End). Raised is when the analyzer decided (after
+// the detector's grace or window), which is when anomaly.start was emitted.
+type Anomaly struct {
+	ID          int
+	Kind        Kind
+	Severity    Severity
+	Subject     string
+	Start       time.Time
+	End         time.Time
+	Raised      time.Time
+	Active      bool
+	Explanation string
+	// Evidence holds frame numbers of the records that show it (at most
+	// Config.MaxEvidence; EvidenceCount counts them all).
+	Evidence      []uint64
+	EvidenceCount int
+	// Session is the ID of the session the anomaly is about, when there is
+	// one.
+	Session string
+}
+
+type anomalyJSON struct {
+	ID            int      `json:"id"`
+	Kind          Kind     `json:"kind"`
+	Severity      Severity `json:"severity"`
+	Subject       string   `json:"subject"`
+	Start         string   `json:"start"`
+	End           string   `json:"end,omitempty"`
+	Raised        string   `json:"raised"`
+	Active        bool     `json:"active"`
+	Explanation   string   `json:"explanation"`
+	Evidence      []uint64 `json:"evidence"`
+	EvidenceCount int      `json:"evidence_count"`
+	Session       string   `json:"session,omitempty"`
+}
+
+// MarshalJSON gives the documented JSON form (docs/timeline.md).
+func (an *Anomaly) MarshalJSON() ([]byte, error) {
+	j := anomalyJSON{ID: an.ID, Kind: an.Kind, Severity: an.Severity, Subject: an.Subject,
+		Start: ts(an.Start), Raised: ts(an.Raised), Active: an.Active, Explanation: an.Explanation,
+		Evidence: an.Evidence, EvidenceCount: an.EvidenceCount, Session: an.Session}
+	if !an.End.IsZero() {
+		j.End = ts(an.End)
+	}
+	if j.Evidence == nil {
+		j.Evidence = []uint64{}
+	}
+	return marshal(j)
+}
+
+// marshal is json.Marshal without HTML escaping (subjects hold ">").
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// ts formats a time as RFC 3339 with nanoseconds, in UTC.
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// Capture times outside [minTime, maxTime] (beyond what int64 nanoseconds
+// hold) are clamped.
+var (
+	minTime = time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// timeNS is t in nanoseconds since the Unix epoch; the zero time is 0.
+func timeNS(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(minTime):
+		return minTime.UnixNano()
+	case t.After(maxTime):
+		return maxTime.UnixNano()
+	}
+	return t.UnixNano()
+}
+
+func dur(ns int64) string { return (time.Duration(ns)).String() }
+
+func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// evidence collects frame numbers.
+type evidence struct {
+	frames []uint64
+	count  int
+}
+
+func (e *evidence) add(f uint64, max int) {
+	if f == 0 {
+		return
+	}
+	e.count++
+	if len(e.frames) > 0 && e.frames[len(e.frames)-1] == f {
+		e.count--
+		return
+	}
+	if len(e.frames) < max {
+		e.frames = append(e.frames, f)
+	} else {
+		e.frames[len(e.frames)-1] = f // keep the first max-1 and the latest
+	}
+}
+
+// condKey names a condition: one anomaly per kind and subject at a time.
+type condKey struct {
+	kind    Kind
+	subject string
+}
+
+// cond is a condition that holds while at least one source says so. Once it
+// has held for grace it is raised as an anomaly, with Start = since.
+type cond struct {
+	key       condKey
+	sev       Severity
+	since     int64
+	last      int64   // last evidence
+	sources   []any   // who holds the condition
+	sinces    []int64 // since when each source holds it
+	anom      *Anomaly
+	ev        evidence
+	explainFn func() string
+	session   string
+	endLast   bool  // End is the last evidence time, not the clear time
+	grace     int64 // how long it must hold before it is raised
+}
+
+// instant is an anomaly made of occurrences; it stays open while new
+// occurrences come within its window, then closes with End = the last one.
+type instant struct {
+	anom    *Anomaly
+	explain func(*instant) string
+	last    int64
+	window  int64
+	ev      evidence
+	armed   bool
+	extra   int
+}

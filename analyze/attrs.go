@@ -1,0 +1,329 @@
+package analyze
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"net/netip"
+	"reflect"
+	"slices"
+	"weak"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// Attrs is the set of path attributes of a row version, decoded into named
+// fields. Values are interned per Analyzer and immutable: two rows with the
+// same attributes share one *Attrs, and comparing pointers compares
+// attribute sets (flags and order-independent values included).
+type Attrs struct {
+	// List holds every attribute as received, sorted by type (unknown
+	// attributes included); the fields below are the decoded values of
+	// the first attribute of each type.
+	List []omp.Attribute
+
+	Originator    netip.Addr
+	TLOC          omp.TLOCKey
+	Origin        sdwan.Origin
+	Metric        uint32
+	Preference    uint32
+	SiteID        uint32
+	Tag           uint32
+	DomainID      uint32
+	OverlayID     uint32
+	Label         uint32
+	AffinityGroup uint32
+	RegionID      uint32
+	Weight        uint32
+	GenID         uint32
+	Bandwidth     uint32
+	Carrier       sdwan.Carrier
+	Restrict      uint8
+	UltimateTLOC  omp.TLOCKey
+	UltimateAct   omp.UltimateAction
+	PrivateV4     netip.AddrPort
+	PublicV4      netip.AddrPort
+	PrivateV6     netip.AddrPort
+	PublicV6      netip.AddrPort
+
+	has uint64 // bit t set when attribute type t (< 64) is present
+
+	// addrHash hashes the TLOC address attributes (types 32-35);
+	// otherHash hashes every other attribute. tloc-clone compares the
+	// first, attribute-conflict on TLOCs the second.
+	addrHash, otherHash uint64
+	tlocID              tlocID // compact form of TLOC (when Has(AttrTLOC))
+}
+
+// Has reports whether the attribute type is present.
+func (a *Attrs) Has(t omp.AttrType) bool {
+	return a != nil && t < 64 && a.has&(1<<t) != 0
+}
+
+// HasTLOC reports whether the TLOC attribute is present.
+func (a *Attrs) HasTLOC() bool { return a.Has(omp.AttrTLOC) }
+
+// tlocID is a compact, comparable TLOC key (IPv4 system-ips only, as OMP
+// carries them).
+type tlocID struct {
+	sys   uint32
+	color uint32
+	encap uint8
+}
+
+func tlocIDOf(k omp.TLOCKey) tlocID {
+	return tlocID{ip4(k.SystemIP), uint32(k.Color), uint8(k.Encap)}
+}
+
+func (t tlocID) String() string {
+	return omp.TLOCKey{SystemIP: addrOf4(t.sys), Color: sdwan.Color(t.color), Encap: sdwan.Encap(t.encap)}.String()
+}
+
+func ip4(a netip.Addr) uint32 {
+	if a.Is4() || a.Is4In6() {
+		b := a.Unmap().As4()
+		return binary.BigEndian.Uint32(b[:])
+	}
+	return 0
+}
+
+func addrOf4(v uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// interner shares identical attribute sets. Entries whose value the
+// garbage collector freed are swept when the map has doubled.
+type interner struct {
+	m         map[string]weak.Pointer[Attrs]
+	buf       []byte
+	sorted    []omp.Attribute
+	sweepAt   int
+	seed      maphash.Seed
+	last      *Attrs // the last result, to skip the map for repeats
+	lastKey   []byte
+	hashBuf   []byte
+	otherBuf  []byte
+	addrBuf   []byte
+	lookups   int
+	allocated int
+}
+
+func newInterner() *interner {
+	return &interner{m: make(map[string]weak.Pointer[Attrs]), sweepAt: 1024, seed: maphash.MakeSeed()}
+}
+
+// intern returns the shared *Attrs of the attribute list.
+func (in *interner) intern(list []omp.Attribute) *Attrs {
+	in.lookups++
+	s := in.sorted[:0]
+	for _, a := range list {
+		if !isNil(a) {
+			s = append(s, a)
+		}
+	}
+	slices.SortStableFunc(s, func(x, y omp.Attribute) int { return int(x.Code()) - int(y.Code()) })
+	in.sorted = s
+	b := in.buf[:0]
+	for _, a := range s {
+		b = appendCanon(b, a)
+	}
+	in.buf = b
+	if in.last != nil && string(in.lastKey) == string(b) {
+		return in.last
+	}
+	if wp, ok := in.m[string(b)]; ok {
+		if at := wp.Value(); at != nil {
+			in.last, in.lastKey = at, append(in.lastKey[:0], b...)
+			return at
+		}
+	}
+	at := in.build(s)
+	key := string(b)
+	in.m[key] = weak.Make(at)
+	in.allocated++
+	in.last, in.lastKey = at, append(in.lastKey[:0], b...)
+	if len(in.m) >= in.sweepAt {
+		for k, wp := range in.m {
+			if wp.Value() == nil {
+				delete(in.m, k)
+			}
+		}
+		in.sweepAt = max(2*len(in.m), 1024)
+	}
+	return at
+}
+
+// isNil reports whether v is nil or a nil pointer in an interface (which
+// the decoders never produce, but a caller might).
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	r := reflect.ValueOf(v)
+	switch r.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func:
+		return r.IsNil()
+	}
+	return false
+}
+
+// appendCanon appends a canonical encoding of one attribute: type, flags,
+// then the value (or its text form when the value cannot be encoded).
+func appendCanon(b []byte, a omp.Attribute) []byte {
+	b = append(b, byte(a.Code()), a.Flags(), 0, 0)
+	at := len(b)
+	v, err := a.AppendValue(b)
+	if err != nil {
+		v = append(b[:at], omp.AttrString(a)...)
+	}
+	binary.BigEndian.PutUint16(v[at-2:], uint16(min(len(v)-at, 0xffff)))
+	return v
+}
+
+func isAddrAttr(t omp.AttrType) bool { return t >= omp.AttrPrivateIPv4 && t <= omp.AttrPublicIPv6 }
+
+// build decodes a sorted attribute list into a new Attrs (copying
+// everything it keeps).
+func (in *interner) build(s []omp.Attribute) *Attrs {
+	at := &Attrs{List: make([]omp.Attribute, 0, len(s))}
+	ob, ab := in.otherBuf[:0], in.addrBuf[:0]
+	for _, a := range s {
+		t := a.Code()
+		first := !at.Has(t)
+		if t < 64 {
+			at.has |= 1 << t
+		}
+		if isAddrAttr(t) {
+			ab = appendCanon(ab, a)
+		} else {
+			ob = appendCanon(ob, a)
+		}
+		switch a := a.(type) {
+		case *omp.Originator:
+			c := *a
+			at.List = append(at.List, &c)
+			if first {
+				at.Originator = a.Addr
+			}
+		case *omp.TLOCAttr:
+			c := *a
+			at.List = append(at.List, &c)
+			if first {
+				at.TLOC = a.TLOCKey
+			}
+		case *omp.OriginAttr:
+			c := *a
+			at.List = append(at.List, &c)
+			if first {
+				at.Origin, at.Metric = a.Protocol, a.Metric
+			}
+		case *omp.Uint32Attr:
+			c := *a
+			at.List = append(at.List, &c)
+			if first {
+				switch t {
+				case omp.AttrPreference:
+					at.Preference = a.Value
+				case omp.AttrSiteID:
+					at.SiteID = a.Value
+				case omp.AttrTag:
+					at.Tag = a.Value
+				case omp.AttrDomainID:
+					at.DomainID = a.Value
+				case omp.AttrOverlayID:
+					at.OverlayID = a.Value
+				case omp.AttrLabel:
+					at.Label = a.Value
+				case omp.AttrAffinityGroup:
+					at.AffinityGroup = a.Value
+				case omp.AttrRegionID:
+					at.RegionID = a.Value
+				case omp.AttrWeight:
+					at.Weight = a.Value
+				case omp.AttrGenID:
+					at.GenID = a.Value
+				case omp.AttrBandwidth:
+					at.Bandwidth = a.Value
+				}
+			}
+		case *omp.UltimateTLOC:
+			c := *a
+			at.List = append(at.List, &c)
+			if first {
+				at.UltimateTLOC, at.UltimateAct = a.TLOCKey, a.Action
+			}
+		case *omp.Uint32ListAttr:
+			c := *a
+			c.Values = slices.Clone(a.Values)
+			at.List = append(at.List, &c)
+		case *omp.AddrAttr:
+			c := *a
+			at.List = append(at.List, &c)
+			if first {
+				switch t {
+				case omp.AttrPrivateIPv4:
+					at.PrivateV4 = a.Addr
+				case omp.AttrPublicIPv4:
+					at.PublicV4 = a.Addr
+				case omp.AttrPrivateIPv6:
+					at.PrivateV6 = a.Addr
+				case omp.AttrPublicIPv6:
+					at.PublicV6 = a.Addr
+				}
+			}
+		case *omp.Uint8Attr:
+			c := *a
+			at.List = append(at.List, &c)
+			if first {
+				switch t {
+				case omp.AttrCarrier:
+					at.Carrier = sdwan.Carrier(a.Value)
+				case omp.AttrRestrict:
+					at.Restrict = a.Value
+				}
+			}
+		case *omp.EncapParams:
+			c := *a
+			at.List = append(at.List, &c)
+		case *omp.UnknownAttr:
+			c := *a
+			c.Value = slices.Clone(a.Value)
+			at.List = append(at.List, &c)
+		default:
+			// An Attribute implementation this package does not know:
+			// keep it as an unknown attribute with its encoded value.
+			v, _ := a.AppendValue(nil)
+			at.List = append(at.List, &omp.UnknownAttr{Type: t, Flag: a.Flags(), Value: v})
+		}
+	}
+	at.addrHash = maphash.Bytes(in.seed, ab)
+	at.otherHash = maphash.Bytes(in.seed, ob)
+	in.otherBuf, in.addrBuf = ob, ab
+	if at.HasTLOC() {
+		at.tlocID = tlocIDOf(at.TLOC)
+	}
+	return at
+}
+
+// Private returns the TLOC private address of family v6 (or v4).
+func (a *Attrs) Private(v6 bool) netip.AddrPort {
+	if v6 {
+		return a.PrivateV6
+	}
+	return a.PrivateV4
+}
+
+// Public returns the TLOC public address of family v6 (or v4).
+func (a *Attrs) Public(v6 bool) netip.AddrPort {
+	if v6 {
+		return a.PublicV6
+	}
+	return a.PublicV4
+}
+
+// hasAddress reports whether a TLOC row's attributes carry any address.
+func (a *Attrs) hasAddress() bool {
+	return a.Has(omp.AttrPrivateIPv4) || a.Has(omp.AttrPublicIPv4) || a.Has(omp.AttrPrivateIPv6) || a.Has(omp.AttrPublicIPv6)
+}

@@ -1,0 +1,132 @@
+package analyze
+
+import "time"
+
+// Config holds the analyzer's settings. The zero value of every field
+// means its default (listed on the field); use negative values where a
+// field documents them to switch something off.
+type Config struct {
+	// OnEvent receives every timeline event, in capture-time order, as it
+	// happens. The event is the caller's to keep. nil: no events are built
+	// (faster).
+	OnEvent func(*Event)
+
+	// RouteFlapCount and RouteFlapWindow: route-flap fires when one route
+	// path changes (advertised, changed or withdrawn by an UPDATE) more
+	// than RouteFlapCount times within RouteFlapWindow, as seen on one
+	// session direction. Defaults 5 and 60s.
+	RouteFlapCount  int
+	RouteFlapWindow time.Duration
+	// TLOCFlapCount and TLOCFlapWindow: the same for TLOC paths. Defaults
+	// 5 and 60s.
+	TLOCFlapCount  int
+	TLOCFlapWindow time.Duration
+
+	// ConvergenceWindow: vsmart-divergence fires when two vSmarts send a
+	// common receiver different route sets in a VPN for longer than this.
+	// Default 15s.
+	ConvergenceWindow time.Duration
+	// ConflictGrace: attribute-conflict and tloc-clone fire when the
+	// condition lasts longer than this (so that a change still travelling
+	// through the fabric is not reported). Default 10s.
+	ConflictGrace time.Duration
+	// UnresolvedGrace: unresolved-route fires when a route's TLOC has been
+	// absent from the whole fabric for this long. Default 5s.
+	UnresolvedGrace time.Duration
+	// StaleGrace: stale-after-gr fires when a vSmart still advertises a
+	// route this long after the GR flush that should have removed it.
+	// Default 10s.
+	StaleGrace time.Duration
+	// MergeWindow: repeated occurrences of an instantaneous anomaly (alert,
+	// teardown, withdraw-unknown, site-id-mismatch) with the same subject
+	// within this window extend one anomaly. Default 60s.
+	MergeWindow time.Duration
+	// DefaultHoldTime is the OMP hold time assumed for a session whose
+	// HANDSHAKEs were not seen (it started before the capture). Default
+	// 60s; negative: do not infer hold expiry for such sessions.
+	DefaultHoldTime time.Duration
+
+	// HistoryPerRow is the number of versions kept per row (at least
+	// max(RouteFlapCount, TLOCFlapCount)+2). Default 8.
+	HistoryPerRow int
+	// Retention, when positive, prunes history older than this (in
+	// capture time): withdrawn rows, older versions, closed sessions.
+	// Snapshots before the horizon are then marked inexact. Default 0:
+	// keep (bounded by HistoryPerRow).
+	Retention time.Duration
+	// MaxAnomalies bounds the anomalies kept (oldest closed ones are
+	// dropped first and counted). Default 10000.
+	MaxAnomalies int
+	// MaxEvidence bounds the evidence frame numbers kept per anomaly (the
+	// count is always exact). Default 16.
+	MaxEvidence int
+	// PendingMinAge: at Finish, a condition that has held at least this
+	// long but not yet for its grace or window (the capture ended first)
+	// is reported, as unconfirmed with severity info. Default 1s; negative:
+	// never.
+	PendingMinAge time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultFlapCount         = 5
+	DefaultFlapWindow        = 60 * time.Second
+	DefaultConvergenceWindow = 15 * time.Second
+	DefaultConflictGrace     = 10 * time.Second
+	DefaultUnresolvedGrace   = 5 * time.Second
+	DefaultStaleGrace        = 10 * time.Second
+	DefaultMergeWindow       = 60 * time.Second
+	DefaultOMPHoldTime       = 60 * time.Second
+	DefaultHistoryPerRow     = 8
+	DefaultMaxAnomalies      = 10000
+	DefaultMaxEvidence       = 16
+)
+
+func (c Config) withDefaults() Config {
+	if c.RouteFlapCount <= 0 {
+		c.RouteFlapCount = DefaultFlapCount
+	}
+	if c.RouteFlapWindow <= 0 {
+		c.RouteFlapWindow = DefaultFlapWindow
+	}
+	if c.TLOCFlapCount <= 0 {
+		c.TLOCFlapCount = DefaultFlapCount
+	}
+	if c.TLOCFlapWindow <= 0 {
+		c.TLOCFlapWindow = DefaultFlapWindow
+	}
+	if c.ConvergenceWindow <= 0 {
+		c.ConvergenceWindow = DefaultConvergenceWindow
+	}
+	if c.ConflictGrace <= 0 {
+		c.ConflictGrace = DefaultConflictGrace
+	}
+	if c.UnresolvedGrace <= 0 {
+		c.UnresolvedGrace = DefaultUnresolvedGrace
+	}
+	if c.StaleGrace <= 0 {
+		c.StaleGrace = DefaultStaleGrace
+	}
+	if c.MergeWindow <= 0 {
+		c.MergeWindow = DefaultMergeWindow
+	}
+	if c.DefaultHoldTime == 0 {
+		c.DefaultHoldTime = DefaultOMPHoldTime
+	}
+	if c.HistoryPerRow <= 0 {
+		c.HistoryPerRow = DefaultHistoryPerRow
+	}
+	if m := max(c.RouteFlapCount, c.TLOCFlapCount) + 2; c.HistoryPerRow < m {
+		c.HistoryPerRow = m
+	}
+	if c.MaxAnomalies <= 0 {
+		c.MaxAnomalies = DefaultMaxAnomalies
+	}
+	if c.MaxEvidence <= 0 {
+		c.MaxEvidence = DefaultMaxEvidence
+	}
+	if c.PendingMinAge == 0 {
+		c.PendingMinAge = time.Second
+	}
+	return c
+}

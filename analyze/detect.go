@@ -1,0 +1,1027 @@
+package analyze
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+)
+
+// ---- conditions
+
+// condSet records that source src asserts condition k, true since since.
+// The anomaly is raised once the condition has held for grace (at once
+// when grace is 0); explain is called then.
+func (a *Analyzer) condSet(k condKey, src any, since, now int64, frame uint64, grace time.Duration, sev Severity,
+	sess string, endLast bool, explain func() string) *cond {
+	c := a.conds[k]
+	if c == nil {
+		c = &cond{key: k, sev: sev, since: since, last: now, session: sess, endLast: endLast, sources: []any{src},
+			sinces: []int64{since}, grace: int64(grace)}
+		c.explainFn = explain
+		c.ev.add(frame, a.cfg.MaxEvidence)
+		a.conds[k] = c
+		if grace <= 0 || since+int64(grace) <= now {
+			a.raise(c, now)
+		} else {
+			a.armCond(c)
+		}
+		return c
+	}
+	if !slices.Contains(c.sources, src) {
+		c.sources = append(c.sources, src)
+		c.sinces = append(c.sinces, since)
+		if c.anom == nil && since < c.since {
+			c.since = since
+			if since+c.grace <= now {
+				a.raise(c, now)
+			}
+		}
+	}
+	c.last = now
+	c.ev.add(frame, a.cfg.MaxEvidence)
+	if sev > c.sev {
+		c.sev = sev
+	}
+	if c.anom != nil {
+		c.anom.Evidence, c.anom.EvidenceCount = c.ev.frames, c.ev.count
+		c.anom.Severity = c.sev
+	}
+	return c
+}
+
+// armCond schedules the grace check of a pending condition.
+func (a *Analyzer) armCond(c *cond) {
+	a.after(c.since+c.grace, func(now int64) {
+		if a.conds[c.key] != c || c.anom != nil {
+			return
+		}
+		if now < c.since+c.grace {
+			a.armCond(c)
+			return
+		}
+		a.raise(c, now)
+	})
+}
+
+// condClear withdraws source src from condition k; the anomaly ends when
+// no source holds it any more. A pending condition's start becomes that of
+// its oldest remaining source.
+func (a *Analyzer) condClear(k condKey, src any, now int64) {
+	c := a.conds[k]
+	if c == nil {
+		return
+	}
+	i := slices.Index(c.sources, src)
+	if i < 0 {
+		return
+	}
+	c.sources = slices.Delete(c.sources, i, i+1)
+	c.sinces = slices.Delete(c.sinces, i, i+1)
+	if len(c.sources) == 0 {
+		a.endCond(c, now)
+		return
+	}
+	if c.anom == nil {
+		c.since = slices.Min(c.sinces)
+		a.armCond(c)
+	}
+}
+
+// condClearSubject ends a condition whatever its sources.
+func (a *Analyzer) condClearSubject(kind Kind, subject string, now int64) {
+	if c := a.conds[condKey{kind, subject}]; c != nil {
+		a.endCond(c, now)
+	}
+}
+
+func (a *Analyzer) endCond(c *cond, now int64) {
+	delete(a.conds, c.key)
+	an := c.anom
+	if an == nil {
+		return
+	}
+	an.Active = false
+	end := now
+	if c.endLast {
+		end = c.last
+	}
+	if end < c.since {
+		end = c.since
+	}
+	an.End = nsTime(end)
+	a.anomalyEvent(EvAnomalyEnd, an, now)
+}
+
+func (a *Analyzer) raise(c *cond, now int64) {
+	an := &Anomaly{Kind: c.key.kind, Severity: c.sev, Subject: c.key.subject, Start: nsTime(c.since),
+		Raised: nsTime(now), Active: true, Session: c.session, Evidence: c.ev.frames, EvidenceCount: c.ev.count}
+	if c.explainFn != nil {
+		an.Explanation = c.explainFn()
+	}
+	c.anom = an
+	a.addAnomaly(an)
+	a.anomalyEvent(EvAnomalyStart, an, now)
+}
+
+func (a *Analyzer) addAnomaly(an *Anomaly) {
+	a.anomID++
+	an.ID = a.anomID
+	a.anomalies = append(a.anomalies, an)
+	if len(a.anomalies) <= a.cfg.MaxAnomalies {
+		return
+	}
+	// Over the bound: drop the oldest closed anomalies down to 90% of it
+	// (one pass, so the cost is amortized), then the oldest if needed.
+	target := a.cfg.MaxAnomalies - a.cfg.MaxAnomalies/10
+	excess := len(a.anomalies) - target
+	keep := a.anomalies[:0]
+	for _, x := range a.anomalies {
+		if excess > 0 && !x.Active {
+			excess--
+			a.dropped++
+			continue
+		}
+		keep = append(keep, x)
+	}
+	clear(a.anomalies[len(keep):])
+	a.anomalies = keep
+	if n := len(a.anomalies) - a.cfg.MaxAnomalies; n > 0 {
+		a.dropped += n
+		a.anomalies = slices.Delete(a.anomalies, 0, n)
+	}
+}
+
+func (a *Analyzer) anomalyEvent(t EventType, an *Anomaly, now int64) {
+	if a.cfg.OnEvent == nil {
+		return
+	}
+	cp := *an
+	cp.Evidence = slices.Clone(an.Evidence)
+	var frame uint64
+	if n := len(cp.Evidence); n > 0 {
+		frame = cp.Evidence[n-1]
+	}
+	a.emit(&Event{Time: nsTime(now), Type: t, Frame: frame, Session: an.Session, Anomaly: &cp})
+}
+
+// raisePending reports, at the end of the capture, conditions that held
+// for at least PendingMinAge but not yet for their grace: the capture ended
+// before they could be confirmed (or could resolve). They are marked
+// unconfirmed, with severity info.
+func (a *Analyzer) raisePending() {
+	if a.cfg.PendingMinAge < 0 {
+		return
+	}
+	var cs []*cond
+	for _, c := range a.conds {
+		if c.anom == nil && a.clock-c.since >= int64(a.cfg.PendingMinAge) {
+			cs = append(cs, c)
+		}
+	}
+	slices.SortFunc(cs, func(x, y *cond) int {
+		if x.since != y.since {
+			return cmpI64(x.since, y.since)
+		}
+		if x.key.kind != y.key.kind {
+			return strings.Compare(string(x.key.kind), string(y.key.kind))
+		}
+		return strings.Compare(x.key.subject, y.key.subject)
+	})
+	for _, c := range cs {
+		c.sev = SevInfo
+		fn := c.explainFn
+		age, grace := a.clock-c.since, c.grace
+		c.explainFn = func() string {
+			s := ""
+			if fn != nil {
+				s = fn() + " "
+			}
+			return s + "Unconfirmed: the capture ended " + dur(age) + " after this began, before the " + dur(grace) +
+				" this detector waits had passed."
+		}
+		a.raise(c, a.clock)
+	}
+}
+
+func cmpI64(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// ---- instantaneous anomalies (occurrences merged within a window)
+
+func (a *Analyzer) instant(kind Kind, subject string, sev Severity, start, now int64, frame uint64, window time.Duration,
+	sess string, explain func(*instant) string) *instant {
+	k := condKey{kind, subject}
+	in := a.instants[k]
+	if in != nil && now-in.last <= in.window {
+		a.extendInstant(in, sev, now, frame)
+		return in
+	}
+	if in != nil {
+		a.closeInstant(k, now)
+	}
+	in = &instant{last: now, window: int64(window), explain: explain}
+	in.ev.add(frame, a.cfg.MaxEvidence)
+	an := &Anomaly{Kind: kind, Severity: sev, Subject: subject, Start: nsTime(start), End: nsTime(now),
+		Raised: nsTime(now), Active: true, Session: sess, Evidence: in.ev.frames, EvidenceCount: in.ev.count}
+	an.Explanation = explain(in)
+	in.anom = an
+	a.instants[k] = in
+	a.addAnomaly(an)
+	a.anomalyEvent(EvAnomalyStart, an, now)
+	a.armInstant(k, in)
+	return in
+}
+
+// extendInstant adds an occurrence to an open instantaneous anomaly.
+func (a *Analyzer) extendInstant(in *instant, sev Severity, now int64, frame uint64) {
+	in.last = now
+	in.ev.add(frame, a.cfg.MaxEvidence)
+	an := in.anom
+	an.End = nsTime(now)
+	if sev > an.Severity {
+		an.Severity = sev
+	}
+	an.Evidence, an.EvidenceCount = in.ev.frames, in.ev.count
+}
+
+func (a *Analyzer) armInstant(k condKey, in *instant) {
+	a.after(in.last+in.window, func(now int64) {
+		if a.instants[k] != in {
+			return
+		}
+		if now < in.last+in.window {
+			a.armInstant(k, in)
+			return
+		}
+		a.closeInstant(k, now)
+	})
+}
+
+func (a *Analyzer) closeInstant(k condKey, now int64) {
+	in := a.instants[k]
+	if in == nil {
+		return
+	}
+	delete(a.instants, k)
+	an := in.anom
+	an.Active = false
+	an.End = nsTime(in.last)
+	an.Explanation = in.explain(in)
+	a.anomalyEvent(EvAnomalyEnd, an, now)
+}
+
+// ---- periodic evaluation
+
+// tick evaluates what changed at the current clock: groups whose rows
+// changed, TLOCs that disappeared, vSmart tables that moved.
+func (a *Analyzer) tick() {
+	now := a.clock
+	if len(a.lostTLOCs) > 0 {
+		var gs []*group
+		for _, t := range a.tables {
+			if t.live[kRoute]+t.live[kService] == 0 {
+				continue
+			}
+			for _, r := range t.rows {
+				at := r.attrs()
+				if at == nil || !at.HasTLOC() || r.grp.dirty {
+					continue
+				}
+				if _, ok := a.lostTLOCs[at.tlocID]; ok {
+					r.grp.dirty = true
+					gs = append(gs, r.grp)
+				}
+			}
+		}
+		clear(a.lostTLOCs)
+		sortGroups(gs)
+		a.dirty = append(a.dirty, gs...)
+	}
+	for len(a.dirty) > 0 {
+		d := a.dirty
+		a.dirty = nil
+		for _, g := range d {
+			g.dirty = false
+			a.evalGroup(g, now)
+		}
+		if a.dirty == nil {
+			a.dirty = d[:0]
+		}
+	}
+	if len(a.divDirty) > 0 {
+		a.evalDivergence(now)
+	}
+	if a.meshDirty {
+		a.meshDirty = false
+		a.evalMesh(now)
+	}
+}
+
+// ---- vSmart mesh
+
+type meshSrc struct{}
+
+// meshPairs returns the vSmart pairs (lower system-ip first) with whether
+// a session between them is up now and whether one was ever seen.
+func (a *Analyzer) meshPairs() (pairs [][2]uint32, up, seen map[[2]uint32]bool) {
+	vs := make([]uint32, 0, len(a.vsmarts))
+	for v := range a.vsmarts {
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	up, seen = map[[2]uint32]bool{}, map[[2]uint32]bool{}
+	for _, s := range a.sessList {
+		x, y := ip4(s.sides[0].sys), ip4(s.sides[1].sys)
+		if x == 0 || y == 0 || x == y {
+			continue
+		}
+		if x > y {
+			x, y = y, x
+		}
+		p := [2]uint32{x, y}
+		if _, ok := a.vsmarts[x]; !ok {
+			continue
+		}
+		if _, ok := a.vsmarts[y]; !ok {
+			continue
+		}
+		if s.ompStart || s.omp != ompNone {
+			seen[p] = true
+		}
+		if s.omp.running() && s.ctl != ctlDown {
+			up[p] = true
+		}
+	}
+	for i := range vs {
+		for j := i + 1; j < len(vs); j++ {
+			pairs = append(pairs, [2]uint32{vs[i], vs[j]})
+		}
+	}
+	return pairs, up, seen
+}
+
+func meshSubject(p [2]uint32) string {
+	return "vsmarts " + addrOf4(p[0]).String() + "," + addrOf4(p[1]).String()
+}
+
+// evalMesh: two vSmarts whose OMP session was seen and is down now, for
+// longer than the convergence window, leave the mesh incomplete.
+func (a *Analyzer) evalMesh(now int64) {
+	pairs, up, seen := a.meshPairs()
+	for _, p := range pairs {
+		k := condKey{KindVSmartMeshIncomplete, meshSubject(p)}
+		if up[p] || !seen[p] {
+			a.condClear(k, meshSrc{}, now)
+			continue
+		}
+		if _, ok := a.conds[k]; ok {
+			continue
+		}
+		x, y := addrOf4(p[0]).String(), addrOf4(p[1]).String()
+		a.condSet(k, meshSrc{}, now, now, 0, a.cfg.ConvergenceWindow, SevError, "", false, func() string {
+			return "The OMP session between vSmarts " + x + " and " + y + " is down: the vSmarts no longer exchange what they hold, " +
+				"so edges connected to only one of them miss the others' routes (and vsmart-divergence follows)."
+		})
+	}
+}
+
+// meshUnobserved, at the end: vSmart pairs between which the capture never
+// showed an OMP session are reported as info, "not observed".
+func (a *Analyzer) meshUnobserved() {
+	pairs, _, seen := a.meshPairs()
+	for _, p := range pairs {
+		if seen[p] {
+			continue
+		}
+		k := condKey{KindVSmartMeshIncomplete, meshSubject(p)}
+		if _, ok := a.conds[k]; ok {
+			continue
+		}
+		since := max(a.vsmarts[p[0]], a.vsmarts[p[1]])
+		x, y := addrOf4(p[0]).String(), addrOf4(p[1]).String()
+		a.condSet(k, meshSrc{}, since, a.clock, 0, 0, SevInfo, "", false, func() string {
+			return "Not observed: the capture shows no OMP session between vSmarts " + x + " and " + y +
+				"; either they do not peer (the vSmart mesh is incomplete) or this capture point does not see their traffic."
+		})
+	}
+}
+
+// cand is a condition an evaluation found true.
+type cand struct {
+	key   condKey
+	src   any
+	since int64
+	grace time.Duration
+	sev   Severity
+	r1    *row
+	r2    *row
+	n     int
+	lim   int
+}
+
+// staleSrc is one receiver's share of a stale-after-gr condition.
+type staleSrc struct {
+	g    *group
+	recv uint32
+}
+
+type centry struct {
+	bucket uint32 // receiver system-ip, or allOriginals
+	orig   uint32
+	tloc   tlocID
+	r      *row
+	at     *Attrs
+}
+
+const allOriginals = 0xffffffff
+
+// evalGroup finds the conditions true for one prefix / TLOC / service:
+// unresolved-route, path-limit-exceeded, attribute-conflict, tloc-clone,
+// stale-after-gr.
+func (a *Analyzer) evalGroup(g *group, now int64) {
+	var cands []cand
+	has := func(k condKey, src any) bool {
+		for i := range cands {
+			if cands[i].key == k && cands[i].src == src {
+				return true
+			}
+		}
+		return false
+	}
+	kind := g.key.kind
+	// unresolved-route
+	if kind == kRoute {
+		for _, r := range g.rows {
+			at := r.attrs()
+			if at == nil || !at.HasTLOC() {
+				continue
+			}
+			if st := a.tlocs[at.tlocID]; st != nil && st.live > 0 {
+				continue
+			}
+			k := condKey{KindUnresolvedRoute, routeSubject(g.key.vpn, g.key.prefix(), r.originator(at))}
+			if !has(k, g) {
+				cands = append(cands, cand{key: k, src: g, since: now, grace: a.cfg.UnresolvedGrace, sev: SevWarning, r1: r})
+			}
+		}
+	}
+	// path-limit-exceeded: more live paths of one prefix on one table
+	// than the session's send-path-limit. Tables with more than one row
+	// in the group are found from the row ids (table number in the high
+	// bits) without allocating.
+	if kind == kRoute && len(g.rows) > 1 {
+		ids := append(a.idBuf[:0], g.ids...)
+		for i := range ids {
+			ids[i] >>= 40
+		}
+		slices.Sort(ids)
+		a.idBuf = ids
+		for i := 0; i < len(ids); {
+			j := i + 1
+			for j < len(ids) && ids[j] == ids[i] {
+				j++
+			}
+			if j-i > 1 {
+				var rows []*row
+				var t *table
+				for _, r := range g.rows {
+					if uint64(r.tab.id) == uint64(ids[i]) && r.live() {
+						rows, t = append(rows, r), r.tab
+					}
+				}
+				if t != nil {
+					lim := t.sess.pathLimit
+					if lim <= 0 {
+						lim = omp.DefaultSendPathLimit
+					}
+					if len(rows) > lim {
+						slices.SortFunc(rows, func(x, y *row) int {
+							if x.first != y.first {
+								return cmpI64(x.first, y.first)
+							}
+							return cmpU32(x.pathID, y.pathID)
+						})
+						ex := rows[lim]
+						k := condKey{KindPathLimitExceeded, routeSubject(g.key.vpn, g.key.prefix(), ex.originator(ex.attrs()))}
+						if !has(k, t) {
+							cands = append(cands, cand{key: k, src: t, since: now, sev: SevWarning, r1: ex, n: len(rows), lim: lim})
+						}
+					}
+				}
+			}
+			i = j
+		}
+	}
+	// attribute-conflict and tloc-clone: copies of one path (for a TLOC,
+	// its key; for a route or service, its originator and TLOC) from two
+	// sources, compared at the same receiver, and between the originator's
+	// own advertisements to different peers.
+	if len(g.rows) > 1 {
+		es := a.ceBuf[:0]
+		defer func() { a.ceBuf = es[:0] }()
+		tsys := ip4(g.key.addr4())
+		for _, r := range g.rows {
+			at := r.attrs()
+			if at == nil || r.stale() {
+				continue
+			}
+			e := centry{r: r, at: at}
+			owner := tsys
+			if kind != kTLOC {
+				e.orig = ip4(r.originator(at))
+				owner = e.orig
+				if at.HasTLOC() {
+					e.tloc = at.tlocID
+				}
+			}
+			if r.tab.to.sys.IsValid() {
+				e.bucket = ip4(r.tab.to.sys)
+				es = append(es, e)
+			}
+			if r.tab.from.sys.IsValid() && ip4(r.tab.from.sys) == owner {
+				e.bucket = allOriginals
+				es = append(es, e)
+			}
+		}
+		slices.SortStableFunc(es, func(x, y centry) int {
+			switch {
+			case x.bucket != y.bucket:
+				return cmpU32(x.bucket, y.bucket)
+			case x.orig != y.orig:
+				return cmpU32(x.orig, y.orig)
+			case x.tloc.sys != y.tloc.sys:
+				return cmpU32(x.tloc.sys, y.tloc.sys)
+			case x.tloc.color != y.tloc.color:
+				return cmpU32(x.tloc.color, y.tloc.color)
+			}
+			return int(x.tloc.encap) - int(y.tloc.encap)
+		})
+		for i := 0; i < len(es); {
+			j := i + 1
+			for j < len(es) && es[j].bucket == es[i].bucket && es[j].orig == es[i].orig && es[j].tloc == es[i].tloc {
+				j++
+			}
+			for x := i; x < j; x++ {
+				for y := x + 1; y < j; y++ {
+					ex, ey := &es[x], &es[y]
+					if ex.at == ey.at {
+						continue
+					}
+					sameSess := ex.r.tab.sess == ey.r.tab.sess
+					subj := rowSubject(ex.r, ex.at)
+					if kind == kTLOC && ex.at.addrHash != ey.at.addrHash {
+						// two sources of one TLOC key with different
+						// addresses: a clone (two paths of one sender count)
+						if sameSess && ex.r.pathID == ey.r.pathID {
+							continue
+						}
+						if k := (condKey{KindTLOCClone, subj}); !has(k, g) {
+							cands = append(cands, cand{key: k, src: g, since: now, grace: a.cfg.ConflictGrace, sev: SevError, r1: ex.r, r2: ey.r})
+						}
+						continue
+					}
+					if sameSess || (kind == kTLOC && ex.at.otherHash == ey.at.otherHash) {
+						continue
+					}
+					if k := (condKey{KindAttributeConflict, subj}); !has(k, g) {
+						cands = append(cands, cand{key: k, src: g, since: now, grace: a.cfg.ConflictGrace, sev: SevWarning, r1: ex.r, r2: ey.r})
+					}
+				}
+			}
+			i = j
+		}
+	}
+	// stale-after-gr: a receiver dropped a path at a GR flush but still
+	// advertises it, and holds no live copy from the originator itself nor
+	// from a peer that has one.
+	if len(g.flushes) > 0 {
+		keep := g.flushes[:0]
+		for _, e := range g.flushes {
+			match := func(r *row) bool {
+				at := r.attrs()
+				if at == nil || ip4(r.originator(at)) != e.orig {
+					return false
+				}
+				return kind == kTLOC || e.tloc == (tlocID{}) || (at.HasTLOC() && at.tlocID == e.tloc)
+			}
+			direct := false
+			var out *row
+			for _, r := range g.rows {
+				if !match(r) || r.stale() {
+					continue
+				}
+				from, to := ip4(r.tab.from.sys), ip4(r.tab.to.sys)
+				if to == e.recv && from == e.orig {
+					direct = true
+				}
+				if from == e.recv && out == nil {
+					out = r
+				}
+			}
+			if direct || out == nil {
+				continue // the originator is back, or the receiver stopped
+			}
+			keep = append(keep, e)
+			legit := false
+			for _, r := range g.rows {
+				if legit || !match(r) || r.stale() || ip4(r.tab.to.sys) != e.recv {
+					continue
+				}
+				w := ip4(r.tab.from.sys)
+				for _, r2 := range g.rows {
+					if match(r2) && !r2.stale() && ip4(r2.tab.from.sys) == e.orig && ip4(r2.tab.to.sys) == w {
+						legit = true
+						break
+					}
+				}
+			}
+			if legit {
+				continue
+			}
+			k := condKey{KindStaleAfterGR, rowSubject(out, out.attrs())}
+			src := staleSrc{g, e.recv}
+			if !has(k, src) {
+				cands = append(cands, cand{key: k, src: src, since: e.at, grace: a.cfg.StaleGrace, sev: SevError, r1: out, n: int(e.recv)})
+			}
+		}
+		clear(g.flushes[len(keep):])
+		g.flushes = keep
+	}
+	// reconcile with what this group had set
+	old := g.conds
+	refs := make([]condRef, 0, len(cands))
+	unres := false
+	for i := range cands {
+		c := cands[i]
+		ref := condRef{c.key, c.src}
+		refs = append(refs, ref)
+		if c.key.kind == KindUnresolvedRoute {
+			unres = true
+		}
+		if slices.Contains(old, ref) {
+			continue
+		}
+		var frame uint64
+		if c.r1 != nil {
+			frame = c.r1.cur().frame
+		}
+		sess := ""
+		if c.r1 != nil {
+			sess = c.r1.tab.sess.id
+		}
+		a.condSet(c.key, c.src, c.since, now, frame, c.grace, c.sev, sess, false, func() string { return a.explainCand(g, &c) })
+	}
+	for _, ref := range old {
+		if !slices.Contains(refs, ref) {
+			a.condClear(ref.key, ref.src, now)
+		}
+	}
+	if len(refs) == 0 {
+		refs = nil
+	}
+	g.conds = refs
+	if unres != g.unres {
+		g.unres = unres
+		if unres {
+			a.unresolved[g] = struct{}{}
+		} else {
+			delete(a.unresolved, g)
+		}
+	}
+}
+
+func cmpU32(x, y uint32) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func dirDesc(t *table) string { return t.from.name() + " → " + t.to.name() }
+
+// explainCand writes the one-sentence explanation of a group condition,
+// at the moment it is raised.
+func (a *Analyzer) explainCand(g *group, c *cand) string {
+	switch c.key.kind {
+	case KindUnresolvedRoute:
+		at := c.r1.lastAttrs()
+		s := "Route " + c.key.subject[len("route "):] + " points to TLOC " + at.TLOC.String() + " (seen on " + dirDesc(c.r1.tab) +
+			") but no session in this capture advertises that TLOC, so receivers cannot resolve its next hop and will not install it"
+		if n := a.gapSessions(); n > 0 {
+			s += " (" + strconv.Itoa(n) + " session(s) could not be fully read; the TLOC may have been advertised there)"
+		}
+		return s + "."
+	case KindPathLimitExceeded:
+		return dirDesc(c.r1.tab) + " carries " + strconv.Itoa(c.n) + " paths for vpn " + itoa(g.key.vpn) + " " + g.key.prefix().String() +
+			", more than the send-path-limit of " + strconv.Itoa(c.lim) + " negotiated on the session; the receiver may drop the extra paths."
+	case KindAttributeConflict:
+		a1, a2 := c.r1.lastAttrs(), c.r2.lastAttrs()
+		return "The same path (" + c.key.subject + ") arrives with different attributes from two sessions: " + dirDesc(c.r1.tab) + " says " +
+			attrsText(a1) + ", " + dirDesc(c.r2.tab) + " says " + attrsText(a2) + "."
+	case KindTLOCClone:
+		a1, a2 := c.r1.lastAttrs(), c.r2.lastAttrs()
+		return "TLOC " + c.key.subject[len("tloc "):] + " is advertised with different addresses on two sessions (" + dirDesc(c.r1.tab) + ": " +
+			tlocAddrs(a1) + "; " + dirDesc(c.r2.tab) + ": " + tlocAddrs(a2) + "): two devices use one identity, or a stale copy survives."
+	case KindStaleAfterGR:
+		// at raise time: the receivers that still hold the condition
+		var who []string
+		var to string
+		if cd := a.conds[c.key]; cd != nil {
+			for _, s := range cd.sources {
+				if ss, ok := s.(staleSrc); ok {
+					who = append(who, addrOf4(ss.recv).String())
+					for _, r := range g.rows {
+						if r.live() && !r.stale() && ip4(r.tab.from.sys) == ss.recv && rowSubject(r, r.attrs()) == c.key.subject {
+							to = r.tab.to.name()
+							break
+						}
+					}
+				}
+			}
+		}
+		if len(who) == 0 {
+			who = []string{addrOf4(uint32(c.n)).String()}
+			to = c.r1.tab.to.name()
+		}
+		recv := strings.Join(who, " and ")
+		return recv + " still advertises " + c.key.subject + " (to " + to + ", among others) longer than " + a.cfg.StaleGrace.String() +
+			" after its graceful-restart flush removed it from what " + recv + " holds (GR timer expired, or END_OF_RIB without it) and with no live copy from the originator: receivers forward to a peer that is gone."
+	}
+	return string(c.key.kind) + " " + c.key.subject
+}
+
+func (a *Analyzer) gapSessions() int {
+	n := 0
+	for _, s := range a.sessList {
+		if s.gapRecords > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func attrsText(at *Attrs) string {
+	if at == nil {
+		return "nothing"
+	}
+	b := make([]byte, 0, 64)
+	for i, x := range at.List {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, omp.AttrString(x)...)
+	}
+	return "[" + string(b) + "]"
+}
+
+func tlocAddrs(at *Attrs) string {
+	if at == nil {
+		return "none"
+	}
+	var parts []string
+	for _, p := range []struct {
+		n string
+		v netip.AddrPort
+	}{{"private ", at.PrivateV4}, {"public ", at.PublicV4}, {"private ", at.PrivateV6}, {"public ", at.PublicV6}} {
+		if p.v.IsValid() {
+			parts = append(parts, p.n+p.v.String())
+		}
+	}
+	if len(parts) == 0 {
+		return "no address"
+	}
+	s := parts[0]
+	for _, p := range parts[1:] {
+		s += ", " + p
+	}
+	return s
+}
+
+// ---- vSmart divergence
+
+// divEligible reports whether a table is a settled vSmart → edge table
+// that divergence may compare.
+func (a *Analyzer) divEligible(t *table, now int64) bool {
+	s := t.sess
+	return t.deadAt == 0 && s != nil && t.from.isVSmart() && !t.to.isVSmart() && t.from.sys.IsValid() &&
+		t.to.sys.IsValid() && s.omp == ompUp && s.ctl != ctlDown && !t.inGR && t.complete && !t.gapped &&
+		(t.synced || now-s.ompUpAt >= int64(a.cfg.ConvergenceWindow))
+}
+
+func (a *Analyzer) evalDivergence(now int64) {
+	recvs := make([]uint32, 0, len(a.divDirty))
+	for r := range a.divDirty {
+		recvs = append(recvs, r)
+	}
+	clear(a.divDirty)
+	slices.Sort(recvs)
+	byRecv := map[uint32][]*table{}
+	for _, t := range a.tables {
+		if t.deadAt == 0 && a.divEligible(t, now) {
+			r := ip4(t.to.sys)
+			byRecv[r] = append(byRecv[r], t)
+		}
+	}
+	for _, R := range recvs {
+		tabs := byRecv[R]
+		if d := a.devices[R]; d != nil && d.dup {
+			// two devices share the receiver's system-ip: which tables
+			// belong together is ambiguous (duplicate-system-ip says so)
+			tabs = nil
+		}
+		slices.SortFunc(tabs, func(x, y *table) int { return cmpU32(ip4(x.from.sys), ip4(y.from.sys)) })
+		var vpns []uint32
+		for _, t := range tabs {
+			for v := range t.fp {
+				if !slices.Contains(vpns, v) {
+					vpns = append(vpns, v)
+				}
+			}
+		}
+		slices.Sort(vpns)
+		var refs []condRef
+		type pend struct {
+			k      condKey
+			t1, t2 *table
+			vpn    uint32
+		}
+		var fresh []pend
+		old := a.divSet[R]
+		for _, v := range vpns {
+			for i := 0; i < len(tabs); i++ {
+				for j := i + 1; j < len(tabs); j++ {
+					t1, t2 := tabs[i], tabs[j]
+					if t1.from.sys == t2.from.sys {
+						continue
+					}
+					f1, f2 := t1.fp[v], t2.fp[v]
+					var s1, s2 fprint
+					if f1 != nil {
+						s1 = *f1
+					}
+					if f2 != nil {
+						s2 = *f2
+					}
+					if s1 == s2 {
+						continue
+					}
+					k := condKey{KindVSmartDivergence, "vsmarts " + t1.from.sys.String() + "," + t2.from.sys.String() + " vpn=" + itoa(v)}
+					ref := condRef{k, R}
+					if slices.Contains(refs, ref) {
+						continue
+					}
+					refs = append(refs, ref)
+					if !slices.Contains(old, ref) {
+						fresh = append(fresh, pend{k, t1, t2, v})
+					}
+				}
+			}
+		}
+		for _, p := range fresh {
+			a.condSet(p.k, R, now, now, 0, a.cfg.ConvergenceWindow, SevError, p.t1.sess.id, false,
+				func() string { return a.explainDivergence(p.t1, p.t2, p.vpn) })
+		}
+		for _, ref := range old {
+			if !slices.Contains(refs, ref) {
+				a.condClear(ref.key, ref.src, now)
+			}
+		}
+		if len(refs) == 0 {
+			delete(a.divSet, R)
+		} else {
+			a.divSet[R] = refs
+		}
+	}
+}
+
+// explainDivergence names the difference between two vSmarts' tables to a
+// receiver in one VPN, with an example route.
+func (a *Analyzer) explainDivergence(t1, t2 *table, vpn uint32) string {
+	type pk struct {
+		g    *group
+		orig uint32
+		tl   tlocID
+	}
+	set := func(t *table) (map[pk]int, int) {
+		m := map[pk]int{}
+		n := 0
+		for _, r := range t.rows {
+			at := r.attrs()
+			if at == nil || r.grp.key.kind != kRoute || r.grp.key.vpn != vpn {
+				continue
+			}
+			k := pk{r.grp, ip4(r.originator(at)), at.tlocID}
+			m[k]++
+			n++
+		}
+		return m, n
+	}
+	m1, n1 := set(t1)
+	m2, n2 := set(t2)
+	example := ""
+	find := func(x, y map[pk]int, who *table) {
+		var ks []pk
+		for k, c := range x {
+			if y[k] != c {
+				ks = append(ks, k)
+			}
+		}
+		if len(ks) == 0 || example != "" {
+			return
+		}
+		slices.SortFunc(ks, func(p, q pk) int {
+			if c := cmpGroupKey(&p.g.key, &q.g.key); c != 0 {
+				return c
+			}
+			return cmpU32(p.orig, q.orig)
+		})
+		k := ks[0]
+		example = "; for example only " + who.from.sys.String() + " sends " + k.g.key.prefix().String() + " from " + addrOf4(k.orig).String()
+	}
+	find(m1, m2, t1)
+	find(m2, m1, t2)
+	return "vSmarts " + t1.from.sys.String() + " and " + t2.from.sys.String() + " send " + t1.to.name() + " different routes in vpn " +
+		itoa(vpn) + " (" + strconv.Itoa(n1) + " vs " + strconv.Itoa(n2) + " paths" + example +
+		"); a difference that outlasts the convergence window (" + a.cfg.ConvergenceWindow.String() +
+		") is not propagation delay: the edges' view depends on which vSmart they listen to."
+}
+
+// ---- pruning (Config.Retention)
+
+func (a *Analyzer) maybePrune() {
+	ret := int64(a.cfg.Retention)
+	if ret <= 0 || a.clock-a.lastPrune < ret/4 {
+		return
+	}
+	a.lastPrune = a.clock
+	cutoff := a.clock - ret
+	for _, t := range a.tables {
+		for j := 0; j < len(t.rows); j++ {
+			r := t.rows[j]
+			i := len(r.hist) - 1
+			for i > 0 && r.hist[i].t > cutoff {
+				i--
+			}
+			if r.hist[i].t > cutoff {
+				continue // every version is recent
+			}
+			if i == len(r.hist)-1 && r.hist[i].attrs == nil && !r.grp.dirty {
+				// withdrawn before the cutoff: the row goes
+				t.remove(r)
+				j-- // the last row moved here
+				g := r.grp
+				g.remove(r)
+				if len(g.rows) == 0 && len(g.conds) == 0 && !g.dirty {
+					delete(a.groups, g.key)
+					delete(a.unresolved, g)
+				}
+				a.stats.PrunedRows++
+				a.pruneHorizon = max(a.pruneHorizon, cutoff)
+				a.horizon = max(a.horizon, cutoff)
+				continue
+			}
+			if i > 0 {
+				r.hist = append(r.hist[:0], r.hist[i:]...)
+				r.trimmedTo = r.hist[0].t
+				if r.trimmedTo > a.horizon {
+					a.horizon = r.trimmedTo
+				}
+			}
+		}
+		for len(t.grSpans) > 0 && t.grSpans[0].end != 0 && t.grSpans[0].end < cutoff {
+			t.grSpans = t.grSpans[1:]
+		}
+	}
+	a.tables = slices.DeleteFunc(a.tables, func(t *table) bool {
+		drop := t.deadAt != 0 && t.deadAt < cutoff && len(t.rows) == 0 && !t.inGR
+		if drop && t.sess != nil && t.sess.tabs[t.dir] == t {
+			t.sess.tabs[t.dir] = nil // later UPDATEs on that session start a new table
+		}
+		return drop
+	})
+	keep := a.sessList[:0]
+	for _, s := range a.sessList {
+		if s.ctl == ctlDown && s.downAt < cutoff && !s.omp.running() && (s.tabs[0] == nil || s.tabs[0].deadAt != 0) &&
+			(s.tabs[1] == nil || s.tabs[1].deadAt != 0) && !s.gapOpen[0] && !s.gapOpen[1] {
+			delete(a.sessions, s.id)
+			continue
+		}
+		keep = append(keep, s)
+	}
+	clear(a.sessList[len(keep):])
+	a.sessList = keep
+}

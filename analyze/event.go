@@ -1,0 +1,325 @@
+package analyze
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// TimelineSchema is the schema version of the timeline NDJSON
+// (docs/timeline.md). It changes when a field changes meaning or goes away;
+// added fields do not change it.
+const TimelineSchema = "ompscope.timeline/1"
+
+// EventType is the type of a timeline event.
+type EventType string
+
+// Event types.
+const (
+	EvRouteAdd        EventType = "route.add"
+	EvRouteChange     EventType = "route.change"
+	EvRouteWithdraw   EventType = "route.withdraw"
+	EvTLOCAdd         EventType = "tloc.add"
+	EvTLOCChange      EventType = "tloc.change"
+	EvTLOCWithdraw    EventType = "tloc.withdraw"
+	EvServiceAdd      EventType = "service.add"
+	EvServiceChange   EventType = "service.change"
+	EvServiceWithdraw EventType = "service.withdraw"
+	EvPeerState       EventType = "peer.state"
+	EvAnomalyStart    EventType = "anomaly.start"
+	EvAnomalyEnd      EventType = "anomaly.end"
+)
+
+// Reasons a row changes (Event.Reason, and the reason of history
+// versions).
+const (
+	ReasonUpdate      = "update"       // an UPDATE advertised it
+	ReasonWithdraw    = "withdraw"     // an UPDATE withdrew it
+	ReasonSessionDown = "session-down" // the session went down without GR
+	ReasonGRExpired   = "gr-expired"   // stale past the GR timer
+	ReasonGRFlush     = "gr-flush"     // not re-advertised before END_OF_RIB
+	ReasonRefresh     = "refresh"      // re-advertised unchanged after a GR restart (history only)
+)
+
+// Event is one timeline event. Which fields are set depends on Type: row
+// events (route.*, tloc.*, service.*) set From, To, Family, Row, Old/New
+// and Reason; peer.state sets State; anomaly.* set Anomaly.
+type Event struct {
+	Time    time.Time
+	Type    EventType
+	Frame   uint64 // 0 when the event comes from a timer
+	Session string
+
+	From, To string // sender and receiver system-ips ("?" + address when unknown)
+	Family   omp.Family
+	Row      RowKey
+	Old, New *Attrs
+	Reason   string
+
+	State   *StateChange
+	Anomaly *Anomaly
+}
+
+// RowKey identifies a row inside a table. Routes use VPN, Prefix, PathID
+// and Originator; TLOCs use TLOC and PathID (Originator is the ORIGINATOR
+// attribute when present, else the TLOC's system-ip); services use VPN,
+// Service, Originator, PathID (and TLOC, from the attributes, for display).
+type RowKey struct {
+	VPN        uint32
+	Prefix     netip.Prefix
+	PathID     uint32
+	Originator netip.Addr
+	TLOC       omp.TLOCKey
+	Service    sdwan.Service
+}
+
+// StateChange is a peer state transition of one session, at one layer.
+type StateChange struct {
+	Layer          string // "control" or "omp"
+	Old, New       string
+	Reason         string
+	Client, Server netip.AddrPort
+	ClientSystemIP string
+	ServerSystemIP string
+}
+
+// MarshalJSON encodes the event as one line of the timeline (docs/timeline.md).
+func (e *Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
+
+// AppendJSON appends the event's JSON (no newline).
+func (e *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"time":"`...)
+	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","type":"`...)
+	b = append(b, e.Type...)
+	b = append(b, '"')
+	if e.Frame != 0 {
+		b = append(b, `,"frame":`...)
+		b = strconv.AppendUint(b, e.Frame, 10)
+	}
+	if e.Session != "" {
+		b = append(b, `,"session":`...)
+		b = strconv.AppendQuote(b, e.Session)
+	}
+	switch {
+	case e.State != nil:
+		s := e.State
+		b = appendStr(b, "layer", s.Layer)
+		b = appendStr(b, "old", s.Old)
+		b = appendStr(b, "new", s.New)
+		b = appendStr(b, "reason", s.Reason)
+		b = appendStr(b, "client", s.Client.String())
+		b = appendStr(b, "server", s.Server.String())
+		b = appendStr(b, "client_system_ip", s.ClientSystemIP)
+		b = appendStr(b, "server_system_ip", s.ServerSystemIP)
+	case e.Anomaly != nil:
+		j, _ := e.Anomaly.MarshalJSON()
+		b = append(b, `,"anomaly":`...)
+		b = append(b, j...)
+	default:
+		b = appendStr(b, "from", e.From)
+		b = appendStr(b, "to", e.To)
+		b = appendStr(b, "family", e.Family.String())
+		b = appendRowKey(b, e.Family, &e.Row)
+		b = appendStr(b, "reason", e.Reason)
+		if e.Old != nil {
+			b = append(b, `,"old":`...)
+			b = appendAttrsJSON(b, e.Old)
+		}
+		if e.New != nil {
+			b = append(b, `,"new":`...)
+			b = appendAttrsJSON(b, e.New)
+		}
+	}
+	return append(b, '}')
+}
+
+func appendStr(b []byte, name, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return strconv.AppendQuote(b, v)
+}
+
+func appendU32(b []byte, name string, v uint32) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return strconv.AppendUint(b, uint64(v), 10)
+}
+
+func appendRowKey(b []byte, f omp.Family, k *RowKey) []byte {
+	switch {
+	case f.IsRoute():
+		b = appendU32(b, "vpn", k.VPN)
+		b = appendStr(b, "prefix", k.Prefix.String())
+		b = appendU32(b, "path_id", k.PathID)
+		b = appendStr(b, "originator", addrStr(k.Originator))
+	case f.IsTLOC():
+		b = appendStr(b, "tloc", k.TLOC.String())
+		b = appendU32(b, "path_id", k.PathID)
+		b = appendStr(b, "originator", addrStr(k.Originator))
+	default:
+		b = appendU32(b, "vpn", k.VPN)
+		b = appendStr(b, "service", k.Service.String())
+		b = appendU32(b, "path_id", k.PathID)
+		b = appendStr(b, "originator", addrStr(k.Originator))
+	}
+	return b
+}
+
+func addrStr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// appendAttrsJSON appends the JSON object of an attribute set: one member
+// per attribute present (docs/timeline.md lists them).
+func appendAttrsJSON(b []byte, a *Attrs) []byte {
+	b = append(b, '{')
+	first := true
+	sep := func() {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+	}
+	str := func(name, v string) {
+		sep()
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = strconv.AppendQuote(b, v)
+	}
+	num := func(name string, v uint64) {
+		sep()
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = strconv.AppendUint(b, v, 10)
+	}
+	list := func(name string, vs []uint32) {
+		sep()
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":[`...)
+		for i, v := range vs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, uint64(v), 10)
+		}
+		b = append(b, ']')
+	}
+	seen := uint64(0)
+	for _, at := range a.List {
+		t := at.Code()
+		if t < 64 {
+			if seen&(1<<t) != 0 && t != omp.AttrASPath && t != omp.AttrCommunity && t != omp.AttrGroups {
+				continue // repeated attribute: the first one counts
+			}
+			seen |= 1 << t
+		}
+		switch v := at.(type) {
+		case *omp.Originator:
+			str("originator", v.Addr.String())
+		case *omp.TLOCAttr:
+			str("tloc", v.TLOCKey.String())
+		case *omp.OriginAttr:
+			str("origin", v.Protocol.String())
+			num("metric", uint64(v.Metric))
+		case *omp.Uint32Attr:
+			num(u32AttrName(t), uint64(v.Value))
+		case *omp.UltimateTLOC:
+			str("ultimate_tloc", v.TLOCKey.String())
+			str("ultimate_action", v.Action.String())
+		case *omp.Uint32ListAttr:
+			switch t {
+			case omp.AttrASPath:
+				list("as_path", v.Values)
+			case omp.AttrCommunity:
+				list("community", v.Values)
+			default:
+				list("groups", v.Values)
+			}
+		case *omp.AddrAttr:
+			switch t {
+			case omp.AttrPrivateIPv4:
+				str("private_ipv4", v.Addr.String())
+			case omp.AttrPublicIPv4:
+				str("public_ipv4", v.Addr.String())
+			case omp.AttrPrivateIPv6:
+				str("private_ipv6", v.Addr.String())
+			default:
+				str("public_ipv6", v.Addr.String())
+			}
+		case *omp.Uint8Attr:
+			if t == omp.AttrCarrier {
+				str("carrier", sdwan.Carrier(v.Value).String())
+			} else {
+				sep()
+				b = append(b, `"restrict":`...)
+				b = strconv.AppendBool(b, v.Value == 1)
+			}
+		case *omp.EncapParams:
+			sep()
+			b = append(b, `"encap_params":{"spi":`...)
+			b = strconv.AppendUint(b, uint64(v.SPI), 10)
+			b = append(b, `,"auth_bits":`...)
+			b = strconv.AppendUint(b, uint64(v.AuthBits), 10)
+			b = append(b, `,"encryption_bits":`...)
+			b = strconv.AppendUint(b, uint64(v.EncryptionBits), 10)
+			b = append(b, '}')
+		case *omp.UnknownAttr:
+			str("attr_"+strconv.Itoa(int(t)), hex.EncodeToString(v.Value))
+		}
+	}
+	return append(b, '}')
+}
+
+func u32AttrName(t omp.AttrType) string {
+	switch t {
+	case omp.AttrPreference:
+		return "preference"
+	case omp.AttrSiteID:
+		return "site_id"
+	case omp.AttrTag:
+		return "tag"
+	case omp.AttrDomainID:
+		return "domain_id"
+	case omp.AttrOverlayID:
+		return "overlay_id"
+	case omp.AttrLabel:
+		return "label"
+	case omp.AttrAffinityGroup:
+		return "affinity_group"
+	case omp.AttrRegionID:
+		return "region_id"
+	case omp.AttrWeight:
+		return "weight"
+	case omp.AttrGenID:
+		return "gen_id"
+	case omp.AttrBandwidth:
+		return "bandwidth"
+	}
+	return "attr_" + strconv.Itoa(int(t))
+}
+
+// MarshalJSON encodes the attribute set as in the timeline.
+func (a *Attrs) MarshalJSON() ([]byte, error) { return appendAttrsJSON(nil, a), nil }
+
+// TimelineHeader is the first line of a timeline file: it names the
+// schema.
+func TimelineHeader(start time.Time) []byte {
+	b := []byte(`{"time":"`)
+	b = start.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","type":"timeline.start","schema":"`...)
+	b = append(b, TimelineSchema...)
+	return append(b, `"}`...)
+}

@@ -1,0 +1,202 @@
+package analyze
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// A run with every event type; each line must be valid JSON with the
+// documented members.
+func TestTimelineJSON(t *testing.T) {
+	f := newFab(t, Config{})
+	e1, v1 := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v1)
+	advertiseEdge(x, e1, "10.1.0.0/24", "2001:db8:1::/48")
+	x.omp(true, &omp.Update{Family: omp.FamilyService, Attrs: routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0),
+		Reachable: []omp.NLRI{{PathID: 1, VPN: 1, Service: sdwan.ServiceFW, Originator: e1.sys}}})
+	f.at(2)
+	x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 7), route(1, "10.1.0.0/24", 1))
+	f.at(3)
+	x.wd(true, omp.FamilyRouteV4, route(1, "10.9.9.0/24", 1)) // withdraw-unknown
+	f.at(4)
+	x.end()
+	f.finish(200) // past the GR timer (120s)
+
+	header := TimelineHeader(t0)
+	var h map[string]any
+	if err := json.Unmarshal(header, &h); err != nil || h["schema"] != TimelineSchema || h["type"] != "timeline.start" {
+		t.Fatalf("header %s: %v", header, err)
+	}
+	seen := map[string]bool{}
+	for _, e := range f.events {
+		b := e.AppendJSON(nil)
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		ts, _ := m["time"].(string)
+		if pt, err := time.Parse(time.RFC3339Nano, ts); err != nil || !pt.Equal(e.Time) || !strings.HasSuffix(ts, "Z") {
+			t.Errorf("time %q", ts)
+		}
+		typ := m["type"].(string)
+		seen[typ] = true
+		need := []string{}
+		switch {
+		case strings.HasPrefix(typ, "route."):
+			need = []string{"from", "to", "family", "vpn", "prefix", "path_id", "originator", "reason"}
+		case strings.HasPrefix(typ, "tloc."):
+			need = []string{"from", "to", "family", "tloc", "path_id", "originator", "reason"}
+		case strings.HasPrefix(typ, "service."):
+			need = []string{"from", "to", "family", "vpn", "service", "path_id", "originator", "reason"}
+		case typ == "peer.state":
+			need = []string{"layer", "old", "new", "reason", "client", "server", "client_system_ip", "server_system_ip"}
+		case strings.HasPrefix(typ, "anomaly."):
+			need = []string{"anomaly"}
+			an := m["anomaly"].(map[string]any)
+			for _, k := range []string{"id", "kind", "severity", "subject", "start", "raised", "active", "explanation", "evidence", "evidence_count"} {
+				if _, ok := an[k]; !ok {
+					t.Errorf("%s: anomaly without %s", b, k)
+				}
+			}
+		default:
+			t.Errorf("unknown type %q", typ)
+		}
+		for _, k := range need {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s: no %s", b, k)
+			}
+		}
+		if typ == "route.change" {
+			if m["old"].(map[string]any)["preference"] != 0.0 || m["new"].(map[string]any)["preference"] != 7.0 {
+				t.Errorf("change %s", b)
+			}
+		}
+		if typ == "route.add" && m["prefix"] == "10.1.0.0/24" && e.Reason == ReasonUpdate {
+			nw := m["new"].(map[string]any)
+			if nw["originator"] != "10.0.0.11" || nw["tloc"] != "10.0.0.11/biz-internet/ipsec" || nw["origin"] != "connected" ||
+				nw["site_id"] != 100.0 || nw["label"] != 1002.0 {
+				t.Errorf("attrs %s", b)
+			}
+		}
+	}
+	for _, typ := range []string{"route.add", "route.change", "route.withdraw", "tloc.add", "tloc.withdraw", "service.add",
+		"service.withdraw", "peer.state", "anomaly.start", "anomaly.end"} {
+		if !seen[typ] {
+			t.Errorf("no %s event", typ)
+		}
+	}
+	// GR expiry withdrawals carry their reason
+	n := 0
+	for _, e := range f.eventsOf(EvRouteWithdraw) {
+		if e.Reason == ReasonGRExpired {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d gr-expired", n)
+	}
+}
+
+func TestAnomalyJSONDoesNotEscape(t *testing.T) {
+	an := &Anomaly{ID: 1, Kind: KindDecryptionGap, Subject: "session 1.2.3.4:1 > 5.6.7.8:2", Start: t0, Raised: t0, Active: true}
+	b, err := an.MarshalJSON()
+	if err != nil || !strings.Contains(string(b), `"session 1.2.3.4:1 > 5.6.7.8:2"`) || strings.Contains(string(b), `"end"`) {
+		t.Fatalf("%s %v", b, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil || m["severity"] != "info" || len(m["evidence"].([]any)) != 0 {
+		t.Fatalf("%v %v", m, err)
+	}
+}
+
+func TestSnapshotAndDiffJSON(t *testing.T) {
+	f := newFab(t, Config{})
+	e1, v1 := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v1)
+	advertiseEdge(x, e1, "10.1.0.0/24", "10.1.1.0/24")
+	f.at(5)
+	x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 9), route(1, "10.1.0.0/24", 1))
+	x.wd(true, omp.FamilyRouteV4, route(1, "10.1.1.0/24", 1))
+	x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.2.0/24", 1))
+	f.finish(10)
+
+	b, err := json.Marshal(f.a.Snapshot(sec(1), Filter{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap struct {
+		Schema string `json:"schema"`
+		At     string `json:"at"`
+		Exact  bool   `json:"exact"`
+		Tables []struct {
+			From, To string
+			OMP      string `json:"omp"`
+			Complete bool   `json:"complete"`
+			Routes   []map[string]any
+			TLOCs    []map[string]any `json:"tlocs"`
+		} `json:"tables"`
+	}
+	if err := json.Unmarshal(b, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Schema != TablesSchema || !snap.Exact || len(snap.Tables) != 1 {
+		t.Fatalf("%s", b)
+	}
+	tb := snap.Tables[0]
+	if tb.From != "10.0.0.11" || tb.To != "10.0.0.1" || tb.OMP != "up" || !tb.Complete || len(tb.Routes) != 2 || len(tb.TLOCs) != 1 {
+		t.Fatalf("%s", b)
+	}
+	r := tb.Routes[0]
+	if r["vpn"] != 1.0 || r["prefix"] != "10.1.0.0/24" || r["path_id"] != 1.0 || r["originator"] != "10.0.0.11" ||
+		r["tloc"] != "10.0.0.11/biz-internet/ipsec" || r["site_id"] != 100.0 || r["origin"] != "connected" || r["status"] != "R" {
+		t.Errorf("route row %v", r)
+	}
+	tl := tb.TLOCs[0]
+	if tl["private"] != "192.0.2.11:12346" || tl["weight"] != 1.0 || tl["tloc"] != "10.0.0.11/biz-internet/ipsec" {
+		t.Errorf("tloc row %v", tl)
+	}
+
+	d := f.a.Diff(sec(1), sec(6), Filter{})
+	if len(d.Added) != 1 || len(d.Withdrawn) != 1 || len(d.Changed) != 1 {
+		t.Fatalf("diff %d %d %d", len(d.Added), len(d.Withdrawn), len(d.Changed))
+	}
+	if d.Changed[0].Old.Attrs.Preference != 0 || d.Changed[0].New.Attrs.Preference != 9 || d.Added[0].New.Key.Prefix.String() != "10.1.2.0/24" ||
+		d.Withdrawn[0].Old.Key.Prefix.String() != "10.1.1.0/24" {
+		t.Errorf("diff rows %+v", d)
+	}
+	b, _ = json.Marshal(d)
+	var dj map[string]any
+	if err := json.Unmarshal(b, &dj); err != nil || dj["schema"] != DiffSchema {
+		t.Fatalf("%s", b)
+	}
+	ch := dj["changed"].([]any)[0].(map[string]any)
+	if ch["kind"] != "route" || ch["old"].(map[string]any)["preference"] != nil || ch["new"].(map[string]any)["preference"] != 9.0 {
+		// preference 0 is omitted from rows (as in the manifest)
+		t.Errorf("changed %v", ch)
+	}
+	if _, ok := dj["added"].([]any)[0].(map[string]any)["old"]; ok {
+		t.Errorf("added row has old")
+	}
+}
+
+func TestPeersJSON(t *testing.T) {
+	f := newFab(t, Config{})
+	f.connect(edge(1, 100), vsmart(1))
+	b, err := json.Marshal(f.a.Peers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []map[string]any
+	if err := json.Unmarshal(b, &ps); err != nil || len(ps) != 1 {
+		t.Fatalf("%s", b)
+	}
+	p := ps[0]
+	if p["control"] != "up" || p["omp"] != "up" || p["hold_time_s"] != 60.0 || p["client"].(map[string]any)["system_ip"] != "10.0.0.11" {
+		t.Errorf("%v", p)
+	}
+}

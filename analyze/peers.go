@@ -1,0 +1,291 @@
+package analyze
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// Endpoint is one end of a control connection, as the analysis knows it.
+type Endpoint struct {
+	Addr       netip.AddrPort
+	SystemIP   netip.Addr // invalid when unknown
+	Inferred   bool       // SystemIP inferred (address seen in another session's HANDSHAKE, or own advertisements)
+	DeviceType sdwan.DeviceType
+	SiteID     uint32
+	DomainID   uint32
+	// From its OMP HANDSHAKE (zero when not seen):
+	Handshake     bool
+	HoldTime      uint16
+	GR            bool
+	GRTimer       uint32
+	SendPathLimit uint8
+	Organization  string
+	Software      string
+	// From vdaemon messages:
+	UUID           string
+	Color          sdwan.Color
+	HelloInterval  time.Duration
+	HelloTolerance time.Duration
+	LastHeard      time.Time
+}
+
+// TableSize counts the live rows of one direction's table.
+type TableSize struct {
+	From, To string
+	Routes   int
+	TLOCs    int
+	Services int
+	Stale    int
+	GR       bool
+	Complete bool
+}
+
+// Peer is one control connection: its state machine, the two ends, the
+// negotiated timers and the size of the tables it carries.
+type Peer struct {
+	Session    string
+	Client     Endpoint
+	Server     Endpoint
+	Transport  string
+	Suite      string
+	Version    string
+	KeySource  string
+	NullCipher bool
+
+	Control    string // connect, challenge, up, down
+	OMP        string // none, handshake, up, init-in-gr, down-in-gr, down
+	Start      time.Time
+	Last       time.Time
+	Down       time.Time
+	DownReason string
+
+	HoldTime      time.Duration // negotiated OMP hold time (0: none or unknown)
+	HoldKnown     bool          // both HANDSHAKEs seen
+	GR            bool
+	GRTimer       time.Duration
+	SendPathLimit int
+
+	ObservedFromStart bool // the challenge exchange or the HANDSHAKE was seen
+	Records           int
+	DecodeErrors      int
+	GapRecords        int
+	Policies          int // OMP POLICY messages
+	OtherOMP          int // OMP messages of unknown types or versions
+	RawUpdates        int // UPDATEs of families kept raw (multicast, unknown)
+	Tables            []TableSize
+}
+
+func endpoint(sd *side) Endpoint {
+	e := Endpoint{Addr: sd.addr, SystemIP: sd.sys, Inferred: sd.inferred, DeviceType: sd.dev, UUID: sd.uuid,
+		Color: sd.color, LastHeard: nsTime(sd.lastHeard)}
+	if sd.siteOK {
+		e.SiteID = sd.site
+	} else if sd.hdrSeen {
+		e.SiteID = sd.hdrSite
+	}
+	if sd.hdrSeen {
+		e.DomainID = sd.hdrDomain
+	}
+	if h := sd.hs; h != nil {
+		e.Handshake, e.HoldTime, e.GR, e.GRTimer, e.SendPathLimit = true, h.hold, h.flags&1 != 0, h.grTimer, h.spl
+		e.Organization, e.Software, e.DomainID = h.org, h.sw, h.domain
+	}
+	if sd.helloSeen {
+		e.HelloInterval = time.Duration(sd.helloMS) * time.Millisecond
+		e.HelloTolerance = time.Duration(sd.tolMS) * time.Millisecond
+	}
+	return e
+}
+
+func tableSize(t *table) TableSize {
+	ts := TableSize{From: t.from.name(), To: t.to.name(), Routes: t.live[kRoute], TLOCs: t.live[kTLOC],
+		Services: t.live[kService], GR: t.inGR, Complete: t.complete && !t.gapped}
+	if t.inGR {
+		for _, r := range t.rows {
+			if r.live() && r.stale() {
+				ts.Stale++
+			}
+		}
+	}
+	return ts
+}
+
+// Peers returns every session the analysis knows, in order of first sight.
+func (a *Analyzer) Peers() []Peer {
+	out := make([]Peer, 0, len(a.sessList))
+	for _, s := range a.sessList {
+		p := Peer{Session: s.id, Client: endpoint(s.sides[0]), Server: endpoint(s.sides[1]),
+			Transport: s.info.Transport, Suite: s.info.Suite, Version: s.info.Version, KeySource: s.info.KeySource,
+			NullCipher: s.info.NullCipher, Control: s.ctl.String(), OMP: s.omp.String(), Start: nsTime(s.start),
+			Last: nsTime(s.last), DownReason: s.downReason, HoldTime: time.Duration(s.holdNS), HoldKnown: s.holdKnown,
+			GR: s.grOK, GRTimer: time.Duration(s.grTimerNS), SendPathLimit: s.pathLimit,
+			ObservedFromStart: s.ctlStart || s.ompStart, Records: s.records, DecodeErrors: s.decodeErrors,
+			GapRecords: s.gapRecords, Policies: s.policies, OtherOMP: s.unknownOMP, RawUpdates: s.rawUpdates}
+		if s.downAt != 0 {
+			p.Down = nsTime(s.downAt)
+		}
+		for _, t := range s.tabs {
+			if t != nil {
+				p.Tables = append(p.Tables, tableSize(t))
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Anomalies returns a copy of every anomaly kept, by start time.
+func (a *Analyzer) Anomalies() []Anomaly {
+	for _, in := range a.instants {
+		in.anom.Explanation = in.explain(in)
+	}
+	out := make([]Anomaly, len(a.anomalies))
+	for i, an := range a.anomalies {
+		out[i] = *an
+		out[i].Evidence = slices.Clone(an.Evidence)
+	}
+	slices.SortStableFunc(out, func(x, y Anomaly) int {
+		if c := x.Start.Compare(y.Start); c != 0 {
+			return c
+		}
+		return x.ID - y.ID
+	})
+	return out
+}
+
+// DroppedAnomalies counts anomalies dropped beyond Config.MaxAnomalies.
+func (a *Analyzer) DroppedAnomalies() int { return a.dropped }
+
+// Counts are live row counts.
+type Counts struct {
+	Routes   int `json:"routes"`
+	TLOCs    int `json:"tlocs"`
+	Services int `json:"services"`
+}
+
+func (c *Counts) add(t *table) {
+	c.Routes += t.live[kRoute]
+	c.TLOCs += t.live[kTLOC]
+	c.Services += t.live[kService]
+}
+
+// DeviceView is the fabric view of one device: what it holds (received
+// from its peers) and what it advertises, over the sessions the capture
+// shows.
+type DeviceView struct {
+	SystemIP   netip.Addr
+	DeviceType sdwan.DeviceType
+	SiteID     uint32
+	Peers      []string // system-ips of its OMP peers with live tables
+	Received   Counts
+	Advertised Counts
+}
+
+// Fabric returns the per-device view (devices whose system-ip is known),
+// ordered by system-ip.
+func (a *Analyzer) Fabric() []DeviceView {
+	m := map[netip.Addr]*DeviceView{}
+	get := func(sd *side) *DeviceView {
+		v := m[sd.sys]
+		if v == nil {
+			v = &DeviceView{SystemIP: sd.sys, DeviceType: sd.dev}
+			if d := a.devices[ip4(sd.sys)]; d != nil && d.siteOK {
+				v.SiteID = d.site
+			}
+			m[sd.sys] = v
+		}
+		return v
+	}
+	for _, t := range a.tables {
+		if t.deadAt != 0 || !t.from.sys.IsValid() || !t.to.sys.IsValid() {
+			continue
+		}
+		f, r := get(t.from), get(t.to)
+		f.Advertised.add(t)
+		r.Received.add(t)
+		if !slices.Contains(f.Peers, t.to.sys.String()) {
+			f.Peers = append(f.Peers, t.to.sys.String())
+		}
+		if !slices.Contains(r.Peers, t.from.sys.String()) {
+			r.Peers = append(r.Peers, t.from.sys.String())
+		}
+	}
+	out := make([]DeviceView, 0, len(m))
+	for _, v := range m {
+		slices.SortFunc(v.Peers, cmpName)
+		out = append(out, *v)
+	}
+	slices.SortFunc(out, func(x, y DeviceView) int { return x.SystemIP.Compare(y.SystemIP) })
+	return out
+}
+
+// ---- JSON of peers and devices
+
+// MarshalJSON gives the documented form of an endpoint.
+func (e Endpoint) MarshalJSON() ([]byte, error) {
+	j := map[string]any{
+		"addr": e.Addr.String(), "system_ip": addrStr(e.SystemIP), "inferred": e.Inferred,
+		"device_type": e.DeviceType.String(), "site_id": e.SiteID, "domain_id": e.DomainID,
+		"handshake": e.Handshake,
+	}
+	if e.Handshake {
+		j["hold_time"] = e.HoldTime
+		j["graceful_restart"] = e.GR
+		j["gr_timer"] = e.GRTimer
+		j["send_path_limit"] = e.SendPathLimit
+		if e.Organization != "" {
+			j["organization"] = e.Organization
+		}
+		if e.Software != "" {
+			j["software"] = e.Software
+		}
+	}
+	if e.UUID != "" {
+		j["uuid"] = e.UUID
+	}
+	if e.Color != 0 {
+		j["color"] = e.Color.String()
+	}
+	if e.HelloInterval > 0 {
+		j["hello_interval_ms"] = e.HelloInterval.Milliseconds()
+		j["hello_tolerance_ms"] = e.HelloTolerance.Milliseconds()
+	}
+	j["last_heard"] = ts(e.LastHeard)
+	return marshal(j)
+}
+
+// MarshalJSON gives the documented form of a peer.
+func (p Peer) MarshalJSON() ([]byte, error) {
+	type tj struct {
+		From     string `json:"from"`
+		To       string `json:"to"`
+		Routes   int    `json:"routes"`
+		TLOCs    int    `json:"tlocs"`
+		Services int    `json:"services"`
+		Stale    int    `json:"stale"`
+		GR       bool   `json:"graceful_restart"`
+		Complete bool   `json:"complete"`
+	}
+	tabs := make([]tj, len(p.Tables))
+	for i, t := range p.Tables {
+		tabs[i] = tj(t)
+	}
+	j := map[string]any{
+		"session": p.Session, "client": p.Client, "server": p.Server, "transport": p.Transport,
+		"suite": p.Suite, "version": p.Version, "key_source": p.KeySource, "null_cipher": p.NullCipher,
+		"control": p.Control, "omp": p.OMP, "start": ts(p.Start), "last": ts(p.Last),
+		"hold_time_s": p.HoldTime.Seconds(), "hold_known": p.HoldKnown, "graceful_restart": p.GR,
+		"gr_timer_s": p.GRTimer.Seconds(), "send_path_limit": p.SendPathLimit,
+		"observed_from_start": p.ObservedFromStart, "records": p.Records, "decode_errors": p.DecodeErrors,
+		"gap_records": p.GapRecords, "omp_policies": p.Policies, "omp_other": p.OtherOMP, "raw_updates": p.RawUpdates,
+		"tables": tabs,
+	}
+	if !p.Down.IsZero() {
+		j["down"] = ts(p.Down)
+		j["down_reason"] = p.DownReason
+	}
+	return marshal(j)
+}

@@ -1,0 +1,318 @@
+package analyze
+
+import (
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+	"github.com/ompscope/ompscope/dissect/vdaemon"
+)
+
+// chaos drives an analyzer with arbitrary, often nonsensical, input: any
+// message in any order, sessions that start anywhere, times that jump
+// back, decode errors, gaps, odd attribute sets. src supplies the choices.
+type chaos struct {
+	a        *Analyzer
+	next     func(n int) int
+	now      time.Time
+	sessions []*SessionInfo
+	lastTime time.Time
+	tb       testing.TB
+}
+
+func (c *chaos) pick(n int) int {
+	if n <= 1 {
+		return 0
+	}
+	return c.next(n)
+}
+
+func (c *chaos) addr(n int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + c.pick(n))})
+}
+
+func (c *chaos) attrs() []omp.Attribute {
+	var out []omp.Attribute
+	for i := c.pick(6); i > 0; i-- {
+		switch c.pick(12) {
+		case 0:
+			out = append(out, &omp.Originator{Addr: c.addr(5)})
+		case 1:
+			out = append(out, &omp.TLOCAttr{TLOCKey: omp.TLOCKey{SystemIP: c.addr(5), Color: sdwan.Color(c.pick(4)), Encap: 2}})
+		case 2:
+			out = append(out, &omp.Uint32Attr{Type: omp.AttrPreference, Value: uint32(c.pick(3))})
+		case 3:
+			out = append(out, &omp.Uint32Attr{Type: omp.AttrSiteID, Value: uint32(100 + c.pick(3))})
+		case 4:
+			out = append(out, &omp.AddrAttr{Type: omp.AttrPublicIPv4, Addr: netip.AddrPortFrom(c.addr(9), 12346)})
+		case 5:
+			out = append(out, &omp.UnknownAttr{Type: 99, Value: []byte{byte(c.pick(3))}})
+		case 6:
+			out = append(out, &omp.Uint32ListAttr{Type: omp.AttrASPath, Values: []uint32{uint32(c.pick(9))}})
+		case 7:
+			out = append(out, &omp.OriginAttr{Protocol: sdwan.Origin(c.pick(25))})
+		case 8:
+			out = append(out, nil, (*omp.Originator)(nil)) // nil entries must not crash anything
+		case 9:
+			out = append(out, &omp.Uint32Attr{Type: omp.AttrWeight, Value: 0}) // not encodable
+		case 10:
+			out = append(out, &omp.AddrAttr{Type: omp.AttrPrivateIPv6, Addr: netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), 1)})
+		default:
+			out = append(out, &omp.UltimateTLOC{TLOCKey: omp.TLOCKey{SystemIP: c.addr(3)}, Action: omp.UltimateAction(c.pick(6))})
+		}
+	}
+	return out
+}
+
+func (c *chaos) nlri(f omp.Family) omp.NLRI {
+	n := omp.NLRI{PathID: uint32(c.pick(3)), VPN: uint32(c.pick(3))}
+	switch famKind(f) {
+	case kRoute:
+		if f == omp.FamilyRouteV6 {
+			n.Prefix = netip.PrefixFrom(netip.MustParseAddr("2001:db8::"), 32+c.pick(3)*16)
+		} else {
+			n.Prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(c.pick(4)), 0, 0}), 16+c.pick(2)*8)
+		}
+		if c.pick(20) == 0 {
+			n.Prefix = netip.Prefix{} // invalid
+		}
+	case kTLOC:
+		n.SystemIP, n.Color, n.Encap = c.addr(5), sdwan.Color(c.pick(4)), 2
+	default:
+		n.Service, n.Originator = sdwan.Service(c.pick(3)), c.addr(5)
+	}
+	return n
+}
+
+func (c *chaos) ompMsg() omp.Message {
+	switch c.pick(9) {
+	case 0:
+		return &omp.Hello{}
+	case 1:
+		h := &omp.Handshake{SystemIP: c.addr(5), SiteID: uint32(100 + c.pick(3)), HoldTime: uint16([]int{0, 3, 60}[c.pick(3)]),
+			DeviceType: sdwan.DeviceType(c.pick(8)), Flags: uint8(c.pick(4)), GRTimer: uint32(c.pick(3) * 30)}
+		if c.pick(2) == 0 {
+			h.Capabilities = []omp.Capability{{Type: omp.CapSendPathLimit, Value: uint8(c.pick(5))}, {Type: omp.CapOrganization, Text: "org"}}
+		}
+		return h
+	case 2, 3, 4:
+		f := omp.Family(c.pick(7))
+		u := &omp.Update{Family: f, Attrs: c.attrs()}
+		if f.Parsed() {
+			for i := c.pick(4); i > 0; i-- {
+				u.Reachable = append(u.Reachable, c.nlri(f))
+			}
+			for i := c.pick(3); i > 0; i-- {
+				u.Withdrawn = append(u.Withdrawn, c.nlri(f))
+			}
+		} else {
+			u.RawReachable = []byte{1, 2, 3}
+		}
+		return u
+	case 5:
+		return &omp.Alert{Code: omp.AlertCode(c.pick(8)), Subcode: uint8(c.pick(7))}
+	case 6:
+		return &omp.Inform{Kind: omp.InformKind(c.pick(5)), Family: omp.Family(c.pick(8)), RestartTimer: uint32(c.pick(3) * 10)}
+	case 7:
+		return &omp.Policy{Kind: 3, Name: "p"}
+	}
+	return &omp.Unknown{Version: 2, T: 9}
+}
+
+func (c *chaos) vmsg() (*vdaemon.Message, []omp.Message) {
+	h := vdaemon.Header{Type: vdaemon.MsgType(c.pick(16)), Device: sdwan.DeviceType(c.pick(6)), SiteID: uint32(c.pick(3)) * 100}
+	m := &vdaemon.Message{Header: h}
+	var msgs []omp.Message
+	switch c.pick(8) {
+	case 0:
+		m.Body = &vdaemon.Challenge{}
+	case 1:
+		m.Body = &vdaemon.ChallengeAck{TLVs: []vdaemon.TLV{{Type: vdaemon.TLVUUID, Text: string(rune('a' + c.pick(3)))}}}
+	case 2:
+		m.Body = &vdaemon.ChallengeAckAck{}
+	case 3:
+		m.Body = &vdaemon.Hello{Color: sdwan.Color(c.pick(4)), IntervalMS: uint32(c.pick(2) * 1000), ToleranceMS: uint32(c.pick(3) * 6000)}
+	case 4:
+		m.Body = &vdaemon.TearDown{Code: sdwan.ConnError(c.pick(45))}
+	case 5:
+		m.Body = &vdaemon.Raw{}
+	case 6:
+		m.Body = nil
+		if c.pick(2) == 0 {
+			m.Body = (*vdaemon.Hello)(nil)
+		}
+	default:
+		m.Body = &vdaemon.Data{}
+		for i := 1 + c.pick(3); i > 0; i-- {
+			msgs = append(msgs, c.ompMsg())
+		}
+		if c.pick(10) == 0 {
+			msgs = append(msgs, nil, (*omp.Update)(nil))
+		}
+	}
+	return m, msgs
+}
+
+func (c *chaos) step() {
+	// time mostly moves forward, sometimes jumps, sometimes goes back
+	switch c.pick(20) {
+	case 0:
+		c.now = c.now.Add(-time.Duration(c.pick(10)) * time.Second)
+	case 1:
+		c.now = c.now.Add(time.Duration(c.pick(200)) * time.Second)
+	case 2:
+		c.now = time.Time{}
+	default:
+		c.now = c.now.Add(time.Duration(c.pick(3000)) * time.Millisecond)
+	}
+	if c.pick(8) == 0 || len(c.sessions) == 0 {
+		s := &SessionInfo{ID: string(rune('A' + c.pick(12))), Client: netip.AddrPortFrom(c.addr(5), uint16(40000+c.pick(3))),
+			Server: netip.AddrPortFrom(c.addr(3), 12346), Transport: "dtls"}
+		if c.pick(3) == 0 {
+			s.ID = "" // keyed by addresses
+		}
+		c.sessions = append(c.sessions, s)
+	}
+	var s *SessionInfo
+	if c.pick(30) != 0 {
+		s = c.sessions[c.pick(len(c.sessions))]
+	}
+	switch c.pick(16) {
+	case 0:
+		c.a.Gap(&Gap{Time: c.now, Session: s, Dir: Dir(c.pick(3)), Reason: "no-key", Records: c.pick(3)})
+	case 1:
+		c.a.SessionEnd(s, c.now)
+	case 2:
+		c.a.Advance(c.now)
+	case 3:
+		c.a.Message(&Input{Time: c.now, Session: s, Err: errString("bad")})
+	case 4:
+		c.a.Message(nil)
+	case 5:
+		c.a.Gap(nil)
+	default:
+		m, msgs := c.vmsg()
+		c.a.Message(&Input{Time: c.now, Frame: uint64(c.pick(1000)), Session: s, FromClient: c.pick(2) == 0, VDaemon: m, OMP: msgs})
+	}
+}
+
+// check verifies the analyzer's internal consistency and exercises every
+// query.
+func (c *chaos) check() {
+	tb := c.tb
+	a := c.a
+	for _, t := range a.tables {
+		var live [3]int
+		for i, r := range t.rows {
+			if r.tab != t || int(r.ti) != i {
+				tb.Fatalf("row index broken")
+			}
+			if r.live() {
+				live[r.grp.key.kind]++
+			}
+			if g := r.grp; int(r.gi) >= len(g.rows) || g.rows[r.gi] != r {
+				tb.Fatalf("group index broken")
+			}
+		}
+		if live != t.live {
+			tb.Fatalf("live counts %v, rows say %v", t.live, live)
+		}
+	}
+	for k, g := range a.groups {
+		if g.key != k {
+			tb.Fatalf("group key")
+		}
+		for i, r := range g.rows {
+			if g.find(g.ids[i]) != r {
+				tb.Fatalf("group find")
+			}
+		}
+	}
+	for id, st := range a.tlocs {
+		n := 0
+		for _, t := range a.tables {
+			for _, r := range t.rows {
+				if r.grp.key.kind == kTLOC && r.live() && (tlocID{ip4(r.grp.key.addr4()), r.grp.key.color, r.grp.key.encap}) == id {
+					n++
+				}
+			}
+		}
+		if n != st.live {
+			tb.Fatalf("tloc %v live %d, rows say %d", id, st.live, n)
+		}
+	}
+	s := a.Snapshot(time.Time{}, Filter{})
+	if _, err := json.Marshal(s); err != nil {
+		tb.Fatal(err)
+	}
+	WriteTables(io.Discard, s)
+	d := a.Diff(a.Start(), a.Now(), Filter{Peer: "10.0.0.1"})
+	if _, err := json.Marshal(d); err != nil {
+		tb.Fatal(err)
+	}
+	WriteDiff(io.Discard, d)
+	if _, err := json.Marshal(a.Peers()); err != nil {
+		tb.Fatal(err)
+	}
+	for _, an := range a.Anomalies() {
+		if _, err := an.MarshalJSON(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	a.Fabric()
+	a.WriteSummary(io.Discard)
+}
+
+func runChaos(tb testing.TB, next func(int) int, steps int) {
+	var last time.Time
+	c := &chaos{next: next, now: t0, tb: tb}
+	c.a = New(Config{OnEvent: func(e *Event) {
+		if e.Time.Before(last) {
+			tb.Fatalf("event %s at %v before %v", e.Type, e.Time, last)
+		}
+		last = e.Time
+		e.AppendJSON(nil)
+	}, HistoryPerRow: 3, RouteFlapCount: 1, TLOCFlapCount: 1, Retention: time.Duration(1+next(3)) * time.Minute, MaxAnomalies: 20})
+	for i := 0; i < steps; i++ {
+		c.step()
+		if i%97 == 0 {
+			c.check()
+		}
+	}
+	c.a.Finish(c.now)
+	c.check()
+}
+
+func TestChaos(t *testing.T) {
+	n := 200
+	if testing.Short() {
+		n = 30
+	}
+	for seed := 0; seed < n; seed++ {
+		r := rand.New(rand.NewPCG(uint64(seed), 7))
+		runChaos(t, r.IntN, 600)
+	}
+}
+
+// FuzzAnalyzer drives the analyzer with choices taken from the fuzz input.
+func FuzzAnalyzer(f *testing.F) {
+	f.Add([]byte("ompscope"))
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 200, 100, 50, 25})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		i := 0
+		next := func(n int) int {
+			if len(data) == 0 {
+				return 0
+			}
+			v := int(data[i%len(data)]) + i/len(data)
+			i++
+			return v % n
+		}
+		runChaos(t, next, 3*len(data)+10)
+	})
+}

@@ -1,0 +1,706 @@
+package analyze
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// tableFor returns the table of session s's direction d (sender side d),
+// creating it.
+func (a *Analyzer) tableFor(s *session, d int, now int64) *table {
+	if t := s.tabs[d]; t != nil {
+		return t
+	}
+	a.tableID++
+	t := &table{id: a.tableID, sess: s, dir: d, from: s.sides[d], to: s.sides[1-d], sessions: []string{s.id},
+		created: now, fp: make(map[uint32]*fprint)}
+	t.complete = s.sides[d].hs != nil
+	t.gapped = s.gapDir[d] > 0
+	s.tabs[d] = t
+	a.tables = append(a.tables, t)
+	return t
+}
+
+func (a *Analyzer) update(s *session, d int, u *omp.Update, now int64, frame uint64) {
+	if !u.Family.Parsed() {
+		s.rawUpdates++
+		return
+	}
+	t := a.tableFor(s, d, now)
+	sd := s.sides[d]
+	n := len(u.Withdrawn) + len(u.Reachable)
+	switch famKind(u.Family) {
+	case kRoute:
+		a.stats.RouteEvents += n
+	case kTLOC:
+		a.stats.TLOCEvents += n
+	default:
+		a.stats.ServiceEvents += n
+	}
+	var at *Attrs
+	if len(u.Reachable) > 0 {
+		at = a.in.intern(u.Attrs)
+		first := &u.Reachable[0]
+		var orig netip.Addr
+		what := "routes"
+		switch famKind(u.Family) {
+		case kRoute:
+			orig = at.Originator
+		case kTLOC:
+			orig, what = first.SystemIP, "TLOC "+first.TLOC().String()
+		default:
+			orig, what = first.Originator, "service "+first.Service.String()
+		}
+		if !sd.sys.IsValid() {
+			a.infer(sd, u.Family, first, at)
+		}
+		if sd.sys == orig {
+			// a device's own paths (reflections repeat them; a path
+			// advertised for another system-ip is not this check's)
+			a.checkAttrSite(s, at, orig, what, now, frame)
+		}
+	}
+	for i := range u.Withdrawn {
+		a.withdraw(t, u, &u.Withdrawn[i], now, frame)
+	}
+	for i := range u.Reachable {
+		a.advertise(t, u.Family, &u.Reachable[i], at, now, frame)
+	}
+}
+
+// infer names an edge whose HANDSHAKE was not seen from what it
+// advertises: an edge advertises its own TLOCs and routes.
+func (a *Analyzer) infer(sd *side, f omp.Family, n *omp.NLRI, at *Attrs) {
+	if sd.hdrDev != sdwan.DeviceVEdge && sd.hdrDev != sdwan.DeviceVHub {
+		return
+	}
+	var sys netip.Addr
+	switch famKind(f) {
+	case kTLOC:
+		sys = n.SystemIP
+	case kRoute:
+		if at.Has(omp.AttrOriginator) {
+			sys = at.Originator
+		}
+	}
+	if sys.Is4() && !sys.IsUnspecified() {
+		sd.sys, sd.inferred = sys, true
+		if sd.dev == sdwan.DeviceUnknown {
+			sd.dev = sd.hdrDev
+		}
+	}
+}
+
+// rowAlloc allocates a row with room for two versions in one object.
+type rowAlloc struct {
+	r   row
+	buf [2]version
+}
+
+func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now int64, frame uint64) {
+	gk := keyOf(f, n)
+	id := mkRowID(t, f, n.PathID)
+	g := a.groups[gk]
+	var r *row
+	if g == nil {
+		ga := &groupAlloc{}
+		g = &ga.g
+		g.key = gk
+		g.rows, g.ids = ga.rows[:0], ga.ids[:0]
+		a.groups[gk] = g
+	} else {
+		r = g.find(id)
+	}
+	if r == nil {
+		ra := &rowAlloc{}
+		r = &ra.r
+		r.tab, r.grp, r.pathID, r.fam, r.first, r.hist = t, g, n.PathID, f, now, ra.buf[:0]
+		t.add(r)
+		g.add(r, id)
+		// a path's first advertisement is not a change (for flaps)
+		a.setRow(r, at, now, frame, whyUpdate, false)
+		return
+	}
+	if cur := r.cur(); cur.attrs == at {
+		if t.inGR && cur.gr < t.grCount {
+			a.push(r, version{t: now, frame: frame, attrs: at, why: whyRefresh})
+		}
+		return
+	}
+	a.setRow(r, at, now, frame, whyUpdate, true)
+}
+
+// groupAlloc allocates a group with room for one row in one object.
+type groupAlloc struct {
+	g    group
+	rows [1]*row
+	ids  [1]rowID
+}
+
+func (a *Analyzer) withdraw(t *table, u *omp.Update, n *omp.NLRI, now int64, frame uint64) {
+	var r *row
+	if g := a.groups[keyOf(u.Family, n)]; g != nil {
+		r = g.find(mkRowID(t, u.Family, n.PathID))
+	}
+	if r != nil && r.live() {
+		a.setRow(r, nil, now, frame, whyWithdraw, true)
+		return
+	}
+	a.withdrawUnknown(t, u, n, r, now, frame)
+}
+
+// withdrawUnknown reports a withdraw of a path the sender had not
+// advertised on this session. It is not reported when the table was not
+// observed from its start (the capture began mid-session) or lost records
+// to a gap: the advertisement may simply not have been seen.
+func (a *Analyzer) withdrawUnknown(t *table, u *omp.Update, n *omp.NLRI, r *row, now int64, frame uint64) {
+	if !t.complete || t.gapped {
+		return
+	}
+	var subject, what string
+	switch famKind(u.Family) {
+	case kRoute:
+		orig := netip.Addr{}
+		if r != nil {
+			orig = r.originator(r.lastAttrs())
+		}
+		if !orig.IsValid() {
+			for _, x := range u.Attrs {
+				if o, ok := x.(*omp.Originator); ok && o != nil {
+					orig = o.Addr
+					break
+				}
+			}
+		}
+		if !orig.IsValid() {
+			orig = t.from.sys
+		}
+		subject = routeSubject(n.VPN, n.Prefix, orig)
+		what = "route vpn " + itoa(n.VPN) + " " + n.Prefix.String() + " path-id " + itoa(n.PathID)
+	case kTLOC:
+		subject = "tloc " + n.TLOC().String()
+		what = "TLOC " + n.TLOC().String() + " path-id " + itoa(n.PathID)
+	default:
+		subject = serviceSubject(n.VPN, n.Service, n.Originator)
+		what = "service " + n.Service.String() + " vpn " + itoa(n.VPN) + " of " + n.Originator.String() + " path-id " + itoa(n.PathID)
+	}
+	prior := "never advertised it on this session"
+	if r != nil {
+		prior = "had already withdrawn it (at " + ts(nsTime(r.cur().t)) + ")"
+	}
+	expl := sideDesc(t.from) + " withdrew " + what + " from " + sideDesc(t.to) + " but " + prior +
+		": the two ends disagree about what was advertised."
+	a.instant(KindWithdrawUnknown, subject, SevWarning, now, now, frame, a.cfg.MergeWindow, t.sess.id,
+		func(in *instant) string { return expl + repeats(in) })
+}
+
+func routeSubject(vpn uint32, p netip.Prefix, orig netip.Addr) string {
+	o := "0.0.0.0"
+	if orig.IsValid() {
+		o = orig.String()
+	}
+	return "route vpn=" + itoa(vpn) + " prefix=" + p.String() + " originator=" + o
+}
+
+func serviceSubject(vpn uint32, svc sdwan.Service, orig netip.Addr) string {
+	return "service vpn=" + itoa(vpn) + " service=" + svc.String() + " originator=" + orig.String()
+}
+
+// rowSubject is the canonical subject of a row given its attributes.
+func rowSubject(r *row, at *Attrs) string {
+	g := &r.grp.key
+	switch g.kind {
+	case kRoute:
+		return routeSubject(g.vpn, g.prefix(), r.originator(at))
+	case kTLOC:
+		return "tloc " + g.tloc().String()
+	}
+	return serviceSubject(g.vpn, sdwan.Service(g.svc), g.addr4())
+}
+
+// rowKey is the exported key of a row.
+func rowKey(r *row, at *Attrs) RowKey {
+	g := &r.grp.key
+	k := RowKey{PathID: r.pathID}
+	switch g.kind {
+	case kRoute:
+		k.VPN, k.Prefix = g.vpn, g.prefix()
+		if at != nil {
+			k.Originator, k.TLOC = r.originator(at), at.TLOC
+		}
+	case kTLOC:
+		k.TLOC = g.tloc()
+		k.Originator = g.addr4()
+		if at != nil {
+			k.Originator = r.originator(at)
+		}
+	default:
+		k.VPN, k.Service, k.Originator = g.vpn, sdwan.Service(g.svc), g.addr4()
+		if at != nil {
+			k.TLOC = at.TLOC
+		}
+	}
+	return k
+}
+
+// push appends a version, dropping the oldest beyond HistoryPerRow.
+func (a *Analyzer) push(r *row, v version) {
+	v.gr = r.tab.grCount
+	if len(r.hist) >= a.cfg.HistoryPerRow {
+		copy(r.hist, r.hist[1:])
+		r.hist = r.hist[:len(r.hist)-1]
+		r.trimmedTo = r.hist[0].t
+		if r.trimmedTo > a.horizon {
+			a.horizon = r.trimmedTo
+		}
+	}
+	r.hist = append(r.hist, v)
+}
+
+// setRow records a new state of a row (at nil: withdrawn) and keeps every
+// index and detector in step.
+func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8, counted bool) {
+	t := r.tab
+	old := r.attrs()
+	if at != nil && t.deadAt != 0 && !t.inGR {
+		t.deadAt = 0 // UPDATEs on a session thought down: it is not
+	}
+	a.push(r, version{t: now, frame: frame, attrs: at, why: why, counted: counted})
+	g := r.grp
+	k := g.key.kind
+	switch {
+	case old == nil && at != nil:
+		t.live[k]++
+		t.famLive[r.fam&7]++
+	case old != nil && at == nil:
+		t.live[k]--
+		t.famLive[r.fam&7]--
+	}
+	mark := len(g.rows) > 1 || len(g.conds) > 0 || len(g.flushes) > 0
+	switch k {
+	case kRoute:
+		if old != nil {
+			a.fpMove(t, g, r, old, false)
+			a.tlocUnref(old)
+		}
+		if at != nil {
+			a.fpMove(t, g, r, at, true)
+			if a.tlocRef(at) {
+				mark = true
+			}
+		}
+	case kService:
+		if old != nil {
+			a.tlocUnref(old)
+		}
+		if at != nil && a.tlocRef(at) {
+			mark = true
+		}
+	case kTLOC:
+		id := tlocID{ip4(g.key.addr4()), g.key.color, g.key.encap}
+		if old == nil && at != nil {
+			a.tlocUp(id)
+		} else if old != nil && at == nil {
+			a.tlocDown(id)
+		}
+	}
+	if mark && !g.dirty {
+		g.dirty = true
+		a.dirty = append(a.dirty, g)
+	}
+	if counted && k != kService {
+		a.flapCheck(r, at, old, now, frame)
+	}
+	if a.cfg.OnEvent != nil {
+		a.rowEvent(r, old, at, now, frame, why)
+	}
+}
+
+var evTypes = [3][3]EventType{
+	{EvRouteAdd, EvRouteChange, EvRouteWithdraw},
+	{EvTLOCAdd, EvTLOCChange, EvTLOCWithdraw},
+	{EvServiceAdd, EvServiceChange, EvServiceWithdraw},
+}
+
+func (a *Analyzer) rowEvent(r *row, old, at *Attrs, now int64, frame uint64, why uint8) {
+	op, key := 1, at
+	switch {
+	case old == nil:
+		op = 0
+	case at == nil:
+		op, key = 2, old
+	}
+	t := r.tab
+	a.emit(&Event{Time: nsTime(now), Type: evTypes[r.grp.key.kind][op], Frame: frame, Session: t.sess.id,
+		From: t.from.name(), To: t.to.name(), Family: r.fam, Row: rowKey(r, key), Old: old, New: at,
+		Reason: whyNames[why]})
+}
+
+// ---- fabric TLOC index
+
+func (a *Analyzer) tlocState(id tlocID) *tlocState {
+	st := a.tlocs[id]
+	if st == nil {
+		st = &tlocState{}
+		a.tlocs[id] = st
+	}
+	return st
+}
+
+// tlocRef counts a route/service row pointing to its TLOC; it reports
+// whether that TLOC is absent from the fabric.
+func (a *Analyzer) tlocRef(at *Attrs) bool {
+	if !at.HasTLOC() {
+		return false
+	}
+	st := a.tlocState(at.tlocID)
+	st.refs++
+	return st.live == 0
+}
+
+func (a *Analyzer) tlocUnref(at *Attrs) {
+	if !at.HasTLOC() {
+		return
+	}
+	if st := a.tlocs[at.tlocID]; st != nil {
+		st.refs--
+	}
+}
+
+func (a *Analyzer) tlocUp(id tlocID) {
+	st := a.tlocState(id)
+	st.live++
+	if st.live == 1 && len(a.unresolved) > 0 {
+		gs := make([]*group, 0, len(a.unresolved))
+		for g := range a.unresolved {
+			if !g.dirty {
+				gs = append(gs, g)
+			}
+		}
+		sortGroups(gs)
+		for _, g := range gs {
+			g.dirty = true
+			a.dirty = append(a.dirty, g)
+		}
+	}
+}
+
+func (a *Analyzer) tlocDown(id tlocID) {
+	st := a.tlocState(id)
+	st.live--
+	if st.live == 0 && st.refs > 0 {
+		a.lostTLOCs[id] = struct{}{}
+	}
+}
+
+// ---- divergence fingerprints
+
+func mix64(h, v uint64) uint64 {
+	h ^= v
+	h *= 0x9E3779B97F4A7C15
+	return h ^ h>>29
+}
+
+func pathHash(g *groupKey, orig uint32, tl tlocID) uint64 {
+	h := uint64(0x243F6A8885A308D3)
+	h = mix64(h, uint64(g.vpn)<<8|uint64(g.bits))
+	h = mix64(h, uint64(g.addr[0])|uint64(g.addr[1])<<8|uint64(g.addr[2])<<16|uint64(g.addr[3])<<24|
+		uint64(g.addr[4])<<32|uint64(g.addr[5])<<40|uint64(g.addr[6])<<48|uint64(g.addr[7])<<56)
+	h = mix64(h, uint64(g.addr[8])|uint64(g.addr[9])<<8|uint64(g.addr[10])<<16|uint64(g.addr[11])<<24|
+		uint64(g.addr[12])<<32|uint64(g.addr[13])<<40|uint64(g.addr[14])<<48|uint64(g.addr[15])<<56)
+	h = mix64(h, uint64(orig)<<32|uint64(tl.sys))
+	h = mix64(h, uint64(tl.color)<<8|uint64(tl.encap))
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
+
+func (a *Analyzer) fpMove(t *table, g *group, r *row, at *Attrs, add bool) {
+	var tl tlocID
+	if at.HasTLOC() {
+		tl = at.tlocID
+	}
+	h := pathHash(&g.key, ip4(r.originator(at)), tl)
+	f := t.fpFor(g.key.vpn)
+	if add {
+		f.sum += h
+		f.n++
+	} else {
+		f.sum -= h
+		f.n--
+	}
+	if t.from.dev == sdwan.DeviceVSmart {
+		a.divMark(t)
+	}
+}
+
+func (a *Analyzer) divMark(t *table) {
+	if t.to != nil && t.to.sys.IsValid() {
+		a.divDirty[ip4(t.to.sys)] = struct{}{}
+	}
+}
+
+// ---- flaps
+
+// flapCheck runs after an UPDATE-driven change of r at now. A path flaps
+// while more than N of its changes lie in the last W: the condition starts
+// at the change that makes N+1 and ends when the count falls back to N
+// (the (N+1)-th most recent change leaves the window).
+func (a *Analyzer) flapCheck(r *row, at, old *Attrs, now int64, frame uint64) {
+	kind, n, w := KindRouteFlap, a.cfg.RouteFlapCount, int64(a.cfg.RouteFlapWindow)
+	if r.grp.key.kind == kTLOC {
+		kind, n, w = KindTLOCFlap, a.cfg.TLOCFlapCount, int64(a.cfg.TLOCFlapWindow)
+	}
+	if len(r.hist) <= n {
+		return
+	}
+	cnt := 0
+	var nth int64 // time of the (n+1)-th most recent change
+	for i := len(r.hist) - 1; i >= 0; i-- {
+		v := &r.hist[i]
+		if v.t <= now-w {
+			break
+		}
+		if v.counted {
+			cnt++
+			if cnt == n+1 {
+				nth = v.t
+			}
+		}
+	}
+	if cnt <= n {
+		return
+	}
+	until := nth + w
+	if r.flapUntil != 0 {
+		// already flapping: the condition lasts longer
+		r.flapUntil = until
+		if c := a.conds[condKey{kind, a.flapSubj[r]}]; c != nil {
+			c.last = now
+			c.ev.add(frame, a.cfg.MaxEvidence)
+			if c.anom != nil {
+				c.anom.Evidence, c.anom.EvidenceCount = c.ev.frames, c.ev.count
+			}
+		}
+		return
+	}
+	ka := at
+	if ka == nil {
+		ka = old
+	}
+	subject := rowSubject(r, ka)
+	r.flapUntil = until
+	a.flapSubj[r] = subject
+	t := r.tab
+	what := "Route " + subject[len("route "):]
+	if kind == KindTLOCFlap {
+		what = "TLOC " + subject[len("tloc "):]
+	}
+	dirn := sideDesc(t.from) + " → " + sideDesc(t.to)
+	win := time.Duration(w).String()
+	k := condKey{kind, subject}
+	a.condSet(k, r, now, now, frame, 0, SevWarning, t.sess.id, false, func() string {
+		cnt := 0
+		if c := a.conds[k]; c != nil {
+			cnt = c.ev.count
+		}
+		return what + " changed more than " + itoa(uint32(n)) + " times within " + win +
+			" (advertised, changed or withdrawn by UPDATEs; first seen on " + dirn + "; " +
+			itoa(uint32(min(cnt, 1<<31))) + " change(s) counted while flapping): every change is recomputed and re-sent across the fabric."
+	})
+	a.armFlap(r, k)
+}
+
+func (a *Analyzer) armFlap(r *row, k condKey) {
+	a.after(r.flapUntil, func(now int64) {
+		if r.flapUntil == 0 || a.flapSubj[r] != k.subject {
+			return
+		}
+		if now < r.flapUntil {
+			a.armFlap(r, k)
+			return
+		}
+		r.flapUntil = 0
+		delete(a.flapSubj, r)
+		if c := a.conds[k]; c != nil && c.anom != nil {
+			c.anom.Explanation = c.explainFn()
+		}
+		a.condClear(k, r, now)
+	})
+}
+
+// ---- graceful restart
+
+func (a *Analyzer) enterGR(t *table, now, deadline int64) {
+	if t.inGR {
+		return
+	}
+	t.inGR, t.grStart, t.grDeadline = true, now, deadline
+	t.grCount++
+	t.grGen++
+	gen := t.grGen
+	t.grSpans = append(t.grSpans, span{start: now, n: t.grCount})
+	if len(t.grSpans) > 32 {
+		t.grSpans = slices.Delete(t.grSpans, 0, 1)
+	}
+	t.grFams = 0
+	for f, n := range t.famLive {
+		if n > 0 {
+			t.grFams |= 1 << f
+		}
+	}
+	a.after(deadline, func(now int64) {
+		if t.inGR && t.grGen == gen {
+			a.flushStale(t, now, 0, whyGRExpired, 0xff)
+			a.exitGR(t, now, 0)
+		}
+	})
+	a.divMark(t)
+}
+
+func (a *Analyzer) exitGR(t *table, now int64, frame uint64) {
+	if !t.inGR {
+		return
+	}
+	t.inGR = false
+	t.grFams = 0
+	if n := len(t.grSpans); n > 0 && t.grSpans[n-1].end == 0 {
+		t.grSpans[n-1].end = now
+	}
+	if t.from.sys.IsValid() && t.to.sys.IsValid() {
+		pk := [2]uint32{ip4(t.from.sys), ip4(t.to.sys)}
+		if a.grWait[pk] == t {
+			delete(a.grWait, pk)
+		}
+	}
+	s := t.sess
+	other := s.tabs[1-t.dir]
+	otherGR := other != nil && other.inGR
+	switch {
+	case s.omp == ompDownGR && !otherGR:
+		a.setOMP(s, ompDown, now, frame, "graceful restart over, peer did not come back")
+		for _, x := range s.tabs {
+			if x != nil {
+				x.deadAt = now
+			}
+		}
+	case s.omp == ompDownGR:
+		t.deadAt = now
+	case s.omp == ompInitGR && !otherGR:
+		a.setOMP(s, ompUp, now, frame, "graceful restart complete")
+	}
+	a.divMark(t)
+}
+
+// liveRows returns the table's rows that keep says, in table order
+// (deterministic: the order of first advertisement, as rows are removed
+// only by pruning).
+func liveRows(t *table, keep func(*row) bool) []*row {
+	rs := make([]*row, 0, len(t.rows))
+	for _, r := range t.rows {
+		if keep(r) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+func cmpRows(x, y *row) int {
+	gx, gy := &x.grp.key, &y.grp.key
+	if c := cmpGroupKey(gx, gy); c != 0 {
+		return c
+	}
+	if x.fam != y.fam {
+		return int(x.fam) - int(y.fam)
+	}
+	switch {
+	case x.pathID < y.pathID:
+		return -1
+	case x.pathID > y.pathID:
+		return 1
+	}
+	return 0
+}
+
+func cmpGroupKey(x, y *groupKey) int {
+	if x.kind != y.kind {
+		return int(x.kind) - int(y.kind)
+	}
+	if x.vpn != y.vpn {
+		if x.vpn < y.vpn {
+			return -1
+		}
+		return 1
+	}
+	if x.v6 != y.v6 {
+		if !x.v6 {
+			return -1
+		}
+		return 1
+	}
+	for i := range x.addr {
+		if x.addr[i] != y.addr[i] {
+			return int(x.addr[i]) - int(y.addr[i])
+		}
+	}
+	if x.bits != y.bits {
+		return int(x.bits) - int(y.bits)
+	}
+	if x.color != y.color {
+		if x.color < y.color {
+			return -1
+		}
+		return 1
+	}
+	if x.encap != y.encap {
+		return int(x.encap) - int(y.encap)
+	}
+	return int(x.svc) - int(y.svc)
+}
+
+func sortGroups(gs []*group) {
+	slices.SortFunc(gs, func(x, y *group) int { return cmpGroupKey(&x.key, &y.key) })
+}
+
+// flushStale withdraws the rows of t not re-advertised since the GR began
+// (fam 0xff: every family).
+func (a *Analyzer) flushStale(t *table, now int64, frame uint64, why uint8, fam omp.Family) {
+	rs := liveRows(t, func(r *row) bool {
+		return r.live() && r.cur().gr < t.grCount && (fam == 0xff || r.fam == fam)
+	})
+	recv := ip4(t.to.sys)
+	if !t.to.isVSmart() {
+		recv = 0 // only a vSmart re-advertises what it holds (stale-after-gr)
+	}
+	for _, r := range rs {
+		if recv != 0 {
+			at := r.attrs()
+			g := r.grp
+			e := flushEntry{recv: recv, orig: ip4(r.originator(at)), at: now}
+			if g.key.kind != kTLOC && at.HasTLOC() {
+				e.tloc = at.tlocID
+			}
+			if len(g.flushes) >= 16 {
+				g.flushes = slices.Delete(g.flushes, 0, 1)
+			}
+			g.flushes = append(g.flushes, e)
+			if !g.dirty {
+				g.dirty = true
+				a.dirty = append(a.dirty, g)
+			}
+		}
+		a.setRow(r, nil, now, frame, why, false)
+	}
+}
+
+// flushAll withdraws every live row of t.
+func (a *Analyzer) flushAll(t *table, now int64, frame uint64, why uint8) {
+	for _, r := range liveRows(t, (*row).live) {
+		a.setRow(r, nil, now, frame, why, false)
+	}
+}

@@ -1,0 +1,201 @@
+package analyze
+
+import (
+	"net/netip"
+
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// Control-connection states.
+type ctlState uint8
+
+const (
+	ctlConnect ctlState = iota
+	ctlChallenge
+	ctlUp
+	ctlDown
+)
+
+var ctlNames = [...]string{"connect", "challenge", "up", "down"}
+
+func (s ctlState) String() string { return ctlNames[s] }
+
+// OMP peer states (Cisco's `show omp peers` vocabulary, plus "none" for a
+// control connection that carries no OMP, such as vBond and vManage ones).
+type ompState uint8
+
+const (
+	ompNone ompState = iota
+	ompHandshake
+	ompUp
+	ompInitGR
+	ompDownGR
+	ompDown
+)
+
+var ompNames = [...]string{"none", "handshake", "up", "init-in-gr", "down-in-gr", "down"}
+
+func (s ompState) String() string { return ompNames[s] }
+
+// running reports whether the OMP session is established (tables flow).
+func (s ompState) running() bool { return s == ompUp || s == ompInitGR || s == ompHandshake }
+
+// hsInfo is what one side said in its OMP HANDSHAKE.
+type hsInfo struct {
+	hold      uint16
+	flags     uint8
+	grTimer   uint32
+	spl       uint8
+	ecmp      uint8
+	org, sw   string
+	domain    uint32
+	overlay   uint32
+	overlayOK bool
+}
+
+// side is one end of a session.
+type side struct {
+	sess *session
+	idx  int // 0 client, 1 server
+	addr netip.AddrPort
+
+	sys      netip.Addr // system-ip, when known
+	inferred bool       // sys was inferred, not read from a HANDSHAKE
+	dev      sdwan.DeviceType
+	site     uint32
+	siteOK   bool
+	hs       *hsInfo
+
+	hdrSeen   bool
+	hdrDev    sdwan.DeviceType
+	hdrSite   uint32
+	hdrDomain uint32
+	hdrSiteRp uint32 // header site-id already reported as mismatching
+
+	uuid      string
+	color     sdwan.Color
+	helloSeen bool
+	helloMS   uint32
+	tolMS     uint32
+
+	nameOf  netip.Addr // sys when nameStr was made
+	nameStr string
+
+	lastHeard int64
+	lastOMP   int64
+	holdArmed bool
+	holdAt    int64  // when the armed silence timer fires
+	holdGen   uint32 // generation of the armed timer
+	claimed   bool
+}
+
+func (sd *side) other() *side { return sd.sess.sides[1-sd.idx] }
+
+func (sd *side) sysKnown() bool { return sd.sys.IsValid() }
+
+// name is the system-ip, or "?" and the address when unknown (cached).
+func (sd *side) name() string {
+	if sd.nameOf != sd.sys || sd.nameStr == "" {
+		sd.nameOf = sd.sys
+		if sd.sys.IsValid() {
+			sd.nameStr = sd.sys.String()
+		} else {
+			sd.nameStr = "?" + sd.addr.String()
+		}
+	}
+	return sd.nameStr
+}
+
+func (sd *side) isVSmart() bool { return sd.dev == sdwan.DeviceVSmart }
+
+// session is one control connection.
+type session struct {
+	id    string
+	info  SessionInfo
+	sides [2]*side
+	tabs  [2]*table // [0] client→server, [1] server→client
+
+	ctl     ctlState
+	omp     ompState
+	ompHist []stateAt // OMP state changes (bounded), for snapshots
+
+	start, last int64
+	ompUpAt     int64
+	downAt      int64
+	downReason  string
+
+	holdNS      int64 // negotiated OMP hold time (0: none)
+	holdKnown   bool
+	grOK        bool
+	grTimerNS   int64
+	pathLimit   int
+	grBegin     [2]int64 // restart timer announced by side i (GRACEFUL_RESTART_BEGIN)
+	ompStart    bool     // a HANDSHAKE was seen (OMP observed from its start)
+	ctlStart    bool     // the challenge exchange was seen
+	holdExpired int      // 1+side index whose hold expired (0: none)
+	silent      int      // 1+side index whose silence took the connection down
+
+	records      int
+	decodeErrors int
+	gapRecords   int
+	gapOpen      [2]bool
+	gapDir       [2]int
+	gapReasons   map[string]int
+	policies     int
+	unknownOMP   int
+	rawUpdates   int
+	vbond        bool  // a vBond is one of the ends
+	tunnelRp     uint8 // untunnelled-control problems already reported
+}
+
+func (s *session) subject() string {
+	return "session " + s.info.Client.String() + " > " + s.info.Server.String()
+}
+
+// peerSubject is the canonical "peer <system-ip>" subject of a side, or
+// the session subject when its system-ip is unknown.
+func peerSubject(sd *side) string {
+	if sd.sys.IsValid() {
+		return "peer " + sd.sys.String()
+	}
+	return sd.sess.subject()
+}
+
+type stateAt struct {
+	t  int64
+	st ompState
+}
+
+// ompAt returns the OMP state at time t (the current one when the history
+// does not reach back that far).
+func (s *session) ompAt(t int64) ompState {
+	for i := len(s.ompHist) - 1; i >= 0; i-- {
+		if s.ompHist[i].t <= t {
+			return s.ompHist[i].st
+		}
+	}
+	if len(s.ompHist) > 0 && len(s.ompHist) < maxStateHist {
+		return ompNone
+	}
+	return s.omp
+}
+
+const maxStateHist = 64
+
+// device is what the analyzer knows about one system-ip.
+type device struct {
+	sys    uint32
+	dev    sdwan.DeviceType
+	site   uint32
+	siteOK bool
+	claims []*side
+	dup    bool
+}
+
+// sideDesc describes a side for explanations: "vEdge 10.0.0.11".
+func sideDesc(sd *side) string {
+	if sd.dev != sdwan.DeviceUnknown {
+		return sd.dev.String() + " " + sd.name()
+	}
+	return sd.name()
+}

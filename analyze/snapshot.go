@@ -1,0 +1,497 @@
+package analyze
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// TablesSchema and DiffSchema are the schema versions of the JSON forms of
+// a Snapshot and a Diff.
+const (
+	TablesSchema = "ompscope.tables/1"
+	DiffSchema   = "ompscope.diff/1"
+)
+
+// Status codes (Cisco's `show omp routes` legend, the subset this
+// analysis can tell).
+const (
+	StatusResolved   = "R"
+	StatusUnresolved = "U"
+	StatusStale      = "S"
+	StatusInvalid    = "Inv"
+)
+
+// StatusLegend is the legend printed above table text.
+const StatusLegend = `Code:
+R   -> resolved (the receiver holds the route's TLOC, from any of its peers)
+U   -> TLOC unresolved
+S   -> stale (the sender is in graceful restart and has not re-advertised it)
+Inv -> invalid (no TLOC or ORIGINATOR attribute; for a TLOC, no address)
+`
+
+// Filter selects rows. The zero value selects everything.
+type Filter struct {
+	// VPN, when HasVPN, keeps routes and services of that VPN (and drops
+	// TLOCs, which have none).
+	VPN    uint32
+	HasVPN bool
+	// Prefix, when valid, keeps routes whose prefix equals it or lies
+	// inside it (and drops TLOCs and services).
+	Prefix netip.Prefix
+	// Peer, when not empty, keeps rows of tables whose sender or receiver
+	// is that system-ip (or "?address" name).
+	Peer string
+	// Color, when HasColor, keeps rows whose TLOC has that color.
+	Color    sdwan.Color
+	HasColor bool
+}
+
+func (f *Filter) table(t *table) bool {
+	return f.Peer == "" || t.from.name() == f.Peer || t.to.name() == f.Peer
+}
+
+func (f *Filter) row(r *row, at *Attrs) bool {
+	k := r.grp.key.kind
+	if f.HasVPN && (k == kTLOC || r.grp.key.vpn != f.VPN) {
+		return false
+	}
+	if f.Prefix.IsValid() {
+		if k != kRoute {
+			return false
+		}
+		p := r.grp.key.prefix()
+		if p.Bits() < f.Prefix.Bits() || !f.Prefix.Contains(p.Addr()) {
+			return false
+		}
+	}
+	if f.HasColor {
+		var c sdwan.Color
+		if k == kTLOC {
+			c = sdwan.Color(r.grp.key.color)
+		} else if at.HasTLOC() {
+			c = at.TLOC.Color
+		} else {
+			return false
+		}
+		if c != f.Color {
+			return false
+		}
+	}
+	return true
+}
+
+// Row is one row of a table as it stood at some instant.
+type Row struct {
+	Kind       string // "route", "tloc" or "service"
+	Family     omp.Family
+	Key        RowKey
+	Status     string
+	FirstSeen  time.Time
+	LastChange time.Time
+	Attrs      *Attrs
+	r          *row
+}
+
+// TableView is one direction's table at an instant.
+type TableView struct {
+	ID       int
+	From, To string // system-ips ("?address" when unknown)
+	FromType sdwan.DeviceType
+	ToType   sdwan.DeviceType
+	Session  string   // the session that owns the table now
+	Sessions []string // every session that carried it (GR reconnections)
+	// OMP is the OMP state of the owning session at the instant ("up",
+	// "init-in-gr", "down-in-gr", "down", "handshake", "none").
+	OMP      string
+	GR       bool // the sender was in graceful restart at the instant
+	Complete bool // observed from the sender's HANDSHAKE, no unreadable records
+	Routes   []Row
+	TLOCs    []Row
+	Services []Row
+}
+
+// Snapshot is the tables as they stood at one instant.
+type Snapshot struct {
+	At time.Time
+	// Exact is false when pruned history (Config.HistoryPerRow,
+	// Config.Retention) makes some rows' state at At unknown; Unknown
+	// counts them and Horizon is the earliest exact instant.
+	Exact   bool
+	Unknown int
+	Horizon time.Time
+	Tables  []*TableView
+}
+
+// Snapshot returns the tables at time at (the zero time: now), filtered.
+func (a *Analyzer) Snapshot(at time.Time, f Filter) *Snapshot {
+	T := timeNS(at)
+	if at.IsZero() {
+		T = a.clock
+	}
+	snap := &Snapshot{At: nsTime(T), Exact: T >= a.pruneHorizon}
+	if a.horizon > 0 {
+		snap.Horizon = nsTime(a.horizon)
+	}
+	// The TLOCs each receiver holds at T (for R/U).
+	held := map[string]map[tlocID]struct{}{}
+	for _, t := range a.tables {
+		if t.live[kTLOC] == 0 && t.deadAt != 0 && t.deadAt <= T {
+			continue
+		}
+		for _, r := range t.rows {
+			if r.grp.key.kind != kTLOC {
+				continue
+			}
+			if v, _ := r.at(T); v != nil && v.attrs != nil {
+				m := held[t.to.name()]
+				if m == nil {
+					m = map[tlocID]struct{}{}
+					held[t.to.name()] = m
+				}
+				m[tlocID{ip4(r.grp.key.addr4()), r.grp.key.color, r.grp.key.encap}] = struct{}{}
+			}
+		}
+	}
+	for _, t := range a.tables {
+		if t.created > T || !f.table(t) {
+			continue
+		}
+		tv := &TableView{ID: t.id, From: t.from.name(), To: t.to.name(), FromType: t.from.dev, ToType: t.to.dev,
+			Session: t.sess.id, Sessions: slices.Clone(t.sessions), OMP: t.sess.ompAt(T).String(), GR: t.grAt(T),
+			Complete: t.complete && !t.gapped}
+		for _, r := range t.rows {
+			v, known := r.at(T)
+			if !known {
+				snap.Unknown++
+				snap.Exact = false
+				continue
+			}
+			if v == nil || v.attrs == nil || !f.row(r, v.attrs) {
+				continue
+			}
+			row := a.rowView(r, v, T, held[tv.To])
+			switch row.Kind {
+			case "route":
+				tv.Routes = append(tv.Routes, row)
+			case "tloc":
+				tv.TLOCs = append(tv.TLOCs, row)
+			default:
+				tv.Services = append(tv.Services, row)
+			}
+		}
+		alive := t.deadAt == 0 || t.deadAt > T
+		if len(tv.Routes)+len(tv.TLOCs)+len(tv.Services) == 0 && (!alive || f != (Filter{})) {
+			continue
+		}
+		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
+			slices.SortFunc(rs, func(x, y Row) int { return cmpRows(x.r, y.r) })
+		}
+		snap.Tables = append(snap.Tables, tv)
+	}
+	slices.SortFunc(snap.Tables, cmpTableViews)
+	return snap
+}
+
+func cmpTableViews(x, y *TableView) int {
+	if c := cmpName(x.From, y.From); c != 0 {
+		return c
+	}
+	if c := cmpName(x.To, y.To); c != 0 {
+		return c
+	}
+	return x.ID - y.ID
+}
+
+// cmpName orders system-ips numerically, unknown names after them.
+func cmpName(x, y string) int {
+	ax, ex := netip.ParseAddr(x)
+	ay, ey := netip.ParseAddr(y)
+	switch {
+	case ex == nil && ey == nil:
+		return ax.Compare(ay)
+	case ex == nil:
+		return -1
+	case ey == nil:
+		return 1
+	}
+	return strings.Compare(x, y)
+}
+
+func (a *Analyzer) rowView(r *row, v *version, T int64, held map[tlocID]struct{}) Row {
+	at := v.attrs
+	idx := int(int64(len(r.hist)) - 1)
+	for idx >= 0 && &r.hist[idx] != v {
+		idx--
+	}
+	row := Row{Family: r.fam, Key: rowKey(r, at), FirstSeen: nsTime(r.first), LastChange: nsTime(r.lastChange(idx)), Attrs: at, r: r}
+	var st string
+	switch r.grp.key.kind {
+	case kRoute, kService:
+		row.Kind = "route"
+		if r.grp.key.kind == kService {
+			row.Kind = "service"
+		}
+		switch {
+		case !at.HasTLOC() || (r.grp.key.kind == kRoute && !at.Has(omp.AttrOriginator)):
+			st = StatusInvalid
+		default:
+			if _, ok := held[at.tlocID]; ok {
+				st = StatusResolved
+			} else {
+				st = StatusUnresolved
+			}
+		}
+	default:
+		row.Kind = "tloc"
+		st = StatusResolved
+		if !at.hasAddress() {
+			st = StatusInvalid
+		}
+	}
+	if r.tab.staleAt(v, T) {
+		st = StatusStale + "," + st
+	}
+	row.Status = st
+	return row
+}
+
+// Rows returns the number of rows in the snapshot.
+func (s *Snapshot) Rows() (routes, tlocs, services int) {
+	for _, t := range s.Tables {
+		routes += len(t.Routes)
+		tlocs += len(t.TLOCs)
+		services += len(t.Services)
+	}
+	return
+}
+
+// ---- JSON
+
+type rowJSON struct {
+	VPN        *uint32 `json:"vpn,omitempty"`
+	Prefix     string  `json:"prefix,omitempty"`
+	TLOCKey    string  `json:"-"`
+	Service    string  `json:"service,omitempty"`
+	PathID     uint32  `json:"path_id"`
+	Originator string  `json:"originator"`
+	TLOC       string  `json:"tloc,omitempty"`
+	Private    string  `json:"private,omitempty"`
+	Public     string  `json:"public,omitempty"`
+	Preference uint32  `json:"preference,omitempty"`
+	Weight     uint32  `json:"weight,omitempty"`
+	SiteID     *uint32 `json:"site_id,omitempty"`
+	Origin     string  `json:"origin,omitempty"`
+	Label      uint32  `json:"label,omitempty"`
+	Status     string  `json:"status"`
+	FirstSeen  string  `json:"first_seen"`
+	LastChange string  `json:"last_change"`
+	Attrs      *Attrs  `json:"attrs"`
+}
+
+// MarshalJSON gives the row in the documented form: the members of the
+// manifest's route/TLOC/service rows, plus status, times and attributes.
+func (r Row) MarshalJSON() ([]byte, error) {
+	at := r.Attrs
+	j := rowJSON{PathID: r.Key.PathID, Originator: addrStr(r.Key.Originator), Status: r.Status,
+		FirstSeen: ts(r.FirstSeen), LastChange: ts(r.LastChange), Attrs: at}
+	if at != nil {
+		j.Preference = at.Preference
+		if r.Kind != "service" {
+			site := at.SiteID
+			j.SiteID = &site
+		}
+	}
+	switch r.Kind {
+	case "route":
+		vpn := r.Key.VPN
+		j.VPN, j.Prefix = &vpn, r.Key.Prefix.String()
+		if at.HasTLOC() {
+			j.TLOC = at.TLOC.String()
+		}
+		if at.Has(omp.AttrOrigin) {
+			j.Origin = at.Origin.String()
+		}
+		j.Label = at.Label
+	case "tloc":
+		j.TLOC = r.Key.TLOC.String()
+		v6 := r.Family == omp.FamilyTLOCv6
+		if p := at.Private(v6); p.IsValid() {
+			j.Private = p.String()
+		}
+		if p := at.Public(v6); p.IsValid() {
+			j.Public = p.String()
+		}
+		j.Weight = at.Weight
+	default:
+		vpn := r.Key.VPN
+		j.VPN, j.Service = &vpn, r.Key.Service.String()
+		if at.HasTLOC() {
+			j.TLOC = at.TLOC.String()
+		}
+		j.Label = at.Label
+	}
+	return marshal(j)
+}
+
+type tableJSON struct {
+	ID       int      `json:"id"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	FromType string   `json:"from_type"`
+	ToType   string   `json:"to_type"`
+	Session  string   `json:"session"`
+	Sessions []string `json:"sessions"`
+	OMP      string   `json:"omp"`
+	GR       bool     `json:"graceful_restart"`
+	Complete bool     `json:"complete"`
+	Routes   []Row    `json:"routes"`
+	TLOCs    []Row    `json:"tlocs"`
+	Services []Row    `json:"services"`
+}
+
+func nonNil(r []Row) []Row {
+	if r == nil {
+		return []Row{}
+	}
+	return r
+}
+
+// MarshalJSON gives the documented form of a table.
+func (t *TableView) MarshalJSON() ([]byte, error) {
+	return marshal(tableJSON{t.ID, t.From, t.To, t.FromType.String(), t.ToType.String(), t.Session, t.Sessions,
+		t.OMP, t.GR, t.Complete, nonNil(t.Routes), nonNil(t.TLOCs), nonNil(t.Services)})
+}
+
+// MarshalJSON gives the documented form of a snapshot.
+func (s *Snapshot) MarshalJSON() ([]byte, error) {
+	j := struct {
+		Schema  string       `json:"schema"`
+		At      string       `json:"at"`
+		Exact   bool         `json:"exact"`
+		Unknown int          `json:"unknown_rows"`
+		Horizon string       `json:"horizon,omitempty"`
+		Tables  []*TableView `json:"tables"`
+	}{TablesSchema, ts(s.At), s.Exact, s.Unknown, "", s.Tables}
+	if !s.Horizon.IsZero() {
+		j.Horizon = ts(s.Horizon)
+	}
+	if j.Tables == nil {
+		j.Tables = []*TableView{}
+	}
+	return marshal(j)
+}
+
+// ---- Diff
+
+// DiffRow is one row that differs between two instants: Old is its state at
+// the first (nil when added), New at the second (nil when withdrawn).
+type DiffRow struct {
+	From, To string
+	Kind     string
+	Old, New *Row
+}
+
+// Diff is what changed in the tables between two instants.
+type Diff struct {
+	From, To  time.Time
+	Exact     bool
+	Added     []DiffRow
+	Withdrawn []DiffRow
+	Changed   []DiffRow
+}
+
+// Diff compares the tables at t1 and t2 (filtered): rows added, withdrawn,
+// and changed (attributes or status), each with its old and new state.
+func (a *Analyzer) Diff(t1, t2 time.Time, f Filter) *Diff {
+	s1, s2 := a.Snapshot(t1, f), a.Snapshot(t2, f)
+	d := &Diff{From: s1.At, To: s2.At, Exact: s1.Exact && s2.Exact}
+	type ent struct {
+		tv  *TableView
+		row *Row
+	}
+	index := func(s *Snapshot) map[*row]ent {
+		m := map[*row]ent{}
+		for _, tv := range s.Tables {
+			for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
+				for i := range rs {
+					m[rs[i].r] = ent{tv, &rs[i]}
+				}
+			}
+		}
+		return m
+	}
+	m1, m2 := index(s1), index(s2)
+	for _, tv := range s2.Tables {
+		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
+			for i := range rs {
+				n := &rs[i]
+				o, ok := m1[n.r]
+				switch {
+				case !ok:
+					d.Added = append(d.Added, DiffRow{tv.From, tv.To, n.Kind, nil, n})
+				case o.row.Attrs != n.Attrs || o.row.Status != n.Status || o.row.Key != n.Key:
+					d.Changed = append(d.Changed, DiffRow{tv.From, tv.To, n.Kind, o.row, n})
+				}
+			}
+		}
+	}
+	for _, tv := range s1.Tables {
+		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
+			for i := range rs {
+				if _, ok := m2[rs[i].r]; !ok {
+					d.Withdrawn = append(d.Withdrawn, DiffRow{tv.From, tv.To, rs[i].Kind, &rs[i], nil})
+				}
+			}
+		}
+	}
+	return d
+}
+
+// MarshalJSON gives the documented form of a diff row.
+func (r DiffRow) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+		Kind string `json:"kind"`
+		Old  *Row   `json:"old,omitempty"`
+		New  *Row   `json:"new,omitempty"`
+	}{r.From, r.To, r.Kind, r.Old, r.New})
+}
+
+// MarshalJSON gives the documented form of a diff.
+func (d *Diff) MarshalJSON() ([]byte, error) {
+	nz := func(r []DiffRow) []DiffRow {
+		if r == nil {
+			return []DiffRow{}
+		}
+		return r
+	}
+	return marshal(struct {
+		Schema    string    `json:"schema"`
+		From      string    `json:"from"`
+		To        string    `json:"to"`
+		Exact     bool      `json:"exact"`
+		Added     []DiffRow `json:"added"`
+		Withdrawn []DiffRow `json:"withdrawn"`
+		Changed   []DiffRow `json:"changed"`
+	}{DiffSchema, ts(d.From), ts(d.To), d.Exact, nz(d.Added), nz(d.Withdrawn), nz(d.Changed)})
+}
+
+// ParseTime parses an instant for --at/--diff: RFC 3339 (with or without
+// fraction), or a number of seconds (fraction allowed) from start.
+func ParseTime(s string, start time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s + "s")
+	if err != nil {
+		return time.Time{}, &time.ParseError{Layout: "RFC 3339 or seconds from the capture start", Value: s, Message: ": not a time"}
+	}
+	return start.Add(d), nil
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ompscope/ompscope/analyze"
+	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+func init() {
+	register(&command{name: "analyze", summary: "rebuild OMP tables over time and report anomalies", run: cmdAnalyze})
+}
+
+// analyzeFlags are the analyzer's settings, shared with sniff.
+type analyzeFlags struct {
+	routeFlapCount, tlocFlapCount   int
+	routeFlapWindow, tlocFlapWindow time.Duration
+	convergence, conflictGrace      time.Duration
+	unresolvedGrace, staleGrace     time.Duration
+	holdTime                        time.Duration
+}
+
+func addAnalyzeFlags(fs interface {
+	IntVar(*int, string, int, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+}, f *analyzeFlags) {
+	fs.IntVar(&f.routeFlapCount, "route-flap-count", analyze.DefaultFlapCount, "route-flap: more than this many changes of one route path ...")
+	fs.DurationVar(&f.routeFlapWindow, "route-flap-window", analyze.DefaultFlapWindow, "... within this window")
+	fs.IntVar(&f.tlocFlapCount, "tloc-flap-count", analyze.DefaultFlapCount, "tloc-flap: more than this many changes of one TLOC path ...")
+	fs.DurationVar(&f.tlocFlapWindow, "tloc-flap-window", analyze.DefaultFlapWindow, "... within this window")
+	fs.DurationVar(&f.convergence, "convergence-window", analyze.DefaultConvergenceWindow, "vsmart-divergence: how long two vSmarts may disagree")
+	fs.DurationVar(&f.conflictGrace, "conflict-grace", analyze.DefaultConflictGrace, "attribute-conflict, tloc-clone: how long the condition must last")
+	fs.DurationVar(&f.unresolvedGrace, "unresolved-grace", analyze.DefaultUnresolvedGrace, "unresolved-route: how long a route's TLOC may be missing")
+	fs.DurationVar(&f.staleGrace, "stale-grace", analyze.DefaultStaleGrace, "stale-after-gr: how long stale routes may outlive their flush")
+	fs.DurationVar(&f.holdTime, "default-hold-time", analyze.DefaultOMPHoldTime, "OMP hold time assumed for sessions whose handshake was not captured (negative: no hold expiry for them)")
+}
+
+func (f *analyzeFlags) config() analyze.Config {
+	return analyze.Config{RouteFlapCount: f.routeFlapCount, RouteFlapWindow: f.routeFlapWindow,
+		TLOCFlapCount: f.tlocFlapCount, TLOCFlapWindow: f.tlocFlapWindow, ConvergenceWindow: f.convergence,
+		ConflictGrace: f.conflictGrace, UnresolvedGrace: f.unresolvedGrace, StaleGrace: f.staleGrace,
+		DefaultHoldTime: f.holdTime}
+}
+
+// filterFlags select rows of --at and --diff.
+type filterFlags struct {
+	vpn, prefix, peer, color string
+}
+
+func (ff *filterFlags) filter() (analyze.Filter, error) {
+	var f analyze.Filter
+	if ff.vpn != "" {
+		var v uint32
+		if _, err := fmt.Sscanf(ff.vpn, "%d", &v); err != nil {
+			return f, fmt.Errorf("--vpn %q: not a number", ff.vpn)
+		}
+		f.VPN, f.HasVPN = v, true
+	}
+	if ff.prefix != "" {
+		p, err := netip.ParsePrefix(ff.prefix)
+		if err != nil {
+			a, err2 := netip.ParseAddr(ff.prefix)
+			if err2 != nil {
+				return f, fmt.Errorf("--prefix %q: %v", ff.prefix, err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		f.Prefix = p.Masked()
+	}
+	f.Peer = ff.peer
+	if ff.color != "" {
+		c, err := sdwan.ParseColor(ff.color)
+		if err != nil {
+			return f, fmt.Errorf("--color: %v", err)
+		}
+		f.Color, f.HasColor = c, true
+	}
+	return f, nil
+}
+
+func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("analyze", "analyze -r FILE [flags]",
+		"Reads a capture, decrypts and decodes its control connections (keys as for dissect),\n"+
+			"and rebuilds the OMP peer sessions and the route, TLOC and service tables each peer\n"+
+			"advertised to each other one, over time. Prints a summary for people: peers and\n"+
+			"their states, table sizes, anomalies grouped by kind with their explanations.\n"+
+			"--timeline writes every change as NDJSON; --at shows the tables at an instant;\n"+
+			"--diff shows what changed between two instants; --explain KIND describes a kind.",
+		stderr)
+	var in inputFlags
+	addInputFlags(fs, &in)
+	var af analyzeFlags
+	addAnalyzeFlags(fs, &af)
+	var ff filterFlags
+	format := fs.StringP("format", "T", "auto", "output of the summary, --at and --diff: text or json (auto: text on a terminal, json otherwise)")
+	timeline := fs.String("timeline", "", "write the NDJSON timeline to FILE (- for standard output)")
+	at := fs.String("at", "", "show the tables as they stood at TIME (RFC 3339, or seconds from the capture start; 'end' for the end)")
+	diff := fs.String("diff", "", "show what changed between T1,T2 (times as for --at)")
+	fs.StringVar(&ff.vpn, "vpn", "", "--at/--diff: only routes and services of this VPN")
+	fs.StringVar(&ff.prefix, "prefix", "", "--at/--diff: only routes equal to or inside this prefix")
+	fs.StringVar(&ff.peer, "peer", "", "--at/--diff: only tables sent or received by this system-ip")
+	fs.StringVar(&ff.color, "color", "", "--at/--diff: only rows whose TLOC has this color")
+	explain := fs.String("explain", "", "print what an anomaly kind means, why it matters and what to check, then exit ('all' lists every kind)")
+	if st, done := parseFlags(fs, args, stdout); done {
+		return st
+	}
+	if *explain != "" {
+		return explainKinds(*explain, stdout, stderr)
+	}
+	if in.read == "" {
+		fmt.Fprintln(stderr, "ompscope analyze: -r FILE is required (use - for standard input)")
+		return exitUsage
+	}
+	f, err := outputFormat(*format, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		return exitUsage
+	}
+	filter, err := ff.filter()
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		return exitUsage
+	}
+	var t1s, t2s string
+	if *diff != "" {
+		parts := strings.Split(*diff, ",")
+		if len(parts) != 2 {
+			fmt.Fprintln(stderr, "ompscope analyze: --diff takes T1,T2")
+			return exitUsage
+		}
+		t1s, t2s = parts[0], parts[1]
+	}
+	ks, err := in.loadKeys(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		return exitRuntime
+	}
+	cfg, err := in.config(ks)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		return exitUsage
+	}
+
+	bw := bufio.NewWriterSize(stdout, 256<<10)
+	defer bw.Flush()
+	acfg := af.config()
+	var tw *bufio.Writer
+	if *timeline != "" {
+		var out io.Writer = bw
+		if *timeline != "-" {
+			fh, err := os.Create(*timeline)
+			if err != nil {
+				fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+				return exitRuntime
+			}
+			defer fh.Close()
+			out = fh
+		}
+		tw = bufio.NewWriterSize(out, 256<<10)
+		defer tw.Flush()
+		var buf []byte
+		headerDone := false
+		acfg.OnEvent = func(e *analyze.Event) {
+			if !headerDone {
+				headerDone = true
+				tw.Write(analyze.TimelineHeader(e.Time))
+				tw.WriteByte('\n')
+			}
+			buf = e.AppendJSON(buf[:0])
+			tw.Write(buf)
+			tw.WriteByte('\n')
+		}
+	}
+	a := analyze.New(acfg)
+	fd := newFeeder(a)
+	cfg.OnGap = fd.gap
+	var r *capture.Reader
+	if in.read == "-" {
+		r, err = capture.NewReader(stdin)
+	} else {
+		r, err = capture.Open(in.read)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		return exitRuntime
+	}
+	defer r.Close()
+	var last time.Time
+	d := dissect.New(cfg, fd.event)
+	r.OnSecrets = d.Secrets
+	var p capture.Packet
+	var runErr error
+	for {
+		if err := r.Next(&p); err != nil {
+			if err != io.EOF {
+				runErr = err
+			}
+			break
+		}
+		d.Packet(&p)
+		if !p.Time.IsZero() {
+			last = p.Time
+			a.Advance(p.Time)
+		}
+	}
+	d.Finish()
+	a.Finish(last)
+	if runErr != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v (the analysis covers everything before it)\n", runErr)
+	}
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	switch {
+	case *at != "":
+		t, err := parseInstant(*at, a, last)
+		if err != nil {
+			fmt.Fprintf(stderr, "ompscope analyze: --at: %v\n", err)
+			return exitUsage
+		}
+		s := a.Snapshot(t, filter)
+		if f == "json" {
+			enc.Encode(s)
+		} else {
+			analyze.WriteTables(bw, s)
+		}
+	case *diff != "":
+		t1, err1 := parseInstant(t1s, a, last)
+		t2, err2 := parseInstant(t2s, a, last)
+		if err1 != nil || err2 != nil {
+			fmt.Fprintf(stderr, "ompscope analyze: --diff: %v\n", firstErr(err1, err2))
+			return exitUsage
+		}
+		df := a.Diff(t1, t2, filter)
+		if f == "json" {
+			enc.Encode(df)
+		} else {
+			analyze.WriteDiff(bw, df)
+		}
+	case *timeline == "-":
+		// the timeline is the output
+	default:
+		if f == "json" {
+			enc.Encode(struct {
+				Schema    string            `json:"schema"`
+				Peers     []analyze.Peer    `json:"peers"`
+				Anomalies []analyze.Anomaly `json:"anomalies"`
+			}{"ompscope.summary/1", a.Peers(), a.Anomalies()})
+		} else {
+			a.WriteSummary(bw)
+		}
+	}
+	if runErr != nil {
+		return exitRuntime
+	}
+	return exitOK
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func parseInstant(s string, a *analyze.Analyzer, end time.Time) (time.Time, error) {
+	switch s {
+	case "end":
+		return end, nil
+	case "start":
+		return a.Start(), nil
+	}
+	return analyze.ParseTime(s, a.Start())
+}
+
+func explainKinds(k string, stdout, stderr io.Writer) int {
+	if k == "all" {
+		for _, kind := range analyze.Kinds() {
+			txt, _ := analyze.Explain(kind)
+			fmt.Fprintf(stdout, "%s\n\n", txt)
+		}
+		return exitOK
+	}
+	txt, ok := analyze.Explain(analyze.Kind(k))
+	if !ok {
+		names := make([]string, 0)
+		for _, kind := range analyze.Kinds() {
+			names = append(names, string(kind))
+		}
+		fmt.Fprintf(stderr, "ompscope analyze: unknown kind %q; kinds: %s\n", k, strings.Join(names, ", "))
+		return exitUsage
+	}
+	fmt.Fprintln(stdout, txt)
+	return exitOK
+}

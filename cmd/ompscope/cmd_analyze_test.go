@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const withdrawSample = "../../pcaps/route-withdraw.pcapng"
+
+func TestAnalyzeSummary(t *testing.T) {
+	code, out, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/hold-expiry.pcapng", "-T", "text")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"PEERS", "ANOMALIES", "hold-expired"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCmd(t, "", "analyze", "-r", "../../pcaps/hold-expiry.pcapng", "-T", "json")
+	var sum struct {
+		Schema    string           `json:"schema"`
+		Peers     []map[string]any `json:"peers"`
+		Anomalies []map[string]any `json:"anomalies"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Schema != "ompscope.summary/1" || len(sum.Peers) == 0 || len(sum.Anomalies) == 0 {
+		t.Fatalf("json summary %d %.300s", code, out)
+	}
+}
+
+func TestAnalyzeTimeline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tl.ndjson")
+	if code, _, errs := runCmd(t, "", "analyze", "-r", withdrawSample, "--timeline", path, "-T", "json"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if !strings.Contains(lines[0], `"schema":"ompscope.timeline/1"`) {
+		t.Errorf("first line %s", lines[0])
+	}
+	types := map[string]int{}
+	last := ""
+	for _, l := range lines {
+		var e struct {
+			Time string `json:"time"`
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		if e.Time < last {
+			t.Fatalf("timeline out of order: %s after %s", e.Time, last)
+		}
+		last = e.Time
+		types[e.Type]++
+	}
+	for _, want := range []string{"route.add", "route.withdraw", "tloc.add", "service.add", "peer.state", "anomaly.start"} {
+		if types[want] == 0 {
+			t.Errorf("no %s event (%v)", want, types)
+		}
+	}
+}
+
+func TestAnalyzeAtDiffAndFilters(t *testing.T) {
+	code, out, errs := runCmd(t, "", "analyze", "-r", withdrawSample, "--at", "end", "-T", "json")
+	if code != 0 {
+		t.Fatalf("exit %d %s", code, errs)
+	}
+	var snap map[string]any
+	if err := json.Unmarshal([]byte(out), &snap); err != nil || snap["schema"] != "ompscope.tables/1" {
+		t.Fatalf("snapshot %v %.200s", err, out)
+	}
+	all := strings.Count(out, `"prefix"`)
+	code, out, _ = runCmd(t, "", "analyze", "-r", withdrawSample, "--at", "end", "-T", "json", "--vpn", "10")
+	v10 := strings.Count(out, `"prefix"`)
+	if code != 0 || v10 == 0 || v10 >= all || strings.Contains(out, `"vpn":20`) {
+		t.Errorf("--vpn 10: %d of %d routes", v10, all)
+	}
+	code, out, _ = runCmd(t, "", "analyze", "-r", withdrawSample, "--at", "end", "-T", "text", "--color", "mpls")
+	if code != 0 || strings.Contains(out, "biz-internet") {
+		t.Errorf("--color mpls shows other colors:\n%.500s", out)
+	}
+	// a time before anything was advertised: empty tables
+	code, out, _ = runCmd(t, "", "analyze", "-r", withdrawSample, "--at", "0", "-T", "json")
+	if code != 0 || strings.Count(out, `"prefix"`) != 0 {
+		t.Errorf("--at 0 shows %d routes", strings.Count(out, `"prefix"`))
+	}
+	code, out, errs = runCmd(t, "", "analyze", "-r", withdrawSample, "--diff", "0,end", "-T", "json")
+	var d struct {
+		Schema    string `json:"schema"`
+		Added     []any  `json:"added"`
+		Withdrawn []any  `json:"withdrawn"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil || d.Schema != "ompscope.diff/1" || len(d.Added) == 0 {
+		t.Errorf("diff %d %s %.300s", code, errs, out)
+	}
+	if code, _, _ := runCmd(t, "", "analyze", "-r", withdrawSample, "--diff", "1"); code != exitUsage {
+		t.Errorf("--diff with one time: exit %d", code)
+	}
+	if code, _, _ := runCmd(t, "", "analyze", "-r", withdrawSample, "--at", "yesterday"); code != exitUsage {
+		t.Errorf("--at yesterday: exit %d", code)
+	}
+	if code, _, _ := runCmd(t, "", "analyze", "-r", withdrawSample, "--color", "chartreuse"); code != exitUsage {
+		t.Errorf("--color chartreuse: exit %d", code)
+	}
+}
+
+func TestAnalyzeExplainAndErrors(t *testing.T) {
+	if code, out, _ := runCmd(t, "", "analyze", "--explain", "stale-after-gr"); code != 0 || !strings.Contains(out, "show omp") {
+		t.Errorf("--explain: %d %s", code, out)
+	}
+	if code, out, _ := runCmd(t, "", "analyze", "--explain", "all"); code != 0 || !strings.Contains(out, "decryption-gap") {
+		t.Errorf("--explain all: %d", code)
+	}
+	if code, _, errs := runCmd(t, "", "analyze", "--explain", "nope"); code != exitUsage || !strings.Contains(errs, "tloc-flap") {
+		t.Errorf("--explain nope: %d %s", code, errs)
+	}
+	if code, _, _ := runCmd(t, "", "analyze"); code != exitUsage {
+		t.Errorf("no -r: %d", code)
+	}
+	junk := filepath.Join(t.TempDir(), "junk")
+	os.WriteFile(junk, []byte("not a capture"), 0o644)
+	if code, _, errs := runCmd(t, "", "analyze", "-r", junk); code != exitRuntime || errs == "" {
+		t.Errorf("junk: %d %q", code, errs)
+	}
+}
+
+// missing-keys: the session whose key is absent is reported as a
+// decryption gap, never as a clean bill of health.
+func TestAnalyzeMissingKeys(t *testing.T) {
+	code, out, _ := runCmd(t, "", "analyze", "-r", "../../pcaps/missing-keys.pcap", "--keylog", "../../pcaps/missing-keys.keys", "-T", "text")
+	if code != 0 || !strings.Contains(out, "decryption-gap") {
+		t.Errorf("%d\n%s", code, out)
+	}
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ompscope/ompscope/analyze"
+	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/live"
+)
+
+func init() {
+	register(&command{name: "sniff", summary: "capture live, decrypt, decode and analyze as it happens", run: cmdSniff})
+}
+
+func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("sniff", "sniff -i IFACE [flags]",
+		"Captures on a network interface (Linux AF_PACKET, no libpcap needed; root or\n"+
+			"CAP_NET_RAW), decrypts the control connections with the keys given (--keylog files\n"+
+			"are re-read as they grow), and prints the analyzer's events and anomalies as they\n"+
+			"happen (--view events, the default) or each decoded message (--view dissect). A\n"+
+			"status line goes to stderr every few seconds when it is a terminal. SIGINT or\n"+
+			"SIGTERM stops the capture, finishes what is buffered, prints the summary and exits 0.\n"+
+			"The default kernel filter admits only the controller ports (and IP fragments).",
+		stderr)
+	var in inputFlags
+	addInputFlags(fs, &in)
+	fs.Lookup("read").Hidden = true
+	var af analyzeFlags
+	addAnalyzeFlags(fs, &af)
+	iface := fs.StringP("interface", "i", "", "interface to capture on (required)")
+	filter := fs.StringP("filter", "f", "", "capture filter instead of the controller ports: udp port N, tcp port N, port N, host A, src/dst, and/or/not, ( )")
+	write := fs.StringP("write", "w", "", "also write what was captured to FILE as pcapng, with the keys used in Decryption Secrets Blocks")
+	duration := fs.Duration("duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
+	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit)")
+	view := fs.String("view", "events", "what to print: events (analyzer events and anomalies) or dissect (each message)")
+	format := fs.StringP("format", "T", "auto", "text or json (auto: text on a terminal, json otherwise)")
+	snaplen := fs.Int("snaplen", 0, "bytes captured per packet (default 262144)")
+	promisc := fs.Bool("promisc", false, "put the interface in promiscuous mode")
+	retention := fs.Duration("retention", time.Hour, "keep table history this long in capture time, so memory stays bounded on a long capture (0: keep all)")
+	statusEvery := fs.Duration("status", 5*time.Second, "interval of the status line on stderr (0: never; only on a terminal unless --status is given)")
+	if st, done := parseFlags(fs, args, stdout); done {
+		return st
+	}
+	if *iface == "" {
+		fmt.Fprintln(stderr, "ompscope sniff: -i IFACE is required")
+		return exitUsage
+	}
+	if *view != "events" && *view != "dissect" {
+		fmt.Fprintf(stderr, "ompscope sniff: --view takes events or dissect, not %q\n", *view)
+		return exitUsage
+	}
+	f, err := outputFormat(*format, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
+		return exitUsage
+	}
+	// The key logs are followed (read now and as they grow), not loaded once.
+	keylogs := in.keylogs
+	in.keylogs = nil
+	ks, err := in.loadKeys(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
+		return exitRuntime
+	}
+	cfg, err := in.config(ks)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
+		return exitUsage
+	}
+	var flt *live.Filter
+	if *filter != "" {
+		flt, err = live.ParseFilter(*filter)
+		if err != nil {
+			fmt.Fprintf(stderr, "ompscope sniff: -f: %v\n", err)
+			return exitUsage
+		}
+		flt = flt.WithFragments()
+	} else {
+		tls := []uint16{dissect.DefaultTLSPort}
+		tls = append(tls, cfg.ExtraTLSPorts...)
+		flt = live.DefaultFilter(append(dissect.ControllerDTLSPorts(), cfg.ExtraDTLSPorts...), tls)
+	}
+	src, err := live.Open(*iface, live.Options{SnapLen: *snaplen, Promiscuous: *promisc, Filter: flt, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
+		return exitRuntime
+	}
+	defer src.Close()
+
+	var pw *live.PcapngWriter
+	var pfile *os.File
+	if *write != "" {
+		pfile, err = os.Create(*write)
+		if err != nil {
+			fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
+			return exitRuntime
+		}
+		pw, err = live.NewPcapngWriterInterface(pfile, live.PcapngInterface{LinkType: src.LinkType(), Name: src.Interface(),
+			Filter: flt.String(), SnapLen: src.SnapLen()})
+		if err != nil {
+			fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
+			return exitRuntime
+		}
+	}
+
+	var errMu sync.Mutex
+	var newKeys atomic.Bool
+	var followers []*live.KeyLogFollower
+	for _, path := range keylogs {
+		followers = append(followers, live.FollowKeyLog(path, ks, 0, func(u *live.KeyLogUpdate) {
+			errMu.Lock()
+			for _, e := range u.Errors {
+				fmt.Fprintf(stderr, "ompscope sniff: %v\n", e)
+			}
+			errMu.Unlock()
+			if pw != nil && len(u.Lines) > 0 {
+				pw.WriteSecrets(u.Lines)
+			}
+			if u.Added > 0 {
+				newKeys.Store(true)
+				src.Wake()
+			}
+		}))
+	}
+
+	bw := bufio.NewWriterSize(stdout, 64<<10)
+	defer bw.Flush()
+	var anomalies, events uint64
+	acfg := af.config()
+	acfg.Retention = *retention
+	var buf []byte
+	acfg.OnEvent = func(e *analyze.Event) {
+		events++
+		if e.Type == analyze.EvAnomalyStart {
+			anomalies++
+		}
+		if *view != "events" {
+			return
+		}
+		if f == "json" {
+			buf = append(e.AppendJSON(buf[:0]), '\n')
+			bw.Write(buf)
+		} else {
+			fmt.Fprintln(bw, eventLine(e))
+		}
+		bw.Flush()
+	}
+	a := analyze.New(acfg)
+	fd := newFeeder(a)
+	cfg.OnGap = fd.gap
+	jw := dissect.NewJSONWriter(bw, false)
+	d := dissect.New(cfg, func(e *dissect.Event) {
+		fd.event(e)
+		if *view == "dissect" {
+			if f == "json" {
+				jw.Write(e)
+			} else {
+				fmt.Fprintln(bw, e.TextLine())
+			}
+			bw.Flush()
+		}
+	})
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			src.Stop()
+		}
+	}()
+	if *duration > 0 {
+		t := time.AfterFunc(*duration, src.Stop)
+		defer t.Stop()
+	}
+	showStatus := *statusEvery > 0 && (isTerminal(stderr) || fs.Changed("status"))
+	start, lastStatus := time.Now(), time.Now()
+	var p capture.Packet
+	var n uint64
+	var runErr error
+	for {
+		err := src.Next(&p)
+		if err == nil {
+			n++
+			if pw != nil {
+				pw.WritePacket(&p)
+			}
+			d.Packet(&p)
+			a.Advance(p.Time)
+			if *count > 0 && n >= *count {
+				break
+			}
+		} else if errors.Is(err, io.EOF) {
+			break
+		} else if errors.Is(err, live.ErrTimeout) {
+			a.Advance(time.Now())
+		} else {
+			runErr = err
+			break
+		}
+		if newKeys.Swap(false) {
+			d.Retry()
+		}
+		if showStatus && time.Since(lastStatus) >= *statusEvery {
+			lastStatus = time.Now()
+			st, _ := src.Stats()
+			sess, _ := d.Sessions()
+			var dec, fail uint64
+			for _, s := range sess {
+				dec += s.Decrypted
+				fail += s.TotalFailures()
+			}
+			errMu.Lock()
+			fmt.Fprintf(stderr, "\r%s: %d packets, %d kernel drops, %d sessions, %d records decrypted, %d undecryptable, %d anomalies   ",
+				time.Since(start).Round(time.Second), st.Packets, st.KernelDropped, len(sess), dec, fail, anomalies)
+			errMu.Unlock()
+			if pw != nil {
+				pw.Flush()
+			}
+		}
+	}
+	for _, fl := range followers {
+		fl.Stop()
+	}
+	d.Retry()
+	d.Finish()
+	a.Finish(time.Now())
+	if showStatus {
+		fmt.Fprintln(stderr)
+	}
+	st, _ := src.Stats()
+	if pw != nil {
+		pw.WriteStats(st, start, time.Now())
+		if err := pw.Close(); err != nil {
+			fmt.Fprintf(stderr, "ompscope sniff: writing %s: %v\n", *write, err)
+			runErr = err
+		}
+		pfile.Close()
+	}
+	bw.Flush()
+	fmt.Fprintf(stderr, "captured %d packets on %s (%d dropped by the kernel) in %s\n", st.Packets, *iface, st.KernelDropped,
+		time.Since(start).Round(time.Millisecond))
+	if f == "text" {
+		a.WriteSummary(stderr)
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "ompscope sniff: %v\n", runErr)
+		return exitRuntime
+	}
+	return exitOK
+}
+
+// eventLine is the one-line text form of an analyzer event.
+func eventLine(e *analyze.Event) string {
+	ts := e.Time.UTC().Format("15:04:05.000000")
+	switch {
+	case e.Anomaly != nil:
+		return fmt.Sprintf("%s %s %s %s [%s] %s", ts, e.Type, e.Anomaly.Kind, e.Anomaly.Subject, e.Anomaly.Severity, e.Anomaly.Explanation)
+	case e.State != nil:
+		return fmt.Sprintf("%s %s %s %s>%s %s: %s → %s %s", ts, e.Type, e.Session, e.State.ClientSystemIP, e.State.ServerSystemIP,
+			e.State.Layer, e.State.Old, e.State.New, e.State.Reason)
+	}
+	return fmt.Sprintf("%s %s %s→%s %s %s", ts, e.Type, e.From, e.To, e.Family, string(e.AppendJSON(nil)))
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"github.com/ompscope/ompscope/analyze"
+	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+// feeder connects the dissector's output to the analyzer: it turns
+// dissect events and decryption failures into analyze inputs. It is the
+// only place that knows both sides, so that analyze never sees packets
+// or crypto.
+type feeder struct {
+	a     *analyze.Analyzer
+	infos map[*tlsdec.Session]*analyze.SessionInfo
+	plain map[string]*analyze.SessionInfo
+	in    analyze.Input
+}
+
+func newFeeder(a *analyze.Analyzer) *feeder {
+	return &feeder{a: a, infos: map[*tlsdec.Session]*analyze.SessionInfo{}, plain: map[string]*analyze.SessionInfo{}}
+}
+
+func (f *feeder) info(s *tlsdec.Session) *analyze.SessionInfo {
+	si := f.infos[s]
+	if si == nil {
+		si = &analyze.SessionInfo{ID: s.ID, Client: s.Client, Server: s.Server, Transport: s.Transport}
+		f.infos[s] = si
+	}
+	// facts learned late (suite, key source) are refreshed each time
+	si.Suite, si.KeySource, si.NullCipher = "", s.KeySource, s.NullCipher()
+	if s.HandshakeSeen {
+		si.Suite, si.Version = s.CipherSuiteName(), s.VersionName()
+	}
+	return si
+}
+
+// event feeds one decoded record.
+func (f *feeder) event(e *dissect.Event) {
+	var si *analyze.SessionInfo
+	fromClient := e.Dir != tlsdec.FromServer
+	if e.Session != nil {
+		si = f.info(e.Session)
+	} else {
+		// vdaemon outside DTLS/TLS: a "plain" session per endpoint pair,
+		// the lower port... the sender of the first message is the client
+		k := e.Src.String() + ">" + e.Dst.String()
+		rk := e.Dst.String() + ">" + e.Src.String()
+		if si = f.plain[rk]; si != nil {
+			fromClient = false
+		} else if si = f.plain[k]; si == nil {
+			si = &analyze.SessionInfo{ID: "plain:" + k, Client: e.Src, Server: e.Dst, Transport: "plain"}
+			f.plain[k] = si
+		}
+	}
+	f.in = analyze.Input{Time: e.Time, Frame: e.Frame, Session: si, FromClient: fromClient,
+		VDaemon: e.Msg.VDaemon, OMP: e.Msg.OMP, Err: e.Msg.Err}
+	f.a.Message(&f.in)
+}
+
+// gap feeds n undecryptable records of s.
+func (f *feeder) gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
+	g := analyze.Gap{Time: s.LastSeen, Frame: s.LastFrame, Session: f.info(s), Dir: analyze.DirUnknown,
+		Reason: r.String(), Records: n}
+	if r == tlsdec.ReasonNoKey {
+		// records without a key wait in a queue and are reported when
+		// the queue overflows or the input ends: they cover the session
+		// since it began
+		g.Start = s.FirstSeen
+	}
+	f.a.Gap(&g)
+}
