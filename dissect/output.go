@@ -78,6 +78,7 @@ func (d *Dissector) WriteStats(w io.Writer) {
 	for _, e := range d.Counters.SecretErrors {
 		fmt.Fprintf(w, "  key material: %v\n", e)
 	}
+	fmt.Fprintf(w, "link/IP/transport: %s", d.flow.Stats().String())
 	for _, s := range sess {
 		key := s.KeySource
 		if key == "" {

@@ -209,3 +209,14 @@ func TestEventJSONMatchesStructForm(t *testing.T) {
 		t.Fatalf("only %d events", n)
 	}
 }
+
+// Stats report what the layers below skipped (here: an unknown link type).
+func TestStatsReportUnknownLinkType(t *testing.T) {
+	d := New(Config{}, func(*Event) {})
+	d.Packet(&capture.Packet{Data: []byte{1, 2, 3, 4}, LinkType: 147, Frame: 1})
+	var b bytes.Buffer
+	d.WriteStats(&b)
+	if !strings.Contains(b.String(), "unsupported link type: 1") {
+		t.Errorf("stats:\n%s", b.String())
+	}
+}
