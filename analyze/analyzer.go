@@ -46,8 +46,18 @@ type Analyzer struct {
 	flapSubj   map[*row]string  // subject of the flap condition of each flapping row
 	vsmarts    map[uint32]int64 // vSmart system-ips (from HANDSHAKEs) → first seen
 	meshDirty  bool
-	idBuf      []rowID  // scratch (evalGroup)
-	ceBuf      []centry // scratch (evalGroup)
+
+	// not-distributed
+	distRecv  map[uint32]*distRecv  // receiver → its sessions with vSmarts
+	distVS    map[uint32][]*session // vSmart → its observed up sessions
+	distStale bool                  // sessions changed: rebuild distRecv, distVS
+	recvVPN   map[uint64]int64      // receiver<<32|vpn → first route of the vpn from a vSmart
+	recvOrig  map[uint64]int64      // receiver<<32|originator → first path of it from a vSmart
+	vpnRecv   map[uint32][]uint32   // vpn → receivers (recvVPN keys)
+	distSet   map[*group][]condRef  // open not-distributed conditions per group
+	distQ     []*group              // groups to re-evaluate
+	idBuf     []rowID               // scratch (evalGroup)
+	ceBuf     []centry              // scratch (evalGroup)
 
 	anomalies []*Anomaly
 	anomID    int
@@ -95,6 +105,12 @@ func New(cfg Config) *Analyzer {
 		instants:   make(map[condKey]*instant),
 		flapSubj:   make(map[*row]string),
 		vsmarts:    make(map[uint32]int64),
+		distRecv:   make(map[uint32]*distRecv),
+		distVS:     make(map[uint32][]*session),
+		recvVPN:    make(map[uint64]int64),
+		recvOrig:   make(map[uint64]int64),
+		vpnRecv:    make(map[uint32][]uint32),
+		distSet:    make(map[*group][]condRef),
 	}
 }
 
@@ -171,7 +187,6 @@ func (a *Analyzer) session(info *SessionInfo, now int64) *session {
 				s.info.Transport = info.Transport
 			}
 			s.info.NullCipher = s.info.NullCipher || info.NullCipher
-			a.checkTunnel(s, now)
 		}
 		return s
 	}
@@ -196,7 +211,6 @@ func (a *Analyzer) session(info *SessionInfo, now int64) *session {
 	}
 	a.sessions[key] = s
 	a.sessList = append(a.sessList, s)
-	a.checkTunnel(s, now)
 	return s
 }
 
@@ -205,27 +219,45 @@ var legacyVersions = map[string]bool{"SSL 3.0": true, "TLS 1.0": true, "TLS 1.1"
 	"DTLS 1.0 (OpenSSL pre-standard)": true}
 
 // checkTunnel reports a control connection that is not properly protected:
-// vdaemon in the clear, a NULL cipher, or TLS/DTLS older than 1.2 (once per
-// session and problem).
-func (a *Analyzer) checkTunnel(s *session, now int64) {
-	var what string
-	sev := SevError
-	switch {
-	case s.info.Transport == "plain" && s.tunnelRp&1 == 0:
+// vdaemon in the clear, a NULL cipher, or TLS/DTLS older than 1.2. Each
+// problem of a session is raised once, at the first record that shows it;
+// later records of the session are added to its evidence while the anomaly
+// is open (records closer than MergeWindow).
+func (a *Analyzer) checkTunnel(s *session, now int64, frame uint64) {
+	if s.tunnelAn != nil {
+		k := condKey{KindUntunnelledControl, s.subject()}
+		if in := a.instants[k]; in != nil && in.anom == s.tunnelAn && now-in.last <= in.window {
+			a.extendInstant(in, SevError, now, frame)
+		}
+	}
+	var what []string
+	if s.info.Transport == "plain" && s.tunnelRp&1 == 0 {
 		s.tunnelRp |= 1
-		what = "carries vdaemon/OMP in the clear, outside DTLS/TLS"
-	case s.info.NullCipher && s.tunnelRp&2 == 0:
+		what = append(what, "carries vdaemon/OMP in the clear, outside any DTLS/TLS session")
+	}
+	if s.info.NullCipher && s.tunnelRp&2 == 0 {
 		s.tunnelRp |= 2
-		what = "uses the NULL-cipher suite " + s.info.Suite + ": authenticated but not encrypted"
-	case legacyVersions[s.info.Version] && s.tunnelRp&4 == 0:
+		suite := s.info.Suite
+		if suite == "" {
+			suite = "(name unknown)"
+		}
+		what = append(what, "negotiated the NULL-cipher suite "+suite+": authenticated but not encrypted")
+	}
+	if legacyVersions[s.info.Version] && s.tunnelRp&4 == 0 {
 		s.tunnelRp |= 4
-		what, sev = "negotiated "+s.info.Version+", older than the (D)TLS 1.2 Cisco SD-WAN requires", SevWarning
-	default:
+		what = append(what, "negotiated "+s.info.Version+", older than the (D)TLS 1.2 Cisco SD-WAN requires")
+	}
+	if len(what) == 0 {
 		return
 	}
-	expl := "The control connection " + s.subject() + " " + what + ": anyone on the path can read (or, in the clear, alter) the routing it carries."
-	a.instant(KindUntunnelledControl, s.subject(), sev, now, now, 0, a.cfg.MergeWindow, s.id,
-		func(*instant) string { return expl })
+	s.tunnelWhy = append(s.tunnelWhy, what...)
+	explain := func(*instant) string {
+		return "The control connection " + s.subject() + " (" + sessDesc(s) + ") " + strings.Join(s.tunnelWhy, "; it also ") +
+			": anyone on the path can read (or, in the clear, alter) the routing it carries."
+	}
+	in := a.instant(KindUntunnelledControl, s.subject(), SevError, now, now, frame, a.cfg.MergeWindow, s.id, explain)
+	in.anom.Explanation = explain(in)
+	s.tunnelAn = in.anom
 }
 
 // Message processes one decoded record.
@@ -236,6 +268,7 @@ func (a *Analyzer) Message(in *Input) {
 	now := a.advanceTo(timeNS(in.Time))
 	a.stats.Inputs++
 	s := a.session(in.Session, now)
+	a.checkTunnel(s, now, in.Frame)
 	d := 1
 	if in.FromClient {
 		d = 0
@@ -272,6 +305,7 @@ func (a *Analyzer) Gap(g *Gap) {
 	now := a.advanceTo(timeNS(g.Time))
 	a.stats.Gaps++
 	s := a.session(g.Session, now)
+	a.checkTunnel(s, now, g.Frame)
 	n := max(g.Records, 1)
 	reason := g.Reason
 	if reason == "" {
@@ -318,6 +352,7 @@ func (a *Analyzer) SessionEnd(info *SessionInfo, t time.Time) {
 // than that are one anomaly).
 func (a *Analyzer) gapRecord(s *session, dirs []int, since, now int64, frame uint64, reason string, n int) {
 	s.gapRecords += n
+	a.distStale = true
 	s.gapReasons[reason] += n
 	a.stats.GapRecords += n
 	for _, d := range dirs {
@@ -425,6 +460,7 @@ func (a *Analyzer) setCtl(s *session, st ctlState, now int64, frame uint64, reas
 	}
 	old := s.ctl
 	s.ctl = st
+	a.distStale = true
 	if st != ctlDown {
 		s.downAt, s.downReason = 0, ""
 	}
@@ -437,6 +473,7 @@ func (a *Analyzer) setOMP(s *session, st ompState, now int64, frame uint64, reas
 	}
 	old := s.omp
 	s.omp = st
+	a.distStale = true
 	if len(s.ompHist) >= maxStateHist {
 		s.ompHist = slices.Delete(s.ompHist, 0, 1)
 	}
@@ -706,6 +743,7 @@ func (a *Analyzer) inform(s *session, d int, m *omp.Inform, now int64, frame uin
 		}
 		if m.Family.IsRoute() && !t.synced {
 			t.synced = true
+			a.distStale = true
 			a.divMark(t)
 		}
 		if t.inGR && m.Family < 8 {

@@ -32,6 +32,7 @@ const (
 	// Fabric rules.
 	KindVSmartMeshIncomplete Kind = "vsmart-mesh-incomplete"
 	KindUntunnelledControl   Kind = "untunnelled-control"
+	KindNotDistributed       Kind = "not-distributed"
 )
 
 // Kinds lists every detector kind, in the order.
@@ -39,7 +40,8 @@ func Kinds() []Kind {
 	return []Kind{KindUnresolvedRoute, KindTLOCFlap, KindRouteFlap, KindDuplicateSystemIP,
 		KindSiteIDMismatch, KindVSmartDivergence, KindWithdrawUnknown, KindStaleAfterGR,
 		KindHoldExpired, KindAttributeConflict, KindAlert, KindTeardown,
-		KindPathLimitExceeded, KindTLOCClone, KindDecryptionGap, KindVSmartMeshIncomplete, KindUntunnelledControl}
+		KindPathLimitExceeded, KindTLOCClone, KindDecryptionGap, KindVSmartMeshIncomplete, KindUntunnelledControl,
+		KindNotDistributed}
 }
 
 // Severity of an anomaly.

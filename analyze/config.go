@@ -30,6 +30,11 @@ type Config struct {
 	// condition lasts longer than this (so that a change still travelling
 	// through the fabric is not reported). Default 10s.
 	ConflictGrace time.Duration
+	// DistributionWindow: not-distributed fires when a route or TLOC an
+	// edge advertised has not reached, after this long, a receiver the
+	// rule expects it at (see Explain(KindNotDistributed) and
+	// docs/timeline.md). Default 30s.
+	DistributionWindow time.Duration
 	// UnresolvedGrace: unresolved-route fires when a route's TLOC has been
 	// absent from the whole fabric for this long. Default 5s.
 	UnresolvedGrace time.Duration
@@ -69,17 +74,18 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultFlapCount         = 5
-	DefaultFlapWindow        = 60 * time.Second
-	DefaultConvergenceWindow = 15 * time.Second
-	DefaultConflictGrace     = 10 * time.Second
-	DefaultUnresolvedGrace   = 5 * time.Second
-	DefaultStaleGrace        = 10 * time.Second
-	DefaultMergeWindow       = 60 * time.Second
-	DefaultOMPHoldTime       = 60 * time.Second
-	DefaultHistoryPerRow     = 8
-	DefaultMaxAnomalies      = 10000
-	DefaultMaxEvidence       = 16
+	DefaultFlapCount          = 5
+	DefaultFlapWindow         = 60 * time.Second
+	DefaultConvergenceWindow  = 15 * time.Second
+	DefaultConflictGrace      = 10 * time.Second
+	DefaultUnresolvedGrace    = 5 * time.Second
+	DefaultDistributionWindow = 30 * time.Second
+	DefaultStaleGrace         = 10 * time.Second
+	DefaultMergeWindow        = 60 * time.Second
+	DefaultOMPHoldTime        = 60 * time.Second
+	DefaultHistoryPerRow      = 8
+	DefaultMaxAnomalies       = 10000
+	DefaultMaxEvidence        = 16
 )
 
 func (c Config) withDefaults() Config {
@@ -100,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConflictGrace <= 0 {
 		c.ConflictGrace = DefaultConflictGrace
+	}
+	if c.DistributionWindow <= 0 {
+		c.DistributionWindow = DefaultDistributionWindow
 	}
 	if c.UnresolvedGrace <= 0 {
 		c.UnresolvedGrace = DefaultUnresolvedGrace

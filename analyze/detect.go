@@ -326,6 +326,9 @@ func (a *Analyzer) tick() {
 		a.meshDirty = false
 		a.evalMesh(now)
 	}
+	if len(a.distQ) > 0 {
+		a.distTick(now)
+	}
 }
 
 // ---- vSmart mesh
@@ -397,9 +400,38 @@ func (a *Analyzer) evalMesh(now int64) {
 }
 
 // meshUnobserved, at the end: vSmart pairs between which the capture never
-// showed an OMP session are reported as info, "not observed".
+// showed an OMP session. When the capture evidently sees the controller
+// mesh itself (both vSmarts are ends of observed vSmart-to-vSmart sessions,
+// and those sessions do not all go through one vSmart, as they would at one
+// controller's own link) the pair never peering is a warning; otherwise the
+// capture point may simply not see their traffic: info, "not observed".
 func (a *Analyzer) meshUnobserved() {
 	pairs, _, seen := a.meshPairs()
+	var vv [][2]uint32 // observed vSmart-to-vSmart sessions
+	for _, p := range pairs {
+		if seen[p] {
+			vv = append(vv, p)
+		}
+	}
+	// the vSmarts common to every observed vSmart-to-vSmart session
+	var common []uint32
+	if len(vv) > 0 {
+		common = []uint32{vv[0][0], vv[0][1]}
+		for _, p := range vv[1:] {
+			common = slices.DeleteFunc(common, func(v uint32) bool { return v != p[0] && v != p[1] })
+		}
+	}
+	inMesh := func(v uint32) (peers []string) {
+		for _, p := range vv {
+			switch v {
+			case p[0]:
+				peers = append(peers, addrOf4(p[1]).String())
+			case p[1]:
+				peers = append(peers, addrOf4(p[0]).String())
+			}
+		}
+		return peers
+	}
 	for _, p := range pairs {
 		if seen[p] {
 			continue
@@ -410,9 +442,29 @@ func (a *Analyzer) meshUnobserved() {
 		}
 		since := max(a.vsmarts[p[0]], a.vsmarts[p[1]])
 		x, y := addrOf4(p[0]).String(), addrOf4(p[1]).String()
+		px, py := inMesh(p[0]), inMesh(p[1])
+		if len(px) > 0 && len(py) > 0 && len(common) == 0 {
+			a.condSet(k, meshSrc{}, since, a.clock, 0, 0, SevWarning, "", false, func() string {
+				return "vSmarts " + x + " and " + y + " never peered in this capture, although it sees the vSmart mesh (" +
+					strconv.Itoa(len(vv)) + " vSmart-to-vSmart OMP sessions, not all through one vSmart; " + x + " with " +
+					strings.Join(px, ", ") + ", " + y + " with " + strings.Join(py, ", ") +
+					"): the mesh is incomplete, unless their session takes a path this capture point does not see."
+			})
+			continue
+		}
+		why := "the capture never shows " + x + " or " + y + " in a session with another vSmart"
+		switch {
+		case len(px) > 0 && len(py) > 0:
+			why = "the vSmart-to-vSmart sessions it shows all go through " + addrOf4(common[0]).String() +
+				" (a capture on that controller's link sees no other vSmart pair)"
+		case len(px) > 0:
+			why = "the capture never shows " + y + " in a session with another vSmart"
+		case len(py) > 0:
+			why = "the capture never shows " + x + " in a session with another vSmart"
+		}
 		a.condSet(k, meshSrc{}, since, a.clock, 0, 0, SevInfo, "", false, func() string {
 			return "Not observed: the capture shows no OMP session between vSmarts " + x + " and " + y +
-				"; either they do not peer (the vSmart mesh is incomplete) or this capture point does not see their traffic."
+				", but " + why + "; either they do not peer (the vSmart mesh is incomplete) or this capture point does not see their traffic."
 		})
 	}
 }

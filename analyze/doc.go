@@ -71,7 +71,7 @@
 // capture time, evidence frame numbers and a one-sentence explanation.
 // Conditions (unresolved-route, vsmart-divergence, attribute-conflict,
 // tloc-clone, stale-after-gr, path-limit-exceeded, duplicate-system-ip,
-// hold-expired, flaps, vsmart-mesh-incomplete) start when the condition
+// hold-expired, flaps, vsmart-mesh-incomplete, not-distributed) start when the condition
 // began and end when it stops; those with a grace period or window (Config)
 // are raised only once they have held that long, with their true start.
 // Occurrence anomalies (alert, teardown, withdraw-unknown, site-id-mismatch,

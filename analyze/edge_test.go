@@ -344,30 +344,3 @@ func TestVSmartMesh(t *testing.T) {
 		t.Errorf("%+v", f.a.Anomalies())
 	}
 }
-
-func TestUntunnelledControl(t *testing.T) {
-	f := newFab(t, Config{})
-	e1, e2, e3, v1 := edge(1, 100), edge(2, 200), edge(3, 300), vsmart(1)
-	x := f.session(e1, v1)
-	x.info.Transport = "plain"
-	x.challenge()
-	y := f.session(e2, v1)
-	y.info.Suite, y.info.NullCipher = "TLS_RSA_WITH_NULL_SHA256", true
-	y.challenge()
-	z := f.session(e3, v1)
-	z.info.Version = "DTLS 1.0"
-	z.challenge()
-	z.hello(true) // reported once
-	ok := f.session(edge(4, 400), v1)
-	ok.challenge()
-	f.finish(5)
-	for s, sev := range map[*sess]Severity{x: SevError, y: SevError, z: SevWarning} {
-		an := f.wantOneOf(KindUntunnelledControl, s.subject())
-		if an.Severity != sev {
-			t.Errorf("%+v", an)
-		}
-	}
-	if n := len(f.anomalies(KindUntunnelledControl)); n != 3 {
-		t.Errorf("%d", n)
-	}
-}

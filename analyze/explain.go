@@ -233,15 +233,44 @@ var explainTexts = map[Kind]explainText{
 		settings: "--convergence-window (Config.ConvergenceWindow), default 15s.",
 	},
 	KindUntunnelledControl: {
-		sev:     "error (warning for TLS/DTLS older than 1.2)",
+		sev:     "error",
 		subject: "session <client ip:port> > <server ip:port>",
-		meaning: "A control connection is not protected as Cisco SD-WAN requires: vdaemon/OMP seen in the clear on a " +
-			"controller port, a NULL-cipher suite (authenticated, not encrypted), or a TLS/DTLS version older than 1.2.",
+		meaning: "A control connection is not tunnelled as Cisco SD-WAN requires: vdaemon/OMP messages seen in the " +
+			"clear, outside any DTLS/TLS session (transport plain), a DTLS/TLS session that negotiated a NULL-cipher " +
+			"suite (authenticated, not encrypted), or TLS/DTLS older than 1.2 (SSL 3.0, TLS 1.0, TLS 1.1, DTLS 1.0). " +
+			"It starts at the first record that shows the problem; every later record of the session is evidence " +
+			"(the frames listed) while records keep coming within the merge window.",
 		matters: "The control plane carries the whole routing and the TLOCs' IPsec parameters; whoever sees it in the " +
-			"clear learns the topology, and in the clear it can be altered.",
+			"clear learns the topology, and in the clear it can be altered. Old (D)TLS versions have known attacks.",
 		check: "show control connections (PROTOCOL column: dtls/tls), show control local-properties (the security " +
-			"settings), show running-config security control (protocol, TLS port), and the device's software version.",
+			"settings), show running-config security control (protocol, TLS port), the device's software version " +
+			"(show version); on the path, whether a middlebox terminates or downgrades the session.",
 		settings: "--merge-window (Config.MergeWindow, default 60s).",
+	},
+	KindNotDistributed: {
+		sev:     "error",
+		subject: "route vpn=<vpn> prefix=<prefix> originator=<system-ip> | tloc <system-ip>/<color>/<encap>",
+		meaning: "OMP distributes every route and TLOC; this one was not. Route: an edge E advertised it to a vSmart and " +
+			"an edge F never held it (same vpn, prefix and originator, any path, from any vSmart) for the " +
+			"distribution window, where F is expected to: F has an up OMP session with a vSmart that the capture saw " +
+			"from the vSmart's HANDSHAKE (or END_OF_RIB) with no unreadable record on any of F's sessions with " +
+			"vSmarts, F has received some route of that VPN from a vSmart (it is in the VPN), and F has received some " +
+			"route or TLOC originated by E from a vSmart (no policy keeps E's paths from F). The explanation lists " +
+			"the missing receivers. It ends when the route reaches them or E withdraws it. TLOC: an edge advertised " +
+			"its TLOC to a vSmart that has other up, fully observed OMP sessions (to edges or vSmarts) and reflected " +
+			"it on none of them for the window. Receivers with decryption gaps, sessions not seen from their start, " +
+			"edges outside the VPN and edges a policy isolates from E are not judged (never a false alarm for what " +
+			"the capture could not see).",
+		matters: "A route that does not reach an edge is traffic that edge cannot send over the overlay: it falls back " +
+			"to a default route or is dropped. A TLOC that is not reflected means no edge builds a tunnel to it, so " +
+			"every route through it is unresolved. Usual causes: a control policy that rejects more than intended, " +
+			"a vSmart that lost or did not process the UPDATE, the vSmarts not in full mesh, a route limit.",
+		check: "show omp routes vpn <vpn> <prefix> detail on the vSmarts (received from the originator? status, " +
+			"FROM PEER) and on the edges that lack it; show omp tlocs (and show omp tlocs received / advertised) " +
+			"on the vSmart and the edges; show omp peers (are the sessions up?); the control policy on the vSmarts " +
+			"(show running-config policy, apply-policy) and on the edge show policy from-vsmart.",
+		settings: "Config.DistributionWindow, default 30s (no command-line flag yet). A path that arrives inside the " +
+			"window is not reported; the capture ending before the window passes reports nothing.",
 	},
 }
 

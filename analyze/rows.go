@@ -22,6 +22,7 @@ func (a *Analyzer) tableFor(s *session, d int, now int64) *table {
 	t.gapped = s.gapDir[d] > 0
 	s.tabs[d] = t
 	a.tables = append(a.tables, t)
+	a.distStale = true
 	return t
 }
 
@@ -276,6 +277,9 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	case old == nil && at != nil:
 		t.live[k]++
 		t.famLive[r.fam&7]++
+		if t.live[k] == 1 {
+			a.distStale = true // a table's first path (not-distributed eligibility)
+		}
 	case old != nil && at == nil:
 		t.live[k]--
 		t.famLive[r.fam&7]--
@@ -314,6 +318,9 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	}
 	if counted && k != kService {
 		a.flapCheck(r, at, old, now, frame)
+	}
+	if k != kService {
+		a.distChanged(r, at, now)
 	}
 	if a.cfg.OnEvent != nil {
 		a.rowEvent(r, old, at, now, frame, why)

@@ -144,8 +144,10 @@ type session struct {
 	policies     int
 	unknownOMP   int
 	rawUpdates   int
-	vbond        bool  // a vBond is one of the ends
-	tunnelRp     uint8 // untunnelled-control problems already reported
+	vbond        bool     // a vBond is one of the ends
+	tunnelRp     uint8    // untunnelled-control problems already reported
+	tunnelWhy    []string // what they were
+	tunnelAn     *Anomaly // the untunnelled-control anomaly of the session
 }
 
 func (s *session) subject() string {

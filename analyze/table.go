@@ -278,6 +278,9 @@ type group struct {
 	conds   []condRef
 	flushes []flushEntry
 	unres   bool // has unresolved conditions (re-check when a TLOC appears)
+
+	distAt    int64 // not-distributed check pending at (0: none)
+	distDirty bool  // queued for a not-distributed re-evaluation
 }
 
 const groupIndexAt = 32

@@ -27,6 +27,7 @@ type analyzeFlags struct {
 	convergence, conflictGrace      time.Duration
 	unresolvedGrace, staleGrace     time.Duration
 	holdTime                        time.Duration
+	distribution                    time.Duration
 }
 
 func addAnalyzeFlags(fs interface {
@@ -41,6 +42,7 @@ func addAnalyzeFlags(fs interface {
 	fs.DurationVar(&f.conflictGrace, "conflict-grace", analyze.DefaultConflictGrace, "attribute-conflict, tloc-clone: how long the condition must last")
 	fs.DurationVar(&f.unresolvedGrace, "unresolved-grace", analyze.DefaultUnresolvedGrace, "unresolved-route: how long a route's TLOC may be missing")
 	fs.DurationVar(&f.staleGrace, "stale-grace", analyze.DefaultStaleGrace, "stale-after-gr: how long stale routes may outlive their flush")
+	fs.DurationVar(&f.distribution, "distribution-window", analyze.DefaultDistributionWindow, "not-distributed: how long a route or TLOC may take to reach the peers it should reach")
 	fs.DurationVar(&f.holdTime, "default-hold-time", analyze.DefaultOMPHoldTime, "OMP hold time assumed for sessions whose handshake was not captured (negative: no hold expiry for them)")
 }
 
@@ -48,7 +50,7 @@ func (f *analyzeFlags) config() analyze.Config {
 	return analyze.Config{RouteFlapCount: f.routeFlapCount, RouteFlapWindow: f.routeFlapWindow,
 		TLOCFlapCount: f.tlocFlapCount, TLOCFlapWindow: f.tlocFlapWindow, ConvergenceWindow: f.convergence,
 		ConflictGrace: f.conflictGrace, UnresolvedGrace: f.unresolvedGrace, StaleGrace: f.staleGrace,
-		DefaultHoldTime: f.holdTime}
+		DefaultHoldTime: f.holdTime, DistributionWindow: f.distribution}
 }
 
 // filterFlags select rows of --at and --diff.

@@ -1,0 +1,346 @@
+package analyze
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// ---- not-distributed
+//
+// OMP distributes every route and every TLOC: what an edge advertises to a
+// vSmart reaches the other edges through the vSmarts, unless a control
+// policy says otherwise. The capture only shows part of the fabric and
+// policies legitimately withhold paths, so the rules are narrow:
+//
+// Route R (vpn V, prefix, originator E), advertised by E itself on an
+// edge → vSmart session. A receiver F is expected to get R when all of:
+//   - F is an edge (not a vSmart, not E, not a duplicated system-ip);
+//   - F has an OMP session with a vSmart that is up and fully observed:
+//     seen from the vSmart's HANDSHAKE (or its END_OF_RIB), with no
+//     unreadable record on any of F's sessions with vSmarts (a gap may
+//     have carried R: F is then skipped);
+//   - F participates in V: it has received some route of V from a vSmart;
+//   - the vSmarts distribute E's paths to F: F has received some route or
+//     TLOC originated by E from a vSmart (so a vpn-membership or
+//     hub-and-spoke policy that keeps E's paths from F is not an alarm).
+// When such an F holds no live path of R from any vSmart for
+// Config.DistributionWindow (counted from when R was advertised, F's
+// session came up or F joined V, whichever is last), R is not distributed;
+// it ends when R reaches every such receiver or E withdraws it.
+//
+// TLOC T advertised by its owner E to vSmart S: when S has, for the whole
+// window, other OMP sessions (with edges or vSmarts) that are up and fully
+// observed (as above) and reflects T on none of them, T is not
+// distributed (source: S).
+
+// distRecv is what the detector knows about one receiver's sessions with
+// vSmarts (rebuilt when sessions change).
+type distRecv struct {
+	ok    bool  // at least one eligible session
+	gap   bool  // some session with a vSmart has unreadable records
+	since int64 // earliest OMP-up time of an eligible session
+}
+
+type distSrc struct{ sys uint32 } // a missing receiver (routes) or the vSmart (TLOCs)
+
+// distEligible: session s is up, the table from the vSmart side vd is
+// observed from its start (the vSmart's HANDSHAKE or its END_OF_RIB was
+// seen) and the vSmart has sent it something (END_OF_RIB or a live path).
+func distEligible(s *session, vd int) bool {
+	if s.omp != ompUp || s.ctl == ctlDown {
+		return false
+	}
+	t := s.tabs[vd]
+	if t == nil || (!t.synced && t.live[kRoute]+t.live[kTLOC] == 0) {
+		return false
+	}
+	return s.sides[vd].hs != nil || t.complete || t.synced
+}
+
+func (a *Analyzer) distRebuild() {
+	a.distStale = false
+	clear(a.distRecv)
+	clear(a.distVS)
+	for _, s := range a.sessList {
+		for vd := 0; vd < 2; vd++ {
+			v, o := s.sides[vd], s.sides[1-vd]
+			if !v.isVSmart() || !o.sys.IsValid() || !v.sys.IsValid() {
+				continue
+			}
+			if !o.isVSmart() {
+				r := a.distRecv[ip4(o.sys)]
+				if r == nil {
+					r = &distRecv{}
+					a.distRecv[ip4(o.sys)] = r
+				}
+				if s.gapRecords > 0 {
+					r.gap = true
+				} else if distEligible(s, vd) {
+					if !r.ok || s.ompUpAt < r.since {
+						r.since = s.ompUpAt
+					}
+					r.ok = true
+				}
+			}
+			// the vSmart's observed sessions (for TLOCs)
+			if s.gapRecords == 0 && distEligible(s, vd) {
+				a.distVS[ip4(v.sys)] = append(a.distVS[ip4(v.sys)], s)
+			}
+		}
+	}
+}
+
+// distIndex notes, for a path a vSmart sent to an edge, that the edge
+// participates in the path's VPN and receives paths of its originator.
+func (a *Analyzer) distIndex(r *row, at *Attrs, now int64) {
+	t := r.tab
+	if !t.from.isVSmart() || t.to.isVSmart() || !t.to.sys.IsValid() {
+		return
+	}
+	f := ip4(t.to.sys)
+	g := &r.grp.key
+	var orig uint32
+	switch g.kind {
+	case kRoute:
+		orig = ip4(r.originator(at))
+		k := uint64(f)<<32 | uint64(g.vpn)
+		if _, ok := a.recvVPN[k]; !ok {
+			a.recvVPN[k] = now
+			a.vpnRecv[g.vpn] = append(a.vpnRecv[g.vpn], f)
+		}
+	case kTLOC:
+		orig = ip4(g.addr4())
+	default:
+		return
+	}
+	if orig != 0 {
+		k := uint64(f)<<32 | uint64(orig)
+		if _, ok := a.recvOrig[k]; !ok {
+			a.recvOrig[k] = now
+		}
+	}
+}
+
+// distChanged is called when a route or TLOC row changes: an original
+// advertisement schedules the check after the window; any change of a
+// group with open not-distributed conditions re-evaluates it.
+func (a *Analyzer) distChanged(r *row, at *Attrs, now int64) {
+	g := r.grp
+	if g.key.kind == kService {
+		return
+	}
+	if at != nil {
+		a.distIndex(r, at, now)
+	}
+	t := r.tab
+	if at != nil && !t.from.isVSmart() && t.to.isVSmart() && t.from.sys.IsValid() && t.from.sys == r.originator(at) {
+		a.distArm(g, now+int64(a.cfg.DistributionWindow))
+	}
+	if _, ok := a.distSet[g]; ok && !g.distDirty {
+		g.distDirty = true
+		a.distQ = append(a.distQ, g)
+	}
+}
+
+// distArm schedules the evaluation of g at time at (one pending timer per
+// group, the earliest).
+func (a *Analyzer) distArm(g *group, at int64) {
+	if g.distAt != 0 && g.distAt <= at {
+		return
+	}
+	g.distAt = at
+	a.after(at, func(now int64) {
+		if g.distAt != at {
+			return
+		}
+		g.distAt = 0
+		a.evalDist(g, now)
+	})
+}
+
+// liveSince is when a live row became live (the oldest version of its
+// current unbroken live run that the history still holds).
+func liveSince(r *row) int64 {
+	i := len(r.hist) - 1
+	for i > 0 && r.hist[i-1].attrs != nil {
+		i--
+	}
+	return r.hist[i].t
+}
+
+// evalDist checks one route or TLOC group against the rules above.
+func (a *Analyzer) evalDist(g *group, now int64) {
+	if a.distStale {
+		a.distRebuild()
+	}
+	type adv struct {
+		orig  uint32
+		since int64
+		r     *row
+	}
+	var advs []adv
+	for _, r := range g.rows {
+		at := r.attrs()
+		t := r.tab
+		if at == nil || r.stale() || t.from.isVSmart() || !t.to.isVSmart() || !t.from.sys.IsValid() ||
+			t.from.sys != r.originator(at) || !t.to.sys.IsValid() {
+			continue
+		}
+		o := ip4(t.from.sys)
+		if g.key.kind == kTLOC {
+			o = ip4(t.to.sys) // the source is the vSmart
+		}
+		s := liveSince(r)
+		i := slices.IndexFunc(advs, func(x adv) bool { return x.orig == o })
+		if i < 0 {
+			advs = append(advs, adv{o, s, r})
+		} else if s < advs[i].since {
+			advs[i].since, advs[i].r = s, r
+		}
+	}
+	var refs []condRef
+	next := int64(0)
+	want := func(k condKey, src distSrc, since int64, ad adv, explain func() string) {
+		due := since + int64(a.cfg.DistributionWindow)
+		if due > now {
+			if next == 0 || due < next {
+				next = due
+			}
+			return
+		}
+		refs = append(refs, condRef{k, src})
+		a.condSet(k, src, since, now, ad.r.cur().frame, a.cfg.DistributionWindow, SevError, ad.r.tab.sess.id, false, explain)
+		if c := a.conds[k]; c != nil && c.anom != nil {
+			c.anom.Explanation = explain()
+		}
+	}
+	for _, ad := range advs {
+		if g.key.kind == kRoute {
+			a.distRoute(g, ad.orig, ad.since, ad.r, now, func(k condKey, f uint32, since int64, explain func() string) {
+				want(k, distSrc{f}, since, ad, explain)
+			})
+		} else {
+			a.distTLOC(g, ad.orig, ad.since, ad.r, now, func(k condKey, since int64, explain func() string) {
+				want(k, distSrc{ad.orig}, since, ad, explain)
+			})
+		}
+	}
+	for _, ref := range a.distSet[g] {
+		if !slices.Contains(refs, ref) {
+			a.condClear(ref.key, ref.src, now)
+		}
+	}
+	if len(refs) == 0 {
+		delete(a.distSet, g)
+	} else {
+		a.distSet[g] = refs
+	}
+	if next != 0 {
+		a.distArm(g, next)
+	}
+}
+
+// distRoute finds the receivers expected to hold route (g, orig) that do
+// not.
+func (a *Analyzer) distRoute(g *group, orig uint32, advSince int64, ar *row, now int64,
+	want func(condKey, uint32, int64, func() string)) {
+	vpn := g.key.vpn
+	k := condKey{KindNotDistributed, routeSubject(vpn, g.key.prefix(), addrOf4(orig))}
+	for _, f := range a.vpnRecv[vpn] {
+		if f == orig {
+			continue
+		}
+		if d := a.devices[f]; d != nil && (d.dup || d.dev == sdwan.DeviceVSmart) {
+			continue
+		}
+		rc := a.distRecv[f]
+		if rc == nil || !rc.ok || rc.gap {
+			continue
+		}
+		if _, ok := a.recvOrig[uint64(f)<<32|uint64(orig)]; !ok {
+			continue
+		}
+		got := false
+		for _, r := range g.rows {
+			at := r.attrs()
+			if at != nil && r.tab.from.isVSmart() && r.tab.to.sys.IsValid() && ip4(r.tab.to.sys) == f &&
+				ip4(r.originator(at)) == orig {
+				got = true
+				break
+			}
+		}
+		if got {
+			continue
+		}
+		since := max(advSince, rc.since, a.recvVPN[uint64(f)<<32|uint64(vpn)])
+		want(k, f, since, func() string { return a.explainDistRoute(k, ar) })
+	}
+}
+
+func (a *Analyzer) explainDistRoute(k condKey, ar *row) string {
+	var who []string
+	if c := a.conds[k]; c != nil {
+		for _, s := range c.sources {
+			if d, ok := s.(distSrc); ok {
+				who = append(who, addrOf4(d.sys).String())
+			}
+		}
+	}
+	slices.Sort(who)
+	return "Route " + k.subject[len("route "):] + ", advertised by " + sideDesc(ar.tab.from) + " to vSmart " + ar.tab.to.name() +
+		", never reached edge(s) " + strings.Join(who, ", ") + " within the distribution window (" + a.cfg.DistributionWindow.String() +
+		"), although they are in vpn " + itoa(ar.grp.key.vpn) + " and receive other paths of " + ar.tab.from.name() +
+		" from the vSmarts: a vSmart filtered or lost it."
+}
+
+// distTLOC checks that vSmart vs reflects TLOC g (advertised by its owner)
+// on at least one of its other observed sessions.
+func (a *Analyzer) distTLOC(g *group, vs uint32, advSince int64, ar *row, now int64,
+	want func(condKey, int64, func() string)) {
+	owner := ip4(g.key.addr4())
+	var others []*session
+	since := int64(-1)
+	for _, s := range a.distVS[vs] {
+		o := s.sides[0]
+		if ip4(o.sys) == vs {
+			o = s.sides[1]
+		}
+		if ip4(o.sys) == owner {
+			continue
+		}
+		others = append(others, s)
+		if since < 0 || s.ompUpAt < since {
+			since = s.ompUpAt
+		}
+	}
+	if len(others) == 0 {
+		return
+	}
+	for _, r := range g.rows {
+		if r.live() && r.tab.from.sys.IsValid() && ip4(r.tab.from.sys) == vs && ip4(r.tab.to.sys) != owner {
+			return // reflected to someone
+		}
+	}
+	k := condKey{KindNotDistributed, "tloc " + g.key.tloc().String()}
+	n := len(others)
+	want(k, max(advSince, since), func() string {
+		return "TLOC " + g.key.tloc().String() + ", advertised by " + sideDesc(ar.tab.from) + " to vSmart " + addrOf4(vs).String() +
+			", was not reflected by that vSmart on any of its " + itoa(uint32(n)) + " other observed OMP session(s) within the distribution window (" +
+			a.cfg.DistributionWindow.String() + "): no edge learns it from there, so no tunnel is built to it."
+	})
+}
+
+// distTick re-evaluates groups whose rows changed while they had open
+// conditions.
+func (a *Analyzer) distTick(now int64) {
+	for len(a.distQ) > 0 {
+		q := a.distQ
+		a.distQ = nil
+		for _, g := range q {
+			g.distDirty = false
+			a.evalDist(g, now)
+		}
+	}
+}
