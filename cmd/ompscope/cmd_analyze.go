@@ -185,12 +185,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := analyze.New(acfg)
 	fd := newFeeder(a)
 	cfg.OnGap = fd.gap
-	var r *capture.Reader
-	if in.read == "-" {
-		r, err = capture.NewReader(stdin)
-	} else {
-		r, err = capture.Open(in.read)
-	}
+	r, err := in.open(stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
 		return exitRuntime

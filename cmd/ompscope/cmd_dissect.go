@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/ompscope/ompscope/dissect"
-	"github.com/ompscope/ompscope/dissect/capture"
 )
 
 func init() {
@@ -51,12 +50,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ompscope dissect: %v\n", err)
 		return exitUsage
 	}
-	var r *capture.Reader
-	if in.read == "-" {
-		r, err = capture.NewReader(stdin)
-	} else {
-		r, err = capture.Open(in.read)
-	}
+	r, err := in.open(stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "ompscope dissect: %v\n", err)
 		return exitRuntime

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 
@@ -80,6 +81,14 @@ func (f *inputFlags) loadKeys(stderr io.Writer) (*tlsdec.KeyStore, error) {
 		}
 	}
 	return ks, nil
+}
+
+// open opens the capture -r names ("-": stdin).
+func (f *inputFlags) open(stdin io.Reader) (*capture.Reader, error) {
+	if f.read == "-" {
+		return capture.NewReader(stdin)
+	}
+	return capture.Open(f.read)
 }
 
 func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {
