@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/ompscope/ompscope/pcaps/manifest"
+)
+
+func TestDissectCommand(t *testing.T) {
+	m, err := manifest.Read("../../pcaps/baseline.manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcapng", "-T", "json", "--payload")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != m.DecryptableRecords {
+		t.Errorf("%d objects, the manifest has %d decryptable records", len(lines), m.DecryptableRecords)
+	}
+	var o map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)/2]), &o); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"schema", "ts", "frame", "src", "dst", "transport", "session", "direction", "vdaemon", "payload"} {
+		if _, ok := o[k]; !ok {
+			t.Errorf("object lacks %q: %v", k, o)
+		}
+	}
+	code, out, errs = runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcapng", "-T", "text", "-V")
+	if code != 0 || !strings.Contains(out, "OMP UPDATE") || !strings.Contains(out, "    vdaemon DATA") || !strings.Contains(errs, "sessions") {
+		t.Errorf("text: %d %.300s / %.300s", code, out, errs)
+	}
+	// the pcap without its keys: nothing decrypted, every session says why
+	code, out, errs = runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcap", "-q", "--stats")
+	if code != 0 || out != "" || !strings.Contains(errs, "no-key") {
+		t.Errorf("no keys: %d %q %.400s", code, out, errs)
+	}
+	if code, _, _ := runCmd(t, "", "dissect"); code != exitUsage {
+		t.Errorf("no -r: %d", code)
+	}
+	if code, _, _ := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcap", "--keylog", "/nonexistent"); code != exitRuntime {
+		t.Errorf("missing key log: %d", code)
+	}
+	if code, _, _ := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcap", "--tls-port", "70000"); code != exitUsage {
+		t.Errorf("bad port: %d", code)
+	}
+}
