@@ -93,6 +93,29 @@
 // (8 001 sessions, about 480 000 frames, 190 MB per capture file) take
 // about 16 s and 1.3 GB on two cores.
 //
+// # Live mode
+//
+// RunLive runs a scenario exactly as Run does (same simulation, same
+// manifest byte for byte, and the offline capture of the same run to any
+// writers) and replays its control connections over real sockets on the
+// loopback interface as the output stage puts them into the capture, at
+// start + (capture time - first capture time) / speed (speed 0: as fast
+// as possible, in capture order). Each underlay address a session uses
+// maps to its own IPv4 loopback address counting up from LiveOptions.To
+// (slot 2n for the IPv4 address of the n-th device, 2n+1 for its IPv6
+// one: IPv6 sessions run over IPv4, lo having only ::1); ports are the
+// capture's. A DTLS datagram is one sendto from a UDP socket bound to the
+// sender's address and port (every endpoint is bound, and drained, before
+// the first packet, so nothing answers with ICMP port unreachable); a TLS
+// session is a TCP connection from the client's bound address and port to
+// a listener on the server's, each TLS write one write on it, a FIN of the
+// capture a shutdown of that side. The kernel frames them: no VLAN tag,
+// no IP fragments (lo's MTU is 65 536), its own TCP segments and ACKs.
+// Background traffic is simulated (the run stays the same) but not sent.
+// Each session's key log lines are written just before its first packet
+// (or KeyLead before, for a capture that polls the key log). LiveInfo
+// (the synth command's NAME.live.json) maps addresses and times back.
+//
 // Run writes to any writers; WriteFiles writes DIR/NAME.pcapng,
 // DIR/NAME.pcap, DIR/NAME.keys and DIR/NAME.manifest.json. Samples lists
 // the settings of the samples committed in pcaps/.

@@ -113,6 +113,9 @@ type output struct {
 	bytes                int64
 	onRecord             func(RecordLog)
 	ipid                 map[netip.Addr]uint16
+	// tap, when not nil, hears every transport-level action of a control
+	// connection the capture shows, in capture order (live mode).
+	tap func(livePkt) error
 }
 
 var gwMAC = [6]byte{0x02, 0x5d, 0xff, 0, 0, 1}
@@ -448,6 +451,9 @@ func (o *output) emit(it *item) error {
 			o.lostHellos++
 			return nil
 		}
+		if err := o.tapPkt(it, opDatagram); err != nil {
+			return err
+		}
 		src, dst := s.endsFrom(int(it.side))
 		if _, err := o.writeUDP(it.t, src, dst, s.vlan, it.b); err != nil {
 			return err
@@ -458,6 +464,9 @@ func (o *output) emit(it *item) error {
 		s := it.s
 		ts := s.tcp
 		side := int(it.side)
+		if err := o.tapPkt(it, opStream); err != nil {
+			return err
+		}
 		src, dst := s.endsFrom(side)
 		t := it.t
 		b := it.b
@@ -496,6 +505,11 @@ func (o *output) emitCtl(it *item) error {
 	src, dst := s.endsFrom(side)
 	switch it.ctl {
 	case tcpSYN, tcpSYNACK:
+		if it.ctl == tcpSYN {
+			if err := o.tapPkt(it, opConnect); err != nil {
+				return err
+			}
+		}
 		mss := make([]byte, 2)
 		binary.BigEndian.PutUint16(mss, uint16(ts.mss))
 		sg := tcpSeg{seq: ts.isn[side], syn: true, win: 65535, opts: []layers.TCPOption{
@@ -529,6 +543,9 @@ func (o *output) emitCtl(it *item) error {
 		ack := ts.ackFor(side, it.t, s.lag(side))
 		ts.ackSent[side] = ack
 		sg := tcpSeg{seq: ts.isn[side] + ts.nxt[side], ack: ts.isn[1-side] + ack, ack_: true, fin: true, win: tcpWindow}
+		if err := o.tapPkt(it, opCloseWrite); err != nil {
+			return err
+		}
 		ts.nxt[side]++
 		ts.mark(side, it.t)
 		s.tcpClosed[side] = true
@@ -546,6 +563,14 @@ func (o *output) emitCtl(it *item) error {
 		return nil
 	}
 	return nil
+}
+
+// tapPkt tells the tap (if any) about an action of item it.
+func (o *output) tapPkt(it *item, op uint8) error {
+	if o.tap == nil {
+		return nil
+	}
+	return o.tap(livePkt{t: it.t, sess: it.s.id, side: it.side, op: op, b: it.b})
 }
 
 // noteRecord counts and hashes an application record that was written.

@@ -45,6 +45,18 @@ type Stats struct {
 // Run simulates the scenario of opts and writes the capture, the key log
 // and returns the manifest.
 func Run(opts Options, w Writers) (*manifest.Manifest, Stats, error) {
+	return run(opts, w, nil)
+}
+
+// liveHook is what a live replay (RunLive) takes from a run: the planned
+// sessions once their handshakes are done (before any packet), then every
+// transport-level action in capture order.
+type liveHook struct {
+	sessions func(ss []*session, epoch time.Time) error
+	tap      func(livePkt) error
+}
+
+func run(opts Options, w Writers, lv *liveHook) (*manifest.Manifest, Stats, error) {
 	began := time.Now()
 	var st Stats
 	c, err := opts.resolve()
@@ -116,6 +128,12 @@ func Run(opts Options, w Writers) (*manifest.Manifest, Stats, error) {
 	}
 	sm.out = newOutput(c, epoch, w.PcapNG, w.Pcap)
 	sm.out.onRecord = w.OnRecord
+	if lv != nil {
+		if err := lv.sessions(sm.sessions, epoch); err != nil {
+			return nil, st, err
+		}
+		sm.out.tap = lv.tap
+	}
 	if err := sm.out.writeHeaders([]byte(keylog.String())); err != nil {
 		return nil, st, err
 	}
