@@ -270,5 +270,18 @@ func eventLine(e *analyze.Event) string {
 		return fmt.Sprintf("%s %s %s %s>%s %s: %s → %s %s", ts, e.Type, e.Session, e.State.ClientSystemIP, e.State.ServerSystemIP,
 			e.State.Layer, e.State.Old, e.State.New, e.State.Reason)
 	}
-	return fmt.Sprintf("%s %s %s→%s %s %s", ts, e.Type, e.From, e.To, e.Family, string(e.AppendJSON(nil)))
+	k := &e.Row
+	var row string
+	switch {
+	case e.Family.IsRoute():
+		row = fmt.Sprintf("vpn %d %s path %d originator %s", k.VPN, k.Prefix, k.PathID, k.Originator)
+	case e.Family.IsTLOC():
+		row = fmt.Sprintf("tloc %s path %d", k.TLOC, k.PathID)
+	default:
+		row = fmt.Sprintf("vpn %d service %s originator %s path %d", k.VPN, k.Service, k.Originator, k.PathID)
+	}
+	if e.Reason != "" && e.Reason != analyze.ReasonUpdate {
+		row += " (" + e.Reason + ")"
+	}
+	return fmt.Sprintf("%s %s %s→%s %s", ts, e.Type, e.From, e.To, row)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect/live"
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
 )
 
 // eventKey reduces a timeline line to what must be the same live and
@@ -160,4 +164,20 @@ func TestSniffLoopback(t *testing.T) {
 		t.Fatalf("analyze -r live.pcapng: %v", err)
 	}
 	diffKeys(t, "-w file vs offline", want, eventKeys(t, reOut))
+}
+
+func TestEventLine(t *testing.T) {
+	tm := time.Date(2026, 1, 1, 10, 0, 1, 500000000, time.UTC)
+	e := &analyze.Event{Time: tm, Type: analyze.EvRouteWithdraw, From: "10.255.0.1", To: "1.1.1.3", Family: omp.FamilyRouteV4,
+		Row:    analyze.RowKey{VPN: 10, Prefix: netip.MustParsePrefix("10.1.0.0/24"), PathID: 2, Originator: netip.MustParseAddr("10.255.0.1")},
+		Reason: analyze.ReasonSessionDown}
+	if got, want := eventLine(e), "10:00:01.500000 route.withdraw 10.255.0.1→1.1.1.3 vpn 10 10.1.0.0/24 path 2 originator 10.255.0.1 (session-down)"; got != want {
+		t.Errorf("%q\nwant %q", got, want)
+	}
+	e = &analyze.Event{Time: tm, Type: analyze.EvTLOCAdd, From: "a", To: "b", Family: omp.FamilyTLOCv4,
+		Row:    analyze.RowKey{TLOC: omp.TLOCKey{SystemIP: netip.MustParseAddr("10.255.0.1"), Color: sdwan.ColorMPLS, Encap: sdwan.EncapIPsec}, PathID: 1},
+		Reason: analyze.ReasonUpdate}
+	if got, want := eventLine(e), "10:00:01.500000 tloc.add a→b tloc 10.255.0.1/mpls/ipsec path 1"; got != want {
+		t.Errorf("%q\nwant %q", got, want)
+	}
 }
