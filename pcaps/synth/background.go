@@ -124,7 +124,8 @@ func (sm *sim) bgOne(t vt) {
 		sm.raw(t, &rawPkt{src: src, dst: hostNTP.port(123), proto: layers.IPProtocolUDP, payload: req})
 		sm.raw(t+200*vtUS, &rawPkt{src: hostNTP.port(123), dst: src, proto: layers.IPProtocolUDP, payload: resp})
 	case k < 8: // syslog from a controller
-		d := sm.f.controllers()[r.IntN(4)]
+		cs := sm.f.controllers()
+		d := cs[r.IntN(len(cs))]
 		src := endpoint{ap: netip.AddrPortFrom(d.addr4, 514), mac: d.mac, ttl: 64, ipid: d.addr4}
 		msg := fmt.Sprintf("<134>1 %s %s vdaemon %d - - control connection count %d",
 			sm.ts(t).Format("2006-01-02T15:04:05.000Z"), d.name, 1000+r.IntN(9000), r.IntN(len(sm.f.edges)*3+1))

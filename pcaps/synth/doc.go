@@ -15,7 +15,8 @@
 // # The fabric
 //
 // One vManage (1.1.1.1), one vBond (1.1.1.2), two vSmarts (1.1.1.3 and
-// 1.1.1.4, peering with each other) and N edges (10.255.0.1 ...), each with
+// 1.1.1.4, peering with each other; the vsmart-mesh-broken scenario adds
+// 1.1.1.5) and N edges (10.255.0.1 ...), each with
 // a site-id, 1-3 TLOCs (colors, IPsec or GRE, private and public address,
 // NAT for some, an IPv6 underlay for some), service VPNs 10, 20 and 30 with
 // IPv4 and IPv6 prefixes, and service routes (FW, netsvc1). Every edge
@@ -73,7 +74,8 @@
 // flaps, withdrawals, reboots with graceful restart, silent peers, a
 // duplicate system-ip, a site-id mismatch, a diverging vSmart, an
 // unresolvable route, a cloned TLOC, alerts and teardowns, a session left
-// out of the key log, and a scale run. Each writes a manifest
+// out of the key log, a vSmart that withholds a route and a TLOC, a broken
+// three-vSmart mesh, and a scale run. Each writes a manifest
 // (pcaps/manifest) listing the anomalies it caused (with the detector
 // parameters it assumes in params["detectors"]) and the final table of
 // every OMP session direction still up at the end.

@@ -99,7 +99,7 @@ type fabric struct {
 }
 
 func (f *fabric) controllers() []*device {
-	return []*device{f.vmanage, f.vbond, f.vsmarts[0], f.vsmarts[1]}
+	return append([]*device{f.vmanage, f.vbond}, f.vsmarts...)
 }
 
 func addr4(v uint32) netip.Addr {
@@ -136,6 +136,9 @@ func buildFabric(c *config, rng *rand.Rand) (*fabric, error) {
 	f.vmanage = ctl("vmanage", sdwan.DeviceVManage, 1, 1000, 1)
 	f.vbond = ctl("vbond", sdwan.DeviceVBond, 2, 1000, 1)
 	f.vsmarts = []*device{ctl("vsmart1", sdwan.DeviceVSmart, 3, 1000, 2), ctl("vsmart2", sdwan.DeviceVSmart, 4, 1001, 2)}
+	if c.sc.VSmarts == 3 {
+		f.vsmarts = append(f.vsmarts, ctl("vsmart3", sdwan.DeviceVSmart, 5, 1002, 2))
+	}
 	for _, v := range f.vsmarts {
 		v.rtt = 300 * vtUS
 	}

@@ -92,6 +92,7 @@ type Scenario struct {
 	// converged.
 	Tail     time.Duration
 	MinEdges int
+	VSmarts  int    // vSmarts in the fabric: 2 (0: 2) or 3
 	HoldTime uint16 // OMP hold time of every device; 0: the default 60 s
 	GRTimer  uint32 // graceful-restart timer of every device; 0: the default 43 200 s
 	// prepare changes the fabric before the sessions are planned;

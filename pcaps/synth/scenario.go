@@ -58,6 +58,11 @@ var scenarioList = []Scenario{
 		Anomalies: []string{"alert", "teardown"}, Tail: 16 * time.Second, MinEdges: 2, build: buildAlertTeardown},
 	{Name: "missing-keys", Summary: "one OMP session's key is left out of the key log (and the DSB)",
 		Anomalies: []string{"decryption-gap"}, Tail: 10 * time.Second, MinEdges: 2, build: buildMissingKeys},
+	{Name: "partial-reflection", Summary: "both vSmarts withhold one edge's new route from one other edge; vSmart 2 never reflects a TLOC an edge brings up",
+		Anomalies: []string{"not-distributed"}, Tail: 40 * time.Second, MinEdges: 3, prepare: prepPartialReflection, build: buildPartialReflection},
+	{Name: "vsmart-mesh-broken", Summary: "three vSmarts: vSmarts 1 and 3 never peer; vSmart 3 tears down its session with vSmart 2, which stays down",
+		Anomalies: []string{"vsmart-mesh-incomplete", "teardown"}, Tail: 25 * time.Second, MinEdges: 2, VSmarts: 3,
+		prepare: prepMeshBroken, build: buildMeshBroken},
 	{Name: "scale", Summary: "size from the flags (--edges, --routes); hub-and-spoke reflection policy; no anomaly",
 		Tail: 5 * time.Second, MinEdges: 2, build: buildScale},
 }
@@ -716,5 +721,143 @@ func buildScale(sm *sim) error {
 		"a vSmart reflects to a hub the paths of every edge of its region, to a spoke the paths of its region's hub only, " +
 		"and to the other vSmart everything it learned from edges."
 	sm.params["region_size"] = size
+	return nil
+}
+
+// partial-reflection: the TLOC vSmart 2 withholds carries no routes or
+// services (so no route of the fabric depends on it) and is down until
+// the fault starts.
+func prepPartialReflection(sm *sim) error {
+	o, err := sm.pickEdge("with two TLOCs", func(e *device) bool { return len(e.tlocs) >= 2 })
+	if err != nil {
+		return err
+	}
+	k := len(o.tlocs) - 1
+	for i := range o.routes {
+		o.routes[i].mask &^= 1 << k
+	}
+	for i := range o.services {
+		if o.services[i].tloc == k {
+			o.services[i].tloc = 0
+		}
+	}
+	o.tlocs[k].up = false
+	sm.role = map[string]*device{"tloc": o}
+	return nil
+}
+
+// buildPartialReflection: after convergence edge E advertises a new VPN 10
+// prefix, which both vSmarts reflect to every edge but F (F keeps getting
+// E's other routes in VPN 10, so it is an expected receiver); a second
+// later edge O brings up a TLOC that vSmart 1 reflects and vSmart 2
+// reflects to no one. Both go unnoticed by the other detectors: the
+// vSmarts agree on what F gets (no divergence), and no route uses the
+// TLOC (nothing unresolved).
+func buildPartialReflection(sm *sim) error {
+	if !sm.c.track {
+		return fmt.Errorf("scenario %s needs --tables full", sm.c.sc.Name)
+	}
+	o := sm.role["tloc"]
+	e, err := sm.pickEdge("with VPN 10 routes", func(d *device) bool { _, ok := classOf(d, 10); return ok }, o)
+	if err != nil {
+		return err
+	}
+	f, err := sm.pickEdge("", anyEdge, e, o)
+	if err != nil {
+		return err
+	}
+	cls, _ := classOf(e, 10)
+	p := netip.MustParsePrefix("10.250.10.0/24")
+	for i := range sm.f.vsmarts {
+		sm.vst[sm.vsmart(i).idx].withhold = func(peer, from *device, k *ribKey) bool {
+			return peer == f && from == e && k.fam.IsRoute() && k.n.VPN == 10 && k.n.Prefix == p
+		}
+	}
+	k := len(o.tlocs) - 1
+	key := o.tlocKey(k)
+	v2 := sm.vst[sm.vsmart(1).idx]
+	prev := v2.withhold
+	v2.withhold = func(peer, from *device, rk *ribKey) bool {
+		if from == o && rk.fam.IsTLOC() && rk.n.SystemIP == key.SystemIP && rk.n.Color == key.Color && rk.n.Encap == key.Encap {
+			return true
+		}
+		return prev(peer, from, rk)
+	}
+	t0 := sm.steady() + 3*vtSec
+	var rAt, tAt []vt
+	sm.at(t0, func() {
+		e.routes = append(e.routes, route{prefix: p, cls: cls, mask: allTLOCs(e)})
+		rAt = sm.edgeChanged(e, t0)
+	})
+	t1 := t0 + vtSec + sm.jitter(200*vtMS)
+	sm.at(t1, func() {
+		o.tlocs[k].up = true
+		tAt = sm.edgeChanged(o, t1)
+	})
+	win := 30 * vtSec // the analyzer's default distribution window
+	sm.params["partial_reflection"] = fmt.Sprintf("at %v %s (%s) advertises %s in VPN 10; both vSmarts reflect it to every edge but %s (%s). "+
+		"At %v %s (%s) brings up its TLOC %s (it carries no routes or services); vSmart 1 reflects it, vSmart 2 reflects it to no one",
+		time.Duration(t0), e.name, e.sysIP, p, f.name, f.sysIP, time.Duration(t1), o.name, o.sysIP, key)
+	sm.anomaly(func() []manifest.Anomaly {
+		var out []manifest.Anomaly
+		if s := minT(rAt...); s >= 0 && s+win < sm.end {
+			out = append(out, sm.window("not-distributed", routeSubject(10, p, e.sysIP), s, -1,
+				fmt.Sprintf("neither vSmart reflects it to %s (%s), which gets %s's other VPN 10 routes", f.name, f.sysIP, e.name)))
+		}
+		if len(tAt) == 2 && tAt[1] >= 0 && tAt[1]+win < sm.end {
+			out = append(out, sm.window("not-distributed", tlocSubject(key), tAt[1], -1,
+				"vSmart 1.1.1.4 reflects it on none of its other OMP sessions"))
+		}
+		return out
+	})
+	return nil
+}
+
+// vsmart-mesh-broken: three vSmarts; 1.1.1.3 and 1.1.1.5 are never
+// configured to peer; 1.1.1.5 tears down its session with 1.1.1.4 after
+// convergence, and it stays down. Every edge peers with all three
+// vSmarts, so the edges still get every path from each (no divergence).
+func prepMeshBroken(sm *sim) error {
+	if len(sm.f.vsmarts) != 3 {
+		return fmt.Errorf("scenario %s needs three vSmarts", sm.c.sc.Name)
+	}
+	sm.noPeer = map[[2]int]bool{{0, 2}: true}
+	return nil
+}
+
+func buildMeshBroken(sm *sim) error {
+	v1, v2, v3 := sm.vsmart(0), sm.vsmart(1), sm.vsmart(2)
+	var s *session
+	for _, x := range sm.sessions {
+		if x.kind == kindOMP && x.client == v3 && x.server == v2 {
+			s = x
+		}
+	}
+	if s == nil {
+		return fmt.Errorf("scenario %s: no session between %s and %s", sm.c.sc.Name, v3.name, v2.name)
+	}
+	t0 := sm.steady() + 3*vtSec
+	var tear vt = -1
+	sm.at(t0, func() { tear = sm.teardown(s, cli, t0, 0) }) // NOERR: the peering is removed
+	sm.params["mesh"] = fmt.Sprintf("vSmarts %s and %s never peer; at %v %s tears down (NOERR) its OMP session with %s (session %d), which stays down; "+
+		"every edge peers with all three vSmarts", v1.sysIP, v3.sysIP, time.Duration(t0), v3.sysIP, v2.sysIP, s.id)
+	sm.anomaly(func() []manifest.Anomaly {
+		var out []manifest.Anomaly
+		h1, ok1 := sm.firstHS[v1.idx]
+		h3, ok3 := sm.firstHS[v3.idx]
+		if ok1 && ok3 {
+			out = append(out, sm.window("vsmart-mesh-incomplete", fmt.Sprintf("vsmarts %s,%s", v1.sysIP, v3.sysIP), max(h1, h3), -1,
+				"never peered (from when both were seen); with three vSmarts the sessions the capture sees all go through 1.1.1.4, "+
+					"so an analyzer can only say it did not observe the pair"))
+		}
+		if tear >= 0 && tear+15*vtSec < sm.end {
+			out = append(out, sm.window("vsmart-mesh-incomplete", fmt.Sprintf("vsmarts %s,%s", v2.sysIP, v3.sysIP), tear, -1,
+				"their OMP session went down and stays down"))
+			a := sm.window("teardown", peerSubject(v3.sysIP), tear, tear, "TEAR_DOWN (NOERR) to "+v2.sysIP.String())
+			a.End = a.Start
+			out = append(out, a)
+		}
+		return out
+	})
 	return nil
 }

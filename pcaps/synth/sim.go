@@ -55,6 +55,9 @@ type vstate struct {
 	learned  map[int]*learnSt // by originating edge's index
 	dropVPN  uint32           // vsmart-divergence: stop reflecting this VPN to edges
 	dropFrom vt
+	// withhold, when not nil, is a reflection fault: the vSmart does not
+	// send originator e's path k to peer (partial-reflection)
+	withhold func(peer, e *device, k *ribKey) bool
 	kickAt   vt // a reconcile is scheduled at this time (-1: none)
 	pending  []*device
 	dirty    map[int]bool // originators whose paths changed since the last reconcile
@@ -97,6 +100,8 @@ type sim struct {
 	bootAt   map[int]vt // boot time overrides by edge index (-1: not at start)
 	lastBoot vt
 	role     map[string]*device // edges a scenario picked
+	noPeer   map[[2]int]bool    // vSmart pairs (by index, lower first) that never peer
+	firstHS  map[int]vt         // capture time of each device's first OMP HANDSHAKE
 	pskDone  bool
 	// progress
 	hsDone      atomic.Int64
@@ -215,7 +220,11 @@ func (sm *sim) newSession(kind string, cl, sv *device, start vt) *session {
 // planEdgeBoot plans the control connections an edge opens when it boots
 // at tb: the vBond (transient), the vManage and both vSmarts.
 func (sm *sim) planEdgeBoot(e *device, tb vt, withVBond, withVManage bool) []*session {
-	return sm.planEdgeSessions(e, tb, withVBond, withVManage, []int{0, 1})
+	all := make([]int, len(sm.f.vsmarts))
+	for i := range all {
+		all[i] = i
+	}
+	return sm.planEdgeSessions(e, tb, withVBond, withVManage, all)
 }
 
 // planEdgeSessions plans some of those connections: the vBond one at tb,
@@ -249,7 +258,14 @@ func steadyBound(edges int) vt {
 }
 
 func (sm *sim) planBase() {
-	sm.newSession(kindOMP, sm.vsmart(1), sm.vsmart(0), 50*vtMS)
+	// the vSmart mesh: each vSmart peers with those before it
+	for i := 1; i < len(sm.f.vsmarts); i++ {
+		for j := 0; j < i; j++ {
+			if !sm.noPeer[[2]int{j, i}] {
+				sm.newSession(kindOMP, sm.vsmart(i), sm.vsmart(j), vt(i+j)*50*vtMS)
+			}
+		}
+	}
 	spacing := bootSpacing(len(sm.f.edges))
 	for i, e := range sm.f.edges {
 		tb := 500*vtMS + vt(i)*spacing + sm.jitter(spacing/4)
@@ -510,16 +526,28 @@ func (sm *sim) afterChallenge(s *session, t vt) {
 			if a := sm.sendData(s, srv, ts, s.handshakeMsg(srv)); a >= 0 {
 				ts = a
 				s.omp.hs[srv] = true
+				sm.noteHS(s.server, a)
 			}
 		})
 		sm.at(tc, func() {
 			if a := sm.sendData(s, cli, tc, s.handshakeMsg(cli)); a >= 0 {
 				tc = a
 				s.omp.hs[cli] = true
+				sm.noteHS(s.client, a)
 			}
 		})
 		up := max(tc, ts) + vtMS
 		sm.at(up, func() { sm.ompStart(s, up, tc, ts) })
+	}
+}
+
+// noteHS notes d's first OMP HANDSHAKE, sent at t.
+func (sm *sim) noteHS(d *device, t vt) {
+	if sm.firstHS == nil {
+		sm.firstHS = map[int]vt{}
+	}
+	if old, ok := sm.firstHS[d.idx]; !ok || t < old {
+		sm.firstHS[d.idx] = t
 	}
 }
 
@@ -834,7 +862,7 @@ func (sm *sim) kick(v *vstate, t vt) {
 
 // policy reports whether vSmart v sends a path of originator e to peer.
 func (sm *sim) policy(v *vstate, peer, e *device, k *ribKey, t vt) bool {
-	return sm.policyOrig(peer, e) && sm.policyPath(v, peer, k, t)
+	return sm.policyOrig(peer, e) && sm.policyPath(v, peer, k, t) && (v.withhold == nil || !v.withhold(peer, e, k))
 }
 
 // policyOrig is the part of the policy that depends on the originator:
