@@ -53,17 +53,20 @@ type Device struct {
 
 // Session is one control connection.
 type Session struct {
-	Client    string `json:"client"` // "ip:port" of the DTLS/TLS client
-	Server    string `json:"server"`
-	Transport string `json:"transport"` // "dtls" or "tls"
-	Suite     string `json:"suite"`     // IANA cipher suite name
+	Client string `json:"client"` // "ip:port" of the DTLS/TLS client
+	Server string `json:"server"`
+	// Transport: "dtls", "tls", or "udp" for a connection in the clear
+	// (vdaemon straight in UDP payloads: no suite, no key line).
+	Transport string `json:"transport"`
+	Suite     string `json:"suite"` // IANA cipher suite name
 	EMS       bool   `json:"extended_master_secret"`
 	// ClientSystemIP / ServerSystemIP name the devices at each end.
 	ClientSystemIP string `json:"client_system_ip"`
 	ServerSystemIP string `json:"server_system_ip"`
 	// Kind: "vbond", "vmanage", "omp" (edge-vSmart or vSmart-vSmart).
 	Kind string `json:"kind"`
-	// KeyInLog is false when the scenario left this session's key out.
+	// KeyInLog is false when the scenario left this session's key out
+	// (true for a "udp" session: there is nothing to decrypt).
 	KeyInLog bool `json:"key_in_log"`
 	// PSK is true when the session used a PSK suite (key from --psk).
 	PSK bool `json:"psk,omitempty"`

@@ -75,7 +75,10 @@
 // duplicate system-ip, a site-id mismatch, a diverging vSmart, an
 // unresolvable route, a cloned TLOC, alerts and teardowns, a session left
 // out of the key log, a vSmart that withholds a route and a TLOC, a broken
-// three-vSmart mesh, and a scale run. Each writes a manifest
+// three-vSmart mesh, a control connection in the clear (vdaemon and OMP as
+// bare UDP payloads, no DTLS; these messages are not records and not in
+// plaintext_sha256, params["clear_messages"] counts them), and a scale
+// run. Each writes a manifest
 // (pcaps/manifest) listing the anomalies it caused (with the detector
 // parameters it assumes in params["detectors"]) and the final table of
 // every OMP session direction still up at the end.

@@ -52,6 +52,7 @@ type recInfo struct {
 	decryptable bool
 	dup         bool // a duplicate of a datagram already captured
 	lost        bool // lost before the capture point: not written
+	clear       bool // a vdaemon message in the clear (no DTLS/TLS record)
 }
 
 type itemHeap []*item
@@ -84,6 +85,10 @@ type RecordLog struct {
 	Plain       []byte
 	Dup         bool
 	Decryptable bool
+	// Clear: a vdaemon message sent in the clear (plaintext-control), a
+	// UDP payload of its own and no DTLS/TLS record: not counted in the
+	// manifest's records nor in plaintext_sha256 (params["clear_messages"]).
+	Clear bool
 }
 
 // output is the stage that frames items in time order and writes them.
@@ -106,6 +111,7 @@ type output struct {
 	hash   hash.Hash
 	// counters
 	records, decryptable int
+	clear                int // vdaemon messages in the clear (not records)
 	dups, lostHellos     int
 	reordered            int
 	fragmented           int
@@ -579,7 +585,10 @@ func (o *output) noteRecord(it *item) {
 	if r == nil {
 		return
 	}
-	if !r.dup {
+	switch {
+	case r.clear:
+		o.clear++
+	case !r.dup:
 		o.records++
 		if r.decryptable {
 			o.decryptable++
@@ -588,10 +597,10 @@ func (o *output) noteRecord(it *item) {
 			o.hash.Write(l[:])
 			o.hash.Write(r.plain)
 		}
-	} else {
+	default:
 		o.dups++
 	}
 	if o.onRecord != nil {
-		o.onRecord(RecordLog{Frame: o.frames, Time: o.epoch.Add(time.Duration(o.last)), Session: it.s.id, FromClient: it.side == cli, Plain: r.plain, Dup: r.dup, Decryptable: r.decryptable})
+		o.onRecord(RecordLog{Frame: o.frames, Time: o.epoch.Add(time.Duration(o.last)), Session: it.s.id, FromClient: it.side == cli, Plain: r.plain, Dup: r.dup, Decryptable: r.decryptable, Clear: r.clear})
 	}
 }

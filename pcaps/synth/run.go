@@ -369,6 +369,9 @@ func (sm *sim) manifest() (*manifest.Manifest, error) {
 	m.Params["reordered_datagrams"] = sm.out.reordered
 	m.Params["fragmented_datagrams"] = sm.out.fragmented
 	m.Params["start_epoch"] = sm.epoch.Format(time.RFC3339)
+	if sm.out.clear > 0 {
+		m.Params["clear_messages"] = sm.out.clear
+	}
 	for _, s := range sm.sessions {
 		if s.suite.PSK {
 			m.Params["psk_session"] = map[string]any{"session": s.id, "identity": s.pskIdentity, "key": hex.EncodeToString(s.psk),

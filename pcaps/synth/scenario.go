@@ -63,6 +63,8 @@ var scenarioList = []Scenario{
 	{Name: "vsmart-mesh-broken", Summary: "three vSmarts: vSmarts 1 and 3 never peer; vSmart 3 tears down its session with vSmart 2, which stays down",
 		Anomalies: []string{"vsmart-mesh-incomplete", "teardown"}, Tail: 25 * time.Second, MinEdges: 2, VSmarts: 3,
 		prepare: prepMeshBroken, build: buildMeshBroken},
+	{Name: "plaintext-control", Summary: "an edge's control connection to vSmart 1 runs vdaemon and OMP in the clear (UDP on its controller port, no DTLS)",
+		Anomalies: []string{"untunnelled-control"}, Tail: 10 * time.Second, MinEdges: 2, build: buildPlaintextControl},
 	{Name: "scale", Summary: "size from the flags (--edges, --routes); hub-and-spoke reflection policy; no anomaly",
 		Tail: 5 * time.Second, MinEdges: 2, build: buildScale},
 }
@@ -858,6 +860,61 @@ func buildMeshBroken(sm *sim) error {
 			out = append(out, a)
 		}
 		return out
+	})
+	return nil
+}
+
+// plaintext-control: one edge's OMP session with vSmart 1 runs without
+// DTLS: the challenge exchange, the HELLOs and OMP (HANDSHAKE, tables,
+// END_OF_RIB, HELLOs) go straight in UDP payloads between the same ports a
+// DTLS session would use. Everything else, the edge's session with vSmart
+// 2 included, is normal. The clear messages are no DTLS/TLS records: the
+// manifest's record counts and plaintext_sha256 leave them out, and
+// params["clear_messages"] counts them.
+//
+// An analyzer cannot tell client from server in the clear (there is no
+// ClientHello): ompscope takes the sender of the first message, here the
+// vSmart's CHALLENGE, as the client, so the subject is
+// "session <vSmart ip:port> > <edge ip:port>".
+func buildPlaintextControl(sm *sim) error {
+	e, err := sm.pickEdge("with DTLS control connections", func(d *device) bool { return !d.tlsCtl })
+	if err != nil {
+		// every edge uses TLS (--tls-fraction 1): the clear connection
+		// is UDP all the same, on the port a DTLS session would use
+		if e, err = sm.pickEdge("", anyEdge); err != nil {
+			return err
+		}
+	}
+	v := sm.vsmart(0)
+	var s *session
+	for _, x := range sm.sessions {
+		if x.kind == kindOMP && x.client == e && x.server == v {
+			s = x
+		}
+	}
+	if s == nil {
+		return fmt.Errorf("scenario %s: no session between %s and %s", sm.c.sc.Name, e.name, v.name)
+	}
+	s.clear, s.transport, s.suite, s.ems, s.tcp = true, "udp", suite{}, false, nil
+	port := uint16(12346)
+	if v.cores > 1 {
+		port += uint16(100 * (int(e.sysIP.As4()[3]) % v.cores))
+	}
+	s.sAddr = netip.AddrPortFrom(s.sAddr.Addr(), port)
+	sm.params["plaintext_control"] = fmt.Sprintf("%s (%s) runs its control connection to %s (session %d, %s > %s) without DTLS: "+
+		"vdaemon and OMP in the clear; these messages are not records (not in records, decryptable_records or plaintext_sha256: "+
+		"clear_messages counts them)", e.name, e.sysIP, v.sysIP, s.id, s.cAddr, s.sAddr)
+	sm.anomaly(func() []manifest.Anomaly {
+		if s.firstApp < 0 {
+			return nil
+		}
+		end := vt(-1)
+		if s.closed {
+			end = s.lastApp
+		}
+		return []manifest.Anomaly{sm.window("untunnelled-control", "session "+s.sAddr.String()+" > "+s.cAddr.String(), s.firstApp, end,
+			fmt.Sprintf("%s's control connection to %s carries vdaemon and OMP outside any DTLS/TLS session "+
+				"(the subject's first address is the sender of the first message, the vSmart's CHALLENGE)", e.name, v.sysIP))}
 	})
 	return nil
 }

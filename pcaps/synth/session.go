@@ -24,7 +24,8 @@ type session struct {
 	kind        string
 	client      *device
 	server      *device
-	transport   string // "dtls" or "tls"
+	transport   string // "dtls", "tls", or "udp" (clear: vdaemon straight in UDP payloads)
+	clear       bool   // no DTLS/TLS: the plaintext-control scenario's fault
 	suite       suite
 	ems         bool
 	psk         []byte
@@ -55,6 +56,7 @@ type session struct {
 	firstApp  vt
 	lastApp   vt
 	omp       *ompSess
+	clrBusy   [2]vt // clear session: when the side's previous datagram ends
 	imp       impairment
 	held      [2]*item
 	lastUpd   vt                   // capture time of the first UPDATE of the last advertisement

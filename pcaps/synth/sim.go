@@ -320,6 +320,10 @@ func (sm *sim) handshakeAll() error {
 		}()
 	}
 	for _, s := range sm.sessions {
+		if s.clear {
+			sm.hsDone.Add(1) // nothing to negotiate
+			continue
+		}
 		jobs <- s
 	}
 	close(jobs)
@@ -331,6 +335,9 @@ func (sm *sim) handshakeAll() error {
 	}
 	for _, s := range sm.sessions {
 		s := s
+		if s.clear {
+			continue
+		}
 		s.wire.mu.Lock()
 		s.wire.emit = func(side int, t vt, b, plain []byte) { sm.appEmit(s, side, t, b, plain) }
 		s.wire.mu.Unlock()
@@ -392,6 +399,23 @@ func (sm *sim) appEmit(s *session, side int, t vt, b, plain []byte) {
 	}
 }
 
+// clearSend puts one vdaemon message of a clear session (no DTLS) on the
+// wire at t as a UDP payload of its own, timed as the wire times a
+// datagram (1 Gbit/s, one after the other); it returns the capture time.
+// Clear sessions have no impairments.
+func (sm *sim) clearSend(s *session, side int, t vt, plain []byte) vt {
+	if s.clrBusy[side] > t {
+		t = s.clrBusy[side]
+	}
+	s.clrBusy[side] = t + vt(len(plain)+60)*8
+	if s.firstApp < 0 {
+		s.firstApp = t
+	}
+	s.lastApp = t
+	sm.out.push(&item{t: t, s: s, side: int8(side), kind: kDgram, b: plain, rec: &recInfo{plain: plain, clear: true}})
+	return t
+}
+
 // releaseHeld sends a datagram held for reordering that nothing overtook.
 func (sm *sim) releaseHeld(s *session) {
 	for side, h := range s.held {
@@ -405,13 +429,16 @@ func (sm *sim) releaseHeld(s *session) {
 // send writes one vdaemon message from side at t; it returns the capture
 // time of the record, or -1 when the side cannot send.
 func (sm *sim) send(s *session, side int, t vt, typ vdaemon.MsgType, body vdaemon.Body) vt {
-	if !s.open || s.closed || s.dead[side] || s.conns[side] == nil {
+	if !s.open || s.closed || s.dead[side] || (!s.clear && s.conns[side] == nil) {
 		return -1
 	}
 	if t < sm.now {
 		t = sm.now
 	}
 	plain := mustMarshal(&vdaemon.Message{Header: s.header(side, typ), Body: body})
+	if s.clear {
+		return sm.clearSend(s, side, t, plain)
+	}
 	if s.transport == "dtls" && sm.c.Impair > 0 {
 		p := sm.c.Impair
 		switch {
@@ -606,12 +633,14 @@ func (sm *sim) teardown(s *session, side int, t vt, code sdwan.ConnError) vt {
 	if s.omp != nil && s.omp.up && !s.omp.down {
 		s.omp.down = true
 	}
-	s.wire.closeAt(side, t1, s.conns[side])
-	if !s.dead[1-side] {
-		s.wire.closeAt(1-side, t2, s.conns[1-side])
+	if s.wire != nil {
+		s.wire.closeAt(side, t1, s.conns[side])
+		if !s.dead[1-side] {
+			s.wire.closeAt(1-side, t2, s.conns[1-side])
+		}
+		s.conns = [2]io.WriteCloser{}
+		s.wire.setMode(modeMute)
 	}
-	s.conns = [2]io.WriteCloser{}
-	s.wire.setMode(modeMute)
 	if s.tcp != nil {
 		sm.out.push(&item{t: t1 + 50*vtUS, s: s, side: int8(side), kind: kTCPCtl, ctl: tcpFIN})
 	}
