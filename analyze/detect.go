@@ -421,6 +421,22 @@ func (a *Analyzer) meshUnobserved() {
 			common = slices.DeleteFunc(common, func(v uint32) bool { return v != p[0] && v != p[1] })
 		}
 	}
+	// vSmarts seen in an OMP session with a device that is not a vSmart
+	withEdges := map[uint32]bool{}
+	for _, s := range a.sessList {
+		if !(s.ompStart || s.omp != ompNone) {
+			continue
+		}
+		x, y := ip4(s.sides[0].sys), ip4(s.sides[1].sys)
+		_, xv := a.vsmarts[x]
+		_, yv := a.vsmarts[y]
+		if xv && !yv && y != 0 {
+			withEdges[x] = true
+		}
+		if yv && !xv && x != 0 {
+			withEdges[y] = true
+		}
+	}
 	inMesh := func(v uint32) (peers []string) {
 		for _, p := range vv {
 			switch v {
@@ -443,10 +459,18 @@ func (a *Analyzer) meshUnobserved() {
 		since := max(a.vsmarts[p[0]], a.vsmarts[p[1]])
 		x, y := addrOf4(p[0]).String(), addrOf4(p[1]).String()
 		px, py := inMesh(p[0]), inMesh(p[1])
-		if len(px) > 0 && len(py) > 0 && len(common) == 0 {
+		// The capture sees each vSmart's own traffic when both are seen in
+		// OMP sessions with edges too (not only through one controller's
+		// link, where the other vSmarts appear only as its peers).
+		ownTraffic := withEdges[p[0]] && withEdges[p[1]]
+		if len(px) > 0 && len(py) > 0 && (len(common) == 0 || ownTraffic) {
 			a.condSet(k, meshSrc{}, since, a.clock, 0, 0, SevWarning, "", false, func() string {
+				how := "not all through one vSmart"
+				if len(common) > 0 {
+					how = "and both vSmarts' OMP sessions with edges"
+				}
 				return "vSmarts " + x + " and " + y + " never peered in this capture, although it sees the vSmart mesh (" +
-					strconv.Itoa(len(vv)) + " vSmart-to-vSmart OMP sessions, not all through one vSmart; " + x + " with " +
+					strconv.Itoa(len(vv)) + " vSmart-to-vSmart OMP sessions, " + how + "; " + x + " with " +
 					strings.Join(px, ", ") + ", " + y + " with " + strings.Join(py, ", ") +
 					"): the mesh is incomplete, unless their session takes a path this capture point does not see."
 			})

@@ -131,6 +131,27 @@ func TestVSmartMeshNeverPeering(t *testing.T) {
 	}
 }
 
+// Three vSmarts, one pair never peers, and the capture sees every
+// vSmart's sessions with edges as well as two vSmart-to-vSmart sessions
+// through one vSmart (the vsmart-mesh-broken scenario): the capture sees
+// both vSmarts' own traffic, so the missing pair is a warning, not "not
+// observed".
+func TestVSmartMeshNeverPeeringSeenFromCore(t *testing.T) {
+	f := newFab(t, Config{})
+	v1, v2, v3, e1 := vsmart(1), vsmart(2), vsmart(3), edge(1, 100)
+	f.connect(v1, v2)
+	f.connect(v1, v3)
+	for _, v := range []dev{v1, v2, v3} {
+		advertiseEdge(f.connect(e1, v), e1, "10.1.0.0/24")
+	}
+	f.finish(30) // v2-v3 never
+	an := f.wantOne(KindVSmartMeshIncomplete, "vsmarts 10.0.0.2,10.0.0.3")
+	if an.Severity != SevWarning || strings.Contains(an.Explanation, "Not observed") ||
+		!strings.Contains(an.Explanation, "both vSmarts' OMP sessions with edges") {
+		t.Errorf("%+v", an)
+	}
+}
+
 // An edge's capture: the edge's sessions to two vSmarts, nothing between
 // the vSmarts. Never a false alarm: info, "not observed".
 func TestVSmartMeshNotObservedFromEdge(t *testing.T) {

@@ -849,8 +849,8 @@ func buildMeshBroken(sm *sim) error {
 		h3, ok3 := sm.firstHS[v3.idx]
 		if ok1 && ok3 {
 			out = append(out, sm.window("vsmart-mesh-incomplete", fmt.Sprintf("vsmarts %s,%s", v1.sysIP, v3.sysIP), max(h1, h3), -1,
-				"never peered (from when both were seen); with three vSmarts the sessions the capture sees all go through 1.1.1.4, "+
-					"so an analyzer can only say it did not observe the pair"))
+				"never peered (from when both were seen); the capture sees both vSmarts' sessions with the edges, "+
+					"so the missing pair is an alarm, not a gap in what the capture could see"))
 		}
 		if tear >= 0 && tear+15*vtSec < sm.end {
 			out = append(out, sm.window("vsmart-mesh-incomplete", fmt.Sprintf("vsmarts %s,%s", v2.sysIP, v3.sysIP), tear, -1,
