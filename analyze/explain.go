@@ -219,12 +219,13 @@ var explainTexts = map[Kind]explainText{
 		settings: "No setting.",
 	},
 	KindVSmartMeshIncomplete: {
-		sev:     "error (info when not observed)",
+		sev:     "error; warning or info for a pair never seen",
 		subject: "vsmarts <system-ip>,<system-ip>  (lower system-ip first)",
 		meaning: "Two vSmarts (devices whose HANDSHAKE says vSmart) are not peering: the OMP session between them was " +
-			"seen and has been down for longer than the convergence window, or (severity info, reported at the end " +
-			"of the capture, \"not observed\") the capture never showed a session between them, which may only mean " +
-			"the capture point does not see their traffic.",
+			"seen and has been down for longer than the convergence window; or, reported at the end of the capture, " +
+			"the capture never showed a session between them: a warning when the capture evidently sees both vSmarts' " +
+			"own traffic (their sessions with edges, or vSmart-to-vSmart sessions not all through one vSmart), else " +
+			"info, \"not observed\", which may only mean the capture point does not see their traffic.",
 		matters: "vSmarts must form a full mesh to share what each learned; without it an edge attached to one vSmart " +
 			"does not learn the routes of edges attached only to the other, and the vSmarts' views diverge.",
 		check: "show control connections and show omp peers on each vSmart (the other vSmart should be listed, up); " +
