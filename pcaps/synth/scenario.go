@@ -215,9 +215,22 @@ func maxT(ts ...vt) vt {
 // tloc-flap: the flapping TLOC carries no routes or services (they use the
 // edge's other TLOCs), so that only the TLOC flaps.
 func prepTLOCFlap(sm *sim) error {
-	e, err := sm.pickEdge("with two TLOCs", func(e *device) bool { return len(e.tlocs) >= 2 })
+	e, _, err := sm.spareTLOC()
 	if err != nil {
 		return err
+	}
+	sm.role = map[string]*device{"flap": e}
+	return nil
+}
+
+// spareTLOC picks an edge with two TLOCs or more and moves its routes and
+// services off its last TLOC, which then carries nothing: a scenario can
+// make it misbehave without any route depending on it. It returns the
+// edge and the TLOC's index.
+func (sm *sim) spareTLOC() (*device, int, error) {
+	e, err := sm.pickEdge("with two TLOCs", func(e *device) bool { return len(e.tlocs) >= 2 })
+	if err != nil {
+		return nil, 0, err
 	}
 	k := len(e.tlocs) - 1
 	for i := range e.routes {
@@ -228,8 +241,7 @@ func prepTLOCFlap(sm *sim) error {
 			e.services[i].tloc = 0
 		}
 	}
-	sm.role = map[string]*device{"flap": e}
-	return nil
+	return e, k, nil
 }
 
 func buildTLOCFlap(sm *sim) error {
@@ -730,18 +742,9 @@ func buildScale(sm *sim) error {
 // services (so no route of the fabric depends on it) and is down until
 // the fault starts.
 func prepPartialReflection(sm *sim) error {
-	o, err := sm.pickEdge("with two TLOCs", func(e *device) bool { return len(e.tlocs) >= 2 })
+	o, k, err := sm.spareTLOC()
 	if err != nil {
 		return err
-	}
-	k := len(o.tlocs) - 1
-	for i := range o.routes {
-		o.routes[i].mask &^= 1 << k
-	}
-	for i := range o.services {
-		if o.services[i].tloc == k {
-			o.services[i].tloc = 0
-		}
 	}
 	o.tlocs[k].up = false
 	sm.role = map[string]*device{"tloc": o}
