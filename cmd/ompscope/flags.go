@@ -16,7 +16,7 @@ func newFlagSet(name, usageLine, description string, stderr io.Writer) *pflag.Fl
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ompscope %s\n\n%s\n\nFlags:\n%s", usageLine, description, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: ompscope %s\n\n%s\n\nFlags:\n%s", usageLine, description, fs.FlagUsages())
 	}
 	return fs
 }
@@ -24,6 +24,14 @@ func newFlagSet(name, usageLine, description string, stderr io.Writer) *pflag.Fl
 // parseFlags parses args; it returns (exit status, done): done is true
 // when the command must stop (help was printed, or a usage error).
 func parseFlags(fs *pflag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "--help" {
+			fs.SetOutput(stdout) // asked-for help goes to standard output
+		}
+	}
 	err := fs.Parse(args)
 	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK, true

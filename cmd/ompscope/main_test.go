@@ -29,8 +29,11 @@ func TestUsageAndVersion(t *testing.T) {
 		t.Errorf("no command: %d", code)
 	}
 	for name := range commands {
-		if code, _, errs := runCmd(t, "", name, "--help"); code != 0 || !strings.Contains(errs, "Usage: ompscope "+name) {
-			t.Errorf("%s --help: %d %q", name, code, errs)
+		if code, out, _ := runCmd(t, "", name, "--help"); code != 0 || !strings.Contains(out, "Usage: ompscope "+name) {
+			t.Errorf("%s --help: %d %q", name, code, out)
+		}
+		if code, _, errs := runCmd(t, "", name, "--no-such-flag"); code != exitUsage || !strings.Contains(errs, "unknown flag") {
+			t.Errorf("%s --no-such-flag: %d %q", name, code, errs)
 		}
 		if code, _, _ := runCmd(t, "", name, "--no-such-flag"); code != exitUsage {
 			t.Errorf("%s --no-such-flag: exit %d, want 2", name, code)
