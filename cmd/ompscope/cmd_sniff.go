@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -267,8 +268,14 @@ func eventLine(e *analyze.Event) string {
 	case e.Anomaly != nil:
 		return fmt.Sprintf("%s %s %s %s [%s] %s", ts, e.Type, e.Anomaly.Kind, e.Anomaly.Subject, e.Anomaly.Severity, e.Anomaly.Explanation)
 	case e.State != nil:
-		return fmt.Sprintf("%s %s %s %s>%s %s: %s → %s %s", ts, e.Type, e.Session, e.State.ClientSystemIP, e.State.ServerSystemIP,
-			e.State.Layer, e.State.Old, e.State.New, e.State.Reason)
+		name := func(sys string, ap netip.AddrPort) string {
+			if sys != "" {
+				return sys
+			}
+			return "?" + ap.String()
+		}
+		return fmt.Sprintf("%s %s %s > %s %s: %s → %s (%s)", ts, e.Type, name(e.State.ClientSystemIP, e.State.Client),
+			name(e.State.ServerSystemIP, e.State.Server), e.State.Layer, e.State.Old, e.State.New, e.State.Reason)
 	}
 	k := &e.Row
 	var row string

@@ -174,6 +174,12 @@ func TestEventLine(t *testing.T) {
 	if got, want := eventLine(e), "10:00:01.500000 route.withdraw 10.255.0.1→1.1.1.3 vpn 10 10.1.0.0/24 path 2 originator 10.255.0.1 (session-down)"; got != want {
 		t.Errorf("%q\nwant %q", got, want)
 	}
+	st := &analyze.Event{Time: tm, Type: analyze.EvPeerState, State: &analyze.StateChange{Layer: "omp", Old: "handshake", New: "up",
+		Reason: "HANDSHAKE", Client: netip.MustParseAddrPort("192.0.2.1:12346"), Server: netip.MustParseAddrPort("192.0.2.2:12346"),
+		ServerSystemIP: "1.1.1.3"}}
+	if got, want := eventLine(st), "10:00:01.500000 peer.state ?192.0.2.1:12346 > 1.1.1.3 omp: handshake → up (HANDSHAKE)"; got != want {
+		t.Errorf("%q\nwant %q", got, want)
+	}
 	e = &analyze.Event{Time: tm, Type: analyze.EvTLOCAdd, From: "a", To: "b", Family: omp.FamilyTLOCv4,
 		Row:    analyze.RowKey{TLOC: omp.TLOCKey{SystemIP: netip.MustParseAddr("10.255.0.1"), Color: sdwan.ColorMPLS, Encap: sdwan.EncapIPsec}, PathID: 1},
 		Reason: analyze.ReasonUpdate}
