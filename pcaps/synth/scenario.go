@@ -248,13 +248,24 @@ func buildTLOCFlap(sm *sim) error {
 	e := sm.role["flap"]
 	k := len(e.tlocs) - 1
 	key := e.tlocKey(k)
+	sm.flap(e, 3*vtSec, func(i int) { e.tlocs[k].up = i%2 == 1 }, "tloc-flap", tlocSubject(key),
+		func(n int) string {
+			return fmt.Sprintf("%s's TLOC %s withdrawn and advertised again %d times", e.name, key, n/2)
+		})
+	return nil
+}
+
+// flap toggles something of edge e eight times, every period (with a
+// little jitter), starting 3 s after steady state, and declares the flap
+// anomaly of the given kind and subject that the analyzer's default rule
+// (more than 5 changes within 60 s) finds in the changes e sent.
+func (sm *sim) flap(e *device, period vt, toggle func(i int), kind, subject string, note func(changes int) string) {
 	var changes []vt
 	t0 := sm.steady() + 3*vtSec
 	for i := 0; i < 8; i++ {
-		t := t0 + vt(i)*3*vtSec + sm.jitter(300*vtMS)
-		up := i%2 == 1
+		t := t0 + vt(i)*period + sm.jitter(300*vtMS)
 		sm.at(t, func() {
-			e.tlocs[k].up = up
+			toggle(i)
 			if ts := sm.edgeChanged(e, t); ts[0] >= 0 {
 				changes = append(changes, ts[0])
 			}
@@ -265,10 +276,8 @@ func buildTLOCFlap(sm *sim) error {
 		if !ok {
 			return nil
 		}
-		return []manifest.Anomaly{sm.window("tloc-flap", tlocSubject(key), s, end,
-			fmt.Sprintf("%s's TLOC %s withdrawn and advertised again %d times", e.name, key, len(changes)/2))}
+		return []manifest.Anomaly{sm.window(kind, subject, s, end, note(len(changes)))}
 	})
-	return nil
 }
 
 func buildRouteFlap(sm *sim) error {
@@ -283,26 +292,10 @@ func buildRouteFlap(sm *sim) error {
 	ri := idx[0] // its first IPv4 route in VPN 10
 	r := e.routes[ri]
 	vpn := e.classes[r.cls].vpn
-	var changes []vt
-	t0 := sm.steady() + 3*vtSec
-	for i := 0; i < 8; i++ {
-		t := t0 + vt(i)*2500*vtMS + sm.jitter(300*vtMS)
-		down := i%2 == 0
-		sm.at(t, func() {
-			e.routes[ri].down = down
-			if ts := sm.edgeChanged(e, t); ts[0] >= 0 {
-				changes = append(changes, ts[0])
-			}
+	sm.flap(e, 2500*vtMS, func(i int) { e.routes[ri].down = i%2 == 0 }, "route-flap", routeSubject(vpn, r.prefix, e.sysIP),
+		func(n int) string {
+			return fmt.Sprintf("%s withdraws and advertises the prefix again, %d changes", e.name, n)
 		})
-	}
-	sm.anomaly(func() []manifest.Anomaly {
-		s, end, ok := flapWindow(changes, 5, 60*vtSec)
-		if !ok {
-			return nil
-		}
-		return []manifest.Anomaly{sm.window("route-flap", routeSubject(vpn, r.prefix, e.sysIP), s, end,
-			fmt.Sprintf("%s withdraws and advertises the prefix again, %d changes", e.name, len(changes)))}
-	})
 	return nil
 }
 
