@@ -280,33 +280,13 @@ func (r *Reader) nextNG(p *Packet) error {
 			if len(body) < 20 {
 				return &Error{Format: "pcapng", Where: "EPB", Offset: start, Frame: frame, Msg: fmt.Sprintf("body of %d bytes is shorter than the 20 fixed bytes", len(body))}
 			}
-			gi, err := r.iface(o.u32(body[0:4]), "EPB", "interface id", start+8, frame)
-			if err != nil {
-				return err
-			}
-			capLen := o.u32(body[12:16])
-			if uint64(capLen) > uint64(len(body)-20) {
-				return &Error{Format: "pcapng", Where: "EPB", Field: "captured packet length", Offset: start + 20, Frame: frame,
-					Msg: fmt.Sprintf("captured length %d exceeds the %d bytes left in the block", capLen, len(body)-20)}
-			}
-			r.fill(p, gi, body[20:20+capLen], o.u32(body[16:20]), r.timestamp(gi, o.u32(body[4:8]), o.u32(body[8:12])), start)
-			return nil
+			return r.packetBlock(p, o, body, o.u32(body[0:4]), "EPB", "captured packet length", start, frame)
 		case blockOPB:
 			r.stats.Blocks.OPB++
 			if len(body) < 20 {
 				return &Error{Format: "pcapng", Where: "OPB", Offset: start, Frame: frame, Msg: fmt.Sprintf("body of %d bytes is shorter than the 20 fixed bytes", len(body))}
 			}
-			gi, err := r.iface(uint32(o.u16(body[0:2])), "OPB", "interface id", start+8, frame)
-			if err != nil {
-				return err
-			}
-			capLen := o.u32(body[12:16])
-			if uint64(capLen) > uint64(len(body)-20) {
-				return &Error{Format: "pcapng", Where: "OPB", Field: "captured length", Offset: start + 20, Frame: frame,
-					Msg: fmt.Sprintf("captured length %d exceeds the %d bytes left in the block", capLen, len(body)-20)}
-			}
-			r.fill(p, gi, body[20:20+capLen], o.u32(body[16:20]), r.timestamp(gi, o.u32(body[4:8]), o.u32(body[8:12])), start)
-			return nil
+			return r.packetBlock(p, o, body, uint32(o.u16(body[0:2])), "OPB", "captured length", start, frame)
 		case blockSPB:
 			r.stats.Blocks.SPB++
 			if len(body) < 4 {
@@ -400,4 +380,21 @@ func (r *Reader) interfaceStatistics(body []byte, start int64) error {
 		}
 		return nil
 	})
+}
+
+// packetBlock fills p from an Enhanced or (obsolete) Packet Block body:
+// interface id (already read, as ifID), timestamp high and low, captured
+// length, original length, data. body holds at least the 20 fixed bytes.
+func (r *Reader) packetBlock(p *Packet, o order, body []byte, ifID uint32, where, capField string, start int64, frame uint64) error {
+	gi, err := r.iface(ifID, where, "interface id", start+8, frame)
+	if err != nil {
+		return err
+	}
+	capLen := o.u32(body[12:16])
+	if uint64(capLen) > uint64(len(body)-20) {
+		return &Error{Format: "pcapng", Where: where, Field: capField, Offset: start + 20, Frame: frame,
+			Msg: fmt.Sprintf("captured length %d exceeds the %d bytes left in the block", capLen, len(body)-20)}
+	}
+	r.fill(p, gi, body[20:20+capLen], o.u32(body[16:20]), r.timestamp(gi, o.u32(body[4:8]), o.u32(body[8:12])), start)
+	return nil
 }
