@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -184,7 +185,7 @@ func (a *Analyzer) raisePending() {
 	}
 	slices.SortFunc(cs, func(x, y *cond) int {
 		if x.since != y.since {
-			return cmpI64(x.since, y.since)
+			return cmp.Compare(x.since, y.since)
 		}
 		if x.key.kind != y.key.kind {
 			return strings.Compare(string(x.key.kind), string(y.key.kind))
@@ -205,16 +206,6 @@ func (a *Analyzer) raisePending() {
 		}
 		a.raise(c, a.clock)
 	}
-}
-
-func cmpI64(x, y int64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // ---- instantaneous anomalies (occurrences merged within a window)
@@ -584,9 +575,9 @@ func (a *Analyzer) evalGroup(g *group, now int64) {
 					if len(rows) > lim {
 						slices.SortFunc(rows, func(x, y *row) int {
 							if x.first != y.first {
-								return cmpI64(x.first, y.first)
+								return cmp.Compare(x.first, y.first)
 							}
-							return cmpU32(x.pathID, y.pathID)
+							return cmp.Compare(x.pathID, y.pathID)
 						})
 						ex := rows[lim]
 						k := condKey{KindPathLimitExceeded, routeSubject(g.key.vpn, g.key.prefix(), ex.originator(ex.attrs()))}
@@ -633,13 +624,13 @@ func (a *Analyzer) evalGroup(g *group, now int64) {
 		slices.SortStableFunc(es, func(x, y centry) int {
 			switch {
 			case x.bucket != y.bucket:
-				return cmpU32(x.bucket, y.bucket)
+				return cmp.Compare(x.bucket, y.bucket)
 			case x.orig != y.orig:
-				return cmpU32(x.orig, y.orig)
+				return cmp.Compare(x.orig, y.orig)
 			case x.tloc.sys != y.tloc.sys:
-				return cmpU32(x.tloc.sys, y.tloc.sys)
+				return cmp.Compare(x.tloc.sys, y.tloc.sys)
 			case x.tloc.color != y.tloc.color:
-				return cmpU32(x.tloc.color, y.tloc.color)
+				return cmp.Compare(x.tloc.color, y.tloc.color)
 			}
 			return int(x.tloc.encap) - int(y.tloc.encap)
 		})
@@ -777,16 +768,6 @@ func (a *Analyzer) evalGroup(g *group, now int64) {
 	}
 }
 
-func cmpU32(x, y uint32) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
-}
-
 func dirDesc(t *table) string { return t.from.name() + " → " + t.to.name() }
 
 // explainCand writes the one-sentence explanation of a group condition,
@@ -919,7 +900,7 @@ func (a *Analyzer) evalDivergence(now int64) {
 			// belong together is ambiguous (duplicate-system-ip says so)
 			tabs = nil
 		}
-		slices.SortFunc(tabs, func(x, y *table) int { return cmpU32(ip4(x.from.sys), ip4(y.from.sys)) })
+		slices.SortFunc(tabs, func(x, y *table) int { return cmp.Compare(ip4(x.from.sys), ip4(y.from.sys)) })
 		var vpns []uint32
 		for _, t := range tabs {
 			for v := range t.fp {
@@ -1023,7 +1004,7 @@ func (a *Analyzer) explainDivergence(t1, t2 *table, vpn uint32) string {
 			if c := cmpGroupKey(&p.g.key, &q.g.key); c != 0 {
 				return c
 			}
-			return cmpU32(p.orig, q.orig)
+			return cmp.Compare(p.orig, q.orig)
 		})
 		k := ks[0]
 		example = "; for example only " + who.from.sys.String() + " sends " + k.g.key.prefix().String() + " from " + addrOf4(k.orig).String()
