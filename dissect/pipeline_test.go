@@ -12,7 +12,7 @@ import (
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 
-const illustrated = "../../shared/vectors/illustrated-tls12/"
+const illustrated = "testdata/illustrated-tls12/"
 
 type collected struct {
 	events []Event
@@ -55,7 +55,7 @@ func keysFrom(t *testing.T, path string) *tlsdec.KeyStore {
 // (BSD Null link), ECDHE-RSA-AES128-CBC-SHA, port 8443.
 func TestIllustratedTLS12(t *testing.T) {
 	if _, err := os.Stat(illustrated + "capture.pcap"); err != nil {
-		t.Skipf("shared test vector not present: %v", err)
+		t.Fatalf("test vector missing from testdata: %v", err)
 	}
 	d, c, err := runFile(t, illustrated+"capture.pcap", keysFrom(t, illustrated+"keylog.txt"), Config{ExtraTLSPorts: []uint16{8443}})
 	if err != nil {
@@ -95,7 +95,7 @@ func TestIllustratedTLS12(t *testing.T) {
 
 func TestIllustratedNoKeyAndWrongKey(t *testing.T) {
 	if _, err := os.Stat(illustrated + "capture.pcap"); err != nil {
-		t.Skipf("shared test vector not present: %v", err)
+		t.Fatalf("test vector missing from testdata: %v", err)
 	}
 	// No key at all.
 	d, c, _ := runFile(t, illustrated+"capture.pcap", tlsdec.NewKeyStore(), Config{ExtraTLSPorts: []uint16{8443}})
@@ -131,7 +131,7 @@ func TestIllustratedNoKeyAndWrongKey(t *testing.T) {
 // came before is dissected.
 func TestTruncatedCapture(t *testing.T) {
 	if _, err := os.Stat(illustrated + "capture.pcap"); err != nil {
-		t.Skipf("shared test vector not present: %v", err)
+		t.Fatalf("test vector missing from testdata: %v", err)
 	}
 	b, _ := os.ReadFile(illustrated + "capture.pcap")
 	dir := t.TempDir()

@@ -95,7 +95,7 @@ func TestAgainstWiresharkTools(t *testing.T) {
 	writePcap(t, b, true, layers.LinkTypeLinuxSLL2, []time.Time{base.Add(2*time.Millisecond + 7), base.Add(4*time.Millisecond + 9)})
 	merged := filepath.Join(dir, "merged.pcapng")
 	run(t, "mergecap", "-w", merged, a, b)
-	keylog := "../../../shared/vectors/illustrated-tls12/keylog.txt"
+	keylog := "../testdata/illustrated-tls12/keylog.txt"
 	withKeys := filepath.Join(dir, "keys.pcapng")
 	run(t, "editcap", "--inject-secrets", "tls,"+keylog, merged, withKeys)
 	realNG := filepath.Join(dir, "illustrated.pcapng")

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"encoding/binary"
+	"github.com/ompscope/ompscope/dissect/internal/race"
 	"net/netip"
 	"testing"
 	"time"
@@ -22,6 +23,9 @@ func perSecond(b *testing.B, n int, unit string) {
 }
 
 func TestDecodeUDPAllocatesNothing(t *testing.T) {
+	if race.Enabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	frame := ether(t, udpIP(t, ap("10.0.0.1:12346"), ap("10.0.0.2:12346"), make([]byte, 200)))
 	frame6 := ether(t, udpIP(t, ap("[2001:db8::1]:12346"), ap("[2001:db8::2]:12346"), make([]byte, 200)), layers.EthernetTypeDot1Q)
 	c := &counter{}
@@ -40,6 +44,9 @@ func TestDecodeUDPAllocatesNothing(t *testing.T) {
 }
 
 func TestTCPSteadyStateAllocatesNothing(t *testing.T) {
+	if race.Enabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	for _, swap := range []bool{false, true} {
 		c := &counter{}
 		d := NewDecoder(Config{}, c)

@@ -337,7 +337,7 @@ func tlsRecords(t *testing.T, s []byte) []byte {
 
 // TestIllustratedTLS12 reassembles the real capture's TCP connection.
 func TestIllustratedTLS12(t *testing.T) {
-	r, err := capture.Open("../../../shared/vectors/illustrated-tls12/capture.pcap")
+	r, err := capture.Open("../testdata/illustrated-tls12/capture.pcap")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,26 +13,6 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// sharedDir finds the project's shared/ directory: beside the repository
-// root (the directory holding go.mod).
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
 type tcpSeg struct {
 	seq  uint32
 	data []byte
@@ -45,10 +25,10 @@ type tcpSeg struct {
 // extracted here with gopacket (in-order concatenation by sequence number
 // is enough for this clean capture).
 func TestIllustratedTLS12(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "vectors", "illustrated-tls12")
+	dir := filepath.Join("..", "testdata", "illustrated-tls12")
 	f, err := os.Open(filepath.Join(dir, "capture.pcap"))
 	if err != nil {
-		t.Fatalf("the shared test vector is missing: %v", err)
+		t.Fatalf("test vector missing from testdata: %v", err)
 	}
 	defer f.Close()
 	kl, err := os.ReadFile(filepath.Join(dir, "keylog.txt"))

@@ -269,12 +269,7 @@ func (t *Tracker) Retry(emit func(*Record)) {
 	if len(t.waiting) == 0 {
 		return
 	}
-	list := make([]*Session, 0, len(t.waiting))
-	for s := range t.waiting {
-		list = append(list, s)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].FirstFrame < list[j].FirstFrame })
-	for _, s := range list {
+	for _, s := range t.waitingInOrder() {
 		if ok, _, _ := t.ensureKeys(s); ok {
 			t.flushPending(s, emit)
 		}
@@ -284,9 +279,25 @@ func (t *Tracker) Retry(emit func(*Record)) {
 // Finish gives up on records still waiting for keys, counting them as
 // failures (no-key). Call it at the end of a capture file.
 func (t *Tracker) Finish() {
-	for s := range t.waiting {
+	for _, s := range t.waitingInOrder() {
 		t.dropPending(s)
 	}
+}
+
+// waitingInOrder lists the sessions with records waiting for keys in the
+// order they began (the map's own order must not reach any output).
+func (t *Tracker) waitingInOrder() []*Session {
+	list := make([]*Session, 0, len(t.waiting))
+	for s := range t.waiting {
+		list = append(list, s)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].FirstFrame != list[j].FirstFrame {
+			return list[i].FirstFrame < list[j].FirstFrame
+		}
+		return list[i].ID < list[j].ID
+	})
+	return list
 }
 
 func (t *Tracker) dropPending(s *Session) {

@@ -333,3 +333,31 @@ func TestFramingDecodes(t *testing.T) {
 		t.Fatalf("%d frames", n)
 	}
 }
+
+// TestHandshakeFlight: what pion's wall-clock timer may send again after
+// the handshake (handshake and ChangeCipherSpec records) is told apart
+// from any other write, which stays a stray.
+func TestHandshakeFlight(t *testing.T) {
+	rec := func(ct byte, body []byte) []byte {
+		h := []byte{ct, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 0, byte(len(body) >> 8), byte(len(body))}
+		return append(h, body...)
+	}
+	finished := append(rec(20, []byte{1}), rec(22, make([]byte, 40))...)
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"ccs+finished", finished, true},
+		{"handshake", rec(22, make([]byte, 12)), true},
+		{"application data", rec(23, make([]byte, 30)), false},
+		{"alert", rec(21, []byte{2, 40}), false},
+		{"flight then data", append(append([]byte(nil), finished...), rec(23, []byte{1})...), false},
+		{"truncated", finished[:len(finished)-1], false},
+		{"empty", nil, false},
+	} {
+		if got := handshakeFlight(c.b); got != c.want {
+			t.Errorf("%s: handshakeFlight = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
