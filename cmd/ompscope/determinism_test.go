@@ -69,4 +69,3 @@ func firstDiff(a, b string) int {
 	}
 	return n
 }
-
