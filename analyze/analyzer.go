@@ -36,9 +36,11 @@ type Analyzer struct {
 	grWait   map[[2]uint32]*table // GR tables waiting for their peers to reconnect
 	in       *interner
 
-	dirty      []*group
-	lostTLOCs  map[tlocID]struct{}
-	unresolved map[*group]struct{}
+	dirty      []*group // groups with GR flushes to evaluate (stale-after-gr)
+	unres      *unresolvedDet
+	plim       *pathLimitDet
+	conf       *conflictDet
+	recvTabs   map[uint32][]*table // receiver system-ip → tables to it (divergence)
 	divDirty   map[uint32]struct{} // receivers whose vSmart tables changed
 	divSet     map[uint32][]condRef
 	conds      map[condKey]*cond
@@ -56,8 +58,6 @@ type Analyzer struct {
 	vpnRecv   map[uint32][]uint32   // vpn → receivers (recvVPN keys)
 	distSet   map[*group][]condRef  // open not-distributed conditions per group
 	distQ     []*group              // groups to re-evaluate
-	idBuf     []rowID               // scratch (evalGroup)
-	ceBuf     []centry              // scratch (evalGroup)
 
 	anomalies []*Anomaly
 	anomID    int
@@ -88,6 +88,12 @@ type Stats struct {
 
 // New returns an analyzer with the given configuration.
 func New(cfg Config) *Analyzer {
+	a := newAnalyzer(cfg)
+	a.unres, a.plim, a.conf = newUnresolved(a), newPathLimit(a), newConflict(a)
+	return a
+}
+
+func newAnalyzer(cfg Config) *Analyzer {
 	return &Analyzer{
 		cfg:        cfg.withDefaults(),
 		sessions:   make(map[string]*session),
@@ -97,8 +103,7 @@ func New(cfg Config) *Analyzer {
 		tlocs:      make(map[tlocID]*tlocState),
 		grWait:     make(map[[2]uint32]*table),
 		in:         newInterner(),
-		lostTLOCs:  make(map[tlocID]struct{}),
-		unresolved: make(map[*group]struct{}),
+		recvTabs:   make(map[uint32][]*table),
 		divDirty:   make(map[uint32]struct{}),
 		divSet:     make(map[uint32][]condRef),
 		conds:      make(map[condKey]*cond),
@@ -636,6 +641,7 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 							if x.dev == sdwan.DeviceUnknown {
 								x.dev = m.DeviceType
 							}
+							a.sysChanged(x)
 						}
 					}
 				}
@@ -648,6 +654,7 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 	for _, t := range s.tabs {
 		if t != nil {
 			t.from, t.to = s.sides[t.dir], s.sides[1-t.dir]
+			a.rekeyTable(t)
 		}
 	}
 	o := sd.other()
@@ -726,6 +733,7 @@ func (a *Analyzer) adoptGR(s *session, now int64) bool {
 		}
 		old.sess, old.dir = s, d
 		old.from, old.to = s.sides[d], s.sides[1-d]
+		a.rekeyTable(old)
 		old.sessions = append(old.sessions, s.id)
 		s.tabs[d] = old
 		adopted = true
@@ -964,7 +972,7 @@ func (a *Analyzer) claim(sd *side, now int64, frame uint64) {
 	}
 	d.claims = append(d.claims, sd)
 	sd.claimed = true
-	a.evalDup(d, now, frame)
+	a.evalDup(d, now, frame, sd, false)
 }
 
 func (a *Analyzer) unclaim(sd *side, now int64) {
@@ -982,13 +990,46 @@ func (a *Analyzer) unclaim(sd *side, now int64) {
 			break
 		}
 	}
-	a.evalDup(d, now, 0)
+	a.evalDup(d, now, 0, sd, true)
 }
 
 func (a *Analyzer) checkDuplicates(sd *side, now int64, frame uint64) {
 	if sd.claimed {
-		a.evalDup(a.device(ip4(sd.sys)), now, frame)
+		a.evalDup(a.device(ip4(sd.sys)), now, frame, sd, false)
 	}
+}
+
+// firstDup returns the first pair of claims (in claim order) that are two
+// devices, and why.
+func firstDup(claims []*side) (string, *side, *side) {
+	for i := range claims {
+		for j := i + 1; j < len(claims); j++ {
+			if r := dupReason(claims[i], claims[j]); r != "" {
+				return r, claims[i], claims[j]
+			}
+		}
+	}
+	return "", nil, nil
+}
+
+// firstDupWith is firstDup over the pairs sd is in (the first such pair
+// in the order firstDup walks them).
+func firstDupWith(claims []*side, sd *side) (string, *side, *side) {
+	k := slices.Index(claims, sd)
+	if k < 0 {
+		return "", nil, nil
+	}
+	for i := 0; i < k; i++ {
+		if r := dupReason(claims[i], sd); r != "" {
+			return r, claims[i], sd
+		}
+	}
+	for j := k + 1; j < len(claims); j++ {
+		if r := dupReason(sd, claims[j]); r != "" {
+			return r, sd, claims[j]
+		}
+	}
+	return "", nil, nil
 }
 
 // dupReason says why two claims of one system-ip are two devices ("" if
@@ -1012,16 +1053,23 @@ func dupReason(x, y *side) string {
 	return ""
 }
 
-func (a *Analyzer) evalDup(d *device, now int64, frame uint64) {
+// evalDup re-evaluates device d after side sd claimed it, changed what it
+// says of itself, or (removed) gave up its claim. Only the pairs sd is in
+// are compared, unless sd was one of the pair that made the duplicate: a
+// vSmart with thousands of sessions costs each new session one pass over
+// the others, not a comparison of every pair.
+func (a *Analyzer) evalDup(d *device, now int64, frame uint64, sd *side, removed bool) {
 	var why string
 	var x, y *side
-	for i := 0; i < len(d.claims) && why == ""; i++ {
-		for j := i + 1; j < len(d.claims); j++ {
-			if r := dupReason(d.claims[i], d.claims[j]); r != "" {
-				why, x, y = r, d.claims[i], d.claims[j]
-				break
-			}
-		}
+	switch {
+	case d.dup && sd != d.pair[0] && sd != d.pair[1]:
+		why, x, y = "still", d.pair[0], d.pair[1] // the pair that made it stands
+	case !d.dup && removed:
+		return // dropping a claim makes no duplicate
+	case !d.dup && sd != nil:
+		why, x, y = firstDupWith(d.claims, sd)
+	default:
+		why, x, y = firstDup(d.claims)
 	}
 	k := condKey{KindDuplicateSystemIP, "system-ip " + addrOf4(d.sys).String()}
 	if (why != "") != d.dup {
@@ -1029,7 +1077,7 @@ func (a *Analyzer) evalDup(d *device, now int64, frame uint64) {
 	}
 	if why == "" {
 		if d.dup {
-			d.dup = false
+			d.dup, d.pair = false, [2]*side{}
 			a.condClear(k, d, now)
 		}
 		return
@@ -1040,7 +1088,7 @@ func (a *Analyzer) evalDup(d *device, now int64, frame uint64) {
 		}
 		return
 	}
-	d.dup = true
+	d.dup, d.pair = true, [2]*side{x, y}
 	expl := "Two devices claim system-ip " + addrOf4(d.sys).String() + " at the same time (" + why + ", sessions " +
 		x.sess.subject() + " and " + y.sess.subject() + "): OMP cannot tell their routes and TLOCs apart."
 	a.condSet(k, d, now, now, frame, 0, SevError, y.sess.id, false, func() string { return expl })

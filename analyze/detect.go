@@ -278,33 +278,17 @@ func (a *Analyzer) closeInstant(k condKey, now int64) {
 // changed, TLOCs that disappeared, vSmart tables that moved.
 func (a *Analyzer) tick() {
 	now := a.clock
-	if len(a.lostTLOCs) > 0 {
-		var gs []*group
-		for _, t := range a.tables {
-			if t.live[kRoute]+t.live[kService] == 0 {
-				continue
-			}
-			for _, r := range t.rows {
-				at := r.attrs()
-				if at == nil || !at.HasTLOC() || r.grp.dirty {
-					continue
-				}
-				if _, ok := a.lostTLOCs[at.tlocID]; ok {
-					r.grp.dirty = true
-					gs = append(gs, r.grp)
-				}
-			}
-		}
-		clear(a.lostTLOCs)
-		sortGroups(gs)
-		a.dirty = append(a.dirty, gs...)
-	}
+	a.unres.tick(now)
+	a.plim.tick(now)
+	a.conf.tick(now)
 	for len(a.dirty) > 0 {
 		d := a.dirty
 		a.dirty = nil
 		for _, g := range d {
 			g.dirty = false
-			a.evalGroup(g, now)
+			if len(g.flushes) > 0 || len(g.stale) > 0 {
+				a.evalStale(g, now)
+			}
 		}
 		if a.dirty == nil {
 			a.dirty = d[:0]
@@ -484,342 +468,7 @@ func (a *Analyzer) meshUnobserved() {
 	}
 }
 
-// cand is a condition an evaluation found true.
-type cand struct {
-	key   condKey
-	src   any
-	since int64
-	grace time.Duration
-	sev   Severity
-	r1    *row
-	r2    *row
-	n     int
-	lim   int
-}
-
-// staleSrc is one receiver's share of a stale-after-gr condition.
-type staleSrc struct {
-	g    *group
-	recv uint32
-}
-
-type centry struct {
-	bucket uint32 // receiver system-ip, or allOriginals
-	orig   uint32
-	tloc   tlocID
-	r      *row
-	at     *Attrs
-}
-
-const allOriginals = 0xffffffff
-
-// evalGroup finds the conditions true for one prefix / TLOC / service:
-// unresolved-route, path-limit-exceeded, attribute-conflict, tloc-clone,
-// stale-after-gr.
-func (a *Analyzer) evalGroup(g *group, now int64) {
-	var cands []cand
-	has := func(k condKey, src any) bool {
-		for i := range cands {
-			if cands[i].key == k && cands[i].src == src {
-				return true
-			}
-		}
-		return false
-	}
-	kind := g.key.kind
-	// unresolved-route
-	if kind == kRoute {
-		for _, r := range g.rows {
-			at := r.attrs()
-			if at == nil || !at.HasTLOC() {
-				continue
-			}
-			if st := a.tlocs[at.tlocID]; st != nil && st.live > 0 {
-				continue
-			}
-			k := condKey{KindUnresolvedRoute, routeSubject(g.key.vpn, g.key.prefix(), r.originator(at))}
-			if !has(k, g) {
-				cands = append(cands, cand{key: k, src: g, since: now, grace: a.cfg.UnresolvedGrace, sev: SevWarning, r1: r})
-			}
-		}
-	}
-	// path-limit-exceeded: more live paths of one prefix on one table
-	// than the session's send-path-limit. Tables with more than one row
-	// in the group are found from the row ids (table number in the high
-	// bits) without allocating.
-	if kind == kRoute && len(g.rows) > 1 {
-		ids := append(a.idBuf[:0], g.ids...)
-		for i := range ids {
-			ids[i] >>= 40
-		}
-		slices.Sort(ids)
-		a.idBuf = ids
-		for i := 0; i < len(ids); {
-			j := i + 1
-			for j < len(ids) && ids[j] == ids[i] {
-				j++
-			}
-			if j-i > 1 {
-				var rows []*row
-				var t *table
-				for _, r := range g.rows {
-					if uint64(r.tab.id) == uint64(ids[i]) && r.live() {
-						rows, t = append(rows, r), r.tab
-					}
-				}
-				if t != nil {
-					lim := t.sess.pathLimit
-					if lim <= 0 {
-						lim = omp.DefaultSendPathLimit
-					}
-					if len(rows) > lim {
-						slices.SortFunc(rows, func(x, y *row) int {
-							if x.first != y.first {
-								return cmp.Compare(x.first, y.first)
-							}
-							return cmp.Compare(x.pathID, y.pathID)
-						})
-						ex := rows[lim]
-						k := condKey{KindPathLimitExceeded, routeSubject(g.key.vpn, g.key.prefix(), ex.originator(ex.attrs()))}
-						if !has(k, t) {
-							cands = append(cands, cand{key: k, src: t, since: now, sev: SevWarning, r1: ex, n: len(rows), lim: lim})
-						}
-					}
-				}
-			}
-			i = j
-		}
-	}
-	// attribute-conflict and tloc-clone: copies of one path (for a TLOC,
-	// its key; for a route or service, its originator and TLOC) from two
-	// sources, compared at the same receiver, and between the originator's
-	// own advertisements to different peers.
-	if len(g.rows) > 1 {
-		es := a.ceBuf[:0]
-		defer func() { a.ceBuf = es[:0] }()
-		tsys := ip4(g.key.addr4())
-		for _, r := range g.rows {
-			at := r.attrs()
-			if at == nil || r.stale() {
-				continue
-			}
-			e := centry{r: r, at: at}
-			owner := tsys
-			if kind != kTLOC {
-				e.orig = ip4(r.originator(at))
-				owner = e.orig
-				if at.HasTLOC() {
-					e.tloc = at.tlocID
-				}
-			}
-			if r.tab.to.sys.IsValid() {
-				e.bucket = ip4(r.tab.to.sys)
-				es = append(es, e)
-			}
-			if r.tab.from.sys.IsValid() && ip4(r.tab.from.sys) == owner {
-				e.bucket = allOriginals
-				es = append(es, e)
-			}
-		}
-		slices.SortStableFunc(es, func(x, y centry) int {
-			switch {
-			case x.bucket != y.bucket:
-				return cmp.Compare(x.bucket, y.bucket)
-			case x.orig != y.orig:
-				return cmp.Compare(x.orig, y.orig)
-			case x.tloc.sys != y.tloc.sys:
-				return cmp.Compare(x.tloc.sys, y.tloc.sys)
-			case x.tloc.color != y.tloc.color:
-				return cmp.Compare(x.tloc.color, y.tloc.color)
-			}
-			return int(x.tloc.encap) - int(y.tloc.encap)
-		})
-		for i := 0; i < len(es); {
-			j := i + 1
-			for j < len(es) && es[j].bucket == es[i].bucket && es[j].orig == es[i].orig && es[j].tloc == es[i].tloc {
-				j++
-			}
-			for x := i; x < j; x++ {
-				for y := x + 1; y < j; y++ {
-					ex, ey := &es[x], &es[y]
-					if ex.at == ey.at {
-						continue
-					}
-					sameSess := ex.r.tab.sess == ey.r.tab.sess
-					subj := rowSubject(ex.r, ex.at)
-					if kind == kTLOC && ex.at.addrHash != ey.at.addrHash {
-						// two sources of one TLOC key with different
-						// addresses: a clone (two paths of one sender count)
-						if sameSess && ex.r.pathID == ey.r.pathID {
-							continue
-						}
-						if k := (condKey{KindTLOCClone, subj}); !has(k, g) {
-							cands = append(cands, cand{key: k, src: g, since: now, grace: a.cfg.ConflictGrace, sev: SevError, r1: ex.r, r2: ey.r})
-						}
-						continue
-					}
-					if sameSess || (kind == kTLOC && ex.at.otherHash == ey.at.otherHash) {
-						continue
-					}
-					if k := (condKey{KindAttributeConflict, subj}); !has(k, g) {
-						cands = append(cands, cand{key: k, src: g, since: now, grace: a.cfg.ConflictGrace, sev: SevWarning, r1: ex.r, r2: ey.r})
-					}
-				}
-			}
-			i = j
-		}
-	}
-	// stale-after-gr: a receiver dropped a path at a GR flush but still
-	// advertises it, and holds no live copy from the originator itself nor
-	// from a peer that has one.
-	if len(g.flushes) > 0 {
-		keep := g.flushes[:0]
-		for _, e := range g.flushes {
-			match := func(r *row) bool {
-				at := r.attrs()
-				if at == nil || ip4(r.originator(at)) != e.orig {
-					return false
-				}
-				return kind == kTLOC || e.tloc == (tlocID{}) || (at.HasTLOC() && at.tlocID == e.tloc)
-			}
-			direct := false
-			var out *row
-			for _, r := range g.rows {
-				if !match(r) || r.stale() {
-					continue
-				}
-				from, to := ip4(r.tab.from.sys), ip4(r.tab.to.sys)
-				if to == e.recv && from == e.orig {
-					direct = true
-				}
-				if from == e.recv && out == nil {
-					out = r
-				}
-			}
-			if direct || out == nil {
-				continue // the originator is back, or the receiver stopped
-			}
-			keep = append(keep, e)
-			legit := false
-			for _, r := range g.rows {
-				if legit || !match(r) || r.stale() || ip4(r.tab.to.sys) != e.recv {
-					continue
-				}
-				w := ip4(r.tab.from.sys)
-				for _, r2 := range g.rows {
-					if match(r2) && !r2.stale() && ip4(r2.tab.from.sys) == e.orig && ip4(r2.tab.to.sys) == w {
-						legit = true
-						break
-					}
-				}
-			}
-			if legit {
-				continue
-			}
-			k := condKey{KindStaleAfterGR, rowSubject(out, out.attrs())}
-			src := staleSrc{g, e.recv}
-			if !has(k, src) {
-				cands = append(cands, cand{key: k, src: src, since: e.at, grace: a.cfg.StaleGrace, sev: SevError, r1: out, n: int(e.recv)})
-			}
-		}
-		clear(g.flushes[len(keep):])
-		g.flushes = keep
-	}
-	// reconcile with what this group had set
-	old := g.conds
-	refs := make([]condRef, 0, len(cands))
-	unres := false
-	for i := range cands {
-		c := cands[i]
-		ref := condRef{c.key, c.src}
-		refs = append(refs, ref)
-		if c.key.kind == KindUnresolvedRoute {
-			unres = true
-		}
-		if slices.Contains(old, ref) {
-			continue
-		}
-		var frame uint64
-		if c.r1 != nil {
-			frame = c.r1.cur().frame
-		}
-		sess := ""
-		if c.r1 != nil {
-			sess = c.r1.tab.sess.id
-		}
-		a.condSet(c.key, c.src, c.since, now, frame, c.grace, c.sev, sess, false, func() string { return a.explainCand(g, &c) })
-	}
-	for _, ref := range old {
-		if !slices.Contains(refs, ref) {
-			a.condClear(ref.key, ref.src, now)
-		}
-	}
-	if len(refs) == 0 {
-		refs = nil
-	}
-	g.conds = refs
-	if unres != g.unres {
-		g.unres = unres
-		if unres {
-			a.unresolved[g] = struct{}{}
-		} else {
-			delete(a.unresolved, g)
-		}
-	}
-}
-
 func dirDesc(t *table) string { return t.from.name() + " → " + t.to.name() }
-
-// explainCand writes the one-sentence explanation of a group condition,
-// at the moment it is raised.
-func (a *Analyzer) explainCand(g *group, c *cand) string {
-	switch c.key.kind {
-	case KindUnresolvedRoute:
-		at := c.r1.lastAttrs()
-		s := "Route " + c.key.subject[len("route "):] + " points to TLOC " + at.TLOC.String() + " (seen on " + dirDesc(c.r1.tab) +
-			") but no session in this capture advertises that TLOC, so receivers cannot resolve its next hop and will not install it"
-		if n := a.gapSessions(); n > 0 {
-			s += " (" + strconv.Itoa(n) + " session(s) could not be fully read; the TLOC may have been advertised there)"
-		}
-		return s + "."
-	case KindPathLimitExceeded:
-		return dirDesc(c.r1.tab) + " carries " + strconv.Itoa(c.n) + " paths for vpn " + itoa(g.key.vpn) + " " + g.key.prefix().String() +
-			", more than the send-path-limit of " + strconv.Itoa(c.lim) + " negotiated on the session; the receiver may drop the extra paths."
-	case KindAttributeConflict:
-		a1, a2 := c.r1.lastAttrs(), c.r2.lastAttrs()
-		return "The same path (" + c.key.subject + ") arrives with different attributes from two sessions: " + dirDesc(c.r1.tab) + " says " +
-			attrsText(a1) + ", " + dirDesc(c.r2.tab) + " says " + attrsText(a2) + "."
-	case KindTLOCClone:
-		a1, a2 := c.r1.lastAttrs(), c.r2.lastAttrs()
-		return "TLOC " + c.key.subject[len("tloc "):] + " is advertised with different addresses on two sessions (" + dirDesc(c.r1.tab) + ": " +
-			tlocAddrs(a1) + "; " + dirDesc(c.r2.tab) + ": " + tlocAddrs(a2) + "): two devices use one identity, or a stale copy survives."
-	case KindStaleAfterGR:
-		// at raise time: the receivers that still hold the condition
-		var who []string
-		var to string
-		if cd := a.conds[c.key]; cd != nil {
-			for _, s := range cd.sources {
-				if ss, ok := s.(staleSrc); ok {
-					who = append(who, addrOf4(ss.recv).String())
-					for _, r := range g.rows {
-						if r.live() && !r.stale() && ip4(r.tab.from.sys) == ss.recv && rowSubject(r, r.attrs()) == c.key.subject {
-							to = r.tab.to.name()
-							break
-						}
-					}
-				}
-			}
-		}
-		if len(who) == 0 {
-			who = []string{addrOf4(uint32(c.n)).String()}
-			to = c.r1.tab.to.name()
-		}
-		recv := strings.Join(who, " and ")
-		return recv + " still advertises " + c.key.subject + " (to " + to + ", among others) longer than " + a.cfg.StaleGrace.String() +
-			" after its graceful-restart flush removed it from what " + recv + " holds (GR timer expired, or END_OF_RIB without it) and with no live copy from the originator: receivers forward to a peer that is gone."
-	}
-	return string(c.key.kind) + " " + c.key.subject
-}
 
 func (a *Analyzer) gapSessions() int {
 	n := 0
@@ -886,15 +535,14 @@ func (a *Analyzer) evalDivergence(now int64) {
 	}
 	clear(a.divDirty)
 	slices.Sort(recvs)
-	byRecv := map[uint32][]*table{}
-	for _, t := range a.tables {
-		if t.deadAt == 0 && a.divEligible(t, now) {
-			r := ip4(t.to.sys)
-			byRecv[r] = append(byRecv[r], t)
-		}
-	}
+	var tabs []*table
 	for _, R := range recvs {
-		tabs := byRecv[R]
+		tabs = tabs[:0]
+		for _, t := range a.recvTabs[R] {
+			if t.deadAt == 0 && ip4(t.to.sys) == R && a.divEligible(t, now) {
+				tabs = append(tabs, t)
+			}
+		}
 		if d := a.devices[R]; d != nil && d.dup {
 			// two devices share the receiver's system-ip: which tables
 			// belong together is ambiguous (duplicate-system-ip says so)
@@ -1019,6 +667,16 @@ func (a *Analyzer) explainDivergence(t1, t2 *table, vpn uint32) string {
 
 // ---- pruning (Config.Retention)
 
+// groupIdle reports whether a group holds nothing any detector still
+// refers to: it can leave memory.
+func (a *Analyzer) groupIdle(g *group) bool {
+	if len(g.rows) > 0 || len(g.stale) > 0 || len(g.flushes) > 0 || g.dirty || g.distDirty || g.distAt != 0 {
+		return false
+	}
+	_, dist := a.distSet[g]
+	return !dist
+}
+
 func (a *Analyzer) maybePrune() {
 	ret := int64(a.cfg.Retention)
 	if ret <= 0 || a.clock-a.lastPrune < ret/4 {
@@ -1042,9 +700,8 @@ func (a *Analyzer) maybePrune() {
 				j-- // the last row moved here
 				g := r.grp
 				g.remove(r)
-				if len(g.rows) == 0 && len(g.conds) == 0 && !g.dirty {
+				if a.groupIdle(g) {
 					delete(a.groups, g.key)
-					delete(a.unresolved, g)
 				}
 				a.stats.PrunedRows++
 				a.pruneHorizon = max(a.pruneHorizon, cutoff)
@@ -1067,6 +724,12 @@ func (a *Analyzer) maybePrune() {
 		drop := t.deadAt != 0 && t.deadAt < cutoff && len(t.rows) == 0 && !t.inGR
 		if drop && t.sess != nil && t.sess.tabs[t.dir] == t {
 			t.sess.tabs[t.dir] = nil // later UPDATEs on that session start a new table
+		}
+		if drop && t.rkey != 0 {
+			a.recvTabs[t.rkey] = slices.DeleteFunc(a.recvTabs[t.rkey], func(x *table) bool { return x == t })
+			if len(a.recvTabs[t.rkey]) == 0 {
+				delete(a.recvTabs, t.rkey)
+			}
 		}
 		return drop
 	})

@@ -263,10 +263,9 @@ func (a *Analyzer) distRoute(g *group, orig uint32, advSince int64, ar *row, now
 			continue
 		}
 		got := false
-		for _, r := range g.rows {
+		for _, r := range g.recvRange(f) {
 			at := r.attrs()
-			if at != nil && r.tab.from.isVSmart() && r.tab.to.sys.IsValid() && ip4(r.tab.to.sys) == f &&
-				ip4(r.originator(at)) == orig {
+			if at != nil && r.tab.from.isVSmart() && ip4(r.originator(at)) == orig {
 				got = true
 				break
 			}

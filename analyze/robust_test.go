@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"slices"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
@@ -215,8 +216,11 @@ func (c *chaos) check() {
 			if r.live() {
 				live[r.grp.key.kind]++
 			}
-			if g := r.grp; int(r.gi) >= len(g.rows) || g.rows[r.gi] != r {
+			if g := r.grp; g.find(t, r.fam, r.pathID) != r {
 				tb.Fatalf("group index broken")
+			}
+			if isOwn(r, r.attrs()) != slices.Contains(r.grp.own, r) {
+				tb.Fatalf("own list broken")
 			}
 		}
 		if live != t.live {
@@ -228,8 +232,14 @@ func (c *chaos) check() {
 			tb.Fatalf("group key")
 		}
 		for i, r := range g.rows {
-			if g.find(g.ids[i]) != r {
+			if g.find(r.tab, r.fam, r.pathID) != r {
 				tb.Fatalf("group find")
+			}
+			if i > 0 && rowCmp(g.rows[i-1].tab.rkey, g.rows[i-1].tab.id, g.rows[i-1].fam, g.rows[i-1].pathID, r) >= 0 {
+				tb.Fatalf("group order broken")
+			}
+			if r.tab.rkey != ip4(r.tab.to.sys) && r.tab.sess.tabs[r.tab.dir] == r.tab {
+				tb.Fatalf("table %d keyed %v, its receiver is %v", r.tab.id, addrOf4(r.tab.rkey), r.tab.to.sys)
 			}
 		}
 	}

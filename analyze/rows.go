@@ -20,6 +20,10 @@ func (a *Analyzer) tableFor(s *session, d int, now int64) *table {
 		created: now, fp: make(map[uint32]*fprint)}
 	t.complete = s.sides[d].hs != nil
 	t.gapped = s.gapDir[d] > 0
+	t.rkey = ip4(t.to.sys)
+	if t.rkey != 0 {
+		a.recvTabs[t.rkey] = append(a.recvTabs[t.rkey], t)
+	}
 	s.tabs[d] = t
 	a.tables = append(a.tables, t)
 	a.distStale = true
@@ -93,6 +97,7 @@ func (a *Analyzer) infer(sd *side, f omp.Family, n *omp.NLRI, at *Attrs) {
 		if sd.dev == sdwan.DeviceUnknown {
 			sd.dev = sd.hdrDev
 		}
+		a.sysChanged(sd)
 	}
 }
 
@@ -104,24 +109,23 @@ type rowAlloc struct {
 
 func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now int64, frame uint64) {
 	gk := keyOf(f, n)
-	id := mkRowID(t, f, n.PathID)
 	g := a.groups[gk]
 	var r *row
 	if g == nil {
 		ga := &groupAlloc{}
 		g = &ga.g
 		g.key = gk
-		g.rows, g.ids = ga.rows[:0], ga.ids[:0]
+		g.rows = ga.rows[:0]
 		a.groups[gk] = g
 	} else {
-		r = g.find(id)
+		r = g.find(t, f, n.PathID)
 	}
 	if r == nil {
 		ra := &rowAlloc{}
 		r = &ra.r
 		r.tab, r.grp, r.pathID, r.fam, r.first, r.hist = t, g, n.PathID, f, now, ra.buf[:0]
 		t.add(r)
-		g.add(r, id)
+		g.add(r)
 		// a path's first advertisement is not a change (for flaps)
 		a.setRow(r, at, now, frame, whyUpdate, false)
 		return
@@ -139,13 +143,12 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 type groupAlloc struct {
 	g    group
 	rows [1]*row
-	ids  [1]rowID
 }
 
 func (a *Analyzer) withdraw(t *table, u *omp.Update, n *omp.NLRI, now int64, frame uint64) {
 	var r *row
 	if g := a.groups[keyOf(u.Family, n)]; g != nil {
-		r = g.find(mkRowID(t, u.Family, n.PathID))
+		r = g.find(t, u.Family, n.PathID)
 	}
 	if r != nil && r.live() {
 		a.setRow(r, nil, now, frame, whyWithdraw, true)
@@ -154,10 +157,6 @@ func (a *Analyzer) withdraw(t *table, u *omp.Update, n *omp.NLRI, now int64, fra
 	a.withdrawUnknown(t, u, n, r, now, frame)
 }
 
-// withdrawUnknown reports a withdraw of a path the sender had not
-// advertised on this session. It is not reported when the table was not
-// observed from its start (the capture began mid-session) or lost records
-// to a gap: the advertisement may simply not have been seen.
 func (a *Analyzer) withdrawUnknown(t *table, u *omp.Update, n *omp.NLRI, r *row, now int64, frame uint64) {
 	if !t.complete || t.gapped {
 		return
@@ -284,25 +283,22 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 		t.live[k]--
 		t.famLive[r.fam&7]--
 	}
-	mark := len(g.rows) > 1 || len(g.conds) > 0 || len(g.flushes) > 0
 	switch k {
 	case kRoute:
 		if old != nil {
 			a.fpMove(t, g, r, old, false)
-			a.tlocUnref(old)
+			a.tlocUnref(r, old)
 		}
 		if at != nil {
 			a.fpMove(t, g, r, at, true)
-			if a.tlocRef(at) {
-				mark = true
-			}
+			a.tlocRef(r, at)
 		}
 	case kService:
 		if old != nil {
-			a.tlocUnref(old)
+			a.tlocUnref(r, old)
 		}
-		if at != nil && a.tlocRef(at) {
-			mark = true
+		if at != nil {
+			a.tlocRef(r, at)
 		}
 	case kTLOC:
 		id := tlocID{ip4(g.key.addr4()), g.key.color, g.key.encap}
@@ -312,7 +308,12 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 			a.tlocDown(id)
 		}
 	}
-	if mark && !g.dirty {
+	wasOwn, isOwn := a.ownUpdate(r, at)
+	if k == kRoute {
+		a.plim.rowChanged(r)
+	}
+	a.conf.rowChanged(r, wasOwn || isOwn)
+	if len(g.flushes) > 0 && !g.dirty {
 		g.dirty = true
 		a.dirty = append(a.dirty, g)
 	}
@@ -347,6 +348,46 @@ func (a *Analyzer) rowEvent(r *row, old, at *Attrs, now int64, frame uint64, why
 		Reason: whyNames[why]})
 }
 
+// sysChanged re-keys the tables of sd's session after sd's system-ip was
+// learned or changed: the group order (by receiver) and the owners' own
+// lists depend on it.
+func (a *Analyzer) sysChanged(sd *side) {
+	for _, t := range sd.sess.tabs {
+		if t != nil {
+			a.rekeyTable(t)
+		}
+	}
+}
+
+// rekeyTable brings t's rows in line with its current ends.
+func (a *Analyzer) rekeyTable(t *table) {
+	if nk := ip4(t.to.sys); nk != t.rkey {
+		for _, r := range t.rows {
+			r.grp.remove(r) // found by the old key
+		}
+		if t.rkey != 0 {
+			a.recvTabs[t.rkey] = slices.DeleteFunc(a.recvTabs[t.rkey], func(x *table) bool { return x == t })
+		}
+		t.rkey = nk
+		if nk != 0 {
+			a.recvTabs[nk] = append(a.recvTabs[nk], t)
+		}
+		for _, r := range t.rows {
+			r.grp.add(r)
+		}
+	}
+	for _, r := range t.rows {
+		at := r.attrs()
+		was, is := a.ownUpdate(r, at)
+		if at != nil {
+			a.conf.rowChanged(r, was || is)
+			if r.grp.key.kind == kRoute {
+				a.plim.rowChanged(r)
+			}
+		}
+	}
+}
+
 // ---- fabric TLOC index
 
 func (a *Analyzer) tlocState(id tlocID) *tlocState {
@@ -358,50 +399,101 @@ func (a *Analyzer) tlocState(id tlocID) *tlocState {
 	return st
 }
 
-// tlocRef counts a route/service row pointing to its TLOC; it reports
-// whether that TLOC is absent from the fabric.
-func (a *Analyzer) tlocRef(at *Attrs) bool {
-	if !at.HasTLOC() {
-		return false
-	}
-	st := a.tlocState(at.tlocID)
-	st.refs++
-	return st.live == 0
-}
-
-func (a *Analyzer) tlocUnref(at *Attrs) {
+// tlocRef counts a route/service row pointing to its TLOC (and, for a
+// route, its prefix and originator, for unresolved-route).
+func (a *Analyzer) tlocRef(r *row, at *Attrs) {
 	if !at.HasTLOC() {
 		return
 	}
-	if st := a.tlocs[at.tlocID]; st != nil {
-		st.refs--
+	st := a.tlocState(at.tlocID)
+	st.refs++
+	if r.grp.key.kind != kRoute {
+		return
+	}
+	k := unresKey{r.grp, ip4(r.originator(at))}
+	if st.routes == nil {
+		st.routes = make(map[unresKey]int32)
+	}
+	st.routes[k]++
+	if st.live == 0 {
+		a.unres.add(k, 1)
 	}
 }
 
+func (a *Analyzer) tlocUnref(r *row, at *Attrs) {
+	if !at.HasTLOC() {
+		return
+	}
+	st := a.tlocs[at.tlocID]
+	if st == nil {
+		return
+	}
+	st.refs--
+	if r.grp.key.kind != kRoute {
+		return
+	}
+	k := unresKey{r.grp, ip4(r.originator(at))}
+	if st.routes[k]--; st.routes[k] <= 0 {
+		delete(st.routes, k)
+	}
+	if st.live == 0 {
+		a.unres.add(k, -1)
+	}
+}
+
+// tlocUp: a TLOC row went live; the routes pointing to the TLOC resolve
+// when it is the first in the fabric.
 func (a *Analyzer) tlocUp(id tlocID) {
 	st := a.tlocState(id)
 	st.live++
-	if st.live == 1 && len(a.unresolved) > 0 {
-		gs := make([]*group, 0, len(a.unresolved))
-		for g := range a.unresolved {
-			if !g.dirty {
-				gs = append(gs, g)
-			}
-		}
-		sortGroups(gs)
-		for _, g := range gs {
-			g.dirty = true
-			a.dirty = append(a.dirty, g)
+	if st.live == 1 {
+		for k, n := range st.routes {
+			a.unres.add(k, -n)
 		}
 	}
 }
 
+// tlocDown: a TLOC row was withdrawn; the routes pointing to the TLOC are
+// unresolved when it was the last in the fabric.
 func (a *Analyzer) tlocDown(id tlocID) {
 	st := a.tlocState(id)
 	st.live--
-	if st.live == 0 && st.refs > 0 {
-		a.lostTLOCs[id] = struct{}{}
+	if st.live == 0 {
+		for k, n := range st.routes {
+			a.unres.add(k, n)
+		}
 	}
+}
+
+// owner is who a row's path belongs to: the originator of a route or
+// service, the system-ip of a TLOC.
+func (r *row) owner(at *Attrs) uint32 {
+	if r.grp.key.kind == kTLOC {
+		return ip4(r.grp.key.addr4())
+	}
+	return ip4(r.originator(at))
+}
+
+// isOwn reports whether a live row is sent by the path's owner (or, for a
+// TLOC, by the originator its attributes name).
+func isOwn(r *row, at *Attrs) bool {
+	if at == nil {
+		return false
+	}
+	from := ip4(r.tab.from.sys)
+	return from != 0 && (from == r.owner(at) || from == ip4(r.originator(at)))
+}
+
+// ownUpdate keeps the group's own list in step with row r (attributes at
+// now), and reports whether r was and is in it.
+func (a *Analyzer) ownUpdate(r *row, at *Attrs) (was, is bool) {
+	g := r.grp
+	was = slices.Contains(g.own, r)
+	is = isOwn(r, at)
+	if was != is {
+		g.setOwn(r, is)
+	}
+	return was, is
 }
 
 // ---- divergence fingerprints

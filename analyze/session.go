@@ -192,6 +192,7 @@ type device struct {
 	siteOK bool
 	claims []*side
 	dup    bool
+	pair   [2]*side // the claims that made dup
 }
 
 // sideDesc describes a side for explanations: "vEdge 10.0.0.11".

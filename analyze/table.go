@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"slices"
 	"net/netip"
 
 	"github.com/ompscope/ompscope/dissect/omp"
@@ -107,7 +108,6 @@ type row struct {
 	grp       *group
 	pathID    uint32
 	fam       omp.Family
-	gi        int32 // index in grp.rows
 	ti        int32 // index in tab.rows
 	first     int64
 	trimmedTo int64 // >0: versions before this time were dropped
@@ -202,6 +202,7 @@ type fprint struct {
 // it).
 type table struct {
 	id       int
+	rkey     uint32 // the receiver's system-ip as the group order knows it (0: unknown)
 	sess     *session
 	dir      int
 	from, to *side
@@ -266,35 +267,117 @@ func (t *table) grAt(at int64) bool {
 	return false
 }
 
-// group holds every row of one prefix / TLOC / service across the fabric,
-// and the conditions its evaluation has set. It is also how a table finds
-// its rows: ids parallels rows, and large groups get a map index.
+// group holds every row of one prefix / TLOC / service across the fabric.
+// rows is sorted by (receiver, table, family, path-id) (see rowLess): the
+// rows one receiver holds, and the rows of one table, lie together, so a
+// detector reaches the rows it needs by binary search instead of a scan of
+// the group, and finding a row needs no index. own lists the live rows an
+// owner (the originator of a route or service, the system-ip of a TLOC)
+// sends itself.
 type group struct {
 	key     groupKey
 	rows    []*row
-	ids     []rowID
-	idx     map[rowID]*row // when len(rows) > groupIndexAt
-	dirty   bool
-	conds   []condRef
+	own     []*row
+	dirty   bool // queued for stale-after-gr (it has flushes)
 	flushes []flushEntry
-	unres   bool // has unresolved conditions (re-check when a TLOC appears)
+	stale   []condRef // stale-after-gr conditions this group set
 
 	distAt    int64 // not-distributed check pending at (0: none)
 	distDirty bool  // queued for a not-distributed re-evaluation
 }
 
-const groupIndexAt = 32
-
-func (g *group) find(id rowID) *row {
-	if g.idx != nil {
-		return g.idx[id]
+// rowLess orders rows in a group: receiver key, table, family, path-id.
+func rowCmp(rk uint32, tid int, fam omp.Family, pathID uint32, r *row) int {
+	t := r.tab
+	switch {
+	case rk != t.rkey:
+		if rk < t.rkey {
+			return -1
+		}
+		return 1
+	case tid != t.id:
+		if tid < t.id {
+			return -1
+		}
+		return 1
+	case fam != r.fam:
+		if fam < r.fam {
+			return -1
+		}
+		return 1
+	case pathID != r.pathID:
+		if pathID < r.pathID {
+			return -1
+		}
+		return 1
 	}
-	for i, x := range g.ids {
-		if x == id {
-			return g.rows[i]
+	return 0
+}
+
+// search returns the index of the first row not before (rk, tid, fam,
+// pathID) and whether it is that row.
+func (g *group) search(rk uint32, tid int, fam omp.Family, pathID uint32) (int, bool) {
+	lo, hi := 0, len(g.rows)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if rowCmp(rk, tid, fam, pathID, g.rows[m]) > 0 {
+			lo = m + 1
+		} else {
+			hi = m
 		}
 	}
+	return lo, lo < len(g.rows) && rowCmp(rk, tid, fam, pathID, g.rows[lo]) == 0
+}
+
+// find returns the row of table t, family f and path-id p.
+func (g *group) find(t *table, f omp.Family, p uint32) *row {
+	if i, ok := g.search(t.rkey, t.id, f, p); ok {
+		return g.rows[i]
+	}
 	return nil
+}
+
+// recvRange returns the rows of the group held by receiver key rk.
+func (g *group) recvRange(rk uint32) []*row {
+	i, _ := g.search(rk, 0, 0, 0)
+	j := i
+	for j < len(g.rows) && g.rows[j].tab.rkey == rk {
+		j++
+	}
+	return g.rows[i:j]
+}
+
+// tableRange returns the rows of the group in table t.
+func (g *group) tableRange(t *table) []*row {
+	i, _ := g.search(t.rkey, t.id, 0, 0)
+	j := i
+	for j < len(g.rows) && g.rows[j].tab == t {
+		j++
+	}
+	return g.rows[i:j]
+}
+
+func (g *group) add(r *row) {
+	i, _ := g.search(r.tab.rkey, r.tab.id, r.fam, r.pathID)
+	g.rows = slices.Insert(g.rows, i, r)
+}
+
+func (g *group) remove(r *row) {
+	if i, ok := g.search(r.tab.rkey, r.tab.id, r.fam, r.pathID); ok && g.rows[i] == r {
+		g.rows = slices.Delete(g.rows, i, i+1)
+	}
+	g.setOwn(r, false)
+}
+
+// setOwn puts r in the group's own list or takes it out.
+func (g *group) setOwn(r *row, on bool) {
+	i := slices.Index(g.own, r)
+	switch {
+	case on && i < 0:
+		g.own = append(g.own, r)
+	case !on && i >= 0:
+		g.own = slices.Delete(g.own, i, i+1)
+	}
 }
 
 type condRef struct {
@@ -309,36 +392,6 @@ type flushEntry struct {
 	orig uint32
 	tloc tlocID
 	at   int64
-}
-
-func (g *group) add(r *row, id rowID) {
-	r.gi = int32(len(g.rows))
-	g.rows = append(g.rows, r)
-	g.ids = append(g.ids, id)
-	if g.idx != nil {
-		g.idx[id] = r
-	} else if len(g.rows) > groupIndexAt {
-		g.idx = make(map[rowID]*row, 2*len(g.rows))
-		for i, x := range g.rows {
-			g.idx[g.ids[i]] = x
-		}
-	}
-}
-
-func (g *group) remove(r *row) {
-	i := int(r.gi)
-	if i < 0 || i >= len(g.rows) || g.rows[i] != r {
-		return
-	}
-	if g.idx != nil {
-		delete(g.idx, g.ids[i])
-	}
-	last := len(g.rows) - 1
-	g.rows[i], g.ids[i] = g.rows[last], g.ids[last]
-	g.rows[i].gi = int32(i)
-	g.rows[last] = nil
-	g.rows, g.ids = g.rows[:last], g.ids[:last]
-	r.gi = -1
 }
 
 func (t *table) add(r *row) {
@@ -360,8 +413,11 @@ func (t *table) remove(r *row) {
 }
 
 // tlocState counts, for one TLOC key, its live TLOC rows in the whole
-// fabric and the live route/service rows that point to it.
+// fabric and the live route/service rows that point to it; routes counts
+// the live route rows that point to it per prefix and originator (what
+// unresolved-route needs when the TLOC comes or goes).
 type tlocState struct {
-	live int
-	refs int
+	live   int
+	refs   int
+	routes map[unresKey]int32
 }

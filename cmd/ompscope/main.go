@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 )
@@ -86,6 +87,39 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return c.run(args[1:], stdin, stdout, stderr)
 }
 
+// main runs the command. For measurements (docs/performance.md),
+// OMPSCOPE_CPUPROFILE=FILE writes a CPU profile of the whole run and
+// OMPSCOPE_MEMPROFILE=FILE a heap profile at its end.
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	if p := os.Getenv("OMPSCOPE_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ompscope: OMPSCOPE_CPUPROFILE: %v\n", err)
+			os.Exit(exitRuntime)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "ompscope: OMPSCOPE_CPUPROFILE: %v\n", err)
+			os.Exit(exitRuntime)
+		}
+		code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "ompscope: OMPSCOPE_CPUPROFILE: %v\n", err)
+		}
+		os.Exit(code)
+	}
+	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if p := os.Getenv("OMPSCOPE_MEMPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil {
+			err = pprof.WriteHeapProfile(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ompscope: OMPSCOPE_MEMPROFILE: %v\n", err)
+		}
+	}
+	os.Exit(code)
 }

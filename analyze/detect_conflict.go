@@ -1,0 +1,219 @@
+package analyze
+
+import (
+	"cmp"
+	"slices"
+)
+
+// attribute-conflict and tloc-clone: copies of one path (for a TLOC, its
+// key; for a route or service, its originator and TLOC) that differ, from
+// two sources, compared where they meet: at one receiver (a bucket per
+// receiver), and between the owner's own advertisements to its different
+// peers (the bucket allOriginals). A TLOC's copies with different
+// addresses are a clone (error); any other difference between sessions is
+// an attribute conflict (warning). Both must last Config.ConflictGrace.
+//
+// A row change marks its receiver's bucket (and the owner's bucket when
+// the row is or was one of the owner's own advertisements); the tick
+// compares the rows of each marked bucket, which lie together in the group
+// (rows are ordered by receiver) or in the group's own list. The cost is
+// the size of the bucket, not of the group: a prefix reflected to
+// thousands of edges costs each edge its two or three copies.
+
+type confKey struct {
+	g    *group
+	recv uint32 // receiver system-ip, or allOriginals
+}
+
+const allOriginals = 0xffffffff
+
+type centry struct {
+	orig uint32
+	tloc tlocID
+	r    *row
+	at   *Attrs
+}
+
+type conflictDet struct {
+	a      *Analyzer
+	active map[confKey][]condKey
+	dirty  map[confKey]struct{}
+	order  []confKey
+	es     []centry
+	found  []cand
+}
+
+// cand is a condition an evaluation found true.
+type cand struct {
+	key    condKey
+	r1, r2 *row
+	a1, a2 *Attrs
+}
+
+func newConflict(a *Analyzer) *conflictDet {
+	return &conflictDet{a: a, active: map[confKey][]condKey{}, dirty: map[confKey]struct{}{}}
+}
+
+// rowChanged marks the buckets row r belongs to.
+func (d *conflictDet) rowChanged(r *row, own bool) {
+	g := r.grp
+	if rk := r.tab.rkey; rk != 0 {
+		d.mark(confKey{g, rk})
+	}
+	if own {
+		d.mark(confKey{g, allOriginals})
+	}
+}
+
+func (d *conflictDet) mark(k confKey) {
+	if _, ok := d.active[k]; ok || d.size(k) > 1 {
+		d.dirty[k] = struct{}{}
+	}
+}
+
+func (d *conflictDet) size(k confKey) int {
+	if k.recv == allOriginals {
+		return len(k.g.own)
+	}
+	return len(k.g.recvRange(k.recv))
+}
+
+func (d *conflictDet) tick(now int64) {
+	if len(d.dirty) == 0 {
+		return
+	}
+	ks := d.order[:0]
+	for k := range d.dirty {
+		ks = append(ks, k)
+	}
+	clear(d.dirty)
+	slices.SortFunc(ks, func(x, y confKey) int {
+		if c := cmpGroupKey(&x.g.key, &y.g.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.recv, y.recv)
+	})
+	for _, k := range ks {
+		d.eval(k, now)
+	}
+	d.order = ks[:0]
+}
+
+func (d *conflictDet) eval(k confKey, now int64) {
+	a := d.a
+	g := k.g
+	kind := g.key.kind
+	tsys := ip4(g.key.addr4())
+	rows := g.own
+	if k.recv != allOriginals {
+		rows = g.recvRange(k.recv)
+	}
+	es := d.es[:0]
+	for _, r := range rows {
+		at := r.attrs()
+		if at == nil || r.stale() {
+			continue
+		}
+		e := centry{r: r, at: at}
+		owner := tsys
+		if kind != kTLOC {
+			e.orig = ip4(r.originator(at))
+			owner = e.orig
+			if at.HasTLOC() {
+				e.tloc = at.tlocID
+			}
+		}
+		if k.recv == allOriginals && (!r.tab.from.sys.IsValid() || ip4(r.tab.from.sys) != owner) {
+			continue
+		}
+		es = append(es, e)
+	}
+	slices.SortStableFunc(es, func(x, y centry) int {
+		switch {
+		case x.orig != y.orig:
+			return cmp.Compare(x.orig, y.orig)
+		case x.tloc.sys != y.tloc.sys:
+			return cmp.Compare(x.tloc.sys, y.tloc.sys)
+		case x.tloc.color != y.tloc.color:
+			return cmp.Compare(x.tloc.color, y.tloc.color)
+		case x.tloc.encap != y.tloc.encap:
+			return int(x.tloc.encap) - int(y.tloc.encap)
+		case x.r.first != y.r.first:
+			// the copy seen first names the pair (the original before
+			// its clone or a reflection)
+			return cmp.Compare(x.r.first, y.r.first)
+		}
+		return x.r.tab.id - y.r.tab.id
+	})
+	found := d.found[:0]
+	has := func(ck condKey) bool {
+		return slices.ContainsFunc(found, func(c cand) bool { return c.key == ck })
+	}
+	for i := 0; i < len(es); {
+		j := i + 1
+		for j < len(es) && es[j].orig == es[i].orig && es[j].tloc == es[i].tloc {
+			j++
+		}
+		for x := i; x < j; x++ {
+			for y := x + 1; y < j; y++ {
+				ex, ey := &es[x], &es[y]
+				if ex.at == ey.at {
+					continue
+				}
+				sameSess := ex.r.tab.sess == ey.r.tab.sess
+				subj := rowSubject(ex.r, ex.at)
+				if kind == kTLOC && ex.at.addrHash != ey.at.addrHash {
+					// two sources of one TLOC key with different
+					// addresses: a clone (two paths of one sender count)
+					if sameSess && ex.r.pathID == ey.r.pathID {
+						continue
+					}
+					if ck := (condKey{KindTLOCClone, subj}); !has(ck) {
+						found = append(found, cand{key: ck, r1: ex.r, r2: ey.r, a1: ex.at, a2: ey.at})
+					}
+					continue
+				}
+				if sameSess || (kind == kTLOC && ex.at.otherHash == ey.at.otherHash) {
+					continue
+				}
+				if ck := (condKey{KindAttributeConflict, subj}); !has(ck) {
+					found = append(found, cand{key: ck, r1: ex.r, r2: ey.r, a1: ex.at, a2: ey.at})
+				}
+			}
+		}
+		i = j
+	}
+	clear(es)
+	d.es = es[:0]
+	old := d.active[k]
+	var now2 []condKey
+	for i := range found {
+		c := found[i]
+		now2 = append(now2, c.key)
+		if slices.Contains(old, c.key) {
+			continue
+		}
+		sev, expl := SevWarning, ""
+		if c.key.kind == KindTLOCClone {
+			sev = SevError
+			expl = "TLOC " + c.key.subject[len("tloc "):] + " is advertised with different addresses on two sessions (" + dirDesc(c.r1.tab) + ": " +
+				tlocAddrs(c.a1) + "; " + dirDesc(c.r2.tab) + ": " + tlocAddrs(c.a2) + "): two devices use one identity, or a stale copy survives."
+		} else {
+			expl = "The same path (" + c.key.subject + ") arrives with different attributes from two sessions: " + dirDesc(c.r1.tab) + " says " +
+				attrsText(c.a1) + ", " + dirDesc(c.r2.tab) + " says " + attrsText(c.a2) + "."
+		}
+		a.condSet(c.key, k, now, now, c.r1.cur().frame, a.cfg.ConflictGrace, sev, c.r1.tab.sess.id, false, func() string { return expl })
+	}
+	clear(found)
+	d.found = found[:0]
+	for _, ck := range old {
+		if !slices.Contains(now2, ck) {
+			a.condClear(ck, k, now)
+		}
+	}
+	if len(now2) == 0 {
+		delete(d.active, k)
+	} else {
+		d.active[k] = now2
+	}
+}

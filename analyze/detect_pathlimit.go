@@ -1,0 +1,101 @@
+package analyze
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+)
+
+// path-limit-exceeded: one table carries more live paths of a prefix than
+// the send-path-limit negotiated on its session. A change of a route row
+// marks its table and prefix; the tick counts that table's rows of the
+// prefix, which lie together in the group (a binary search, not a scan).
+
+type plKey struct {
+	t *table
+	g *group
+}
+
+type pathLimitDet struct {
+	a      *Analyzer
+	active map[plKey]condKey
+	dirty  map[plKey]struct{}
+	order  []plKey
+	buf    []*row
+}
+
+func newPathLimit(a *Analyzer) *pathLimitDet {
+	return &pathLimitDet{a: a, active: map[plKey]condKey{}, dirty: map[plKey]struct{}{}}
+}
+
+func (d *pathLimitDet) rowChanged(r *row) {
+	k := plKey{r.tab, r.grp}
+	if _, ok := d.active[k]; ok || len(r.grp.tableRange(r.tab)) > 1 {
+		d.dirty[k] = struct{}{}
+	}
+}
+
+func (d *pathLimitDet) tick(now int64) {
+	if len(d.dirty) == 0 {
+		return
+	}
+	ks := d.order[:0]
+	for k := range d.dirty {
+		ks = append(ks, k)
+	}
+	clear(d.dirty)
+	slices.SortFunc(ks, func(x, y plKey) int {
+		if x.t.id != y.t.id {
+			return x.t.id - y.t.id
+		}
+		return cmpGroupKey(&x.g.key, &y.g.key)
+	})
+	for _, k := range ks {
+		d.eval(k, now)
+	}
+	d.order = ks[:0]
+}
+
+func (d *pathLimitDet) eval(k plKey, now int64) {
+	a := d.a
+	rows := d.buf[:0]
+	for _, r := range k.g.tableRange(k.t) {
+		if r.live() {
+			rows = append(rows, r)
+		}
+	}
+	d.buf = rows[:0]
+	lim := k.t.sess.pathLimit
+	if lim <= 0 {
+		lim = omp.DefaultSendPathLimit
+	}
+	old, had := d.active[k]
+	if len(rows) <= lim {
+		if had {
+			delete(d.active, k)
+			a.condClear(old, k.t, now)
+		}
+		return
+	}
+	slices.SortFunc(rows, func(x, y *row) int {
+		if x.first != y.first {
+			return cmp.Compare(x.first, y.first)
+		}
+		return cmp.Compare(x.pathID, y.pathID)
+	})
+	ex := rows[lim]
+	g := k.g
+	ck := condKey{KindPathLimitExceeded, routeSubject(g.key.vpn, g.key.prefix(), ex.originator(ex.attrs()))}
+	if had && old == ck {
+		return
+	}
+	if had {
+		a.condClear(old, k.t, now)
+	}
+	d.active[k] = ck
+	n := len(rows)
+	expl := dirDesc(k.t) + " carries " + itoa(uint32(n)) + " paths for vpn " + itoa(g.key.vpn) + " " + g.key.prefix().String() +
+		", more than the send-path-limit of " + itoa(uint32(lim)) + " negotiated on the session; the receiver may drop the extra paths."
+	a.condSet(ck, k.t, now, now, ex.cur().frame, 0, SevWarning, k.t.sess.id, false, func() string { return expl })
+}
