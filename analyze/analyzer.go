@@ -36,18 +36,18 @@ type Analyzer struct {
 	grWait   map[[2]uint32]*table // GR tables waiting for their peers to reconnect
 	in       *interner
 
-	dirty      []*group // groups with GR flushes to evaluate (stale-after-gr)
-	unres      *unresolvedDet
-	plim       *pathLimitDet
-	conf       *conflictDet
-	recvTabs   map[uint32][]*table // receiver system-ip → tables to it (divergence)
-	divDirty   map[uint32]struct{} // receivers whose vSmart tables changed
-	divSet     map[uint32][]condRef
-	conds      map[condKey]*cond
-	instants   map[condKey]*instant
-	flapSubj   map[*row]string  // subject of the flap condition of each flapping row
-	vsmarts    map[uint32]int64 // vSmart system-ips (from HANDSHAKEs) → first seen
-	meshDirty  bool
+	dirty     []*group // groups with GR flushes to evaluate (stale-after-gr)
+	unres     *unresolvedDet
+	plim      *pathLimitDet
+	conf      *conflictDet
+	recvTabs  map[uint32][]*table // receiver system-ip → tables to it (divergence)
+	divDirty  map[uint32]struct{} // receivers whose vSmart tables changed
+	divSet    map[uint32][]condRef
+	conds     map[condKey]*cond
+	instants  map[condKey]*instant
+	flapSubj  map[*row]string  // subject of the flap condition of each flapping row
+	vsmarts   map[uint32]int64 // vSmart system-ips (from HANDSHAKEs) → first seen
+	meshDirty bool
 
 	// not-distributed
 	distRecv  map[uint32]*distRecv  // receiver → its sessions with vSmarts
@@ -95,27 +95,27 @@ func New(cfg Config) *Analyzer {
 
 func newAnalyzer(cfg Config) *Analyzer {
 	return &Analyzer{
-		cfg:        cfg.withDefaults(),
-		sessions:   make(map[string]*session),
-		devices:    make(map[uint32]*device),
-		addrMap:    make(map[netip.Addr]uint32),
-		groups:     make(map[groupKey]*group),
-		tlocs:      make(map[tlocID]*tlocState),
-		grWait:     make(map[[2]uint32]*table),
-		in:         newInterner(),
-		recvTabs:   make(map[uint32][]*table),
-		divDirty:   make(map[uint32]struct{}),
-		divSet:     make(map[uint32][]condRef),
-		conds:      make(map[condKey]*cond),
-		instants:   make(map[condKey]*instant),
-		flapSubj:   make(map[*row]string),
-		vsmarts:    make(map[uint32]int64),
-		distRecv:   make(map[uint32]*distRecv),
-		distVS:     make(map[uint32][]*session),
-		recvVPN:    make(map[uint64]int64),
-		recvOrig:   make(map[uint64]int64),
-		vpnRecv:    make(map[uint32][]uint32),
-		distSet:    make(map[*group][]condRef),
+		cfg:      cfg.withDefaults(),
+		sessions: make(map[string]*session),
+		devices:  make(map[uint32]*device),
+		addrMap:  make(map[netip.Addr]uint32),
+		groups:   make(map[groupKey]*group),
+		tlocs:    make(map[tlocID]*tlocState),
+		grWait:   make(map[[2]uint32]*table),
+		in:       newInterner(),
+		recvTabs: make(map[uint32][]*table),
+		divDirty: make(map[uint32]struct{}),
+		divSet:   make(map[uint32][]condRef),
+		conds:    make(map[condKey]*cond),
+		instants: make(map[condKey]*instant),
+		flapSubj: make(map[*row]string),
+		vsmarts:  make(map[uint32]int64),
+		distRecv: make(map[uint32]*distRecv),
+		distVS:   make(map[uint32][]*session),
+		recvVPN:  make(map[uint64]int64),
+		recvOrig: make(map[uint64]int64),
+		vpnRecv:  make(map[uint32][]uint32),
+		distSet:  make(map[*group][]condRef),
 	}
 }
 

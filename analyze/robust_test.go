@@ -1,11 +1,11 @@
 package analyze
 
 import (
-	"slices"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 

@@ -1,8 +1,8 @@
 package analyze
 
 import (
-	"slices"
 	"net/netip"
+	"slices"
 
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
