@@ -67,6 +67,7 @@ type Analyzer struct {
 	pruneHorizon int64 // rows withdrawn before it may have been deleted
 	lastPrune    int64
 	finished     bool
+	marks        []*mark // Config.SnapshotAt
 	stats        Stats
 }
 
@@ -156,6 +157,7 @@ func (a *Analyzer) Advance(t time.Time) { a.advanceTo(timeNS(t)) }
 func (a *Analyzer) Finish(end time.Time) {
 	a.advanceTo(timeNS(end))
 	a.tick()
+	a.finishMarks()
 	a.meshUnobserved()
 	a.raisePending()
 	keys := make([]condKey, 0, len(a.instants))

@@ -54,11 +54,22 @@ type Config struct {
 	// HistoryPerRow is the number of versions kept per row (at least
 	// max(RouteFlapCount, TLOCFlapCount)+2). Default 8.
 	HistoryPerRow int
-	// Retention, when positive, prunes history older than this (in
-	// capture time): withdrawn rows, older versions, closed sessions.
-	// Snapshots before the horizon are then marked inexact. Default 0:
-	// keep (bounded by HistoryPerRow).
+	// Retention says how much history is kept. Positive: history older
+	// than this (in capture time) is pruned, withdrawn rows, older
+	// versions, dead tables and closed sessions alike (live capture).
+	// 0 (the default): withdrawn rows and superseded versions leave
+	// memory once the longest detector window (Window) has passed, so
+	// memory follows the live tables; sessions and tables stay for the
+	// summary. Negative: everything is kept (HistoryPerRow still bounds the
+	// versions per row), so Snapshot and Diff answer for any past instant.
+	// Snapshots at instants listed in SnapshotAt are exact whatever is
+	// pruned; others before the horizon are marked inexact.
 	Retention time.Duration
+	// SnapshotAt lists instants whose tables are wanted after the run
+	// (--at, --diff): each is snapshotted as the capture goes past it, so
+	// one pass over the capture answers them exactly. Snapshot and Diff at
+	// such an instant return what was kept.
+	SnapshotAt []Instant
 	// MaxAnomalies bounds the anomalies kept (oldest closed ones are
 	// dropped first and counted). Default 10000.
 	MaxAnomalies int
@@ -70,6 +81,22 @@ type Config struct {
 	// is reported, as unconfirmed with severity info. Default 1s; negative:
 	// never.
 	PendingMinAge time.Duration
+}
+
+// Instant names a moment of the capture: an absolute time, an offset from
+// the capture's first input, or its end.
+type Instant struct {
+	Time   time.Time     // absolute (when not zero)
+	Offset time.Duration // from the capture start (when Time is zero and End is false)
+	End    bool          // the end of the capture (Finish)
+}
+
+// Window is the longest time a detector looks back: withdrawn rows and
+// superseded versions older than this are no longer needed by any
+// detector (Retention 0).
+func (c Config) Window() time.Duration {
+	return max(c.RouteFlapWindow, c.TLOCFlapWindow, c.ConvergenceWindow, c.ConflictGrace, c.DistributionWindow,
+		c.UnresolvedGrace, c.StaleGrace)
 }
 
 // Defaults of Config.

@@ -679,7 +679,16 @@ func (a *Analyzer) groupIdle(g *group) bool {
 
 func (a *Analyzer) maybePrune() {
 	ret := int64(a.cfg.Retention)
-	if ret <= 0 || a.clock-a.lastPrune < ret/4 {
+	rowsOnly := false
+	switch {
+	case ret < 0:
+		return
+	case ret == 0:
+		// memory follows the live tables: what no detector window needs
+		// any more goes; sessions and tables stay for the summary
+		ret, rowsOnly = int64(a.cfg.Window())+int64(time.Second), true
+	}
+	if a.clock-a.lastPrune < ret/4 {
 		return
 	}
 	a.lastPrune = a.clock
@@ -719,6 +728,9 @@ func (a *Analyzer) maybePrune() {
 		for len(t.grSpans) > 0 && t.grSpans[0].end != 0 && t.grSpans[0].end < cutoff {
 			t.grSpans = t.grSpans[1:]
 		}
+	}
+	if rowsOnly {
+		return
 	}
 	a.tables = slices.DeleteFunc(a.tables, func(t *table) bool {
 		drop := t.deadAt != 0 && t.deadAt < cutoff && len(t.rows) == 0 && !t.inGR

@@ -124,15 +124,76 @@ type Snapshot struct {
 	Exact   bool
 	Unknown int
 	Horizon time.Time
-	Tables  []*TableView
+	// AfterEnd is true when At lies after the end of the capture: the
+	// tables are those at the end.
+	AfterEnd bool
+	Tables   []*TableView
 }
 
 // Snapshot returns the tables at time at (the zero time: now), filtered.
+// At an instant of Config.SnapshotAt it returns the snapshot taken as the
+// capture went past it (exact whatever was pruned since); otherwise it
+// rebuilds the tables from the history kept (Config.Retention).
 func (a *Analyzer) Snapshot(at time.Time, f Filter) *Snapshot {
 	T := timeNS(at)
 	if at.IsZero() {
 		T = a.clock
 	}
+	if s := a.markAt(T, false); s != nil {
+		return s.filter(f)
+	}
+	return a.snapshot(T, f)
+}
+
+// SnapshotEnd returns the snapshot kept for an End instant of
+// Config.SnapshotAt (nil if none was asked for or the capture has not
+// finished).
+func (a *Analyzer) SnapshotEnd(f Filter) *Snapshot {
+	if s := a.markAt(0, true); s != nil {
+		return s.filter(f)
+	}
+	return nil
+}
+
+// snapshotNow snapshots the tables as they stand (every table, every row).
+func (a *Analyzer) snapshotNow(T int64) *Snapshot {
+	s := a.snapshot(T, Filter{})
+	s.Exact, s.Unknown = true, 0
+	return s
+}
+
+// filter returns the part of s that f selects (s itself for the zero
+// filter).
+func (s *Snapshot) filter(f Filter) *Snapshot {
+	if f == (Filter{}) {
+		return s
+	}
+	out := *s
+	out.Tables = nil
+	for _, tv := range s.Tables {
+		if f.Peer != "" && tv.From != f.Peer && tv.To != f.Peer {
+			continue
+		}
+		cp := *tv
+		keep := func(rs []Row) []Row {
+			var o []Row
+			for _, r := range rs {
+				if f.row(r.r, r.Attrs) {
+					o = append(o, r)
+				}
+			}
+			return o
+		}
+		cp.Routes, cp.TLOCs, cp.Services = keep(tv.Routes), keep(tv.TLOCs), keep(tv.Services)
+		if len(cp.Routes)+len(cp.TLOCs)+len(cp.Services) == 0 {
+			continue
+		}
+		out.Tables = append(out.Tables, &cp)
+	}
+	return &out
+}
+
+func (a *Analyzer) snapshot(T int64, f Filter) *Snapshot {
 	snap := &Snapshot{At: nsTime(T), Exact: T >= a.pruneHorizon}
 	if a.horizon > 0 {
 		snap.Horizon = nsTime(a.horizon)
@@ -480,6 +541,39 @@ func (d *Diff) MarshalJSON() ([]byte, error) {
 		Withdrawn []DiffRow `json:"withdrawn"`
 		Changed   []DiffRow `json:"changed"`
 	}{DiffSchema, ts(d.From), ts(d.To), d.Exact, nz(d.Added), nz(d.Withdrawn), nz(d.Changed)})
+}
+
+// ParseInstant parses an instant for --at/--diff before the capture is
+// read: "start", "end", RFC 3339 (with or without fraction), or a number of
+// seconds (fraction allowed) from the capture start.
+func ParseInstant(s string) (Instant, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "end":
+		return Instant{End: true}, nil
+	case "start":
+		return Instant{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return Instant{Time: t}, nil
+	}
+	d, err := time.ParseDuration(s + "s")
+	if err != nil || strings.ContainsAny(s, "hmsnuµ") {
+		return Instant{}, &time.ParseError{Layout: "RFC 3339, seconds from the capture start, start or end", Value: s, Message: ": not a time"}
+	}
+	return Instant{Offset: d}, nil
+}
+
+// InstantTime is the capture time of an instant (the end: the analyzer's
+// clock).
+func (a *Analyzer) InstantTime(in Instant) time.Time {
+	switch {
+	case in.End:
+		return a.Now()
+	case !in.Time.IsZero():
+		return in.Time
+	}
+	return a.Start().Add(in.Offset)
 }
 
 // ParseTime parses an instant for --at/--diff: RFC 3339 (with or without

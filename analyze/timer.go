@@ -51,21 +51,111 @@ func (a *Analyzer) advanceTo(t int64) int64 {
 		}
 		a.started = true
 		a.clock, a.first = t, t
+		a.resolveMarks()
 		return t
 	}
 	if t <= a.clock {
 		return a.clock
 	}
 	a.tick()
-	for len(a.timers) > 0 && a.timers[0].at <= t {
-		tm := heap.Pop(&a.timers).(*timer)
-		if tm.at > a.clock {
-			a.clock = tm.at
+	for {
+		// the earliest of: a timer due by t, an instant to snapshot
+		// before t (inputs at the instant itself come first)
+		m := a.nextMark(t)
+		if len(a.timers) > 0 && a.timers[0].at <= t && (m == nil || a.timers[0].at <= m.at) {
+			tm := heap.Pop(&a.timers).(*timer)
+			if tm.at > a.clock {
+				a.clock = tm.at
+			}
+			tm.fn(a.clock)
+			a.tick()
+			continue
 		}
-		tm.fn(a.clock)
-		a.tick()
+		if m == nil {
+			break
+		}
+		a.takeMark(m)
 	}
 	a.clock = t
 	a.maybePrune()
 	return t
+}
+
+// mark is an instant of Config.SnapshotAt and, once the capture passed
+// it, its snapshot.
+type mark struct {
+	in    Instant
+	at    int64 // resolved (0: not yet, or End)
+	snap  *Snapshot
+	after bool // the instant lies after the end of the capture
+}
+
+// resolveMarks turns the configured instants into capture times once the
+// capture start is known.
+func (a *Analyzer) resolveMarks() {
+	if a.marks == nil {
+		for _, in := range a.cfg.SnapshotAt {
+			a.marks = append(a.marks, &mark{in: in})
+		}
+	}
+	for _, m := range a.marks {
+		switch {
+		case m.in.End:
+		case !m.in.Time.IsZero():
+			m.at = timeNS(m.in.Time)
+		default:
+			m.at = a.first + int64(m.in.Offset)
+		}
+	}
+}
+
+// nextMark returns the earliest instant not yet snapshotted that lies
+// before t.
+func (a *Analyzer) nextMark(t int64) *mark {
+	var best *mark
+	for _, m := range a.marks {
+		if m.snap == nil && !m.in.End && m.at < t && (best == nil || m.at < best.at) {
+			best = m
+		}
+	}
+	return best
+}
+
+// takeMark snapshots the tables at m's instant: everything up to it has
+// been applied and nothing after it.
+func (a *Analyzer) takeMark(m *mark) {
+	at := max(m.at, a.clock)
+	if m.at >= a.clock {
+		a.clock = m.at
+	}
+	a.tick()
+	m.snap = a.snapshotNow(at)
+	m.snap.At = nsTime(m.at)
+}
+
+// markAt returns the snapshot kept for instant T, if one was asked for.
+func (a *Analyzer) markAt(T int64, end bool) *Snapshot {
+	for _, m := range a.marks {
+		if m.snap != nil && ((end && m.in.End) || (!end && m.at == T)) {
+			return m.snap
+		}
+	}
+	return nil
+}
+
+// finishMarks snapshots, at the end of the capture, the instants it did
+// not reach (and the end itself).
+func (a *Analyzer) finishMarks() {
+	for _, m := range a.marks {
+		if m.snap != nil {
+			continue
+		}
+		if m.in.End {
+			m.at = a.clock
+		}
+		m.after = m.at > a.clock
+		m.snap = a.snapshotNow(a.clock)
+		m.snap.At = nsTime(m.at)
+		m.snap.AfterEnd = m.after
+	}
 }

@@ -132,14 +132,31 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
 		return exitUsage
 	}
-	var t1s, t2s string
+	// --at and --diff are checked before the capture is read, and their
+	// instants snapshotted as the capture goes past them (one pass).
+	var atIn, d1, d2 analyze.Instant
+	var marks []analyze.Instant
+	if *at != "" {
+		if atIn, err = analyze.ParseInstant(*at); err != nil {
+			fmt.Fprintf(stderr, "ompscope analyze: --at: %v\n", err)
+			return exitUsage
+		}
+		marks = append(marks, atIn)
+	}
 	if *diff != "" {
 		parts := strings.Split(*diff, ",")
 		if len(parts) != 2 {
 			fmt.Fprintln(stderr, "ompscope analyze: --diff takes T1,T2")
 			return exitUsage
 		}
-		t1s, t2s = parts[0], parts[1]
+		var err1, err2 error
+		d1, err1 = analyze.ParseInstant(parts[0])
+		d2, err2 = analyze.ParseInstant(parts[1])
+		if err := firstErr(err1, err2); err != nil {
+			fmt.Fprintf(stderr, "ompscope analyze: --diff: %v\n", err)
+			return exitUsage
+		}
+		marks = append(marks, d1, d2)
 	}
 	ks, err := in.loadKeys(stderr)
 	if err != nil {
@@ -155,6 +172,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	defer bw.Flush()
 	acfg := af.config()
+	acfg.SnapshotAt = marks
 	var tw *bufio.Writer
 	if *timeline != "" {
 		var out io.Writer = bw
@@ -218,25 +236,14 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	enc.SetEscapeHTML(false)
 	switch {
 	case *at != "":
-		t, err := parseInstant(*at, a, last)
-		if err != nil {
-			fmt.Fprintf(stderr, "ompscope analyze: --at: %v\n", err)
-			return exitUsage
-		}
-		s := a.Snapshot(t, filter)
+		s := a.Snapshot(a.InstantTime(atIn), filter)
 		if f == "json" {
 			enc.Encode(s)
 		} else {
 			analyze.WriteTables(bw, s)
 		}
 	case *diff != "":
-		t1, err1 := parseInstant(t1s, a, last)
-		t2, err2 := parseInstant(t2s, a, last)
-		if err1 != nil || err2 != nil {
-			fmt.Fprintf(stderr, "ompscope analyze: --diff: %v\n", firstErr(err1, err2))
-			return exitUsage
-		}
-		df := a.Diff(t1, t2, filter)
+		df := a.Diff(a.InstantTime(d1), a.InstantTime(d2), filter)
 		if f == "json" {
 			enc.Encode(df)
 		} else {
@@ -268,16 +275,6 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
-}
-
-func parseInstant(s string, a *analyze.Analyzer, end time.Time) (time.Time, error) {
-	switch s {
-	case "end":
-		return end, nil
-	case "start":
-		return a.Start(), nil
-	}
-	return analyze.ParseTime(s, a.Start())
 }
 
 func explainKinds(k string, stdout, stderr io.Writer) int {
