@@ -80,6 +80,7 @@ type route struct {
 	mask   uint8       // which TLOCs (bit i: tlocs[i]) carry it
 	bad    sdwan.Color // not 0: advertised via this TLOC color only, which the edge never advertises
 	down   bool        // withdrawn for now (flaps, withdrawals)
+	gen    uint16      // churn: how many times it was advertised again with fresh path-ids (see pathID)
 }
 
 // service is one service route an edge originates.

@@ -19,13 +19,15 @@ type Options struct {
 	// routes, timings, message contents. The same seed (and options) give
 	// the same decrypted message sequence and the same manifest.
 	Seed int64
-	// Edges is the number of edge routers (default 6; at least the
-	// scenario's MinEdges, 2 or 3; at most 4000).
+	// Edges is the number of edge routers (default 6, or the scenario's
+	// DefaultEdges: 4 for churn; at least the scenario's MinEdges, 2 or
+	// 3; at most 4000).
 	Edges int
 	// Routes, when not 0, is the total number of route paths (prefix ×
 	// TLOC, as `show omp routes received` counts them) the edges
 	// originate, spread evenly over the edges; 0 gives each edge a small
-	// hand-made table (a few routes per VPN).
+	// hand-made table (a few routes per VPN), or the scenario's
+	// DefaultRoutes when it has one (churn: 5 000).
 	Routes int
 	// Duration is the virtual length of the capture: whole milliseconds,
 	// 30 s to 24 h, and long enough for the scenario (the default: the
@@ -92,13 +94,20 @@ type Scenario struct {
 	// converged.
 	Tail     time.Duration
 	MinEdges int
-	VSmarts  int    // vSmarts in the fabric: 2 (0: 2) or 3
-	HoldTime uint16 // OMP hold time of every device; 0: the default 60 s
-	GRTimer  uint32 // graceful-restart timer of every device; 0: the default 43 200 s
+	// DefaultEdges and DefaultRoutes, when not 0, replace the defaults of
+	// Options.Edges (6) and Options.Routes (the hand-made tables).
+	DefaultEdges  int
+	DefaultRoutes int
+	VSmarts       int    // vSmarts in the fabric: 2 (0: 2) or 3
+	HoldTime      uint16 // OMP hold time of every device; 0: the default 60 s
+	GRTimer       uint32 // graceful-restart timer of every device; 0: the default 43 200 s
 	// prepare changes the fabric before the sessions are planned;
 	// build plans the scenario's events after.
 	prepare func(sm *sim) error
 	build   func(sm *sim) error
+	// noSample: no sample of it is committed in pcaps/ (Samples leaves
+	// it out): its captures are too large.
+	noSample bool
 }
 
 // Scenarios lists the scenarios in a fixed order.
@@ -136,6 +145,12 @@ func (o Options) resolve() (*config, error) {
 	c := &config{Options: o, sc: sc}
 	if c.Edges == 0 {
 		c.Edges = 6
+		if sc.DefaultEdges != 0 {
+			c.Edges = sc.DefaultEdges
+		}
+	}
+	if c.Routes == 0 {
+		c.Routes = sc.DefaultRoutes
 	}
 	if c.Edges < sc.MinEdges {
 		return nil, fmt.Errorf("scenario %s needs at least %d edges, have %d", sc.Name, sc.MinEdges, c.Edges)

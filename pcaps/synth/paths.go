@@ -188,29 +188,7 @@ func edgeGroups(at *attrTable, e *device) []group {
 		svc = append(svc, group{fam: omp.FamilyService, set: set,
 			nlri: []omp.NLRI{{PathID: uint32(s.tloc) + 1, VPN: s.vpn, Service: s.svc, Originator: e.sysIP}}})
 	}
-	routeSet := func(ci int, key omp.TLOCKey) *attrSet {
-		c := e.classes[ci]
-		attrs := []omp.Attribute{
-			originatorAttr(e.sysIP),
-			tlocAttr(key),
-			&omp.OriginAttr{Flag: omp.DefaultFlags(omp.AttrOrigin), Protocol: c.origin, Metric: c.metric},
-		}
-		if c.pref != 0 {
-			attrs = append(attrs, u32(omp.AttrPreference, c.pref))
-		}
-		attrs = append(attrs, u32(omp.AttrSiteID, e.siteAttr))
-		if c.tag != 0 {
-			attrs = append(attrs, u32(omp.AttrTag, c.tag))
-		}
-		attrs = append(attrs, u32(omp.AttrLabel, e.labels[c.vpn]))
-		if len(c.asPath) > 0 {
-			attrs = append(attrs, &omp.Uint32ListAttr{Type: omp.AttrASPath, Flag: omp.DefaultFlags(omp.AttrASPath), Values: c.asPath})
-		}
-		if len(c.community) > 0 {
-			attrs = append(attrs, &omp.Uint32ListAttr{Type: omp.AttrCommunity, Flag: omp.DefaultFlags(omp.AttrCommunity), Values: c.community})
-		}
-		return at.intern(attrs, pathSum{originator: e.sysIP, tloc: key, pref: c.pref, site: e.siteAttr, origin: c.origin, hasOrigin: true})
-	}
+	routeSet := func(ci int, key omp.TLOCKey) *attrSet { return routeAttrs(at, e, ci, key) }
 	for k, t := range e.tlocs {
 		if !t.up {
 			continue
@@ -221,7 +199,7 @@ func edgeGroups(at *attrTable, e *device) []group {
 				if r.down || r.bad != 0 || int(r.cls) != ci || r.mask&(1<<k) == 0 {
 					continue
 				}
-				n := omp.NLRI{PathID: uint32(k) + 1, VPN: e.classes[ci].vpn, Prefix: r.prefix}
+				n := omp.NLRI{PathID: e.pathID(&r, k), VPN: e.classes[ci].vpn, Prefix: r.prefix}
 				if r.prefix.Addr().Is4() {
 					n4 = append(n4, n)
 				} else {
@@ -259,6 +237,41 @@ func edgeGroups(at *attrTable, e *device) []group {
 	out = append(out, svc...)
 	out = append(out, rv4...)
 	return append(out, rv6...)
+}
+
+// routeAttrs is the attribute set of e's routes of class ci via the TLOC
+// key.
+func routeAttrs(at *attrTable, e *device, ci int, key omp.TLOCKey) *attrSet {
+	c := e.classes[ci]
+	attrs := []omp.Attribute{
+		originatorAttr(e.sysIP),
+		tlocAttr(key),
+		&omp.OriginAttr{Flag: omp.DefaultFlags(omp.AttrOrigin), Protocol: c.origin, Metric: c.metric},
+	}
+	if c.pref != 0 {
+		attrs = append(attrs, u32(omp.AttrPreference, c.pref))
+	}
+	attrs = append(attrs, u32(omp.AttrSiteID, e.siteAttr))
+	if c.tag != 0 {
+		attrs = append(attrs, u32(omp.AttrTag, c.tag))
+	}
+	attrs = append(attrs, u32(omp.AttrLabel, e.labels[c.vpn]))
+	if len(c.asPath) > 0 {
+		attrs = append(attrs, &omp.Uint32ListAttr{Type: omp.AttrASPath, Flag: omp.DefaultFlags(omp.AttrASPath), Values: c.asPath})
+	}
+	if len(c.community) > 0 {
+		attrs = append(attrs, &omp.Uint32ListAttr{Type: omp.AttrCommunity, Flag: omp.DefaultFlags(omp.AttrCommunity), Values: c.community})
+	}
+	return at.intern(attrs, pathSum{originator: e.sysIP, tloc: key, pref: c.pref, site: e.siteAttr, origin: c.origin, hasOrigin: true})
+}
+
+// pathID is the path-id e gives route r via its TLOC k: k+1, or, for a
+// route the churn scenario advertised again with fresh path-ids (r.gen >
+// 0), the k-th of the gen-th block of len(e.tlocs) path-ids, cycling
+// within 1-15 (a vSmart keeps 4 bits of it).
+func (e *device) pathID(r *route, k int) uint32 {
+	nt := len(e.tlocs)
+	return uint32(1 + k + nt*(int(r.gen)%(15/nt)))
 }
 
 // remap gives the NLRI of g the path-ids a vSmart assigns to what it

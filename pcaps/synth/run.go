@@ -354,6 +354,9 @@ func (sm *sim) ts(t vt) time.Time { return sm.epoch.Add(time.Duration(t / vtUS *
 // manifest builds the ground truth of the run.
 func (sm *sim) manifest() (*manifest.Manifest, error) {
 	c := sm.c
+	for _, fn := range sm.atEnd {
+		fn()
+	}
 	m := &manifest.Manifest{Schema: manifest.SchemaVersion, Scenario: c.sc.Name, Seed: c.Seed,
 		Start: sm.ts(sm.out.first), End: sm.ts(sm.out.last), Params: c.params(),
 		Records: sm.out.records, DecryptableRecords: sm.out.decryptable}

@@ -67,6 +67,8 @@ var scenarioList = []Scenario{
 		Anomalies: []string{"untunnelled-control"}, Tail: 10 * time.Second, MinEdges: 2, build: buildPlaintextControl},
 	{Name: "scale", Summary: "size from the flags (--edges, --routes); hub-and-spoke reflection policy; no anomaly",
 		Tail: 5 * time.Second, MinEdges: 2, build: buildScale},
+	{Name: "churn", Summary: "a long capture for benchmarks (length: --duration): tables of constant size (--routes, default 5000; --edges, default 4) whose paths keep changing: withdrawals, fresh path-ids, preference changes, TLOC flaps below the flap threshold",
+		Tail: 60 * time.Second, MinEdges: 2, DefaultEdges: 4, DefaultRoutes: 5000, noSample: true, prepare: prepChurn, build: buildChurn},
 }
 
 // ---- helpers

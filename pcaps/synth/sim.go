@@ -61,7 +61,11 @@ type vstate struct {
 	kickAt   vt // a reconcile is scheduled at this time (-1: none)
 	pending  []*device
 	dirty    map[int]bool // originators whose paths changed since the last reconcile
-	sessions []*session   // OMP sessions, in plan order
+	// keyed (churn), when not nil, holds for some dirty originators the
+	// only keys (the originator's own path-ids) that changed: the next
+	// reconcile looks at those keys, not at the originator's whole table.
+	keyed    map[int]map[ribKey]bool
+	sessions []*session // OMP sessions, in plan order
 }
 
 // learnSt is what a vSmart learned from one edge.
@@ -103,6 +107,11 @@ type sim struct {
 	noPeer   map[[2]int]bool    // vSmart pairs (by index, lower first) that never peer
 	firstHS  map[int]vt         // capture time of each device's first OMP HANDSHAKE
 	pskDone  bool
+	// routeEvents counts the route NLRI (reachable or withdrawn) in the
+	// UPDATEs sendPaths sent, on every session.
+	routeEvents int
+	atEnd       []func() // run after the simulation, before the manifest
+	churn       *churnState
 	// progress
 	hsDone      atomic.Int64
 	hsTotal     int
@@ -881,9 +890,15 @@ func (sm *sim) kick(v *vstate, t vt) {
 			return
 		}
 		v.dirty = map[int]bool{}
+		keyed := v.keyed
+		v.keyed = nil
 		for _, s := range v.sessions {
 			if side := s.sideOf(v.dev); s.ompUp() && s.omp.eor[side] {
-				sm.reconcileOnly(s, side, t, only)
+				if keyed != nil {
+					sm.reconcileKeyed(s, side, t, only, keyed)
+				} else {
+					sm.reconcileOnly(s, side, t, only)
+				}
 			}
 		}
 	})
@@ -1011,6 +1026,9 @@ func (sm *sim) sendPaths(s *session, side int, t vt, wd []ribKey, an []group) vt
 		}
 		for _, n := range u.Reachable {
 			r.add(ribKey{u.Family, n}, sets[i])
+		}
+		if u.Family.IsRoute() {
+			sm.routeEvents += len(u.Withdrawn) + len(u.Reachable)
 		}
 	})
 	if len(ups) > 0 {
