@@ -3,7 +3,6 @@ package analyze
 import (
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ompscope/ompscope/dissect/omp"
@@ -36,28 +35,17 @@ type Analyzer struct {
 	grWait   map[[2]uint32]*table // GR tables waiting for their peers to reconnect
 	in       *interner
 
-	dirty     []*group // groups with GR flushes to evaluate (stale-after-gr)
-	unres     *unresolvedDet
-	plim      *pathLimitDet
-	conf      *conflictDet
-	recvTabs  map[uint32][]*table // receiver system-ip → tables to it (divergence)
-	divDirty  map[uint32]struct{} // receivers whose vSmart tables changed
-	divSet    map[uint32][]condRef
-	conds     map[condKey]*cond
-	instants  map[condKey]*instant
-	flapSubj  map[*row]string  // subject of the flap condition of each flapping row
-	vsmarts   map[uint32]int64 // vSmart system-ips (from HANDSHAKEs) → first seen
-	meshDirty bool
+	recvTabs map[uint32][]*table // receiver system-ip → tables to it
+	conds    map[condKey]*cond
+	instants map[condKey]*instant
 
-	// not-distributed
-	distRecv  map[uint32]*distRecv  // receiver → its sessions with vSmarts
-	distVS    map[uint32][]*session // vSmart → its observed up sessions
-	distStale bool                  // sessions changed: rebuild distRecv, distVS
-	recvVPN   map[uint64]int64      // receiver<<32|vpn → first route of the vpn from a vSmart
-	recvOrig  map[uint64]int64      // receiver<<32|originator → first path of it from a vSmart
-	vpnRecv   map[uint32][]uint32   // vpn → receivers (recvVPN keys)
-	distSet   map[*group][]condRef  // open not-distributed conditions per group
-	distQ     []*group              // groups to re-evaluate
+	// the detectors (registry.go), by the hooks they implement
+	dets      []detector
+	rowW      []rowWatcher
+	evW       []eventWatcher
+	tickers   []ticker
+	finishers []finisher
+	holders   []groupHolder
 
 	anomalies []*Anomaly
 	anomID    int
@@ -90,7 +78,7 @@ type Stats struct {
 // New returns an analyzer with the given configuration.
 func New(cfg Config) *Analyzer {
 	a := newAnalyzer(cfg)
-	a.unres, a.plim, a.conf = newUnresolved(a), newPathLimit(a), newConflict(a)
+	a.newDetectors()
 	return a
 }
 
@@ -105,18 +93,8 @@ func newAnalyzer(cfg Config) *Analyzer {
 		grWait:   make(map[[2]uint32]*table),
 		in:       newInterner(),
 		recvTabs: make(map[uint32][]*table),
-		divDirty: make(map[uint32]struct{}),
-		divSet:   make(map[uint32][]condRef),
 		conds:    make(map[condKey]*cond),
 		instants: make(map[condKey]*instant),
-		flapSubj: make(map[*row]string),
-		vsmarts:  make(map[uint32]int64),
-		distRecv: make(map[uint32]*distRecv),
-		distVS:   make(map[uint32][]*session),
-		recvVPN:  make(map[uint64]int64),
-		recvOrig: make(map[uint64]int64),
-		vpnRecv:  make(map[uint32][]uint32),
-		distSet:  make(map[*group][]condRef),
 	}
 }
 
@@ -158,7 +136,9 @@ func (a *Analyzer) Finish(end time.Time) {
 	a.advanceTo(timeNS(end))
 	a.tick()
 	a.finishMarks()
-	a.meshUnobserved()
+	for _, f := range a.finishers {
+		f.finish(a.clock)
+	}
 	a.raisePending()
 	keys := make([]condKey, 0, len(a.instants))
 	for k := range a.instants {
@@ -221,52 +201,6 @@ func (a *Analyzer) session(info *SessionInfo, now int64) *session {
 	return s
 }
 
-// legacyVersions are record-layer versions older than (D)TLS 1.2.
-var legacyVersions = map[string]bool{"SSL 3.0": true, "TLS 1.0": true, "TLS 1.1": true, "DTLS 1.0": true,
-	"DTLS 1.0 (OpenSSL pre-standard)": true}
-
-// checkTunnel reports a control connection that is not properly protected:
-// vdaemon in the clear, a NULL cipher, or TLS/DTLS older than 1.2. Each
-// problem of a session is raised once, at the first record that shows it;
-// later records of the session are added to its evidence while the anomaly
-// is open (records closer than MergeWindow).
-func (a *Analyzer) checkTunnel(s *session, now int64, frame uint64) {
-	if s.tunnelAn != nil {
-		k := condKey{KindUntunnelledControl, s.subject()}
-		if in := a.instants[k]; in != nil && in.anom == s.tunnelAn && now-in.last <= in.window {
-			a.extendInstant(in, SevError, now, frame)
-		}
-	}
-	var what []string
-	if s.info.Transport == "plain" && s.tunnelRp&1 == 0 {
-		s.tunnelRp |= 1
-		what = append(what, "carries vdaemon/OMP in the clear, outside any DTLS/TLS session")
-	}
-	if s.info.NullCipher && s.tunnelRp&2 == 0 {
-		s.tunnelRp |= 2
-		suite := s.info.Suite
-		if suite == "" {
-			suite = "(name unknown)"
-		}
-		what = append(what, "negotiated the NULL-cipher suite "+suite+": authenticated but not encrypted")
-	}
-	if legacyVersions[s.info.Version] && s.tunnelRp&4 == 0 {
-		s.tunnelRp |= 4
-		what = append(what, "negotiated "+s.info.Version+", older than the (D)TLS 1.2 Cisco SD-WAN requires")
-	}
-	if len(what) == 0 {
-		return
-	}
-	s.tunnelWhy = append(s.tunnelWhy, what...)
-	explain := func(*instant) string {
-		return "The control connection " + s.subject() + " (" + sessDesc(s) + ") " + strings.Join(s.tunnelWhy, "; it also ") +
-			": anyone on the path can read (or, in the clear, alter) the routing it carries."
-	}
-	in := a.instant(KindUntunnelledControl, s.subject(), SevError, now, now, frame, a.cfg.MergeWindow, s.id, explain)
-	in.anom.Explanation = explain(in)
-	s.tunnelAn = in.anom
-}
-
 // Message processes one decoded record.
 func (a *Analyzer) Message(in *Input) {
 	if in == nil {
@@ -275,7 +209,7 @@ func (a *Analyzer) Message(in *Input) {
 	now := a.advanceTo(timeNS(in.Time))
 	a.stats.Inputs++
 	s := a.session(in.Session, now)
-	a.checkTunnel(s, now, in.Frame)
+	a.tell(&coreEvent{kind: evRecord, s: s, now: now, frame: in.Frame})
 	d := 1
 	if in.FromClient {
 		d = 0
@@ -312,7 +246,7 @@ func (a *Analyzer) Gap(g *Gap) {
 	now := a.advanceTo(timeNS(g.Time))
 	a.stats.Gaps++
 	s := a.session(g.Session, now)
-	a.checkTunnel(s, now, g.Frame)
+	a.tell(&coreEvent{kind: evRecord, s: s, now: now, frame: g.Frame})
 	n := max(g.Records, 1)
 	reason := g.Reason
 	if reason == "" {
@@ -359,37 +293,17 @@ func (a *Analyzer) SessionEnd(info *SessionInfo, t time.Time) {
 // than that are one anomaly).
 func (a *Analyzer) gapRecord(s *session, dirs []int, since, now int64, frame uint64, reason string, n int) {
 	s.gapRecords += n
-	a.distStale = true
 	s.gapReasons[reason] += n
 	a.stats.GapRecords += n
 	for _, d := range dirs {
 		s.gapDir[d] += n
 		if t := s.tabs[d]; t != nil && !t.gapped {
 			t.gapped = true
-			a.divMark(t)
+			a.tell(&coreEvent{kind: evTableChanged, t: t, now: now})
 		}
 		s.gapOpen[d] = true
 	}
-	in := a.instant(KindDecryptionGap, s.subject(), SevWarning, since, now, frame, a.cfg.MergeWindow, s.id,
-		func(*instant) string { return gapExplain(s) })
-	in.extra += n // the evidence count is the records, not the reports
-	in.anom.EvidenceCount = in.extra
-}
-
-type gapSrc struct {
-	s *session
-	d int
-}
-
-func gapExplain(s *session) string {
-	reasons := make([]string, 0, len(s.gapReasons))
-	for r, n := range s.gapReasons {
-		reasons = append(reasons, r+" ×"+itoa(uint32(min(n, 1<<31))))
-	}
-	slices.Sort(reasons)
-	return itoa(uint32(min(s.gapRecords, 1<<31))) + " record(s) of " + s.subject() + " (" + sessDesc(s) +
-		") could not be read (" + strings.Join(reasons, ", ") +
-		"): routes, TLOCs, state changes and anomalies they carried are not in this analysis."
+	a.tell(&coreEvent{kind: evGap, s: s, dirs: dirs, since: since, now: now, frame: frame, reason: reason, n: n})
 }
 
 func sessDesc(s *session) string {
@@ -423,7 +337,7 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 	if sd.hs == nil && h.Device != sdwan.DeviceUnknown {
 		sd.dev = h.Device
 	}
-	a.checkHeaderSite(sd, now, frame)
+	a.tell(&coreEvent{kind: evHeader, s: s, sd: sd, now: now, frame: frame})
 	if isNil(m.Body) {
 		return
 	}
@@ -434,7 +348,7 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 	case *vdaemon.ChallengeAck:
 		if u, ok := vdaemon.FindTLV(b.TLVs, vdaemon.TLVUUID); ok && u.Text != "" {
 			sd.uuid = u.Text
-			a.checkDuplicates(sd, now, frame)
+			a.identity(sd, now, frame)
 		}
 		a.setCtl(s, ctlChallenge, now, frame, "CHALLENGE_ACK")
 	case *vdaemon.ChallengeAckAck:
@@ -443,7 +357,7 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 		sd.helloSeen, sd.helloMS, sd.tolMS = true, b.IntervalMS, b.ToleranceMS
 		if b.Color != sd.color {
 			sd.color = b.Color
-			a.checkDuplicates(sd, now, frame)
+			a.identity(sd, now, frame)
 		}
 		a.setCtl(s, ctlUp, now, frame, "HELLO")
 		a.armHold(sd)
@@ -467,7 +381,7 @@ func (a *Analyzer) setCtl(s *session, st ctlState, now int64, frame uint64, reas
 	}
 	old := s.ctl
 	s.ctl = st
-	a.distStale = true
+	a.tell(&coreEvent{kind: evSessionChanged, s: s, now: now})
 	if st != ctlDown {
 		s.downAt, s.downReason = 0, ""
 	}
@@ -480,7 +394,6 @@ func (a *Analyzer) setOMP(s *session, st ompState, now int64, frame uint64, reas
 	}
 	old := s.omp
 	s.omp = st
-	a.distStale = true
 	if len(s.ompHist) >= maxStateHist {
 		s.ompHist = slices.Delete(s.ompHist, 0, 1)
 	}
@@ -489,23 +402,17 @@ func (a *Analyzer) setOMP(s *session, st ompState, now int64, frame uint64, reas
 		if s.ompUpAt == 0 || old == ompDown || old == ompDownGR {
 			s.ompUpAt = now
 			tabs := s.tabs
-			a.after(now+int64(a.cfg.ConvergenceWindow), func(int64) {
+			a.after(now+int64(a.cfg.ConvergenceWindow), func(now int64) {
+				// the session has converged: its tables now count
 				for _, t := range tabs {
 					if t != nil {
-						a.divMark(t)
+						a.tell(&coreEvent{kind: evTableChanged, t: t, now: now})
 					}
 				}
 			})
 		}
 	}
-	for _, t := range s.tabs {
-		if t != nil {
-			a.divMark(t)
-		}
-	}
-	if s.sides[0].isVSmart() && s.sides[1].isVSmart() {
-		a.meshDirty = true
-	}
+	a.tell(&coreEvent{kind: evSessionChanged, s: s, now: now, up: true})
 	a.stateEvent(s, "omp", old.String(), st.String(), reason, now, frame)
 }
 
@@ -525,23 +432,7 @@ func (a *Analyzer) emit(e *Event) {
 
 func (a *Analyzer) teardown(s *session, d int, b *vdaemon.TearDown, now int64, frame uint64) {
 	sd := s.sides[d]
-	// A vBond closing its transient session (NOERR, DISCVBD) is normal;
-	// every other TEAR_DOWN (vManage and OMP connections) is reported.
-	normal := s.vbond && (b.Code == 0 || b.Code == sdwan.ConnError(10))
-	if !normal {
-		desc := b.Code.Description()
-		if desc == "" {
-			desc = "an error code this tool has no name for"
-		}
-		sev := SevError
-		if b.Code == 0 {
-			sev = SevWarning
-		}
-		expl := sideDesc(sd) + " tore down the control connection to " + sideDesc(sd.other()) +
-			" with " + b.Code.String() + " (" + desc + ")."
-		a.instant(KindTeardown, peerSubject(sd), sev, now, now, frame, a.cfg.MergeWindow, s.id,
-			func(in *instant) string { return expl + repeats(in) })
-	}
+	a.tell(&coreEvent{kind: evTeardown, s: s, sd: sd, d: d, td: b, now: now, frame: frame})
 	a.loseControl(s, now, "TEAR_DOWN "+b.Code.String()+" from "+sd.name(), b.Code != 0)
 }
 
@@ -624,12 +515,7 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 		sys := ip4(sd.sys)
 		dv := a.device(sys)
 		dv.dev, dv.site, dv.siteOK = m.DeviceType, m.SiteID, true
-		if m.DeviceType == sdwan.DeviceVSmart {
-			if _, ok := a.vsmarts[sys]; !ok {
-				a.vsmarts[sys] = now
-				a.meshDirty = true
-			}
-		}
+		a.tell(&coreEvent{kind: evHandshake, s: s, sd: sd, now: now, frame: frame})
 		if ad := sd.addr.Addr(); ad.IsValid() {
 			if old, ok := a.addrMap[ad]; ok && old != sys {
 				a.addrMap[ad] = 0 // shared address (NAT): no inference from it
@@ -651,8 +537,7 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 		}
 		a.claim(sd, now, frame)
 	}
-	sd.hdrSiteRp = 0
-	a.checkHeaderSite(sd, now, frame)
+	a.tell(&coreEvent{kind: evHeader, s: s, sd: sd, now: now, frame: frame, up: true})
 	for _, t := range s.tabs {
 		if t != nil {
 			t.from, t.to = s.sides[t.dir], s.sides[1-t.dir]
@@ -670,7 +555,7 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 	if s.holdExpired != 0 {
 		x := s.sides[s.holdExpired-1]
 		s.holdExpired = 0
-		a.condClear(condKey{KindHoldExpired, peerSubject(x)}, s, now)
+		a.tell(&coreEvent{kind: evPeerBack, s: s, sd: x, now: now})
 	}
 	s.holdNS, s.holdKnown = int64(min(hs.hold, o.hs.hold))*int64(time.Second), true
 	s.grOK = hs.flags&omp.HandshakeGR != 0 && o.hs.flags&omp.HandshakeGR != 0
@@ -691,7 +576,7 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 	// a peer whose hold had expired is back
 	for _, x := range []*side{sd, o} {
 		if x.sys.IsValid() {
-			a.condClearSubject(KindHoldExpired, peerSubject(x), now)
+			a.tell(&coreEvent{kind: evPeerBack, s: s, sd: x, now: now, any: true})
 		}
 	}
 }
@@ -739,7 +624,7 @@ func (a *Analyzer) adoptGR(s *session, now int64) bool {
 		old.sessions = append(old.sessions, s.id)
 		s.tabs[d] = old
 		adopted = true
-		a.divMark(old)
+		a.tell(&coreEvent{kind: evTableChanged, t: old, now: now})
 	}
 	return adopted
 }
@@ -753,8 +638,7 @@ func (a *Analyzer) inform(s *session, d int, m *omp.Inform, now int64, frame uin
 		}
 		if m.Family.IsRoute() && !t.synced {
 			t.synced = true
-			a.distStale = true
-			a.divMark(t)
+			a.tell(&coreEvent{kind: evTableChanged, t: t, now: now})
 		}
 		if t.inGR && m.Family < 8 {
 			a.flushStale(t, now, frame, whyGRFlush, m.Family)
@@ -770,25 +654,14 @@ func (a *Analyzer) inform(s *session, d int, m *omp.Inform, now int64, frame uin
 
 func (a *Analyzer) alert(s *session, d int, m *omp.Alert, now int64, frame uint64) {
 	sd := s.sides[d]
-	sev := SevError
-	if m.Code == omp.AlertCease {
-		sev = SevWarning
-	}
-	code := m.Code.String() + "/" + m.SubcodeName()
-	expl := sideDesc(sd) + " sent OMP ALERT " + code + " to " + sideDesc(sd.other()) + ", closing the OMP session: " +
-		alertMeaning(m) + "."
-	a.instant(KindAlert, peerSubject(sd), sev, now, now, frame, a.cfg.MergeWindow, s.id,
-		func(in *instant) string { return expl + repeats(in) })
+	a.tell(&coreEvent{kind: evAlert, s: s, sd: sd, d: d, alert: m, now: now, frame: frame})
 	if m.Code == omp.AlertHoldTimer && s.holdExpired == 0 {
 		// the sender says its hold timer for the other end expired
 		o := sd.other()
 		s.holdExpired = o.idx + 1
-		hexpl := sideDesc(sd) + " reports (OMP ALERT hold-timer-expired) that its hold timer for " + sideDesc(o) +
-			" expired: no OMP message came from " + o.name() + " for the hold time (last seen at " + ts(nsTime(o.lastOMP)) + ")."
-		a.condSet(condKey{KindHoldExpired, peerSubject(o)}, s, now, now, frame, 0, SevError, s.id, false,
-			func() string { return hexpl })
+		a.tell(&coreEvent{kind: evHoldExpired, s: s, sd: o, now: now, since: now, frame: frame, any: true})
 	}
-	a.loseOMP(s, now, frame, "ALERT "+code+" from "+sd.name(), false)
+	a.loseOMP(s, now, frame, "ALERT "+m.Code.String()+"/"+m.SubcodeName()+" from "+sd.name(), false)
 }
 
 func alertMeaning(m *omp.Alert) string {
@@ -880,7 +753,7 @@ func (a *Analyzer) loseOMP(s *session, now int64, frame uint64, reason string, g
 func (a *Analyzer) revive(s *session, now int64) {
 	x := s.sides[s.holdExpired-1]
 	s.holdExpired = 0
-	a.condClear(condKey{KindHoldExpired, peerSubject(x)}, s, now)
+	a.tell(&coreEvent{kind: evPeerBack, s: s, sd: x, now: now})
 	if !s.omp.running() {
 		a.setOMP(s, ompUp, now, 0, "OMP traffic from "+x.name()+" after its hold expiry")
 	}
@@ -940,19 +813,8 @@ func (a *Analyzer) holdFire(sd *side, now int64) {
 		s.silent = sd.idx + 1
 		return
 	case om != 0 && om <= now && s.holdExpired == 0:
-		quiet := "no OMP message came"
-		if sd.lastHeard > sd.lastOMP {
-			quiet = "no OMP message came (vdaemon messages did)"
-		}
-		expl := "The OMP hold timer of " + sideDesc(o) + " for " + sideDesc(sd) + " expired: " + quiet + " from " +
-			sd.name() + " for the negotiated hold time of " + dur(s.holdNS) + " (last at " + ts(nsTime(sd.lastOMP)) +
-			"), so the OMP session is down and its paths are withdrawn."
-		if !s.holdKnown {
-			expl = "Inferred: " + expl + " The HANDSHAKEs were not seen; the hold time is the configured default."
-		}
 		s.holdExpired = sd.idx + 1
-		a.condSet(condKey{KindHoldExpired, peerSubject(sd)}, s, om, now, 0, 0, SevError, s.id, false,
-			func() string { return expl })
+		a.tell(&coreEvent{kind: evHoldExpired, s: s, sd: sd, now: now, since: om})
 		a.loseOMP(s, now, 0, "hold timer expired (no OMP from "+sd.name()+")", false)
 	}
 	a.armHold(sd)
@@ -974,7 +836,7 @@ func (a *Analyzer) claim(sd *side, now int64, frame uint64) {
 	}
 	d.claims = append(d.claims, sd)
 	sd.claimed = true
-	a.evalDup(d, now, frame, sd, false)
+	a.tell(&coreEvent{kind: evClaim, s: sd.sess, sd: sd, now: now, frame: frame})
 }
 
 func (a *Analyzer) unclaim(sd *side, now int64) {
@@ -992,136 +854,13 @@ func (a *Analyzer) unclaim(sd *side, now int64) {
 			break
 		}
 	}
-	a.evalDup(d, now, 0, sd, true)
+	a.tell(&coreEvent{kind: evUnclaim, s: sd.sess, sd: sd, now: now})
 }
 
-func (a *Analyzer) checkDuplicates(sd *side, now int64, frame uint64) {
+// identity tells the detectors that side sd said something new about
+// itself (a chassis id, a color).
+func (a *Analyzer) identity(sd *side, now int64, frame uint64) {
 	if sd.claimed {
-		a.evalDup(a.device(ip4(sd.sys)), now, frame, sd, false)
+		a.tell(&coreEvent{kind: evIdentity, s: sd.sess, sd: sd, now: now, frame: frame})
 	}
-}
-
-// firstDup returns the first pair of claims (in claim order) that are two
-// devices, and why.
-func firstDup(claims []*side) (string, *side, *side) {
-	for i := range claims {
-		for j := i + 1; j < len(claims); j++ {
-			if r := dupReason(claims[i], claims[j]); r != "" {
-				return r, claims[i], claims[j]
-			}
-		}
-	}
-	return "", nil, nil
-}
-
-// firstDupWith is firstDup over the pairs sd is in (the first such pair
-// in the order firstDup walks them).
-func firstDupWith(claims []*side, sd *side) (string, *side, *side) {
-	k := slices.Index(claims, sd)
-	if k < 0 {
-		return "", nil, nil
-	}
-	for i := 0; i < k; i++ {
-		if r := dupReason(claims[i], sd); r != "" {
-			return r, claims[i], sd
-		}
-	}
-	for j := k + 1; j < len(claims); j++ {
-		if r := dupReason(sd, claims[j]); r != "" {
-			return r, sd, claims[j]
-		}
-	}
-	return "", nil, nil
-}
-
-// dupReason says why two claims of one system-ip are two devices ("" if
-// they may be the same device).
-func dupReason(x, y *side) string {
-	switch {
-	case x.dev != y.dev && x.dev != 0 && y.dev != 0:
-		return "device types " + x.dev.String() + " and " + y.dev.String()
-	case x.siteOK && y.siteOK && x.site != y.site:
-		return "site-ids " + itoa(x.site) + " and " + itoa(y.site)
-	case x.uuid != "" && y.uuid != "" && x.uuid != y.uuid:
-		return "chassis ids " + x.uuid + " and " + y.uuid
-	case x.hs != nil && y.hs != nil && x.hs.org != "" && y.hs.org != "" && x.hs.org != y.hs.org:
-		return "organizations " + x.hs.org + " and " + y.hs.org
-	case x.idx == 0 && y.idx == 0 && x.sess != y.sess && x.other().sys == y.other().sys && x.other().sys.IsValid() &&
-		x.addr.Addr() != y.addr.Addr():
-		// two devices connecting to the same controller under one
-		// system-ip (a device has one OMP session per peer)
-		return "two OMP sessions to " + x.other().sys.String() + " at once, from " + x.addr.String() + " and " + y.addr.String()
-	}
-	return ""
-}
-
-// evalDup re-evaluates device d after side sd claimed it, changed what it
-// says of itself, or (removed) gave up its claim. Only the pairs sd is in
-// are compared, unless sd was one of the pair that made the duplicate: a
-// vSmart with thousands of sessions costs each new session one pass over
-// the others, not a comparison of every pair.
-func (a *Analyzer) evalDup(d *device, now int64, frame uint64, sd *side, removed bool) {
-	var why string
-	var x, y *side
-	switch {
-	case d.dup && sd != d.pair[0] && sd != d.pair[1]:
-		why, x, y = "still", d.pair[0], d.pair[1] // the pair that made it stands
-	case !d.dup && removed:
-		return // dropping a claim makes no duplicate
-	case !d.dup && sd != nil:
-		why, x, y = firstDupWith(d.claims, sd)
-	default:
-		why, x, y = firstDup(d.claims)
-	}
-	k := condKey{KindDuplicateSystemIP, "system-ip " + addrOf4(d.sys).String()}
-	if (why != "") != d.dup {
-		a.divDirty[d.sys] = struct{}{} // tables to that system-ip change meaning
-	}
-	if why == "" {
-		if d.dup {
-			d.dup, d.pair = false, [2]*side{}
-			a.condClear(k, d, now)
-		}
-		return
-	}
-	if d.dup {
-		if c := a.conds[k]; c != nil {
-			c.ev.add(frame, a.cfg.MaxEvidence)
-		}
-		return
-	}
-	d.dup, d.pair = true, [2]*side{x, y}
-	expl := "Two devices claim system-ip " + addrOf4(d.sys).String() + " at the same time (" + why + ", sessions " +
-		x.sess.subject() + " and " + y.sess.subject() + "): OMP cannot tell their routes and TLOCs apart."
-	a.condSet(k, d, now, now, frame, 0, SevError, y.sess.id, false, func() string { return expl })
-}
-
-// ---- site-id mismatch
-
-func (a *Analyzer) checkHeaderSite(sd *side, now int64, frame uint64) {
-	if !sd.siteOK || !sd.hdrSeen || sd.hdrSite == 0 || sd.hdrSite == sd.site || sd.hdrSiteRp == sd.hdrSite {
-		return
-	}
-	sd.hdrSiteRp = sd.hdrSite
-	expl := sideDesc(sd) + " announces site-id " + itoa(sd.site) + " in its OMP HANDSHAKE but " + itoa(sd.hdrSite) +
-		" in the vdaemon header of its control messages."
-	a.instant(KindSiteIDMismatch, "site "+itoa(sd.site), SevWarning, now, now, frame, a.cfg.MergeWindow, sd.sess.id,
-		func(in *instant) string { return expl })
-}
-
-// checkAttrSite compares the SITE_ID attribute of paths a device
-// originates with the site-id of its HANDSHAKE.
-func (a *Analyzer) checkAttrSite(s *session, at *Attrs, orig netip.Addr, what string, now int64, frame uint64) {
-	if !at.Has(omp.AttrSiteID) || !orig.IsValid() {
-		return
-	}
-	d := a.devices[ip4(orig)]
-	if d == nil || !d.siteOK || d.site == at.SiteID {
-		return
-	}
-	site, attr := d.site, at.SiteID
-	expl := "Paths originated by " + d.dev.String() + " " + orig.String() + " (" + what + ") carry SITE_ID " + itoa(attr) +
-		" but the device announced site-id " + itoa(site) + " in its OMP HANDSHAKE; site-based policies and route selection will misplace them."
-	a.instant(KindSiteIDMismatch, "site "+itoa(site), SevWarning, now, now, frame, a.cfg.MergeWindow, s.id,
-		func(in *instant) string { return expl })
 }

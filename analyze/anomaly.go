@@ -11,39 +11,6 @@ import (
 // output, the manifests of the simulator and the --explain flag.
 type Kind string
 
-// The detectors.
-const (
-	KindUnresolvedRoute   Kind = "unresolved-route"
-	KindTLOCFlap          Kind = "tloc-flap"
-	KindRouteFlap         Kind = "route-flap"
-	KindDuplicateSystemIP Kind = "duplicate-system-ip"
-	KindSiteIDMismatch    Kind = "site-id-mismatch"
-	KindVSmartDivergence  Kind = "vsmart-divergence"
-	KindWithdrawUnknown   Kind = "withdraw-unknown"
-	KindStaleAfterGR      Kind = "stale-after-gr"
-	KindHoldExpired       Kind = "hold-expired"
-	KindAttributeConflict Kind = "attribute-conflict"
-	KindAlert             Kind = "alert"
-	KindTeardown          Kind = "teardown"
-	KindPathLimitExceeded Kind = "path-limit-exceeded"
-	KindTLOCClone         Kind = "tloc-clone"
-	KindDecryptionGap     Kind = "decryption-gap"
-
-	// Fabric rules.
-	KindVSmartMeshIncomplete Kind = "vsmart-mesh-incomplete"
-	KindUntunnelledControl   Kind = "untunnelled-control"
-	KindNotDistributed       Kind = "not-distributed"
-)
-
-// Kinds lists every detector kind, in the order.
-func Kinds() []Kind {
-	return []Kind{KindUnresolvedRoute, KindTLOCFlap, KindRouteFlap, KindDuplicateSystemIP,
-		KindSiteIDMismatch, KindVSmartDivergence, KindWithdrawUnknown, KindStaleAfterGR,
-		KindHoldExpired, KindAttributeConflict, KindAlert, KindTeardown,
-		KindPathLimitExceeded, KindTLOCClone, KindDecryptionGap, KindVSmartMeshIncomplete, KindUntunnelledControl,
-		KindNotDistributed}
-}
-
 // Severity of an anomaly.
 type Severity uint8
 

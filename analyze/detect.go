@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -278,193 +277,8 @@ func (a *Analyzer) closeInstant(k condKey, now int64) {
 // changed, TLOCs that disappeared, vSmart tables that moved.
 func (a *Analyzer) tick() {
 	now := a.clock
-	a.unres.tick(now)
-	a.plim.tick(now)
-	a.conf.tick(now)
-	for len(a.dirty) > 0 {
-		d := a.dirty
-		a.dirty = nil
-		for _, g := range d {
-			g.dirty = false
-			if len(g.flushes) > 0 || len(g.stale) > 0 {
-				a.evalStale(g, now)
-			}
-		}
-		if a.dirty == nil {
-			a.dirty = d[:0]
-		}
-	}
-	if len(a.divDirty) > 0 {
-		a.evalDivergence(now)
-	}
-	if a.meshDirty {
-		a.meshDirty = false
-		a.evalMesh(now)
-	}
-	if len(a.distQ) > 0 {
-		a.distTick(now)
-	}
-}
-
-// ---- vSmart mesh
-
-type meshSrc struct{}
-
-// meshPairs returns the vSmart pairs (lower system-ip first) with whether
-// a session between them is up now and whether one was ever seen.
-func (a *Analyzer) meshPairs() (pairs [][2]uint32, up, seen map[[2]uint32]bool) {
-	vs := make([]uint32, 0, len(a.vsmarts))
-	for v := range a.vsmarts {
-		vs = append(vs, v)
-	}
-	slices.Sort(vs)
-	up, seen = map[[2]uint32]bool{}, map[[2]uint32]bool{}
-	for _, s := range a.sessList {
-		x, y := ip4(s.sides[0].sys), ip4(s.sides[1].sys)
-		if x == 0 || y == 0 || x == y {
-			continue
-		}
-		if x > y {
-			x, y = y, x
-		}
-		p := [2]uint32{x, y}
-		if _, ok := a.vsmarts[x]; !ok {
-			continue
-		}
-		if _, ok := a.vsmarts[y]; !ok {
-			continue
-		}
-		if s.ompStart || s.omp != ompNone {
-			seen[p] = true
-		}
-		if s.omp.running() && s.ctl != ctlDown {
-			up[p] = true
-		}
-	}
-	for i := range vs {
-		for j := i + 1; j < len(vs); j++ {
-			pairs = append(pairs, [2]uint32{vs[i], vs[j]})
-		}
-	}
-	return pairs, up, seen
-}
-
-func meshSubject(p [2]uint32) string {
-	return "vsmarts " + addrOf4(p[0]).String() + "," + addrOf4(p[1]).String()
-}
-
-// evalMesh: two vSmarts whose OMP session was seen and is down now, for
-// longer than the convergence window, leave the mesh incomplete.
-func (a *Analyzer) evalMesh(now int64) {
-	pairs, up, seen := a.meshPairs()
-	for _, p := range pairs {
-		k := condKey{KindVSmartMeshIncomplete, meshSubject(p)}
-		if up[p] || !seen[p] {
-			a.condClear(k, meshSrc{}, now)
-			continue
-		}
-		if _, ok := a.conds[k]; ok {
-			continue
-		}
-		x, y := addrOf4(p[0]).String(), addrOf4(p[1]).String()
-		a.condSet(k, meshSrc{}, now, now, 0, a.cfg.ConvergenceWindow, SevError, "", false, func() string {
-			return "The OMP session between vSmarts " + x + " and " + y + " is down: the vSmarts no longer exchange what they hold, " +
-				"so edges connected to only one of them miss the others' routes (and vsmart-divergence follows)."
-		})
-	}
-}
-
-// meshUnobserved, at the end: vSmart pairs between which the capture never
-// showed an OMP session. When the capture evidently sees the controller
-// mesh itself (both vSmarts are ends of observed vSmart-to-vSmart sessions,
-// and those sessions do not all go through one vSmart, as they would at one
-// controller's own link) the pair never peering is a warning; otherwise the
-// capture point may simply not see their traffic: info, "not observed".
-func (a *Analyzer) meshUnobserved() {
-	pairs, _, seen := a.meshPairs()
-	var vv [][2]uint32 // observed vSmart-to-vSmart sessions
-	for _, p := range pairs {
-		if seen[p] {
-			vv = append(vv, p)
-		}
-	}
-	// the vSmarts common to every observed vSmart-to-vSmart session
-	var common []uint32
-	if len(vv) > 0 {
-		common = []uint32{vv[0][0], vv[0][1]}
-		for _, p := range vv[1:] {
-			common = slices.DeleteFunc(common, func(v uint32) bool { return v != p[0] && v != p[1] })
-		}
-	}
-	// vSmarts seen in an OMP session with a device that is not a vSmart
-	withEdges := map[uint32]bool{}
-	for _, s := range a.sessList {
-		if !(s.ompStart || s.omp != ompNone) {
-			continue
-		}
-		x, y := ip4(s.sides[0].sys), ip4(s.sides[1].sys)
-		_, xv := a.vsmarts[x]
-		_, yv := a.vsmarts[y]
-		if xv && !yv && y != 0 {
-			withEdges[x] = true
-		}
-		if yv && !xv && x != 0 {
-			withEdges[y] = true
-		}
-	}
-	inMesh := func(v uint32) (peers []string) {
-		for _, p := range vv {
-			switch v {
-			case p[0]:
-				peers = append(peers, addrOf4(p[1]).String())
-			case p[1]:
-				peers = append(peers, addrOf4(p[0]).String())
-			}
-		}
-		return peers
-	}
-	for _, p := range pairs {
-		if seen[p] {
-			continue
-		}
-		k := condKey{KindVSmartMeshIncomplete, meshSubject(p)}
-		if _, ok := a.conds[k]; ok {
-			continue
-		}
-		since := max(a.vsmarts[p[0]], a.vsmarts[p[1]])
-		x, y := addrOf4(p[0]).String(), addrOf4(p[1]).String()
-		px, py := inMesh(p[0]), inMesh(p[1])
-		// The capture sees each vSmart's own traffic when both are seen in
-		// OMP sessions with edges too (not only through one controller's
-		// link, where the other vSmarts appear only as its peers).
-		ownTraffic := withEdges[p[0]] && withEdges[p[1]]
-		if len(px) > 0 && len(py) > 0 && (len(common) == 0 || ownTraffic) {
-			a.condSet(k, meshSrc{}, since, a.clock, 0, 0, SevWarning, "", false, func() string {
-				how := "not all through one vSmart"
-				if len(common) > 0 {
-					how = "and both vSmarts' OMP sessions with edges"
-				}
-				return "vSmarts " + x + " and " + y + " never peered in this capture, although it sees the vSmart mesh (" +
-					strconv.Itoa(len(vv)) + " vSmart-to-vSmart OMP sessions, " + how + "; " + x + " with " +
-					strings.Join(px, ", ") + ", " + y + " with " + strings.Join(py, ", ") +
-					"): the mesh is incomplete, unless their session takes a path this capture point does not see."
-			})
-			continue
-		}
-		why := "the capture never shows " + x + " or " + y + " in a session with another vSmart"
-		switch {
-		case len(px) > 0 && len(py) > 0:
-			why = "the vSmart-to-vSmart sessions it shows all go through " + addrOf4(common[0]).String() +
-				" (a capture on that controller's link sees no other vSmart pair)"
-		case len(px) > 0:
-			why = "the capture never shows " + y + " in a session with another vSmart"
-		case len(py) > 0:
-			why = "the capture never shows " + x + " in a session with another vSmart"
-		}
-		a.condSet(k, meshSrc{}, since, a.clock, 0, 0, SevInfo, "", false, func() string {
-			return "Not observed: the capture shows no OMP session between vSmarts " + x + " and " + y +
-				", but " + why + "; either they do not peer (the vSmart mesh is incomplete) or this capture point does not see their traffic."
-		})
+	for _, t := range a.tickers {
+		t.tick(now)
 	}
 }
 
@@ -517,164 +331,20 @@ func tlocAddrs(at *Attrs) string {
 	return s
 }
 
-// ---- vSmart divergence
-
-// divEligible reports whether a table is a settled vSmart → edge table
-// that divergence may compare.
-func (a *Analyzer) divEligible(t *table, now int64) bool {
-	s := t.sess
-	return t.deadAt == 0 && s != nil && t.from.isVSmart() && !t.to.isVSmart() && t.from.sys.IsValid() &&
-		t.to.sys.IsValid() && s.omp == ompUp && s.ctl != ctlDown && !t.inGR && t.complete && !t.gapped &&
-		(t.synced || now-s.ompUpAt >= int64(a.cfg.ConvergenceWindow))
-}
-
-func (a *Analyzer) evalDivergence(now int64) {
-	recvs := make([]uint32, 0, len(a.divDirty))
-	for r := range a.divDirty {
-		recvs = append(recvs, r)
-	}
-	clear(a.divDirty)
-	slices.Sort(recvs)
-	var tabs []*table
-	for _, R := range recvs {
-		tabs = tabs[:0]
-		for _, t := range a.recvTabs[R] {
-			if t.deadAt == 0 && ip4(t.to.sys) == R && a.divEligible(t, now) {
-				tabs = append(tabs, t)
-			}
-		}
-		if d := a.devices[R]; d != nil && d.dup {
-			// two devices share the receiver's system-ip: which tables
-			// belong together is ambiguous (duplicate-system-ip says so)
-			tabs = nil
-		}
-		slices.SortFunc(tabs, func(x, y *table) int { return cmp.Compare(ip4(x.from.sys), ip4(y.from.sys)) })
-		var vpns []uint32
-		for _, t := range tabs {
-			for v := range t.fp {
-				if !slices.Contains(vpns, v) {
-					vpns = append(vpns, v)
-				}
-			}
-		}
-		slices.Sort(vpns)
-		var refs []condRef
-		type pend struct {
-			k      condKey
-			t1, t2 *table
-			vpn    uint32
-		}
-		var fresh []pend
-		old := a.divSet[R]
-		for _, v := range vpns {
-			for i := 0; i < len(tabs); i++ {
-				for j := i + 1; j < len(tabs); j++ {
-					t1, t2 := tabs[i], tabs[j]
-					if t1.from.sys == t2.from.sys {
-						continue
-					}
-					f1, f2 := t1.fp[v], t2.fp[v]
-					var s1, s2 fprint
-					if f1 != nil {
-						s1 = *f1
-					}
-					if f2 != nil {
-						s2 = *f2
-					}
-					if s1 == s2 {
-						continue
-					}
-					k := condKey{KindVSmartDivergence, "vsmarts " + t1.from.sys.String() + "," + t2.from.sys.String() + " vpn=" + itoa(v)}
-					ref := condRef{k, R}
-					if slices.Contains(refs, ref) {
-						continue
-					}
-					refs = append(refs, ref)
-					if !slices.Contains(old, ref) {
-						fresh = append(fresh, pend{k, t1, t2, v})
-					}
-				}
-			}
-		}
-		for _, p := range fresh {
-			a.condSet(p.k, R, now, now, 0, a.cfg.ConvergenceWindow, SevError, p.t1.sess.id, false,
-				func() string { return a.explainDivergence(p.t1, p.t2, p.vpn) })
-		}
-		for _, ref := range old {
-			if !slices.Contains(refs, ref) {
-				a.condClear(ref.key, ref.src, now)
-			}
-		}
-		if len(refs) == 0 {
-			delete(a.divSet, R)
-		} else {
-			a.divSet[R] = refs
-		}
-	}
-}
-
-// explainDivergence names the difference between two vSmarts' tables to a
-// receiver in one VPN, with an example route.
-func (a *Analyzer) explainDivergence(t1, t2 *table, vpn uint32) string {
-	type pk struct {
-		g    *group
-		orig uint32
-		tl   tlocID
-	}
-	set := func(t *table) (map[pk]int, int) {
-		m := map[pk]int{}
-		n := 0
-		for _, r := range t.rows {
-			at := r.attrs()
-			if at == nil || r.grp.key.kind != kRoute || r.grp.key.vpn != vpn {
-				continue
-			}
-			k := pk{r.grp, ip4(r.originator(at)), at.tlocID}
-			m[k]++
-			n++
-		}
-		return m, n
-	}
-	m1, n1 := set(t1)
-	m2, n2 := set(t2)
-	example := ""
-	find := func(x, y map[pk]int, who *table) {
-		var ks []pk
-		for k, c := range x {
-			if y[k] != c {
-				ks = append(ks, k)
-			}
-		}
-		if len(ks) == 0 || example != "" {
-			return
-		}
-		slices.SortFunc(ks, func(p, q pk) int {
-			if c := cmpGroupKey(&p.g.key, &q.g.key); c != 0 {
-				return c
-			}
-			return cmp.Compare(p.orig, q.orig)
-		})
-		k := ks[0]
-		example = "; for example only " + who.from.sys.String() + " sends " + k.g.key.prefix().String() + " from " + addrOf4(k.orig).String()
-	}
-	find(m1, m2, t1)
-	find(m2, m1, t2)
-	return "vSmarts " + t1.from.sys.String() + " and " + t2.from.sys.String() + " send " + t1.to.name() + " different routes in vpn " +
-		itoa(vpn) + " (" + strconv.Itoa(n1) + " vs " + strconv.Itoa(n2) + " paths" + example +
-		"); a difference that outlasts the convergence window (" + a.cfg.ConvergenceWindow.String() +
-		") is not propagation delay: the edges' view depends on which vSmart they listen to."
-}
-
 // ---- pruning (Config.Retention)
 
 // groupIdle reports whether a group holds nothing any detector still
 // refers to: it can leave memory.
 func (a *Analyzer) groupIdle(g *group) bool {
-	if len(g.rows) > 0 || len(g.stale) > 0 || len(g.flushes) > 0 || g.dirty || g.distDirty || g.distAt != 0 {
+	if len(g.rows) > 0 {
 		return false
 	}
-	_, dist := a.distSet[g]
-	return !dist
+	for _, h := range a.holders {
+		if h.holdsGroup(g) {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Analyzer) maybePrune() {
@@ -703,7 +373,7 @@ func (a *Analyzer) maybePrune() {
 			if r.hist[i].t > cutoff {
 				continue // every version is recent
 			}
-			if i == len(r.hist)-1 && r.hist[i].attrs == nil && !r.grp.dirty {
+			if i == len(r.hist)-1 && r.hist[i].attrs == nil {
 				// withdrawn before the cutoff: the row goes
 				t.remove(r)
 				j-- // the last row moved here

@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"slices"
+	"time"
 )
 
 // attribute-conflict and tloc-clone: copies of one path (for a TLOC, its
@@ -19,6 +20,16 @@ import (
 // (rows are ordered by receiver) or in the group's own list. The cost is
 // the size of the bucket, not of the group: a prefix reflected to
 // thousands of edges costs each edge its two or three copies.
+
+// The notices of this detector.
+const (
+	KindAttributeConflict Kind = "attribute-conflict"
+	KindTLOCClone         Kind = "tloc-clone"
+)
+
+var conflictDetDef = detectorDef{name: "attribute-conflict", make: func(a *Analyzer) detector { return newConflict(a) },
+	flags: []Flag{{Name: "conflict-grace", Usage: "attribute-conflict, tloc-clone: how long the condition must last",
+		Dur: func(c *Config) *time.Duration { return &c.ConflictGrace }, DefDur: DefaultConflictGrace}}}
 
 type confKey struct {
 	g    *group
@@ -54,8 +65,9 @@ func newConflict(a *Analyzer) *conflictDet {
 	return &conflictDet{a: a, active: map[confKey][]condKey{}, dirty: map[confKey]struct{}{}}
 }
 
-// rowChanged marks the buckets row r belongs to.
-func (d *conflictDet) rowChanged(r *row, own bool) {
+// rowChanged marks the buckets the row belongs to.
+func (d *conflictDet) rowChanged(c *rowChange) {
+	r, own := c.r, c.wasOwn || c.isOwn
 	g := r.grp
 	if rk := r.tab.rkey; rk != 0 {
 		d.mark(confKey{g, rk})
@@ -217,3 +229,30 @@ func (d *conflictDet) eval(k confKey, now int64) {
 		d.active[k] = now2
 	}
 }
+
+var attributeConflictKind = kindDef{kind: KindAttributeConflict, det: &conflictDetDef, explainText: explainText{
+	sev:     "warning",
+	subject: "route vpn=<vpn> prefix=<prefix> originator=<system-ip> | tloc <system-ip>/<color>/<encap> | service vpn=<vpn> service=<name> originator=<system-ip>",
+	meaning: "The same path (a route: vpn, prefix, originator and TLOC; a TLOC: its key; a service: vpn, service, " +
+		"originator, TLOC) arrives with different attributes from two sessions, either at the same receiver, or " +
+		"from its originator to two vSmarts, for longer than the grace period. For TLOCs, addresses are left to " +
+		"tloc-clone and every other attribute is compared. Stale (GR) copies are not compared.",
+	matters: "Receivers choose among copies that should be identical; preference, tags or labels that differ " +
+		"between vSmarts (policy drift) or between two originals (a cloned device) make best-path selection " +
+		"depend on timing.",
+	check: "show omp routes vpn <vpn> <prefix> detail on the receiver (one entry per FROM PEER: compare the " +
+		"attributes); the control policies on each vSmart; show omp tlocs detail for TLOCs.",
+	settings: "--conflict-grace (Config.ConflictGrace), default 10s.",
+}}
+
+var tLOCCloneKind = kindDef{kind: KindTLOCClone, det: &conflictDetDef, explainText: explainText{
+	sev:     "error",
+	subject: "tloc <system-ip>/<color>/<encap>",
+	meaning: "The same TLOC key is advertised with different addresses (private or public) on two sessions, either " +
+		"to the same receiver or by its owner to two vSmarts, for longer than the grace period.",
+	matters: "Edges build tunnels to the addresses of a TLOC; two sets mean two devices using one identity (a cloned " +
+		"VM or configuration) or a stale copy. Tunnels go to the wrong box or flap between the two.",
+	check: "show omp tlocs ip <system-ip> detail on the vSmarts (private/public addresses per FROM PEER); " +
+		"show control connections (the peer addresses); show system status and chassis numbers on the candidates.",
+	settings: "--conflict-grace (Config.ConflictGrace), default 10s.",
+}}

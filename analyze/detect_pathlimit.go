@@ -7,6 +7,11 @@ import (
 	"github.com/ompscope/ompscope/dissect/omp"
 )
 
+// KindPathLimitExceeded names the notice of this detector.
+const KindPathLimitExceeded Kind = "path-limit-exceeded"
+
+var pathLimitDetDef = detectorDef{name: "path-limit-exceeded", make: func(a *Analyzer) detector { return newPathLimit(a) }}
+
 // path-limit-exceeded: one table carries more live paths of a prefix than
 // the send-path-limit negotiated on its session. A change of a route row
 // marks its table and prefix; the tick counts that table's rows of the
@@ -29,7 +34,11 @@ func newPathLimit(a *Analyzer) *pathLimitDet {
 	return &pathLimitDet{a: a, active: map[plKey]condKey{}, dirty: map[plKey]struct{}{}}
 }
 
-func (d *pathLimitDet) rowChanged(r *row) {
+func (d *pathLimitDet) rowChanged(c *rowChange) {
+	r := c.r
+	if r.grp.key.kind != kRoute {
+		return
+	}
 	k := plKey{r.tab, r.grp}
 	if _, ok := d.active[k]; ok || len(r.grp.tableRange(r.tab)) > 1 {
 		d.dirty[k] = struct{}{}
@@ -99,3 +108,15 @@ func (d *pathLimitDet) eval(k plKey, now int64) {
 		", more than the send-path-limit of " + itoa(uint32(lim)) + " negotiated on the session; the receiver may drop the extra paths."
 	a.condSet(ck, k.t, now, now, ex.cur().frame, 0, SevWarning, k.t.sess.id, false, func() string { return expl })
 }
+
+var pathLimitExceededKind = kindDef{kind: KindPathLimitExceeded, det: &pathLimitDetDef, explainText: explainText{
+	sev:     "warning",
+	subject: "route vpn=<vpn> prefix=<prefix> originator=<system-ip>  (originator of the first path beyond the limit, by first sight)",
+	meaning: "One session direction carries more live paths for one prefix than the send-path-limit negotiated on " +
+		"the session (the lower of the two HANDSHAKE capabilities; default 4).",
+	matters: "The sender should never exceed the limit; the receiver may drop the extra paths or reject the UPDATE, " +
+		"so ECMP and failover paths silently disappear.",
+	check: "show omp routes vpn <vpn> <prefix> (count the paths FROM PEER); show running-config omp " +
+		"(send-path-limit) on the vSmart and the edge; show omp peers detail.",
+	settings: "No setting; the limit comes from the HANDSHAKEs.",
+}}

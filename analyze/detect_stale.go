@@ -3,6 +3,7 @@ package analyze
 import (
 	"slices"
 	"strings"
+	"time"
 )
 
 // stale-after-gr: a vSmart dropped a path at a graceful-restart flush (GR
@@ -13,17 +14,98 @@ import (
 // tick after any of its rows changes, and forgets a flush once the
 // originator is back or the receiver stopped advertising.
 
+// KindStaleAfterGR names the notice of this detector.
+const KindStaleAfterGR Kind = "stale-after-gr"
+
+var staleDetDef = detectorDef{name: "stale-after-gr", make: func(a *Analyzer) detector { return &staleDet{a: a, gs: map[*group]*staleGroup{}} },
+	flags: []Flag{{Name: "stale-grace", Usage: "stale-after-gr: how long stale routes may outlive their flush",
+		Dur: func(c *Config) *time.Duration { return &c.StaleGrace }, DefDur: DefaultStaleGrace}}}
+
+type staleDet struct {
+	a     *Analyzer
+	gs    map[*group]*staleGroup
+	dirty []*group
+}
+
+// staleGroup is what the detector keeps of one group: the flushes (at
+// most 16) and the conditions it set.
+type staleGroup struct {
+	flushes []flushEntry
+	refs    []condRef
+	dirty   bool
+}
+
+// flushEntry records that a receiver dropped a path at a GR flush.
+type flushEntry struct {
+	recv uint32
+	orig uint32
+	tloc tlocID
+	at   int64
+}
+
+func (d *staleDet) event(e *coreEvent) {
+	if e.kind != evFlushed {
+		return
+	}
+	r, at := e.r, e.at
+	g := r.grp
+	x := d.gs[g]
+	if x == nil {
+		x = &staleGroup{}
+		d.gs[g] = x
+	}
+	f := flushEntry{recv: e.recv, orig: ip4(r.originator(at)), at: e.now}
+	if g.key.kind != kTLOC && at.HasTLOC() {
+		f.tloc = at.tlocID
+	}
+	if len(x.flushes) >= 16 {
+		x.flushes = slices.Delete(x.flushes, 0, 1)
+	}
+	x.flushes = append(x.flushes, f)
+	d.mark(g, x)
+}
+
+func (d *staleDet) mark(g *group, x *staleGroup) {
+	if !x.dirty {
+		x.dirty = true
+		d.dirty = append(d.dirty, g)
+	}
+}
+
+func (d *staleDet) rowChanged(c *rowChange) {
+	if x := d.gs[c.r.grp]; x != nil {
+		d.mark(c.r.grp, x)
+	}
+}
+
+func (d *staleDet) holdsGroup(g *group) bool { return d.gs[g] != nil }
+
+func (d *staleDet) tick(now int64) {
+	for len(d.dirty) > 0 {
+		q := d.dirty
+		d.dirty = nil
+		for _, g := range q {
+			x := d.gs[g]
+			x.dirty = false
+			d.a.evalStale(g, x, now)
+			if len(x.flushes) == 0 && len(x.refs) == 0 {
+				delete(d.gs, g)
+			}
+		}
+	}
+}
+
 // staleSrc is one receiver's share of a stale-after-gr condition.
 type staleSrc struct {
 	g    *group
 	recv uint32
 }
 
-func (a *Analyzer) evalStale(g *group, now int64) {
+func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 	kind := g.key.kind
 	var refs []condRef
-	keep := g.flushes[:0]
-	for _, e := range g.flushes {
+	keep := x.flushes[:0]
+	for _, e := range x.flushes {
 		match := func(r *row) bool {
 			at := r.attrs()
 			if at == nil || ip4(r.originator(at)) != e.orig {
@@ -72,21 +154,21 @@ func (a *Analyzer) evalStale(g *group, now int64) {
 			continue
 		}
 		refs = append(refs, ref)
-		if slices.Contains(g.stale, ref) {
+		if slices.Contains(x.refs, ref) {
 			continue
 		}
 		r1, recv := out, e.recv
 		a.condSet(k, src, e.at, now, out.cur().frame, a.cfg.StaleGrace, SevError, out.tab.sess.id, false,
 			func() string { return a.explainStale(g, k, r1, recv) })
 	}
-	clear(g.flushes[len(keep):])
-	g.flushes = keep
-	for _, ref := range g.stale {
+	clear(x.flushes[len(keep):])
+	x.flushes = keep
+	for _, ref := range x.refs {
 		if !slices.Contains(refs, ref) {
 			a.condClear(ref.key, ref.src, now)
 		}
 	}
-	g.stale = refs
+	x.refs = refs
 }
 
 // explainStale names, at raise time, the receivers that still hold the
@@ -115,3 +197,18 @@ func (a *Analyzer) explainStale(g *group, k condKey, r1 *row, recv0 uint32) stri
 	return recv + " still advertises " + k.subject + " (to " + to + ", among others) longer than " + a.cfg.StaleGrace.String() +
 		" after its graceful-restart flush removed it from what " + recv + " holds (GR timer expired, or END_OF_RIB without it) and with no live copy from the originator: receivers forward to a peer that is gone."
 }
+
+var staleAfterGRKind = kindDef{kind: KindStaleAfterGR, det: &staleDetDef, explainText: explainText{
+	sev:     "error",
+	subject: "route vpn=<vpn> prefix=<prefix> originator=<system-ip>",
+	meaning: "After graceful restart, a device dropped a path from what it holds (the GR timer expired, or the " +
+		"restarted peer's END_OF_RIB did not re-advertise it) but still advertises that path to others longer " +
+		"than the grace period, with no other live source for it.",
+	matters: "GR keeps forwarding alive while a peer restarts; it must end. A vSmart that keeps reflecting routes it " +
+		"no longer holds makes edges send traffic to a site that may be gone (a black hole until the next reset).",
+	check: "show omp peers (state, up time), show omp routes vpn <vpn> <prefix> detail on the vSmart (status S, " +
+		"FROM PEER) and on the edges receiving it; show omp summary; the graceful-restart timer (omp " +
+		"timers graceful-restart-timer); clear omp peer to flush.",
+	settings: "--stale-grace (Config.StaleGrace), default 10s. The GR timer is the lower of the two HANDSHAKE values, " +
+		"or the timer of a GRACEFUL_RESTART_BEGIN INFORM.",
+}}

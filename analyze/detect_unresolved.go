@@ -3,6 +3,7 @@ package analyze
 import (
 	"slices"
 	"strconv"
+	"time"
 )
 
 // unresolved-route: a live route whose TLOC no session of the capture
@@ -10,12 +11,19 @@ import (
 // Config.UnresolvedGrace.
 //
 // The detector keeps, per prefix and originator, how many live route rows
-// point to an absent TLOC. The core keeps it in step as rows change
-// (tlocRef, tlocUnref) and as a TLOC comes to or leaves the fabric
-// (tlocUp, tlocDown, which move the counts of the routes pointing to it
-// per prefix and originator, not per row): each change costs what it
-// touches, never a scan of the tables. A prefix and originator whose count
-// crosses zero is evaluated at the next tick.
+// point to an absent TLOC, and per TLOC how many live routes point to it
+// per prefix and originator. A row change moves the counts of its old and
+// new TLOC; a TLOC coming to or leaving the fabric moves the counts of the
+// routes pointing to it, per prefix and originator (not per row): each
+// change costs what it touches, never a scan of the tables. A prefix and
+// originator whose count crosses zero is evaluated at the next tick.
+
+// KindUnresolvedRoute names the notice of this detector.
+const KindUnresolvedRoute Kind = "unresolved-route"
+
+var unresolvedDetDef = detectorDef{name: "unresolved-route", make: func(a *Analyzer) detector { return newUnresolved(a) },
+	flags: []Flag{{Name: "unresolved-grace", Usage: "unresolved-route: how long a route's TLOC may be missing",
+		Dur: func(c *Config) *time.Duration { return &c.UnresolvedGrace }, DefDur: DefaultUnresolvedGrace}}}
 
 // unresKey is one route subject: a prefix (its group) and an originator.
 type unresKey struct {
@@ -25,14 +33,59 @@ type unresKey struct {
 
 type unresolvedDet struct {
 	a      *Analyzer
-	count  map[unresKey]int32
+	refs   map[tlocID]map[unresKey]int32 // live route rows per TLOC, per prefix and originator
+	count  map[unresKey]int32            // live route rows pointing to an absent TLOC
 	active map[unresKey]bool
 	dirty  map[unresKey]struct{}
 	order  []unresKey // scratch
 }
 
 func newUnresolved(a *Analyzer) *unresolvedDet {
-	return &unresolvedDet{a: a, count: map[unresKey]int32{}, active: map[unresKey]bool{}, dirty: map[unresKey]struct{}{}}
+	return &unresolvedDet{a: a, refs: map[tlocID]map[unresKey]int32{}, count: map[unresKey]int32{},
+		active: map[unresKey]bool{}, dirty: map[unresKey]struct{}{}}
+}
+
+func (d *unresolvedDet) rowChanged(c *rowChange) {
+	if c.rekey || c.r.grp.key.kind != kRoute {
+		return
+	}
+	if c.old.HasTLOC() {
+		d.ref(c.r, c.old, -1)
+	}
+	if c.new.HasTLOC() {
+		d.ref(c.r, c.new, 1)
+	}
+}
+
+// ref counts a live route row (attributes at) pointing to its TLOC.
+func (d *unresolvedDet) ref(r *row, at *Attrs, n int32) {
+	k := unresKey{r.grp, ip4(r.originator(at))}
+	m := d.refs[at.tlocID]
+	if m == nil {
+		m = map[unresKey]int32{}
+		d.refs[at.tlocID] = m
+	}
+	if m[k] += n; m[k] <= 0 {
+		delete(m, k)
+		if len(m) == 0 {
+			delete(d.refs, at.tlocID)
+		}
+	}
+	if !d.a.tlocLive(at.tlocID) {
+		d.add(k, n)
+	}
+}
+
+func (d *unresolvedDet) event(e *coreEvent) {
+	if e.kind != evTLOC {
+		return
+	}
+	for k, n := range d.refs[e.tloc] {
+		if e.up {
+			n = -n
+		}
+		d.add(k, n)
+	}
 }
 
 // add moves the count of unresolved live rows of k by n.
@@ -84,9 +137,7 @@ func (d *unresolvedDet) tick(now int64) {
 		sess, expl := "", ""
 		if r != nil {
 			frame, sess = r.cur().frame, r.tab.sess.id
-			tl := r.attrs().TLOC.String()
-			seen := dirDesc(r.tab)
-			expl = "Route " + ck.subject[len("route "):] + " points to TLOC " + tl + " (seen on " + seen +
+			expl = "Route " + ck.subject[len("route "):] + " points to TLOC " + r.attrs().TLOC.String() + " (seen on " + dirDesc(r.tab) +
 				") but no session in this capture advertises that TLOC, so receivers cannot resolve its next hop and will not install it"
 		}
 		a.condSet(ck, k, now, now, frame, a.cfg.UnresolvedGrace, SevWarning, sess, false, func() string {
@@ -108,9 +159,27 @@ func (d *unresolvedDet) example(k unresKey) *row {
 		if at == nil || !at.HasTLOC() || ip4(r.originator(at)) != k.orig {
 			continue
 		}
-		if st := d.a.tlocs[at.tlocID]; st == nil || st.live == 0 {
+		if !d.a.tlocLive(at.tlocID) {
 			return r
 		}
 	}
 	return nil
 }
+
+var unresolvedRouteKind = kindDef{kind: KindUnresolvedRoute, det: &unresolvedDetDef, explainText: explainText{
+	sev:     "warning",
+	subject: "route vpn=<vpn> prefix=<prefix> originator=<system-ip>",
+	meaning: "A route's TLOC attribute names a TLOC (system-ip/color/encap) that no session in the capture advertises " +
+		"as a TLOC route, for longer than the grace period. (In the tables, a row's status is U when its receiver " +
+		"holds no such TLOC from any of its peers; this detector asks the stronger question: does anyone in the fabric " +
+		"advertise it?)",
+	matters: "A receiver can only install a route whose next hop (the TLOC) it can resolve. An unresolved route is " +
+		"dead: traffic falls back to another path or is dropped. Usual causes: the TLOC went down or was withdrawn " +
+		"while its routes stayed, a control policy filtered the TLOC but not the routes, a wrong tloc-action or " +
+		"TLOC attribute set by policy.",
+	check: "show omp routes vpn <vpn> <prefix> detail (status U, the TLOC attribute); show omp tlocs ip <system-ip> " +
+		"(is the TLOC there, on which vSmarts?); on the originating edge: show control local-properties, " +
+		"show interface for the tunnel; on the vSmarts: the control policy (show running-config policy).",
+	settings: "--unresolved-grace (Config.UnresolvedGrace), default 5s. If some sessions could not be decrypted the " +
+		"explanation says so: the TLOC may have been advertised there.",
+}}

@@ -3,7 +3,6 @@ package analyze
 import (
 	"net/netip"
 	"slices"
-	"time"
 
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
@@ -17,7 +16,7 @@ func (a *Analyzer) tableFor(s *session, d int, now int64) *table {
 	}
 	a.tableID++
 	t := &table{id: a.tableID, sess: s, dir: d, from: s.sides[d], to: s.sides[1-d], sessions: []string{s.id},
-		created: now, fp: make(map[uint32]*fprint)}
+		created: now}
 	t.complete = s.sides[d].hs != nil
 	t.gapped = s.gapDir[d] > 0
 	t.rkey = ip4(t.to.sys)
@@ -26,7 +25,7 @@ func (a *Analyzer) tableFor(s *session, d int, now int64) *table {
 	}
 	s.tabs[d] = t
 	a.tables = append(a.tables, t)
-	a.distStale = true
+	a.tell(&coreEvent{kind: evSessionChanged, s: s, now: now})
 	return t
 }
 
@@ -66,7 +65,7 @@ func (a *Analyzer) update(s *session, d int, u *omp.Update, now int64, frame uin
 		if sd.sys == orig {
 			// a device's own paths (reflections repeat them; a path
 			// advertised for another system-ip is not this check's)
-			a.checkAttrSite(s, at, orig, what, now, frame)
+			a.tell(&coreEvent{kind: evAttrSite, s: s, at: at, orig: orig, what: what, now: now, frame: frame})
 		}
 	}
 	for i := range u.Withdrawn {
@@ -157,45 +156,11 @@ func (a *Analyzer) withdraw(t *table, u *omp.Update, n *omp.NLRI, now int64, fra
 	a.withdrawUnknown(t, u, n, r, now, frame)
 }
 
+// withdrawUnknown tells the detectors of a withdraw of a path the sender
+// had not advertised on this session (r: its row, if it was withdrawn
+// before).
 func (a *Analyzer) withdrawUnknown(t *table, u *omp.Update, n *omp.NLRI, r *row, now int64, frame uint64) {
-	if !t.complete || t.gapped {
-		return
-	}
-	var subject, what string
-	switch famKind(u.Family) {
-	case kRoute:
-		orig := netip.Addr{}
-		if r != nil {
-			orig = r.originator(r.lastAttrs())
-		}
-		if !orig.IsValid() {
-			for _, x := range u.Attrs {
-				if o, ok := x.(*omp.Originator); ok && o != nil {
-					orig = o.Addr
-					break
-				}
-			}
-		}
-		if !orig.IsValid() {
-			orig = t.from.sys
-		}
-		subject = routeSubject(n.VPN, n.Prefix, orig)
-		what = "route vpn " + itoa(n.VPN) + " " + n.Prefix.String() + " path-id " + itoa(n.PathID)
-	case kTLOC:
-		subject = "tloc " + n.TLOC().String()
-		what = "TLOC " + n.TLOC().String() + " path-id " + itoa(n.PathID)
-	default:
-		subject = serviceSubject(n.VPN, n.Service, n.Originator)
-		what = "service " + n.Service.String() + " vpn " + itoa(n.VPN) + " of " + n.Originator.String() + " path-id " + itoa(n.PathID)
-	}
-	prior := "never advertised it on this session"
-	if r != nil {
-		prior = "had already withdrawn it (at " + ts(nsTime(r.cur().t)) + ")"
-	}
-	expl := sideDesc(t.from) + " withdrew " + what + " from " + sideDesc(t.to) + " but " + prior +
-		": the two ends disagree about what was advertised."
-	a.instant(KindWithdrawUnknown, subject, SevWarning, now, now, frame, a.cfg.MergeWindow, t.sess.id,
-		func(in *instant) string { return expl + repeats(in) })
+	a.tell(&coreEvent{kind: evWithdrawUnknown, s: t.sess, t: t, upd: u, nlri: n, r: r, now: now, frame: frame})
 }
 
 func routeSubject(vpn uint32, p netip.Prefix, orig netip.Addr) string {
@@ -272,56 +237,35 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	a.push(r, version{t: now, frame: frame, attrs: at, why: why, counted: counted})
 	g := r.grp
 	k := g.key.kind
+	c := rowChange{r: r, old: old, new: at, now: now, frame: frame, why: why, counted: counted}
 	switch {
 	case old == nil && at != nil:
 		t.live[k]++
 		t.famLive[r.fam&7]++
-		if t.live[k] == 1 {
-			a.distStale = true // a table's first path (not-distributed eligibility)
-		}
+		c.firstInTable = t.live[k] == 1
 	case old != nil && at == nil:
 		t.live[k]--
 		t.famLive[r.fam&7]--
 	}
 	switch k {
-	case kRoute:
+	case kRoute, kService:
 		if old != nil {
-			a.fpMove(t, g, r, old, false)
-			a.tlocUnref(r, old)
+			a.tlocUnref(old)
 		}
 		if at != nil {
-			a.fpMove(t, g, r, at, true)
-			a.tlocRef(r, at)
-		}
-	case kService:
-		if old != nil {
-			a.tlocUnref(r, old)
-		}
-		if at != nil {
-			a.tlocRef(r, at)
+			a.tlocRef(at)
 		}
 	case kTLOC:
 		id := tlocID{ip4(g.key.addr4()), g.key.color, g.key.encap}
 		if old == nil && at != nil {
-			a.tlocUp(id)
+			a.tlocUp(id, now)
 		} else if old != nil && at == nil {
-			a.tlocDown(id)
+			a.tlocDown(id, now)
 		}
 	}
-	wasOwn, isOwn := a.ownUpdate(r, at)
-	if k == kRoute {
-		a.plim.rowChanged(r)
-	}
-	a.conf.rowChanged(r, wasOwn || isOwn)
-	if len(g.flushes) > 0 && !g.dirty {
-		g.dirty = true
-		a.dirty = append(a.dirty, g)
-	}
-	if counted && k != kService {
-		a.flapCheck(r, at, old, now, frame)
-	}
-	if k != kService {
-		a.distChanged(r, at, now)
+	c.wasOwn, c.isOwn = a.ownUpdate(r, at)
+	for _, w := range a.rowW {
+		w.rowChanged(&c)
 	}
 	if a.cfg.OnEvent != nil {
 		a.rowEvent(r, old, at, now, frame, why)
@@ -380,9 +324,11 @@ func (a *Analyzer) rekeyTable(t *table) {
 		at := r.attrs()
 		was, is := a.ownUpdate(r, at)
 		if at != nil {
-			a.conf.rowChanged(r, was || is)
-			if r.grp.key.kind == kRoute {
-				a.plim.rowChanged(r)
+			// the row's place changed, not its path: detectors that index
+			// by receiver or owner look again
+			c := rowChange{r: r, old: at, new: at, now: a.clock, wasOwn: was, isOwn: is, rekey: true}
+			for _, w := range a.rowW {
+				w.rowChanged(&c)
 			}
 		}
 	}
@@ -399,69 +345,45 @@ func (a *Analyzer) tlocState(id tlocID) *tlocState {
 	return st
 }
 
-// tlocRef counts a route/service row pointing to its TLOC (and, for a
-// route, its prefix and originator, for unresolved-route).
-func (a *Analyzer) tlocRef(r *row, at *Attrs) {
-	if !at.HasTLOC() {
-		return
-	}
-	st := a.tlocState(at.tlocID)
-	st.refs++
-	if r.grp.key.kind != kRoute {
-		return
-	}
-	k := unresKey{r.grp, ip4(r.originator(at))}
-	if st.routes == nil {
-		st.routes = make(map[unresKey]int32)
-	}
-	st.routes[k]++
-	if st.live == 0 {
-		a.unres.add(k, 1)
+// tlocRef counts a route/service row pointing to its TLOC.
+func (a *Analyzer) tlocRef(at *Attrs) {
+	if at.HasTLOC() {
+		a.tlocState(at.tlocID).refs++
 	}
 }
 
-func (a *Analyzer) tlocUnref(r *row, at *Attrs) {
+func (a *Analyzer) tlocUnref(at *Attrs) {
 	if !at.HasTLOC() {
 		return
 	}
-	st := a.tlocs[at.tlocID]
-	if st == nil {
-		return
-	}
-	st.refs--
-	if r.grp.key.kind != kRoute {
-		return
-	}
-	k := unresKey{r.grp, ip4(r.originator(at))}
-	if st.routes[k]--; st.routes[k] <= 0 {
-		delete(st.routes, k)
-	}
-	if st.live == 0 {
-		a.unres.add(k, -1)
+	if st := a.tlocs[at.tlocID]; st != nil {
+		st.refs--
 	}
 }
 
-// tlocUp: a TLOC row went live; the routes pointing to the TLOC resolve
-// when it is the first in the fabric.
-func (a *Analyzer) tlocUp(id tlocID) {
+// tlocLive reports whether some table of the fabric holds TLOC id.
+func (a *Analyzer) tlocLive(id tlocID) bool {
+	st := a.tlocs[id]
+	return st != nil && st.live > 0
+}
+
+// tlocUp: a TLOC row went live (the TLOC comes to the fabric with its
+// first).
+func (a *Analyzer) tlocUp(id tlocID, now int64) {
 	st := a.tlocState(id)
 	st.live++
 	if st.live == 1 {
-		for k, n := range st.routes {
-			a.unres.add(k, -n)
-		}
+		a.tell(&coreEvent{kind: evTLOC, tloc: id, up: true, now: now})
 	}
 }
 
-// tlocDown: a TLOC row was withdrawn; the routes pointing to the TLOC are
-// unresolved when it was the last in the fabric.
-func (a *Analyzer) tlocDown(id tlocID) {
+// tlocDown: a TLOC row was withdrawn (the TLOC leaves the fabric with its
+// last).
+func (a *Analyzer) tlocDown(id tlocID, now int64) {
 	st := a.tlocState(id)
 	st.live--
 	if st.live == 0 {
-		for k, n := range st.routes {
-			a.unres.add(k, n)
-		}
+		a.tell(&coreEvent{kind: evTLOC, tloc: id, now: now})
 	}
 }
 
@@ -496,143 +418,6 @@ func (a *Analyzer) ownUpdate(r *row, at *Attrs) (was, is bool) {
 	return was, is
 }
 
-// ---- divergence fingerprints
-
-func mix64(h, v uint64) uint64 {
-	h ^= v
-	h *= 0x9E3779B97F4A7C15
-	return h ^ h>>29
-}
-
-func pathHash(g *groupKey, orig uint32, tl tlocID) uint64 {
-	h := uint64(0x243F6A8885A308D3)
-	h = mix64(h, uint64(g.vpn)<<8|uint64(g.bits))
-	h = mix64(h, uint64(g.addr[0])|uint64(g.addr[1])<<8|uint64(g.addr[2])<<16|uint64(g.addr[3])<<24|
-		uint64(g.addr[4])<<32|uint64(g.addr[5])<<40|uint64(g.addr[6])<<48|uint64(g.addr[7])<<56)
-	h = mix64(h, uint64(g.addr[8])|uint64(g.addr[9])<<8|uint64(g.addr[10])<<16|uint64(g.addr[11])<<24|
-		uint64(g.addr[12])<<32|uint64(g.addr[13])<<40|uint64(g.addr[14])<<48|uint64(g.addr[15])<<56)
-	h = mix64(h, uint64(orig)<<32|uint64(tl.sys))
-	h = mix64(h, uint64(tl.color)<<8|uint64(tl.encap))
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	return h
-}
-
-func (a *Analyzer) fpMove(t *table, g *group, r *row, at *Attrs, add bool) {
-	var tl tlocID
-	if at.HasTLOC() {
-		tl = at.tlocID
-	}
-	h := pathHash(&g.key, ip4(r.originator(at)), tl)
-	f := t.fpFor(g.key.vpn)
-	if add {
-		f.sum += h
-		f.n++
-	} else {
-		f.sum -= h
-		f.n--
-	}
-	if t.from.dev == sdwan.DeviceVSmart {
-		a.divMark(t)
-	}
-}
-
-func (a *Analyzer) divMark(t *table) {
-	if t.to != nil && t.to.sys.IsValid() {
-		a.divDirty[ip4(t.to.sys)] = struct{}{}
-	}
-}
-
-// ---- flaps
-
-// flapCheck runs after an UPDATE-driven change of r at now. A path flaps
-// while more than N of its changes lie in the last W: the condition starts
-// at the change that makes N+1 and ends when the count falls back to N
-// (the (N+1)-th most recent change leaves the window).
-func (a *Analyzer) flapCheck(r *row, at, old *Attrs, now int64, frame uint64) {
-	kind, n, w := KindRouteFlap, a.cfg.RouteFlapCount, int64(a.cfg.RouteFlapWindow)
-	if r.grp.key.kind == kTLOC {
-		kind, n, w = KindTLOCFlap, a.cfg.TLOCFlapCount, int64(a.cfg.TLOCFlapWindow)
-	}
-	if len(r.hist) <= n {
-		return
-	}
-	cnt := 0
-	var nth int64 // time of the (n+1)-th most recent change
-	for i := len(r.hist) - 1; i >= 0; i-- {
-		v := &r.hist[i]
-		if v.t <= now-w {
-			break
-		}
-		if v.counted {
-			cnt++
-			if cnt == n+1 {
-				nth = v.t
-			}
-		}
-	}
-	if cnt <= n {
-		return
-	}
-	until := nth + w
-	if r.flapUntil != 0 {
-		// already flapping: the condition lasts longer
-		r.flapUntil = until
-		if c := a.conds[condKey{kind, a.flapSubj[r]}]; c != nil {
-			c.last = now
-			c.ev.add(frame, a.cfg.MaxEvidence)
-			if c.anom != nil {
-				c.anom.Evidence, c.anom.EvidenceCount = c.ev.frames, c.ev.count
-			}
-		}
-		return
-	}
-	ka := at
-	if ka == nil {
-		ka = old
-	}
-	subject := rowSubject(r, ka)
-	r.flapUntil = until
-	a.flapSubj[r] = subject
-	t := r.tab
-	what := "Route " + subject[len("route "):]
-	if kind == KindTLOCFlap {
-		what = "TLOC " + subject[len("tloc "):]
-	}
-	dirn := sideDesc(t.from) + " → " + sideDesc(t.to)
-	win := time.Duration(w).String()
-	k := condKey{kind, subject}
-	a.condSet(k, r, now, now, frame, 0, SevWarning, t.sess.id, false, func() string {
-		cnt := 0
-		if c := a.conds[k]; c != nil {
-			cnt = c.ev.count
-		}
-		return what + " changed more than " + itoa(uint32(n)) + " times within " + win +
-			" (advertised, changed or withdrawn by UPDATEs; first seen on " + dirn + "; " +
-			itoa(uint32(min(cnt, 1<<31))) + " change(s) counted while flapping): every change is recomputed and re-sent across the fabric."
-	})
-	a.armFlap(r, k)
-}
-
-func (a *Analyzer) armFlap(r *row, k condKey) {
-	a.after(r.flapUntil, func(now int64) {
-		if r.flapUntil == 0 || a.flapSubj[r] != k.subject {
-			return
-		}
-		if now < r.flapUntil {
-			a.armFlap(r, k)
-			return
-		}
-		r.flapUntil = 0
-		delete(a.flapSubj, r)
-		if c := a.conds[k]; c != nil && c.anom != nil {
-			c.anom.Explanation = c.explainFn()
-		}
-		a.condClear(k, r, now)
-	})
-}
-
 // ---- graceful restart
 
 func (a *Analyzer) enterGR(t *table, now, deadline int64) {
@@ -659,7 +444,7 @@ func (a *Analyzer) enterGR(t *table, now, deadline int64) {
 			a.exitGR(t, now, 0)
 		}
 	})
-	a.divMark(t)
+	a.tell(&coreEvent{kind: evTableChanged, t: t, now: now})
 }
 
 func (a *Analyzer) exitGR(t *table, now int64, frame uint64) {
@@ -693,7 +478,7 @@ func (a *Analyzer) exitGR(t *table, now int64, frame uint64) {
 	case s.omp == ompInitGR && !otherGR:
 		a.setOMP(s, ompUp, now, frame, "graceful restart complete")
 	}
-	a.divMark(t)
+	a.tell(&coreEvent{kind: evTableChanged, t: t, now: now})
 }
 
 // liveRows returns the table's rows that keep says, in table order
@@ -778,20 +563,7 @@ func (a *Analyzer) flushStale(t *table, now int64, frame uint64, why uint8, fam 
 	}
 	for _, r := range rs {
 		if recv != 0 {
-			at := r.attrs()
-			g := r.grp
-			e := flushEntry{recv: recv, orig: ip4(r.originator(at)), at: now}
-			if g.key.kind != kTLOC && at.HasTLOC() {
-				e.tloc = at.tlocID
-			}
-			if len(g.flushes) >= 16 {
-				g.flushes = slices.Delete(g.flushes, 0, 1)
-			}
-			g.flushes = append(g.flushes, e)
-			if !g.dirty {
-				g.dirty = true
-				a.dirty = append(a.dirty, g)
-			}
+			a.tell(&coreEvent{kind: evFlushed, r: r, at: r.attrs(), recv: recv, now: now})
 		}
 		a.setRow(r, nil, now, frame, why, false)
 	}

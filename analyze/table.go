@@ -191,12 +191,6 @@ type span struct {
 	n          uint32
 }
 
-// fprint is an order-independent fingerprint of a set of route paths.
-type fprint struct {
-	sum uint64
-	n   int
-}
-
 // table is what one OMP speaker advertised to another over one session
 // direction (or, after a GR reconnection, over the sessions that adopted
 // it).
@@ -226,22 +220,6 @@ type table struct {
 	complete bool // observed from the sender's HANDSHAKE
 	gapped   bool // some records of this direction could not be read
 
-	fp      map[uint32]*fprint
-	lastVPN uint32
-	lastFP  *fprint
-}
-
-func (t *table) fpFor(vpn uint32) *fprint {
-	if t.lastFP != nil && t.lastVPN == vpn {
-		return t.lastFP
-	}
-	f := t.fp[vpn]
-	if f == nil {
-		f = &fprint{}
-		t.fp[vpn] = f
-	}
-	t.lastVPN, t.lastFP = vpn, f
-	return f
 }
 
 // staleAt reports whether version v is stale at time at: written before
@@ -275,15 +253,9 @@ func (t *table) grAt(at int64) bool {
 // owner (the originator of a route or service, the system-ip of a TLOC)
 // sends itself.
 type group struct {
-	key     groupKey
-	rows    []*row
-	own     []*row
-	dirty   bool // queued for stale-after-gr (it has flushes)
-	flushes []flushEntry
-	stale   []condRef // stale-after-gr conditions this group set
-
-	distAt    int64 // not-distributed check pending at (0: none)
-	distDirty bool  // queued for a not-distributed re-evaluation
+	key  groupKey
+	rows []*row
+	own  []*row
 }
 
 // rowLess orders rows in a group: receiver key, table, family, path-id.
@@ -385,15 +357,6 @@ type condRef struct {
 	src any
 }
 
-// flushEntry records that a receiver dropped a path at a GR flush, for
-// stale-after-gr.
-type flushEntry struct {
-	recv uint32
-	orig uint32
-	tloc tlocID
-	at   int64
-}
-
 func (t *table) add(r *row) {
 	r.ti = int32(len(t.rows))
 	t.rows = append(t.rows, r)
@@ -413,11 +376,8 @@ func (t *table) remove(r *row) {
 }
 
 // tlocState counts, for one TLOC key, its live TLOC rows in the whole
-// fabric and the live route/service rows that point to it; routes counts
-// the live route rows that point to it per prefix and originator (what
-// unresolved-route needs when the TLOC comes or goes).
+// fabric and the live route/service rows that point to it.
 type tlocState struct {
-	live   int
-	refs   int
-	routes map[unresKey]int32
+	live int
+	refs int
 }

@@ -3,6 +3,7 @@ package analyze
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ompscope/ompscope/dissect/sdwan"
 )
@@ -35,6 +36,59 @@ import (
 // observed (as above) and reflects T on none of them, T is not
 // distributed (source: S).
 
+// KindNotDistributed names the notice of this detector.
+const KindNotDistributed Kind = "not-distributed"
+
+var distDetDef = detectorDef{name: "not-distributed", make: func(a *Analyzer) detector {
+	return &distDet{a: a, recv: map[uint32]*distRecv{}, vs: map[uint32][]*session{}, recvVPN: map[uint64]int64{},
+		recvOrig: map[uint64]int64{}, vpnRecv: map[uint32][]uint32{}, set: map[*group][]condRef{}, at: map[*group]int64{},
+		queued: map[*group]bool{}}
+}, flags: []Flag{{Name: "distribution-window", Usage: "not-distributed: how long a route or TLOC may take to reach the peers it should reach",
+	Dur: func(c *Config) *time.Duration { return &c.DistributionWindow }, DefDur: DefaultDistributionWindow}}}
+
+type distDet struct {
+	a        *Analyzer
+	recv     map[uint32]*distRecv  // receiver → its sessions with vSmarts
+	vs       map[uint32][]*session // vSmart → its observed up sessions
+	stale    bool                  // sessions changed: rebuild recv, vs
+	recvVPN  map[uint64]int64      // receiver<<32|vpn → first route of the vpn from a vSmart
+	recvOrig map[uint64]int64      // receiver<<32|originator → first path of it from a vSmart
+	vpnRecv  map[uint32][]uint32   // vpn → receivers (recvVPN keys)
+	set      map[*group][]condRef  // open conditions per group
+	at       map[*group]int64      // pending check per group
+	queued   map[*group]bool       // queued for re-evaluation
+	q        []*group
+}
+
+func (d *distDet) event(e *coreEvent) {
+	switch e.kind {
+	case evSessionChanged, evGap, evTableChanged:
+		d.stale = true
+	}
+}
+
+func (d *distDet) rowChanged(c *rowChange) {
+	if c.rekey {
+		return
+	}
+	if c.firstInTable {
+		d.stale = true // a table's first path (eligibility)
+	}
+	d.changed(c.r, c.new, c.now)
+}
+
+func (d *distDet) tick(now int64) {
+	if len(d.q) > 0 {
+		d.run(now)
+	}
+}
+
+func (d *distDet) holdsGroup(g *group) bool {
+	_, set := d.set[g]
+	_, at := d.at[g]
+	return set || at || d.queued[g]
+}
+
 // distRecv is what the detector knows about one receiver's sessions with
 // vSmarts (rebuilt when sessions change).
 type distRecv struct {
@@ -59,10 +113,11 @@ func distEligible(s *session, vd int) bool {
 	return s.sides[vd].hs != nil || t.complete || t.synced
 }
 
-func (a *Analyzer) distRebuild() {
-	a.distStale = false
-	clear(a.distRecv)
-	clear(a.distVS)
+func (d *distDet) rebuild() {
+	a := d.a
+	d.stale = false
+	clear(d.recv)
+	clear(d.vs)
 	for _, s := range a.sessList {
 		for vd := 0; vd < 2; vd++ {
 			v, o := s.sides[vd], s.sides[1-vd]
@@ -70,10 +125,10 @@ func (a *Analyzer) distRebuild() {
 				continue
 			}
 			if !o.isVSmart() {
-				r := a.distRecv[ip4(o.sys)]
+				r := d.recv[ip4(o.sys)]
 				if r == nil {
 					r = &distRecv{}
-					a.distRecv[ip4(o.sys)] = r
+					d.recv[ip4(o.sys)] = r
 				}
 				if s.gapRecords > 0 {
 					r.gap = true
@@ -86,7 +141,7 @@ func (a *Analyzer) distRebuild() {
 			}
 			// the vSmart's observed sessions (for TLOCs)
 			if s.gapRecords == 0 && distEligible(s, vd) {
-				a.distVS[ip4(v.sys)] = append(a.distVS[ip4(v.sys)], s)
+				d.vs[ip4(v.sys)] = append(d.vs[ip4(v.sys)], s)
 			}
 		}
 	}
@@ -94,7 +149,7 @@ func (a *Analyzer) distRebuild() {
 
 // distIndex notes, for a path a vSmart sent to an edge, that the edge
 // participates in the path's VPN and receives paths of its originator.
-func (a *Analyzer) distIndex(r *row, at *Attrs, now int64) {
+func (d *distDet) index(r *row, at *Attrs, now int64) {
 	t := r.tab
 	if !t.from.isVSmart() || t.to.isVSmart() || !t.to.sys.IsValid() {
 		return
@@ -106,9 +161,9 @@ func (a *Analyzer) distIndex(r *row, at *Attrs, now int64) {
 	case kRoute:
 		orig = ip4(r.originator(at))
 		k := uint64(f)<<32 | uint64(g.vpn)
-		if _, ok := a.recvVPN[k]; !ok {
-			a.recvVPN[k] = now
-			a.vpnRecv[g.vpn] = append(a.vpnRecv[g.vpn], f)
+		if _, ok := d.recvVPN[k]; !ok {
+			d.recvVPN[k] = now
+			d.vpnRecv[g.vpn] = append(d.vpnRecv[g.vpn], f)
 		}
 	case kTLOC:
 		orig = ip4(g.addr4())
@@ -117,8 +172,8 @@ func (a *Analyzer) distIndex(r *row, at *Attrs, now int64) {
 	}
 	if orig != 0 {
 		k := uint64(f)<<32 | uint64(orig)
-		if _, ok := a.recvOrig[k]; !ok {
-			a.recvOrig[k] = now
+		if _, ok := d.recvOrig[k]; !ok {
+			d.recvOrig[k] = now
 		}
 	}
 }
@@ -126,37 +181,37 @@ func (a *Analyzer) distIndex(r *row, at *Attrs, now int64) {
 // distChanged is called when a route or TLOC row changes: an original
 // advertisement schedules the check after the window; any change of a
 // group with open not-distributed conditions re-evaluates it.
-func (a *Analyzer) distChanged(r *row, at *Attrs, now int64) {
+func (d *distDet) changed(r *row, at *Attrs, now int64) {
 	g := r.grp
 	if g.key.kind == kService {
 		return
 	}
 	if at != nil {
-		a.distIndex(r, at, now)
+		d.index(r, at, now)
 	}
 	t := r.tab
 	if at != nil && !t.from.isVSmart() && t.to.isVSmart() && t.from.sys.IsValid() && t.from.sys == r.originator(at) {
-		a.distArm(g, now+int64(a.cfg.DistributionWindow))
+		d.arm(g, now+int64(d.a.cfg.DistributionWindow))
 	}
-	if _, ok := a.distSet[g]; ok && !g.distDirty {
-		g.distDirty = true
-		a.distQ = append(a.distQ, g)
+	if _, ok := d.set[g]; ok && !d.queued[g] {
+		d.queued[g] = true
+		d.q = append(d.q, g)
 	}
 }
 
 // distArm schedules the evaluation of g at time at (one pending timer per
 // group, the earliest).
-func (a *Analyzer) distArm(g *group, at int64) {
-	if g.distAt != 0 && g.distAt <= at {
+func (d *distDet) arm(g *group, at int64) {
+	if cur, ok := d.at[g]; ok && cur <= at {
 		return
 	}
-	g.distAt = at
-	a.after(at, func(now int64) {
-		if g.distAt != at {
+	d.at[g] = at
+	d.a.after(at, func(now int64) {
+		if cur, ok := d.at[g]; !ok || cur != at {
 			return
 		}
-		g.distAt = 0
-		a.evalDist(g, now)
+		delete(d.at, g)
+		d.eval(g, now)
 	})
 }
 
@@ -171,9 +226,10 @@ func liveSince(r *row) int64 {
 }
 
 // evalDist checks one route or TLOC group against the rules above.
-func (a *Analyzer) evalDist(g *group, now int64) {
-	if a.distStale {
-		a.distRebuild()
+func (d *distDet) eval(g *group, now int64) {
+	a := d.a
+	if d.stale {
+		d.rebuild()
 	}
 	type adv struct {
 		orig  uint32
@@ -218,48 +274,49 @@ func (a *Analyzer) evalDist(g *group, now int64) {
 	}
 	for _, ad := range advs {
 		if g.key.kind == kRoute {
-			a.distRoute(g, ad.orig, ad.since, ad.r, now, func(k condKey, f uint32, since int64, explain func() string) {
+			d.route(g, ad.orig, ad.since, ad.r, now, func(k condKey, f uint32, since int64, explain func() string) {
 				want(k, distSrc{f}, since, ad, explain)
 			})
 		} else {
-			a.distTLOC(g, ad.orig, ad.since, ad.r, now, func(k condKey, since int64, explain func() string) {
+			d.tloc(g, ad.orig, ad.since, ad.r, now, func(k condKey, since int64, explain func() string) {
 				want(k, distSrc{ad.orig}, since, ad, explain)
 			})
 		}
 	}
-	for _, ref := range a.distSet[g] {
+	for _, ref := range d.set[g] {
 		if !slices.Contains(refs, ref) {
 			a.condClear(ref.key, ref.src, now)
 		}
 	}
 	if len(refs) == 0 {
-		delete(a.distSet, g)
+		delete(d.set, g)
 	} else {
-		a.distSet[g] = refs
+		d.set[g] = refs
 	}
 	if next != 0 {
-		a.distArm(g, next)
+		d.arm(g, next)
 	}
 }
 
 // distRoute finds the receivers expected to hold route (g, orig) that do
 // not.
-func (a *Analyzer) distRoute(g *group, orig uint32, advSince int64, ar *row, now int64,
+func (d *distDet) route(g *group, orig uint32, advSince int64, ar *row, now int64,
 	want func(condKey, uint32, int64, func() string)) {
+	a := d.a
 	vpn := g.key.vpn
 	k := condKey{KindNotDistributed, routeSubject(vpn, g.key.prefix(), addrOf4(orig))}
-	for _, f := range a.vpnRecv[vpn] {
+	for _, f := range d.vpnRecv[vpn] {
 		if f == orig {
 			continue
 		}
-		if d := a.devices[f]; d != nil && (d.dup || d.dev == sdwan.DeviceVSmart) {
+		if dv := a.devices[f]; dv != nil && (dv.dup || dv.dev == sdwan.DeviceVSmart) {
 			continue
 		}
-		rc := a.distRecv[f]
+		rc := d.recv[f]
 		if rc == nil || !rc.ok || rc.gap {
 			continue
 		}
-		if _, ok := a.recvOrig[uint64(f)<<32|uint64(orig)]; !ok {
+		if _, ok := d.recvOrig[uint64(f)<<32|uint64(orig)]; !ok {
 			continue
 		}
 		got := false
@@ -273,7 +330,7 @@ func (a *Analyzer) distRoute(g *group, orig uint32, advSince int64, ar *row, now
 		if got {
 			continue
 		}
-		since := max(advSince, rc.since, a.recvVPN[uint64(f)<<32|uint64(vpn)])
+		since := max(advSince, rc.since, d.recvVPN[uint64(f)<<32|uint64(vpn)])
 		want(k, f, since, func() string { return a.explainDistRoute(k, ar) })
 	}
 }
@@ -296,12 +353,13 @@ func (a *Analyzer) explainDistRoute(k condKey, ar *row) string {
 
 // distTLOC checks that vSmart vs reflects TLOC g (advertised by its owner)
 // on at least one of its other observed sessions.
-func (a *Analyzer) distTLOC(g *group, vs uint32, advSince int64, ar *row, now int64,
+func (d *distDet) tloc(g *group, vs uint32, advSince int64, ar *row, now int64,
 	want func(condKey, int64, func() string)) {
+	a := d.a
 	owner := ip4(g.key.addr4())
 	var others []*session
 	since := int64(-1)
-	for _, s := range a.distVS[vs] {
+	for _, s := range d.vs[vs] {
 		o := s.sides[0]
 		if ip4(o.sys) == vs {
 			o = s.sides[1]
@@ -333,13 +391,39 @@ func (a *Analyzer) distTLOC(g *group, vs uint32, advSince int64, ar *row, now in
 
 // distTick re-evaluates groups whose rows changed while they had open
 // conditions.
-func (a *Analyzer) distTick(now int64) {
-	for len(a.distQ) > 0 {
-		q := a.distQ
-		a.distQ = nil
+func (d *distDet) run(now int64) {
+	for len(d.q) > 0 {
+		q := d.q
+		d.q = nil
 		for _, g := range q {
-			g.distDirty = false
-			a.evalDist(g, now)
+			delete(d.queued, g)
+			d.eval(g, now)
 		}
 	}
 }
+
+var notDistributedKind = kindDef{kind: KindNotDistributed, det: &distDetDef, explainText: explainText{
+	sev:     "error",
+	subject: "route vpn=<vpn> prefix=<prefix> originator=<system-ip> | tloc <system-ip>/<color>/<encap>",
+	meaning: "OMP distributes every route and TLOC; this one was not. Route: an edge E advertised it to a vSmart and " +
+		"an edge F never held it (same vpn, prefix and originator, any path, from any vSmart) for the " +
+		"distribution window, where F is expected to: F has an up OMP session with a vSmart that the capture saw " +
+		"from the vSmart's HANDSHAKE (or END_OF_RIB) with no unreadable record on any of F's sessions with " +
+		"vSmarts, F has received some route of that VPN from a vSmart (it is in the VPN), and F has received some " +
+		"route or TLOC originated by E from a vSmart (no policy keeps E's paths from F). The explanation lists " +
+		"the missing receivers. It ends when the route reaches them or E withdraws it. TLOC: an edge advertised " +
+		"its TLOC to a vSmart that has other up, fully observed OMP sessions (to edges or vSmarts) and reflected " +
+		"it on none of them for the window. Receivers with decryption gaps, sessions not seen from their start, " +
+		"edges outside the VPN and edges a policy isolates from E are not judged (never a false alarm for what " +
+		"the capture could not see).",
+	matters: "A route that does not reach an edge is traffic that edge cannot send over the overlay: it falls back " +
+		"to a default route or is dropped. A TLOC that is not reflected means no edge builds a tunnel to it, so " +
+		"every route through it is unresolved. Usual causes: a control policy that rejects more than intended, " +
+		"a vSmart that lost or did not process the UPDATE, the vSmarts not in full mesh, a route limit.",
+	check: "show omp routes vpn <vpn> <prefix> detail on the vSmarts (received from the originator? status, " +
+		"FROM PEER) and on the edges that lack it; show omp tlocs (and show omp tlocs received / advertised) " +
+		"on the vSmart and the edges; show omp peers (are the sessions up?); the control policy on the vSmarts " +
+		"(show running-config policy, apply-policy) and on the edge show policy from-vsmart.",
+	settings: "Config.DistributionWindow, default 30s (no command-line flag yet). A path that arrives inside the " +
+		"window is not reported; the capture ending before the window passes reports nothing.",
+}}
