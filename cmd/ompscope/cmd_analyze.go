@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"net/netip"
 	"os"
@@ -20,37 +21,36 @@ func init() {
 	register(&command{name: "analyze", summary: "rebuild OMP tables over time and report anomalies", run: cmdAnalyze})
 }
 
-// analyzeFlags are the analyzer's settings, shared with sniff.
-type analyzeFlags struct {
-	routeFlapCount, tlocFlapCount   int
-	routeFlapWindow, tlocFlapWindow time.Duration
-	convergence, conflictGrace      time.Duration
-	unresolvedGrace, staleGrace     time.Duration
-	holdTime                        time.Duration
-	distribution                    time.Duration
+// analyzeFlags are the analyzer's settings, shared with sniff: the flags
+// every detector declares in its own file (analyze.Flags), so a new
+// detector's setting needs no edit here.
+type analyzeFlags struct{ cfg analyze.Config }
+
+func addAnalyzeFlags(fs *pflag.FlagSet, f *analyzeFlags) {
+	for _, fl := range analyze.Flags() {
+		if fl.Int != nil {
+			fs.IntVar(fl.Int(&f.cfg), fl.Name, fl.DefInt, fl.Usage)
+		} else {
+			fs.DurationVar(fl.Dur(&f.cfg), fl.Name, fl.DefDur, fl.Usage)
+		}
+	}
 }
 
-func addAnalyzeFlags(fs interface {
-	IntVar(*int, string, int, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}, f *analyzeFlags) {
-	fs.IntVar(&f.routeFlapCount, "route-flap-count", analyze.DefaultFlapCount, "route-flap: more than this many changes of one route path ...")
-	fs.DurationVar(&f.routeFlapWindow, "route-flap-window", analyze.DefaultFlapWindow, "... within this window")
-	fs.IntVar(&f.tlocFlapCount, "tloc-flap-count", analyze.DefaultFlapCount, "tloc-flap: more than this many changes of one TLOC path ...")
-	fs.DurationVar(&f.tlocFlapWindow, "tloc-flap-window", analyze.DefaultFlapWindow, "... within this window")
-	fs.DurationVar(&f.convergence, "convergence-window", analyze.DefaultConvergenceWindow, "vsmart-divergence: how long two vSmarts may disagree")
-	fs.DurationVar(&f.conflictGrace, "conflict-grace", analyze.DefaultConflictGrace, "attribute-conflict, tloc-clone: how long the condition must last")
-	fs.DurationVar(&f.unresolvedGrace, "unresolved-grace", analyze.DefaultUnresolvedGrace, "unresolved-route: how long a route's TLOC may be missing")
-	fs.DurationVar(&f.staleGrace, "stale-grace", analyze.DefaultStaleGrace, "stale-after-gr: how long stale routes may outlive their flush")
-	fs.DurationVar(&f.distribution, "distribution-window", analyze.DefaultDistributionWindow, "not-distributed: how long a route or TLOC may take to reach the peers it should reach")
-	fs.DurationVar(&f.holdTime, "default-hold-time", analyze.DefaultOMPHoldTime, "OMP hold time assumed for sessions whose handshake was not captured (negative: no hold expiry for them)")
-}
-
-func (f *analyzeFlags) config() analyze.Config {
-	return analyze.Config{RouteFlapCount: f.routeFlapCount, RouteFlapWindow: f.routeFlapWindow,
-		TLOCFlapCount: f.tlocFlapCount, TLOCFlapWindow: f.tlocFlapWindow, ConvergenceWindow: f.convergence,
-		ConflictGrace: f.conflictGrace, UnresolvedGrace: f.unresolvedGrace, StaleGrace: f.staleGrace,
-		DefaultHoldTime: f.holdTime, DistributionWindow: f.distribution}
+// config returns the settings, refusing values out of range (a count or
+// window must be positive; only flags that document it take a negative).
+func (f *analyzeFlags) config() (analyze.Config, error) {
+	cfg := f.cfg
+	for _, fl := range analyze.Flags() {
+		switch {
+		case fl.Int != nil && *fl.Int(&cfg) < 1:
+			return cfg, fmt.Errorf("--%s %d: must be at least 1", fl.Name, *fl.Int(&cfg))
+		case fl.Dur != nil && *fl.Dur(&cfg) == 0:
+			return cfg, fmt.Errorf("--%s 0: must not be zero", fl.Name)
+		case fl.Dur != nil && *fl.Dur(&cfg) < 0 && !fl.Negative:
+			return cfg, fmt.Errorf("--%s %v: must be positive", fl.Name, *fl.Dur(&cfg))
+		}
+	}
+	return cfg, nil
 }
 
 // filterFlags select rows of --at and --diff.
@@ -132,6 +132,11 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
 		return exitUsage
 	}
+	acfg, err := af.config()
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		return exitUsage
+	}
 	// --at and --diff are checked before the capture is read, and their
 	// instants snapshotted as the capture goes past them (one pass).
 	var atIn, d1, d2 analyze.Instant
@@ -171,7 +176,6 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	defer bw.Flush()
-	acfg := af.config()
 	acfg.SnapshotAt = marks
 	var tw *bufio.Writer
 	if *timeline != "" {

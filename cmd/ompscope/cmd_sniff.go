@@ -137,8 +137,15 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	defer bw.Flush()
 	var anomalies, events uint64
-	acfg := af.config()
+	acfg, err := af.config()
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
+		return exitUsage
+	}
 	acfg.Retention = *retention
+	if *retention == 0 {
+		acfg.Retention = -1 // keep all
+	}
 	var buf []byte
 	acfg.OnEvent = func(e *analyze.Event) {
 		events++
