@@ -55,7 +55,9 @@ type Analyzer struct {
 	pruneHorizon int64 // rows withdrawn before it may have been deleted
 	lastPrune    int64
 	finished     bool
-	marks        []*mark // Config.SnapshotAt
+	marks        []*mark     // Config.SnapshotAt
+	wq           []withdrawn // rows withdrawn, oldest first (Retention 0)
+	wqHead       int
 	stats        Stats
 }
 

@@ -205,16 +205,19 @@ func (d *conflictDet) eval(k confKey, now int64) {
 		if slices.Contains(old, c.key) {
 			continue
 		}
-		sev, expl := SevWarning, ""
+		sev := SevWarning
 		if c.key.kind == KindTLOCClone {
 			sev = SevError
-			expl = "TLOC " + c.key.subject[len("tloc "):] + " is advertised with different addresses on two sessions (" + dirDesc(c.r1.tab) + ": " +
-				tlocAddrs(c.a1) + "; " + dirDesc(c.r2.tab) + ": " + tlocAddrs(c.a2) + "): two devices use one identity, or a stale copy survives."
-		} else {
-			expl = "The same path (" + c.key.subject + ") arrives with different attributes from two sessions: " + dirDesc(c.r1.tab) + " says " +
-				attrsText(c.a1) + ", " + dirDesc(c.r2.tab) + " says " + attrsText(c.a2) + "."
 		}
-		a.condSet(c.key, k, now, now, c.r1.cur().frame, a.cfg.ConflictGrace, sev, c.r1.tab.sess.id, false, func() string { return expl })
+		a.condSet(c.key, k, now, now, c.r1.cur().frame, a.cfg.ConflictGrace, sev, c.r1.tab.sess.id, false, func() string {
+			// at raise time (most conditions end within the grace)
+			if c.key.kind == KindTLOCClone {
+				return "TLOC " + c.key.subject[len("tloc "):] + " is advertised with different addresses on two sessions (" + dirDesc(c.r1.tab) + ": " +
+					tlocAddrs(c.a1) + "; " + dirDesc(c.r2.tab) + ": " + tlocAddrs(c.a2) + "): two devices use one identity, or a stale copy survives."
+			}
+			return "The same path (" + c.key.subject + ") arrives with different attributes from two sessions: " + dirDesc(c.r1.tab) + " says " +
+				attrsText(c.a1) + ", " + dirDesc(c.r2.tab) + " says " + attrsText(c.a2) + "."
+		})
 	}
 	clear(found)
 	d.found = found[:0]

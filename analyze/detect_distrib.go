@@ -218,11 +218,11 @@ func (d *distDet) arm(g *group, at int64) {
 // liveSince is when a live row became live (the oldest version of its
 // current unbroken live run that the history still holds).
 func liveSince(r *row) int64 {
-	i := len(r.hist) - 1
-	for i > 0 && r.hist[i-1].attrs != nil {
+	i := r.n() - 1
+	for i > 0 && r.ver(i-1).attrs != nil {
 		i--
 	}
-	return r.hist[i].t
+	return r.ver(i).t
 }
 
 // evalDist checks one route or TLOC group against the rules above.

@@ -17,7 +17,7 @@ const (
 	KindTLOCFlap  Kind = "tloc-flap"
 )
 
-var flapDetDef = detectorDef{name: "flap", make: func(a *Analyzer) detector { return &flapDet{a: a, subj: map[*row]string{}} },
+var flapDetDef = detectorDef{name: "flap", make: func(a *Analyzer) detector { return &flapDet{a: a, subj: map[*row]string{}, till: map[*row]int64{}} },
 	flags: []Flag{
 		{Name: "route-flap-count", Usage: "route-flap: more than this many changes of one route path ...",
 			Int: func(c *Config) *int { return &c.RouteFlapCount }, DefInt: DefaultFlapCount},
@@ -32,6 +32,7 @@ var flapDetDef = detectorDef{name: "flap", make: func(a *Analyzer) detector { re
 type flapDet struct {
 	a    *Analyzer
 	subj map[*row]string // subject of the flap condition of each flapping row
+	till map[*row]int64  // flapping until then
 }
 
 func (d *flapDet) rowChanged(c *rowChange) {
@@ -47,13 +48,13 @@ func (d *flapDet) check(r *row, at, old *Attrs, now int64, frame uint64) {
 	if r.grp.key.kind == kTLOC {
 		kind, n, w = KindTLOCFlap, a.cfg.TLOCFlapCount, int64(a.cfg.TLOCFlapWindow)
 	}
-	if len(r.hist) <= n {
+	if r.n() <= n {
 		return
 	}
 	cnt := 0
 	var nth int64 // time of the (n+1)-th most recent change
-	for i := len(r.hist) - 1; i >= 0; i-- {
-		v := &r.hist[i]
+	for i := r.n() - 1; i >= 0; i-- {
+		v := r.ver(i)
 		if v.t <= now-w {
 			break
 		}
@@ -68,9 +69,9 @@ func (d *flapDet) check(r *row, at, old *Attrs, now int64, frame uint64) {
 		return
 	}
 	until := nth + w
-	if r.flapUntil != 0 {
+	if d.till[r] != 0 {
 		// already flapping: the condition lasts longer
-		r.flapUntil = until
+		d.till[r] = until
 		if c := a.conds[condKey{kind, d.subj[r]}]; c != nil {
 			c.last = now
 			c.ev.add(frame, a.cfg.MaxEvidence)
@@ -85,7 +86,7 @@ func (d *flapDet) check(r *row, at, old *Attrs, now int64, frame uint64) {
 		ka = old
 	}
 	subject := rowSubject(r, ka)
-	r.flapUntil = until
+	d.till[r] = until
 	d.subj[r] = subject
 	t := r.tab
 	what := "Route " + subject[len("route "):]
@@ -109,15 +110,15 @@ func (d *flapDet) check(r *row, at, old *Attrs, now int64, frame uint64) {
 
 func (d *flapDet) arm(r *row, k condKey) {
 	a := d.a
-	a.after(r.flapUntil, func(now int64) {
-		if r.flapUntil == 0 || d.subj[r] != k.subject {
+	a.after(d.till[r], func(now int64) {
+		if d.till[r] == 0 || d.subj[r] != k.subject {
 			return
 		}
-		if now < r.flapUntil {
+		if now < d.till[r] {
 			d.arm(r, k)
 			return
 		}
-		r.flapUntil = 0
+		delete(d.till, r)
 		delete(d.subj, r)
 		if c := a.conds[k]; c != nil && c.anom != nil {
 			c.anom.Explanation = c.explainFn()

@@ -333,6 +333,50 @@ func tlocAddrs(at *Attrs) string {
 
 // ---- pruning (Config.Retention)
 
+// withdrawn is a row withdrawn at t, waiting to leave memory.
+type withdrawn struct {
+	r *row
+	t int64
+}
+
+// pruneWithdrawn (Retention 0) drops the rows withdrawn longer ago than
+// the longest detector window (Config.Window) and not advertised again
+// since: memory follows the live tables. The rows wait in a queue in the
+// order they were withdrawn, so each costs one look, not a scan of the
+// tables.
+func (a *Analyzer) pruneWithdrawn() {
+	cutoff := a.clock - int64(a.cfg.Window()) - int64(time.Second)
+	q := a.wq[a.wqHead:]
+	n := 0
+	for n < len(q) && q[n].t <= cutoff {
+		r := q[n].r
+		n++
+		t := r.tab
+		if r.ti < 0 || int(r.ti) >= len(t.rows) || t.rows[r.ti] != r || r.live() || r.cur().t > cutoff {
+			continue // gone already, or advertised (and maybe withdrawn) again since
+		}
+		t.remove(r)
+		g := r.grp
+		g.remove(r)
+		if a.groupIdle(g) {
+			delete(a.groups, g.key)
+		}
+		a.stats.PrunedRows++
+		a.pruneHorizon = max(a.pruneHorizon, cutoff)
+		a.horizon = max(a.horizon, cutoff)
+	}
+	if n == 0 {
+		return
+	}
+	clear(q[:n])
+	a.wqHead += n
+	if a.wqHead > 1024 && a.wqHead > len(a.wq)/2 {
+		k := copy(a.wq, a.wq[a.wqHead:])
+		clear(a.wq[k:])
+		a.wq, a.wqHead = a.wq[:k], 0
+	}
+}
+
 // groupIdle reports whether a group holds nothing any detector still
 // refers to: it can leave memory.
 func (a *Analyzer) groupIdle(g *group) bool {
@@ -349,14 +393,12 @@ func (a *Analyzer) groupIdle(g *group) bool {
 
 func (a *Analyzer) maybePrune() {
 	ret := int64(a.cfg.Retention)
-	rowsOnly := false
 	switch {
 	case ret < 0:
 		return
 	case ret == 0:
-		// memory follows the live tables: what no detector window needs
-		// any more goes; sessions and tables stay for the summary
-		ret, rowsOnly = int64(a.cfg.Window())+int64(time.Second), true
+		a.pruneWithdrawn()
+		return
 	}
 	if a.clock-a.lastPrune < ret/4 {
 		return
@@ -366,14 +408,14 @@ func (a *Analyzer) maybePrune() {
 	for _, t := range a.tables {
 		for j := 0; j < len(t.rows); j++ {
 			r := t.rows[j]
-			i := len(r.hist) - 1
-			for i > 0 && r.hist[i].t > cutoff {
+			i := r.n() - 1
+			for i > 0 && r.ver(i).t > cutoff {
 				i--
 			}
-			if r.hist[i].t > cutoff {
+			if r.ver(i).t > cutoff {
 				continue // every version is recent
 			}
-			if i == len(r.hist)-1 && r.hist[i].attrs == nil {
+			if i == r.n()-1 && r.v.attrs == nil {
 				// withdrawn before the cutoff: the row goes
 				t.remove(r)
 				j-- // the last row moved here
@@ -388,19 +430,21 @@ func (a *Analyzer) maybePrune() {
 				continue
 			}
 			if i > 0 {
-				r.hist = append(r.hist[:0], r.hist[i:]...)
-				r.trimmedTo = r.hist[0].t
-				if r.trimmedTo > a.horizon {
-					a.horizon = r.trimmedTo
+				// drop the versions before the one in force at the cutoff
+				h := r.past
+				h.v = append(h.v[:0], h.v[i:]...)
+				h.trimmedTo = r.ver(0).t
+				if len(h.v) == 0 {
+					r.past = &history{trimmedTo: r.v.t}
+				}
+				if h.trimmedTo > a.horizon {
+					a.horizon = h.trimmedTo
 				}
 			}
 		}
 		for len(t.grSpans) > 0 && t.grSpans[0].end != 0 && t.grSpans[0].end < cutoff {
 			t.grSpans = t.grSpans[1:]
 		}
-	}
-	if rowsOnly {
-		return
 	}
 	a.tables = slices.DeleteFunc(a.tables, func(t *table) bool {
 		drop := t.deadAt != 0 && t.deadAt < cutoff && len(t.rows) == 0 && !t.inGR

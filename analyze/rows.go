@@ -100,12 +100,6 @@ func (a *Analyzer) infer(sd *side, f omp.Family, n *omp.NLRI, at *Attrs) {
 	}
 }
 
-// rowAlloc allocates a row with room for two versions in one object.
-type rowAlloc struct {
-	r   row
-	buf [2]version
-}
-
 func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now int64, frame uint64) {
 	gk := keyOf(f, n)
 	g := a.groups[gk]
@@ -120,9 +114,8 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		r = g.find(t, f, n.PathID)
 	}
 	if r == nil {
-		ra := &rowAlloc{}
-		r = &ra.r
-		r.tab, r.grp, r.pathID, r.fam, r.first, r.hist = t, g, n.PathID, f, now, ra.buf[:0]
+		r = &row{}
+		r.tab, r.grp, r.pathID, r.fam, r.first = t, g, n.PathID, f, now
 		t.add(r)
 		g.add(r)
 		// a path's first advertisement is not a change (for flaps)
@@ -215,15 +208,27 @@ func rowKey(r *row, at *Attrs) RowKey {
 // push appends a version, dropping the oldest beyond HistoryPerRow.
 func (a *Analyzer) push(r *row, v version) {
 	v.gr = r.tab.grCount
-	if len(r.hist) >= a.cfg.HistoryPerRow {
-		copy(r.hist, r.hist[1:])
-		r.hist = r.hist[:len(r.hist)-1]
-		r.trimmedTo = r.hist[0].t
-		if r.trimmedTo > a.horizon {
-			a.horizon = r.trimmedTo
+	if !r.hasV {
+		r.v, r.hasV = v, true
+		return
+	}
+	if r.past == nil {
+		r.past = &history{v: make([]version, 0, 2)}
+	}
+	h := r.past
+	if len(h.v)+1 >= a.cfg.HistoryPerRow {
+		copy(h.v, h.v[1:])
+		h.v = h.v[:len(h.v)-1]
+		h.trimmedTo = h.v[0].t
+		if len(h.v) == 0 {
+			h.trimmedTo = r.v.t
+		}
+		if h.trimmedTo > a.horizon {
+			a.horizon = h.trimmedTo
 		}
 	}
-	r.hist = append(r.hist, v)
+	h.v = append(h.v, r.v)
+	r.v = v
 }
 
 // setRow records a new state of a row (at nil: withdrawn) and keeps every
@@ -246,6 +251,9 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	case old != nil && at == nil:
 		t.live[k]--
 		t.famLive[r.fam&7]--
+		if a.cfg.Retention == 0 {
+			a.wq = append(a.wq, withdrawn{r, now})
+		}
 	}
 	switch k {
 	case kRoute, kService:

@@ -285,8 +285,8 @@ func cmpName(x, y string) int {
 
 func (a *Analyzer) rowView(r *row, v *version, T int64, held map[tlocID]struct{}) Row {
 	at := v.attrs
-	idx := int(int64(len(r.hist)) - 1)
-	for idx >= 0 && &r.hist[idx] != v {
+	idx := r.n() - 1
+	for idx >= 0 && r.ver(idx) != v {
 		idx--
 	}
 	row := Row{Family: r.fam, Key: rowKey(r, at), FirstSeen: nsTime(r.first), LastChange: nsTime(r.lastChange(idx)), Attrs: at, r: r}

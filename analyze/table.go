@@ -102,26 +102,60 @@ const (
 
 var whyNames = [...]string{ReasonUpdate, ReasonWithdraw, ReasonSessionDown, ReasonGRExpired, ReasonGRFlush, ReasonRefresh}
 
-// row is one path in one table, with its history (oldest first).
+// row is one path in one table: its current version inline, older ones
+// (when any are kept) apart. Most rows are advertised once and never
+// change: they cost this struct alone (80 bytes).
 type row struct {
-	tab       *table
-	grp       *group
-	pathID    uint32
-	fam       omp.Family
-	ti        int32 // index in tab.rows
-	first     int64
-	trimmedTo int64 // >0: versions before this time were dropped
-	hist      []version
-	flapUntil int64 // flapping until then (0: not flapping)
+	tab    *table
+	grp    *group
+	v      version  // the current version (when hasV)
+	past   *history // older versions, oldest first (nil: none)
+	first  int64
+	pathID uint32
+	ti     int32 // index in tab.rows
+	fam    omp.Family
+	hasV   bool
 }
 
-func (r *row) cur() *version { return &r.hist[len(r.hist)-1] }
+// history is a row's older versions.
+type history struct {
+	v         []version
+	trimmedTo int64 // >0: versions before this time were dropped
+}
+
+// n is the number of versions kept.
+func (r *row) n() int {
+	switch {
+	case !r.hasV:
+		return 0
+	case r.past == nil:
+		return 1
+	}
+	return 1 + len(r.past.v)
+}
+
+// ver returns version i (0 the oldest kept, n()-1 the current).
+func (r *row) ver(i int) *version {
+	if r.past == nil || i == len(r.past.v) {
+		return &r.v
+	}
+	return &r.past.v[i]
+}
+
+func (r *row) trimmedTo() int64 {
+	if r.past == nil {
+		return 0
+	}
+	return r.past.trimmedTo
+}
+
+func (r *row) cur() *version { return &r.v }
 
 func (r *row) attrs() *Attrs {
-	if len(r.hist) == 0 {
+	if !r.hasV {
 		return nil
 	}
-	return r.hist[len(r.hist)-1].attrs
+	return r.v.attrs
 }
 
 func (r *row) live() bool { return r.attrs() != nil }
@@ -129,14 +163,14 @@ func (r *row) live() bool { return r.attrs() != nil }
 // stale reports whether the row is stale now: its sender is in GR and has
 // not re-advertised it since the GR began.
 func (r *row) stale() bool {
-	return r.tab.inGR && len(r.hist) > 0 && r.cur().gr < r.tab.grCount
+	return r.tab.inGR && r.hasV && r.v.gr < r.tab.grCount
 }
 
 // lastAttrs is the attributes of the newest version that has any.
 func (r *row) lastAttrs() *Attrs {
-	for i := len(r.hist) - 1; i >= 0; i-- {
-		if r.hist[i].attrs != nil {
-			return r.hist[i].attrs
+	for i := r.n() - 1; i >= 0; i-- {
+		if v := r.ver(i); v.attrs != nil {
+			return v.attrs
 		}
 	}
 	return nil
@@ -163,24 +197,24 @@ func (r *row) originator(at *Attrs) netip.Addr {
 // at returns the version in force at time t (nil if none), and whether the
 // answer is known (false when the history before t was pruned).
 func (r *row) at(t int64) (*version, bool) {
-	for i := len(r.hist) - 1; i >= 0; i-- {
-		if r.hist[i].t <= t {
-			return &r.hist[i], true
+	for i := r.n() - 1; i >= 0; i-- {
+		if v := r.ver(i); v.t <= t {
+			return v, true
 		}
 	}
-	return nil, r.trimmedTo == 0
+	return nil, r.trimmedTo() == 0
 }
 
 // lastChange returns the time of the last non-refresh version at or before
 // index i.
 func (r *row) lastChange(i int) int64 {
 	for ; i >= 0; i-- {
-		if r.hist[i].why != whyRefresh {
-			return r.hist[i].t
+		if v := r.ver(i); v.why != whyRefresh {
+			return v.t
 		}
 	}
-	if len(r.hist) > 0 {
-		return r.hist[0].t
+	if r.n() > 0 {
+		return r.ver(0).t
 	}
 	return 0
 }
