@@ -50,6 +50,11 @@ type Config struct {
 	// records of session s for reason r, around s.LastSeen/s.LastFrame.
 	// The analyzer uses it to report what it could not see.
 	OnGap func(s *tlsdec.Session, r tlsdec.Reason, n int)
+	// ReuseMessages decodes every record into the same values (a
+	// MessageDecoder): Event.Msg is then valid only during the callback,
+	// like the byte slices. For consumers that use each event at once (the
+	// analyzer, the printers); it spares an allocation per NLRI.
+	ReuseMessages bool
 }
 
 // Event is one decrypted (or cleartext) control-connection record, with
@@ -95,6 +100,7 @@ type Dissector struct {
 	Counters Counters
 	lastTime time.Time
 	emitFn   func(*tlsdec.Record)
+	dec      MessageDecoder // Config.ReuseMessages
 }
 
 // Counters are the dissector's own counts.
@@ -263,7 +269,7 @@ func (d *Dissector) plain(t time.Time, frame uint64, src, dst netip.AddrPort, tr
 	if h.DecodeFromBytes(payload) != nil || !h.Device.Known() || h.Version > 1 {
 		return
 	}
-	m := DecodeMessage(payload)
+	m := d.decode(payload)
 	if m.VDaemon == nil {
 		return
 	}
@@ -271,6 +277,15 @@ func (d *Dissector) plain(t time.Time, frame uint64, src, dst netip.AddrPort, tr
 	d.ev = Event{Time: t, Frame: frame, Src: src, Dst: dst, Transport: transport, Plaintext: payload, Msg: m,
 		SrcDevice: h.Device}
 	d.onEvent(&d.ev)
+}
+
+// decode decodes a record plaintext, into reused values when the
+// configuration says so.
+func (d *Dissector) decode(b []byte) Message {
+	if d.cfg.ReuseMessages {
+		return d.dec.Decode(b)
+	}
+	return DecodeMessage(b)
 }
 
 func (d *Dissector) emit(r *tlsdec.Record) {
@@ -286,7 +301,7 @@ func (d *Dissector) emit(r *tlsdec.Record) {
 		d.perSess[s] = st
 	}
 	st.AppRecord++
-	m := DecodeMessage(r.Plaintext)
+	m := d.decode(r.Plaintext)
 	src, dst := s.Client, s.Server
 	side := 0
 	if r.Dir == tlsdec.FromServer {

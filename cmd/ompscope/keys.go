@@ -110,5 +110,6 @@ func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {
 	if err != nil {
 		return dissect.Config{}, err
 	}
-	return dissect.Config{Keys: ks, ExtraDTLSPorts: dp, ExtraTLSPorts: tp, NoHeuristic: f.noHeur}, nil
+	// every command uses each event at once: decode into reused values
+	return dissect.Config{Keys: ks, ExtraDTLSPorts: dp, ExtraTLSPorts: tp, NoHeuristic: f.noHeur, ReuseMessages: true}, nil
 }

@@ -1,0 +1,124 @@
+package dissect
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+// TestMessageDecoderMatchesDecodeMessage: decoding every record of every
+// sample into reused values gives exactly what a fresh decode gives (the
+// JSON of each message), record after record, so nothing of one record
+// leaks into the next.
+func TestMessageDecoderMatchesDecodeMessage(t *testing.T) {
+	files, _ := filepath.Glob("../pcaps/*.pcapng")
+	if len(files) < 14 {
+		t.Fatalf("%d samples", len(files))
+	}
+	var md MessageDecoder
+	n := 0
+	for _, f := range files {
+		_, c, err := runFile(t, f, tlsdec.NewKeyStore(), Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range c.plain {
+			want := DecodeMessage(p)
+			got := md.Decode(p)
+			wj, gj := want.AppendJSONMembers(nil), got.AppendJSONMembers(nil)
+			if !bytes.Equal(wj, gj) {
+				t.Fatalf("%s record %d: reused decode\n%s\nfresh decode\n%s", f, i, gj, wj)
+			}
+			n++
+		}
+	}
+	// truncated and garbled records too
+	for _, p := range [][]byte{{}, {0x10}, bytes.Repeat([]byte{0xff}, 40)} {
+		want, got := DecodeMessage(p), md.Decode(p)
+		if !bytes.Equal(want.AppendJSONMembers(nil), got.AppendJSONMembers(nil)) {
+			t.Fatalf("%x: reused and fresh decodes differ", p)
+		}
+	}
+	if n < 10000 {
+		t.Fatalf("only %d records compared", n)
+	}
+	t.Logf("%d records", n)
+}
+
+// TestReuseMessagesSameOutput: a whole pipeline with ReuseMessages emits
+// the same message JSON as one without.
+func TestReuseMessagesSameOutput(t *testing.T) {
+	f := "../pcaps/route-flap.pcapng"
+	var a, b [][]byte
+	for _, reuse := range []bool{false, true} {
+		r := collectJSON(t, f, reuse)
+		if reuse {
+			b = r
+		} else {
+			a = r
+		}
+	}
+	if len(a) != len(b) || len(a) == 0 {
+		t.Fatalf("%d vs %d events", len(a), len(b))
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			t.Fatalf("event %d differs", i)
+		}
+	}
+}
+
+func collectJSON(t *testing.T, path string, reuse bool) [][]byte {
+	t.Helper()
+	r, err := capture.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out [][]byte
+	d := New(Config{Keys: tlsdec.NewKeyStore(), ReuseMessages: reuse}, func(e *Event) {
+		out = append(out, e.Msg.AppendJSONMembers(nil))
+	})
+	if err := d.Run(r); err != nil {
+		t.Fatal(err)
+	}
+	d.Finish()
+	return out
+}
+
+// FuzzMessageDecoder: on any pair of records, the reused decode of the
+// second equals its fresh decode (nothing of the first leaks into it), and
+// neither panics.
+func FuzzMessageDecoder(f *testing.F) {
+	files, _ := filepath.Glob("../pcaps/route-flap.pcapng")
+	for _, p := range files {
+		r, err := capture.Open(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var seeds [][]byte
+		d := New(Config{Keys: tlsdec.NewKeyStore()}, func(e *Event) {
+			if len(seeds) < 20 {
+				seeds = append(seeds, append([]byte(nil), e.Plaintext...))
+			}
+		})
+		d.Run(r)
+		r.Close()
+		for i := 1; i < len(seeds); i++ {
+			f.Add(seeds[i-1], seeds[i])
+		}
+	}
+	f.Add([]byte{}, []byte{0x10, 0x05})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var md MessageDecoder
+		md.Decode(a)
+		got := md.Decode(b)
+		want := DecodeMessage(b)
+		if !bytes.Equal(want.AppendJSONMembers(nil), got.AppendJSONMembers(nil)) {
+			t.Fatalf("reused decode of %x after %x differs from a fresh one", b, a)
+		}
+	})
+}
