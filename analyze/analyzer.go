@@ -46,6 +46,10 @@ type Analyzer struct {
 	tickers   []ticker
 	finishers []finisher
 	holders   []groupHolder
+	rc        rowChange // the change being told (setRow)
+
+	lastTLOC   *tlocState // tlocLive's last answer
+	lastTLOCID tlocID
 
 	anomalies []*Anomaly
 	anomID    int

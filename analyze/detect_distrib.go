@@ -58,6 +58,10 @@ type distDet struct {
 	at       map[*group]int64      // pending check per group
 	queued   map[*group]bool       // queued for re-evaluation
 	q        []*group
+
+	fifo      []distDue // checks one window after an advertisement, in time order
+	head      int
+	fifoArmed bool
 }
 
 func (d *distDet) event(e *coreEvent) {
@@ -191,7 +195,7 @@ func (d *distDet) changed(r *row, at *Attrs, now int64) {
 	}
 	t := r.tab
 	if at != nil && !t.from.isVSmart() && t.to.isVSmart() && t.from.sys.IsValid() && t.from.sys == r.originator(at) {
-		d.arm(g, now+int64(d.a.cfg.DistributionWindow))
+		d.armWindow(g, now+int64(d.a.cfg.DistributionWindow))
 	}
 	if _, ok := d.set[g]; ok && !d.queued[g] {
 		d.queued[g] = true
@@ -212,6 +216,50 @@ func (d *distDet) arm(g *group, at int64) {
 		}
 		delete(d.at, g)
 		d.eval(g, now)
+	})
+}
+
+// distDue is a group's check due at a time.
+type distDue struct {
+	g  *group
+	at int64
+}
+
+// armWindow is arm for a check one window after now: such times only grow,
+// so they wait in a queue in order, under one core timer for its head,
+// instead of a timer each.
+func (d *distDet) armWindow(g *group, at int64) {
+	if cur, ok := d.at[g]; ok && cur <= at {
+		return
+	}
+	d.at[g] = at
+	d.fifo = append(d.fifo, distDue{g, at})
+	if !d.fifoArmed {
+		d.armFIFO()
+	}
+}
+
+func (d *distDet) armFIFO() {
+	d.fifoArmed = true
+	d.a.after(d.fifo[d.head].at, func(now int64) {
+		for d.head < len(d.fifo) && d.fifo[d.head].at <= now {
+			e := d.fifo[d.head]
+			d.fifo[d.head] = distDue{}
+			d.head++
+			if cur, ok := d.at[e.g]; ok && cur == e.at {
+				delete(d.at, e.g)
+				d.eval(e.g, now)
+			}
+		}
+		if d.head > 1024 && d.head > len(d.fifo)/2 {
+			n := copy(d.fifo, d.fifo[d.head:])
+			clear(d.fifo[n:])
+			d.fifo, d.head = d.fifo[:n], 0
+		}
+		d.fifoArmed = false
+		if d.head < len(d.fifo) {
+			d.armFIFO()
+		}
 	})
 }
 
@@ -304,7 +352,7 @@ func (d *distDet) route(g *group, orig uint32, advSince int64, ar *row, now int6
 	want func(condKey, uint32, int64, func() string)) {
 	a := d.a
 	vpn := g.key.vpn
-	k := condKey{KindNotDistributed, routeSubject(vpn, g.key.prefix(), addrOf4(orig))}
+	var k condKey // named when first needed
 	for _, f := range d.vpnRecv[vpn] {
 		if f == orig {
 			continue
@@ -331,7 +379,11 @@ func (d *distDet) route(g *group, orig uint32, advSince int64, ar *row, now int6
 			continue
 		}
 		since := max(advSince, rc.since, d.recvVPN[uint64(f)<<32|uint64(vpn)])
-		want(k, f, since, func() string { return a.explainDistRoute(k, ar) })
+		if k.kind == "" {
+			k = condKey{KindNotDistributed, routeSubject(vpn, g.key.prefix(), addrOf4(orig))}
+		}
+		kk := k // k itself stays on the stack
+		want(kk, f, since, func() string { return a.explainDistRoute(kk, ar) })
 	}
 }
 

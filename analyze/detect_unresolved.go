@@ -38,6 +38,8 @@ type unresolvedDet struct {
 	active map[unresKey]bool
 	dirty  map[unresKey]struct{}
 	order  []unresKey // scratch
+	lastT  tlocID     // ref's last TLOC and its map
+	lastM  map[unresKey]int32
 }
 
 func newUnresolved(a *Analyzer) *unresolvedDet {
@@ -60,15 +62,20 @@ func (d *unresolvedDet) rowChanged(c *rowChange) {
 // ref counts a live route row (attributes at) pointing to its TLOC.
 func (d *unresolvedDet) ref(r *row, at *Attrs, n int32) {
 	k := unresKey{r.grp, ip4(r.originator(at))}
-	m := d.refs[at.tlocID]
-	if m == nil {
-		m = map[unresKey]int32{}
-		d.refs[at.tlocID] = m
+	m := d.lastM
+	if m == nil || d.lastT != at.tlocID {
+		m = d.refs[at.tlocID]
+		if m == nil {
+			m = map[unresKey]int32{}
+			d.refs[at.tlocID] = m
+		}
+		d.lastT, d.lastM = at.tlocID, m
 	}
 	if m[k] += n; m[k] <= 0 {
 		delete(m, k)
 		if len(m) == 0 {
 			delete(d.refs, at.tlocID)
+			d.lastM = nil
 		}
 	}
 	if !d.a.tlocLive(at.tlocID) {

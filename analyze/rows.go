@@ -213,7 +213,8 @@ func (a *Analyzer) push(r *row, v version) {
 		return
 	}
 	if r.past == nil {
-		r.past = &history{v: make([]version, 0, 2)}
+		r.past = &history{}
+		r.past.v = r.past.buf[:0]
 	}
 	h := r.past
 	if len(h.v)+1 >= a.cfg.HistoryPerRow {
@@ -242,7 +243,11 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	a.push(r, version{t: now, frame: frame, attrs: at, why: why, counted: counted})
 	g := r.grp
 	k := g.key.kind
-	c := rowChange{r: r, old: old, new: at, now: now, frame: frame, why: why, counted: counted}
+	// the change handed to the detectors lives in the analyzer (no
+	// allocation per row); a detector never changes rows, so no second
+	// setRow runs while one is being told
+	c := &a.rc
+	*c = rowChange{r: r, old: old, new: at, now: now, frame: frame, why: why, counted: counted}
 	switch {
 	case old == nil && at != nil:
 		t.live[k]++
@@ -273,7 +278,7 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	}
 	c.wasOwn, c.isOwn = a.ownUpdate(r, at)
 	for _, w := range a.rowW {
-		w.rowChanged(&c)
+		w.rowChanged(c)
 	}
 	if a.cfg.OnEvent != nil {
 		a.rowEvent(r, old, at, now, frame, why)
@@ -334,9 +339,10 @@ func (a *Analyzer) rekeyTable(t *table) {
 		if at != nil {
 			// the row's place changed, not its path: detectors that index
 			// by receiver or owner look again
-			c := rowChange{r: r, old: at, new: at, now: a.clock, wasOwn: was, isOwn: is, rekey: true}
+			c := &a.rc
+			*c = rowChange{r: r, old: at, new: at, now: a.clock, wasOwn: was, isOwn: is, rekey: true}
 			for _, w := range a.rowW {
-				w.rowChanged(&c)
+				w.rowChanged(c)
 			}
 		}
 	}
@@ -371,7 +377,13 @@ func (a *Analyzer) tlocUnref(at *Attrs) {
 
 // tlocLive reports whether some table of the fabric holds TLOC id.
 func (a *Analyzer) tlocLive(id tlocID) bool {
+	if a.lastTLOC != nil && a.lastTLOCID == id {
+		return a.lastTLOC.live > 0
+	}
 	st := a.tlocs[id]
+	if st != nil {
+		a.lastTLOC, a.lastTLOCID = st, id
+	}
 	return st != nil && st.live > 0
 }
 

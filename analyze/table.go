@@ -120,7 +120,8 @@ type row struct {
 // history is a row's older versions.
 type history struct {
 	v         []version
-	trimmedTo int64 // >0: versions before this time were dropped
+	buf       [2]version // v's first home (one allocation per changed row)
+	trimmedTo int64      // >0: versions before this time were dropped
 }
 
 // n is the number of versions kept.

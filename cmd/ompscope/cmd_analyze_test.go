@@ -139,3 +139,32 @@ func TestAnalyzeMissingKeys(t *testing.T) {
 		t.Errorf("%d\n%s", code, out)
 	}
 }
+
+// Flag values out of range, and instants that are not times, are refused
+// before the capture is read: the capture named does not even exist.
+func TestAnalyzeRefusesBadValuesBeforeReading(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "never-read.pcap")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--route-flap-count", "-5"}, "--route-flap-count -5: must be at least 1"},
+		{[]string{"--tloc-flap-count", "0"}, "--tloc-flap-count 0"},
+		{[]string{"--conflict-grace", "-1s"}, "--conflict-grace -1s: must be positive"},
+		{[]string{"--distribution-window", "0s"}, "--distribution-window 0"},
+		{[]string{"--at", "bogus"}, "--at"},
+		{[]string{"--at", "5m"}, "--at"},
+		{[]string{"--diff", "x,y"}, "--diff"},
+		{[]string{"--diff", "1"}, "--diff takes T1,T2"},
+	} {
+		args := append([]string{"analyze", "-r", missing}, c.args...)
+		code, out, errs := runCmd(t, "", args...)
+		if code != exitUsage || !strings.Contains(errs, c.want) || out != "" {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming %q", c.args, code, errs, c.want)
+		}
+	}
+	// a negative default hold time is documented (no hold expiry)
+	if code, _, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/baseline.pcapng", "--default-hold-time", "-1s", "-T", "json"); code != 0 {
+		t.Errorf("--default-hold-time -1s: exit %d %s", code, errs)
+	}
+}
