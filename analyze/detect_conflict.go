@@ -78,16 +78,27 @@ func (d *conflictDet) rowChanged(c *rowChange) {
 }
 
 func (d *conflictDet) mark(k confKey) {
-	if _, ok := d.active[k]; ok || d.size(k) > 1 {
+	if _, ok := d.active[k]; ok {
 		d.dirty[k] = struct{}{}
+		return
 	}
-}
-
-func (d *conflictDet) size(k confKey) int {
-	if k.recv == allOriginals {
-		return len(k.g.own)
+	// nothing to compare unless two live copies differ (attribute sets
+	// are interned: equal sets are one pointer)
+	rows := k.g.own
+	if k.recv != allOriginals {
+		rows = k.g.recvRange(k.recv)
 	}
-	return len(k.g.recvRange(k.recv))
+	var first *Attrs
+	for _, r := range rows {
+		switch at := r.attrs(); {
+		case at == nil:
+		case first == nil:
+			first = at
+		case at != first:
+			d.dirty[k] = struct{}{}
+			return
+		}
+	}
 }
 
 func (d *conflictDet) tick(now int64) {

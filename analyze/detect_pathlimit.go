@@ -40,7 +40,21 @@ func (d *pathLimitDet) rowChanged(c *rowChange) {
 		return
 	}
 	k := plKey{r.tab, r.grp}
-	if _, ok := d.active[k]; ok || len(r.grp.tableRange(r.tab)) > 1 {
+	if _, ok := d.active[k]; ok {
+		d.dirty[k] = struct{}{}
+		return
+	}
+	lim := r.tab.sess.pathLimit
+	if lim <= 0 {
+		lim = omp.DefaultSendPathLimit
+	}
+	n := 0
+	for _, x := range r.grp.tableRange(r.tab) {
+		if x.live() {
+			n++
+		}
+	}
+	if n > lim {
 		d.dirty[k] = struct{}{}
 	}
 }
