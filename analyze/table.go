@@ -112,7 +112,8 @@ type row struct {
 	past   *history // older versions, oldest first (nil: none)
 	first  int64
 	pathID uint32
-	ti     int32 // index in tab.rows
+	ti     int32  // index in tab.rows
+	rk     uint32 // tab.rkey, copied: the group's binary search reads no table
 	fam    omp.Family
 	hasV   bool
 }
@@ -295,15 +296,14 @@ type group struct {
 
 // rowLess orders rows in a group: receiver key, table, family, path-id.
 func rowCmp(rk uint32, tid int, fam omp.Family, pathID uint32, r *row) int {
-	t := r.tab
 	switch {
-	case rk != t.rkey:
-		if rk < t.rkey {
+	case rk != r.rk:
+		if rk < r.rk {
 			return -1
 		}
 		return 1
-	case tid != t.id:
-		if tid < t.id {
+	case tid != r.tab.id:
+		if tid < r.tab.id {
 			return -1
 		}
 		return 1
@@ -348,7 +348,7 @@ func (g *group) find(t *table, f omp.Family, p uint32) *row {
 func (g *group) recvRange(rk uint32) []*row {
 	i, _ := g.search(rk, 0, 0, 0)
 	j := i
-	for j < len(g.rows) && g.rows[j].tab.rkey == rk {
+	for j < len(g.rows) && g.rows[j].rk == rk {
 		j++
 	}
 	return g.rows[i:j]
@@ -365,12 +365,13 @@ func (g *group) tableRange(t *table) []*row {
 }
 
 func (g *group) add(r *row) {
-	i, _ := g.search(r.tab.rkey, r.tab.id, r.fam, r.pathID)
+	r.rk = r.tab.rkey
+	i, _ := g.search(r.rk, r.tab.id, r.fam, r.pathID)
 	g.rows = slices.Insert(g.rows, i, r)
 }
 
 func (g *group) remove(r *row) {
-	if i, ok := g.search(r.tab.rkey, r.tab.id, r.fam, r.pathID); ok && g.rows[i] == r {
+	if i, ok := g.search(r.rk, r.tab.id, r.fam, r.pathID); ok && g.rows[i] == r {
 		g.rows = slices.Delete(g.rows, i, i+1)
 	}
 	g.setOwn(r, false)
