@@ -53,7 +53,7 @@
 // (TLOC unresolved), S (stale: its sender is in graceful restart and has not
 // re-advertised it since), Inv (invalid: no TLOC or no ORIGINATOR attribute
 // on a route, no TLOC on a service, no address on a TLOC). Withdrawn rows
-// stay in the history.
+// stay in the history as long as a detector window needs them (Memory).
 //
 // When an OMP session is lost with GR negotiated, both directions' tables
 // are kept, stale, until the GR timer expires or, once the two devices have a
@@ -92,16 +92,25 @@
 // Package manifestcheck compares an analysis with a simulator manifest
 // (anomalies within a tolerance, final tables row by row).
 //
+// # Core and detectors
+//
+// The analyzer is a state core (sessions, peers, tables, interning, the
+// clock and timers, notices) and detectors, one file each (detect_*.go,
+// listed in registry.go), that the core tells what changed (detector.go)
+// and that keep their own indexes: each change costs what it touches.
+// docs/analyzer.md describes the design.
+//
 // # Memory
 //
-// Memory is bounded by the tables, not by the capture: rows (live ones and
-// withdrawn ones still inside Config.Retention) times at most
-// Config.HistoryPerRow versions each, the sessions, at most
-// Config.MaxAnomalies anomalies, and small per-device and per-TLOC indexes.
-// Attribute sets are interned, so rows that share attributes share memory.
-// With Retention 0 (the default, for files) withdrawn rows and closed
-// sessions are never pruned; set it for live capture. About 430 bytes per
-// route are held (see BenchmarkHold1MRoutes).
+// Memory follows the live tables, not the capture: with Retention 0 (the
+// default, for files) a withdrawn row leaves memory once the longest
+// detector window (Config.Window) has passed; sessions and tables stay for
+// the summary. A row costs 80 bytes plus its place in its table and group
+// (older versions, when it changed, apart). Attribute sets are interned,
+// so rows that share attributes share memory. Instants asked for with
+// Config.SnapshotAt are snapshotted as the capture goes past them, exact
+// whatever is pruned. Retention > 0 (live capture) prunes older history,
+// dead tables and closed sessions too; Retention < 0 keeps everything.
 //
 // # Concurrency
 //

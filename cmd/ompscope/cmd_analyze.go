@@ -105,7 +105,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ff filterFlags
 	format := fs.StringP("format", "T", "auto", "output of the summary, --at and --diff: text or json (auto: text on a terminal, json otherwise)")
 	timeline := fs.String("timeline", "", "write the NDJSON timeline to FILE (- for standard output)")
-	at := fs.String("at", "", "show the tables as they stood at TIME (RFC 3339, or seconds from the capture start; 'end' for the end)")
+	at := fs.String("at", "", "show the tables as they stood at TIME (RFC 3339, or seconds from the capture start; 'start', 'end'); snapshotted in the same pass")
 	diff := fs.String("diff", "", "show what changed between T1,T2 (times as for --at)")
 	fs.StringVar(&ff.vpn, "vpn", "", "--at/--diff: only routes and services of this VPN")
 	fs.StringVar(&ff.prefix, "prefix", "", "--at/--diff: only routes equal to or inside this prefix")
