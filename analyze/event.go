@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"encoding/hex"
+	"github.com/ompscope/ompscope/dissect/jsonw"
 	"net/netip"
 	"strconv"
 	"time"
@@ -103,7 +104,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	}
 	if e.Session != "" {
 		b = append(b, `,"session":`...)
-		b = strconv.AppendQuote(b, e.Session)
+		b = jsonw.String(b, e.Session)
 	}
 	switch {
 	case e.State != nil:
@@ -142,7 +143,7 @@ func appendStr(b []byte, name, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':')
-	return strconv.AppendQuote(b, v)
+	return jsonw.String(b, v) // valid JSON whatever the wire put in v
 }
 
 func appendU32(b []byte, name string, v uint32) []byte {
@@ -195,7 +196,7 @@ func appendAttrsJSON(b []byte, a *Attrs) []byte {
 		b = append(b, '"')
 		b = append(b, name...)
 		b = append(b, '"', ':')
-		b = strconv.AppendQuote(b, v)
+		b = jsonw.String(b, v)
 	}
 	num := func(name string, v uint64) {
 		sep()

@@ -200,3 +200,19 @@ func TestPeersJSON(t *testing.T) {
 		t.Errorf("%v", p)
 	}
 }
+
+// TestTimelineJSONValidWithControlCharacters: strings that come from the
+// wire (here a session ID and a software version) may hold control
+// characters and invalid UTF-8; the timeline stays valid JSON.
+func TestTimelineJSONValidWithControlCharacters(t *testing.T) {
+	e := &Event{Time: t0, Type: EvPeerState, Session: "a\x01b\x07\xff\"\\<>", State: &StateChange{Layer: "omp",
+		Old: "up", New: "down", Reason: "x\x00y\u2028"}}
+	b := e.AppendJSON(nil)
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("invalid JSON %s: %v", b, err)
+	}
+	if v["session"] != "a\x01b\x07\ufffd\"\\<>" {
+		t.Errorf("session %q", v["session"])
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ompscope/ompscope/dissect/internal/jsonw"
+	"github.com/ompscope/ompscope/dissect/jsonw"
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/vdaemon"
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ompscope/ompscope/dissect/internal/jsonw"
+	"github.com/ompscope/ompscope/dissect/jsonw"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 

@@ -1,7 +1,7 @@
 package omp
 
 import (
-	"github.com/ompscope/ompscope/dissect/internal/jsonw"
+	"github.com/ompscope/ompscope/dissect/jsonw"
 )
 
 // The JSON form of OMP messages (documented in docs/json.md). Field names

@@ -1,7 +1,7 @@
 package vdaemon
 
 import (
-	"github.com/ompscope/ompscope/dissect/internal/jsonw"
+	"github.com/ompscope/ompscope/dissect/jsonw"
 )
 
 // JSON form of vdaemon messages (documented in docs/json.md), written by
