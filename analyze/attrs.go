@@ -53,6 +53,7 @@ type Attrs struct {
 	// first, attribute-conflict on TLOCs the second.
 	addrHash, otherHash uint64
 	tlocID              tlocID // compact form of TLOC (when Has(AttrTLOC))
+	json                []byte // the JSON object (immutable once built)
 }
 
 // Has reports whether the attribute type is present.
@@ -304,6 +305,8 @@ func (in *interner) build(s []omp.Attribute) *Attrs {
 	if at.HasTLOC() {
 		at.tlocID = tlocIDOf(at.TLOC)
 	}
+	// its JSON, once: every timeline event that carries the set copies it
+	at.json = buildAttrsJSON(nil, at)
 	return at
 }
 

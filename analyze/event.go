@@ -157,20 +157,17 @@ func appendRowKey(b []byte, f omp.Family, k *RowKey) []byte {
 	switch {
 	case f.IsRoute():
 		b = appendU32(b, "vpn", k.VPN)
-		b = appendStr(b, "prefix", k.Prefix.String())
-		b = appendU32(b, "path_id", k.PathID)
-		b = appendStr(b, "originator", addrStr(k.Originator))
+		b = append(b, `,"prefix":`...)
+		b = jsonw.Prefix(b, k.Prefix)
 	case f.IsTLOC():
 		b = appendStr(b, "tloc", k.TLOC.String())
-		b = appendU32(b, "path_id", k.PathID)
-		b = appendStr(b, "originator", addrStr(k.Originator))
 	default:
 		b = appendU32(b, "vpn", k.VPN)
 		b = appendStr(b, "service", k.Service.String())
-		b = appendU32(b, "path_id", k.PathID)
-		b = appendStr(b, "originator", addrStr(k.Originator))
 	}
-	return b
+	b = appendU32(b, "path_id", k.PathID)
+	b = append(b, `,"originator":`...)
+	return jsonw.Addr(b, k.Originator)
 }
 
 func addrStr(a netip.Addr) string {
@@ -183,6 +180,13 @@ func addrStr(a netip.Addr) string {
 // appendAttrsJSON appends the JSON object of an attribute set: one member
 // per attribute present (docs/timeline.md lists them).
 func appendAttrsJSON(b []byte, a *Attrs) []byte {
+	if a != nil && a.json != nil {
+		return append(b, a.json...) // built once, when the set was interned
+	}
+	return buildAttrsJSON(b, a)
+}
+
+func buildAttrsJSON(b []byte, a *Attrs) []byte {
 	b = append(b, '{')
 	first := true
 	sep := func() {
