@@ -183,6 +183,72 @@ func appendCanon(b []byte, a omp.Attribute) []byte {
 	return v
 }
 
+// setField sets the named field an attribute type fills (the first
+// attribute of each type counts).
+func (at *Attrs) setField(t omp.AttrType, a omp.Attribute) {
+	switch a := a.(type) {
+	case *omp.Originator:
+		at.Originator = a.Addr
+	case *omp.TLOCAttr:
+		at.TLOC = a.TLOCKey
+	case *omp.OriginAttr:
+		at.Origin, at.Metric = a.Protocol, a.Metric
+	case *omp.UltimateTLOC:
+		at.UltimateTLOC, at.UltimateAct = a.TLOCKey, a.Action
+	case *omp.Uint32Attr:
+		if p := at.u32Field(t); p != nil {
+			*p = a.Value
+		}
+	case *omp.AddrAttr:
+		switch t {
+		case omp.AttrPrivateIPv4:
+			at.PrivateV4 = a.Addr
+		case omp.AttrPublicIPv4:
+			at.PublicV4 = a.Addr
+		case omp.AttrPrivateIPv6:
+			at.PrivateV6 = a.Addr
+		case omp.AttrPublicIPv6:
+			at.PublicV6 = a.Addr
+		}
+	case *omp.Uint8Attr:
+		switch t {
+		case omp.AttrCarrier:
+			at.Carrier = sdwan.Carrier(a.Value)
+		case omp.AttrRestrict:
+			at.Restrict = a.Value
+		}
+	}
+}
+
+// u32Field is the named field of a 32-bit attribute (nil: none).
+func (at *Attrs) u32Field(t omp.AttrType) *uint32 {
+	switch t {
+	case omp.AttrPreference:
+		return &at.Preference
+	case omp.AttrSiteID:
+		return &at.SiteID
+	case omp.AttrTag:
+		return &at.Tag
+	case omp.AttrDomainID:
+		return &at.DomainID
+	case omp.AttrOverlayID:
+		return &at.OverlayID
+	case omp.AttrLabel:
+		return &at.Label
+	case omp.AttrAffinityGroup:
+		return &at.AffinityGroup
+	case omp.AttrRegionID:
+		return &at.RegionID
+	case omp.AttrWeight:
+		return &at.Weight
+	case omp.AttrGenID:
+		return &at.GenID
+	case omp.AttrBandwidth:
+		return &at.Bandwidth
+	}
+	return nil
+}
+
 func isAddrAttr(t omp.AttrType) bool { return t >= omp.AttrPrivateIPv4 && t <= omp.AttrPublicIPv6 }
 
 // build decodes a sorted attribute list into a new Attrs (copying
@@ -201,102 +267,10 @@ func (in *interner) build(s []omp.Attribute) *Attrs {
 		} else {
 			ob = appendCanon(ob, a)
 		}
-		switch a := a.(type) {
-		case *omp.Originator:
-			c := *a
-			at.List = append(at.List, &c)
-			if first {
-				at.Originator = a.Addr
-			}
-		case *omp.TLOCAttr:
-			c := *a
-			at.List = append(at.List, &c)
-			if first {
-				at.TLOC = a.TLOCKey
-			}
-		case *omp.OriginAttr:
-			c := *a
-			at.List = append(at.List, &c)
-			if first {
-				at.Origin, at.Metric = a.Protocol, a.Metric
-			}
-		case *omp.Uint32Attr:
-			c := *a
-			at.List = append(at.List, &c)
-			if first {
-				switch t {
-				case omp.AttrPreference:
-					at.Preference = a.Value
-				case omp.AttrSiteID:
-					at.SiteID = a.Value
-				case omp.AttrTag:
-					at.Tag = a.Value
-				case omp.AttrDomainID:
-					at.DomainID = a.Value
-				case omp.AttrOverlayID:
-					at.OverlayID = a.Value
-				case omp.AttrLabel:
-					at.Label = a.Value
-				case omp.AttrAffinityGroup:
-					at.AffinityGroup = a.Value
-				case omp.AttrRegionID:
-					at.RegionID = a.Value
-				case omp.AttrWeight:
-					at.Weight = a.Value
-				case omp.AttrGenID:
-					at.GenID = a.Value
-				case omp.AttrBandwidth:
-					at.Bandwidth = a.Value
-				}
-			}
-		case *omp.UltimateTLOC:
-			c := *a
-			at.List = append(at.List, &c)
-			if first {
-				at.UltimateTLOC, at.UltimateAct = a.TLOCKey, a.Action
-			}
-		case *omp.Uint32ListAttr:
-			c := *a
-			c.Values = slices.Clone(a.Values)
-			at.List = append(at.List, &c)
-		case *omp.AddrAttr:
-			c := *a
-			at.List = append(at.List, &c)
-			if first {
-				switch t {
-				case omp.AttrPrivateIPv4:
-					at.PrivateV4 = a.Addr
-				case omp.AttrPublicIPv4:
-					at.PublicV4 = a.Addr
-				case omp.AttrPrivateIPv6:
-					at.PrivateV6 = a.Addr
-				case omp.AttrPublicIPv6:
-					at.PublicV6 = a.Addr
-				}
-			}
-		case *omp.Uint8Attr:
-			c := *a
-			at.List = append(at.List, &c)
-			if first {
-				switch t {
-				case omp.AttrCarrier:
-					at.Carrier = sdwan.Carrier(a.Value)
-				case omp.AttrRestrict:
-					at.Restrict = a.Value
-				}
-			}
-		case *omp.EncapParams:
-			c := *a
-			at.List = append(at.List, &c)
-		case *omp.UnknownAttr:
-			c := *a
-			c.Value = slices.Clone(a.Value)
-			at.List = append(at.List, &c)
-		default:
-			// An Attribute implementation this package does not know:
-			// keep it as an unknown attribute with its encoded value.
-			v, _ := a.AppendValue(nil)
-			at.List = append(at.List, &omp.UnknownAttr{Type: t, Flag: a.Flags(), Value: v})
+		c := a.Clone() // nothing of the decoder's buffers is kept
+		at.List = append(at.List, c)
+		if first {
+			at.setField(t, c)
 		}
 	}
 	at.addrHash = maphash.Bytes(in.seed, ab)

@@ -240,30 +240,14 @@ func buildAttrsJSON(b []byte, a *Attrs) []byte {
 			str("origin", v.Protocol.String())
 			num("metric", uint64(v.Metric))
 		case *omp.Uint32Attr:
-			num(u32AttrName(t), uint64(v.Value))
+			num(t.Key(), uint64(v.Value))
 		case *omp.UltimateTLOC:
 			str("ultimate_tloc", v.TLOCKey.String())
 			str("ultimate_action", v.Action.String())
 		case *omp.Uint32ListAttr:
-			switch t {
-			case omp.AttrASPath:
-				list("as_path", v.Values)
-			case omp.AttrCommunity:
-				list("community", v.Values)
-			default:
-				list("groups", v.Values)
-			}
+			list(t.Key(), v.Values)
 		case *omp.AddrAttr:
-			switch t {
-			case omp.AttrPrivateIPv4:
-				str("private_ipv4", v.Addr.String())
-			case omp.AttrPublicIPv4:
-				str("public_ipv4", v.Addr.String())
-			case omp.AttrPrivateIPv6:
-				str("private_ipv6", v.Addr.String())
-			default:
-				str("public_ipv6", v.Addr.String())
-			}
+			str(t.Key(), v.Addr.String())
 		case *omp.Uint8Attr:
 			if t == omp.AttrCarrier {
 				str("carrier", sdwan.Carrier(v.Value).String())
@@ -286,34 +270,6 @@ func buildAttrsJSON(b []byte, a *Attrs) []byte {
 		}
 	}
 	return append(b, '}')
-}
-
-func u32AttrName(t omp.AttrType) string {
-	switch t {
-	case omp.AttrPreference:
-		return "preference"
-	case omp.AttrSiteID:
-		return "site_id"
-	case omp.AttrTag:
-		return "tag"
-	case omp.AttrDomainID:
-		return "domain_id"
-	case omp.AttrOverlayID:
-		return "overlay_id"
-	case omp.AttrLabel:
-		return "label"
-	case omp.AttrAffinityGroup:
-		return "affinity_group"
-	case omp.AttrRegionID:
-		return "region_id"
-	case omp.AttrWeight:
-		return "weight"
-	case omp.AttrGenID:
-		return "gen_id"
-	case omp.AttrBandwidth:
-		return "bandwidth"
-	}
-	return "attr_" + strconv.Itoa(int(t))
 }
 
 // MarshalJSON encodes the attribute set as in the timeline.

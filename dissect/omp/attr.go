@@ -46,23 +46,42 @@ const (
 	FlagTransitive uint8 = 0x40
 )
 
-var attrNames = map[AttrType]string{
-	1: "ORIGINATOR", 2: "TLOC", 3: "ORIGIN", 4: "PREFERENCE", 5: "SITE_ID", 6: "TAG",
-	7: "DOMAIN_ID", 8: "OVERLAY_ID", 9: "LABEL", 10: "ULTIMATE_TLOC", 11: "AFFINITY_GROUP",
-	12: "REGION_ID", 13: "AS_PATH", 14: "COMMUNITY", 32: "PRIVATE_IPV4", 33: "PUBLIC_IPV4",
-	34: "PRIVATE_IPV6", 35: "PUBLIC_IPV6", 36: "WEIGHT", 37: "CARRIER", 38: "RESTRICT",
-	39: "GROUPS", 40: "ENCAP_PARAMS", 41: "GEN_ID", 42: "BANDWIDTH",
+// attrInfo is what this package says of each attribute type, in one
+// place: its name (Cisco's spelling, as in the YANG and MIB models) and the
+// member name the analysis JSON gives its value. A new attribute is a
+// constant, a line here, and its type's methods.
+var attrInfo = map[AttrType]struct{ name, key string }{
+	AttrOriginator: {"ORIGINATOR", "originator"}, AttrTLOC: {"TLOC", "tloc"}, AttrOrigin: {"ORIGIN", "origin"},
+	AttrPreference: {"PREFERENCE", "preference"}, AttrSiteID: {"SITE_ID", "site_id"}, AttrTag: {"TAG", "tag"},
+	AttrDomainID: {"DOMAIN_ID", "domain_id"}, AttrOverlayID: {"OVERLAY_ID", "overlay_id"}, AttrLabel: {"LABEL", "label"},
+	AttrUltimateTLOC: {"ULTIMATE_TLOC", "ultimate_tloc"}, AttrAffinityGroup: {"AFFINITY_GROUP", "affinity_group"},
+	AttrRegionID: {"REGION_ID", "region_id"}, AttrASPath: {"AS_PATH", "as_path"}, AttrCommunity: {"COMMUNITY", "community"},
+	AttrPrivateIPv4: {"PRIVATE_IPV4", "private_ipv4"}, AttrPublicIPv4: {"PUBLIC_IPV4", "public_ipv4"},
+	AttrPrivateIPv6: {"PRIVATE_IPV6", "private_ipv6"}, AttrPublicIPv6: {"PUBLIC_IPV6", "public_ipv6"},
+	AttrWeight: {"WEIGHT", "weight"}, AttrCarrier: {"CARRIER", "carrier"}, AttrRestrict: {"RESTRICT", "restrict"},
+	AttrGroups: {"GROUPS", "groups"}, AttrEncapParams: {"ENCAP_PARAMS", "encap_params"}, AttrGenID: {"GEN_ID", "gen_id"},
+	AttrBandwidth: {"BANDWIDTH", "bandwidth"},
+}
+
+// Key is the JSON member name of the attribute's value in the analysis
+// output ("preference", "site_id", ...; "attr_N" for a type this package
+// does not know).
+func (t AttrType) Key() string {
+	if i, ok := attrInfo[t]; ok {
+		return i.key
+	}
+	return "attr_" + strconv.Itoa(int(t))
 }
 
 func (t AttrType) String() string {
-	if n, ok := attrNames[t]; ok {
-		return n
+	if i, ok := attrInfo[t]; ok {
+		return i.name
 	}
 	return "ATTR-" + strconv.Itoa(int(t))
 }
 
 // Known reports whether this package decodes the attribute's value.
-func (t AttrType) Known() bool { _, ok := attrNames[t]; return ok }
+func (t AttrType) Known() bool { _, ok := attrInfo[t]; return ok }
 
 // MarshalText gives the name.
 func (t AttrType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
@@ -84,6 +103,10 @@ type Attribute interface {
 	Flags() uint8
 	// AppendValue appends the attribute's value (no header).
 	AppendValue(b []byte) ([]byte, error)
+	// Clone returns a copy that shares no memory with the attribute (a
+	// caller that keeps attributes decoded into reused buffers clones
+	// them).
+	Clone() Attribute
 }
 
 // Originator is ORIGINATOR: the system-ip of the device that originated
@@ -187,6 +210,25 @@ func (a *AddrAttr) Code() AttrType       { return a.Type }
 func (a *Uint8Attr) Code() AttrType      { return a.Type }
 func (a *EncapParams) Code() AttrType    { return AttrEncapParams }
 func (a *UnknownAttr) Code() AttrType    { return a.Type }
+
+func (a *Originator) Clone() Attribute   { c := *a; return &c }
+func (a *TLOCAttr) Clone() Attribute     { c := *a; return &c }
+func (a *OriginAttr) Clone() Attribute   { c := *a; return &c }
+func (a *Uint32Attr) Clone() Attribute   { c := *a; return &c }
+func (a *UltimateTLOC) Clone() Attribute { c := *a; return &c }
+func (a *AddrAttr) Clone() Attribute     { c := *a; return &c }
+func (a *Uint8Attr) Clone() Attribute    { c := *a; return &c }
+func (a *EncapParams) Clone() Attribute  { c := *a; return &c }
+func (a *Uint32ListAttr) Clone() Attribute {
+	c := *a
+	c.Values = append([]uint32(nil), a.Values...)
+	return &c
+}
+func (a *UnknownAttr) Clone() Attribute {
+	c := *a
+	c.Value = append([]byte(nil), a.Value...)
+	return &c
+}
 
 func (a *Originator) Flags() uint8     { return a.Flag }
 func (a *TLOCAttr) Flags() uint8       { return a.Flag }

@@ -115,7 +115,7 @@ func TestDecodeErrors(t *testing.T) {
 
 // Every attribute with a fixed length rejects every other length.
 func TestAttributeLengths(t *testing.T) {
-	for code := range attrNames {
+	for code := range attrInfo {
 		want := attrWantLen(code)
 		for l := 0; l <= 20; l++ {
 			ok := l == want || want == -4 && l%4 == 0

@@ -99,7 +99,7 @@ func (g gen) attr(t AttrType) Attribute {
 
 var allAttrTypes = func() []AttrType {
 	var ts []AttrType
-	for t := range attrNames {
+	for t := range attrInfo {
 		ts = append(ts, t)
 	}
 	return append(ts, 15, 31, 43, 99, 200, 255) // unknown ones
@@ -285,5 +285,37 @@ func TestTextForm(t *testing.T) {
 		"  reach path 2 vpn 10 10.5.0.1/32\n  reach path 3 vpn 0 0.0.0.0/0\n"
 	if b.String() != want {
 		t.Errorf("text\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestAttributeCloneSharesNothing: every attribute type's Clone is equal
+// to the original and shares no memory with it (the analyzer keeps clones
+// of attributes the dissector decodes into reused buffers).
+func TestAttributeCloneSharesNothing(t *testing.T) {
+	attrs := []Attribute{
+		&Originator{Flag: 1}, &TLOCAttr{Flag: 2}, &OriginAttr{Metric: 3}, &Uint32Attr{Type: AttrPreference, Value: 4},
+		&UltimateTLOC{Flag: 5}, &Uint32ListAttr{Type: AttrASPath, Values: []uint32{1, 2}}, &AddrAttr{Type: AttrPublicIPv4},
+		&Uint8Attr{Type: AttrCarrier, Value: 3}, &EncapParams{SPI: 7}, &UnknownAttr{Type: 99, Value: []byte{1, 2}},
+	}
+	for _, a := range attrs {
+		c := a.Clone()
+		if !reflect.DeepEqual(a, c) {
+			t.Errorf("%T: clone %+v differs from %+v", a, c, a)
+		}
+		if reflect.ValueOf(a).Pointer() == reflect.ValueOf(c).Pointer() {
+			t.Errorf("%T: clone is the same object", a)
+		}
+	}
+	l := attrs[5].(*Uint32ListAttr)
+	lc := l.Clone().(*Uint32ListAttr)
+	lc.Values[0] = 99
+	u := attrs[9].(*UnknownAttr)
+	uc := u.Clone().(*UnknownAttr)
+	uc.Value[0] = 99
+	if l.Values[0] == 99 || u.Value[0] == 99 {
+		t.Error("a clone shares its slice with the original")
+	}
+	if AttrSiteID.Key() != "site_id" || AttrType(200).Key() != "attr_200" {
+		t.Errorf("keys %q %q", AttrSiteID.Key(), AttrType(200).Key())
 	}
 }

@@ -219,7 +219,7 @@ func TestAttributeVectors(t *testing.T) {
 			}
 		})
 	}
-	for code := range attrNames {
+	for code := range attrInfo {
 		if !seen[code] {
 			t.Errorf("attribute %s has no vector", code)
 		}
