@@ -47,6 +47,7 @@ type Analyzer struct {
 	finishers []finisher
 	holders   []groupHolder
 	rc        rowChange // the change being told (setRow)
+	gcache    [gcacheSize]*group
 
 	lastTLOC   *tlocState // tlocLive's last answer
 	lastTLOCID tlocID

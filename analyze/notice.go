@@ -359,7 +359,7 @@ func (a *Analyzer) pruneWithdrawn() {
 		g := r.grp
 		g.remove(r)
 		if a.groupIdle(g) {
-			delete(a.groups, g.key)
+			a.dropGroup(g)
 		}
 		a.stats.PrunedRows++
 		a.pruneHorizon = max(a.pruneHorizon, cutoff)
@@ -374,6 +374,14 @@ func (a *Analyzer) pruneWithdrawn() {
 		k := copy(a.wq, a.wq[a.wqHead:])
 		clear(a.wq[k:])
 		a.wq, a.wqHead = a.wq[:k], 0
+	}
+}
+
+// dropGroup takes an idle group out of memory.
+func (a *Analyzer) dropGroup(g *group) {
+	delete(a.groups, g.key)
+	if i := g.key.slot(); a.gcache[i] == g {
+		a.gcache[i] = nil
 	}
 }
 
@@ -422,7 +430,7 @@ func (a *Analyzer) maybePrune() {
 				g := r.grp
 				g.remove(r)
 				if a.groupIdle(g) {
-					delete(a.groups, g.key)
+					a.dropGroup(g)
 				}
 				a.stats.PrunedRows++
 				a.pruneHorizon = max(a.pruneHorizon, cutoff)

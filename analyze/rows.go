@@ -102,7 +102,7 @@ func (a *Analyzer) infer(sd *side, f omp.Family, n *omp.NLRI, at *Attrs) {
 
 func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now int64, frame uint64) {
 	gk := keyOf(f, n)
-	g := a.groups[gk]
+	g := a.group(&gk)
 	var r *row
 	if g == nil {
 		ga := &groupAlloc{}
@@ -110,6 +110,7 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		g.key = gk
 		g.rows = ga.rows[:0]
 		a.groups[gk] = g
+		a.gcache[gk.slot()] = g
 	} else {
 		r = g.find(t, f, n.PathID)
 	}
@@ -131,6 +132,22 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	a.setRow(r, at, now, frame, whyUpdate, true)
 }
 
+// group returns the group of key gk (nil: none), through a small
+// direct-mapped cache in front of the map: the NLRI of the UPDATEs a
+// controller reflects to its peers repeat, and the map of every prefix of
+// a large fabric answers from memory, not from cache.
+func (a *Analyzer) group(gk *groupKey) *group {
+	i := gk.slot()
+	if g := a.gcache[i]; g != nil && g.key == *gk {
+		return g
+	}
+	g := a.groups[*gk]
+	if g != nil {
+		a.gcache[i] = g
+	}
+	return g
+}
+
 // groupAlloc allocates a group with room for one row in one object.
 type groupAlloc struct {
 	g    group
@@ -139,7 +156,8 @@ type groupAlloc struct {
 
 func (a *Analyzer) withdraw(t *table, u *omp.Update, n *omp.NLRI, now int64, frame uint64) {
 	var r *row
-	if g := a.groups[keyOf(u.Family, n)]; g != nil {
+	gk := keyOf(u.Family, n)
+	if g := a.group(&gk); g != nil {
 		r = g.find(t, u.Family, n.PathID)
 	}
 	if r != nil && r.live() {
