@@ -351,8 +351,20 @@ func (g *group) search(rk uint32, tid int, fam omp.Family, pathID uint32) (int, 
 	return lo, lo < len(g.rows) && rowCmp(rk, tid, fam, pathID, g.rows[lo]) == 0
 }
 
+// smallGroup is the size up to which a group is walked rather than
+// searched: a walk compares pointers and fields the rows already hold.
+const smallGroup = 12
+
 // find returns the row of table t, family f and path-id p.
 func (g *group) find(t *table, f omp.Family, p uint32) *row {
+	if len(g.rows) <= smallGroup {
+		for _, r := range g.rows {
+			if r.tab == t && r.pathID == p && r.fam == f {
+				return r
+			}
+		}
+		return nil
+	}
 	if i, ok := g.search(t.rkey, t.id, f, p); ok {
 		return g.rows[i]
 	}
@@ -361,6 +373,17 @@ func (g *group) find(t *table, f omp.Family, p uint32) *row {
 
 // recvRange returns the rows of the group held by receiver key rk.
 func (g *group) recvRange(rk uint32) []*row {
+	if len(g.rows) <= smallGroup {
+		i := 0
+		for i < len(g.rows) && g.rows[i].rk < rk {
+			i++
+		}
+		j := i
+		for j < len(g.rows) && g.rows[j].rk == rk {
+			j++
+		}
+		return g.rows[i:j]
+	}
 	i, _ := g.search(rk, 0, 0, 0)
 	j := i
 	for j < len(g.rows) && g.rows[j].rk == rk {
@@ -371,6 +394,17 @@ func (g *group) recvRange(rk uint32) []*row {
 
 // tableRange returns the rows of the group in table t.
 func (g *group) tableRange(t *table) []*row {
+	if len(g.rows) <= smallGroup {
+		i := 0
+		for i < len(g.rows) && g.rows[i].tab != t {
+			i++
+		}
+		j := i
+		for j < len(g.rows) && g.rows[j].tab == t {
+			j++
+		}
+		return g.rows[i:j]
+	}
 	i, _ := g.search(t.rkey, t.id, 0, 0)
 	j := i
 	for j < len(g.rows) && g.rows[j].tab == t {
