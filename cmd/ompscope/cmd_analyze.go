@@ -90,6 +90,7 @@ func (ff *filterFlags) filter() (analyze.Filter, error) {
 }
 
 func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	tuneGC()
 	fs := newFlagSet("analyze", "analyze -r FILE [flags]",
 		"Reads a capture, decrypts and decodes its control connections (keys as for dissect),\n"+
 			"and rebuilds the OMP peer sessions and the route, TLOC and service tables each peer\n"+

@@ -13,6 +13,7 @@ func init() {
 }
 
 func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	tuneGC()
 	fs := newFlagSet("dissect", "dissect -r FILE [flags]",
 		"Reads a capture, follows the DTLS and TLS control connections, decrypts them with the\n"+
 			"keys given (key log files, PSKs, RSA keys, and the capture's own pcapng Decryption\n"+

@@ -24,6 +24,7 @@ func init() {
 }
 
 func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	tuneGC()
 	fs := newFlagSet("sniff", "sniff -i IFACE [flags]",
 		"Captures on a network interface (Linux AF_PACKET, no libpcap needed; root or\n"+
 			"CAP_NET_RAW), decrypts the control connections with the keys given (--keylog files\n"+
