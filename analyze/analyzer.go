@@ -280,9 +280,11 @@ func (a *Analyzer) Gap(g *Gap) {
 	a.gapRecord(s, dirs, since, now, g.Frame, reason, n)
 }
 
-// SessionEnd tells the analyzer a connection closed (TCP FIN/RST, DTLS
-// close_notify) at time t.
-func (a *Analyzer) SessionEnd(info *SessionInfo, t time.Time) {
+// SessionEnd tells the analyzer a connection closed at time t (TCP
+// FIN/RST, a DTLS/TLS close_notify or fatal alert); why says how, and
+// shows in the peer.state event. The session goes down with graceful
+// restart, as a lost connection does.
+func (a *Analyzer) SessionEnd(info *SessionInfo, t time.Time, why string) {
 	now := a.advanceTo(timeNS(t))
 	if info == nil {
 		return
@@ -291,7 +293,10 @@ func (a *Analyzer) SessionEnd(info *SessionInfo, t time.Time) {
 	if s == nil {
 		return
 	}
-	a.loseControl(s, now, "connection closed", true)
+	if why == "" {
+		why = "connection closed"
+	}
+	a.loseControl(s, now, why, true)
 }
 
 // gapRecord notes unreadable records. decryption-gap is made of

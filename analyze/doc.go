@@ -15,7 +15,8 @@
 //     reason ("no-key", "auth-failed", ...), a count, the direction when
 //     known, and Gap.Start when a report covers a span (records that waited
 //     for a key and were given up on later).
-//   - SessionEnd: the connection closed (TCP FIN/RST, DTLS close_notify).
+//   - SessionEnd: the connection closed (TCP FIN/RST, a DTLS/TLS
+//     close_notify or fatal alert), with the reason.
 //   - Advance: capture time moved (call it for every packet, so timers fire
 //     on time even when no record decodes).
 //   - Finish: the capture ended.

@@ -198,7 +198,7 @@ func (x *sess) teardown(fromClient bool, code sdwan.ConnError) {
 
 func (x *sess) end() {
 	x.closed = true
-	x.f.a.SessionEnd(x.info, x.f.now)
+	x.f.a.SessionEnd(x.info, x.f.now, "TCP FIN")
 }
 
 func route(vpn uint32, prefix string, pathID uint32) omp.NLRI {

@@ -187,7 +187,7 @@ func (c *chaos) step() {
 	case 0:
 		c.a.Gap(&Gap{Time: c.now, Session: s, Dir: Dir(c.pick(3)), Reason: "no-key", Records: c.pick(3)})
 	case 1:
-		c.a.SessionEnd(s, c.now)
+		c.a.SessionEnd(s, c.now, "")
 	case 2:
 		c.a.Advance(c.now)
 	case 3:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/ompscope/ompscope/dissect/capture"
@@ -55,6 +56,12 @@ type Config struct {
 	// like the byte slices. For consumers that use each event at once (the
 	// analyzer, the printers); it spares an allocation per NLRI.
 	ReuseMessages bool
+	// OnSessionEnd, if set, hears every control connection that ended: a
+	// TCP FIN or RST of a TLS session, or a close_notify or fatal alert
+	// (decrypted) on a DTLS or TLS session, at time t and frame. why says
+	// which. A session may be reported more than once (an alert, then
+	// the FIN).
+	OnSessionEnd func(s *tlsdec.Session, t time.Time, frame uint64, why string)
 }
 
 // Event is one decrypted (or cleartext) control-connection record, with
@@ -99,6 +106,7 @@ type Dissector struct {
 	perSess  map[*tlsdec.Session]*SessionStats
 	Counters Counters
 	lastTime time.Time
+	lastFrm  uint64
 	emitFn   func(*tlsdec.Record)
 	dec      MessageDecoder // Config.ReuseMessages
 }
@@ -181,7 +189,7 @@ func (d *Dissector) Sessions() ([]*tlsdec.Session, map[*tlsdec.Session]*SessionS
 // Packet runs one captured packet through the pipeline.
 func (d *Dissector) Packet(p *capture.Packet) {
 	d.Counters.Packets++
-	d.lastTime = p.Time
+	d.lastTime, d.lastFrm = p.Time, p.Frame
 	d.flow.Decode(p)
 }
 
@@ -259,7 +267,36 @@ func (h *flowHandler) TCPData(s *flow.Segment) {
 }
 
 func (h *flowHandler) TCPClose(c *flow.Conn, why flow.CloseReason) {
-	(*Dissector)(h).tracker.TLSEnd(c.A, c.B)
+	d := (*Dissector)(h)
+	s := d.tracker.TLSEnd(c.A, c.B)
+	if s == nil || d.cfg.OnSessionEnd == nil {
+		return
+	}
+	switch why {
+	case flow.CloseFIN:
+		d.cfg.OnSessionEnd(s, d.lastTime, d.lastFrm, "TCP FIN")
+	case flow.CloseRST:
+		d.cfg.OnSessionEnd(s, d.lastTime, d.lastFrm, "TCP RST")
+	}
+}
+
+// alertEnd reports the end a decrypted alert record announces: a
+// close_notify, or any fatal alert.
+func (d *Dissector) alertEnd(r *tlsdec.Record) {
+	if d.cfg.OnSessionEnd == nil || len(r.Plaintext) < 2 {
+		return
+	}
+	level, desc := r.Plaintext[0], r.Plaintext[1]
+	who := "client"
+	if r.Dir == tlsdec.FromServer {
+		who = "server"
+	}
+	switch {
+	case desc == 0:
+		d.cfg.OnSessionEnd(r.Session, r.Time, r.Frame, "close_notify from the "+who)
+	case level == 2:
+		d.cfg.OnSessionEnd(r.Session, r.Time, r.Frame, "fatal alert "+strconv.Itoa(int(desc))+" from the "+who)
+	}
 }
 
 // plain handles a datagram on a controller port that is not DTLS: if it
@@ -292,6 +329,9 @@ func (d *Dissector) emit(r *tlsdec.Record) {
 	s := r.Session
 	if r.ContentType != tlsdec.ContentApplicationData {
 		d.Counters.OtherRecords++
+		if r.ContentType == tlsdec.ContentAlert && r.Decrypted {
+			d.alertEnd(r)
+		}
 		return
 	}
 	d.Counters.AppRecords++

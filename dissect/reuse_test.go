@@ -3,7 +3,9 @@ package dissect
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
@@ -121,4 +123,32 @@ func FuzzMessageDecoder(f *testing.F) {
 			t.Fatalf("reused decode of %x after %x differs from a fresh one", b, a)
 		}
 	})
+}
+
+// TestSessionEnds: the illustrated-tls12 session (a capture this project
+// did not make) ends with a close_notify from each side and the TCP FIN:
+// each reaches OnSessionEnd, with the session.
+func TestSessionEnds(t *testing.T) {
+	var ends []string
+	cfg := Config{ExtraTLSPorts: []uint16{8443}, OnSessionEnd: func(s *tlsdec.Session, tm time.Time, frame uint64, why string) {
+		if s == nil || tm.IsZero() || frame == 0 {
+			t.Errorf("session end without session, time or frame: %v %v %d", s, tm, frame)
+		}
+		ends = append(ends, why)
+	}}
+	_, c, err := runFile(t, "testdata/illustrated-tls12/capture.pcap", keysFrom(t, "testdata/illustrated-tls12/keylog.txt"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.plain) != 2 {
+		t.Fatalf("%d records", len(c.plain))
+	}
+	t.Logf("ends: %q", ends)
+	has := func(s string) bool { return slices.Contains(ends, s) }
+	if !has("close_notify from the client") && !has("close_notify from the server") {
+		t.Errorf("no close_notify reported: %q", ends)
+	}
+	if !has("TCP FIN") && !has("TCP RST") {
+		t.Errorf("no TCP end reported: %q", ends)
+	}
 }

@@ -207,7 +207,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	a := analyze.New(acfg)
 	fd := newFeeder(a)
-	cfg.OnGap = fd.gap
+	cfg.OnGap, cfg.OnSessionEnd = fd.gap, fd.end
 	r, err := in.open(stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)

@@ -166,7 +166,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	a := analyze.New(acfg)
 	fd := newFeeder(a)
-	cfg.OnGap = fd.gap
+	cfg.OnGap, cfg.OnSessionEnd = fd.gap, fd.end
 	jw := dissect.NewJSONWriter(bw, false)
 	d := dissect.New(cfg, func(e *dissect.Event) {
 		fd.event(e)

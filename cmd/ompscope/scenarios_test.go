@@ -29,7 +29,7 @@ func analyzeFile(t *testing.T, path string, psk string) (*analyze.Analyzer, time
 	}
 	a := analyze.New(analyze.Config{})
 	fd := newFeeder(a)
-	d := dissect.New(dissect.Config{Keys: ks, OnGap: fd.gap}, fd.event)
+	d := dissect.New(dissect.Config{Keys: ks, OnGap: fd.gap, OnSessionEnd: fd.end}, fd.event)
 	r, err := capture.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
+	"time"
 )
 
 // feeder connects the dissector's output to the analyzer: it turns
@@ -56,6 +57,11 @@ func (f *feeder) event(e *dissect.Event) {
 	f.in = analyze.Input{Time: e.Time, Frame: e.Frame, Session: si, FromClient: fromClient,
 		VDaemon: e.Msg.VDaemon, OMP: e.Msg.OMP, Err: e.Msg.Err}
 	f.a.Message(&f.in)
+}
+
+// end feeds the end of a control connection.
+func (f *feeder) end(s *tlsdec.Session, t time.Time, frame uint64, why string) {
+	f.a.SessionEnd(f.info(s), t, why)
 }
 
 // gap feeds n undecryptable records of s.

@@ -667,12 +667,14 @@ func tlsHeaderProblem(b []byte) string {
 
 // TLSEnd tells the tracker that the TCP connection between src and dst
 // ended; a later connection on the same endpoints is a new session.
-func (t *Tracker) TLSEnd(src, dst netip.AddrPort) {
+func (t *Tracker) TLSEnd(src, dst netip.AddrPort) *Session {
 	key := makePairKey(src, dst, true)
-	if s := t.sessions[key]; s != nil {
+	s := t.sessions[key]
+	if s != nil {
 		s.Ended = true
 		delete(t.sessions, key)
 	}
+	return s
 }
 
 // TLSData processes in-order bytes of one direction (src → dst) of a TCP
