@@ -2,7 +2,6 @@ package dissect
 
 import (
 	"fmt"
-	"io"
 	"net/netip"
 	"strconv"
 	"time"
@@ -109,6 +108,7 @@ type Dissector struct {
 	lastFrm  uint64
 	emitFn   func(*tlsdec.Record)
 	dec      MessageDecoder // Config.ReuseMessages
+	sink     Sink           // NewWithSink
 }
 
 // Counters are the dissector's own counts.
@@ -206,22 +206,10 @@ func (d *Dissector) Secrets(kind uint32, data []byte) {
 	}
 }
 
-// Run reads r to its end. The error is the reader's (a truncated file
-// says where); everything before it was dissected.
-func (d *Dissector) Run(r *capture.Reader) error {
-	r.OnSecrets = d.Secrets
-	var p capture.Packet
-	for {
-		err := r.Next(&p)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		d.Packet(&p)
-	}
-}
+// Run reads r to its end (RunSource with no options). The error is the
+// reader's (a truncated file says where); everything before it was
+// dissected.
+func (d *Dissector) Run(r *capture.Reader) error { return d.RunSource(r, RunOptions{}) }
 
 // Finish flushes the layers at the end of the input: buffered TCP data is
 // delivered, records still waiting for a key are counted as failures.

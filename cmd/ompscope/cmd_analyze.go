@@ -9,11 +9,9 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect"
-	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/sdwan"
 )
 
@@ -207,32 +205,16 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	a := analyze.New(acfg)
 	fd := newFeeder(a)
-	cfg.OnGap, cfg.OnSessionEnd = fd.gap, fd.end
 	r, err := in.open(stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
 		return exitRuntime
 	}
 	defer r.Close()
-	var last time.Time
-	d := dissect.New(cfg, fd.event)
-	r.OnSecrets = d.Secrets
-	var p capture.Packet
-	var runErr error
-	for {
-		if err := r.Next(&p); err != nil {
-			if err != io.EOF {
-				runErr = err
-			}
-			break
-		}
-		d.Packet(&p)
-		if !p.Time.IsZero() {
-			last = p.Time
-			a.Advance(p.Time)
-		}
-	}
+	d := dissect.NewWithSink(cfg, fd)
+	runErr := d.RunSource(r, dissect.RunOptions{})
 	d.Finish()
+	last := fd.last
 	a.Finish(last)
 	if runErr != nil {
 		fmt.Fprintf(stderr, "ompscope analyze: %v (the analysis covers everything before it)\n", runErr)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -165,12 +164,10 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		bw.Flush()
 	}
 	a := analyze.New(acfg)
-	fd := newFeeder(a)
-	cfg.OnGap, cfg.OnSessionEnd = fd.gap, fd.end
 	jw := dissect.NewJSONWriter(bw, false)
-	d := dissect.New(cfg, func(e *dissect.Event) {
-		fd.event(e)
-		if *view == "dissect" {
+	sink := &sniffSink{feeder: newFeeder(a)}
+	if *view == "dissect" {
+		sink.print = func(e *dissect.Event) {
 			if f == "json" {
 				jw.Write(e)
 			} else {
@@ -178,7 +175,8 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 			bw.Flush()
 		}
-	})
+	}
+	d := dissect.NewWithSink(cfg, sink)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -194,50 +192,37 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	showStatus := *statusEvery > 0 && (isTerminal(stderr) || fs.Changed("status"))
 	start, lastStatus := time.Now(), time.Now()
-	var p capture.Packet
-	var n uint64
-	var runErr error
-	for {
-		err := src.Next(&p)
-		if err == nil {
-			n++
+	runErr := d.RunSource(src, dissect.RunOptions{
+		OnPacket: func(p *capture.Packet) {
 			if pw != nil {
-				pw.WritePacket(&p)
+				pw.WritePacket(p)
 			}
-			d.Packet(&p)
-			a.Advance(p.Time)
-			if *count > 0 && n >= *count {
-				break
+		},
+		MaxPackets: *count,
+		Between: func() bool {
+			if newKeys.Swap(false) {
+				d.Retry()
 			}
-		} else if errors.Is(err, io.EOF) {
-			break
-		} else if errors.Is(err, live.ErrTimeout) {
-			a.Advance(time.Now())
-		} else {
-			runErr = err
-			break
-		}
-		if newKeys.Swap(false) {
-			d.Retry()
-		}
-		if showStatus && time.Since(lastStatus) >= *statusEvery {
-			lastStatus = time.Now()
-			st, _ := src.Stats()
-			sess, _ := d.Sessions()
-			var dec, fail uint64
-			for _, s := range sess {
-				dec += s.Decrypted
-				fail += s.TotalFailures()
+			if showStatus && time.Since(lastStatus) >= *statusEvery {
+				lastStatus = time.Now()
+				st, _ := src.Stats()
+				sess, _ := d.Sessions()
+				var dec, fail uint64
+				for _, s := range sess {
+					dec += s.Decrypted
+					fail += s.TotalFailures()
+				}
+				errMu.Lock()
+				fmt.Fprintf(stderr, "\r%s: %d packets, %d kernel drops, %d sessions, %d records decrypted, %d undecryptable, %d anomalies   ",
+					time.Since(start).Round(time.Second), st.Packets, st.KernelDropped, len(sess), dec, fail, anomalies)
+				errMu.Unlock()
+				if pw != nil {
+					pw.Flush()
+				}
 			}
-			errMu.Lock()
-			fmt.Fprintf(stderr, "\r%s: %d packets, %d kernel drops, %d sessions, %d records decrypted, %d undecryptable, %d anomalies   ",
-				time.Since(start).Round(time.Second), st.Packets, st.KernelDropped, len(sess), dec, fail, anomalies)
-			errMu.Unlock()
-			if pw != nil {
-				pw.Flush()
-			}
-		}
-	}
+			return false
+		},
+	})
 	for _, fl := range followers {
 		fl.Stop()
 	}
@@ -267,6 +252,19 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// sniffSink is the analyzer's feeder, and the dissect view's printer.
+type sniffSink struct {
+	*feeder
+	print func(*dissect.Event)
+}
+
+func (s *sniffSink) Record(e *dissect.Event) {
+	s.feeder.Record(e)
+	if s.print != nil {
+		s.print(e)
+	}
 }
 
 // eventLine is the one-line text form of an analyzer event.

@@ -29,26 +29,16 @@ func analyzeFile(t *testing.T, path string, psk string) (*analyze.Analyzer, time
 	}
 	a := analyze.New(analyze.Config{})
 	fd := newFeeder(a)
-	d := dissect.New(dissect.Config{Keys: ks, OnGap: fd.gap, OnSessionEnd: fd.end}, fd.event)
+	d := dissect.NewWithSink(dissect.Config{Keys: ks}, fd)
 	r, err := capture.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	r.OnSecrets = d.Secrets
-	var p capture.Packet
-	var last time.Time
-	for {
-		if err := r.Next(&p); err != nil {
-			if err != io.EOF {
-				t.Fatal(err)
-			}
-			break
-		}
-		d.Packet(&p)
-		last = p.Time
-		a.Advance(p.Time)
+	if err := d.RunSource(r, dissect.RunOptions{}); err != nil {
+		t.Fatal(err)
 	}
+	last := fd.last
 	d.Finish()
 	a.Finish(last)
 	return a, last

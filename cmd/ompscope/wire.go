@@ -7,15 +7,24 @@ import (
 	"time"
 )
 
-// feeder connects the dissector's output to the analyzer: it turns
-// dissect events and decryption failures into analyze inputs. It is the
-// only place that knows both sides, so that analyze never sees packets
-// or crypto.
+// feeder connects the dissector's output to the analyzer: it is the
+// dissect.Sink that turns records, decryption gaps, session ends and clock
+// ticks into analyze inputs. It is the only place that knows both sides,
+// so that analyze never sees packets or crypto.
 type feeder struct {
 	a     *analyze.Analyzer
 	infos map[*tlsdec.Session]*analyze.SessionInfo
 	plain map[string]*analyze.SessionInfo
 	in    analyze.Input
+	last  time.Time // the last capture time ticked
+}
+
+var _ dissect.Sink = (*feeder)(nil)
+
+// Tick moves the analyzer's clock.
+func (f *feeder) Tick(t time.Time) {
+	f.last = t
+	f.a.Advance(t)
 }
 
 func newFeeder(a *analyze.Analyzer) *feeder {
@@ -36,8 +45,8 @@ func (f *feeder) info(s *tlsdec.Session) *analyze.SessionInfo {
 	return si
 }
 
-// event feeds one decoded record.
-func (f *feeder) event(e *dissect.Event) {
+// Record feeds one decoded record.
+func (f *feeder) Record(e *dissect.Event) {
 	var si *analyze.SessionInfo
 	fromClient := e.Dir != tlsdec.FromServer
 	if e.Session != nil {
@@ -59,13 +68,13 @@ func (f *feeder) event(e *dissect.Event) {
 	f.a.Message(&f.in)
 }
 
-// end feeds the end of a control connection.
-func (f *feeder) end(s *tlsdec.Session, t time.Time, frame uint64, why string) {
+// SessionEnd feeds the end of a control connection.
+func (f *feeder) SessionEnd(s *tlsdec.Session, t time.Time, frame uint64, why string) {
 	f.a.SessionEnd(f.info(s), t, why)
 }
 
-// gap feeds n undecryptable records of s.
-func (f *feeder) gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
+// Gap feeds n undecryptable records of s.
+func (f *feeder) Gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
 	g := analyze.Gap{Time: s.LastSeen, Frame: s.LastFrame, Session: f.info(s), Dir: analyze.DirUnknown,
 		Reason: r.String(), Records: n}
 	if r == tlsdec.ReasonNoKey {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -393,3 +394,8 @@ func (o order) u64(b []byte) uint64 {
 	}
 	return binary.LittleEndian.Uint64(b)
 }
+
+// ErrIdle is returned by a live source's Next when no packet came before
+// its timeout (or its wait was interrupted). It is not fatal: call Next
+// again. A file never returns it.
+var ErrIdle = errors.New("live: no packet before the timeout")

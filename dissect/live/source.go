@@ -3,6 +3,7 @@ package live
 import (
 	"errors"
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/capture"
 	"syscall"
 	"time"
 )
@@ -60,7 +61,7 @@ var (
 	// ErrTimeout is returned by Next when Options.Timeout passed without
 	// a packet, or when Wake interrupted the wait. It is not fatal: call
 	// Next again.
-	ErrTimeout = errors.New("live: no packet before the timeout")
+	ErrTimeout = capture.ErrIdle
 	// ErrClosed is returned by Next and Stats after Close.
 	ErrClosed = errors.New("live: source closed")
 	// ErrUnsupported is returned by Open on systems other than Linux.

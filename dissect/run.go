@@ -1,0 +1,111 @@
+package dissect
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+// Source yields captured packets in capture order: a capture file
+// (*capture.Reader) or a live interface (live.Source). Next returns io.EOF
+// at the end, and capture.ErrIdle when a live source had nothing before
+// its timeout (not an error: the run ticks the wall clock and goes on).
+type Source interface {
+	Next(p *capture.Packet) error
+}
+
+// Sink receives, in capture order, everything the pipeline produces: the
+// decoded records, the records it could not read, the control
+// connections that ended, and the clock. The analyzer (through the
+// command's adapter), the printers and the live status all take their
+// input this way.
+type Sink interface {
+	// Record is one decoded record; valid during the call only.
+	Record(e *Event)
+	// Gap reports n records of s that could not be decrypted, for reason r.
+	Gap(s *tlsdec.Session, r tlsdec.Reason, n int)
+	// SessionEnd reports a control connection that ended (TCP FIN/RST,
+	// close_notify, fatal alert).
+	SessionEnd(s *tlsdec.Session, t time.Time, frame uint64, why string)
+	// Tick says capture time reached t (after every packet; with the wall
+	// clock when a live source is idle).
+	Tick(t time.Time)
+}
+
+// NewWithSink makes a Dissector whose output goes to sink (Config.OnGap
+// and Config.OnSessionEnd, if set, hear their events too).
+func NewWithSink(cfg Config, sink Sink) *Dissector {
+	gap, end := cfg.OnGap, cfg.OnSessionEnd
+	cfg.OnGap = func(s *tlsdec.Session, r tlsdec.Reason, n int) {
+		if gap != nil {
+			gap(s, r, n)
+		}
+		sink.Gap(s, r, n)
+	}
+	cfg.OnSessionEnd = func(s *tlsdec.Session, t time.Time, frame uint64, why string) {
+		if end != nil {
+			end(s, t, frame, why)
+		}
+		sink.SessionEnd(s, t, frame, why)
+	}
+	d := New(cfg, sink.Record)
+	d.sink = sink
+	return d
+}
+
+// RunOptions tune RunSource.
+type RunOptions struct {
+	// OnPacket sees every packet before it is dissected (sniff -w writes
+	// it).
+	OnPacket func(p *capture.Packet)
+	// MaxPackets stops the run after that many packets (0: no limit).
+	MaxPackets uint64
+	// Between runs after every packet and every idle timeout (it may call
+	// Retry when keys arrived, print a status line); true stops the run.
+	Between func() bool
+}
+
+// RunSource is the one packet loop of the files and the live capture: it
+// reads src until its end (or MaxPackets, or Between says stop), feeds
+// every packet through the pipeline and ticks the sink's clock. A
+// capture file's Decryption Secrets Blocks go to the key store as they
+// come. The error is the source's; everything before it was dissected.
+// Call Finish after it.
+func (d *Dissector) RunSource(src Source, opt RunOptions) error {
+	if r, ok := src.(*capture.Reader); ok {
+		r.OnSecrets = d.Secrets
+	}
+	var p capture.Packet
+	var n uint64
+	for {
+		err := src.Next(&p)
+		switch {
+		case err == nil:
+			n++
+			if opt.OnPacket != nil {
+				opt.OnPacket(&p)
+			}
+			d.Packet(&p)
+			if d.sink != nil && !p.Time.IsZero() {
+				d.sink.Tick(p.Time)
+			}
+			if opt.MaxPackets > 0 && n >= opt.MaxPackets {
+				return nil
+			}
+		case err == io.EOF:
+			return nil
+		case errors.Is(err, capture.ErrIdle):
+			if d.sink != nil {
+				d.sink.Tick(time.Now())
+			}
+		default:
+			return err
+		}
+		if opt.Between != nil && opt.Between() {
+			return nil
+		}
+	}
+}
