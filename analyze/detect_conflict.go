@@ -48,8 +48,7 @@ type centry struct {
 type conflictDet struct {
 	a      *Analyzer
 	active map[confKey][]condKey
-	dirty  map[confKey]struct{}
-	order  []confKey
+	dirty  marks[confKey]
 	es     []centry
 	found  []cand
 }
@@ -62,7 +61,7 @@ type cand struct {
 }
 
 func newConflict(a *Analyzer) *conflictDet {
-	return &conflictDet{a: a, active: map[confKey][]condKey{}, dirty: map[confKey]struct{}{}}
+	return &conflictDet{a: a, active: map[confKey][]condKey{}}
 }
 
 // rowChanged marks the buckets the row belongs to.
@@ -79,7 +78,7 @@ func (d *conflictDet) rowChanged(c *rowChange) {
 
 func (d *conflictDet) mark(k confKey) {
 	if _, ok := d.active[k]; ok {
-		d.dirty[k] = struct{}{}
+		d.dirty.mark(k)
 		return
 	}
 	// nothing to compare unless two live copies differ (attribute sets
@@ -95,22 +94,14 @@ func (d *conflictDet) mark(k confKey) {
 		case first == nil:
 			first = at
 		case at != first:
-			d.dirty[k] = struct{}{}
+			d.dirty.mark(k)
 			return
 		}
 	}
 }
 
 func (d *conflictDet) tick(now int64) {
-	if len(d.dirty) == 0 {
-		return
-	}
-	ks := d.order[:0]
-	for k := range d.dirty {
-		ks = append(ks, k)
-	}
-	clear(d.dirty)
-	slices.SortFunc(ks, func(x, y confKey) int {
+	ks := d.dirty.take(func(x, y confKey) int {
 		if c := cmpGroupKey(&x.g.key, &y.g.key); c != 0 {
 			return c
 		}
@@ -119,7 +110,6 @@ func (d *conflictDet) tick(now int64) {
 	for _, k := range ks {
 		d.eval(k, now)
 	}
-	d.order = ks[:0]
 }
 
 func (d *conflictDet) eval(k confKey, now int64) {

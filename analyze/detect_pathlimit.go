@@ -25,13 +25,12 @@ type plKey struct {
 type pathLimitDet struct {
 	a      *Analyzer
 	active map[plKey]condKey
-	dirty  map[plKey]struct{}
-	order  []plKey
+	dirty  marks[plKey]
 	buf    []*row
 }
 
 func newPathLimit(a *Analyzer) *pathLimitDet {
-	return &pathLimitDet{a: a, active: map[plKey]condKey{}, dirty: map[plKey]struct{}{}}
+	return &pathLimitDet{a: a, active: map[plKey]condKey{}}
 }
 
 func (d *pathLimitDet) rowChanged(c *rowChange) {
@@ -41,7 +40,7 @@ func (d *pathLimitDet) rowChanged(c *rowChange) {
 	}
 	k := plKey{r.tab, r.grp}
 	if _, ok := d.active[k]; ok {
-		d.dirty[k] = struct{}{}
+		d.dirty.mark(k)
 		return
 	}
 	lim := r.tab.sess.pathLimit
@@ -55,20 +54,12 @@ func (d *pathLimitDet) rowChanged(c *rowChange) {
 		}
 	}
 	if n > lim {
-		d.dirty[k] = struct{}{}
+		d.dirty.mark(k)
 	}
 }
 
 func (d *pathLimitDet) tick(now int64) {
-	if len(d.dirty) == 0 {
-		return
-	}
-	ks := d.order[:0]
-	for k := range d.dirty {
-		ks = append(ks, k)
-	}
-	clear(d.dirty)
-	slices.SortFunc(ks, func(x, y plKey) int {
+	ks := d.dirty.take(func(x, y plKey) int {
 		if x.t.id != y.t.id {
 			return x.t.id - y.t.id
 		}
@@ -77,7 +68,6 @@ func (d *pathLimitDet) tick(now int64) {
 	for _, k := range ks {
 		d.eval(k, now)
 	}
-	d.order = ks[:0]
 }
 
 func (d *pathLimitDet) eval(k plKey, now int64) {

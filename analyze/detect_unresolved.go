@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"slices"
 	"strconv"
 	"time"
 )
@@ -36,15 +35,14 @@ type unresolvedDet struct {
 	refs   map[tlocID]map[unresKey]int32 // live route rows per TLOC, per prefix and originator
 	count  map[unresKey]int32            // live route rows pointing to an absent TLOC
 	active map[unresKey]bool
-	dirty  map[unresKey]struct{}
-	order  []unresKey // scratch
-	lastT  tlocID     // ref's last TLOC and its map
+	dirty  marks[unresKey]
+	lastT  tlocID // ref's last TLOC and its map
 	lastM  map[unresKey]int32
 }
 
 func newUnresolved(a *Analyzer) *unresolvedDet {
 	return &unresolvedDet{a: a, refs: map[tlocID]map[unresKey]int32{}, count: map[unresKey]int32{},
-		active: map[unresKey]bool{}, dirty: map[unresKey]struct{}{}}
+		active: map[unresKey]bool{}}
 }
 
 func (d *unresolvedDet) rowChanged(c *rowChange) {
@@ -107,20 +105,12 @@ func (d *unresolvedDet) add(k unresKey, n int32) {
 		d.count[k] = c
 	}
 	if (c > 0) != d.active[k] {
-		d.dirty[k] = struct{}{}
+		d.dirty.mark(k)
 	}
 }
 
 func (d *unresolvedDet) tick(now int64) {
-	if len(d.dirty) == 0 {
-		return
-	}
-	ks := d.order[:0]
-	for k := range d.dirty {
-		ks = append(ks, k)
-	}
-	clear(d.dirty)
-	slices.SortFunc(ks, func(x, y unresKey) int {
+	ks := d.dirty.take(func(x, y unresKey) int {
 		if c := cmpGroupKey(&x.g.key, &y.g.key); c != 0 {
 			return c
 		}
@@ -155,7 +145,6 @@ func (d *unresolvedDet) tick(now int64) {
 			return s + "."
 		})
 	}
-	d.order = ks[:0]
 }
 
 // example returns a live row of k whose TLOC is absent (the first in group

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/ompscope/ompscope/dissect/omp"
@@ -218,4 +219,33 @@ func (a *Analyzer) tell(e *coreEvent) {
 	for _, w := range a.evW {
 		w.event(e)
 	}
+}
+
+// marks is a set of keys a detector marked for evaluation at the next
+// tick. take returns them in the order cmp gives (map order must reach no
+// output) and empties the set.
+type marks[K comparable] struct {
+	m     map[K]struct{}
+	order []K
+}
+
+func (s *marks[K]) mark(k K) {
+	if s.m == nil {
+		s.m = map[K]struct{}{}
+	}
+	s.m[k] = struct{}{}
+}
+
+func (s *marks[K]) take(cmp func(x, y K) int) []K {
+	if len(s.m) == 0 {
+		return nil
+	}
+	ks := s.order[:0]
+	for k := range s.m {
+		ks = append(ks, k)
+	}
+	clear(s.m)
+	slices.SortFunc(ks, cmp)
+	s.order = ks[:0]
+	return ks
 }
