@@ -355,15 +355,7 @@ func (a *Analyzer) pruneWithdrawn() {
 		if r.ti < 0 || int(r.ti) >= len(t.rows) || t.rows[r.ti] != r || r.live() || r.cur().t > cutoff {
 			continue // gone already, or advertised (and maybe withdrawn) again since
 		}
-		t.remove(r)
-		g := r.grp
-		g.remove(r)
-		if a.groupIdle(g) {
-			a.dropGroup(g)
-		}
-		a.stats.PrunedRows++
-		a.pruneHorizon = max(a.pruneHorizon, cutoff)
-		a.horizon = max(a.horizon, cutoff)
+		a.pruneRow(r, cutoff)
 	}
 	if n == 0 {
 		return
@@ -375,6 +367,20 @@ func (a *Analyzer) pruneWithdrawn() {
 		clear(a.wq[k:])
 		a.wq, a.wqHead = a.wq[:k], 0
 	}
+}
+
+// pruneRow takes a row withdrawn before cutoff out of memory (and its
+// group, when nothing holds it any more).
+func (a *Analyzer) pruneRow(r *row, cutoff int64) {
+	r.tab.remove(r)
+	g := r.grp
+	g.remove(r)
+	if a.groupIdle(g) {
+		a.dropGroup(g)
+	}
+	a.stats.PrunedRows++
+	a.pruneHorizon = max(a.pruneHorizon, cutoff)
+	a.horizon = max(a.horizon, cutoff)
 }
 
 // dropGroup takes an idle group out of memory.
@@ -425,16 +431,8 @@ func (a *Analyzer) maybePrune() {
 			}
 			if i == r.n()-1 && r.v.attrs == nil {
 				// withdrawn before the cutoff: the row goes
-				t.remove(r)
+				a.pruneRow(r, cutoff)
 				j-- // the last row moved here
-				g := r.grp
-				g.remove(r)
-				if a.groupIdle(g) {
-					a.dropGroup(g)
-				}
-				a.stats.PrunedRows++
-				a.pruneHorizon = max(a.pruneHorizon, cutoff)
-				a.horizon = max(a.horizon, cutoff)
 				continue
 			}
 			if i > 0 {
