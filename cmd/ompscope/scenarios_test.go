@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ompscope/ompscope/analyze"
-	"github.com/ompscope/ompscope/analyze/manifestcheck"
+	"github.com/ompscope/ompscope/pcaps/manifestcheck"
 	"github.com/ompscope/ompscope/dissect"
 	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/tlsdec"

@@ -6,15 +6,15 @@
 # CAP_NET_ADMIN for the large socket buffer). Each rate runs for STEP
 # (default 2s); at most 5 million packets per rate.
 #
-# Usage: dissect/live/bench/loopback.sh [extra loopbench flags]
+# Usage: pcaps/bench/loopback.sh [extra loopbench flags]
 #   e.g. -dissect (also run dissect.Dissector.Packet on every packet),
 #        -impl pcapgo (gopacket's pcapgo.EthernetHandle, for comparison),
 #        -buffer 212992 (a small socket buffer), -rates 100000,200000
 set -eu
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/../.."
 bin=$(mktemp -d)/loopbench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-CGO_ENABLED=0 go build -o "$bin" ./dissect/live/cmd/loopbench
+CGO_ENABLED=0 go build -o "$bin" ./pcaps/bench/loopbench
 echo "== capture alone"
 "$bin" -step "${STEP:-2s}" "$@"
 echo

@@ -11,7 +11,7 @@
 // It needs root (or CAP_NET_RAW). Every step is bounded in time and
 // packet count. Usage (see also ../../bench/loopback.sh):
 //
-//	go run ./dissect/live/cmd/loopbench [-rates 50000,100000,...] [-step 2s] [-size 120] [-dissect] [-impl live|pcapgo]
+//	go run ./pcaps/bench/loopbench [-rates 50000,100000,...] [-step 2s] [-size 120] [-dissect] [-impl live|pcapgo]
 package main
 
 import (
