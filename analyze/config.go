@@ -57,10 +57,11 @@ type Config struct {
 	// Retention says how much history is kept. Positive: history older
 	// than this (in capture time) is pruned, withdrawn rows, older
 	// versions, dead tables and closed sessions alike (live capture).
-	// 0 (the default): withdrawn rows and superseded versions leave
-	// memory once the longest detector window (Window) has passed, so
-	// memory follows the live tables; sessions and tables stay for the
-	// summary. Negative: everything is kept (HistoryPerRow still bounds the
+	// 0 (the default): withdrawn rows leave memory once the longest
+	// detector window (Window) has passed, so memory follows the live
+	// tables (a live row keeps at most HistoryPerRow versions); sessions
+	// and tables stay for the summary. A positive value below Window is
+	// taken as Window. Negative: everything is kept (HistoryPerRow still bounds the
 	// versions per row), so Snapshot and Diff answer for any past instant.
 	// Snapshots at instants listed in SnapshotAt are exact whatever is
 	// pruned; others before the horizon are marked inexact.

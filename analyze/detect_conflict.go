@@ -71,6 +71,9 @@ func (d *conflictDet) rowChanged(c *rowChange) {
 	if rk := r.tab.rkey; rk != 0 {
 		d.mark(confKey{g, rk})
 	}
+	if c.rekey && c.oldRK != 0 && c.oldRK != r.tab.rkey {
+		d.mark(confKey{g, c.oldRK}) // the bucket it left
+	}
 	if own {
 		d.mark(confKey{g, allOriginals})
 	}

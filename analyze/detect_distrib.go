@@ -476,6 +476,6 @@ var notDistributedKind = kindDef{kind: KindNotDistributed, det: &distDetDef, exp
 		"FROM PEER) and on the edges that lack it; show omp tlocs (and show omp tlocs received / advertised) " +
 		"on the vSmart and the edges; show omp peers (are the sessions up?); the control policy on the vSmarts " +
 		"(show running-config policy, apply-policy) and on the edge show policy from-vsmart.",
-	settings: "Config.DistributionWindow, default 30s (no command-line flag yet). A path that arrives inside the " +
+	settings: "--distribution-window (Config.DistributionWindow), default 30s. A path that arrives inside the " +
 		"window is not reported; the capture ending before the window passes reports nothing.",
 }}

@@ -125,6 +125,10 @@ func (v *divergenceDet) event(e *coreEvent) {
 		}
 	case evDup:
 		v.dirty[e.recv] = struct{}{} // tables to that system-ip change meaning
+	case evDropped:
+		if e.t != nil {
+			delete(v.fps, e.t)
+		}
 	}
 }
 
@@ -316,6 +320,6 @@ var vSmartDivergenceKind = kindDef{kind: KindVSmartDivergence, det: &divergenceD
 	check: "show omp peers and show control connections on both vSmarts (is the vSmart mesh complete?); " +
 		"show omp routes vpn <vpn> on both vSmarts and on the edge (show omp routes vpn <vpn> detail: FROM PEER); " +
 		"compare the active policies (show running-config policy, show policy from-vsmart on the edge).",
-	settings: "--convergence-window (Config.ConvergenceWindow), default 10s. A difference resolved inside the window " +
+	settings: "--convergence-window (Config.ConvergenceWindow), default 15s. A difference resolved inside the window " +
 		"is not reported.",
 }}

@@ -31,6 +31,11 @@ func (u *siteIDDet) event(e *coreEvent) {
 		u.header(e.sd, e.now, e.frame)
 	case evAttrSite:
 		u.attr(e.s, e.at, e.orig, e.what, e.now, e.frame)
+	case evDropped:
+		if e.s != nil {
+			delete(u.reported, e.s.sides[0])
+			delete(u.reported, e.s.sides[1])
+		}
 	}
 }
 

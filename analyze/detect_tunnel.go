@@ -27,6 +27,10 @@ type tunnelState struct {
 }
 
 func (u *tunnelDet) event(e *coreEvent) {
+	if e.kind == evDropped && e.s != nil {
+		delete(u.st, e.s)
+		return
+	}
 	if e.kind == evRecord {
 		s := e.s
 		if u.st[s] == nil && s.info.Transport != "plain" && !s.info.NullCipher && !legacyVersions[s.info.Version] {

@@ -41,8 +41,8 @@ func (w *withdrawDet) event(e *coreEvent) {
 				}
 			}
 		}
-		if !orig.IsValid() {
-			orig = t.from.sys
+		if !orig.IsValid() && !t.from.isVSmart() {
+			orig = t.from.sys // an edge withdraws its own paths; a vSmart reflects others'
 		}
 		subject = routeSubject(n.VPN, n.Prefix, orig)
 		what = "route vpn " + itoa(n.VPN) + " " + n.Prefix.String() + " path-id " + itoa(n.PathID)
@@ -54,6 +54,10 @@ func (w *withdrawDet) event(e *coreEvent) {
 		what = "service " + n.Service.String() + " vpn " + itoa(n.VPN) + " of " + n.Originator.String() + " path-id " + itoa(n.PathID)
 	}
 	prior := "never advertised it on this session"
+	if r == nil && a.pruneHorizon > t.created {
+		// withdrawn paths leave memory after the detectors' window
+		prior = "had not advertised it on this session within the last " + a.cfg.Window().String()
+	}
 	if r != nil {
 		prior = "had already withdrawn it (at " + ts(nsTime(r.cur().t)) + ")"
 	}

@@ -51,8 +51,9 @@ type rowChange struct {
 	counted      bool // an UPDATE-driven change (flaps count it)
 	wasOwn       bool // r was, is one of its owner's own advertisements
 	isOwn        bool
-	firstInTable bool // the table's first live path of its kind
-	rekey        bool // not a change: the row's receiver or owner was learned
+	firstInTable bool   // the table's first live path of its kind
+	rekey        bool   // not a change: the row's receiver or owner was learned
+	oldRK        uint32 // with rekey: the receiver key the row had
 }
 
 // evKind says what a coreEvent reports.
@@ -101,6 +102,9 @@ const (
 	evIdentity
 	// evDup: whether system-ip recv is claimed by two devices changed.
 	evDup
+	// evDropped: table t (or session s) left memory (Retention > 0):
+	// forget what is kept about it.
+	evDropped
 )
 
 // coreEvent is one thing the core saw or decided, for the detectors. Which

@@ -414,6 +414,9 @@ func (a *Analyzer) maybePrune() {
 		a.pruneWithdrawn()
 		return
 	}
+	// never less than a detector needs (a flap slower than the retention
+	// would never be seen)
+	ret = max(ret, int64(a.cfg.Window())+int64(time.Second))
 	if a.clock-a.lastPrune < ret/4 {
 		return
 	}
@@ -457,6 +460,9 @@ func (a *Analyzer) maybePrune() {
 		if drop && t.sess != nil && t.sess.tabs[t.dir] == t {
 			t.sess.tabs[t.dir] = nil // later UPDATEs on that session start a new table
 		}
+		if drop {
+			a.tell(&coreEvent{kind: evDropped, t: t, now: a.clock})
+		}
 		if drop && t.rkey != 0 {
 			a.recvTabs[t.rkey] = slices.DeleteFunc(a.recvTabs[t.rkey], func(x *table) bool { return x == t })
 			if len(a.recvTabs[t.rkey]) == 0 {
@@ -470,6 +476,7 @@ func (a *Analyzer) maybePrune() {
 		if s.ctl == ctlDown && s.downAt < cutoff && !s.omp.running() && (s.tabs[0] == nil || s.tabs[0].deadAt != 0) &&
 			(s.tabs[1] == nil || s.tabs[1].deadAt != 0) && !s.gapOpen[0] && !s.gapOpen[1] {
 			delete(a.sessions, s.id)
+			a.tell(&coreEvent{kind: evDropped, s: s, now: a.clock})
 			continue
 		}
 		keep = append(keep, s)

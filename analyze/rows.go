@@ -336,6 +336,7 @@ func (a *Analyzer) sysChanged(sd *side) {
 
 // rekeyTable brings t's rows in line with its current ends.
 func (a *Analyzer) rekeyTable(t *table) {
+	oldRK := t.rkey
 	if nk := ip4(t.to.sys); nk != t.rkey {
 		for _, r := range t.rows {
 			r.grp.remove(r) // found by the old key
@@ -358,7 +359,7 @@ func (a *Analyzer) rekeyTable(t *table) {
 			// the row's place changed, not its path: detectors that index
 			// by receiver or owner look again
 			c := &a.rc
-			*c = rowChange{r: r, old: at, new: at, now: a.clock, wasOwn: was, isOwn: is, rekey: true}
+			*c = rowChange{r: r, old: at, new: at, now: a.clock, wasOwn: was, isOwn: is, rekey: true, oldRK: oldRK}
 			for _, w := range a.rowW {
 				w.rowChanged(c)
 			}
@@ -520,8 +521,8 @@ func (a *Analyzer) exitGR(t *table, now int64, frame uint64) {
 }
 
 // liveRows returns the table's rows that keep says, in table order
-// (deterministic: the order of first advertisement, as rows are removed
-// only by pruning).
+// (deterministic: the order of first advertisement, reshuffled only where
+// pruning moved a row into a pruned one's place).
 func liveRows(t *table, keep func(*row) bool) []*row {
 	rs := make([]*row, 0, len(t.rows))
 	for _, r := range t.rows {

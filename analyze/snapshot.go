@@ -475,12 +475,15 @@ func (a *Analyzer) Diff(t1, t2 time.Time, f Filter) *Diff {
 		tv  *TableView
 		row *Row
 	}
-	index := func(s *Snapshot) map[*row]ent {
-		m := map[*row]ent{}
+	// a row is the same row at both instants when its table, prefix (or
+	// TLOC, service), family and path-id are: not by identity, since a
+	// path withdrawn and pruned in between comes back as a new row
+	index := func(s *Snapshot) map[rowIdent]ent {
+		m := map[rowIdent]ent{}
 		for _, tv := range s.Tables {
 			for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
 				for i := range rs {
-					m[rs[i].r] = ent{tv, &rs[i]}
+					m[identOf(tv, &rs[i])] = ent{tv, &rs[i]}
 				}
 			}
 		}
@@ -491,7 +494,7 @@ func (a *Analyzer) Diff(t1, t2 time.Time, f Filter) *Diff {
 		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
 			for i := range rs {
 				n := &rs[i]
-				o, ok := m1[n.r]
+				o, ok := m1[identOf(tv, n)]
 				switch {
 				case !ok:
 					d.Added = append(d.Added, DiffRow{tv.From, tv.To, n.Kind, nil, n})
@@ -504,13 +507,25 @@ func (a *Analyzer) Diff(t1, t2 time.Time, f Filter) *Diff {
 	for _, tv := range s1.Tables {
 		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
 			for i := range rs {
-				if _, ok := m2[rs[i].r]; !ok {
+				if _, ok := m2[identOf(tv, &rs[i])]; !ok {
 					d.Withdrawn = append(d.Withdrawn, DiffRow{tv.From, tv.To, rs[i].Kind, &rs[i], nil})
 				}
 			}
 		}
 	}
 	return d
+}
+
+// rowIdent names a row across snapshots.
+type rowIdent struct {
+	table  int
+	key    groupKey
+	fam    omp.Family
+	pathID uint32
+}
+
+func identOf(tv *TableView, r *Row) rowIdent {
+	return rowIdent{tv.ID, r.r.grp.key, r.Family, r.Key.PathID}
 }
 
 // MarshalJSON gives the documented form of a diff row.

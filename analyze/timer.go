@@ -52,6 +52,12 @@ func (a *Analyzer) advanceTo(t int64) int64 {
 		a.started = true
 		a.clock, a.first = t, t
 		a.resolveMarks()
+		for _, m := range a.marks {
+			if !m.in.End && m.at < t {
+				// an instant before the capture: nothing yet
+				m.snap = &Snapshot{At: nsTime(m.at), Exact: true}
+			}
+		}
 		return t
 	}
 	if t <= a.clock {

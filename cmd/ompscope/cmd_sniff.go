@@ -47,7 +47,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	format := fs.StringP("format", "T", "auto", "text or json (auto: text on a terminal, json otherwise)")
 	snaplen := fs.Int("snaplen", 0, "bytes captured per packet (default 262144)")
 	promisc := fs.Bool("promisc", false, "put the interface in promiscuous mode")
-	retention := fs.Duration("retention", time.Hour, "keep table history this long in capture time, so memory stays bounded on a long capture (0: keep all)")
+	retention := fs.Duration("retention", time.Hour, "keep table history this long in capture time, so memory stays bounded on a long capture (at least the longest detector window, 1m by default; 0: keep all)")
 	statusEvery := fs.Duration("status", 5*time.Second, "interval of the status line on stderr (0: never; only on a terminal unless --status is given)")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st

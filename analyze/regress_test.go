@@ -1,0 +1,116 @@
+package analyze
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
+
+// Regressions found by review of the state-core redesign.
+
+// A path advertised, withdrawn, pruned and advertised again unchanged is
+// the same row to --diff (not withdrawn and added).
+func TestDiffAcrossPrunedRow(t *testing.T) {
+	e1, v1 := edge(1, 100), vsmart(1)
+	f := newFab(t, Config{SnapshotAt: []Instant{{Offset: 5 * time.Second}, {Offset: 300 * time.Second}}})
+	x := f.connect(e1, v1)
+	advertiseEdge(x, e1, "10.1.0.0/24", "10.2.0.0/24")
+	f.at(10)
+	x.wd(true, omp.FamilyRouteV4, route(1, "10.1.0.0/24", 1))
+	f.at(200)
+	x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), e1.site, 0), route(1, "10.1.0.0/24", 1))
+	f.finish(400)
+	if f.a.Stats().PrunedRows == 0 {
+		t.Fatal("nothing pruned: the test shows nothing")
+	}
+	d := f.a.Diff(sec(5), sec(300), Filter{})
+	if len(d.Added)+len(d.Withdrawn)+len(d.Changed) != 0 || !d.Exact {
+		t.Errorf("diff of an unchanged path: %d added, %d withdrawn, %d changed, exact %v", len(d.Added), len(d.Withdrawn), len(d.Changed), d.Exact)
+	}
+}
+
+// An instant before the capture shows nothing, not the first input.
+func TestInstantBeforeCapture(t *testing.T) {
+	e1, v1 := edge(1, 100), vsmart(1)
+	before := t0.Add(-time.Hour)
+	f := newFab(t, Config{SnapshotAt: []Instant{{Time: before}, {Offset: -5 * time.Second}}})
+	x := f.connect(e1, v1)
+	advertiseEdge(x, e1, "10.1.0.0/24")
+	f.finish(30)
+	for _, at := range []time.Time{before, f.a.Start().Add(-5 * time.Second)} {
+		s := f.a.Snapshot(at, Filter{})
+		if r, tl, _ := s.Rows(); r != 0 || tl != 0 || !s.Exact {
+			t.Errorf("%v: %d routes, %d TLOCs (exact %v) before the capture", at, r, tl, s.Exact)
+		}
+	}
+}
+
+// A vSmart withdrawing, long after, a path it withdrew already: the
+// subject names the path's originator (not the vSmart), and the text does
+// not claim more than the analyzer still knows.
+func TestWithdrawUnknownAfterPrune(t *testing.T) {
+	for _, ret := range []time.Duration{0, -1} {
+		e1, v1 := edge(1, 100), vsmart(1)
+		f := newFab(t, Config{Retention: ret})
+		x := f.connect(e1, v1)
+		advertiseEdge(x, e1)
+		reflectTo(x, false, edge(2, 200), "10.9.0.0/24")
+		f.at(10)
+		x.wd(false, omp.FamilyRouteV4, route(1, "10.9.0.0/24", 1))
+		f.at(200)
+		x.wd(false, omp.FamilyRouteV4, route(1, "10.9.0.0/24", 1))
+		f.finish(210)
+		ans := f.anomalies(KindWithdrawUnknown)
+		if len(ans) != 1 {
+			t.Fatalf("retention %v: %d withdraw-unknown", ret, len(ans))
+		}
+		an := ans[0]
+		if strings.HasSuffix(an.Subject, "originator="+v1.sys.String()) {
+			t.Errorf("retention %v: the subject names the reflecting vSmart: %s", ret, an.Subject)
+		}
+		switch {
+		case ret < 0 && !strings.Contains(an.Explanation, "had already withdrawn it"):
+			t.Errorf("retention %v: %s", ret, an.Explanation)
+		case ret == 0 && !strings.Contains(an.Explanation, "within the last 1m0s"):
+			t.Errorf("retention %v: %s", ret, an.Explanation)
+		}
+	}
+}
+
+// A table that learns its receiver's real system-ip leaves its old
+// receiver's bucket: a conflict it made there ends.
+func TestConflictEndsWhenTableRekeyed(t *testing.T) {
+	eA, v1, v2 := edge(1, 100), vsmart(1), vsmart(2)
+	eB := edge(2, 200)
+	eB.addr = eA.addr // behind the same NAT address
+	f := newFab(t, Config{})
+	x1 := f.connect(eA, v1)
+	advertiseEdge(x1, eA)
+	eT := edge(5, 500)
+	x1.adv(false, omp.FamilyTLOCv4, tlocAttrs(eT.sys, eT.site, "192.0.2.99:12346", "192.0.2.99:12346"), tlocNLRI(eT.sys, sdwan.ColorBizInternet, 1))
+	x1.adv(false, omp.FamilyRouteV4, routeAttrs(eT.sys, tk(eT.sys, sdwan.ColorBizInternet), eT.site, 0), route(1, "10.5.0.0/24", 1))
+	f.at(1)
+	// B's session was up before the capture: its client is taken for A
+	x2 := f.session(eB, v2)
+	x2.hello(true)
+	x2.hello(false)
+	x2.adv(false, omp.FamilyRouteV4, routeAttrs(eT.sys, tk(eT.sys, sdwan.ColorBizInternet), eT.site, 100), route(1, "10.5.0.0/24", 1))
+	f.at(20)
+	raised := false
+	for _, an := range f.a.Anomalies() {
+		raised = raised || an.Kind == KindAttributeConflict
+	}
+	if !raised {
+		t.Fatal("no attribute-conflict while B is taken for A: the test shows nothing")
+	}
+	x2.omp(true, eB.handshake()) // its HANDSHAKE names it
+	f.finish(100)
+	for _, an := range f.a.Anomalies() {
+		if an.Kind == KindAttributeConflict && an.Active {
+			t.Errorf("attribute-conflict %s still active after the table moved to B", an.Subject)
+		}
+	}
+}
