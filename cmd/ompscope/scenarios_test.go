@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/ompscope/ompscope/analyze"
-	"github.com/ompscope/ompscope/pcaps/manifestcheck"
 	"github.com/ompscope/ompscope/dissect"
 	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 	"github.com/ompscope/ompscope/pcaps/manifest"
+	"github.com/ompscope/ompscope/pcaps/manifestcheck"
 )
 
 // analyzeFile runs the whole pipeline (capture → flow → tlsdec → codec →
