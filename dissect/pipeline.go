@@ -2,6 +2,7 @@ package dissect
 
 import (
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/omp"
 	"net/netip"
 	"strconv"
 	"time"
@@ -348,6 +349,17 @@ func (d *Dissector) emit(r *tlsdec.Record) {
 	d.onEvent(&d.ev)
 }
 
+// ompKindNames holds "OMP <type>" for every type, made once: counting a
+// message allocates nothing.
+var ompKindNames = func() (n [256]string) {
+	for i := range n {
+		n[i] = "OMP " + omp.Type(i).String()
+	}
+	return n
+}()
+
+func ompKindName(t omp.Type) string { return ompKindNames[uint8(t)] }
+
 func kindCount(c map[string]uint64, m *Message) {
 	if m.VDaemon == nil {
 		c["undecodable"]++
@@ -357,7 +369,7 @@ func kindCount(c map[string]uint64, m *Message) {
 		c[m.VDaemon.Header.Type.String()]++
 	}
 	for _, o := range m.OMP {
-		c["OMP "+o.Type().String()]++
+		c[ompKindName(o.Type())]++
 	}
 	if m.Err != nil {
 		c["decode-error"]++
