@@ -72,7 +72,9 @@ func (d *MessageDecoder) decodeOMP(data []byte) ([]omp.Message, error) {
 		h, err := omp.DecodeHeader(data[off:])
 		if err == nil && h.Version == omp.Version && h.Type == omp.TypeUpdate {
 			if nu == len(d.upds) {
-				d.upds = append(d.upds, &omp.Update{})
+				u := &omp.Update{}
+				u.ReuseAttributes(true)
+				d.upds = append(d.upds, u)
 			}
 			u := d.upds[nu]
 			if err := u.DecodeFromBytes(data[off+omp.HeaderLen : off+int(h.Length)]); err != nil {

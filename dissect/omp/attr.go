@@ -3,6 +3,7 @@ package omp
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/ompscope/ompscope/dissect/sdwan"
@@ -422,7 +423,9 @@ func attrWantLen(t AttrType) int {
 
 // decodeAttr decodes one attribute value v of type t (off: offset of the
 // attribute header in the message).
-func decodeAttr(t AttrType, flags uint8, v []byte, off int) (Attribute, error) {
+// decodeAttr decodes one attribute value; prev, when it is a value of the
+// same type, is overwritten and returned instead of a new one.
+func decodeAttr(prev Attribute, t AttrType, flags uint8, v []byte, off int) (Attribute, error) {
 	want := attrWantLen(t)
 	switch {
 	case want >= 0 && len(v) != want:
@@ -433,50 +436,77 @@ func decodeAttr(t AttrType, flags uint8, v []byte, off int) (Attribute, error) {
 	voff := off + 4
 	switch {
 	case t == AttrOriginator:
-		return &Originator{flags, netip.AddrFrom4([4]byte(v))}, nil
+		return place(prev, Originator{flags, netip.AddrFrom4([4]byte(v))}), nil
 	case t == AttrTLOC:
-		return &TLOCAttr{flags, tlocKey(v)}, nil
+		return place(prev, TLOCAttr{flags, tlocKey(v)}), nil
 	case t == AttrOrigin:
-		return &OriginAttr{flags, sdwan.Origin(v[0]), binary.BigEndian.Uint32(v[1:])}, nil
+		return place(prev, OriginAttr{flags, sdwan.Origin(v[0]), binary.BigEndian.Uint32(v[1:])}), nil
 	case isU32Attr(t):
 		x := binary.BigEndian.Uint32(v)
 		if e := checkU32(t, x); e != "" {
 			return nil, errf(attrLayer, attrField(t), voff, "%s", e)
 		}
-		return &Uint32Attr{t, flags, x}, nil
+		return place(prev, Uint32Attr{t, flags, x}), nil
 	case t == AttrUltimateTLOC:
 		if v[6] < 1 || v[6] > 4 {
 			return nil, errf(attrLayer, attrField(t)+" action", voff+6, "%d, want 1-4", v[6])
 		}
-		return &UltimateTLOC{flags, tlocKey(v), UltimateAction(v[6])}, nil
+		return place(prev, UltimateTLOC{flags, tlocKey(v), UltimateAction(v[6])}), nil
 	case isListAttr(t):
-		vals := make([]uint32, len(v)/4)
-		for i := range vals {
-			vals[i] = binary.BigEndian.Uint32(v[4*i:])
+		a, ok := prev.(*Uint32ListAttr)
+		if ok {
+			a.Values = slices.Grow(a.Values[:0], len(v)/4)[:len(v)/4]
+		} else {
+			a = &Uint32ListAttr{Values: make([]uint32, len(v)/4)}
 		}
-		return &Uint32ListAttr{t, flags, vals}, nil
+		a.Type, a.Flag = t, flags
+		for i := range a.Values {
+			a.Values[i] = binary.BigEndian.Uint32(v[4*i:])
+		}
+		return a, nil
 	case t == AttrPrivateIPv4, t == AttrPublicIPv4:
-		return &AddrAttr{t, flags, netip.AddrPortFrom(netip.AddrFrom4([4]byte(v)), binary.BigEndian.Uint16(v[4:]))}, nil
+		return place(prev, AddrAttr{t, flags, netip.AddrPortFrom(netip.AddrFrom4([4]byte(v)), binary.BigEndian.Uint16(v[4:]))}), nil
 	case t == AttrPrivateIPv6, t == AttrPublicIPv6:
-		return &AddrAttr{t, flags, netip.AddrPortFrom(netip.AddrFrom16([16]byte(v)), binary.BigEndian.Uint16(v[16:]))}, nil
+		return place(prev, AddrAttr{t, flags, netip.AddrPortFrom(netip.AddrFrom16([16]byte(v)), binary.BigEndian.Uint16(v[16:]))}), nil
 	case isU8Attr(t):
 		if e := checkU8(t, v[0]); e != "" {
 			return nil, errf(attrLayer, attrField(t), voff, "%s", e)
 		}
-		return &Uint8Attr{t, flags, v[0]}, nil
+		return place(prev, Uint8Attr{t, flags, v[0]}), nil
 	case t == AttrEncapParams:
-		return &EncapParams{flags, binary.BigEndian.Uint32(v), binary.BigEndian.Uint16(v[4:]), binary.BigEndian.Uint16(v[6:])}, nil
+		return place(prev, EncapParams{flags, binary.BigEndian.Uint32(v), binary.BigEndian.Uint16(v[4:]), binary.BigEndian.Uint16(v[6:])}), nil
 	}
-	return &UnknownAttr{t, flags, append([]byte(nil), v...)}, nil
+	a, ok := prev.(*UnknownAttr)
+	if !ok {
+		a = &UnknownAttr{}
+	}
+	a.Type, a.Flag, a.Value = t, flags, append(a.Value[:0], v...)
+	return a, nil
+}
+
+// place returns prev overwritten with v when prev is a *T, else a new *T
+// holding v.
+func place[T any, P interface {
+	*T
+	Attribute
+}](prev Attribute, v T) Attribute {
+	if p, ok := prev.(P); ok {
+		*p = v
+		return p
+	}
+	p := P(new(T))
+	*p = v
+	return p
 }
 
 func tlocKey(v []byte) TLOCKey {
 	return TLOCKey{netip.AddrFrom4([4]byte(v)), sdwan.Color(v[4]), sdwan.Encap(v[5])}
 }
 
-// decodeAttrs decodes an attribute section into attrs (reused), off being
-// the section's offset in the message.
-func decodeAttrs(attrs []Attribute, data []byte, off int) ([]Attribute, error) {
+// decodeAttrs decodes an attribute section into attrs (the slice reused;
+// with reuse, the attribute values it held too), off being the section's
+// offset in the message.
+func decodeAttrs(attrs []Attribute, data []byte, off int, reuse bool) ([]Attribute, error) {
 	attrs = attrs[:0]
 	for i := 0; i < len(data); {
 		if len(data)-i < 4 {
@@ -487,7 +517,11 @@ func decodeAttrs(attrs []Attribute, data []byte, off int) ([]Attribute, error) {
 		if l > len(data)-i-4 {
 			return attrs, errf(attrLayer, attrField(t), off+i, "length %d, only %d bytes left in the attribute section", l, len(data)-i-4)
 		}
-		a, err := decodeAttr(t, flags, data[i+4:i+4+l], off+i)
+		var prev Attribute
+		if reuse && len(attrs) < cap(attrs) {
+			prev = attrs[:cap(attrs)][len(attrs)]
+		}
+		a, err := decodeAttr(prev, t, flags, data[i+4:i+4+l], off+i)
 		if err != nil {
 			return attrs, err
 		}

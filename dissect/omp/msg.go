@@ -112,7 +112,15 @@ type Update struct {
 	Reachable    []NLRI
 	RawWithdrawn []byte
 	RawReachable []byte
+
+	reuseAttrs bool // ReuseAttributes
 }
+
+// ReuseAttributes makes DecodeFromBytes overwrite the attribute values of
+// the previous decode instead of allocating new ones: a caller that keeps
+// one Update and copies what it keeps (MessageDecoder; the analyzer clones
+// what it interns) then decodes without allocating per attribute.
+func (u *Update) ReuseAttributes(on bool) { u.reuseAttrs = on }
 
 // Alert is the OMP notification (like BGP's NOTIFICATION).
 type Alert struct {
@@ -436,7 +444,7 @@ func (u *Update) DecodeFromBytes(data []byte) error {
 	} else {
 		u.RawWithdrawn = append([]byte(nil), wd...)
 	}
-	if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff); err != nil {
+	if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff, u.reuseAttrs); err != nil {
 		return err
 	}
 	if u.Family.Parsed() {
