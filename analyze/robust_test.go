@@ -287,7 +287,7 @@ func runChaos(tb testing.TB, next func(int) int, steps int) {
 		}
 		last = e.Time
 		e.AppendJSON(nil)
-	}, HistoryPerRow: 3, RouteFlapCount: 1, TLOCFlapCount: 1, Retention: time.Duration(1+next(3)) * time.Minute, MaxAnomalies: 20})
+	}, HistoryPerRow: 3, RouteFlapCount: 1, TLOCFlapCount: 1, Retention: []time.Duration{0, -1, time.Minute, 3 * time.Minute}[next(4)], MaxAnomalies: 20})
 	for i := 0; i < steps; i++ {
 		c.step()
 		if i%97 == 0 {
