@@ -43,6 +43,7 @@ func DecodeMessage(b []byte) Message {
 // until the next Decode; a caller that keeps anything copies it.
 type MessageDecoder struct {
 	v    vdaemon.Message
+	data vdaemon.Data
 	upds []*omp.Update
 	msgs []omp.Message
 }
@@ -51,7 +52,13 @@ type MessageDecoder struct {
 func (d *MessageDecoder) Decode(b []byte) Message {
 	var m Message
 	d.v = vdaemon.Message{}
-	if err := d.v.DecodeFromBytes(b); err != nil {
+	if d.v.Header.DecodeFromBytes(b) == nil && d.v.Header.Type == vdaemon.TypeData {
+		// DATA, nearly every record: its body is the payload, copied
+		// into the reused one (what vdaemon's own decode does, minus the
+		// allocation)
+		d.data.Payload = append(d.data.Payload[:0], b[vdaemon.HeaderLen:]...)
+		d.v.Body = &d.data
+	} else if err := d.v.DecodeFromBytes(b); err != nil {
 		m.Err = err
 		return m
 	}
