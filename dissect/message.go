@@ -37,28 +37,23 @@ func DecodeMessage(b []byte) Message {
 }
 
 // MessageDecoder decodes record plaintexts as DecodeMessage does, but into
-// values it keeps from one call to the next: the vdaemon message and the
-// OMP UPDATEs (whose NLRI slices are reused, so a record of a hundred
-// NLRI costs no allocation per NLRI). The Message it returns is valid
+// values it keeps from one call to the next: the vdaemon message and its
+// body, and the OMP UPDATEs with their NLRI and attributes (a record of a
+// hundred NLRI costs no allocation per NLRI, and a steady stream of DATA
+// and HELLO records none at all). The Message it returns is valid
 // until the next Decode; a caller that keeps anything copies it.
 type MessageDecoder struct {
-	v    vdaemon.Message
-	data vdaemon.Data
-	upds []*omp.Update
-	msgs []omp.Message
+	v      vdaemon.Message
+	bodies vdaemon.Bodies
+	upds   [256][]*omp.Update // by address family
+	msgs   []omp.Message
 }
 
 // Decode decodes one record plaintext. It never panics.
 func (d *MessageDecoder) Decode(b []byte) Message {
 	var m Message
 	d.v = vdaemon.Message{}
-	if d.v.Header.DecodeFromBytes(b) == nil && d.v.Header.Type == vdaemon.TypeData {
-		// DATA, nearly every record: its body is the payload, copied
-		// into the reused one (what vdaemon's own decode does, minus the
-		// allocation)
-		d.data.Payload = append(d.data.Payload[:0], b[vdaemon.HeaderLen:]...)
-		d.v.Body = &d.data
-	} else if err := d.v.DecodeFromBytes(b); err != nil {
+	if err := d.v.DecodeReusing(b, &d.bodies); err != nil {
 		m.Err = err
 		return m
 	}
@@ -69,25 +64,29 @@ func (d *MessageDecoder) Decode(b []byte) Message {
 	return m
 }
 
-// decodeOMP is omp.DecodeAll with the UPDATEs decoded into reused values.
+// decodeOMP is omp.DecodeAll with the UPDATEs decoded into reused values,
+// one set per address family (the attribute layout of a family's UPDATEs
+// repeats, so each attribute value is overwritten by one of its type).
 func (d *MessageDecoder) decodeOMP(data []byte) ([]omp.Message, error) {
 	out := d.msgs[:0]
 	defer func() { d.msgs = out[:0] }()
-	nu := 0
+	var used [256]int // UPDATEs of each family taken in this record
 	off := 0
 	for i := 0; off < len(data); i++ {
 		h, err := omp.DecodeHeader(data[off:])
-		if err == nil && h.Version == omp.Version && h.Type == omp.TypeUpdate {
-			if nu == len(d.upds) {
+		if err == nil && h.Version == omp.Version && h.Type == omp.TypeUpdate && int(h.Length) > omp.HeaderLen {
+			fam := data[off+omp.HeaderLen]
+			k := used[fam]
+			used[fam]++
+			if int(k) == len(d.upds[fam]) {
 				u := &omp.Update{}
 				u.ReuseAttributes(true)
-				d.upds = append(d.upds, u)
+				d.upds[fam] = append(d.upds[fam], u)
 			}
-			u := d.upds[nu]
+			u := d.upds[fam][k]
 			if err := u.DecodeFromBytes(data[off+omp.HeaderLen : off+int(h.Length)]); err != nil {
 				return out, &omp.SeqError{Index: i, Offset: off, Err: err}
 			}
-			nu++
 			out = append(out, u)
 			off += int(h.Length)
 			continue

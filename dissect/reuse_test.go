@@ -2,6 +2,9 @@ package dissect
 
 import (
 	"bytes"
+	"github.com/ompscope/ompscope/dissect/internal/race"
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/vdaemon"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -150,5 +153,50 @@ func TestSessionEnds(t *testing.T) {
 	}
 	if !has("TCP FIN") && !has("TCP RST") {
 		t.Errorf("no TCP end reported: %q", ends)
+	}
+}
+
+// TestMessageDecoderAllocatesNothing: once warm, decoding every record of
+// a sample again (DATA with UPDATEs of many NLRI and attributes, HELLOs,
+// OMP keepalives) allocates nothing per record.
+func TestMessageDecoderAllocatesNothing(t *testing.T) {
+	if race.Enabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	_, c, err := runFile(t, "../pcaps/route-flap.pcapng", tlsdec.NewKeyStore(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the records of steady state: vdaemon HELLOs and DATA carrying OMP
+	// UPDATEs and keepalives (HANDSHAKEs, INFORMs and ALERTs come once
+	// or twice a session, and are decoded fresh)
+	var recs [][]byte
+	for _, p := range c.plain {
+		m := DecodeMessage(p)
+		if m.VDaemon == nil || m.Err != nil {
+			continue
+		}
+		steady := m.VDaemon.Header.Type == vdaemon.TypeHello || m.VDaemon.Header.Type == vdaemon.TypeData
+		for _, o := range m.OMP {
+			steady = steady && (o.Type() == omp.TypeUpdate || o.Type() == omp.TypeHello)
+		}
+		if steady {
+			recs = append(recs, p)
+		}
+	}
+	if len(recs) < 500 {
+		t.Fatalf("%d records", len(recs))
+	}
+	var md MessageDecoder
+	for _, p := range recs {
+		md.Decode(p) // warm: the reused values reach their size
+	}
+	allocs := testing.AllocsPerRun(5, func() {
+		for _, p := range recs {
+			md.Decode(p)
+		}
+	})
+	if per := allocs / float64(len(recs)); per > 0.01 {
+		t.Errorf("%.3f allocations per record (%v per pass of %d records)", per, allocs, len(recs))
 	}
 }

@@ -503,10 +503,11 @@ func tlocKey(v []byte) TLOCKey {
 	return TLOCKey{netip.AddrFrom4([4]byte(v)), sdwan.Color(v[4]), sdwan.Encap(v[5])}
 }
 
-// decodeAttrs decodes an attribute section into attrs (the slice reused;
-// with reuse, the attribute values it held too), off being the section's
-// offset in the message.
-func decodeAttrs(attrs []Attribute, data []byte, off int, reuse bool) ([]Attribute, error) {
+// decodeAttrs decodes an attribute section into attrs (the slice reused),
+// off being the section's offset in the message. With spare (the values of
+// an earlier decode, no longer used), a value of the right type is taken
+// from it and overwritten instead of allocating one.
+func decodeAttrs(attrs []Attribute, data []byte, off int, spare *[]Attribute) ([]Attribute, error) {
 	attrs = attrs[:0]
 	for i := 0; i < len(data); {
 		if len(data)-i < 4 {
@@ -518,8 +519,8 @@ func decodeAttrs(attrs []Attribute, data []byte, off int, reuse bool) ([]Attribu
 			return attrs, errf(attrLayer, attrField(t), off+i, "length %d, only %d bytes left in the attribute section", l, len(data)-i-4)
 		}
 		var prev Attribute
-		if reuse && len(attrs) < cap(attrs) {
-			prev = attrs[:cap(attrs)][len(attrs)]
+		if spare != nil {
+			prev = takeSpare(spare, t)
 		}
 		a, err := decodeAttr(prev, t, flags, data[i+4:i+4+l], off+i)
 		if err != nil {
@@ -529,6 +530,37 @@ func decodeAttrs(attrs []Attribute, data []byte, off int, reuse bool) ([]Attribu
 		i += 4 + l
 	}
 	return attrs, nil
+}
+
+// takeSpare removes from spare and returns a value that an attribute of
+// type t decodes into (nil if none).
+func takeSpare(spare *[]Attribute, t AttrType) Attribute {
+	s := *spare
+	for i, a := range s {
+		if a.Code() == t || sameKind(a, t) {
+			last := len(s) - 1
+			s[i], s[last] = s[last], nil
+			*spare = s[:last]
+			return a
+		}
+	}
+	return nil
+}
+
+// sameKind reports whether attribute a's Go type is the one type t
+// decodes into (Uint32Attr, AddrAttr, ... serve several types).
+func sameKind(a Attribute, t AttrType) bool {
+	switch a.(type) {
+	case *Uint32Attr:
+		return isU32Attr(t)
+	case *AddrAttr:
+		return t >= AttrPrivateIPv4 && t <= AttrPublicIPv6
+	case *Uint8Attr:
+		return isU8Attr(t)
+	case *Uint32ListAttr:
+		return isListAttr(t)
+	}
+	return false
 }
 
 // AppendAttr appends one attribute (header and value).

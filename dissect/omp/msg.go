@@ -113,7 +113,8 @@ type Update struct {
 	RawWithdrawn []byte
 	RawReachable []byte
 
-	reuseAttrs bool // ReuseAttributes
+	reuseAttrs bool        // ReuseAttributes
+	spare      []Attribute // values of the previous decode, to overwrite
 }
 
 // ReuseAttributes makes DecodeFromBytes overwrite the attribute values of
@@ -444,7 +445,15 @@ func (u *Update) DecodeFromBytes(data []byte) error {
 	} else {
 		u.RawWithdrawn = append([]byte(nil), wd...)
 	}
-	if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff, u.reuseAttrs); err != nil {
+	var spare *[]Attribute
+	if u.reuseAttrs {
+		// the values no longer in use join those left over earlier: each
+		// type's values are kept for the next UPDATE that has it (their
+		// number is bounded by the most of a type one UPDATE carried)
+		u.spare = append(u.spare, u.Attrs...)
+		spare = &u.spare
+	}
+	if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff, spare); err != nil {
 		return err
 	}
 	if u.Family.Parsed() {
@@ -472,12 +481,13 @@ func minNLRILen(f Family) int {
 func decodeNLRIs(f Family, out []NLRI, data []byte, off int, what string) ([]NLRI, error) {
 	// One allocation, bounded by what the bytes can hold (a route entry
 	// is 9 to 25 bytes: estimate 12); append grows it if the estimate
-	// was short, and a reused slice keeps its capacity.
+	// was short. A reused slice keeps its capacity and grows only when a
+	// message holds more NLRI than any before.
 	est := len(data) / minNLRILen(f)
 	if f.IsRoute() {
 		est = len(data)/12 + 1
 	}
-	if cap(out) < est {
+	if cap(out) == 0 {
 		out = make([]NLRI, 0, est)
 	}
 	for i := 0; len(data) > 0; i++ {

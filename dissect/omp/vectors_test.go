@@ -199,7 +199,7 @@ func TestAttributeVectors(t *testing.T) {
 			if want == nil {
 				t.Fatalf("no expectation for %q", v.Name)
 			}
-			got, err := decodeAttrs(nil, v.Bytes, 0, false)
+			got, err := decodeAttrs(nil, v.Bytes, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -130,6 +130,57 @@ func Decode(data []byte) (*Message, error) {
 	return m, nil
 }
 
+// Bodies holds one body of each message type, for DecodeReusing.
+type Bodies struct {
+	challenge Challenge
+	ack       ChallengeAck
+	ackAck    ChallengeAckAck
+	hello     Hello
+	tearDown  TearDown
+	data      Data
+	raw       Raw
+}
+
+// DecodeReusing decodes data into m as DecodeFromBytes does, but the body
+// is one of bs's, overwritten: m's body is valid until bs is used again. A
+// caller decoding record after record (and copying what it keeps) decodes
+// without allocating a body per message; DATA's payload keeps its buffer.
+func (m *Message) DecodeReusing(data []byte, bs *Bodies) error {
+	if err := m.Header.DecodeFromBytes(data); err != nil {
+		return err
+	}
+	var b Body
+	switch m.Header.Type {
+	case TypeChallenge:
+		bs.challenge = Challenge{}
+		b = &bs.challenge
+	case TypeChallengeAck:
+		bs.ack = ChallengeAck{}
+		b = &bs.ack
+	case TypeChallengeAckAck:
+		bs.ackAck = ChallengeAckAck{}
+		b = &bs.ackAck
+	case TypeHello:
+		bs.hello = Hello{}
+		b = &bs.hello
+	case TypeTearDown:
+		bs.tearDown = TearDown{}
+		b = &bs.tearDown
+	case TypeData:
+		bs.data.Payload = append(bs.data.Payload[:0], data[HeaderLen:]...)
+		m.Body = &bs.data
+		return nil
+	default:
+		bs.raw = Raw{}
+		b = &bs.raw
+	}
+	if err := b.decode(data[HeaderLen:]); err != nil {
+		return err
+	}
+	m.Body = b
+	return nil
+}
+
 // DecodeFromBytes decodes data into m.
 func (m *Message) DecodeFromBytes(data []byte) error {
 	if err := m.Header.DecodeFromBytes(data); err != nil {
