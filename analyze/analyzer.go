@@ -47,6 +47,7 @@ type Analyzer struct {
 	finishers []finisher
 	holders   []groupHolder
 	rc        rowChange // the change being told (setRow)
+	jbuf      []byte    // the JSON line of the event being told (OnEventJSON)
 	gcache    [gcacheSize]*group
 
 	lastTLOC   *tlocState // tlocLive's last answer
@@ -429,7 +430,7 @@ func (a *Analyzer) setOMP(s *session, st ompState, now int64, frame uint64, reas
 }
 
 func (a *Analyzer) stateEvent(s *session, layer, old, new, reason string, now int64, frame uint64) {
-	if a.cfg.OnEvent == nil {
+	if !a.events() {
 		return
 	}
 	a.emit(&Event{Time: nsTime(now), Type: EvPeerState, Frame: frame, Session: s.id, State: &StateChange{
@@ -439,8 +440,25 @@ func (a *Analyzer) stateEvent(s *session, layer, old, new, reason string, now in
 
 func (a *Analyzer) emit(e *Event) {
 	a.stats.Events++
-	a.cfg.OnEvent(e)
+	if a.cfg.OnEvent != nil {
+		a.cfg.OnEvent(e)
+	}
+	if a.cfg.OnEventJSON != nil {
+		a.jbuf = e.AppendJSON(a.jbuf[:0])
+		a.cfg.OnEventJSON(e.Time, a.jbuf)
+	}
 }
+
+// emitJSON is emit for an event only its JSON line is wanted of
+// (Config.OnEventJSON alone): the event can live on the caller's stack.
+func (a *Analyzer) emitJSON(e *Event) {
+	a.stats.Events++
+	a.jbuf = e.AppendJSON(a.jbuf[:0])
+	a.cfg.OnEventJSON(e.Time, a.jbuf)
+}
+
+// events reports whether anyone listens to timeline events.
+func (a *Analyzer) events() bool { return a.cfg.OnEvent != nil || a.cfg.OnEventJSON != nil }
 
 func (a *Analyzer) teardown(s *session, d int, b *vdaemon.TearDown, now int64, frame uint64) {
 	sd := s.sides[d]

@@ -10,6 +10,11 @@ type Config struct {
 	// happens. The event is the caller's to keep. nil: no events are built
 	// (faster).
 	OnEvent func(*Event)
+	// OnEventJSON receives every timeline event, its time and its NDJSON line
+	// (without the newline; valid during the call), the same bytes as
+	// Event.AppendJSON. With OnEvent nil, row events are then built
+	// without allocating (the way `analyze --timeline` writes them).
+	OnEventJSON func(t time.Time, line []byte)
 
 	// RouteFlapCount and RouteFlapWindow: route-flap fires when one route
 	// path changes (advertised, changed or withdrawn by an UPDATE) more

@@ -28,7 +28,7 @@ type fab struct {
 
 func newFab(tb testing.TB, cfg Config) *fab {
 	f := &fab{tb: tb, now: t0, port: 40000}
-	if cfg.OnEvent == nil {
+	if cfg.OnEvent == nil && cfg.OnEventJSON == nil {
 		cfg.OnEvent = func(e *Event) { f.events = append(f.events, e) }
 	}
 	f.a = New(cfg)

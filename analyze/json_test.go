@@ -216,3 +216,29 @@ func TestTimelineJSONValidWithControlCharacters(t *testing.T) {
 		t.Errorf("session %q", v["session"])
 	}
 }
+
+// TestOnEventJSON: the lines OnEventJSON receives (with no OnEvent: the
+// allocation-free path) are exactly the events' AppendJSON, in order, with
+// their times.
+func TestOnEventJSON(t *testing.T) {
+	var want []string
+	var wantT []time.Time
+	churn(t, Config{OnEvent: func(e *Event) {
+		want = append(want, string(e.AppendJSON(nil)))
+		wantT = append(wantT, e.Time)
+	}}, 40, 5, 120, nil).finish(120)
+	var got []string
+	var gotT []time.Time
+	churn(t, Config{OnEventJSON: func(tm time.Time, line []byte) {
+		got = append(got, string(line))
+		gotT = append(gotT, tm)
+	}}, 40, 5, 120, nil).finish(120)
+	if len(want) < 500 || len(got) != len(want) {
+		t.Fatalf("%d lines, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] || !gotT[i].Equal(wantT[i]) {
+			t.Fatalf("line %d:\n%s\nwant\n%s", i, got[i], want[i])
+		}
+	}
+}

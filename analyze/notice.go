@@ -156,7 +156,7 @@ func (a *Analyzer) addAnomaly(an *Anomaly) {
 }
 
 func (a *Analyzer) anomalyEvent(t EventType, an *Anomaly, now int64) {
-	if a.cfg.OnEvent == nil {
+	if !a.events() {
 		return
 	}
 	cp := *an

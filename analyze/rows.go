@@ -298,7 +298,7 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	for _, w := range a.rowW {
 		w.rowChanged(c)
 	}
-	if a.cfg.OnEvent != nil {
+	if a.events() {
 		a.rowEvent(r, old, at, now, frame, why)
 	}
 }
@@ -318,9 +318,16 @@ func (a *Analyzer) rowEvent(r *row, old, at *Attrs, now int64, frame uint64, why
 		op, key = 2, old
 	}
 	t := r.tab
-	a.emit(&Event{Time: nsTime(now), Type: evTypes[r.grp.key.kind][op], Frame: frame, Session: t.sess.id,
+	e := Event{Time: nsTime(now), Type: evTypes[r.grp.key.kind][op], Frame: frame, Session: t.sess.id,
 		From: t.from.name(), To: t.to.name(), Family: r.fam, Row: rowKey(r, key), Old: old, New: at,
-		Reason: whyNames[why]})
+		Reason: whyNames[why]}
+	if a.cfg.OnEvent == nil {
+		a.emitJSON(&e) // the one event of most: no allocation
+		return
+	}
+	ep := new(Event) // the caller's to keep
+	*ep = e
+	a.emit(ep)
 }
 
 // sysChanged re-keys the tables of sd's session after sd's system-ip was

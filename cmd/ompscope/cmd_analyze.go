@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect"
@@ -190,18 +191,17 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		tw = bufio.NewWriterSize(out, 256<<10)
 		defer tw.Flush()
-		var buf []byte
 		headerDone := false
-		acfg.OnEvent = func(e *analyze.Event) {
+		acfg.OnEventJSON = func(t time.Time, line []byte) {
 			if !headerDone {
 				headerDone = true
-				tw.Write(analyze.TimelineHeader(e.Time))
+				tw.Write(analyze.TimelineHeader(t))
 				tw.WriteByte('\n')
 			}
-			buf = e.AppendJSON(buf[:0])
-			tw.Write(buf)
+			tw.Write(line)
 			tw.WriteByte('\n')
 		}
+
 	}
 	a := analyze.New(acfg)
 	fd := newFeeder(a)
