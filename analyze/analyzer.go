@@ -29,7 +29,8 @@ type Analyzer struct {
 	tables   []*table
 	tableID  int
 	devices  map[uint32]*device
-	addrMap  map[netip.Addr]uint32 // underlay address → system-ip (0: ambiguous)
+	addrMap  map[netip.Addr]uint32  // underlay address → system-ip (0: ambiguous)
+	unnamed  map[netip.Addr][]*side // ends from addresses no HANDSHAKE named yet
 	groups   map[groupKey]*group
 	tlocs    map[tlocID]*tlocState
 	grWait   map[[2]uint32]*table // GR tables waiting for their peers to reconnect
@@ -96,6 +97,7 @@ func newAnalyzer(cfg Config) *Analyzer {
 		sessions: make(map[string]*session),
 		devices:  make(map[uint32]*device),
 		addrMap:  make(map[netip.Addr]uint32),
+		unnamed:  make(map[netip.Addr][]*side),
 		groups:   make(map[groupKey]*group),
 		tlocs:    make(map[tlocID]*tlocState),
 		grWait:   make(map[[2]uint32]*table),
@@ -201,6 +203,15 @@ func (a *Analyzer) session(info *SessionInfo, now int64) *session {
 			sd.sys, sd.inferred = addrOf4(sys), true
 			if d := a.devices[sys]; d != nil {
 				sd.dev = d.dev
+			}
+		}
+	}
+	for _, sd := range s.sides {
+		// an end not named yet, from an address no HANDSHAKE named: the
+		// first HANDSHAKE from there names it
+		if ad := sd.addr.Addr(); !sd.sys.IsValid() && ad.IsValid() {
+			if _, known := a.addrMap[ad]; !known {
+				a.unnamed[ad] = append(a.unnamed[ad], sd)
 			}
 		}
 	}
@@ -551,18 +562,18 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 				a.addrMap[ad] = 0 // shared address (NAT): no inference from it
 			} else if !ok {
 				a.addrMap[ad] = sys
-				// name the ends of other sessions from that address
-				for _, os := range a.sessList {
-					for _, x := range os.sides {
-						if !x.sys.IsValid() && x.addr.Addr() == ad {
-							x.sys, x.inferred = sd.sys, true
-							if x.dev == sdwan.DeviceUnknown {
-								x.dev = m.DeviceType
-							}
-							a.sysChanged(x)
+				// name the ends of other sessions from that address (in
+				// the order the sessions were seen)
+				for _, x := range a.unnamed[ad] {
+					if !x.sys.IsValid() {
+						x.sys, x.inferred = sd.sys, true
+						if x.dev == sdwan.DeviceUnknown {
+							x.dev = m.DeviceType
 						}
+						a.sysChanged(x)
 					}
 				}
+				delete(a.unnamed, ad)
 			}
 		}
 		a.claim(sd, now, frame)
