@@ -476,6 +476,14 @@ func (a *Analyzer) maybePrune() {
 		if s.ctl == ctlDown && s.downAt < cutoff && !s.omp.running() && (s.tabs[0] == nil || s.tabs[0].deadAt != 0) &&
 			(s.tabs[1] == nil || s.tabs[1].deadAt != 0) && !s.gapOpen[0] && !s.gapOpen[1] {
 			delete(a.sessions, s.id)
+			for _, sd := range s.sides {
+				ad := sd.addr.Addr()
+				if l := slices.DeleteFunc(a.unnamed[ad], func(x *side) bool { return x == sd }); len(l) > 0 {
+					a.unnamed[ad] = l
+				} else {
+					delete(a.unnamed, ad)
+				}
+			}
 			a.tell(&coreEvent{kind: evDropped, s: s, now: a.clock})
 			continue
 		}

@@ -207,6 +207,13 @@ func (c *chaos) step() {
 func (c *chaos) check() {
 	tb := c.tb
 	a := c.a
+	for ad, l := range a.unnamed {
+		for _, sd := range l {
+			if a.sessions[sd.sess.id] != sd.sess || sd.addr.Addr() != ad {
+				tb.Fatalf("unnamed index holds an end of a dropped session or of another address")
+			}
+		}
+	}
 	for _, t := range a.tables {
 		var live [3]int
 		for i, r := range t.rows {
