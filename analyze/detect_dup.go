@@ -1,26 +1,95 @@
 package analyze
 
-import "slices"
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/ompscope/ompscope/dissect/sdwan"
+)
 
 // duplicate-system-ip: two devices claim one system-ip at once: sessions
 // of one system-ip whose ends differ in device type, site-id, chassis id,
 // organization, or that connect to the same controller from two addresses
 // at once. The core keeps each device's claims (the sessions that name
-// it); a new claim is compared with the others, so a vSmart with
-// thousands of sessions costs each new session one pass, not every pair.
+// it). The detector keeps the signatures of each device's claims (what the
+// comparison reads): a device whose claims are all alike costs a new claim
+// nothing; otherwise the new claim is compared with the others, never
+// every pair.
 
 // KindDuplicateSystemIP names the notice of this detector.
 const KindDuplicateSystemIP Kind = "duplicate-system-ip"
 
-var dupDetDef = detectorDef{name: "duplicate-system-ip", make: func(a *Analyzer) detector { return &dupDet{a: a} }}
+var dupDetDef = detectorDef{name: "duplicate-system-ip", make: func(a *Analyzer) detector {
+	return &dupDet{a: a, sigs: map[*device]map[dupSig]int{}, of: map[*side]claimSig{}}
+}}
 
-type dupDet struct{ a *Analyzer }
+type dupDet struct {
+	a    *Analyzer
+	sigs map[*device]map[dupSig]int // the signatures of each device's claims
+	of   map[*side]claimSig         // each claim's device and signature
+}
+
+// dupSig is what dupReason compares of a claim. Two claims with one
+// signature are never two devices (every reason needs a difference in
+// it), so a device whose claims all share one is no duplicate, without a
+// comparison: a vSmart's thousands of sessions, an edge's to its
+// controllers from one address.
+type dupSig struct {
+	dev    sdwan.DeviceType
+	site   uint32
+	siteOK bool
+	uuid   string
+	org    string
+	client bool
+	addr   netip.Addr
+}
+
+type claimSig struct {
+	d   *device
+	sig dupSig
+}
+
+func sigOf(sd *side) dupSig {
+	s := dupSig{dev: sd.dev, site: sd.site, siteOK: sd.siteOK, uuid: sd.uuid, client: sd.idx == 0, addr: sd.addr.Addr()}
+	if sd.hs != nil {
+		s.org = sd.hs.org
+	}
+	return s
+}
+
+// track moves sd's signature into device d (nil: out of every device).
+func (u *dupDet) track(sd *side, d *device) {
+	if old, ok := u.of[sd]; ok {
+		m := u.sigs[old.d]
+		if m[old.sig]--; m[old.sig] <= 0 {
+			delete(m, old.sig)
+			if len(m) == 0 {
+				delete(u.sigs, old.d)
+			}
+		}
+		delete(u.of, sd)
+	}
+	if d == nil {
+		return
+	}
+	sig := sigOf(sd)
+	m := u.sigs[d]
+	if m == nil {
+		m = map[dupSig]int{}
+		u.sigs[d] = m
+	}
+	m[sig]++
+	u.of[sd] = claimSig{d, sig}
+}
 
 func (u *dupDet) event(e *coreEvent) {
 	switch e.kind {
 	case evClaim, evIdentity:
-		u.eval(u.a.device(ip4(e.sd.sys)), e.now, e.frame, e.sd, false)
+		d := u.a.device(ip4(e.sd.sys))
+		u.track(e.sd, d)
+		u.eval(d, e.now, e.frame, e.sd, false)
 	case evUnclaim:
+		u.track(e.sd, nil)
 		if e.sd.sys.IsValid() {
 			if d := u.a.devices[ip4(e.sd.sys)]; d != nil {
 				u.eval(d, e.now, 0, e.sd, true)
@@ -97,6 +166,8 @@ func (u *dupDet) eval(d *device, now int64, frame uint64, sd *side, removed bool
 		why, x, y = "still", d.pair[0], d.pair[1] // the pair that made it stands
 	case !d.dup && removed:
 		return // dropping a claim makes no duplicate
+	case !d.dup && sd != nil && len(u.sigs[d]) <= 1:
+		return // every claim alike: no two devices
 	case !d.dup && sd != nil:
 		why, x, y = firstDupWith(d.claims, sd)
 	default:

@@ -114,3 +114,27 @@ func TestConflictEndsWhenTableRekeyed(t *testing.T) {
 		}
 	}
 }
+
+// A vSmart with many sessions whose claims are all alike is no duplicate
+// (and costs no comparison); a second device under its system-ip, with
+// another site-id, is one at once; so is a chassis id learned late that
+// differs.
+func TestDuplicateAmongManyAlikeClaims(t *testing.T) {
+	f := newFab(t, Config{})
+	v := vsmart(3)
+	for i := 1; i <= 30; i++ {
+		f.connect(edge(i, uint32(100+i)), v)
+	}
+	f.at(5)
+	if n := len(f.anomalies(KindDuplicateSystemIP)); n != 0 {
+		t.Fatalf("%d duplicate-system-ip among alike claims", n)
+	}
+	impostor := vsmart(4)
+	impostor.sys, impostor.site = v.sys, 2000
+	f.connect(edge(40, 140), impostor)
+	f.finish(10)
+	an := f.wantOne(KindDuplicateSystemIP, "system-ip "+v.sys.String())
+	if !strings.Contains(an.Explanation, "site-ids") {
+		t.Errorf("explanation: %s", an.Explanation)
+	}
+}
