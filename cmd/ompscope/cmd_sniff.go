@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
 	"io"
 	"net/netip"
 	"os"
@@ -116,9 +117,9 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	var errMu sync.Mutex
 	var newKeys atomic.Bool
-	var followers []*live.KeyLogFollower
+	var followers []*tlsdec.KeyLogFollower
 	for _, path := range keylogs {
-		followers = append(followers, live.FollowKeyLog(path, ks, 0, func(u *live.KeyLogUpdate) {
+		followers = append(followers, tlsdec.FollowKeyLog(path, ks, 0, func(u *tlsdec.KeyLogUpdate) {
 			errMu.Lock()
 			for _, e := range u.Errors {
 				fmt.Fprintf(stderr, "ompscope sniff: %v\n", e)

@@ -12,9 +12,10 @@
 //     libpcap) that delivers capture.Packet values like a capture file
 //     reader does, with kernel drop counts;
 //   - PcapngWriter, which saves what was captured as pcapng, with the TLS
-//     key log lines used in Decryption Secrets Blocks;
-//   - KeyLogFollower, which re-reads an NSS key log file as it grows and
-//     adds the new keys to a tlsdec.KeyStore.
+//     key log lines used in Decryption Secrets Blocks.
+//
+// The key log follower that reads a growing NSS key log into the key
+// store lives beside the store, in tlsdec (FollowKeyLog).
 //
 // # Filters
 //
@@ -117,7 +118,7 @@
 //
 // # Keys and saved captures
 //
-// KeyLogFollower (FollowKeyLog) polls a key log file and loads each
+// tlsdec.KeyLogFollower (tlsdec.FollowKeyLog) polls a key log file and loads each
 // complete new line into a tlsdec.KeyStore; the tlsdec tracker already
 // holds the records of sessions still waiting for a key, and
 // dissect.Dissector.Retry decrypts them once it has arrived. The lines are

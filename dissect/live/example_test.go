@@ -46,7 +46,7 @@ func Example() {
 	// Keys already in the file are loaded (and written to the pcapng file
 	// before any packet) by FollowKeyLog; later ones as they are appended.
 	var newKeys atomic.Bool
-	kl := live.FollowKeyLog("keys.log", ks, 0, func(u *live.KeyLogUpdate) {
+	kl := tlsdec.FollowKeyLog("keys.log", ks, 0, func(u *tlsdec.KeyLogUpdate) {
 		for _, e := range u.Errors {
 			fmt.Fprintln(os.Stderr, "ompscope:", e)
 		}

@@ -1,14 +1,13 @@
-package live
+package tlsdec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 
 // recorder collects the follower's updates.
@@ -57,7 +56,7 @@ func errStrings(u *KeyLogUpdate) []string {
 func TestKeyLogFollowerGrows(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys.log")
 	appendFile(t, path, "# SSL/TLS secrets log file\n"+keyLine(1)+keyLine(2))
-	ks := tlsdec.NewKeyStore()
+	ks := NewKeyStore()
 	var rec recorder
 	f := NewKeyLogFollower(path, ks, rec.add)
 
@@ -110,7 +109,7 @@ func TestKeyLogFollowerTruncateAndReplace(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "keys.log")
 	appendFile(t, path, keyLine(1)+keyLine(2)+keyLine(3))
-	ks := tlsdec.NewKeyStore()
+	ks := NewKeyStore()
 	var rec recorder
 	f := NewKeyLogFollower(path, ks, rec.add)
 	f.Check()
@@ -146,7 +145,7 @@ func TestKeyLogFollowerTruncateAndReplace(t *testing.T) {
 
 func TestKeyLogFollowerMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "later.log")
-	ks := tlsdec.NewKeyStore()
+	ks := NewKeyStore()
 	var rec recorder
 	f := NewKeyLogFollower(path, ks, rec.add)
 	f.Check()
@@ -179,7 +178,7 @@ func TestKeyLogFollowerMissingFile(t *testing.T) {
 func TestKeyLogFollowerLongLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys.log")
 	appendFile(t, path, keyLine(1)+strings.Repeat("x", maxPartialLine+100))
-	ks := tlsdec.NewKeyStore()
+	ks := NewKeyStore()
 	var rec recorder
 	f := NewKeyLogFollower(path, ks, rec.add)
 	f.Check()
@@ -208,7 +207,7 @@ func TestKeyLogFollowerBacklog(t *testing.T) {
 		n++
 	}
 	appendFile(t, path, b.String())
-	ks := tlsdec.NewKeyStore()
+	ks := NewKeyStore()
 	var rec recorder
 	f := NewKeyLogFollower(path, ks, rec.add)
 	if got := f.Check(); got != n {
@@ -231,7 +230,7 @@ func TestKeyLogFollowerBacklog(t *testing.T) {
 func TestFollowKeyLogPolling(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys.log")
 	appendFile(t, path, keyLine(1))
-	ks := tlsdec.NewKeyStore()
+	ks := NewKeyStore()
 	got := make(chan *KeyLogUpdate, 100)
 	f := FollowKeyLog(path, ks, 5*time.Millisecond, func(u *KeyLogUpdate) { got <- u })
 	if c := ks.Counts().MasterSecrets; c != 1 {
@@ -262,4 +261,9 @@ func TestFollowKeyLogPolling(t *testing.T) {
 			t.Errorf("update %+v", u)
 		}
 	}
+}
+
+// keyLine is the i-th of a set of distinct key log lines.
+func keyLine(i int) string {
+	return fmt.Sprintf("CLIENT_RANDOM %064x %096x\n", i, i+1000)
 }

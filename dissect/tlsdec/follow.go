@@ -1,4 +1,4 @@
-package live
+package tlsdec
 
 import (
 	"bytes"
@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 
 // Limits of the key log follower.
@@ -48,7 +46,7 @@ type KeyLogUpdate struct {
 
 // KeyLogFollower re-reads an NSS key log file as it grows, as browsers
 // and pion's KeyLogWriter append to it, and adds the new keys to a
-// tlsdec.KeyStore (which is safe for concurrent use). It remembers how
+// KeyStore (which is safe for concurrent use). It remembers how
 // far it read; only complete lines (ending in a newline) are loaded, so a
 // line being written is picked up once it is finished. A file that
 // shrinks or is replaced by another one (rotation, an editor's rewrite)
@@ -62,7 +60,7 @@ type KeyLogUpdate struct {
 // update.Lines with PcapngWriter.WriteSecrets.
 type KeyLogFollower struct {
 	path     string
-	ks       *tlsdec.KeyStore
+	ks       *KeyStore
 	onUpdate func(*KeyLogUpdate)
 
 	mu       sync.Mutex // serialises steps
@@ -80,14 +78,14 @@ type KeyLogFollower struct {
 // NewKeyLogFollower returns a follower of the key log at path that adds
 // keys to ks and reports to onUpdate (which may be nil). Nothing is read
 // until Check or Start.
-func NewKeyLogFollower(path string, ks *tlsdec.KeyStore, onUpdate func(*KeyLogUpdate)) *KeyLogFollower {
+func NewKeyLogFollower(path string, ks *KeyStore, onUpdate func(*KeyLogUpdate)) *KeyLogFollower {
 	return &KeyLogFollower{path: path, ks: ks, onUpdate: onUpdate}
 }
 
 // FollowKeyLog reads the key log at path once (so that the keys already
 // in it are in ks when it returns), then keeps following it every poll
 // (0: DefaultKeyLogPoll) until Stop.
-func FollowKeyLog(path string, ks *tlsdec.KeyStore, poll time.Duration, onUpdate func(*KeyLogUpdate)) *KeyLogFollower {
+func FollowKeyLog(path string, ks *KeyStore, poll time.Duration, onUpdate func(*KeyLogUpdate)) *KeyLogFollower {
 	f := NewKeyLogFollower(path, ks, onUpdate)
 	f.Check()
 	f.Start(poll)
