@@ -99,7 +99,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer src.Close()
 
-	var pw *live.PcapngWriter
+	var pw *capture.PcapngWriter
 	var pfile *os.File
 	if *write != "" {
 		pfile, err = os.Create(*write)
@@ -107,7 +107,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
 			return exitRuntime
 		}
-		pw, err = live.NewPcapngWriterInterface(pfile, live.PcapngInterface{LinkType: src.LinkType(), Name: src.Interface(),
+		pw, err = capture.NewPcapngWriterInterface(pfile, capture.PcapngInterface{LinkType: src.LinkType(), Name: src.Interface(),
 			Filter: flt.String(), SnapLen: src.SnapLen()})
 		if err != nil {
 			fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
@@ -235,7 +235,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	st, _ := src.Stats()
 	if pw != nil {
-		pw.WriteStats(st, start, time.Now())
+		pw.WriteStats(st.KernelReceived, st.KernelDropped, start, time.Now())
 		if err := pw.Close(); err != nil {
 			fmt.Fprintf(stderr, "ompscope sniff: writing %s: %v\n", *write, err)
 			runErr = err

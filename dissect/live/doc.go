@@ -3,19 +3,19 @@
 // source of the pipeline (source → packets → records → messages →
 // analyzer → output) when no file is read.
 //
-// It provides four pieces:
+// It provides two pieces:
 //
 //   - a capture filter compiler (ParseFilter, CompileFilter, DefaultFilter)
 //     that turns tcpdump-style expressions into classic BPF programs for the
 //     kernel;
 //   - Source (Open), a pure-Go Linux AF_PACKET capture (no cgo, no
 //     libpcap) that delivers capture.Packet values like a capture file
-//     reader does, with kernel drop counts;
-//   - PcapngWriter, which saves what was captured as pcapng, with the TLS
-//     key log lines used in Decryption Secrets Blocks.
+//     reader does, with kernel drop counts.
 //
-// The key log follower that reads a growing NSS key log into the key
-// store lives beside the store, in tlsdec (FollowKeyLog).
+// What a live capture also uses lives beside what it belongs with: the
+// pcapng writer beside the reader (capture.PcapngWriter, which saves what
+// was captured with the key log lines as Decryption Secrets Blocks), the
+// key log follower beside the key store (tlsdec.FollowKeyLog).
 //
 // # Filters
 //
@@ -122,7 +122,7 @@
 // complete new line into a tlsdec.KeyStore; the tlsdec tracker already
 // holds the records of sessions still waiting for a key, and
 // dissect.Dissector.Retry decrypts them once it has arrived. The lines are
-// also handed to the callback, for PcapngWriter.WriteSecrets, which writes
+// also handed to the callback, for capture.PcapngWriter.WriteSecrets, which writes
 // them as a Decryption Secrets Block at that point of the file: keys known
 // at the start come before every packet, later ones right after the
 // packets that were waiting for them — the order the live run saw — so

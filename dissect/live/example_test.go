@@ -36,7 +36,7 @@ func Example() {
 	if err != nil {
 		return
 	}
-	w, err := live.NewPcapngWriterInterface(out, live.PcapngInterface{
+	w, err := capture.NewPcapngWriterInterface(out, capture.PcapngInterface{
 		LinkType: src.LinkType(), Name: src.Interface(), Filter: src.Filter().String(), SnapLen: src.SnapLen(),
 	})
 	if err != nil {
@@ -89,7 +89,7 @@ func Example() {
 	d.Retry()
 	d.Finish()
 	st, _ := src.Stats()
-	w.WriteStats(st, start, time.Now())
+	w.WriteStats(st.KernelReceived, st.KernelDropped, start, time.Now())
 	w.Close()
 	out.Close()
 }

@@ -1,4 +1,4 @@
-package live
+package capture
 
 import (
 	"bytes"
@@ -12,8 +12,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-
-	"github.com/ompscope/ompscope/dissect/capture"
 )
 
 // maxSecretsBlock bounds one Decryption Secrets Block; longer key log text
@@ -81,7 +79,7 @@ var errWriterClosed = errors.New("pcapng: writer closed")
 
 // WritePacket appends p as an Enhanced Packet Block. Its link type must
 // be the file's.
-func (w *PcapngWriter) WritePacket(p *capture.Packet) error {
+func (w *PcapngWriter) WritePacket(p *Packet) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.check(); err != nil {
@@ -134,10 +132,10 @@ func (w *PcapngWriter) WriteSecrets(keylog []byte) error {
 }
 
 // WriteStats appends an Interface Statistics Block with the capture's
-// counters: packets received (KernelReceived) and dropped by the kernel
-// (KernelDropped), and the capture's start and end times (zero: left
-// out). dissect/capture reads the drop count back (Interface.Dropped).
-func (w *PcapngWriter) WriteStats(st Stats, start, end time.Time) error {
+// counters: packets received and dropped by the kernel, and the capture's
+// start and end times (zero: left out). The reader gives the drop count
+// back (Interface.Dropped).
+func (w *PcapngWriter) WriteStats(received, dropped uint64, start, end time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.check(); err != nil {
@@ -151,8 +149,8 @@ func (w *PcapngWriter) WriteStats(st Stats, start, end time.Time) error {
 		LastUpdate:      last,
 		StartTime:       start,
 		EndTime:         end,
-		PacketsReceived: st.KernelReceived,
-		PacketsDropped:  st.KernelDropped,
+		PacketsReceived: received,
+		PacketsDropped:  dropped,
 	})
 	if err != nil {
 		w.err = fmt.Errorf("pcapng: writing interface statistics: %w", err)
