@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/filter"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 	"io"
 	"net/netip"
@@ -40,7 +41,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var af analyzeFlags
 	addAnalyzeFlags(fs, &af)
 	iface := fs.StringP("interface", "i", "", "interface to capture on (required)")
-	filter := fs.StringP("filter", "f", "", "capture filter instead of the controller ports: udp port N, tcp port N, port N, host A, src/dst, and/or/not, ( )")
+	filterExpr := fs.StringP("filter", "f", "", "capture filter instead of the controller ports: udp port N, tcp port N, port N, host A, src/dst, and/or/not, ( )")
 	write := fs.StringP("write", "w", "", "also write what was captured to FILE as pcapng, with the keys used in Decryption Secrets Blocks")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit)")
@@ -79,9 +80,9 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
 		return exitUsage
 	}
-	var flt *live.Filter
-	if *filter != "" {
-		flt, err = live.ParseFilter(*filter)
+	var flt *filter.Filter
+	if *filterExpr != "" {
+		flt, err = filter.Parse(*filterExpr)
 		if err != nil {
 			fmt.Fprintf(stderr, "ompscope sniff: -f: %v\n", err)
 			return exitUsage
@@ -90,7 +91,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	} else {
 		tls := []uint16{dissect.DefaultTLSPort}
 		tls = append(tls, cfg.ExtraTLSPorts...)
-		flt = live.DefaultFilter(append(dissect.ControllerDTLSPorts(), cfg.ExtraDTLSPorts...), tls)
+		flt = filter.Default(append(dissect.ControllerDTLSPorts(), cfg.ExtraDTLSPorts...), tls)
 	}
 	src, err := live.Open(*iface, live.Options{SnapLen: *snaplen, Promiscuous: *promisc, Filter: flt, Timeout: 500 * time.Millisecond})
 	if err != nil {

@@ -3,6 +3,7 @@ package live_test
 import (
 	"errors"
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/filter"
 	"io"
 	"os"
 	"os/signal"
@@ -23,7 +24,7 @@ import (
 func Example() {
 	ks := tlsdec.NewKeyStore()
 	src, err := live.Open("eth0", live.Options{
-		Filter:  live.DefaultFilter(dissect.ControllerDTLSPorts(), []uint16{dissect.DefaultTLSPort}),
+		Filter:  filter.Default(dissect.ControllerDTLSPorts(), []uint16{dissect.DefaultTLSPort}),
 		Timeout: time.Second, // Next returns ErrTimeout when the line is quiet
 	})
 	if err != nil {

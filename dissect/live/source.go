@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/filter"
 	"syscall"
 	"time"
 )
@@ -32,7 +33,7 @@ type Options struct {
 	// Filter is the kernel filter; nil admits every packet. It is
 	// compiled for the interface's link type, and attached before the
 	// socket starts receiving, so no unfiltered packet slips through.
-	Filter *Filter
+	Filter *filter.Filter
 	// BufferSize is the socket receive buffer in bytes (0:
 	// DefaultBufferSize). Beyond net.core.rmem_max it takes
 	// CAP_NET_ADMIN (SO_RCVBUFFORCE); without it the size is capped at

@@ -5,6 +5,7 @@ package live
 import (
 	"errors"
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/filter"
 	"io"
 	"net"
 	"os"
@@ -32,7 +33,7 @@ type Source struct {
 	snap     int
 	bufSize  int
 	timeout  time.Duration
-	filter   *Filter
+	filter   *filter.Filter
 	prog     []bpf.RawInstruction
 	loDedup  string
 	file     *os.File
@@ -145,7 +146,7 @@ func Open(iface string, opt Options) (*Source, error) {
 	s := &Source{iface: iface, ifindex: ifc.Index, linkType: lt, snap: snap, timeout: opt.Timeout, filter: opt.Filter}
 	f := opt.Filter
 	if f == nil {
-		f = &Filter{}
+		f = &filter.Filter{}
 	}
 	prog, err := f.Compile(lt)
 	if err != nil {
@@ -164,8 +165,8 @@ func Open(iface string, opt Options) (*Source, error) {
 			s.loDedup = "filter"
 		}
 	}
-	if len(prog) > MaxFilterInstructions {
-		return nil, fmt.Errorf("live: filter for %s has %d instructions; the kernel accepts at most %d", iface, len(prog), MaxFilterInstructions)
+	if len(prog) > filter.MaxInstructions {
+		return nil, fmt.Errorf("live: filter for %s has %d instructions; the kernel accepts at most %d", iface, len(prog), filter.MaxInstructions)
 	}
 	s.prog = prog
 	sf := make([]unix.SockFilter, len(prog))
@@ -464,7 +465,7 @@ func (s *Source) SnapLen() int { return s.snap }
 func (s *Source) BufferSize() int { return s.bufSize }
 
 // Filter is the filter given to Open (nil: every packet).
-func (s *Source) Filter() *Filter { return s.filter }
+func (s *Source) Filter() *filter.Filter { return s.filter }
 
 // Program is the BPF program attached to the socket (the compiled filter,
 // with returns capped at SnapLen, and on loopback possibly the prefix that

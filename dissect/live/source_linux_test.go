@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/filter"
 	"io"
 	"net"
 	"os"
@@ -78,7 +79,7 @@ func udpPayload(t *testing.T, frame []byte) (*layers.UDP, []byte) {
 
 func TestLoopbackCapture(t *testing.T) {
 	_, cl, port := udpPair(t)
-	f, err := ParseFilter(fmt.Sprintf("udp dst port %d", port))
+	f, err := filter.Parse(fmt.Sprintf("udp dst port %d", port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestLoopbackSeenTwiceByPlainSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prog, err := CompileFilter(fmt.Sprintf("udp dst port %d", port), layers.LinkTypeEthernet)
+	prog, err := filter.Compile(fmt.Sprintf("udp dst port %d", port), layers.LinkTypeEthernet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,9 +185,9 @@ func TestLoopbackSeenTwiceByPlainSocket(t *testing.T) {
 	}
 }
 
-func mustFilter(t *testing.T, expr string) *Filter {
+func mustFilter(t *testing.T, expr string) *filter.Filter {
 	t.Helper()
-	f, err := ParseFilter(expr)
+	f, err := filter.Parse(expr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +330,7 @@ func TestTimeoutWakeStopClose(t *testing.T) {
 func TestVLANTagRestored(t *testing.T) {
 	_, _, port := udpPair(t)
 	s := openLo(t, Options{Filter: mustFilter(t, fmt.Sprintf("udp dst port %d", port)), Timeout: 5 * time.Second})
-	frame := build(t, pktSpec{src: "127.0.0.1", dst: "127.0.0.1", proto: "udp", sport: 40000, dport: port, tpid: 0x8100, vlan: 42, payload: 16})
+	frame := udpFrame(t, false, "127.0.0.1", "127.0.0.1", 40000, port, 42, 16)
 	copy(frame[16:], frame[16:])                      // keep
 	binary.BigEndian.PutUint16(frame[14:], 0x2000|42) // priority 1, VLAN 42
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
@@ -390,9 +391,9 @@ func TestTunRawIP(t *testing.T) {
 	if s.LinkType() != layers.LinkTypeRaw {
 		t.Fatalf("link type of %s: %v, want raw IP", name, s.LinkType())
 	}
-	other := build(t, pktSpec{raw: true, src: "10.7.0.1", dst: "10.7.0.2", proto: "udp", sport: 1, dport: 2, payload: 8})
-	want := build(t, pktSpec{raw: true, src: "10.7.0.1", dst: "10.7.0.2", proto: "udp", sport: 40000, dport: 12346, payload: 8})
-	want6 := build(t, pktSpec{raw: true, src: "fd00::1", dst: "fd00::2", proto: "udp", sport: 12346, dport: 9, payload: 3})
+	other := udpFrame(t, true, "10.7.0.1", "10.7.0.2", 1, 2, 0, 8)
+	want := udpFrame(t, true, "10.7.0.1", "10.7.0.2", 40000, 12346, 0, 8)
+	want6 := udpFrame(t, true, "fd00::1", "fd00::2", 12346, 9, 0, 3)
 	for _, fr := range [][]byte{other, want, other, want6} {
 		if _, err := tun.Write(fr); err != nil {
 			t.Fatalf("writing to %s: %v", name, err)
@@ -499,4 +500,39 @@ func TestNoPermission(t *testing.T) {
 		t.Errorf("as nobody: %s", out)
 	}
 	t.Logf("%s", bytes.TrimSpace(out))
+}
+
+// udpFrame builds a UDP datagram: raw IP, or Ethernet (with a VLAN tag
+// when vlan is not 0), with payload bytes of payload.
+func udpFrame(t testing.TB, raw bool, src, dst string, sport, dport, vlan uint16, payload int) []byte {
+	t.Helper()
+	sa, da := net.ParseIP(src), net.ParseIP(dst)
+	var ls []gopacket.SerializableLayer
+	et := layers.EthernetTypeIPv4
+	var ip gopacket.NetworkLayer
+	if sa.To4() != nil {
+		ip = &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: sa.To4(), DstIP: da.To4()}
+	} else {
+		et = layers.EthernetTypeIPv6
+		ip = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: sa, DstIP: da}
+	}
+	if !raw {
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: et}
+		if vlan != 0 {
+			eth.EthernetType = layers.EthernetTypeDot1Q
+			ls = append(ls, eth, &layers.Dot1Q{VLANIdentifier: vlan, Type: et})
+		} else {
+			ls = append(ls, eth)
+		}
+	}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	ls = append(ls, ip.(gopacket.SerializableLayer), udp, gopacket.Payload(make([]byte, payload)))
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

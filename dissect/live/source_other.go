@@ -4,6 +4,7 @@ package live
 
 import (
 	"github.com/gopacket/gopacket/layers"
+	"github.com/ompscope/ompscope/dissect/filter"
 	"golang.org/x/net/bpf"
 
 	"github.com/ompscope/ompscope/dissect/capture"
@@ -44,7 +45,7 @@ func (s *Source) SnapLen() int { return 0 }
 func (s *Source) BufferSize() int { return 0 }
 
 // Filter returns nil.
-func (s *Source) Filter() *Filter { return nil }
+func (s *Source) Filter() *filter.Filter { return nil }
 
 // Program returns nil.
 func (s *Source) Program() []bpf.RawInstruction { return nil }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/filter"
 	"io"
 	"net/netip"
 	"runtime"
@@ -486,7 +487,7 @@ func TestLiveCancel(t *testing.T) {
 // written as the run went, and checks that the decrypted messages are
 // those of the offline capture: the manifest's plaintext hash.
 func TestLiveCapture(t *testing.T) {
-	flt, err := live.ParseFilter("(udp or tcp) and net 127.73.0.0/16")
+	flt, err := filter.Parse("(udp or tcp) and net 127.73.0.0/16")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ompscope/ompscope/dissect/filter"
 	"net"
 	"os"
 	"runtime"
@@ -263,7 +264,7 @@ type capturer struct {
 
 func newCapturer(impl string, bufSize int, doDissect bool) (*capturer, error) {
 	c := &capturer{impl: impl, done: make(chan struct{}), dissects: doDissect}
-	filter := live.DefaultFilter(dissect.ControllerDTLSPorts(), []uint16{dissect.DefaultTLSPort})
+	filter := filter.Default(dissect.ControllerDTLSPorts(), []uint16{dissect.DefaultTLSPort})
 	var next func(*capture.Packet) error
 	switch impl {
 	case "live":

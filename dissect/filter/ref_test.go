@@ -1,4 +1,4 @@
-package live
+package filter
 
 import (
 	"encoding/binary"

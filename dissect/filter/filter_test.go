@@ -1,4 +1,4 @@
-package live
+package filter
 
 import (
 	"errors"
@@ -119,7 +119,7 @@ func TestFilterHandCases(t *testing.T) {
 			continue
 		}
 		for _, lt := range []layers.LinkType{layers.LinkTypeEthernet} {
-			prog, err := CompileFilter(c.expr, lt)
+			prog, err := Compile(c.expr, lt)
 			if err != nil {
 				t.Fatalf("%q: %v", c.expr, err)
 			}
@@ -186,7 +186,7 @@ func TestFilterMatchesReference(t *testing.T) {
 			frames[i] = build(t, s)
 		}
 		for _, e := range exprs {
-			f, err := ParseFilter(e)
+			f, err := Parse(e)
 			if err != nil {
 				t.Fatalf("%q: %v", e, err)
 			}
@@ -217,7 +217,7 @@ func TestFilterMatchesReference(t *testing.T) {
 }
 
 func TestDefaultFilter(t *testing.T) {
-	f := DefaultFilter(dissect.ControllerDTLSPorts(), []uint16{dissect.DefaultTLSPort})
+	f := Default(dissect.ControllerDTLSPorts(), []uint16{dissect.DefaultTLSPort})
 	for _, lt := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw} {
 		prog, err := f.Compile(lt)
 		if err != nil {
@@ -276,7 +276,7 @@ func TestDefaultFilter(t *testing.T) {
 		}
 	}
 	// The text form parses back to the same program.
-	g, err := ParseFilter(f.String())
+	g, err := Parse(f.String())
 	if err != nil {
 		t.Fatalf("default filter text %q does not parse: %v", f, err)
 	}
@@ -289,7 +289,7 @@ func TestDefaultFilter(t *testing.T) {
 }
 
 func TestDefaultFilterOtherPorts(t *testing.T) {
-	f := DefaultFilter([]uint16{102, 100, 101, 200, 300, 300}, []uint16{443, 8443})
+	f := Default([]uint16{102, 100, 101, 200, 300, 300}, []uint16{443, 8443})
 	if want := "udp portrange 100-102 or udp port 200 or 300 or tcp port 443 or 8443 or ((udp or tcp) and fragment)"; f.String() != want {
 		t.Errorf("text %q, want %q", f, want)
 	}
@@ -321,7 +321,7 @@ func TestFilterLimits(t *testing.T) {
 	for p := 1; p < 60000; p += 3 {
 		many = append(many, uint16(p))
 	}
-	f := DefaultFilter(many, many[:100])
+	f := Default(many, many[:100])
 	if len(f.String()) <= maxFilterLen {
 		t.Fatalf("text only %d bytes", len(f.String()))
 	}
@@ -329,7 +329,7 @@ func TestFilterLimits(t *testing.T) {
 		t.Errorf("20000 separate ports: %v", err)
 	}
 	deep := strings.Repeat("(", maxDepth) + "udp" + strings.Repeat(")", maxDepth)
-	g, err := ParseFilter(deep)
+	g, err := Parse(deep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestFilterLimits(t *testing.T) {
 		t.Error("WithFragments does not admit a TCP fragment")
 	}
 	long := "udp or " + strings.Repeat(" ", maxFilterLen)
-	if _, err := ParseFilter(long); err == nil || !strings.Contains(err.Error(), "longer than") {
+	if _, err := Parse(long); err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("over-long expression: %v", err)
 	}
 	if h := ParseFilterMust(t, ""); h.WithFragments() != h {
@@ -352,7 +352,7 @@ func TestFilterLimits(t *testing.T) {
 
 func ParseFilterMust(t *testing.T, e string) *Filter {
 	t.Helper()
-	f, err := ParseFilter(e)
+	f, err := Parse(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func ParseFilterMust(t *testing.T, e string) *Filter {
 }
 
 func TestDefaultFilterNoPorts(t *testing.T) {
-	prog, err := DefaultFilter(nil, nil).Compile(layers.LinkTypeEthernet)
+	prog, err := Default(nil, nil).Compile(layers.LinkTypeEthernet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestDefaultFilterNoPorts(t *testing.T) {
 func TestFilterStringRoundTrip(t *testing.T) {
 	exprs := append(slices.Clone(filterExprs), ompscopeOnlyExprs...)
 	for _, e := range exprs {
-		f, err := ParseFilter(e)
+		f, err := Parse(e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,7 +386,7 @@ func TestFilterStringRoundTrip(t *testing.T) {
 			t.Errorf("String() = %q, want the expression %q", f.String(), e)
 		}
 		canon := f.root.String()
-		g, err := ParseFilter(canon)
+		g, err := Parse(canon)
 		if err != nil {
 			t.Fatalf("%q: canonical form %q does not parse: %v", e, canon, err)
 		}
@@ -406,7 +406,7 @@ func TestFilterLong(t *testing.T) {
 		parts = append(parts, fmt.Sprint(p))
 	}
 	expr := "host 10.1.1.1 and not (port " + strings.Join(parts, " or ") + ") or host 2001:db8::1"
-	f, err := ParseFilter(expr)
+	f, err := Parse(expr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestFilterLong(t *testing.T) {
 	}
 	// Past the kernel's limit: a clear error.
 	big := strings.Repeat("ip6 host ::1 or ", 700) + "udp"
-	if _, err := CompileFilter(big, layers.LinkTypeEthernet); err == nil || !strings.Contains(err.Error(), "at most 4096") {
+	if _, err := Compile(big, layers.LinkTypeEthernet); err == nil || !strings.Contains(err.Error(), "at most 4096") {
 		t.Errorf("a too long program: err = %v", err)
 	}
 }
@@ -473,10 +473,10 @@ func TestFilterErrors(t *testing.T) {
 		{strings.Repeat("(", 200) + "udp" + strings.Repeat(")", 200), "(", "nested more than"},
 	}
 	for _, c := range cases {
-		_, err := CompileFilter(c.expr, layers.LinkTypeEthernet)
-		var fe *FilterError
+		_, err := Compile(c.expr, layers.LinkTypeEthernet)
+		var fe *Error
 		if !errors.As(err, &fe) {
-			t.Errorf("%q: err = %v, want a *FilterError", c.expr, err)
+			t.Errorf("%q: err = %v, want a *Error", c.expr, err)
 			continue
 		}
 		if fe.Token != c.token || !strings.Contains(fe.Msg, c.msg) {
@@ -489,7 +489,7 @@ func TestFilterErrors(t *testing.T) {
 			t.Errorf("%q: error does not list the supported forms: %v", c.expr, err)
 		}
 	}
-	if _, err := CompileFilter("udp", layers.LinkTypeLinuxSLL); err == nil || !strings.Contains(err.Error(), "not supported") {
+	if _, err := Compile("udp", layers.LinkTypeLinuxSLL); err == nil || !strings.Contains(err.Error(), "not supported") {
 		t.Errorf("unsupported link type: err = %v", err)
 	}
 }
@@ -511,11 +511,11 @@ func FuzzCompileFilter(f *testing.F) {
 		rawFrames[i] = build(f, s)
 	}
 	f.Fuzz(func(t *testing.T, expr string, eth bool) {
-		fl, err := ParseFilter(expr)
+		fl, err := Parse(expr)
 		if err != nil {
-			var fe *FilterError
+			var fe *Error
 			if !errors.As(err, &fe) {
-				t.Fatalf("%q: error %v is not a *FilterError", expr, err)
+				t.Fatalf("%q: error %v is not a *Error", expr, err)
 			}
 			return
 		}

@@ -1,4 +1,4 @@
-package live
+package filter
 
 import (
 	"bufio"
@@ -80,7 +80,7 @@ func TestFilterAgainstTcpdump(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range filterExprs {
-			ours, err := CompileFilter(e, set.lt)
+			ours, err := Compile(e, set.lt)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package live
+package filter
 
 import (
 	"fmt"
@@ -7,14 +7,14 @@ import (
 	"golang.org/x/net/bpf"
 )
 
-// FilterSnapLen is the value a compiled filter returns for an accepted
+// SnapLen is the value a compiled filter returns for an accepted
 // packet (libpcap's maximum snap length): the kernel keeps up to that many
 // bytes. Open lowers it to the source's snap length.
-const FilterSnapLen = 262144
+const SnapLen = 262144
 
-// MaxFilterInstructions is the longest program the Linux kernel accepts
+// MaxInstructions is the longest program the Linux kernel accepts
 // (BPF_MAXINSNS).
-const MaxFilterInstructions = 4096
+const MaxInstructions = 4096
 
 // Scratch memory slots of the generated programs.
 const (
@@ -25,10 +25,10 @@ const (
 // Compile generates a classic BPF program for frames of linkType
 // (layers.LinkTypeEthernet, with or without one 802.1Q/802.1ad tag, or
 // layers.LinkTypeRaw, where the frame starts with the IP header). The
-// program returns FilterSnapLen for an accepted frame and 0 otherwise.
+// program returns SnapLen for an accepted frame and 0 otherwise.
 func (f *Filter) Compile(linkType layers.LinkType) ([]bpf.RawInstruction, error) {
 	if f.root == nil {
-		return bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: FilterSnapLen}})
+		return bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: SnapLen}})
 	}
 	g := &gen{}
 	switch linkType {
@@ -42,16 +42,16 @@ func (f *Filter) Compile(linkType layers.LinkType) ([]bpf.RawInstruction, error)
 	accept, reject := g.newLabel(), g.newLabel()
 	g.node(f.root, accept, reject)
 	g.place(accept)
-	g.emit(bpf.RetConstant{Val: FilterSnapLen})
+	g.emit(bpf.RetConstant{Val: SnapLen})
 	g.place(reject)
 	g.emit(bpf.RetConstant{Val: 0})
-	g.rets = map[label]uint32{accept: FilterSnapLen, reject: 0}
+	g.rets = map[label]uint32{accept: SnapLen, reject: 0}
 	prog, err := g.assemble()
 	if err != nil {
 		return nil, err
 	}
-	if len(prog) > MaxFilterInstructions {
-		return nil, fmt.Errorf("filter %q: compiles to %d instructions; the kernel accepts at most %d", f.text, len(prog), MaxFilterInstructions)
+	if len(prog) > MaxInstructions {
+		return nil, fmt.Errorf("filter %q: compiles to %d instructions; the kernel accepts at most %d", f.text, len(prog), MaxInstructions)
 	}
 	return bpf.Assemble(prog)
 }

@@ -1,4 +1,4 @@
-package live
+package filter
 
 import (
 	"fmt"
@@ -11,9 +11,9 @@ import (
 	"golang.org/x/net/bpf"
 )
 
-// SupportedFilterForms lists the filter syntax CompileFilter understands;
+// SupportedForms lists the filter syntax Compile understands;
 // it is part of every syntax error.
-const SupportedFilterForms = `supported forms: ` +
+const SupportedForms = `supported forms: ` +
 	`[udp|tcp] [src|dst] port N, [udp|tcp] [src|dst] portrange N-M, ` +
 	`[ip|ip6] [src|dst] host ADDR (IPv4 or IPv6 address), [ip|ip6] [src|dst] net ADDR/LEN, ` +
 	`udp, tcp, ip, ip6, fragment; ` +
@@ -21,21 +21,21 @@ const SupportedFilterForms = `supported forms: ` +
 	`combined with and/&&, or/||, not/! and parentheses; ` +
 	`a bare value repeats the previous primitive's keywords ("port 1 or 2")`
 
-// FilterError is a filter expression the compiler does not accept. It
+// Error is a filter expression the compiler does not accept. It
 // names the offending token and its byte offset in the expression.
-type FilterError struct {
+type Error struct {
 	Expr  string // the whole expression
 	Pos   int    // byte offset of Token in Expr
 	Token string // the offending token ("" at the end of the expression)
 	Msg   string
 }
 
-func (e *FilterError) Error() string {
+func (e *Error) Error() string {
 	tok := "end of expression"
 	if e.Token != "" {
 		tok = strconv.Quote(e.Token)
 	}
-	return fmt.Sprintf("filter %q: %s at offset %d: %s (%s)", e.Expr, tok, e.Pos, e.Msg, SupportedFilterForms)
+	return fmt.Sprintf("filter %q: %s at offset %d: %s (%s)", e.Expr, tok, e.Pos, e.Msg, SupportedForms)
 }
 
 // Filter is a parsed capture filter. It is compiled to classic BPF for a
@@ -47,15 +47,15 @@ type Filter struct {
 }
 
 // String gives the filter as text: the expression it was parsed from, or
-// an equivalent expression for DefaultFilter and WithFragments.
+// an equivalent expression for Default and WithFragments.
 func (f *Filter) String() string { return f.text }
 
-// ParseFilter parses a filter expression (the syntax is listed in
-// SupportedFilterForms and in the package documentation). An empty
-// expression matches every packet. Errors are *FilterError.
-func ParseFilter(expr string) (*Filter, error) {
+// Parse parses a filter expression (the syntax is listed in
+// SupportedForms and in the package documentation). An empty
+// expression matches every packet. Errors are *Error.
+func Parse(expr string) (*Filter, error) {
 	if len(expr) > maxFilterLen {
-		return nil, &FilterError{Expr: expr[:64] + "...", Pos: maxFilterLen, Msg: fmt.Sprintf("expression longer than %d bytes", maxFilterLen)}
+		return nil, &Error{Expr: expr[:64] + "...", Pos: maxFilterLen, Msg: fmt.Sprintf("expression longer than %d bytes", maxFilterLen)}
 	}
 	return parseFilter(expr)
 }
@@ -149,10 +149,10 @@ func mergePorts(n *node) *node {
 	return n
 }
 
-// CompileFilter parses expr and compiles it to classic BPF for frames of
+// Compile parses expr and compiles it to classic BPF for frames of
 // the given link type (layers.LinkTypeEthernet or layers.LinkTypeRaw).
-func CompileFilter(expr string, linkType layers.LinkType) ([]bpf.RawInstruction, error) {
-	f, err := ParseFilter(expr)
+func Compile(expr string, linkType layers.LinkType) ([]bpf.RawInstruction, error) {
+	f, err := Parse(expr)
 	if err != nil {
 		return nil, err
 	}
@@ -162,11 +162,11 @@ func CompileFilter(expr string, linkType layers.LinkType) ([]bpf.RawInstruction,
 // fragmentClause admits the IP fragments of UDP and TCP datagrams.
 const fragmentClause = "((udp or tcp) and fragment)"
 
-// DefaultFilter is the filter that admits only the control-plane traffic
+// Default is the filter that admits only the control-plane traffic
 // ompscope dissects: UDP to or from one of dtlsPorts, TCP to or from one
 // of tlsPorts, and every IP fragment of a UDP or TCP datagram (see
 // WithFragments). With no ports at all it admits only those fragments.
-func DefaultFilter(dtlsPorts, tlsPorts []uint16) *Filter {
+func Default(dtlsPorts, tlsPorts []uint16) *Filter {
 	var b strings.Builder
 	list := func(proto string, ps []uint16) {
 		prevSingle := false
@@ -194,7 +194,7 @@ func DefaultFilter(dtlsPorts, tlsPorts []uint16) *Filter {
 	f, err := parseFilter(b.String())
 	if err != nil {
 		// The text is generated from port numbers; it always parses.
-		panic("live: default filter does not parse: " + err.Error())
+		panic("filter: default filter does not parse: " + err.Error())
 	}
 	return f
 }
@@ -213,7 +213,7 @@ func (f *Filter) WithFragments() *Filter {
 	}
 	fr, err := parseFilter(fragmentClause)
 	if err != nil {
-		panic("live: " + err.Error()) // a constant
+		panic("filter: " + err.Error()) // a constant
 	}
 	return &Filter{text: "(" + f.text + ") or " + fragmentClause, root: mergePorts(&node{kind: nOr, a: f.root, b: fr.root})}
 }
@@ -453,7 +453,7 @@ func lex(expr string) ([]token, error) {
 			case '&', '|':
 				msg = "bitwise operators are not supported (use && or || for and/or)"
 			}
-			return nil, &FilterError{Expr: expr, Pos: i, Token: expr[i:j], Msg: msg}
+			return nil, &Error{Expr: expr, Pos: i, Token: expr[i:j], Msg: msg}
 		}
 	}
 	toks = append(toks, token{kind: tEOF, pos: len(expr)})
@@ -490,7 +490,7 @@ func (p *parser) next() token {
 }
 
 func (p *parser) errAt(t token, format string, args ...any) error {
-	return &FilterError{Expr: p.expr, Pos: t.pos, Token: t.text, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Expr: p.expr, Pos: t.pos, Token: t.text, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (p *parser) parseOr(depth int) (*node, error) {
