@@ -6,6 +6,10 @@
 # and peak memory (GNU time's maximum resident set size).
 # Usage: pcaps/bench/dissect-vs-tshark.sh [EDGES] [DURATION]   (default 10 1h:
 # about 230 000 application records over 41 sessions)
+# Environment: SCENARIO (default baseline; churn gives OMP-heavy records),
+# SUITES (one or more cipher suites, `ompscope synth --list-suites`; the
+# PSK session is then left out), NO_TLS=1 (DTLS sessions only).
+# pcaps/bench/dissect-suites.sh runs it for one suite at a time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 edges=${1:-10}
@@ -15,14 +19,18 @@ trap 'rm -rf "$work"' EXIT
 command -v tshark >/dev/null || { echo "tshark is not installed (apt-get install tshark)"; exit 1; }
 [ -x /usr/bin/time ] || { echo "GNU time is not installed (apt-get install time)"; exit 1; }
 
+scenario=${SCENARIO:-baseline}
+extra=()
+[ -n "${SUITES:-}" ] && extra+=(--suites "$SUITES" --no-psk)
+[ "${NO_TLS:-}" = 1 ] && extra+=(--no-tls)
 go build -o "$work/ompscope" ./cmd/ompscope
-"$work/ompscope" synth -s baseline -o "$work" --edges "$edges" --duration "$dur" -q
-cap=$work/baseline.pcap keys=$work/baseline.keys
-records=$(grep -o '"decryptable_records": *[0-9]*' "$work/baseline.manifest.json" | grep -o '[0-9]*$')
+"$work/ompscope" synth -s "$scenario" -o "$work" --edges "$edges" --duration "$dur" -q "${extra[@]}"
+cap=$work/$scenario.pcap keys=$work/$scenario.keys
+records=$(grep -o '"decryptable_records": *[0-9]*' "$work/$scenario.manifest.json" | grep -o '[0-9]*$')
 echo "capture: $(du -h "$cap" | cut -f1), $records application records; machine: $(nproc) cores, $(uname -m), load $(cut -d' ' -f1 /proc/loadavg)"
 
 ports=()
-for p in $(grep -o '"server": *"[^"]*"' "$work/baseline.manifest.json" | grep -o ':[0-9]*"' | tr -d ':"' | sort -u); do
+for p in $(grep -o '"server": *"[^"]*"' "$work/$scenario.manifest.json" | grep -o ':[0-9]*"' | tr -d ':"' | sort -u); do
   if [ "$p" = 23456 ]; then ports+=(-d "tcp.port==$p,tls"); else ports+=(-d "udp.port==$p,dtls"); fi
 done
 tsh=(tshark -r "$cap" -n -o "tls.keylog_file:$keys" "${ports[@]}" --disable-protocol rdpmt --disable-protocol udt --disable-protocol reload-framing)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# dissect-vs-tshark.sh for one cipher suite at a time, DTLS sessions only
+# (every control connection of the capture uses the suite), on small
+# records (baseline: 10 edges, 1 h) and on OMP-heavy records (churn: 4
+# edges, 15 min, UPDATEs with many NLRI and attributes). The suites: AES-256-GCM
+# and AES-256-CBC, the ECDHE CBC suite pion's DTLS offers (it has no
+# ECDHE AES-128-CBC).
+# Usage: pcaps/bench/dissect-suites.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+for suite in TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA; do
+  echo "== $suite, small records (baseline)"
+  SUITES=$suite NO_TLS=1 ./dissect-vs-tshark.sh 10 1h
+  echo "== $suite, OMP-heavy records (churn)"
+  SCENARIO=churn SUITES=$suite NO_TLS=1 ./dissect-vs-tshark.sh 4 15m
+done
