@@ -431,13 +431,14 @@ func (t *TableView) MarshalJSON() ([]byte, error) {
 // MarshalJSON gives the documented form of a snapshot.
 func (s *Snapshot) MarshalJSON() ([]byte, error) {
 	j := struct {
-		Schema  string       `json:"schema"`
-		At      string       `json:"at"`
-		Exact   bool         `json:"exact"`
-		Unknown int          `json:"unknown_rows"`
-		Horizon string       `json:"horizon,omitempty"`
-		Tables  []*TableView `json:"tables"`
-	}{TablesSchema, ts(s.At), s.Exact, s.Unknown, "", s.Tables}
+		Schema   string       `json:"schema"`
+		At       string       `json:"at"`
+		Exact    bool         `json:"exact"`
+		Unknown  int          `json:"unknown_rows"`
+		Horizon  string       `json:"horizon,omitempty"`
+		AfterEnd bool         `json:"after_end,omitempty"`
+		Tables   []*TableView `json:"tables"`
+	}{TablesSchema, ts(s.At), s.Exact, s.Unknown, "", s.AfterEnd, s.Tables}
 	if !s.Horizon.IsZero() {
 		j.Horizon = ts(s.Horizon)
 	}
@@ -577,6 +578,25 @@ func ParseInstant(s string) (Instant, error) {
 		return Instant{}, &time.ParseError{Layout: "RFC 3339, seconds from the capture start, start or end", Value: s, Message: ": not a time"}
 	}
 	return Instant{Offset: d}, nil
+}
+
+// InstantAfter reports whether instant x comes after y, when that is
+// known before the capture is read (both offsets, both times, or one the
+// end).
+func InstantAfter(x, y Instant) (known, after bool) {
+	switch {
+	case x.End && y.End:
+		return true, false
+	case x.End:
+		return true, true
+	case y.End:
+		return true, false
+	case x.Time.IsZero() && y.Time.IsZero():
+		return true, x.Offset > y.Offset
+	case !x.Time.IsZero() && !y.Time.IsZero():
+		return true, x.Time.After(y.Time)
+	}
+	return false, false
 }
 
 // InstantTime is the capture time of an instant (the end: the analyzer's

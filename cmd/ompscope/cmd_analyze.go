@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,11 +61,11 @@ type filterFlags struct {
 func (ff *filterFlags) filter() (analyze.Filter, error) {
 	var f analyze.Filter
 	if ff.vpn != "" {
-		var v uint32
-		if _, err := fmt.Sscanf(ff.vpn, "%d", &v); err != nil {
-			return f, fmt.Errorf("--vpn %q: not a number", ff.vpn)
+		v, err := strconv.ParseUint(ff.vpn, 10, 32)
+		if err != nil {
+			return f, fmt.Errorf("--vpn %q: not a VPN number (0 to 4294967295)", ff.vpn)
 		}
-		f.VPN, f.HasVPN = v, true
+		f.VPN, f.HasVPN = uint32(v), true
 	}
 	if ff.prefix != "" {
 		p, err := netip.ParsePrefix(ff.prefix)
@@ -161,6 +162,10 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ompscope analyze: --diff: %v\n", err)
 			return exitUsage
 		}
+		if known, after := analyze.InstantAfter(d1, d2); known && after {
+			fmt.Fprintf(stderr, "ompscope analyze: --diff %s: the first instant comes after the second\n", *diff)
+			return exitUsage
+		}
 		marks = append(marks, d1, d2)
 	}
 	ks, err := in.loadKeys(stderr)
@@ -224,13 +229,22 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case *at != "":
 		s := a.Snapshot(a.InstantTime(atIn), filter)
+		outside(stderr, "--at", a, a.InstantTime(atIn), s)
 		if f == "json" {
 			enc.Encode(s)
 		} else {
 			analyze.WriteTables(bw, s)
 		}
 	case *diff != "":
-		df := a.Diff(a.InstantTime(d1), a.InstantTime(d2), filter)
+		t1, t2 := a.InstantTime(d1), a.InstantTime(d2)
+		if t1.After(t2) {
+			fmt.Fprintf(stderr, "ompscope analyze: --diff %s: the first instant (%s) comes after the second (%s)\n", *diff,
+				t1.Format(time.RFC3339Nano), t2.Format(time.RFC3339Nano))
+			return exitUsage
+		}
+		outside(stderr, "--diff", a, t1, a.Snapshot(t1, analyze.Filter{}))
+		outside(stderr, "--diff", a, t2, a.Snapshot(t2, analyze.Filter{}))
+		df := a.Diff(t1, t2, filter)
 		if f == "json" {
 			enc.Encode(df)
 		} else {
@@ -253,6 +267,18 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// outside warns when an instant asked for lies outside the capture.
+func outside(stderr io.Writer, flag string, a *analyze.Analyzer, t time.Time, s *analyze.Snapshot) {
+	switch {
+	case s.AfterEnd:
+		fmt.Fprintf(stderr, "ompscope analyze: %s %s is after the capture's end (%s): the tables shown are those at the end\n",
+			flag, t.Format(time.RFC3339Nano), a.Now().Format(time.RFC3339Nano))
+	case t.Before(a.Start()):
+		fmt.Fprintf(stderr, "ompscope analyze: %s %s is before the capture's start (%s): there are no tables yet\n",
+			flag, t.Format(time.RFC3339Nano), a.Start().Format(time.RFC3339Nano))
+	}
 }
 
 func firstErr(errs ...error) error {

@@ -156,6 +156,9 @@ func TestAnalyzeRefusesBadValuesBeforeReading(t *testing.T) {
 		{[]string{"--at", "5m"}, "--at"},
 		{[]string{"--diff", "x,y"}, "--diff"},
 		{[]string{"--diff", "1"}, "--diff takes T1,T2"},
+		{[]string{"--diff", "20,5"}, "the first instant comes after the second"},
+		{[]string{"--diff", "end,5"}, "the first instant comes after the second"},
+		{[]string{"--vpn", "12abc"}, `--vpn "12abc"`},
 	} {
 		args := append([]string{"analyze", "-r", missing}, c.args...)
 		code, out, errs := runCmd(t, "", args...)
@@ -166,5 +169,21 @@ func TestAnalyzeRefusesBadValuesBeforeReading(t *testing.T) {
 	// a negative default hold time is documented (no hold expiry)
 	if code, _, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/baseline.pcapng", "--default-hold-time", "-1s", "-T", "json"); code != 0 {
 		t.Errorf("--default-hold-time -1s: exit %d %s", code, errs)
+	}
+}
+
+// Instants outside the capture are said so; help for no command is a
+// usage error.
+func TestAnalyzeInstantsOutsideAndHelp(t *testing.T) {
+	code, out, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/baseline.pcapng", "--at", "999", "-T", "json")
+	if code != 0 || !strings.Contains(errs, "after the capture's end") || !strings.Contains(out, `"after_end":true`) {
+		t.Errorf("--at 999: exit %d, stderr %q, out %.200s", code, errs, out)
+	}
+	code, out, errs = runCmd(t, "", "analyze", "-r", "../../pcaps/baseline.pcapng", "--at", "-10", "-T", "json")
+	if code != 0 || !strings.Contains(errs, "before the capture's start") || !strings.Contains(out, `"tables":[]`) {
+		t.Errorf("--at -10: exit %d, stderr %q, out %.200s", code, errs, out)
+	}
+	if code, _, errs := runCmd(t, "", "help", "nosuch"); code != exitUsage || !strings.Contains(errs, `no command "nosuch"`) {
+		t.Errorf("help nosuch: exit %d, %q", code, errs)
 	}
 }
