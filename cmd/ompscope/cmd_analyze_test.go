@@ -187,3 +187,20 @@ func TestAnalyzeInstantsOutsideAndHelp(t *testing.T) {
 		t.Errorf("help nosuch: exit %d, %q", code, errs)
 	}
 }
+
+// A malformed PSK is refused without printing it (nor any byte of it).
+func TestPSKNeverPrinted(t *testing.T) {
+	for _, secret := range []string{"zzzzsecretzzzz", "0123456789abcdeXq1", "abc", "edge1:s3cr3tvalue"} {
+		code, out, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/baseline.pcapng", "--psk", secret)
+		key := secret
+		if i := strings.LastIndexByte(secret, ':'); i >= 0 {
+			key = secret[i+1:]
+		}
+		if code == 0 || strings.Contains(out+errs, key) || strings.Contains(errs, "invalid byte") {
+			t.Errorf("--psk %q: exit %d, output shows the secret: %q", secret, code, errs)
+		}
+		if !strings.Contains(errs, "not shown") {
+			t.Errorf("--psk %q: %q", secret, errs)
+		}
+	}
+}

@@ -65,7 +65,16 @@ func (f *inputFlags) loadKeys(stderr io.Writer) (*tlsdec.KeyStore, error) {
 		}
 		key, err := hex.DecodeString(h)
 		if err != nil {
-			return nil, fmt.Errorf("--psk %q: not hex: %v", p, err)
+			// never print a secret, even a malformed one (nor the byte
+			// the hex decoder stumbled on)
+			what := "not hex"
+			if err == hex.ErrLength {
+				what = "an odd number of hex digits"
+			}
+			if id != "" {
+				return nil, fmt.Errorf("--psk for identity %q: the key is %s (%d characters; not shown)", id, what, len(h))
+			}
+			return nil, fmt.Errorf("--psk: the key is %s (%d characters; not shown)", what, len(h))
 		}
 		if err := ks.AddPSK(id, key); err != nil {
 			return nil, fmt.Errorf("--psk: %v", err)
