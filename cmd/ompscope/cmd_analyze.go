@@ -183,6 +183,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer bw.Flush()
 	acfg.SnapshotAt = marks
 	var tw *bufio.Writer
+	var tfile *os.File
 	if *timeline != "" {
 		var out io.Writer = bw
 		if *timeline != "-" {
@@ -192,7 +193,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				return exitRuntime
 			}
 			defer fh.Close()
-			out = fh
+			out, tfile = fh, fh
 		}
 		tw = bufio.NewWriterSize(out, 256<<10)
 		defer tw.Flush()
@@ -262,6 +263,23 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		} else {
 			a.WriteSummary(bw)
 		}
+	}
+	// every write error surfaces (a full disk, a closed pipe)
+	var werr error
+	if tw != nil {
+		werr = tw.Flush()
+	}
+	if err := bw.Flush(); werr == nil {
+		werr = err
+	}
+	if tfile != nil {
+		if err := tfile.Close(); werr == nil {
+			werr = err
+		}
+	}
+	if werr != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: writing the output: %v\n", werr)
+		return exitRuntime
 	}
 	if runErr != nil {
 		return exitRuntime

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,6 +203,33 @@ func TestPSKNeverPrinted(t *testing.T) {
 		}
 		if !strings.Contains(errs, "not shown") {
 			t.Errorf("--psk %q: %q", secret, errs)
+		}
+	}
+}
+
+// failWriter fails every write, as a full disk does.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// Every write error surfaces: a full stdout or --timeline file is exit 1,
+// with the reason.
+func TestWriteErrorsSurface(t *testing.T) {
+	for _, args := range [][]string{
+		{"analyze", "-r", "../../pcaps/baseline.pcapng", "-T", "json"},
+		{"analyze", "-r", "../../pcaps/baseline.pcapng", "-T", "text"},
+		{"analyze", "-r", "../../pcaps/baseline.pcapng", "--timeline", "-"},
+		{"dissect", "-r", "../../pcaps/baseline.pcapng", "-T", "json"},
+	} {
+		var errb bytes.Buffer
+		if code := run(args, strings.NewReader(""), failWriter{}, &errb); code != exitRuntime || !strings.Contains(errb.String(), "no space left") {
+			t.Errorf("%v to a full stdout: exit %d, %q", args, code, errb.String())
+		}
+	}
+	if _, err := os.Stat("/dev/full"); err == nil {
+		code, _, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/baseline.pcapng", "-T", "json", "--timeline", "/dev/full")
+		if code != exitRuntime || !strings.Contains(errs, "writing the output") {
+			t.Errorf("--timeline /dev/full: exit %d, %q", code, errs)
 		}
 	}
 }

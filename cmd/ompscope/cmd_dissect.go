@@ -75,7 +75,10 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	})
 	runErr := d.Run(r)
 	d.Finish()
-	bw.Flush()
+	if err := bw.Flush(); err != nil {
+		fmt.Fprintf(stderr, "ompscope dissect: writing the output: %v\n", err)
+		return exitRuntime
+	}
 	if runErr != nil {
 		fmt.Fprintf(stderr, "ompscope dissect: %v (everything before it was dissected)\n", runErr)
 	}
