@@ -39,8 +39,8 @@ type KeyLogUpdate struct {
 	// problems reading the file (a missing file is reported once, until it
 	// appears).
 	Errors []error
-	// Restarted is set when the file shrank or was replaced, and is read
-	// again from its start.
+	// Restarted is set when the file shrank, was replaced, or was
+	// rewritten in place, and is read again from its start.
 	Restarted bool
 }
 
@@ -50,8 +50,10 @@ type KeyLogUpdate struct {
 // far it read; only complete lines (ending in a newline) are loaded, so a
 // line being written is picked up once it is finished. A file that
 // shrinks or is replaced by another one (rotation, an editor's rewrite)
-// is read again from the start; a file that does not exist yet is waited
-// for.
+// is read again from the start, and so is one rewritten in place to at
+// least its old size: when its modification time changed, the part
+// already read is checked against a hash of what was read (FNV-1a); a
+// file that does not exist yet is waited for.
 //
 // The callback receives each update; it runs in the follower's goroutine
 // (or in the caller of Check) and must not call Check or Stop. A capture
@@ -69,6 +71,8 @@ type KeyLogFollower struct {
 	line     int  // complete lines consumed
 	skipping bool // inside an over-long line, up to its newline
 	lastErr  string
+	sum      uint64    // FNV-1a of the bytes consumed, [0, off)
+	mtime    time.Time // the file's modification time at the last step
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -172,7 +176,38 @@ func (f *KeyLogFollower) restart(u *KeyLogUpdate) {
 	if f.off > 0 || f.line > 0 || f.skipping {
 		u.Restarted = true
 	}
-	f.off, f.line, f.skipping = 0, 0, false
+	f.off, f.line, f.skipping, f.sum = 0, 0, false, fnvOffset
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnvAdd extends an FNV-1a hash with b.
+func fnvAdd(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	return h
+}
+
+// rewritten reports whether the bytes already consumed, [0, off), are no
+// longer what the file holds there (rewritten in place to at least its old
+// size between two polls).
+func (f *KeyLogFollower) rewritten(fh *os.File) bool {
+	h := uint64(fnvOffset)
+	buf := make([]byte, min(f.off, 64<<10))
+	for done := int64(0); done < f.off; {
+		n, err := fh.ReadAt(buf[:min(int64(len(buf)), f.off-done)], done)
+		if n == 0 || (err != nil && !errors.Is(err, io.EOF)) {
+			return true
+		}
+		h = fnvAdd(h, buf[:n])
+		done += int64(n)
+	}
+	return h != f.sum
 }
 
 // step reads one chunk. more tells whether more data may be waiting.
@@ -197,12 +232,18 @@ func (f *KeyLogFollower) step() (u *KeyLogUpdate, more bool) {
 	if !fi.Mode().IsRegular() {
 		return f.fail(u, fmt.Errorf("key log %s is not a regular file", f.path)), false
 	}
-	if f.info != nil && !os.SameFile(f.info, fi) {
+	switch {
+	case f.info != nil && !os.SameFile(f.info, fi):
 		f.restart(u) // replaced by another file
-	} else if fi.Size() < f.off {
+	case fi.Size() < f.off:
 		f.restart(u) // truncated
+	case f.off > 0 && !fi.ModTime().Equal(f.mtime) && f.rewritten(fh):
+		f.restart(u) // rewritten in place, as long as before or longer
 	}
-	f.info = fi
+	if f.info == nil && f.off == 0 {
+		f.sum = fnvOffset
+	}
+	f.info, f.mtime = fi, fi.ModTime()
 	f.lastErr = ""
 	if fi.Size() == f.off {
 		return keep(u), false
@@ -223,9 +264,11 @@ func (f *KeyLogFollower) step() (u *KeyLogUpdate, more bool) {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
 			f.off += int64(len(buf))
+			f.sum = fnvAdd(f.sum, buf)
 			return keep(u), more
 		}
 		f.off += int64(i + 1)
+		f.sum = fnvAdd(f.sum, buf[:i+1])
 		f.line++
 		f.skipping = false
 		buf = buf[i+1:]
@@ -257,10 +300,12 @@ func (f *KeyLogFollower) step() (u *KeyLogUpdate, more bool) {
 		u.Lines = append(u.Lines, ln...)
 	}
 	f.off += int64(last + 1)
+	f.sum = fnvAdd(f.sum, buf[:last+1])
 	f.line += rel
 	if len(rest) >= maxPartialLine {
 		u.Errors = append(u.Errors, fmt.Errorf("%s:%d: line longer than %d bytes without a newline; skipped", f.path, f.line+1, maxPartialLine))
 		f.off += int64(len(rest))
+		f.sum = fnvAdd(f.sum, rest)
 		f.skipping = true
 	}
 	return keep(u), more

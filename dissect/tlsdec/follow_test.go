@@ -267,3 +267,49 @@ func TestFollowKeyLogPolling(t *testing.T) {
 func keyLine(i int) string {
 	return fmt.Sprintf("CLIENT_RANDOM %064x %096x\n", i, i+1000)
 }
+
+// TestKeyLogFollowerRewrittenInPlace: a key log rewritten in place (same
+// file, truncated and written again, as long as before or longer) between
+// two polls is read again from its start: no key of the new content is
+// missed.
+func TestKeyLogFollowerRewrittenInPlace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.log")
+	var first, second strings.Builder
+	for i := range 5 {
+		first.WriteString(keyLine(100 + i))
+	}
+	for i := range 8 {
+		second.WriteString(keyLine(200 + i))
+	}
+	appendFile(t, path, first.String())
+	ks := NewKeyStore()
+	var rec recorder
+	f := NewKeyLogFollower(path, ks, rec.add)
+	if n := f.Check(); n != 5 {
+		t.Fatalf("first read: %d keys", n)
+	}
+	time.Sleep(10 * time.Millisecond) // a later modification time
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.WriteString(second.String()); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	rec.take()
+	if n := f.Check(); n != 8 {
+		t.Fatalf("after the rewrite: %d keys, want 8", n)
+	}
+	if us := rec.take(); len(us) == 0 || !us[0].Restarted {
+		t.Errorf("the rewrite is not reported as a restart: %+v", us)
+	}
+	// appends after it are read as usual, without a restart
+	appendFile(t, path, keyLine(300))
+	if n := f.Check(); n != 1 {
+		t.Fatalf("append after the rewrite: %d keys", n)
+	}
+	if us := rec.take(); len(us) != 1 || us[0].Restarted {
+		t.Errorf("an append taken for a rewrite: %+v", us)
+	}
+}
