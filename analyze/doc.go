@@ -90,7 +90,7 @@
 // and withdraw-unknown, and every unreadable span is a decryption-gap
 // anomaly.
 //
-// Package pcaps/manifestcheck compares an analysis with a simulator manifest
+// The package pcaps/manifestcheck compares an analysis with a simulator manifest
 // (anomalies within a tolerance, final tables row by row).
 //
 // # Core and detectors

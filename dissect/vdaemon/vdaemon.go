@@ -145,35 +145,18 @@ type Bodies struct {
 // is one of bs's, overwritten: m's body is valid until bs is used again. A
 // caller decoding record after record (and copying what it keeps) decodes
 // without allocating a body per message; DATA's payload keeps its buffer.
-func (m *Message) DecodeReusing(data []byte, bs *Bodies) error {
+func (m *Message) DecodeReusing(data []byte, bs *Bodies) error { return m.decodeWith(data, bs.body) }
+
+// DecodeFromBytes decodes data into m.
+func (m *Message) DecodeFromBytes(data []byte) error { return m.decodeWith(data, newBody) }
+
+// decodeWith decodes the header, then the body into the value body gives
+// for the message type.
+func (m *Message) decodeWith(data []byte, body func(MsgType) Body) error {
 	if err := m.Header.DecodeFromBytes(data); err != nil {
 		return err
 	}
-	var b Body
-	switch m.Header.Type {
-	case TypeChallenge:
-		bs.challenge = Challenge{}
-		b = &bs.challenge
-	case TypeChallengeAck:
-		bs.ack = ChallengeAck{}
-		b = &bs.ack
-	case TypeChallengeAckAck:
-		bs.ackAck = ChallengeAckAck{}
-		b = &bs.ackAck
-	case TypeHello:
-		bs.hello = Hello{}
-		b = &bs.hello
-	case TypeTearDown:
-		bs.tearDown = TearDown{}
-		b = &bs.tearDown
-	case TypeData:
-		bs.data.Payload = append(bs.data.Payload[:0], data[HeaderLen:]...)
-		m.Body = &bs.data
-		return nil
-	default:
-		bs.raw = Raw{}
-		b = &bs.raw
-	}
+	b := body(m.Header.Type)
 	if err := b.decode(data[HeaderLen:]); err != nil {
 		return err
 	}
@@ -181,33 +164,49 @@ func (m *Message) DecodeReusing(data []byte, bs *Bodies) error {
 	return nil
 }
 
-// DecodeFromBytes decodes data into m.
-func (m *Message) DecodeFromBytes(data []byte) error {
-	if err := m.Header.DecodeFromBytes(data); err != nil {
-		return err
-	}
-	var b Body
-	switch m.Header.Type {
+// newBody returns a new body for a message type.
+func newBody(t MsgType) Body {
+	switch t {
 	case TypeChallenge:
-		b = &Challenge{}
+		return &Challenge{}
 	case TypeChallengeAck:
-		b = &ChallengeAck{}
+		return &ChallengeAck{}
 	case TypeChallengeAckAck:
-		b = &ChallengeAckAck{}
+		return &ChallengeAckAck{}
 	case TypeHello:
-		b = &Hello{}
+		return &Hello{}
 	case TypeTearDown:
-		b = &TearDown{}
+		return &TearDown{}
 	case TypeData:
-		b = &Data{}
-	default:
-		b = &Raw{}
+		return &Data{}
 	}
-	if err := b.decode(data[HeaderLen:]); err != nil {
-		return err
+	return &Raw{}
+}
+
+// body returns bs's body for a message type, emptied (DATA keeps its
+// payload's buffer: its decode overwrites it).
+func (bs *Bodies) body(t MsgType) Body {
+	switch t {
+	case TypeChallenge:
+		bs.challenge = Challenge{}
+		return &bs.challenge
+	case TypeChallengeAck:
+		bs.ack = ChallengeAck{}
+		return &bs.ack
+	case TypeChallengeAckAck:
+		bs.ackAck = ChallengeAckAck{}
+		return &bs.ackAck
+	case TypeHello:
+		bs.hello = Hello{}
+		return &bs.hello
+	case TypeTearDown:
+		bs.tearDown = TearDown{}
+		return &bs.tearDown
+	case TypeData:
+		return &bs.data
 	}
-	m.Body = b
-	return nil
+	bs.raw = Raw{}
+	return &bs.raw
 }
 
 // Append encodes m onto b.
@@ -563,7 +562,7 @@ type Data struct {
 }
 
 func (d *Data) decode(data []byte) error {
-	d.Payload = append([]byte(nil), data...)
+	d.Payload = append(d.Payload[:0], data...) // a fresh Data: a copy; a reused one: its buffer
 	return nil
 }
 
