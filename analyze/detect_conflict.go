@@ -48,6 +48,7 @@ type centry struct {
 type conflictDet struct {
 	a      *Analyzer
 	active map[confKey][]condKey
+	nact   map[*group]int32 // active buckets per group (heldConflict)
 	dirty  marks[confKey]
 	es     []centry
 	found  []cand
@@ -61,7 +62,7 @@ type cand struct {
 }
 
 func newConflict(a *Analyzer) *conflictDet {
-	return &conflictDet{a: a, active: map[confKey][]condKey{}}
+	return &conflictDet{a: a, active: map[confKey][]condKey{}, nact: map[*group]int32{}}
 }
 
 // rowChanged marks the buckets the row belongs to.
@@ -80,27 +81,52 @@ func (d *conflictDet) rowChanged(c *rowChange) {
 }
 
 func (d *conflictDet) mark(k confKey) {
-	if _, ok := d.active[k]; ok {
+	g := k.g
+	rows := g.own
+	if k.recv != allOriginals {
+		rows = g.recvRange(k.recv)
+	}
+	if mayConflict(g.key.kind, rows) {
 		d.dirty.mark(k)
 		return
 	}
-	// nothing to compare unless two live copies differ (attribute sets
-	// are interned: equal sets are one pointer)
-	rows := k.g.own
-	if k.recv != allOriginals {
-		rows = k.g.recvRange(k.recv)
-	}
-	var first *Attrs
-	for _, r := range rows {
-		switch at := r.attrs(); {
-		case at == nil:
-		case first == nil:
-			first = at
-		case at != first:
-			d.dirty.mark(k)
-			return
+	if g.held&heldConflict != 0 {
+		if _, ok := d.active[k]; ok {
+			d.dirty.mark(k) // to end what it holds
 		}
 	}
+}
+
+// mayConflict reports whether two live copies among rows could make a
+// notice: different attribute sets (interned: one pointer each) for one
+// path, from two sessions (or, for a TLOC, possibly a clone). It is wider
+// than eval (stale rows, the owner filter, the grace) and much cheaper:
+// a bucket holds a receiver's two or three copies of a path; a larger one
+// is left to eval.
+func mayConflict(kind uint8, rows []*row) bool {
+	if len(rows) > 16 {
+		return true
+	}
+	for i, x := range rows {
+		ax := x.attrs()
+		if ax == nil {
+			continue
+		}
+		for _, y := range rows[i+1:] {
+			ay := y.attrs()
+			if ay == nil || ay == ax {
+				continue
+			}
+			if kind == kTLOC {
+				return true
+			}
+			if x.tab.sess != y.tab.sess && ax.HasTLOC() == ay.HasTLOC() && (!ax.HasTLOC() || ax.tlocID == ay.tlocID) &&
+				ip4(x.originator(ax)) == ip4(y.originator(ay)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (d *conflictDet) tick(now int64) {
@@ -228,6 +254,17 @@ func (d *conflictDet) eval(k confKey, now int64) {
 	for _, ck := range old {
 		if !slices.Contains(now2, ck) {
 			a.condClear(ck, k, now)
+		}
+	}
+	switch {
+	case len(now2) > 0 && len(old) == 0:
+		if d.nact[k.g]++; d.nact[k.g] == 1 {
+			k.g.held |= heldConflict
+		}
+	case len(now2) == 0 && len(old) > 0:
+		if d.nact[k.g]--; d.nact[k.g] == 0 {
+			delete(d.nact, k.g)
+			k.g.held &^= heldConflict
 		}
 	}
 	if len(now2) == 0 {

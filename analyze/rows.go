@@ -47,7 +47,7 @@ func (a *Analyzer) update(s *session, d int, u *omp.Update, now int64, frame uin
 	}
 	var at *Attrs
 	if len(u.Reachable) > 0 {
-		at = a.in.intern(u.Attrs)
+		at = a.in.internRaw(u.Attrs, u.RawAttrs)
 		first := &u.Reachable[0]
 		var orig netip.Addr
 		what := "routes"

@@ -307,7 +307,29 @@ type group struct {
 	key  groupKey
 	rows []*row
 	own  []*row
+	held heldBits // detectors that hold state about this group
+	// unresolvedDet's: live route rows of this prefix per TLOC and
+	// originator (one or two entries; kept here, where a row change
+	// already is, rather than in a map keyed by group)
+	urefs []uref
 }
+
+// uref counts the live route rows of a group with one TLOC and originator.
+type uref struct {
+	tloc tlocID
+	orig uint32
+	n    int32
+}
+
+// heldBits says which detectors hold state keyed by a group, so that a
+// row change asks a detector's maps only about groups it has something
+// on (most changes touch groups no detector holds anything about).
+type heldBits uint8
+
+// The detectors that use heldBits.
+const (
+	heldConflict heldBits = 1 << iota // conflictDet has an active bucket
+)
 
 // rowLess orders rows in a group: receiver key, table, family, path-id.
 func rowCmp(rk uint32, tid int, fam omp.Family, pathID uint32, r *row) int {

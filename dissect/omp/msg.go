@@ -105,6 +105,12 @@ func (h *Handshake) SendPathLimit() uint8 {
 // family; every reachable NLRI carries Attrs. For families this package
 // does not parse (mcast and unknown), the two NLRI sections are kept raw in
 // RawWithdrawn and RawReachable.
+//
+// RawAttrs is, with ReuseAttributes, the path-attribute section as decoded
+// (it aliases the input: valid until that buffer is reused; nil without
+// ReuseAttributes; Serialize ignores it): two UPDATEs whose RawAttrs are
+// equal carry equal Attrs, which lets a consumer that reuses its messages
+// cache by the bytes instead of re-encoding the values.
 type Update struct {
 	Family       Family
 	Withdrawn    []NLRI
@@ -112,6 +118,7 @@ type Update struct {
 	Reachable    []NLRI
 	RawWithdrawn []byte
 	RawReachable []byte
+	RawAttrs     []byte
 
 	reuseAttrs bool        // ReuseAttributes
 	spare      []Attribute // values of the previous decode, to overwrite
@@ -436,7 +443,7 @@ func (u *Update) DecodeFromBytes(data []byte) error {
 	nlOff := adOff + al
 
 	u.Withdrawn, u.Reachable = u.Withdrawn[:0], u.Reachable[:0]
-	u.RawWithdrawn, u.RawReachable = nil, nil
+	u.RawWithdrawn, u.RawReachable, u.RawAttrs = nil, nil, nil
 	var err error
 	if u.Family.Parsed() {
 		if u.Withdrawn, err = decodeNLRIs(u.Family, u.Withdrawn, wd, off+3, "withdrawn"); err != nil {
@@ -455,6 +462,9 @@ func (u *Update) DecodeFromBytes(data []byte) error {
 	}
 	if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff, spare); err != nil {
 		return err
+	}
+	if u.reuseAttrs {
+		u.RawAttrs = ad
 	}
 	if u.Family.Parsed() {
 		if u.Reachable, err = decodeNLRIs(u.Family, u.Reachable, nl, nlOff, "reachable"); err != nil {

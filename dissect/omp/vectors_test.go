@@ -110,6 +110,7 @@ func normalize(m Message) Message {
 		if len(c.RawReachable) == 0 {
 			c.RawReachable = nil
 		}
+		c.RawAttrs = nil // what was decoded, not what was built
 		return &c
 	}
 	return m
