@@ -82,6 +82,7 @@ type Stats struct {
 	Events        int // timeline events emitted
 	AttrSets      int // distinct attribute sets interned (allocated)
 	PrunedRows    int
+	Saturated     int // frame numbers past 2^40 or GR periods past 65 535 on one table, kept at that maximum in row versions
 }
 
 // New returns an analyzer with the given configuration.

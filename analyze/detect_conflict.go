@@ -180,10 +180,10 @@ func (d *conflictDet) eval(k confKey, now int64) {
 			return cmp.Compare(x.tloc.color, y.tloc.color)
 		case x.tloc.encap != y.tloc.encap:
 			return int(x.tloc.encap) - int(y.tloc.encap)
-		case x.r.first != y.r.first:
+		case x.r.first() != y.r.first():
 			// the copy seen first names the pair (the original before
 			// its clone or a reflection)
-			return cmp.Compare(x.r.first, y.r.first)
+			return cmp.Compare(x.r.first(), y.r.first())
 		}
 		return x.r.tab.id - y.r.tab.id
 	})
@@ -239,7 +239,7 @@ func (d *conflictDet) eval(k confKey, now int64) {
 		if c.key.kind == KindTLOCClone {
 			sev = SevError
 		}
-		a.condSet(c.key, k, now, now, c.r1.cur().frame, a.cfg.ConflictGrace, sev, c.r1.tab.sess.id, false, func() string {
+		a.condSet(c.key, k, now, now, c.r1.cur().frame(), a.cfg.ConflictGrace, sev, c.r1.tab.sess.id, false, func() string {
 			// at raise time (most conditions end within the grace)
 			if c.key.kind == KindTLOCClone {
 				return "TLOC " + c.key.subject[len("tloc "):] + " is advertised with different addresses on two sessions (" + dirDesc(c.r1.tab) + ": " +

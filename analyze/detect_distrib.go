@@ -315,7 +315,7 @@ func (d *distDet) eval(g *group, now int64) {
 			return
 		}
 		refs = append(refs, condRef{k, src})
-		a.condSet(k, src, since, now, ad.r.cur().frame, a.cfg.DistributionWindow, SevError, ad.r.tab.sess.id, false, explain)
+		a.condSet(k, src, since, now, ad.r.cur().frame(), a.cfg.DistributionWindow, SevError, ad.r.tab.sess.id, false, explain)
 		if c := a.conds[k]; c != nil && c.anom != nil {
 			c.anom.Explanation = explain()
 		}

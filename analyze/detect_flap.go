@@ -58,7 +58,7 @@ func (d *flapDet) check(r *row, at, old *Attrs, now int64, frame uint64) {
 		if v.t <= now-w {
 			break
 		}
-		if v.counted {
+		if v.counted() {
 			cnt++
 			if cnt == n+1 {
 				nth = v.t

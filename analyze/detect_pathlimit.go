@@ -92,8 +92,8 @@ func (d *pathLimitDet) eval(k plKey, now int64) {
 		return
 	}
 	slices.SortFunc(rows, func(x, y *row) int {
-		if x.first != y.first {
-			return cmp.Compare(x.first, y.first)
+		if x.first() != y.first() {
+			return cmp.Compare(x.first(), y.first())
 		}
 		return cmp.Compare(x.pathID, y.pathID)
 	})
@@ -110,7 +110,7 @@ func (d *pathLimitDet) eval(k plKey, now int64) {
 	n := len(rows)
 	expl := dirDesc(k.t) + " carries " + itoa(uint32(n)) + " paths for vpn " + itoa(g.key.vpn) + " " + g.key.prefix().String() +
 		", more than the send-path-limit of " + itoa(uint32(lim)) + " negotiated on the session; the receiver may drop the extra paths."
-	a.condSet(ck, k.t, now, now, ex.cur().frame, 0, SevWarning, k.t.sess.id, false, func() string { return expl })
+	a.condSet(ck, k.t, now, now, ex.cur().frame(), 0, SevWarning, k.t.sess.id, false, func() string { return expl })
 }
 
 var pathLimitExceededKind = kindDef{kind: KindPathLimitExceeded, det: &pathLimitDetDef, explainText: explainText{

@@ -158,7 +158,7 @@ func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 			continue
 		}
 		r1, recv := out, e.recv
-		a.condSet(k, src, e.at, now, out.cur().frame, a.cfg.StaleGrace, SevError, out.tab.sess.id, false,
+		a.condSet(k, src, e.at, now, out.cur().frame(), a.cfg.StaleGrace, SevError, out.tab.sess.id, false,
 			func() string { return a.explainStale(g, k, r1, recv) })
 	}
 	clear(x.flushes[len(keep):])

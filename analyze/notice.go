@@ -444,7 +444,7 @@ func (a *Analyzer) maybePrune() {
 				h.v = append(h.v[:0], h.v[i:]...)
 				h.trimmedTo = r.ver(0).t
 				if len(h.v) == 0 {
-					r.past = &history{trimmedTo: r.v.t}
+					r.past = &history{trimmedTo: r.v.t, first: h.first}
 				}
 				if h.trimmedTo > a.horizon {
 					a.horizon = h.trimmedTo

@@ -116,7 +116,7 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	}
 	if r == nil {
 		r = &row{}
-		r.tab, r.grp, r.pathID, r.fam, r.first = t, g, n.PathID, f, now
+		r.tab, r.grp, r.pathID, r.fam = t, g, n.PathID, f
 		t.add(r)
 		g.add(r)
 		// a path's first advertisement is not a change (for flaps)
@@ -124,8 +124,8 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		return
 	}
 	if cur := r.cur(); cur.attrs == at {
-		if t.inGR && cur.gr < t.grCount {
-			a.push(r, version{t: now, frame: frame, attrs: at, why: whyRefresh})
+		if t.inGR && cur.gr() < t.grCount {
+			a.push(r, a.version(now, frame, at, whyRefresh, false))
 		}
 		return
 	}
@@ -225,13 +225,13 @@ func rowKey(r *row, at *Attrs) RowKey {
 
 // push appends a version, dropping the oldest beyond HistoryPerRow.
 func (a *Analyzer) push(r *row, v version) {
-	v.gr = r.tab.grCount
+	v.setGR(r.tab.grCount)
 	if !r.hasV {
 		r.v, r.hasV = v, true
 		return
 	}
 	if r.past == nil {
-		r.past = &history{}
+		r.past = &history{first: r.v.t}
 		r.past.v = r.past.buf[:0]
 	}
 	h := r.past
@@ -250,6 +250,15 @@ func (a *Analyzer) push(r *row, v version) {
 	r.v = v
 }
 
+// version builds a version (its GR count is push's), counting saturation.
+func (a *Analyzer) version(now int64, frame uint64, at *Attrs, why uint8, counted bool) version {
+	v, sat := mkVersion(now, frame, at, 0, why, counted)
+	if sat {
+		a.stats.Saturated++
+	}
+	return v
+}
+
 // setRow records a new state of a row (at nil: withdrawn) and keeps every
 // index and detector in step.
 func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8, counted bool) {
@@ -258,7 +267,7 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	if at != nil && t.deadAt != 0 && !t.inGR {
 		t.deadAt = 0 // UPDATEs on a session thought down: it is not
 	}
-	a.push(r, version{t: now, frame: frame, attrs: at, why: why, counted: counted})
+	a.push(r, a.version(now, frame, at, why, counted))
 	g := r.grp
 	k := g.key.kind
 	// the change handed to the detectors lives in the analyzer (no
@@ -471,7 +480,11 @@ func (a *Analyzer) enterGR(t *table, now, deadline int64) {
 		return
 	}
 	t.inGR, t.grStart, t.grDeadline = true, now, deadline
-	t.grCount++
+	if t.grCount < maxGR {
+		t.grCount++
+	} else {
+		a.stats.Saturated++ // later GR periods are not told apart (stale rows go unseen)
+	}
 	t.grGen++
 	gen := t.grGen
 	t.grSpans = append(t.grSpans, span{start: now, n: t.grCount})
@@ -601,7 +614,7 @@ func sortGroups(gs []*group) {
 // (fam 0xff: every family).
 func (a *Analyzer) flushStale(t *table, now int64, frame uint64, why uint8, fam omp.Family) {
 	rs := liveRows(t, func(r *row) bool {
-		return r.live() && r.cur().gr < t.grCount && (fam == 0xff || r.fam == fam)
+		return r.live() && r.cur().gr() < t.grCount && (fam == 0xff || r.fam == fam)
 	})
 	recv := ip4(t.to.sys)
 	if !t.to.isVSmart() {
