@@ -647,7 +647,7 @@ func (a *Analyzer) adoptGR(s *session, now int64) bool {
 			continue
 		}
 		cur := s.tabs[d]
-		if cur != nil && len(cur.rows) > 0 {
+		if cur != nil && cur.rows.len() > 0 {
 			continue
 		}
 		delete(a.grWait, pk)

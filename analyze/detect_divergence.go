@@ -267,7 +267,7 @@ func (v *divergenceDet) explain(t1, t2 *table, vpn uint32) string {
 	set := func(t *table) (map[pk]int, int) {
 		m := map[pk]int{}
 		n := 0
-		for _, r := range t.rows {
+		for r := range t.rows.all {
 			at := r.attrs()
 			if at == nil || r.grp.key.kind != kRoute || r.grp.key.vpn != vpn {
 				continue

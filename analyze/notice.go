@@ -351,9 +351,11 @@ func (a *Analyzer) pruneWithdrawn() {
 	for n < len(q) && q[n].t <= cutoff {
 		r := q[n].r
 		n++
-		t := r.tab
-		if r.ti < 0 || int(r.ti) >= len(t.rows) || t.rows[r.ti] != r || r.live() || r.cur().t > cutoff {
-			continue // gone already, or advertised (and maybe withdrawn) again since
+		if r.tab == nil || r.live() || r.cur().t > cutoff {
+			// gone already (its slot free, or another row's since: one
+			// withdrawn before the cutoff is pruned all the same), or
+			// advertised (and maybe withdrawn) again since
+			continue
 		}
 		a.pruneRow(r, cutoff)
 	}
@@ -372,9 +374,9 @@ func (a *Analyzer) pruneWithdrawn() {
 // pruneRow takes a row withdrawn before cutoff out of memory (and its
 // group, when nothing holds it any more).
 func (a *Analyzer) pruneRow(r *row, cutoff int64) {
-	r.tab.remove(r)
 	g := r.grp
 	g.remove(r)
+	r.tab.remove(r) // r is a free slot from here
 	if a.groupIdle(g) {
 		a.dropGroup(g)
 	}
@@ -423,8 +425,7 @@ func (a *Analyzer) maybePrune() {
 	a.lastPrune = a.clock
 	cutoff := a.clock - ret
 	for _, t := range a.tables {
-		for j := 0; j < len(t.rows); j++ {
-			r := t.rows[j]
+		for r := range t.rows.all {
 			i := r.n() - 1
 			for i > 0 && r.ver(i).t > cutoff {
 				i--
@@ -434,8 +435,7 @@ func (a *Analyzer) maybePrune() {
 			}
 			if i == r.n()-1 && r.v.attrs == nil {
 				// withdrawn before the cutoff: the row goes
-				a.pruneRow(r, cutoff)
-				j-- // the last row moved here
+				a.pruneRow(r, cutoff) // frees r's slot: the walk goes on
 				continue
 			}
 			if i > 0 {
@@ -456,7 +456,7 @@ func (a *Analyzer) maybePrune() {
 		}
 	}
 	a.tables = slices.DeleteFunc(a.tables, func(t *table) bool {
-		drop := t.deadAt != 0 && t.deadAt < cutoff && len(t.rows) == 0 && !t.inGR
+		drop := t.deadAt != 0 && t.deadAt < cutoff && t.rows.len() == 0 && !t.inGR
 		if drop && t.sess != nil && t.sess.tabs[t.dir] == t {
 			t.sess.tabs[t.dir] = nil // later UPDATEs on that session start a new table
 		}

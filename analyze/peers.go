@@ -104,7 +104,7 @@ func tableSize(t *table) TableSize {
 	ts := TableSize{From: t.from.name(), To: t.to.name(), Routes: t.live[kRoute], TLOCs: t.live[kTLOC],
 		Services: t.live[kService], GR: t.inGR, Complete: t.complete && !t.gapped}
 	if t.inGR {
-		for _, r := range t.rows {
+		for r := range t.rows.all {
 			if r.live() && r.stale() {
 				ts.Stale++
 			}

@@ -216,10 +216,24 @@ func (c *chaos) check() {
 	}
 	for _, t := range a.tables {
 		var live [3]int
-		for i, r := range t.rows {
-			if r.tab != t || int(r.ti) != i {
-				tb.Fatalf("row index broken")
+		n := 0
+		for i := int32(0); i < t.rows.hi; i++ {
+			if r := t.rows.slot(i); r.tab != nil && (r.tab != t || r.ti != i) {
+				tb.Fatalf("row slot broken")
 			}
+		}
+		for free := t.rows.free; free != 0; free = t.rows.slot(free - 1).ti {
+			if t.rows.slot(free-1).tab != nil {
+				tb.Fatalf("a row in use is on the free list")
+			}
+			if n++; n > int(t.rows.hi) {
+				tb.Fatalf("free list loops")
+			}
+		}
+		if int(t.rows.hi)-n != t.rows.len() {
+			tb.Fatalf("%d slots, %d free, %d rows in use", t.rows.hi, n, t.rows.len())
+		}
+		for r := range t.rows.all {
 			if r.live() {
 				live[r.grp.key.kind]++
 			}
@@ -253,7 +267,7 @@ func (c *chaos) check() {
 	for id, st := range a.tlocs {
 		n := 0
 		for _, t := range a.tables {
-			for _, r := range t.rows {
+			for r := range t.rows.all {
 				if r.grp.key.kind == kTLOC && r.live() && (tlocID{ip4(r.grp.key.addr4()), r.grp.key.color, r.grp.key.encap}) == id {
 					n++
 				}

@@ -115,9 +115,8 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		r = g.find(t, f, n.PathID)
 	}
 	if r == nil {
-		r = &row{}
-		r.tab, r.grp, r.pathID, r.fam = t, g, n.PathID, f
-		t.add(r)
+		r = t.newRow()
+		r.grp, r.pathID, r.fam = g, n.PathID, f
 		g.add(r)
 		// a path's first advertisement is not a change (for flaps)
 		a.setRow(r, at, now, frame, whyUpdate, false)
@@ -354,7 +353,7 @@ func (a *Analyzer) sysChanged(sd *side) {
 func (a *Analyzer) rekeyTable(t *table) {
 	oldRK := t.rkey
 	if nk := ip4(t.to.sys); nk != t.rkey {
-		for _, r := range t.rows {
+		for r := range t.rows.all {
 			r.grp.remove(r) // found by the old key
 		}
 		if t.rkey != 0 {
@@ -364,11 +363,11 @@ func (a *Analyzer) rekeyTable(t *table) {
 		if nk != 0 {
 			a.recvTabs[nk] = append(a.recvTabs[nk], t)
 		}
-		for _, r := range t.rows {
+		for r := range t.rows.all {
 			r.grp.add(r)
 		}
 	}
-	for _, r := range t.rows {
+	for r := range t.rows.all {
 		at := r.attrs()
 		was, is := a.ownUpdate(r, at)
 		if at != nil {
@@ -541,11 +540,11 @@ func (a *Analyzer) exitGR(t *table, now int64, frame uint64) {
 }
 
 // liveRows returns the table's rows that keep says, in table order
-// (deterministic: the order of first advertisement, reshuffled only where
-// pruning moved a row into a pruned one's place).
+// (deterministic: the order of first advertisement, except that a new row
+// takes the slot of the last one pruned).
 func liveRows(t *table, keep func(*row) bool) []*row {
-	rs := make([]*row, 0, len(t.rows))
-	for _, r := range t.rows {
+	rs := make([]*row, 0, t.rows.len())
+	for r := range t.rows.all {
 		if keep(r) {
 			rs = append(rs, r)
 		}

@@ -52,7 +52,7 @@ func pfx(i int) string { return fmt.Sprintf("10.%d.%d.0/24", i/256, i%256) }
 
 func tableRows(a *Analyzer) (rows, groups int) {
 	for _, t := range a.tables {
-		rows += len(t.rows)
+		rows += t.rows.len()
 	}
 	return rows, len(a.groups)
 }

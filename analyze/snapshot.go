@@ -204,7 +204,7 @@ func (a *Analyzer) snapshot(T int64, f Filter) *Snapshot {
 		if t.live[kTLOC] == 0 && t.deadAt != 0 && t.deadAt <= T {
 			continue
 		}
-		for _, r := range t.rows {
+		for r := range t.rows.all {
 			if r.grp.key.kind != kTLOC {
 				continue
 			}
@@ -225,7 +225,7 @@ func (a *Analyzer) snapshot(T int64, f Filter) *Snapshot {
 		tv := &TableView{ID: t.id, From: t.from.name(), To: t.to.name(), FromType: t.from.dev, ToType: t.to.dev,
 			Session: t.sess.id, Sessions: slices.Clone(t.sessions), OMP: t.sess.ompAt(T).String(), GR: t.grAt(T),
 			Complete: t.complete && !t.gapped}
-		for _, r := range t.rows {
+		for r := range t.rows.all {
 			v, known := r.at(T)
 			if !known {
 				snap.Unknown++
