@@ -41,7 +41,7 @@ const KindNotDistributed Kind = "not-distributed"
 
 var distDetDef = detectorDef{name: "not-distributed", make: func(a *Analyzer) detector {
 	return &distDet{a: a, recv: map[uint32]*distRecv{}, vs: map[uint32][]*session{}, recvVPN: map[uint64]int64{},
-		recvOrig: map[uint64]int64{}, vpnRecv: map[uint32][]uint32{}, set: map[*group][]condRef{}, at: map[*group]int64{},
+		recvOrig: map[uint64]int64{}, vpnRecv: map[uint32][]uint32{}, set: map[*group][]condRef{},
 		queued: map[*group]bool{}}
 }, flags: []Flag{{Name: "distribution-window", Usage: "not-distributed: how long a route or TLOC may take to reach the peers it should reach",
 	Dur: func(c *Config) *time.Duration { return &c.DistributionWindow }, DefDur: DefaultDistributionWindow}}}
@@ -55,7 +55,6 @@ type distDet struct {
 	recvOrig map[uint64]int64      // receiver<<32|originator → first path of it from a vSmart
 	vpnRecv  map[uint32][]uint32   // vpn → receivers (recvVPN keys)
 	set      map[*group][]condRef  // open conditions per group
-	at       map[*group]int64      // pending check per group
 	queued   map[*group]bool       // queued for re-evaluation
 	q        []*group
 
@@ -89,8 +88,7 @@ func (d *distDet) tick(now int64) {
 
 func (d *distDet) holdsGroup(g *group) bool {
 	_, set := d.set[g]
-	_, at := d.at[g]
-	return set || at || d.queued[g]
+	return set || g.held&heldDistDue != 0 || d.queued[g]
 }
 
 // distRecv is what the detector knows about one receiver's sessions with
@@ -206,15 +204,15 @@ func (d *distDet) changed(r *row, at *Attrs, now int64) {
 // distArm schedules the evaluation of g at time at (one pending timer per
 // group, the earliest).
 func (d *distDet) arm(g *group, at int64) {
-	if cur, ok := d.at[g]; ok && cur <= at {
+	if g.held&heldDistDue != 0 && g.due <= at {
 		return
 	}
-	d.at[g] = at
+	g.held, g.due = g.held|heldDistDue, at
 	d.a.after(at, func(now int64) {
-		if cur, ok := d.at[g]; !ok || cur != at {
+		if g.held&heldDistDue == 0 || g.due != at {
 			return
 		}
-		delete(d.at, g)
+		g.held &^= heldDistDue
 		d.eval(g, now)
 	})
 }
@@ -229,10 +227,10 @@ type distDue struct {
 // so they wait in a queue in order, under one core timer for its head,
 // instead of a timer each.
 func (d *distDet) armWindow(g *group, at int64) {
-	if cur, ok := d.at[g]; ok && cur <= at {
+	if g.held&heldDistDue != 0 && g.due <= at {
 		return
 	}
-	d.at[g] = at
+	g.held, g.due = g.held|heldDistDue, at
 	d.fifo = append(d.fifo, distDue{g, at})
 	if !d.fifoArmed {
 		d.armFIFO()
@@ -246,9 +244,9 @@ func (d *distDet) armFIFO() {
 			e := d.fifo[d.head]
 			d.fifo[d.head] = distDue{}
 			d.head++
-			if cur, ok := d.at[e.g]; ok && cur == e.at {
-				delete(d.at, e.g)
-				d.eval(e.g, now)
+			if g := e.g; g.held&heldDistDue != 0 && g.due == e.at {
+				g.held &^= heldDistDue
+				d.eval(g, now)
 			}
 		}
 		if d.head > 1024 && d.head > len(d.fifo)/2 {

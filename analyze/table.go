@@ -345,6 +345,7 @@ type group struct {
 	rows []*row
 	own  []*row
 	held heldBits // detectors that hold state about this group
+	due  int64    // distDet's pending check (with heldDistDue; in the group: no map of a million groups)
 	// unresolvedDet's: live route rows of this prefix per TLOC and
 	// originator (one or two entries; kept here, where a row change
 	// already is, rather than in a map keyed by group)
@@ -366,6 +367,7 @@ type heldBits uint8
 // The detectors that use heldBits.
 const (
 	heldConflict heldBits = 1 << iota // conflictDet has an active bucket
+	heldDistDue                       // distDet has a check pending at group.due
 )
 
 // rowLess orders rows in a group: receiver key, table, family, path-id.
