@@ -31,7 +31,7 @@ type Analyzer struct {
 	devices  map[uint32]*device
 	addrMap  map[netip.Addr]uint32  // underlay address → system-ip (0: ambiguous)
 	unnamed  map[netip.Addr][]*side // ends from addresses no HANDSHAKE named yet
-	groups   map[groupKey]*group
+	groups   groupIndex
 	tlocs    map[tlocID]*tlocState
 	grWait   map[[2]uint32]*table // GR tables waiting for their peers to reconnect
 	in       *interner
@@ -49,7 +49,6 @@ type Analyzer struct {
 	holders   []groupHolder
 	rc        rowChange // the change being told (setRow)
 	jbuf      []byte    // the JSON line of the event being told (OnEventJSON)
-	gcache    [gcacheSize]*group
 
 	lastTLOC   *tlocState // tlocLive's last answer
 	lastTLOCID tlocID
@@ -99,7 +98,7 @@ func newAnalyzer(cfg Config) *Analyzer {
 		devices:  make(map[uint32]*device),
 		addrMap:  make(map[netip.Addr]uint32),
 		unnamed:  make(map[netip.Addr][]*side),
-		groups:   make(map[groupKey]*group),
+		groups:   newGroupIndex(),
 		tlocs:    make(map[tlocID]*tlocState),
 		grWait:   make(map[[2]uint32]*table),
 		in:       newInterner(),

@@ -387,10 +387,7 @@ func (a *Analyzer) pruneRow(r *row, cutoff int64) {
 
 // dropGroup takes an idle group out of memory.
 func (a *Analyzer) dropGroup(g *group) {
-	delete(a.groups, g.key)
-	if i := g.key.slot(); a.gcache[i] == g {
-		a.gcache[i] = nil
-	}
+	a.groups.del(g)
 }
 
 // groupIdle reports whether a group holds nothing any detector still

@@ -248,9 +248,10 @@ func (c *chaos) check() {
 			tb.Fatalf("live counts %v, rows say %v", t.live, live)
 		}
 	}
-	for k, g := range a.groups {
-		if g.key != k {
-			tb.Fatalf("group key")
+	ng := 0
+	for g := range a.groups.all {
+		if ng++; a.groups.get(&g.key) != g {
+			tb.Fatalf("group index: %v not found by its key", g.key)
 		}
 		for i, r := range g.rows {
 			if g.find(r.tab, r.fam, r.pathID) != r {
@@ -263,6 +264,9 @@ func (c *chaos) check() {
 				tb.Fatalf("table %d keyed %v, its receiver is %v", r.tab.id, addrOf4(r.tab.rkey), r.tab.to.sys)
 			}
 		}
+	}
+	if ng != a.groups.len() {
+		tb.Fatalf("group index counts %d groups, holds %d", a.groups.len(), ng)
 	}
 	for id, st := range a.tlocs {
 		n := 0

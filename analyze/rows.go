@@ -109,8 +109,7 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		g = &ga.g
 		g.key = gk
 		g.rows = ga.rows[:0]
-		a.groups[gk] = g
-		a.gcache[gk.slot()] = g
+		a.groups.put(g)
 	} else {
 		r = g.find(t, f, n.PathID)
 	}
@@ -131,21 +130,8 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	a.setRow(r, at, now, frame, whyUpdate, true)
 }
 
-// group returns the group of key gk (nil: none), through a small
-// direct-mapped cache in front of the map: the NLRI of the UPDATEs a
-// controller reflects to its peers repeat, and the map of every prefix of
-// a large fabric answers from memory, not from cache.
-func (a *Analyzer) group(gk *groupKey) *group {
-	i := gk.slot()
-	if g := a.gcache[i]; g != nil && g.key == *gk {
-		return g
-	}
-	g := a.groups[*gk]
-	if g != nil {
-		a.gcache[i] = g
-	}
-	return g
-}
+// group returns the group of key gk (nil: none).
+func (a *Analyzer) group(gk *groupKey) *group { return a.groups.get(gk) }
 
 // groupAlloc allocates a group with room for one row in one object.
 type groupAlloc struct {

@@ -54,7 +54,7 @@ func tableRows(a *Analyzer) (rows, groups int) {
 	for _, t := range a.tables {
 		rows += t.rows.len()
 	}
-	return rows, len(a.groups)
+	return rows, a.groups.len()
 }
 
 // TestMemoryFollowsLiveTables: with fresh path-ids all the time, the rows

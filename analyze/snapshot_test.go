@@ -198,8 +198,8 @@ func TestRetentionPrunes(t *testing.T) {
 	if f.a.Stats().PrunedRows < 99 {
 		t.Errorf("%d pruned", f.a.Stats().PrunedRows)
 	}
-	if len(f.a.groups) > 3 {
-		t.Errorf("%d groups kept", len(f.a.groups))
+	if f.a.groups.len() > 3 {
+		t.Errorf("%d groups kept", f.a.groups.len())
 	}
 	s := f.a.Snapshot(sec(10), Filter{})
 	if s.Exact {

@@ -60,21 +60,6 @@ func keyOf(f omp.Family, n *omp.NLRI) groupKey {
 	return groupKey{addr: addr16(n.Originator), vpn: n.VPN, svc: uint8(n.Service), kind: kService}
 }
 
-// gcacheSize is the number of slots of the analyzer's group cache.
-const gcacheSize = 1 << 13
-
-// slot is the key's place in the group cache.
-func (g *groupKey) slot() int {
-	h := uint64(g.vpn)*0x9E3779B97F4A7C15 ^ uint64(g.bits)<<56 ^ uint64(g.kind)<<48 ^ uint64(g.color)
-	for i := 0; i < 16; i += 8 {
-		h ^= uint64(g.addr[i]) | uint64(g.addr[i+1])<<8 | uint64(g.addr[i+2])<<16 | uint64(g.addr[i+3])<<24 |
-			uint64(g.addr[i+4])<<32 | uint64(g.addr[i+5])<<40 | uint64(g.addr[i+6])<<48 | uint64(g.addr[i+7])<<56
-		h *= 0xff51afd7ed558ccd
-		h ^= h >> 33
-	}
-	return int(h & (gcacheSize - 1))
-}
-
 // rowID identifies a row inside its group: table, family and path-id.
 type rowID uint64
 
