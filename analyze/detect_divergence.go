@@ -25,10 +25,14 @@ var divergenceDetDef = detectorDef{name: "vsmart-divergence", make: func(a *Anal
 	Dur: func(c *Config) *time.Duration { return &c.ConvergenceWindow }, DefDur: DefaultConvergenceWindow}}}
 
 type divergenceDet struct {
-	a     *Analyzer
-	dirty map[uint32]struct{}  // receivers whose vSmart tables changed
-	set   map[uint32][]condRef // open conditions per receiver
-	fps   map[*table]*tableFP
+	a        *Analyzer
+	dirty    map[uint32]struct{}  // receivers whose vSmart tables changed
+	set      map[uint32][]condRef // open conditions per receiver
+	fps      map[*table]*tableFP
+	lastMark uint32 // mark's last receiver, in dirty (when lastOK)
+	lastOK   bool
+	lastT    *table // rowChanged's last table and its fingerprints (an UPDATE's rows share a table)
+	lastF    *tableFP
 }
 
 // fprint is an order-independent fingerprint of a set of route paths.
@@ -72,10 +76,13 @@ func (v *divergenceDet) rowChanged(c *rowChange) {
 		return
 	}
 	t := r.tab
-	f := v.fps[t]
-	if f == nil {
-		f = &tableFP{m: map[uint32]*fprint{}}
-		v.fps[t] = f
+	f := v.lastF
+	if t != v.lastT {
+		if f = v.fps[t]; f == nil {
+			f = &tableFP{m: map[uint32]*fprint{}}
+			v.fps[t] = f
+		}
+		v.lastT, v.lastF = t, f
 	}
 	if c.old != nil {
 		v.move(f, r, c.old, false)
@@ -107,7 +114,12 @@ func (v *divergenceDet) move(f *tableFP, r *row, at *Attrs, add bool) {
 
 func (v *divergenceDet) mark(t *table) {
 	if t.to != nil && t.to.sys.IsValid() {
-		v.dirty[ip4(t.to.sys)] = struct{}{}
+		k := ip4(t.to.sys)
+		if v.lastOK && v.lastMark == k {
+			return // marked already since the last evaluation
+		}
+		v.dirty[k] = struct{}{}
+		v.lastMark, v.lastOK = k, true
 	}
 }
 
@@ -128,6 +140,9 @@ func (v *divergenceDet) event(e *coreEvent) {
 	case evDropped:
 		if e.t != nil {
 			delete(v.fps, e.t)
+			if v.lastT == e.t {
+				v.lastT, v.lastF = nil, nil
+			}
 		}
 	}
 }
@@ -176,6 +191,7 @@ func (v *divergenceDet) eval(now int64) {
 		recvs = append(recvs, r)
 	}
 	clear(v.dirty)
+	v.lastOK = false
 	slices.Sort(recvs)
 	var tabs []*table
 	for _, R := range recvs {

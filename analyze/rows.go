@@ -104,6 +104,7 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	gk := keyOf(f, n)
 	g := a.group(&gk)
 	var r *row
+	pos := -1
 	if g == nil {
 		ga := &groupAlloc{}
 		g = &ga.g
@@ -111,12 +112,12 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		g.rows = ga.rows[:0]
 		a.groups.put(g)
 	} else {
-		r = g.find(t, f, n.PathID)
+		r, pos = g.findPos(t, f, n.PathID)
 	}
 	if r == nil {
 		r = t.newRow()
 		r.grp, r.pathID, r.fam = g, n.PathID, f
-		g.add(r)
+		g.addAt(r, pos)
 		// a path's first advertisement is not a change (for flaps)
 		a.setRow(r, at, now, frame, whyUpdate, false)
 		return

@@ -403,18 +403,27 @@ const smallGroup = 12
 
 // find returns the row of table t, family f and path-id p.
 func (g *group) find(t *table, f omp.Family, p uint32) *row {
+	r, _ := g.findPos(t, f, p)
+	return r
+}
+
+// findPos is find, and when the row is absent from a group larger than
+// smallGroup, the place where add would put it (else -1), so that adding
+// a new path searches the group once.
+func (g *group) findPos(t *table, f omp.Family, p uint32) (*row, int) {
 	if len(g.rows) <= smallGroup {
 		for _, r := range g.rows {
 			if r.tab == t && r.pathID == p && r.fam == f {
-				return r
+				return r, -1
 			}
 		}
-		return nil
+		return nil, -1
 	}
-	if i, ok := g.search(t.rkey, t.id, f, p); ok {
-		return g.rows[i]
+	i, ok := g.search(t.rkey, t.id, f, p)
+	if ok {
+		return g.rows[i], -1
 	}
-	return nil
+	return nil, i
 }
 
 // recvRange returns the rows of the group held by receiver key rk.
@@ -459,9 +468,15 @@ func (g *group) tableRange(t *table) []*row {
 	return g.rows[i:j]
 }
 
-func (g *group) add(r *row) {
+func (g *group) add(r *row) { g.addAt(r, -1) }
+
+// addAt adds r at place i, which findPos gave for r's table, family and
+// path-id with nothing added or removed since (-1: search for it).
+func (g *group) addAt(r *row, i int) {
 	r.rk = r.tab.rkey
-	i, _ := g.search(r.rk, r.tab.id, r.fam, r.pathID)
+	if i < 0 {
+		i, _ = g.search(r.rk, r.tab.id, r.fam, r.pathID)
+	}
 	g.rows = slices.Insert(g.rows, i, r)
 }
 
