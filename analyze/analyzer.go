@@ -47,6 +47,8 @@ type Analyzer struct {
 	tickers   []ticker
 	finishers []finisher
 	holders   []groupHolder
+	evSlots   [4]coreEvent // tellv's
+	evDepth   int
 	rc        rowChange // the change being told (setRow)
 	jbuf      []byte    // the JSON line of the event being told (OnEventJSON)
 
@@ -228,7 +230,7 @@ func (a *Analyzer) Message(in *Input) {
 	now := a.advanceTo(timeNS(in.Time))
 	a.stats.Inputs++
 	s := a.session(in.Session, now)
-	a.tell(&coreEvent{kind: evRecord, s: s, now: now, frame: in.Frame})
+	a.tellv(coreEvent{kind: evRecord, s: s, now: now, frame: in.Frame})
 	d := 1
 	if in.FromClient {
 		d = 0
@@ -265,7 +267,7 @@ func (a *Analyzer) Gap(g *Gap) {
 	now := a.advanceTo(timeNS(g.Time))
 	a.stats.Gaps++
 	s := a.session(g.Session, now)
-	a.tell(&coreEvent{kind: evRecord, s: s, now: now, frame: g.Frame})
+	a.tellv(coreEvent{kind: evRecord, s: s, now: now, frame: g.Frame})
 	n := max(g.Records, 1)
 	reason := g.Reason
 	if reason == "" {
@@ -361,7 +363,7 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 	if sd.hs == nil && h.Device != sdwan.DeviceUnknown {
 		sd.dev = h.Device
 	}
-	a.tell(&coreEvent{kind: evHeader, s: s, sd: sd, now: now, frame: frame})
+	a.tellv(coreEvent{kind: evHeader, s: s, sd: sd, now: now, frame: frame})
 	if isNil(m.Body) {
 		return
 	}

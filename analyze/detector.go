@@ -225,6 +225,24 @@ func (a *Analyzer) tell(e *coreEvent) {
 	}
 }
 
+// tellv tells an event from a slot the analyzer keeps, not the heap: the
+// per-record events (three per message) cost an allocation each when
+// told as &coreEvent{}. A detector never keeps the pointer past event
+// (closures copy what they need); an event told while another is told
+// takes the next slot.
+func (a *Analyzer) tellv(e coreEvent) {
+	if a.evDepth == len(a.evSlots) {
+		a.tell(&e)
+		return
+	}
+	p := &a.evSlots[a.evDepth]
+	*p = e
+	a.evDepth++
+	a.tell(p)
+	a.evDepth--
+	*p = coreEvent{}
+}
+
 // marks is a set of keys a detector marked for evaluation at the next
 // tick. take returns them in the order cmp gives (map order must reach no
 // output) and empties the set.

@@ -65,7 +65,7 @@ func (a *Analyzer) update(s *session, d int, u *omp.Update, now int64, frame uin
 		if sd.sys == orig {
 			// a device's own paths (reflections repeat them; a path
 			// advertised for another system-ip is not this check's)
-			a.tell(&coreEvent{kind: evAttrSite, s: s, at: at, orig: orig, what: what, now: now, frame: frame})
+			a.tellv(coreEvent{kind: evAttrSite, s: s, at: at, orig: orig, what: what, now: now, frame: frame})
 		}
 	}
 	for i := range u.Withdrawn {
