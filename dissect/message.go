@@ -45,8 +45,17 @@ func DecodeMessage(b []byte) Message {
 type MessageDecoder struct {
 	v      vdaemon.Message
 	bodies vdaemon.Bodies
-	upds   [256][]*omp.Update // by address family
+	upds   []famUpdates // by address family, in the order first seen
 	msgs   []omp.Message
+}
+
+// famUpdates are the reused UPDATEs of one address family (a short list
+// searched in turn: a fabric uses a handful of families; a decoder is
+// small, so a parallel run keeps one per record in flight).
+type famUpdates struct {
+	fam  uint8
+	used int // taken in the record being decoded
+	list []*omp.Update
 }
 
 // Decode decodes one record plaintext. It never panics.
@@ -70,20 +79,21 @@ func (d *MessageDecoder) Decode(b []byte) Message {
 func (d *MessageDecoder) decodeOMP(data []byte) ([]omp.Message, error) {
 	out := d.msgs[:0]
 	defer func() { d.msgs = out[:0] }()
-	var used [256]int // UPDATEs of each family taken in this record
+	for i := range d.upds {
+		d.upds[i].used = 0
+	}
 	off := 0
 	for i := 0; off < len(data); i++ {
 		h, err := omp.DecodeHeader(data[off:])
 		if err == nil && h.Version == omp.Version && h.Type == omp.TypeUpdate && int(h.Length) > omp.HeaderLen {
-			fam := data[off+omp.HeaderLen]
-			k := used[fam]
-			used[fam]++
-			if int(k) == len(d.upds[fam]) {
+			f := d.family(data[off+omp.HeaderLen])
+			if f.used == len(f.list) {
 				u := &omp.Update{}
 				u.ReuseAttributes(true)
-				d.upds[fam] = append(d.upds[fam], u)
+				f.list = append(f.list, u)
 			}
-			u := d.upds[fam][k]
+			u := f.list[f.used]
+			f.used++
 			if err := u.DecodeFromBytes(data[off+omp.HeaderLen : off+int(h.Length)]); err != nil {
 				return out, &omp.SeqError{Index: i, Offset: off, Err: err}
 			}
@@ -103,6 +113,16 @@ func (d *MessageDecoder) decodeOMP(data []byte) ([]omp.Message, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+func (d *MessageDecoder) family(fam uint8) *famUpdates {
+	for i := range d.upds {
+		if d.upds[i].fam == fam {
+			return &d.upds[i]
+		}
+	}
+	d.upds = append(d.upds, famUpdates{fam: fam})
+	return &d.upds[len(d.upds)-1]
 }
 
 // Summary is the one-line text of a message: the vdaemon summary, or for

@@ -78,7 +78,8 @@ func (d *Dissector) WriteStats(w io.Writer) {
 	for _, e := range d.Counters.SecretErrors {
 		fmt.Fprintf(w, "  key material: %v\n", e)
 	}
-	fmt.Fprintf(w, "link/IP/transport: %s", d.flow.Stats().String())
+	fs := d.FlowStats()
+	fmt.Fprintf(w, "link/IP/transport: %s", fs.String())
 	for _, s := range sess {
 		key := s.KeySource
 		if key == "" {

@@ -110,6 +110,10 @@ type Dissector struct {
 	emitFn   func(*tlsdec.Record)
 	dec      MessageDecoder // Config.ReuseMessages
 	sink     Sink           // NewWithSink
+
+	maxSessions int       // the tracker's session limit
+	par         *parallel // a parallel run's workers (RunOptions.Workers)
+	w           *worker   // set when this Dissector is one of them
 }
 
 // Counters are the dissector's own counts.
@@ -169,6 +173,7 @@ func New(cfg Config, onEvent func(*Event)) *Dissector {
 			cfg.OnGap(s, r, n)
 		}
 	}
+	d.maxSessions = tc.MaxSessions
 	d.tracker = tlsdec.NewTracker(cfg.Keys, tc)
 	d.emitFn = d.emit
 	return d
@@ -183,6 +188,9 @@ func (d *Dissector) Flow() *flow.Decoder { return d.flow }
 // Sessions lists the sessions in the order they were first seen, with the
 // dissector's counts for each.
 func (d *Dissector) Sessions() ([]*tlsdec.Session, map[*tlsdec.Session]*SessionStats) {
+	if d.par != nil {
+		return d.parSessions(), d.perSess
+	}
 	all := d.tracker.Sessions()
 	return all, d.perSess
 }
@@ -215,6 +223,10 @@ func (d *Dissector) Run(r *capture.Reader) error { return d.RunSource(r, RunOpti
 // Finish flushes the layers at the end of the input: buffered TCP data is
 // delivered, records still waiting for a key are counted as failures.
 func (d *Dissector) Finish() {
+	if d.par != nil {
+		d.finishParallel()
+		return
+	}
 	d.flow.Flush()
 	d.tracker.Retry(d.emitFn)
 	d.tracker.Finish()
@@ -222,7 +234,17 @@ func (d *Dissector) Finish() {
 
 // Retry decrypts records that were waiting for keys that have arrived
 // since (live capture with a growing key log).
-func (d *Dissector) Retry() { d.tracker.Retry(d.emitFn) }
+func (d *Dissector) Retry() {
+	switch {
+	case d.par == nil:
+		d.tracker.Retry(d.emitFn)
+	case d.par.done:
+	case d.par.running:
+		d.par.retry.Store(true) // the reader tells every worker in turn
+	default:
+		d.broadcastNow(opKeys)
+	}
+}
 
 type flowHandler Dissector
 
@@ -252,11 +274,19 @@ func (h *flowHandler) TCPData(s *flow.Segment) {
 			role = tlsdec.RoleServer
 		}
 	}
+	if d.w != nil {
+		d.w.key = s.Conn.FirstFrame // what this connection gives is ordered by it
+		defer func() { d.w.key = 0 }()
+	}
 	d.tracker.TLSData(s.Src, s.Dst, s.Time, s.Frame, s.Data, int(min(s.Gap, 1<<30)), role, d.emitFn)
 }
 
 func (h *flowHandler) TCPClose(c *flow.Conn, why flow.CloseReason) {
 	d := (*Dissector)(h)
+	if d.w != nil {
+		d.w.key = c.FirstFrame
+		defer func() { d.w.key = 0 }()
+	}
 	s := d.tracker.TLSEnd(c.A, c.B)
 	if s == nil || d.cfg.OnSessionEnd == nil {
 		return
@@ -295,6 +325,16 @@ func (d *Dissector) plain(t time.Time, frame uint64, src, dst netip.AddrPort, tr
 	if h.DecodeFromBytes(payload) != nil || !h.Device.Known() || h.Version > 1 {
 		return
 	}
+	if d.w != nil {
+		// a worker: is it a vdaemon message? (the merger decodes it again)
+		if d.dec.Decode(payload).VDaemon == nil {
+			return
+		}
+		d.Counters.PlainMessages++
+		d.w.record(&Event{Time: t, Frame: frame, Src: src, Dst: dst, Transport: transport, Plaintext: d.w.keep(payload),
+			SrcDevice: h.Device})
+		return
+	}
 	m := d.decode(payload)
 	if m.VDaemon == nil {
 		return
@@ -323,30 +363,48 @@ func (d *Dissector) emit(r *tlsdec.Record) {
 		}
 		return
 	}
+	if d.w != nil {
+		// a worker of a parallel run: the merger decodes, in order
+		src, dst := s.Client, s.Server
+		if r.Dir == tlsdec.FromServer {
+			src, dst = s.Server, s.Client
+		}
+		d.w.record(&Event{Time: r.Time, Frame: r.Frame, Src: src, Dst: dst, Session: s, Dir: r.Dir, Epoch: r.Epoch,
+			Seq: r.Seq, Decrypted: r.Decrypted, Transport: s.Transport, Plaintext: d.w.keep(r.Plaintext)})
+		return
+	}
+	d.ev = Event{Time: r.Time, Frame: r.Frame, Session: s, Dir: r.Dir, Epoch: r.Epoch, Seq: r.Seq,
+		Decrypted: r.Decrypted, Transport: s.Transport, Plaintext: r.Plaintext}
+	d.decodeRecord(&d.ev, s)
+	d.onEvent(&d.ev)
+}
+
+// decodeRecord decodes the plaintext of a session's record into e (Msg,
+// the addresses by direction, the devices), counting it for its session
+// under key (the tracker's session; e.Session may be a parallel run's copy).
+func (d *Dissector) decodeRecord(e *Event, key *tlsdec.Session) {
+	s := e.Session
 	d.Counters.AppRecords++
-	st := d.perSess[s]
+	st := d.perSess[key]
 	if st == nil {
 		st = &SessionStats{Messages: map[string]uint64{}}
-		d.perSess[s] = st
+		d.perSess[key] = st
 	}
 	st.AppRecord++
-	m := d.decode(r.Plaintext)
-	src, dst := s.Client, s.Server
+	e.Msg = d.decode(e.Plaintext)
+	e.Src, e.Dst = s.Client, s.Server
 	side := 0
-	if r.Dir == tlsdec.FromServer {
-		src, dst, side = s.Server, s.Client, 1
+	if e.Dir == tlsdec.FromServer {
+		e.Src, e.Dst, side = s.Server, s.Client, 1
 	}
-	if m.VDaemon != nil {
-		st.Devices[side] = m.VDaemon.Header.Device
+	if e.Msg.VDaemon != nil {
+		st.Devices[side] = e.Msg.VDaemon.Header.Device
 	}
-	kindCount(st.Messages, &m)
-	if m.Err != nil {
+	kindCount(st.Messages, &e.Msg)
+	if e.Msg.Err != nil {
 		d.Counters.DecodeErrors++
 	}
-	d.ev = Event{Time: r.Time, Frame: r.Frame, Src: src, Dst: dst, Session: s, Dir: r.Dir, Epoch: r.Epoch, Seq: r.Seq,
-		Decrypted: r.Decrypted, Transport: s.Transport, Plaintext: r.Plaintext, Msg: m,
-		SrcDevice: st.Devices[side], DstDevice: st.Devices[1-side]}
-	d.onEvent(&d.ev)
+	e.SrcDevice, e.DstDevice = st.Devices[side], st.Devices[1-side]
 }
 
 // ompKindNames holds "OMP <type>" for every type, made once: counting a

@@ -66,6 +66,11 @@ type RunOptions struct {
 	// Between runs after every packet and every idle timeout (it may call
 	// Retry when keys arrived, print a status line); true stops the run.
 	Between func() bool
+	// Workers > 1 shards the sessions across that many workers (see
+	// parallel.go); the sink gets exactly what one Dissector gives it.
+	// OnPacket then runs on the reading goroutine, concurrently with the
+	// sink and Between. 0 or 1: one goroutine.
+	Workers int
 }
 
 // RunSource is the one packet loop of the files and the live capture: it
@@ -75,6 +80,13 @@ type RunOptions struct {
 // come. The error is the source's; everything before it was dissected.
 // Call Finish after it.
 func (d *Dissector) RunSource(src Source, opt RunOptions) error {
+	if opt.Workers > 1 || d.par != nil {
+		if d.par != nil && d.par.done {
+			return errors.New("dissect: RunSource after Finish")
+		}
+		opt.Workers = max(opt.Workers, 2)
+		return d.runParallel(src, opt)
+	}
 	if r, ok := src.(*capture.Reader); ok {
 		r.OnSecrets = d.Secrets
 	}

@@ -218,7 +218,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer r.Close()
 	d := dissect.NewWithSink(cfg, fd)
-	runErr := d.RunSource(r, dissect.RunOptions{})
+	runErr := d.RunSource(r, dissect.RunOptions{Workers: in.jobs})
 	d.Finish()
 	last := fd.last
 	a.Finish(last)

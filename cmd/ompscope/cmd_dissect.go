@@ -73,7 +73,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			e.Msg.WriteText(bw, "    ")
 		}
 	})
-	runErr := d.Run(r)
+	runErr := d.RunSource(r, dissect.RunOptions{Workers: in.jobs})
 	d.Finish()
 	if err := bw.Flush(); err != nil {
 		fmt.Fprintf(stderr, "ompscope dissect: writing the output: %v\n", err)

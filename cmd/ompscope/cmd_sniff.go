@@ -195,6 +195,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	showStatus := *statusEvery > 0 && (isTerminal(stderr) || fs.Changed("status"))
 	start, lastStatus := time.Now(), time.Now()
 	runErr := d.RunSource(src, dissect.RunOptions{
+		Workers: in.jobs,
 		OnPacket: func(p *capture.Packet) {
 			if pw != nil {
 				pw.WritePacket(p)

@@ -7,16 +7,17 @@ import (
 	"testing"
 )
 
-// TestSameInputSameOutput runs every output of analyze and dissect twice on
+// TestSameInputSameOutput runs every output of analyze and dissect on
 // every sample (pcapng with its own keys, pcap with its key file, and pcap
-// with no keys at all) and wants byte-identical output: no map order,
-// pointer or clock may leak into what is printed.
+// with no keys at all) with one, two and three workers (--jobs) and wants
+// byte-identical output: no map order, pointer or clock may leak into what
+// is printed, and sharding the sessions must not change it.
 func TestSameInputSameOutput(t *testing.T) {
 	files, _ := filepath.Glob("../../pcaps/*.pcapng")
 	if len(files) < 14 {
 		t.Fatalf("%d samples, want at least 14", len(files))
 	}
-	const runs = 2
+	jobs := []string{"1", "2", "3"}
 	for _, ng := range files {
 		base := strings.TrimSuffix(ng, ".pcapng")
 		name := filepath.Base(base)
@@ -40,8 +41,8 @@ func TestSameInputSameOutput(t *testing.T) {
 				for _, m := range modes {
 					args := append(append([]string(nil), m...), in...)
 					var first string
-					for i := 0; i < runs; i++ {
-						code, out, errs := runCmd(t, "", args...)
+					for i, j := range jobs {
+						code, out, errs := runCmd(t, "", append([]string{args[0], "-j", j}, args[1:]...)...)
 						got := fmt.Sprintf("exit %d\n%s\n--- stderr\n%s", code, out, errs)
 						if i == 0 {
 							first = got
@@ -51,7 +52,7 @@ func TestSameInputSameOutput(t *testing.T) {
 							continue
 						}
 						if got != first {
-							t.Errorf("%v: run %d differs from run 1 at byte %d", args, i+1, firstDiff(first, got))
+							t.Errorf("%v: with -j %s differs from -j 1 at byte %d:\n%s", args, j, firstDiff(first, got), around(got, firstDiff(first, got)))
 						}
 					}
 				}
@@ -68,4 +69,8 @@ func firstDiff(a, b string) int {
 		}
 	}
 	return n
+}
+
+func around(s string, i int) string {
+	return s[max(0, i-200):min(len(s), i+200)]
 }

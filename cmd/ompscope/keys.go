@@ -24,6 +24,7 @@ type inputFlags struct {
 	dtlsPort []uint
 	tlsPort  []uint
 	noHeur   bool
+	jobs     int
 }
 
 func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
@@ -34,6 +35,15 @@ func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
 	fs.UintSliceVar(&f.dtlsPort, "dtls-port", nil, "extra UDP port(s) carrying DTLS control connections (besides 12346 and the per-core and port-hopping ports)")
 	fs.UintSliceVar(&f.tlsPort, "tls-port", nil, "extra TCP port(s) carrying TLS control connections (besides 23456)")
 	fs.BoolVar(&f.noHeur, "no-heuristic", false, "do not look for DTLS on other UDP ports")
+	fs.IntVarP(&f.jobs, "jobs", "j", dissect.Workers(), "workers decrypting and decoding in parallel, sessions sharded among them (the output is the same for any number; 1: one goroutine)")
+}
+
+// workers checks --jobs.
+func (f *inputFlags) workers() (int, error) {
+	if f.jobs < 1 || f.jobs > 256 {
+		return 0, fmt.Errorf("--jobs %d: want 1 to 256", f.jobs)
+	}
+	return f.jobs, nil
 }
 
 // loadKeys builds the key store; key-log line errors are reported on
@@ -101,6 +111,9 @@ func (f *inputFlags) open(stdin io.Reader) (*capture.Reader, error) {
 }
 
 func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {
+	if _, err := f.workers(); err != nil {
+		return dissect.Config{}, err
+	}
 	ports := func(name string, in []uint) ([]uint16, error) {
 		out := make([]uint16, len(in))
 		for i, p := range in {

@@ -51,6 +51,19 @@ type Config struct {
 	// MaxConns is the most connections tracked at once (each costs
 	// about half a kilobyte besides its buffered data). Default 262144.
 	MaxConns int
+
+	// ExternalClock makes the caller run the clock: Packet no longer
+	// takes its time as the clock nor applies the timeouts; Advance does.
+	// A worker of a parallel run (dissect's -j) sees part of the packets,
+	// and gets the clock of all of them, so its timeouts fire where one
+	// decoder's would.
+	ExternalClock bool
+}
+
+// WithDefaults returns c with the defaults in place of its zero values.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
 }
 
 func (c *Config) setDefaults() {
@@ -134,12 +147,8 @@ func (d *Decoder) Packet(data []byte, lt layers.LinkType, t time.Time, frame uin
 		}
 		d.linkOther[lt]++
 	}
-	ns := t.UnixNano()
-	if ns > d.now {
-		d.now = ns
-	}
-	if d.now >= d.nextSweep {
-		d.sweep()
+	if !d.cfg.ExternalClock {
+		d.Advance(d.Clock(t))
 	}
 	pk := pkt{data: data, t: t, frame: frame}
 
@@ -475,6 +484,23 @@ func at(off, n int) int {
 func (d *Decoder) Flush() {
 	d.tcp.flushAll()
 	d.frag.dropAll(FragEndOfInput)
+}
+
+// Clock is what the clock reads after a packet captured at t: the latest
+// capture time seen, and whether the timeouts are due (a caller running
+// the clock for several decoders keeps its own Clock and gives the result
+// to Advance; the decoder's state does not change).
+func (d *Decoder) Clock(t time.Time) (now int64, sweep bool) {
+	now = max(d.now, t.UnixNano())
+	return now, now >= d.nextSweep
+}
+
+// Advance sets the clock to now and, with sweep, applies the timeouts.
+func (d *Decoder) Advance(now int64, sweep bool) {
+	d.now = max(d.now, now)
+	if sweep {
+		d.sweep()
+	}
 }
 
 // sweep applies the capture-time timeouts.

@@ -1,8 +1,10 @@
 package flow
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -190,4 +192,55 @@ func (s Stats) String() string {
 		fmt.Fprintf(&b, "  %s\n", p)
 	}
 	return b.String()
+}
+
+// Add adds the counters of o to s (the decoders of a parallel run, each
+// with part of the packets). Problems keeps the first MaxProblems by
+// frame: each decoder kept its first ones, so these are the capture's.
+// Counters are summed field by field by reflection, so that a counter
+// added to Stats is never left out.
+func (s *Stats) Add(o *Stats) {
+	sv, ov := reflect.ValueOf(s).Elem(), reflect.ValueOf(o).Elem()
+	for i := 0; i < sv.NumField(); i++ {
+		addValue(sv.Field(i), ov.Field(i))
+	}
+	slices.SortStableFunc(s.Problems, func(x, y Problem) int { return cmp.Compare(x.Frame, y.Frame) })
+	if len(s.Problems) > MaxProblems {
+		s.Problems = s.Problems[:MaxProblems]
+	}
+}
+
+func addValue(dst, src reflect.Value) {
+	switch dst.Kind() {
+	case reflect.Uint64, reflect.Uint32, reflect.Uint:
+		dst.SetUint(dst.Uint() + src.Uint())
+	case reflect.Int, reflect.Int64:
+		dst.SetInt(dst.Int() + src.Int())
+	case reflect.Array:
+		for i := 0; i < dst.Len(); i++ {
+			addValue(dst.Index(i), src.Index(i))
+		}
+	case reflect.Map:
+		if src.Len() == 0 {
+			return
+		}
+		if dst.IsNil() {
+			dst.Set(reflect.MakeMap(dst.Type()))
+		}
+		it := src.MapRange()
+		for it.Next() {
+			cur := dst.MapIndex(it.Key())
+			if !cur.IsValid() {
+				cur = reflect.Zero(dst.Type().Elem())
+			}
+			sum := reflect.New(dst.Type().Elem()).Elem()
+			sum.Set(cur)
+			addValue(sum, it.Value())
+			dst.SetMapIndex(it.Key(), sum)
+		}
+	case reflect.Slice:
+		dst.Set(reflect.AppendSlice(dst, src))
+	}
+	// (TestStatsAdd checks that every field of Stats has a kind handled
+	// here.)
 }

@@ -40,16 +40,42 @@ type KeyStore struct {
 type keyEntry struct {
 	secret []byte
 	source string
+	gen    uint64    // the store's generation once it was added
+	prev   *keyEntry // the entry it replaced (a view of an older generation sees that one)
 }
 
 type rsaEntry struct {
 	key    *rsa.PrivateKey
 	source string
+	gen    uint64
+}
+
+// at returns e, or the newest entry it replaced, that a view limited to
+// generation limit sees (limit 0: the newest).
+func (e *keyEntry) at(limit uint64) (keyEntry, bool) {
+	for ; e != nil; e = e.prev {
+		if limit == 0 || e.gen <= limit {
+			return *e, true
+		}
+	}
+	return keyEntry{}, false
+}
+
+// put stores e under key in m, keeping the entry it replaces for views of
+// older generations. Called with mu held, gen the generation being made.
+func put[K comparable](m map[K]keyEntry, key K, e keyEntry, gen uint64) {
+	if old, ok := m[key]; ok {
+		e.prev = &old
+	}
+	e.gen = gen
+	m[key] = e
 }
 
 // NewKeyStore returns an empty key store.
 func NewKeyStore() *KeyStore {
-	return &KeyStore{masters: map[[32]byte]keyEntry{}, psks: map[string]keyEntry{}}
+	k := &KeyStore{masters: map[[32]byte]keyEntry{}, psks: map[string]keyEntry{}}
+	k.gen.Store(1) // never 0, which Tracker.SetKeyLimit takes as "no limit"
+	return k
 }
 
 // Generation counts additions to the store; it changes whenever a key is
@@ -84,9 +110,9 @@ func (k *KeyStore) AddMasterSecret(clientRandom, master []byte, source string) e
 	var cr [32]byte
 	copy(cr[:], clientRandom)
 	k.mu.Lock()
-	k.masters[cr] = keyEntry{secret: bytes.Clone(master), source: source}
-	k.mu.Unlock()
+	put(k.masters, cr, keyEntry{secret: bytes.Clone(master), source: source}, k.gen.Load()+1)
 	k.gen.Add(1)
+	k.mu.Unlock()
 	return nil
 }
 
@@ -191,13 +217,13 @@ func (k *KeyStore) loadKeyLog(r io.Reader, name, source string) (n int, errs []e
 	}
 	k.mu.Lock()
 	for _, e := range entries {
-		k.masters[e.cr] = keyEntry{secret: e.ms, source: source}
+		put(k.masters, e.cr, keyEntry{secret: e.ms, source: source}, k.gen.Load()+1)
 	}
 	k.ignored += ignored
-	k.mu.Unlock()
 	if len(entries) > 0 {
 		k.gen.Add(1)
 	}
+	k.mu.Unlock()
 	return len(entries), errs
 }
 
@@ -222,9 +248,9 @@ func (k *KeyStore) AddPSK(identity string, key []byte) error {
 		return fmt.Errorf("tlsdec: PSK identity is %d bytes, want at most %d", len(identity), maxPSKIdentity)
 	}
 	k.mu.Lock()
-	k.psks[identity] = keyEntry{secret: bytes.Clone(key), source: "psk"}
-	k.mu.Unlock()
+	put(k.psks, identity, keyEntry{secret: bytes.Clone(key), source: "psk"}, k.gen.Load()+1)
 	k.gen.Add(1)
+	k.mu.Unlock()
 	return nil
 }
 
@@ -232,7 +258,7 @@ func (k *KeyStore) AddPSK(identity string, key []byte) error {
 // or "PRIVATE KEY" PKCS#8). It decrypts the premaster secret of sessions
 // using a static-RSA key exchange suite (TLS_RSA_WITH_*), as Wireshark does.
 func (k *KeyStore) AddRSAKey(pemBytes []byte) error {
-	var added int
+	var added []*rsa.PrivateKey
 	rest := pemBytes
 	for {
 		var b *pem.Block
@@ -259,40 +285,56 @@ func (k *KeyStore) AddRSAKey(pemBytes []byte) error {
 		default:
 			continue
 		}
-		k.mu.Lock()
-		k.rsa = append(k.rsa, rsaEntry{key: key, source: "rsa"})
-		k.mu.Unlock()
-		added++
+		added = append(added, key)
 	}
-	if added == 0 {
+	if len(added) == 0 {
 		return errors.New("tlsdec: no RSA private key PEM block found")
 	}
+	k.mu.Lock()
+	for _, key := range added {
+		k.rsa = append(k.rsa, rsaEntry{key: key, source: "rsa", gen: k.gen.Load() + 1})
+	}
 	k.gen.Add(1)
+	k.mu.Unlock()
 	return nil
 }
 
-// master looks up the master secret for a client random.
-func (k *KeyStore) master(cr *[32]byte) (keyEntry, bool) {
+// master looks up the master secret for a client random, as a view
+// limited to generation limit sees it (0: everything).
+func (k *KeyStore) master(cr *[32]byte, limit uint64) (keyEntry, bool) {
 	k.mu.RLock()
+	defer k.mu.RUnlock()
 	e, ok := k.masters[*cr]
-	k.mu.RUnlock()
-	return e, ok
+	if !ok {
+		return e, false
+	}
+	return e.at(limit)
 }
 
 // psk looks up the PSK for an identity, falling back to the default PSK.
-func (k *KeyStore) psk(identity string) (keyEntry, bool) {
+func (k *KeyStore) psk(identity string, limit uint64) (keyEntry, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	if e, ok := k.psks[identity]; ok {
-		return e, true
+		if e, ok := e.at(limit); ok {
+			return e, true
+		}
 	}
-	e, ok := k.psks[""]
-	return e, ok
+	if e, ok := k.psks[""]; ok {
+		return e.at(limit)
+	}
+	return keyEntry{}, false
 }
 
 // rsaKeys returns a snapshot of the RSA keys.
-func (k *KeyStore) rsaKeys() []rsaEntry {
+func (k *KeyStore) rsaKeys(limit uint64) []rsaEntry {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return append([]rsaEntry(nil), k.rsa...)
+	var out []rsaEntry
+	for _, e := range k.rsa {
+		if limit == 0 || e.gen <= limit {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -57,14 +57,14 @@ func TestLoadKeyLog(t *testing.T) {
 	}
 	var cr [32]byte
 	hex.Decode(cr[:], []byte(cr1))
-	e, ok := ks.master(&cr)
+	e, ok := ks.master(&cr, 0)
 	if !ok || hex.EncodeToString(e.secret) != ms1 || e.source != "keylog:keys.log" {
 		t.Fatalf("lookup: %v %x %q", ok, e.secret, e.source)
 	}
 	// Upper-case hex decoded.
 	b, _ := hex.DecodeString(strings.Repeat("ab", 32))
 	copy(cr[:], b)
-	if _, ok := ks.master(&cr); !ok {
+	if _, ok := ks.master(&cr, 0); !ok {
 		t.Error("upper-case entry missing")
 	}
 }
@@ -85,7 +85,7 @@ func TestLoadDSB(t *testing.T) {
 	}
 	var cr [32]byte
 	hex.Decode(cr[:], []byte(cr1))
-	if e, _ := ks.master(&cr); e.source != "dsb" {
+	if e, _ := ks.master(&cr, 0); e.source != "dsb" {
 		t.Fatalf("source %q", e.source)
 	}
 }
@@ -118,10 +118,10 @@ func TestKeyStoreAdds(t *testing.T) {
 	}
 	ks.AddPSK("", []byte("default"))
 	ks.AddPSK("a", []byte("for a"))
-	if e, _ := ks.psk("a"); string(e.secret) != "for a" {
+	if e, _ := ks.psk("a", 0); string(e.secret) != "for a" {
 		t.Error("identity lookup")
 	}
-	if e, _ := ks.psk("zzz"); string(e.secret) != "default" {
+	if e, _ := ks.psk("zzz", 0); string(e.secret) != "default" {
 		t.Error("default lookup")
 	}
 	if c := ks.Counts(); c.PSKs != 2 || c.RSAKeys != 1 {
@@ -146,8 +146,8 @@ func TestKeyStoreConcurrent(t *testing.T) {
 		defer wg.Done()
 		var cr [32]byte
 		for i := 0; i < 200; i++ {
-			ks.master(&cr)
-			ks.psk("x")
+			ks.master(&cr, 0)
+			ks.psk("x", 0)
 			ks.Generation()
 		}
 	}()
@@ -171,5 +171,48 @@ func TestSuiteNames(t *testing.T) {
 	}
 	if SuiteSupported(0x0005) || !SuiteSupported(0xc02f) || SuiteSupported(0xfafa) {
 		t.Error("SuiteSupported")
+	}
+}
+
+// TestKeyLimit: a view limited to a generation sees the keys as they were
+// then, including one replaced since (a worker of a parallel run reads
+// its packets with the keys that had arrived when they were read).
+func TestKeyLimit(t *testing.T) {
+	ks := NewKeyStore()
+	var cr, cr2 [32]byte
+	cr[0], cr2[0] = 1, 2
+	m1, m2 := bytes.Repeat([]byte{1}, 48), bytes.Repeat([]byte{2}, 48)
+	if err := ks.AddMasterSecret(cr[:], m1, "a"); err != nil {
+		t.Fatal(err)
+	}
+	g1 := ks.Generation()
+	if err := ks.AddMasterSecret(cr[:], m2, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.AddMasterSecret(cr2[:], m2, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.AddPSK("", []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := ks.master(&cr, g1); !ok || !bytes.Equal(e.secret, m1) || e.source != "a" {
+		t.Errorf("at generation %d: %v %q, want the first secret", g1, ok, e.source)
+	}
+	if e, ok := ks.master(&cr, 0); !ok || !bytes.Equal(e.secret, m2) {
+		t.Errorf("unlimited: %v, want the second secret", ok)
+	}
+	if _, ok := ks.master(&cr2, g1); ok {
+		t.Error("a key added after the limit is seen")
+	}
+	if _, ok := ks.psk("x", g1); ok {
+		t.Error("a PSK added after the limit is seen")
+	}
+	if _, ok := ks.psk("x", 0); !ok {
+		t.Error("the default PSK is not seen without a limit")
+	}
+	tr := NewTracker(ks, Options{})
+	tr.SetKeyLimit(g1)
+	if g := tr.keyGeneration(); g != g1 {
+		t.Errorf("limited tracker sees generation %d, want %d", g, g1)
 	}
 }

@@ -3,6 +3,7 @@ package tlsdec
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -293,4 +294,14 @@ func (s *Session) note(format string, args ...any) {
 	if len(s.notes) < maxNotes {
 		s.notes = append(s.notes, fmt.Sprintf(format, args...))
 	}
+}
+
+// CopyInfo copies what s says about itself (its exported fields, failure
+// counts, first failures and notes) into dst, without its decryption
+// state: a parallel run hands its consumer such copies, taken when each
+// record was emitted, while the worker goes on with s.
+func (s *Session) CopyInfo(dst *Session) {
+	*dst = *s
+	dst.key, dst.state, dst.onFail, dst.prev, dst.next = pairKey{}, nil, nil, nil, nil
+	dst.notes = slices.Clip(s.notes) // s only appends: the elements seen stay as they are
 }

@@ -560,7 +560,7 @@ func (t *Tracker) ensureKeys(s *Session) (bool, Reason, string) {
 	case keyFinal:
 		return false, st.keyReason, st.keyMsg
 	case keyWaiting:
-		if st.keyGen == t.keys.Generation() && !st.hsChanged {
+		if st.keyGen == t.keyGeneration() && !st.hsChanged {
 			return false, ReasonNoKey, st.keyMsg
 		}
 	}
@@ -597,7 +597,7 @@ func (t *Tracker) ensureKeys(s *Session) (bool, Reason, string) {
 		return final(ReasonUnsupportedFeature, "DTLS connection IDs (RFC 9146) are not supported")
 	}
 	st.suite = si
-	gen := t.keys.Generation()
+	gen := t.keyGeneration()
 	master, source, msg := t.findMaster(s, si)
 	if master == nil {
 		st.keys, st.keyGen, st.keyReason, st.keyMsg = keyWaiting, gen, ReasonNoKey, msg
@@ -629,7 +629,7 @@ func (t *Tracker) ensureKeys(s *Session) (bool, Reason, string) {
 // from a PSK / RSA key and the captured handshake.
 func (t *Tracker) findMaster(s *Session, si *suiteInfo) (master []byte, source, msg string) {
 	st := s.state
-	if e, ok := t.keys.master(&s.ClientRandom); ok {
+	if e, ok := t.keys.master(&s.ClientRandom, t.keyLimit); ok {
 		return e.secret, e.source, ""
 	}
 	noLog := "no key log line CLIENT_RANDOM " + hex.EncodeToString(s.ClientRandom[:])
@@ -652,7 +652,7 @@ func (t *Tracker) findMaster(s *Session, si *suiteInfo) (master []byte, source, 
 	switch si.kex {
 	case kexPSK:
 		s.PSKIdentity = string(cke.pskIdentity)
-		e, ok := t.keys.psk(s.PSKIdentity)
+		e, ok := t.keys.psk(s.PSKIdentity, t.keyLimit)
 		if !ok {
 			return nil, "", fmt.Sprintf("%s and no PSK for identity %q", noLog, s.PSKIdentity)
 		}
@@ -689,7 +689,7 @@ func (t *Tracker) findMaster(s *Session, si *suiteInfo) (master []byte, source, 
 // matching the server certificate, or with each stored key in turn.
 func (t *Tracker) rsaPremaster(s *Session, enc []byte) []byte {
 	st := s.state
-	keys := t.keys.rsaKeys()
+	keys := t.keys.rsaKeys(t.keyLimit)
 	var certKey *rsa.PublicKey
 	if raw := st.slots[slotSCert]; raw != nil {
 		hl := 4

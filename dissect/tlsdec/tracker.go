@@ -41,6 +41,12 @@ type Options struct {
 	OnFailure func(s *Session, r Reason, n int)
 }
 
+// WithDefaults returns o with the defaults in place of its zero values.
+func (o Options) WithDefaults() Options {
+	o.defaults()
+	return o
+}
+
 func (o *Options) defaults() {
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = 4096
@@ -95,6 +101,7 @@ type Tracker struct {
 	tail     *Session
 	count    int
 	keyGen   uint64
+	keyLimit uint64 // SetKeyLimit
 	waiting  map[*Session]struct{}
 	stats    Stats
 	rec      Record
@@ -253,9 +260,24 @@ func (t *Tracker) emit(emit func(*Record), s *Session, side int, ts time.Time, f
 
 // --- keys arriving late ---
 
+// SetKeyLimit makes the tracker see only the keys the store held at
+// generation g (KeyStore.Generation; 0: every key). A worker of a parallel
+// run (dissect's -j) gets the generation its packets were read at, so it
+// decrypts what one tracker reading them in order would have.
+func (t *Tracker) SetKeyLimit(g uint64) { t.keyLimit = g }
+
+// keyGeneration is the store's generation as the tracker sees it.
+func (t *Tracker) keyGeneration() uint64 {
+	g := t.keys.Generation()
+	if t.keyLimit != 0 && g > t.keyLimit {
+		g = t.keyLimit
+	}
+	return g
+}
+
 // checkKeys retries waiting sessions when the key store changed.
 func (t *Tracker) checkKeys(emit func(*Record)) {
-	if g := t.keys.Generation(); g != t.keyGen {
+	if g := t.keyGeneration(); g != t.keyGen {
 		t.keyGen = g
 		t.Retry(emit)
 	}

@@ -9,7 +9,8 @@
 #      (linearity), peak RSS (flat when memory follows the live tables);
 #      and the 8x capture again with --timeline written to a file;
 #   2. the 2 000-edge, 1 000 000-route scale capture (`synth -s scale`).
-# Time is user + system CPU, memory the peak RSS, both from GNU time.
+# Time is user + system CPU, memory the peak RSS, both from GNU time; the
+# analyzer runs on one core (-j 1), as the figures are per core.
 # Usage: pcaps/bench/analyze-scale.sh [WORKDIR]   (default: a temporary
 # folder; give one to keep the captures between runs: about 1.5 GB)
 # Set SKIP_SCALE=1 to leave out the 2 000-edge capture (it takes minutes).
@@ -29,7 +30,7 @@ param() { grep -o "\"$2\": *[0-9]*" "$1" | head -1 | grep -o '[0-9]*$'; }
 
 measure() { # label capture events [extra analyze args...]
   local label=$1 cap=$2 ev=$3; shift 3
-  /usr/bin/time -f "%U %S %M" -o "$work/t" "$bin" analyze -r "$cap" -T json "$@" > "$work/out.json" 2> "$work/err" ||
+  /usr/bin/time -f "%U %S %M" -o "$work/t" "$bin" analyze -j 1 -r "$cap" -T json "$@" > "$work/out.json" 2> "$work/err" ||
     { cat "$work/err" "$work/t"; exit 1; }
   read -r u s kb < "$work/t"
   local cpu; cpu=$(echo "$u + $s" | bc -l)

@@ -1,0 +1,642 @@
+package dissect
+
+import (
+	"errors"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/flow"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+// A parallel run (RunOptions.Workers > 1) shards the packets across
+// workers by their pair of IP addresses (flow.ShardKey: a flow's two
+// directions and all its fragments go to one worker), each worker a
+// Dissector of its own (flow decoder, session tracker, message decoders),
+// and merges what they produce back into capture order, so the sink sees
+// exactly what a single Dissector would have given it:
+//
+//   - the reader (a goroutine) reads the source, and sends each packet to
+//     its worker, in batches; it also writes the order of the packets in a
+//     stream of its own;
+//   - what is not a property of one flow goes to every worker at its place
+//     in the stream: the clock's timeouts (the reader keeps the clock of
+//     all packets: flow.Config.ExternalClock), keys that arrived (a worker
+//     sees the keys the store held when its packets were read:
+//     tlsdec.Tracker.SetKeyLimit) and the end of the input;
+//   - the merger (the caller's goroutine) follows the order stream and
+//     takes each packet's results from its worker; the results of a step
+//     every worker took part in (timeouts, keys, the end) are merged by
+//     the first frame of their connection or session, the order one
+//     Dissector gives them.
+//
+// A worker decrypts; it copies each record's plaintext into the batch it
+// returns (no allocation once the batches have grown), with a copy of its
+// session's state at that moment. The merger decodes the records, in
+// order, into its own reused values, and keeps the per-session counts;
+// the sink sees one stable *tlsdec.Session per session, brought up to
+// date before each of its events, while the worker goes on with the real
+// one. (Decoding in the workers, each record into values of its own until
+// the sink is done with it, cost four times the CPU of decoding in one
+// place: the values were never in cache.)
+//
+// The limits (sessions, connections, buffers) are divided among the
+// workers, so the memory bound does not grow with their number; which
+// session a flood of fake flows evicts then depends on how the flows fall
+// into shards. Sessions between the same two addresses share a worker.
+
+type opKind uint8
+
+const (
+	opPacket   opKind = iota // a packet for one worker
+	opSweep                  // the clock's timeouts are due: every worker
+	opKeys                   // keys arrived (or Retry): every worker retries
+	opFlush                  // the end, phase 1: TCP streams flushed
+	opRetryEnd               // the end, phase 2: records still waiting get the keys there are
+	opFinish                 // the end, phase 3: what still waits fails
+	opIdle                   // a live source was idle: the merger ticks (no worker)
+	opStop                   // the source ended (err) or the run stopped
+)
+
+// op is one step for a worker.
+type op struct {
+	kind  opKind
+	pkt   capture.Packet // opPacket (Data in the batch's arena)
+	now   int64          // the run's clock
+	gen   uint64         // the key generation the worker sees
+	t     time.Time      // opSweep, opFlush: the packet the step belongs to
+	frame uint64
+}
+
+// inBatch is a batch of steps for one worker.
+type inBatch struct {
+	ops   []op
+	arena []byte
+}
+
+// ordEntry is one step of the order stream.
+type ordEntry struct {
+	kind  opKind
+	shard int32 // opPacket: the worker
+	t     time.Time
+	err   error // opStop
+}
+
+// item is one thing a worker produced for the sink.
+type item struct {
+	kind   uint8 // itemRecord, itemGap, itemEnd
+	key    uint64
+	ev     Event // itemRecord (Session: the worker's)
+	sess   *tlsdec.Session
+	ob     *outBatch // the batch holding the session's state
+	snap   int32     // index of that state in ob.snaps (-1: none)
+	reason tlsdec.Reason
+	n      int
+	t      time.Time
+	frame  uint64
+	why    string
+}
+
+const (
+	itemRecord uint8 = iota
+	itemGap
+	itemEnd
+)
+
+// outBatch is what a worker produced for one inBatch: the items of each
+// step (ends[i] is where step i's items end).
+type outBatch struct {
+	items []item
+	ends  []int32
+	snaps []tlsdec.Session
+	arena []byte
+}
+
+type worker struct {
+	inFree chan *inBatch
+	d      *Dissector
+	in     chan *inBatch
+	out    chan *outBatch
+	free   chan *outBatch
+	cur    *outBatch
+	key    uint64 // the connection a TCP step is about (its first frame), 0: none
+}
+
+// parallel is a Dissector's parallel machinery, made by its first
+// parallel run and ended by Finish.
+type parallel struct {
+	ws      []*worker
+	inFree  chan *inBatch
+	order   chan []ordEntry
+	ordFree chan []ordEntry
+	wg      sync.WaitGroup
+
+	stop    atomic.Bool // the merger asks the reader to stop
+	retry   atomic.Bool // Retry asked during the run
+	running bool        // a run is under way (the merger's view)
+
+	clk     *flow.Decoder // the run's clock
+	lastGen uint64
+	lastT   time.Time
+	lastF   uint64
+
+	// merger state
+	cur     []*outBatch
+	next    []int // next step of cur[i]
+	shadows map[*tlsdec.Session]*tlsdec.Session
+	merge   []item
+	done    bool // Finish ran
+}
+
+const (
+	batchOps   = 256 // steps per order batch (and at most per worker batch)
+	queueDepth = 4   // batches in flight per channel
+)
+
+// Workers is the default number of workers: the machine's cores.
+func Workers() int { return runtime.GOMAXPROCS(0) }
+
+func (d *Dissector) startParallel(n int) {
+	p := &parallel{inFree: make(chan *inBatch, (n+1)*queueDepth*2), order: make(chan []ordEntry, queueDepth),
+		ordFree: make(chan []ordEntry, queueDepth+2), shadows: map[*tlsdec.Session]*tlsdec.Session{}}
+	p.clk = flow.NewDecoder(flow.Config{ExternalClock: true}, nopFlow{})
+	p.lastGen = d.cfg.Keys.Generation()
+	cfg := d.cfg
+	cfg.OnGap, cfg.OnSessionEnd = nil, nil
+	cfg.Flow = cfg.Flow.WithDefaults()
+	cfg.Flow.ExternalClock = true
+	share := func(v int) int { return max(1, (v+n-1)/n) }
+	cfg.Flow.MaxConns = share(cfg.Flow.MaxConns)
+	cfg.Flow.MaxTCPBuffer = max(share(cfg.Flow.MaxTCPBuffer), cfg.Flow.MaxConnBuffer)
+	cfg.Flow.MaxFragDatagrams = share(cfg.Flow.MaxFragDatagrams)
+	cfg.Flow.MaxFragBytes = max(share(cfg.Flow.MaxFragBytes), 65535)
+	if cfg.TLS.MaxSessions == 0 {
+		cfg.TLS.MaxSessions = d.maxSessions
+	}
+	cfg.TLS = cfg.TLS.WithDefaults()
+	cfg.TLS.MaxSessions = share(cfg.TLS.MaxSessions)
+	cfg.TLS.MaxTotalHandshakeBytes = max(share(cfg.TLS.MaxTotalHandshakeBytes), cfg.TLS.MaxHandshakeBytes)
+	cfg.TLS.MaxTotalPendingBytes = max(share(cfg.TLS.MaxTotalPendingBytes), cfg.TLS.MaxPendingBytes)
+	for i := 0; i < n; i++ {
+		w := &worker{in: make(chan *inBatch, queueDepth), out: make(chan *outBatch, queueDepth),
+			free: make(chan *outBatch, queueDepth+2), inFree: p.inFree}
+		wc := cfg
+		wc.OnGap = w.gap
+		wc.OnSessionEnd = w.end
+		w.d = New(wc, w.record)
+		w.d.w = w
+		p.ws = append(p.ws, w)
+		p.wg.Add(1)
+		go w.run(&p.wg)
+	}
+	p.cur = make([]*outBatch, n)
+	p.next = make([]int, n)
+	d.par = p
+}
+
+type nopFlow struct{}
+
+func (nopFlow) UDP(*flow.Datagram)                    {}
+func (nopFlow) TCPData(*flow.Segment)                 {}
+func (nopFlow) TCPClose(*flow.Conn, flow.CloseReason) {}
+
+// ---- the worker
+
+func (w *worker) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	d := w.d
+	for ib := range w.in {
+		var ob *outBatch
+		select {
+		case ob = <-w.free:
+		default:
+			ob = &outBatch{}
+		}
+		w.cur = ob
+		for i := range ib.ops {
+			o := &ib.ops[i]
+			d.tracker.SetKeyLimit(o.gen)
+			switch o.kind {
+			case opPacket:
+				d.flow.Advance(o.now, false)
+				d.Packet(&o.pkt)
+			case opSweep:
+				d.lastTime, d.lastFrm = o.t, o.frame
+				d.flow.Advance(o.now, true)
+			case opKeys:
+				d.tracker.Retry(d.emitFn)
+			case opFlush:
+				d.lastTime, d.lastFrm = o.t, o.frame
+				d.flow.Flush()
+			case opRetryEnd:
+				d.tracker.Retry(d.emitFn)
+			case opFinish:
+				d.tracker.Finish()
+			}
+			ob.ends = append(ob.ends, int32(len(ob.items)))
+		}
+		w.cur = nil
+		clear(ib.ops)
+		ib.ops = ib.ops[:0]
+		ib.arena = ib.arena[:0]
+		select {
+		case w.inFree <- ib: // nothing refers to its arena any more
+		default:
+		}
+		w.out <- ob
+	}
+	close(w.out)
+}
+
+// keep copies a plaintext into the batch: the sink reads it after the
+// worker has gone on.
+func (w *worker) keep(b []byte) []byte {
+	ob := w.cur
+	n := len(ob.arena)
+	ob.arena = append(ob.arena, b...)
+	return ob.arena[n:len(ob.arena):len(ob.arena)]
+}
+
+func (w *worker) add(kind uint8, s *tlsdec.Session) *item {
+	ob := w.cur
+	ob.items = append(ob.items, item{kind: kind, sess: s, ob: ob, snap: -1})
+	it := &ob.items[len(ob.items)-1]
+	if s != nil {
+		it.key = s.FirstFrame
+		ob.snaps = append(ob.snaps, tlsdec.Session{})
+		s.CopyInfo(&ob.snaps[len(ob.snaps)-1])
+		it.snap = int32(len(ob.snaps) - 1)
+	}
+	if w.key != 0 {
+		it.key = w.key
+	}
+	return it
+}
+
+func (w *worker) record(e *Event) {
+	it := w.add(itemRecord, e.Session)
+	it.ev = *e
+}
+
+func (w *worker) gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
+	it := w.add(itemGap, s)
+	it.reason, it.n = r, n
+}
+
+func (w *worker) end(s *tlsdec.Session, t time.Time, frame uint64, why string) {
+	it := w.add(itemEnd, s)
+	it.t, it.frame, it.why = t, frame, why
+}
+
+// ---- the reader
+
+type reader struct {
+	d     *Dissector
+	p     *parallel
+	src   Source
+	opt   RunOptions
+	live  bool
+	bs    []*inBatch
+	ord   []ordEntry
+	since time.Time // the oldest step not sent (live sources)
+}
+
+func (p *parallel) getIn() *inBatch {
+	select {
+	case b := <-p.inFree:
+		return b
+	default:
+		return &inBatch{}
+	}
+}
+
+func (r *reader) flush() {
+	p := r.p
+	for i, b := range r.bs {
+		if len(b.ops) > 0 {
+			p.ws[i].in <- b
+			r.bs[i] = p.getIn()
+		}
+	}
+	if len(r.ord) > 0 {
+		p.order <- r.ord
+		select {
+		case r.ord = <-p.ordFree:
+		default:
+			r.ord = make([]ordEntry, 0, batchOps)
+		}
+	}
+	r.since = time.Time{}
+}
+
+// step adds a step to worker i (-1: every worker) and to the order.
+func (r *reader) step(i int, o op, oe ordEntry) {
+	add := func(b *inBatch) {
+		if o.kind == opPacket {
+			n := len(b.arena)
+			b.arena = append(b.arena, o.pkt.Data...)
+			o.pkt.Data = b.arena[n:len(b.arena):len(b.arena)]
+		}
+		b.ops = append(b.ops, o)
+	}
+	if i < 0 {
+		for _, b := range r.bs {
+			add(b)
+		}
+	} else {
+		add(r.bs[i])
+	}
+	r.ord = append(r.ord, oe)
+	if r.live && r.since.IsZero() {
+		r.since = time.Now()
+	}
+	if len(r.ord) >= batchOps || r.live && time.Since(r.since) > 5*time.Millisecond {
+		r.flush()
+	}
+}
+
+func (r *reader) broadcast(k opKind, now int64, t time.Time, frame uint64) {
+	r.step(-1, op{kind: k, now: now, gen: r.p.lastGen, t: t, frame: frame}, ordEntry{kind: k, shard: -1, t: t})
+}
+
+func (r *reader) run() {
+	p, d := r.p, r.d
+	var pk capture.Packet
+	var n uint64
+	var err error
+	for !p.stop.Load() {
+		err = r.src.Next(&pk)
+		if errors.Is(err, capture.ErrIdle) {
+			r.ord = append(r.ord, ordEntry{kind: opIdle, t: time.Now()})
+			r.flush()
+			err = nil
+			continue
+		}
+		if err != nil {
+			break
+		}
+		n++
+		if r.opt.OnPacket != nil {
+			r.opt.OnPacket(&pk)
+		}
+		if g := d.cfg.Keys.Generation(); g != p.lastGen || p.retry.Swap(false) {
+			p.lastGen = g
+			r.broadcast(opKeys, 0, pk.Time, pk.Frame)
+		}
+		now, sweep := p.clk.Clock(pk.Time)
+		p.clk.Advance(now, sweep)
+		if sweep {
+			r.broadcast(opSweep, now, pk.Time, pk.Frame)
+		}
+		p.lastT, p.lastF = pk.Time, pk.Frame
+		i := int(flow.ShardKey(pk.Data, pk.LinkType) % uint64(len(p.ws)))
+		r.step(i, op{kind: opPacket, pkt: pk, now: now, gen: p.lastGen}, ordEntry{kind: opPacket, shard: int32(i), t: pk.Time})
+		if r.opt.MaxPackets > 0 && n >= r.opt.MaxPackets {
+			break
+		}
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	r.ord = append(r.ord, ordEntry{kind: opStop, err: err})
+	r.flush()
+}
+
+// ---- the merger
+
+// runParallel is RunSource with workers.
+func (d *Dissector) runParallel(src Source, opt RunOptions) error {
+	if d.par == nil {
+		d.startParallel(opt.Workers)
+	}
+	p := d.par
+	if r, ok := src.(*capture.Reader); ok {
+		r.OnSecrets = d.Secrets
+	}
+	_, file := src.(*capture.Reader)
+	rd := &reader{d: d, p: p, src: src, opt: opt, live: !file, bs: make([]*inBatch, len(p.ws)),
+		ord: make([]ordEntry, 0, batchOps)}
+	for i := range rd.bs {
+		rd.bs[i] = p.getIn()
+	}
+	p.stop.Store(false)
+	p.running = true
+	defer func() { p.running = false }()
+	go rd.run()
+	stopped := false
+	for {
+		ord := <-p.order
+		for _, e := range ord {
+			switch e.kind {
+			case opPacket:
+				d.deliver(p.take(int(e.shard)))
+				d.Counters.Packets++
+				if d.sink != nil && !e.t.IsZero() {
+					d.sink.Tick(e.t)
+				}
+			case opIdle:
+				if d.sink != nil {
+					d.sink.Tick(e.t)
+				}
+			case opStop:
+				p.ordFree <- ord[:0]
+				return e.err
+			default:
+				d.deliverAll()
+			}
+			if !stopped && opt.Between != nil && e.kind != opSweep && e.kind != opKeys && opt.Between() {
+				stopped = true
+				p.stop.Store(true)
+			}
+		}
+		p.ordFree <- ord[:0]
+	}
+}
+
+// take returns the items of worker i's next step.
+func (p *parallel) take(i int) []item {
+	ob := p.cur[i]
+	if ob == nil || p.next[i] == len(ob.ends) {
+		if ob != nil {
+			p.recycle(i, ob)
+		}
+		ob = <-p.ws[i].out
+		p.cur[i], p.next[i] = ob, 0
+	}
+	k := p.next[i]
+	p.next[i]++
+	lo := int32(0)
+	if k > 0 {
+		lo = ob.ends[k-1]
+	}
+	return ob.items[lo:ob.ends[k]]
+}
+
+func (p *parallel) recycle(i int, ob *outBatch) {
+	clear(ob.items) // drop the references for the collector
+	clear(ob.snaps)
+	ob.items, ob.ends, ob.snaps, ob.arena = ob.items[:0], ob.ends[:0], ob.snaps[:0], ob.arena[:0]
+	select {
+	case p.ws[i].free <- ob:
+	default:
+	}
+}
+
+// deliverAll delivers a step every worker took, merged by key.
+func (d *Dissector) deliverAll() {
+	p := d.par
+	m := p.merge[:0]
+	for i := range p.ws {
+		m = append(m, p.take(i)...)
+	}
+	// each worker's items come in key order already; a stable sort keeps
+	// the order within a connection or session
+	slices.SortStableFunc(m, func(x, y item) int {
+		switch {
+		case x.key < y.key:
+			return -1
+		case x.key > y.key:
+			return 1
+		}
+		return 0
+	})
+	d.deliver(m)
+	clear(m)
+	p.merge = m[:0]
+}
+
+// deliver hands items to the sink (and the configured callbacks).
+func (d *Dissector) deliver(items []item) {
+	p := d.par
+	for i := range items {
+		it := &items[i]
+		var s *tlsdec.Session
+		if it.sess != nil {
+			s = p.shadows[it.sess]
+			if s == nil {
+				s = new(tlsdec.Session)
+				p.shadows[it.sess] = s
+			}
+			if it.snap >= 0 {
+				*s = it.ob.snaps[it.snap]
+			}
+		}
+		switch it.kind {
+		case itemRecord:
+			ev := it.ev
+			if s == nil {
+				ev.Msg = d.decode(ev.Plaintext) // a message in the clear
+			} else {
+				// decoded here, in order, into the Dissector's values
+				// (decoding in the workers, each record into values of
+				// its own until the sink is done with it, cost four times
+				// as much CPU: the values are cold)
+				ev.Session = s
+				d.decodeRecord(&ev, it.sess)
+			}
+			d.onEvent(&ev)
+		case itemGap:
+			if d.cfg.OnGap != nil {
+				d.cfg.OnGap(s, it.reason, it.n)
+			}
+		case itemEnd:
+			if d.cfg.OnSessionEnd != nil {
+				d.cfg.OnSessionEnd(s, it.t, it.frame, it.why)
+			}
+		}
+	}
+}
+
+// broadcastNow runs a step on every worker after the run (Retry, Finish)
+// and delivers its results.
+func (d *Dissector) broadcastNow(k opKind) {
+	p := d.par
+	for _, w := range p.ws {
+		b := p.getIn()
+		b.ops = append(b.ops, op{kind: k, gen: d.cfg.Keys.Generation(), t: p.lastT, frame: p.lastF})
+		w.in <- b
+	}
+	d.deliverAll()
+}
+
+// finishParallel ends the workers (the three steps of Finish, in order),
+// and gathers their counts.
+func (d *Dissector) finishParallel() {
+	p := d.par
+	if p.done {
+		return
+	}
+	d.broadcastNow(opFlush)
+	d.broadcastNow(opRetryEnd)
+	d.broadcastNow(opFinish)
+	p.done = true
+	for i, w := range p.ws {
+		close(w.in)
+		for ob := range w.out {
+			p.recycle(i, ob)
+		}
+	}
+	p.wg.Wait()
+	pk := d.Counters.Packets
+	for _, w := range p.ws {
+		c := &w.d.Counters
+		d.Counters.OtherRecords += c.OtherRecords
+		d.Counters.Heuristic += c.Heuristic
+		d.Counters.PlainMessages += c.PlainMessages
+	}
+	d.Counters.Packets = pk
+}
+
+// parSessions lists the sessions of a parallel run: during the run the
+// copies the sink sees, after Finish the workers' own.
+func (d *Dissector) parSessions() []*tlsdec.Session {
+	p := d.par
+	var all []*tlsdec.Session
+	if p.done {
+		for _, w := range p.ws {
+			all = append(all, w.d.tracker.Sessions()...)
+		}
+	} else {
+		for _, s := range p.shadows {
+			all = append(all, s)
+		}
+	}
+	slices.SortFunc(all, func(x, y *tlsdec.Session) int {
+		switch {
+		case x.FirstFrame != y.FirstFrame:
+			if x.FirstFrame < y.FirstFrame {
+				return -1
+			}
+			return 1
+		case x.ID < y.ID:
+			return -1
+		case x.ID > y.ID:
+			return 1
+		}
+		return 0
+	})
+	return all
+}
+
+// FlowStats are the link/IP/transport counters (of every worker in a
+// parallel run, added up once it finished).
+func (d *Dissector) FlowStats() flow.Stats {
+	if d.par == nil {
+		return d.flow.Stats()
+	}
+	var st flow.Stats
+	for i, w := range d.par.ws {
+		ws := w.d.flow.Stats()
+		if i == 0 {
+			st = ws
+			continue
+		}
+		st.Add(&ws)
+	}
+	return st
+}
