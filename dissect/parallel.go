@@ -384,7 +384,7 @@ func (r *reader) run() {
 		if r.opt.OnPacket != nil {
 			r.opt.OnPacket(&pk)
 		}
-		if g := d.cfg.Keys.Generation(); g != p.lastGen || p.retry.Swap(false) {
+		if g := d.cfg.Keys.Generation(); g != p.lastGen || p.retry.Load() && p.retry.Swap(false) {
 			p.lastGen = g
 			r.broadcast(opKeys, 0, pk.Time, pk.Frame)
 		}
@@ -528,7 +528,8 @@ func (d *Dissector) deliver(items []item) {
 		}
 		switch it.kind {
 		case itemRecord:
-			ev := it.ev
+			d.ev = it.ev // (a local Event would escape: an allocation per record)
+			ev := &d.ev
 			if s == nil {
 				ev.Msg = d.decode(ev.Plaintext) // a message in the clear
 			} else {
@@ -537,9 +538,9 @@ func (d *Dissector) deliver(items []item) {
 				// its own until the sink is done with it, cost four times
 				// as much CPU: the values are cold)
 				ev.Session = s
-				d.decodeRecord(&ev, it.sess)
+				d.decodeRecord(ev, it.sess)
 			}
-			d.onEvent(&ev)
+			d.onEvent(ev)
 		case itemGap:
 			if d.cfg.OnGap != nil {
 				d.cfg.OnGap(s, it.reason, it.n)

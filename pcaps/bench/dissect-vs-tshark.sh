@@ -3,6 +3,8 @@
 # keys, as docs/performance.md reports:
 #   1. decryption with no output: ompscope dissect -q  vs  tshark -q -Y dtls.app_data
 #   2. JSON output:               ompscope dissect -T json  vs  tshark -T ek
+# ompscope runs with its default workers (-j: the machine's cores; the
+# ratios use these, wall time) and with -j 1 (one core).
 # and peak memory (GNU time's maximum resident set size).
 # Usage: pcaps/bench/dissect-vs-tshark.sh [EDGES] [DURATION]   (default 10 1h:
 # about 230 000 application records over 41 sessions)
@@ -42,8 +44,10 @@ run() { # label, command...: prints seconds and peak KB
   printf '%-28s %8.2f s %10.0f records/s %8d MB peak\n' "$label" "$s" "$(echo "$records / $s" | bc -l)" $((kb / 1024))
   echo "$s" > "$work/$label.s"
 }
+run ompscope-quiet-j1 "$work/ompscope" dissect -j 1 -r "$cap" --keylog "$keys" -q
 run ompscope-quiet "$work/ompscope" dissect -r "$cap" --keylog "$keys" -q
 run tshark-quiet "${tsh[@]}" -q -Y "dtls.app_data || tls.app_data"
+run ompscope-json-j1 "$work/ompscope" dissect -j 1 -r "$cap" --keylog "$keys" -T json
 run ompscope-json "$work/ompscope" dissect -r "$cap" --keylog "$keys" -T json
 run tshark-ek "${tsh[@]}" -T ek -Y "dtls.app_data || tls.app_data"
 printf 'ratio, no output:   %.1fx\n' "$(echo "$(cat "$work/tshark-quiet.s") / $(cat "$work/ompscope-quiet.s")" | bc -l)"
