@@ -46,6 +46,28 @@
 // (Session.Diagnostics). NULL-cipher suites and versions below 1.2 are
 // reported on the Session (NullCipher, Legacy).
 //
+// The code is laid out by layer, as Go's crypto/tls is:
+//   - tracker.go: the session table (Tracker, sessions by endpoint pair,
+//     LRU eviction, the Options that bound it);
+//   - dtls.go: the DTLS record layer (datagrams into records, epochs,
+//     replay windows); tls.go: the TLS record layer (a byte stream into
+//     records, resynchronisation after lost bytes); record.go what both
+//     share (rec, a record as they handle it, and its emission);
+//   - handshake.go: handshake reassembly (DTLS fragments, TLS messages
+//     split across records), the transcript, Finished checks; parse.go:
+//     the handshake messages themselves;
+//   - keyschedule.go: the master secret (key log, PSK, RSA) and the key
+//     block; keys.go: the KeyStore; follow.go: a key log that grows;
+//   - cipher.go: per-direction cipher state (halfConn: keys, sequence
+//     numbers, replay window) and record opening; suites.go the table from
+//     suite ID to its parameters; ccm.go AES-CCM;
+//   - pending.go: records waiting for their keys;
+//   - session.go: what a Session says about itself, and its private state.
+//
+// The callback of the entry point in progress (DTLSDatagram, TLSData,
+// Retry) is kept in the Tracker for the call, not passed down; a record
+// travels through the layers as one rec, not as ten parameters.
+//
 // Not supported: TLS 1.3 and DTLS 1.3, SSL 3.0 / TLS 1.0 / 1.1 decryption,
 // renegotiation, DTLS connection IDs, record compression, RC4.
 package tlsdec

@@ -509,7 +509,7 @@ func checkAccounting(t testing.TB, tr *Tracker) {
 		}
 		p := 0
 		for _, r := range st.pending {
-			p += len(r.data)
+			p += len(r.body)
 		}
 		if p != st.pendingBytes {
 			t.Fatalf("session %s: holds %d pending bytes, accounted %d", s.ID, p, st.pendingBytes)

@@ -305,3 +305,36 @@ func (s *Session) CopyInfo(dst *Session) {
 	dst.key, dst.state, dst.onFail, dst.prev, dst.next = pairKey{}, nil, nil, nil, nil
 	dst.notes = slices.Clip(s.notes) // s only appends: the elements seen stay as they are
 }
+
+// sessState is the tracker-private state of a Session.
+type sessState struct {
+	dtls  bool
+	half  [2]halfConn // [0]: records the client sends, [1]: the server's
+	reasm [2]dtlsReasm
+
+	slots   [numSlots][]byte
+	chSeq   int // DTLS message_seq of the ClientHello in slotCH
+	chSeen  bool
+	shSeen  bool
+	ch, sh  hello
+	hsBytes int // bytes held for the handshake (slots + fragments)
+	hsDone  bool
+	// hsChanged: a transcript message arrived since keys were last sought.
+	hsChanged bool
+	// finPending: a Finished (per side) arrived before the messages it
+	// covers; it is checked when they arrive.
+	finPending [2][]byte
+
+	encSeen bool // an encrypted record was seen
+	midTLS  bool // TLS session picked up mid-stream
+
+	keys      keyStatus
+	keyGen    uint64
+	keyReason Reason
+	keyMsg    string
+	suite     *suiteInfo
+	master    []byte
+
+	pending      []pendingRec
+	pendingBytes int
+}
