@@ -12,7 +12,7 @@ type fragKey struct {
 
 type fragment struct {
 	off, end int
-	data     []byte
+	at       int // where its bytes are in the datagram's buf
 }
 
 type span struct{ off, end int }
@@ -28,7 +28,10 @@ type fragDatagram struct {
 	bytes  int
 	nh     uint8 // upper-layer protocol named by the first fragment
 	gone   bool
+	buf    []byte // the fragments' bytes, in arrival order
 }
+
+func (dg *fragDatagram) data(fr *fragment) []byte { return dg.buf[fr.at : fr.at+fr.end-fr.off] }
 
 // defragger reassembles IPv4 and IPv6 datagrams within fixed bounds.
 type defragger struct {
@@ -36,6 +39,8 @@ type defragger struct {
 	st      *Stats
 	m       map[fragKey]*fragDatagram
 	queue   []*fragDatagram // creation order, for eviction; may hold gone entries
+	qbuf    []*fragDatagram // the queue's array (the queue is a window of it)
+	free    []*fragDatagram // gone and out of the queue: reused (no allocation per datagram)
 	pending int             // bytes held
 	out     []byte          // reassembly buffer, reused
 	lastNH  uint8           // upper-layer protocol of the datagram last completed
@@ -73,9 +78,19 @@ func (f *defragger) add(k fragKey, off int, data []byte, more bool, nh uint8, no
 		for len(f.m) >= f.cfg.MaxFragDatagrams {
 			f.evictOldest(nil)
 		}
-		dg = &fragDatagram{key: k, total: -1, first: now}
+		dg = f.newDatagram()
+		dg.key, dg.first = k, now
 		f.m[k] = dg
+		if len(f.queue) == cap(f.queue) && len(f.queue) < cap(f.qbuf)/2 {
+			// the queue drifted to the end of its array: move it back
+			n := copy(f.qbuf, f.queue)
+			clear(f.qbuf[n:])
+			f.queue = f.qbuf[:n]
+		}
 		f.queue = append(f.queue, dg)
+		if cap(f.queue) > cap(f.qbuf) {
+			f.qbuf = f.queue[:cap(f.queue)] // it grew: its array is the queue's home now
+		}
 	}
 	if !more {
 		if (dg.total >= 0 && dg.total != end) || dg.maxEnd > end {
@@ -91,7 +106,7 @@ func (f *defragger) add(k fragKey, off int, data []byte, more bool, nh uint8, no
 	for i := range dg.frags {
 		fr := &dg.frags[i]
 		if fr.off < end && off < fr.end {
-			if fr.off == off && fr.end == end && bytes.Equal(fr.data, data) {
+			if fr.off == off && fr.end == end && bytes.Equal(dg.data(fr), data) {
 				f.st.FragDrops[FragDuplicate]++
 				return nil, 0
 			}
@@ -116,7 +131,8 @@ func (f *defragger) add(k fragKey, off int, data []byte, more bool, nh uint8, no
 	if overlap {
 		f.st.FragOverlaps++ // IPv4: the data that arrived first wins
 	}
-	dg.frags = append(dg.frags, fragment{off: off, end: end, data: bytes.Clone(data)})
+	dg.frags = append(dg.frags, fragment{off: off, end: end, at: len(dg.buf)})
+	dg.buf = append(dg.buf, data...)
 	dg.bytes += len(data)
 	f.pending += len(data)
 	dg.maxEnd = max(dg.maxEnd, end)
@@ -134,7 +150,7 @@ func (f *defragger) add(k fragKey, off int, data []byte, more bool, nh uint8, no
 	// Copy in reverse arrival order so that the first data received for
 	// any byte is what remains.
 	for i := len(dg.frags) - 1; i >= 0; i-- {
-		copy(out[dg.frags[i].off:], dg.frags[i].data)
+		copy(out[dg.frags[i].off:], dg.data(&dg.frags[i]))
 	}
 	n := len(dg.frags)
 	f.lastNH = dg.nh
@@ -174,22 +190,65 @@ func (f *defragger) remove(dg *fragDatagram) {
 	delete(f.m, dg.key)
 	f.pending -= dg.bytes
 	dg.gone = true
-	dg.frags = nil
 	// Drop gone entries from the head of the queue, and compact it
 	// when it is mostly dead.
 	for len(f.queue) > 0 && f.queue[0].gone {
-		f.queue[0] = nil
-		f.queue = f.queue[1:]
+		f.pop()
 	}
 	if len(f.queue) > 64 && len(f.queue) > 4*len(f.m) {
-		live := make([]*fragDatagram, 0, len(f.m))
+		n := 0
 		for _, q := range f.queue {
-			if !q.gone {
-				live = append(live, q)
+			if q.gone {
+				f.recycle(q)
+			} else {
+				f.queue[n] = q
+				n++
 			}
 		}
-		f.queue = live
+		clear(f.queue[n:])
+		f.queue = f.queue[:n]
 	}
+}
+
+// pop takes the (gone) head of the queue off and keeps it for reuse. An
+// emptied queue starts again at the front of its array, so that appending
+// does not allocate.
+func (f *defragger) pop() {
+	f.recycle(f.queue[0])
+	f.queue[0] = nil
+	if f.queue = f.queue[1:]; len(f.queue) == 0 {
+		f.queue = f.qbuf[:0]
+	}
+}
+
+// maxFreeDatagrams bounds the datagrams kept for reuse, maxFreeBuf the
+// buffer one keeps.
+const (
+	maxFreeDatagrams = 64
+	maxFreeBuf       = 64 << 10
+)
+
+func (f *defragger) recycle(dg *fragDatagram) {
+	if len(f.free) >= maxFreeDatagrams {
+		return
+	}
+	buf := dg.buf[:0]
+	if cap(buf) > maxFreeBuf {
+		buf = nil
+	}
+	*dg = fragDatagram{frags: dg.frags[:0], cover: dg.cover[:0], buf: buf}
+	f.free = append(f.free, dg)
+}
+
+func (f *defragger) newDatagram() *fragDatagram {
+	if n := len(f.free); n > 0 {
+		dg := f.free[n-1]
+		f.free[n-1] = nil
+		f.free = f.free[:n-1]
+		dg.total = -1
+		return dg
+	}
+	return &fragDatagram{total: -1}
 }
 
 // drop discards a datagram (nil: just the fragment at hand) for a reason.
@@ -221,8 +280,7 @@ func (f *defragger) expire(now int64) {
 		if !q.gone {
 			f.drop(q, FragTimeout)
 		} else {
-			f.queue[0] = nil
-			f.queue = f.queue[1:]
+			f.pop()
 		}
 	}
 }
@@ -232,8 +290,7 @@ func (f *defragger) dropAll(why FragDrop) {
 	for len(f.queue) > 0 {
 		q := f.queue[0]
 		if q.gone {
-			f.queue[0] = nil
-			f.queue = f.queue[1:]
+			f.pop()
 			continue
 		}
 		f.drop(q, why) // removes q from the head
