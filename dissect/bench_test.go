@@ -37,3 +37,45 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(float64(records*b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(records), "records/op")
 }
+
+// BenchmarkJSONWriter writes the NDJSON of every record of a sample (OMP
+// UPDATEs with their NLRI and attributes, HELLOs, handshakes: what
+// `dissect -T json` prints), decoded beforehand, to a discarding writer:
+// the writer's own speed in bytes of output per second.
+func BenchmarkJSONWriter(b *testing.B) {
+	r, err := capture.Open("../pcaps/route-flap.pcapng")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var evs []Event
+	d := New(Config{Keys: tlsdec.NewKeyStore()}, func(e *Event) {
+		c := *e
+		c.Plaintext = bytes.Clone(e.Plaintext)
+		evs = append(evs, c)
+	})
+	if err := d.Run(r); err != nil {
+		b.Fatal(err)
+	}
+	d.Finish()
+	var out countWriter
+	jw := NewJSONWriter(&out, false)
+	for i := range evs {
+		jw.Write(&evs[i])
+	}
+	b.SetBytes(int64(out.n))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for i := range evs {
+			if err := jw.Write(&evs[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(len(evs)), "records/op")
+}
+
+type countWriter struct{ n int }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
