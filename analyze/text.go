@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ompscope/ompscope/dissect/omp"
@@ -24,7 +23,11 @@ func u32s(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
 // WriteTables writes a snapshot like Cisco's `show omp routes`, `show omp
 // tlocs` and `show omp services`, one section each, with the status legend.
 // Every row names the sender (FROM PEER) and the receiver (TO PEER).
-func WriteTables(w io.Writer, s *Snapshot) {
+func WriteTables(w io.Writer, s *Snapshot) { WriteTablesWidth(w, s, 0) }
+
+// WriteTablesWidth is WriteTables with every table fitted to width (0: no
+// limit; see SummaryOptions.Width).
+func WriteTablesWidth(w io.Writer, s *Snapshot, width int) {
 	exact := "exact"
 	if !s.Exact {
 		exact = fmt.Sprintf("inexact: %d row(s) unknown, history pruned before %s", s.Unknown, ts(s.Horizon))
@@ -58,7 +61,7 @@ func WriteTables(w io.Writer, s *Snapshot) {
 		})
 		return out
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := &tabRows{w: w, width: width}
 	fmt.Fprintf(w, "ROUTES (%d)\n", nr)
 	if nr > 0 {
 		fmt.Fprintln(tw, "VPN\tPREFIX\tFROM PEER\tTO PEER\tPATH ID\tLABEL\tSTATUS\tORIGINATOR\tTLOC IP\tCOLOR\tENCAP\tPREFERENCE\tSITE ID\tORIGIN")
@@ -143,32 +146,56 @@ func rowLine(r *Row) string {
 
 // WriteDiff writes what changed between two instants: "+" added, "-"
 // withdrawn, "~" changed (with the old and new attributes and status).
-func WriteDiff(w io.Writer, d *Diff) {
-	fmt.Fprintf(w, "OMP table changes from %s to %s", ts(d.From), ts(d.To))
+func WriteDiff(w io.Writer, d *Diff) { WriteDiffWidth(w, d, 0) }
+
+// WriteDiffWidth is WriteDiff with its lines wrapped at width (0: none).
+func WriteDiffWidth(w io.Writer, d *Diff, width int) {
+	head := fmt.Sprintf("OMP table changes from %s to %s", ts(d.From), ts(d.To))
 	if !d.Exact {
-		fmt.Fprint(w, " (inexact: history was pruned)")
+		head += " (inexact: history was pruned)"
 	}
-	fmt.Fprintf(w, "\n%d added, %d withdrawn, %d changed\n", len(d.Added), len(d.Withdrawn), len(d.Changed))
+	para(w, width, "", head)
+	fmt.Fprintf(w, "%d added, %d withdrawn, %d changed\n", len(d.Added), len(d.Withdrawn), len(d.Changed))
 	for _, r := range d.Added {
-		fmt.Fprintf(w, "+ %s → %s  %s  [%s] %s\n", r.From, r.To, rowLine(r.New), r.New.Status, attrsText(r.New.Attrs))
+		hang(w, width, "", "    ", fmt.Sprintf("+ %s → %s  %s  [%s] %s", r.From, r.To, rowLine(r.New), r.New.Status, attrsText(r.New.Attrs)))
 	}
 	for _, r := range d.Withdrawn {
-		fmt.Fprintf(w, "- %s → %s  %s  [%s] %s\n", r.From, r.To, rowLine(r.Old), r.Old.Status, attrsText(r.Old.Attrs))
+		hang(w, width, "", "    ", fmt.Sprintf("- %s → %s  %s  [%s] %s", r.From, r.To, rowLine(r.Old), r.Old.Status, attrsText(r.Old.Attrs)))
 	}
 	for _, r := range d.Changed {
-		fmt.Fprintf(w, "~ %s → %s  %s\n    old [%s] %s\n    new [%s] %s\n", r.From, r.To, rowLine(r.New),
-			r.Old.Status, attrsText(r.Old.Attrs), r.New.Status, attrsText(r.New.Attrs))
+		hang(w, width, "", "    ", fmt.Sprintf("~ %s → %s  %s", r.From, r.To, rowLine(r.New)))
+		hang(w, width, "    ", "        ", fmt.Sprintf("old [%s] %s", r.Old.Status, attrsText(r.Old.Attrs)))
+		hang(w, width, "    ", "        ", fmt.Sprintf("new [%s] %s", r.New.Status, attrsText(r.New.Attrs)))
 	}
 }
 
-// WriteSummary writes the summary for people: capture span and visibility,
-// every session with its states and table sizes, the fabric view, and the
-// anomalies grouped by kind with their explanations.
-func (a *Analyzer) WriteSummary(w io.Writer) {
+// SummaryOptions shape the text summary for a terminal.
+type SummaryOptions struct {
+	// Width is the width every table fits (0: no limit): columns are
+	// narrowed and long cells cut with an ellipsis.
+	Width int
+	// Top lists at most that many sessions, devices, and anomalies of each
+	// kind (the most troubled, then the largest, first) and counts the
+	// rest (0: every one, in capture order).
+	Top int
+}
+
+// WriteSummary writes the whole summary, without a width limit.
+func (a *Analyzer) WriteSummary(w io.Writer) error { return a.WriteSummaryOpts(w, SummaryOptions{}) }
+
+// WriteSummaryOpts writes the summary for people: capture span and
+// visibility, the sessions with their states and table sizes, the fabric
+// view, and the anomalies grouped by kind with their explanations; on a
+// large fabric, counts and the top o.Top of each list. The first write
+// error is returned.
+func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
+	ew := &errWriter{w: w}
+	w = ew
 	peers := a.Peers()
 	anoms := a.Anomalies()
 	start, now := a.Start(), a.Now()
-	fmt.Fprintf(w, "Capture: %s to %s (%s)\n", ts(start), ts(now), now.Sub(start).Round(time.Millisecond))
+	W := o.Width
+	para(w, W, "", fmt.Sprintf("Capture: %s to %s (%s)", ts(start), ts(now), now.Sub(start).Round(time.Millisecond)))
 
 	// Visibility
 	var full, mid, gapped, unread int
@@ -184,20 +211,30 @@ func (a *Analyzer) WriteSummary(w io.Writer) {
 			mid++
 		}
 	}
-	fmt.Fprintf(w, "Sessions: %d (%d seen from their start, %d joined mid-way, %d partly unreadable, %d never readable)\n",
-		len(peers), full, mid, gapped, unread)
+	para(w, W, "", fmt.Sprintf("Sessions: %d (%d seen from their start, %d joined mid-way, %d partly unreadable, %d never readable)",
+		len(peers), full, mid, gapped, unread))
 	if gapped+unread > 0 {
-		fmt.Fprintf(w, "Visibility: %d record(s) could not be decrypted or decoded; the analysis says nothing about what they carried.\n",
-			a.stats.GapRecords)
+		para(w, W, "", fmt.Sprintf("Visibility: %d record(s) could not be decrypted or decoded; the analysis says nothing about what they carried.",
+			a.stats.GapRecords))
 	}
 	if mid > 0 {
-		fmt.Fprintf(w, "Visibility: %d session(s) began before the capture; their tables hold only what was advertised while capturing.\n", mid)
+		para(w, W, "", fmt.Sprintf("Visibility: %d session(s) began before the capture; their tables hold only what was advertised while capturing.", mid))
+	}
+	fab := a.Fabric()
+	if o.Top > 0 && (len(peers) > o.Top || len(fab) > o.Top) {
+		para(w, W, "", fmt.Sprintf("(Large fabric: each list shows its %d most troubled and largest entries; --top 0 shows all.)", o.Top))
 	}
 
 	fmt.Fprintf(w, "\nPEERS\n")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT\tSERVER\tTRANSPORT\tCONTROL\tOMP\tHOLD\tGR\tROUTES →/←\tTLOCS →/←\tSERVICES →/←\tNOTE")
-	for _, p := range peers {
+	type peerLine struct {
+		p       *Peer
+		trouble int
+		size    int
+		cells   []string
+	}
+	lines := make([]peerLine, len(peers))
+	for k := range peers {
+		p := &peers[k]
 		var rt, tl, sv [2]int
 		for _, t := range p.Tables {
 			i := 0
@@ -223,25 +260,79 @@ func (a *Analyzer) WriteSummary(w io.Writer) {
 		if !p.ObservedFromStart && p.Records > 0 {
 			note = strings.TrimSpace(note + " joined mid-way")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%d/%d\t%s\n", peerName(p.Client), peerName(p.Server),
-			dash(p.Transport), p.Control, p.OMP, hold, gr, rt[0], rt[1], tl[0], tl[1], sv[0], sv[1], note)
-	}
-	tw.Flush()
-
-	if fab := a.Fabric(); len(fab) > 0 {
-		fmt.Fprintf(w, "\nFABRIC (live tables: what each device received from its peers and advertised to them)\n")
-		fmt.Fprintln(tw, "SYSTEM-IP\tTYPE\tSITE\tPEERS\tRECEIVED r/t/s\tADVERTISED r/t/s")
-		for _, d := range fab {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d/%d\t%d/%d/%d\n", d.SystemIP, d.DeviceType, d.SiteID, strings.Join(d.Peers, ","),
-				d.Received.Routes, d.Received.TLOCs, d.Received.Services, d.Advertised.Routes, d.Advertised.TLOCs, d.Advertised.Services)
+		l := peerLine{p: p, size: rt[0] + rt[1] + tl[0] + tl[1] + sv[0] + sv[1]}
+		// trouble: records that could not be read, then an OMP session
+		// that is not up; a control connection torn down without OMP
+		// (an edge done with its vBond) is ordinary
+		if p.GapRecords > 0 || p.DecodeErrors > 0 {
+			l.trouble += 2
 		}
-		tw.Flush()
+		if p.OMP != "up" && p.OMP != "none" {
+			l.trouble++
+		}
+		l.cells = []string{peerName(p.Client), peerName(p.Server), dash(p.Transport), p.Control, p.OMP, hold, gr,
+			fmt.Sprintf("%d/%d", rt[0], rt[1]), fmt.Sprintf("%d/%d", tl[0], tl[1]), fmt.Sprintf("%d/%d", sv[0], sv[1]), note}
+		lines[k] = l
+	}
+	shown := lines
+	if o.Top > 0 && len(lines) > o.Top {
+		states := map[string]int{}
+		for _, l := range lines {
+			states["control "+l.p.Control+", OMP "+l.p.OMP]++
+		}
+		para(w, W, "", fmt.Sprintf("%d sessions: %s", len(lines), countsText(states)))
+		shown = slices.Clone(lines)
+		slices.SortStableFunc(shown, func(x, y peerLine) int {
+			if x.trouble != y.trouble {
+				return y.trouble - x.trouble
+			}
+			return y.size - x.size
+		})
+		shown = shown[:o.Top]
+	}
+	tt := &textTable{flex: []int{10}, keep: map[int]int{0: 15, 1: 15}}
+	tt.row("CLIENT", "SERVER", "TRANSPORT", "CONTROL", "OMP", "HOLD", "GR", "ROUTES →/←", "TLOCS →/←", "SERVICES →/←", "NOTE")
+	for _, l := range shown {
+		tt.row(l.cells...)
+	}
+	tt.write(w, o.Width)
+	if len(shown) < len(lines) {
+		para(w, W, "", fmt.Sprintf("… and %d more sessions (--top 0 lists them all)", len(lines)-len(shown)))
+	}
+
+	if len(fab) > 0 {
+		fmt.Fprintln(w)
+		para(w, W, "", "FABRIC (live tables: what each device received from its peers and advertised to them)")
+		devs := fab
+		if o.Top > 0 && len(fab) > o.Top {
+			types := map[string]int{}
+			for _, d := range fab {
+				types[d.DeviceType.String()]++
+			}
+			para(w, W, "", fmt.Sprintf("%d devices: %s", len(fab), countsText(types)))
+			devs = slices.Clone(fab)
+			slices.SortStableFunc(devs, func(x, y DeviceView) int {
+				return y.Received.Routes + y.Advertised.Routes - x.Received.Routes - x.Advertised.Routes
+			})
+			devs = devs[:o.Top]
+		}
+		tt := &textTable{flex: []int{3}, keep: map[int]int{0: 15}}
+		tt.row("SYSTEM-IP", "TYPE", "SITE", "PEERS", "RECEIVED r/t/s", "ADVERTISED r/t/s")
+		for _, d := range devs {
+			tt.row(d.SystemIP.String(), d.DeviceType.String(), u32s(d.SiteID), peersText(d.Peers),
+				fmt.Sprintf("%d/%d/%d", d.Received.Routes, d.Received.TLOCs, d.Received.Services),
+				fmt.Sprintf("%d/%d/%d", d.Advertised.Routes, d.Advertised.TLOCs, d.Advertised.Services))
+		}
+		tt.write(w, o.Width)
+		if len(devs) < len(fab) {
+			para(w, W, "", fmt.Sprintf("… and %d more devices (--top 0 lists them all)", len(fab)-len(devs)))
+		}
 	}
 
 	fmt.Fprintf(w, "\nANOMALIES (%d)\n", len(anoms))
 	if len(anoms) == 0 {
 		if gapped+unread > 0 {
-			fmt.Fprintln(w, "None in what could be read; parts of the capture could not be (see Visibility).")
+			para(w, W, "", "None in what could be read; parts of the capture could not be (see Visibility).")
 		} else {
 			fmt.Fprintln(w, "None.")
 		}
@@ -260,18 +351,71 @@ func (a *Analyzer) WriteSummary(w io.Writer) {
 			worst = max(worst, an.Severity)
 		}
 		fmt.Fprintf(w, "\n%s (%d, %s)\n", k, len(list), worst)
+		if o.Top > 0 && len(list) > o.Top {
+			list = slices.Clone(list)
+			slices.SortStableFunc(list, func(x, y Anomaly) int { return int(y.Severity) - int(x.Severity) })
+			list = list[:o.Top]
+		}
 		for _, an := range list {
 			end := "ongoing"
 			if !an.End.IsZero() {
 				end = ts(an.End)
 			}
-			fmt.Fprintf(w, "  %s\n    %s – %s, %d frame(s)%s\n    %s\n", an.Subject, ts(an.Start), end, an.EvidenceCount,
-				framesText(an.Evidence), an.Explanation)
+			para(w, W, "  ", an.Subject)
+			para(w, W, "    ", fmt.Sprintf("%s – %s, %d frame(s)%s", ts(an.Start), end, an.EvidenceCount, framesText(an.Evidence)))
+			para(w, W, "    ", an.Explanation)
+		}
+		if n := len(kinds[k]) - len(list); n > 0 {
+			para(w, W, "  ", fmt.Sprintf("… and %d more %s (--top 0 lists them all)", n, k))
 		}
 	}
 	if a.dropped > 0 {
-		fmt.Fprintf(w, "\n(%d older anomalies dropped: more than %d)\n", a.dropped, a.cfg.MaxAnomalies)
+		fmt.Fprintln(w)
+		para(w, W, "", fmt.Sprintf("(%d older anomalies dropped: more than %d)", a.dropped, a.cfg.MaxAnomalies))
 	}
+	return ew.err
+}
+
+// countsText writes counts by name, the largest first ("12 up, 3 down").
+func countsText(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y string) int {
+		if m[x] != m[y] {
+			return m[y] - m[x]
+		}
+		return strings.Compare(x, y)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = strconv.Itoa(m[k]) + " " + k
+	}
+	return strings.Join(parts, "; ")
+}
+
+// peersText lists a device's peers, or counts them when there are many.
+func peersText(ps []string) string {
+	if len(ps) <= 3 {
+		return strings.Join(ps, ",")
+	}
+	return strconv.Itoa(len(ps)) + ": " + strings.Join(ps[:2], ",") + ",…"
+}
+
+// errWriter keeps the first write error and writes nothing after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }
 
 func endpointName(e Endpoint) string {

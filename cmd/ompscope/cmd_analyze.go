@@ -112,6 +112,8 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&ff.prefix, "prefix", "", "--at/--diff: only routes equal to or inside this prefix")
 	fs.StringVar(&ff.peer, "peer", "", "--at/--diff: only tables sent or received by this system-ip")
 	fs.StringVar(&ff.color, "color", "", "--at/--diff: only rows whose TLOC has this color")
+	width := fs.Int("width", 0, "text: the width every table fits, long cells cut with … (default: the terminal's, 120 when not a terminal)")
+	top := fs.Int("top", 20, "text summary: list at most N sessions, devices and anomalies of each kind, the most troubled and largest first, and count the rest (0: all)")
 	explain := fs.String("explain", "", "print what an anomaly kind means, why it matters and what to check, then exit ('all' lists every kind)")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
@@ -119,6 +121,11 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *explain != "" {
 		return explainKinds(*explain, stdout, stderr)
 	}
+	if *width < 0 || *top < 0 {
+		fmt.Fprintln(stderr, "ompscope analyze: --width and --top take 0 or more")
+		return exitUsage
+	}
+	sumOpts := analyze.SummaryOptions{Width: textWidth(*width, stdout), Top: *top}
 	if in.read == "" {
 		fmt.Fprintln(stderr, "ompscope analyze: -r FILE is required (use - for standard input)")
 		return exitUsage
@@ -234,7 +241,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if f == "json" {
 			enc.Encode(s)
 		} else {
-			analyze.WriteTables(bw, s)
+			analyze.WriteTablesWidth(bw, s, sumOpts.Width)
 		}
 	case *diff != "":
 		t1, t2 := a.InstantTime(d1), a.InstantTime(d2)
@@ -249,7 +256,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if f == "json" {
 			enc.Encode(df)
 		} else {
-			analyze.WriteDiff(bw, df)
+			analyze.WriteDiffWidth(bw, df, sumOpts.Width)
 		}
 	case *timeline == "-":
 		// the timeline is the output
@@ -261,7 +268,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				Anomalies []analyze.Anomaly `json:"anomalies"`
 			}{"ompscope.summary/1", a.Peers(), a.Anomalies()})
 		} else {
-			a.WriteSummary(bw)
+			a.WriteSummaryOpts(bw, sumOpts)
 		}
 	}
 	// every write error surfaces (a full disk, a closed pipe)

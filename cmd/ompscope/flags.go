@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/spf13/pflag"
 )
@@ -65,4 +66,21 @@ func outputFormat(flag string, stdout io.Writer) (string, error) {
 		return "json", nil
 	}
 	return "", fmt.Errorf("-T takes text or json, not %q", flag)
+}
+
+// textWidth is the width text output fits: --width when given, else the
+// terminal's (its size, or $COLUMNS), else 120.
+func textWidth(flag int, stdout io.Writer) int {
+	if flag > 0 {
+		return flag
+	}
+	if f, ok := stdout.(*os.File); ok && isTerminal(stdout) {
+		if w := ttyWidth(f); w > 0 {
+			return w
+		}
+		if w, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && w > 0 {
+			return w
+		}
+	}
+	return 120
 }
