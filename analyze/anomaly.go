@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"bytes"
 	"encoding/json"
 	"strconv"
@@ -29,6 +30,16 @@ func (s Severity) String() string {
 		return "warning"
 	}
 	return "error"
+}
+
+// ParseSeverity reads "info", "warning" or "error".
+func ParseSeverity(s string) (Severity, error) {
+	for _, v := range []Severity{SevInfo, SevWarning, SevError} {
+		if s == v.String() {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("severity %q: want info, warning or error", s)
 }
 
 // MarshalText gives the name.

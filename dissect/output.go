@@ -57,7 +57,7 @@ func (e *Event) TextLine() string {
 	if !e.Decrypted && e.Session != nil {
 		tr += "(clear)"
 	}
-	return fmt.Sprintf("%s %s > %s %s %s→%s %s", e.Time.UTC().Format("15:04:05.000000"), e.Src, e.Dst, tr,
+	return fmt.Sprintf("%d %s %s > %s %s %s→%s %s", e.Frame, e.Time.UTC().Format("15:04:05.000000"), e.Src, e.Dst, tr,
 		e.SrcDevice, e.DstDevice, e.Msg.Summary())
 }
 

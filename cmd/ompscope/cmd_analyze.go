@@ -114,6 +114,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&ff.color, "color", "", "--at/--diff: only rows whose TLOC has this color")
 	width := fs.Int("width", 0, "text: the width every table fits, long cells cut with … (default: the terminal's, 120 when not a terminal)")
 	top := fs.Int("top", 20, "text summary: list at most N sessions, devices and anomalies of each kind, the most troubled and largest first, and count the rest (0: all)")
+	failOn := fs.String("fail-on", "", "exit with status 3 when anomalies of this severity or above were found (info, warning, error)")
 	explain := fs.String("explain", "", "print what an anomaly kind means, why it matters and what to check, then exit ('all' lists every kind)")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
@@ -126,6 +127,14 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	sumOpts := analyze.SummaryOptions{Width: textWidth(*width, stdout), Top: *top}
+	failSev := analyze.Severity(255)
+	if *failOn != "" {
+		var err error
+		if failSev, err = analyze.ParseSeverity(*failOn); err != nil {
+			fmt.Fprintf(stderr, "ompscope analyze: --fail-on: %v\n", err)
+			return exitUsage
+		}
+	}
 	if in.read == "" {
 		fmt.Fprintln(stderr, "ompscope analyze: -r FILE is required (use - for standard input)")
 		return exitUsage
@@ -227,6 +236,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	d := dissect.NewWithSink(cfg, fd)
 	runErr := d.RunSource(r, dissect.RunOptions{Workers: in.jobs})
 	d.Finish()
+	keyHint(stderr, "analyze", d, ks)
 	last := fd.last
 	a.Finish(last)
 	if runErr != nil {
@@ -290,6 +300,16 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if runErr != nil {
 		return exitRuntime
+	}
+	st := a.Stats()
+	if st.Inputs == 0 && st.GapRecords > 0 {
+		fmt.Fprintln(stderr, "ompscope analyze: no record of any control connection could be read")
+		return exitUnread
+	}
+	for _, an := range a.Anomalies() {
+		if an.Severity >= failSev {
+			return exitAnomalies
+		}
 	}
 	return exitOK
 }

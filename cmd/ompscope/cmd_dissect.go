@@ -28,6 +28,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	verbose := fs.BoolP("verbose", "V", false, "text: print the full decode tree of each message")
 	payload := fs.Bool("payload", false, "json: add the decrypted record plaintext as hex (payload)")
 	stats := fs.Bool("stats", false, "print the per-session summary on stderr at the end")
+	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit), as tshark -c")
 	quiet := fs.BoolP("quiet", "q", false, "decrypt and decode, print no message (with --stats: only the summary)")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
@@ -73,8 +74,9 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			e.Msg.WriteText(bw, "    ")
 		}
 	})
-	runErr := d.RunSource(r, dissect.RunOptions{Workers: in.jobs})
+	runErr := d.RunSource(r, dissect.RunOptions{Workers: in.jobs, MaxPackets: *count})
 	d.Finish()
+	keyHint(stderr, "dissect", d, ks)
 	if err := bw.Flush(); err != nil {
 		fmt.Fprintf(stderr, "ompscope dissect: writing the output: %v\n", err)
 		return exitRuntime
@@ -88,5 +90,23 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if runErr != nil {
 		return exitRuntime
 	}
+	if unreadable(d) {
+		fmt.Fprintln(stderr, "ompscope dissect: no record of any control connection could be read")
+		return exitUnread
+	}
 	return exitOK
+}
+
+// unreadable reports a capture whose control connections yielded not one
+// record (exit status 4).
+func unreadable(d *dissect.Dissector) bool {
+	if d.Counters.AppRecords+d.Counters.PlainMessages > 0 {
+		return false
+	}
+	sess, _ := d.Sessions()
+	var failed uint64
+	for _, s := range sess {
+		failed += s.TotalFailures()
+	}
+	return failed > 0
 }

@@ -231,6 +231,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	d.Retry()
 	d.Finish()
+	keyHint(stderr, "sniff", d, ks)
 	a.Finish(time.Now())
 	if showStatus {
 		fmt.Fprintln(stderr)

@@ -135,3 +135,30 @@ func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {
 	// every command uses each event at once: decode into reused values
 	return dissect.Config{Keys: ks, ExtraDTLSPorts: dp, ExtraTLSPorts: tp, NoHeuristic: f.noHeur, ReuseMessages: true}, nil
 }
+
+// keyHint tells, on stderr, how to give the keys when records could not
+// be decrypted for the lack of one (said once, after the run).
+func keyHint(stderr io.Writer, cmd string, d *dissect.Dissector, ks *tlsdec.KeyStore) {
+	sess, _ := d.Sessions()
+	var recs uint64
+	n := 0
+	for _, s := range sess {
+		if f := s.Failures(tlsdec.ReasonNoKey); f > 0 {
+			recs += f
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	c := ks.Counts()
+	if c.MasterSecrets+c.PSKs+c.RSAKeys == 0 {
+		fmt.Fprintf(stderr, "ompscope %s: %d record(s) of %d session(s) could not be decrypted: no key was given. "+
+			"Give the key log (--keylog FILE: CLIENT_RANDOM lines, as SSLKEYLOGFILE writes them), a pre-shared key "+
+			"(--psk HEX), the server's RSA key (--rsa-key PEM), or read a pcapng that carries its keys "+
+			"(editcap --inject-secrets tls,KEYLOG in.pcap out.pcapng).\n", cmd, recs, n)
+		return
+	}
+	fmt.Fprintf(stderr, "ompscope %s: %d record(s) of %d session(s) could not be decrypted: the keys given do not "+
+		"include theirs (dissect --stats names the client random each session needs).\n", cmd, recs, n)
+}

@@ -24,9 +24,11 @@ var version = "0.1.0-dev"
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitRuntime = 1
-	exitUsage   = 2
+	exitOK        = 0
+	exitRuntime   = 1
+	exitUsage     = 2
+	exitAnomalies = 3 // anomalies at or above --fail-on were found
+	exitUnread    = 4 // the capture held control connections and not one record of them could be read
 )
 
 // command is one subcommand. run gets the arguments after the command

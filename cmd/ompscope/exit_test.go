@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes: 0 ok, 2 usage, 3 anomalies at or above --fail-on, 4 not
+// one record of the capture's control connections could be read (with a
+// hint naming the ways to give keys).
+func TestExitCodes(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"analyze", "-r", "../../pcaps/baseline.pcapng", "-T", "json", "--fail-on", "warning"}, 0, ""},
+		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "json", "--fail-on", "warning"}, 3, ""},
+		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "json", "--fail-on", "error"}, 0, ""},
+		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "--fail-on", "bad"}, 2, "want info, warning or error"},
+		{[]string{"analyze", "-r", "../../pcaps/baseline.pcap", "-T", "json"}, 4, "--keylog FILE"},
+		{[]string{"dissect", "-r", "../../pcaps/baseline.pcap", "-q"}, 4, "editcap --inject-secrets"},
+		{[]string{"dissect", "-r", "../../pcaps/missing-keys.pcapng", "-q"}, 0, "the keys given do not include theirs"},
+		{[]string{"analyze", "-r", "../../pcaps/baseline.pcap", "--keylog", "../../pcaps/baseline.keys", "-T", "json"}, 0, ""},
+	} {
+		code, _, errs := runCmd(t, "", c.args...)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d (%s)", c.args, code, c.code, errs)
+		}
+		if c.err != "" && !strings.Contains(errs, c.err) {
+			t.Errorf("%v: stderr %q lacks %q", c.args, errs, c.err)
+		}
+		if c.err == "" && strings.Contains(errs, "could not be decrypted") {
+			t.Errorf("%v: a key hint without reason: %s", c.args, errs)
+		}
+	}
+}
+
+// TestDissectTextFramesAndCount: text lines start with the frame number
+// (anomalies cite frames), and -c stops after N packets.
+func TestDissectTextFramesAndCount(t *testing.T) {
+	code, out, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcapng", "-T", "text", "-c", "12")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "7 ") {
+		t.Fatalf("first line %q: want frame 7 first", lines[0])
+	}
+	for _, l := range lines {
+		var f int
+		if _, err := fmtSscan(l, &f); err != nil || f < 1 || f > 12 {
+			t.Errorf("line %q: not a frame of the first 12", l)
+		}
+	}
+}
+
+func fmtSscan(s string, f *int) (int, error) { return fmt.Sscan(strings.Fields(s)[0], f) }
