@@ -1,9 +1,9 @@
 package analyze
 
 import (
-	"fmt"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 )
