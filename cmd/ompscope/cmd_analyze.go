@@ -106,7 +106,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ff filterFlags
 	format := fs.StringP("format", "T", "auto", "output of the summary, --at and --diff: text or json (auto: text on a terminal, json otherwise)")
 	timeline := fs.String("timeline", "", "write the NDJSON timeline to FILE (- for standard output)")
-	at := fs.String("at", "", "show the tables as they stood at TIME (RFC 3339, or seconds from the capture start; 'start', 'end'); snapshotted in the same pass")
+	at := fs.StringArray("at", nil, "show the tables as they stood at TIME (RFC 3339, or seconds from the capture start; 'start', 'end'); may be repeated (one section, or one JSON line, per instant); snapshotted in the same pass")
 	diff := fs.String("diff", "", "show what changed between T1,T2 (times as for --at)")
 	fs.StringVar(&ff.vpn, "vpn", "", "--at/--diff: only routes and services of this VPN")
 	fs.StringVar(&ff.prefix, "prefix", "", "--at/--diff: only routes equal to or inside this prefix")
@@ -156,13 +156,15 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// --at and --diff are checked before the capture is read, and their
 	// instants snapshotted as the capture goes past them (one pass).
-	var atIn, d1, d2 analyze.Instant
-	var marks []analyze.Instant
-	if *at != "" {
-		if atIn, err = analyze.ParseInstant(*at); err != nil {
-			fmt.Fprintf(stderr, "ompscope analyze: --at: %v\n", err)
+	var d1, d2 analyze.Instant
+	var marks, atIns []analyze.Instant
+	for _, v := range *at {
+		atIn, err := analyze.ParseInstant(v)
+		if err != nil {
+			fmt.Fprintf(stderr, "ompscope analyze: --at %s: %v\n", v, err)
 			return exitUsage
 		}
+		atIns = append(atIns, atIn)
 		marks = append(marks, atIn)
 	}
 	if *diff != "" {
@@ -244,16 +246,22 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	switch {
-	case *at != "":
-		s := a.Snapshot(a.InstantTime(atIn), filter)
-		outside(stderr, "--at", a, a.InstantTime(atIn), s)
+	// --at (each instant) and --diff are both printed when both are given;
+	// the summary when neither is, unless the timeline is the output
+	for i, atIn := range atIns {
+		t := a.InstantTime(atIn)
+		s := a.Snapshot(t, filter)
+		outside(stderr, "--at", a, t, s)
 		if f == "json" {
 			enc.Encode(s)
 		} else {
+			if i > 0 {
+				fmt.Fprintln(bw)
+			}
 			analyze.WriteTablesWidth(bw, s, sumOpts.Width)
 		}
-	case *diff != "":
+	}
+	if *diff != "" {
 		t1, t2 := a.InstantTime(d1), a.InstantTime(d2)
 		if t1.After(t2) {
 			fmt.Fprintf(stderr, "ompscope analyze: --diff %s: the first instant (%s) comes after the second (%s)\n", *diff,
@@ -266,11 +274,13 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if f == "json" {
 			enc.Encode(df)
 		} else {
+			if len(atIns) > 0 {
+				fmt.Fprintln(bw)
+			}
 			analyze.WriteDiffWidth(bw, df, sumOpts.Width)
 		}
-	case *timeline == "-":
-		// the timeline is the output
-	default:
+	}
+	if len(atIns) == 0 && *diff == "" && *timeline != "-" {
 		if f == "json" {
 			enc.Encode(struct {
 				Schema    string            `json:"schema"`

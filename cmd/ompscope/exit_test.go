@@ -57,3 +57,22 @@ func TestDissectTextFramesAndCount(t *testing.T) {
 }
 
 func fmtSscan(s string, f *int) (int, error) { return fmt.Sscan(strings.Fields(s)[0], f) }
+
+// TestAtRepeatedWithDiff: every --at instant gets its section (one JSON
+// line each), and --diff is printed as well, in one pass.
+func TestAtRepeatedWithDiff(t *testing.T) {
+	code, out, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "json",
+		"--at", "10", "--at", "end", "--diff", "10,end")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], `"at"`) || !strings.Contains(lines[1], `"at"`) ||
+		!strings.Contains(lines[2], `"added"`) || lines[0] == lines[1] {
+		t.Fatalf("%d lines: %.300s", len(lines), out)
+	}
+	code, out, _ = runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "text", "--at", "10", "--at", "end", "--diff", "10,end")
+	if code != 0 || strings.Count(out, "OMP tables at ") != 2 || !strings.Contains(out, "OMP table changes from") {
+		t.Errorf("text: %d %.400s", code, out)
+	}
+}
