@@ -21,6 +21,8 @@ type EventJSON struct {
 	Schema    string         `json:"schema"`
 	TS        string         `json:"ts"`
 	Frame     uint64         `json:"frame"`
+	File      *int           `json:"file,omitempty"` // merged captures: the file (0-based) and its frame
+	FileFrame uint64         `json:"file_frame,omitempty"`
 	Src       netip.AddrPort `json:"src"`
 	Dst       netip.AddrPort `json:"dst"`
 	Transport string         `json:"transport"`
@@ -43,6 +45,10 @@ func (e *Event) JSON(withPayload bool) EventJSON {
 		MessageJSON: e.Msg.JSON()}
 	if e.Session != nil {
 		j.Session = e.Session.ID
+	}
+	if e.FileFrame > 0 {
+		f := e.File
+		j.File, j.FileFrame = &f, e.FileFrame
 	}
 	if withPayload {
 		j.Payload = hex.EncodeToString(e.Plaintext)
@@ -137,6 +143,12 @@ func (e *Event) AppendJSONTime(b []byte, withPayload bool, tf *jsonw.TimeFormatt
 	b = tf.Append(b, e.Time)
 	b = append(b, `","frame":`...)
 	b = jsonw.Uint(b, e.Frame)
+	if e.FileFrame > 0 {
+		b = append(b, `,"file":`...)
+		b = jsonw.Uint(b, uint64(e.File))
+		b = append(b, `,"file_frame":`...)
+		b = jsonw.Uint(b, e.FileFrame)
+	}
 	b = append(b, `,"src":`...)
 	b = jsonw.AddrPort(b, e.Src)
 	b = append(b, `,"dst":`...)

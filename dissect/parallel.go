@@ -81,10 +81,13 @@ type inBatch struct {
 
 // ordEntry is one step of the order stream.
 type ordEntry struct {
-	kind  opKind
-	shard int32 // opPacket: the worker
-	t     time.Time
-	err   error // opStop
+	kind      opKind
+	shard     int32 // opPacket: the worker
+	t         time.Time
+	err       error  // opStop
+	frame     uint64 // opPacket: the packet, and where it came from (merged captures)
+	file      int
+	fileFrame uint64
 }
 
 // item is one thing a worker produced for the sink.
@@ -395,7 +398,8 @@ func (r *reader) run() {
 		}
 		p.lastT, p.lastF = pk.Time, pk.Frame
 		i := int(flow.ShardKey(pk.Data, pk.LinkType) % uint64(len(p.ws)))
-		r.step(i, op{kind: opPacket, pkt: pk, now: now, gen: p.lastGen}, ordEntry{kind: opPacket, shard: int32(i), t: pk.Time})
+		r.step(i, op{kind: opPacket, pkt: pk, now: now, gen: p.lastGen}, ordEntry{kind: opPacket, shard: int32(i), t: pk.Time,
+			frame: pk.Frame, file: pk.File, fileFrame: pk.FileFrame})
 		if r.opt.MaxPackets > 0 && n >= r.opt.MaxPackets {
 			break
 		}
@@ -415,10 +419,10 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 		d.startParallel(opt.Workers)
 	}
 	p := d.par
-	if r, ok := src.(*capture.Reader); ok {
-		r.OnSecrets = d.Secrets
+	if r, ok := src.(capture.SecretsSource); ok {
+		r.SetOnSecrets(d.Secrets)
 	}
-	_, file := src.(*capture.Reader)
+	_, file := src.(capture.SecretsSource) // a file (or files), not a live interface
 	rd := &reader{d: d, p: p, src: src, opt: opt, live: !file, bs: make([]*inBatch, len(p.ws)),
 		ord: make([]ordEntry, 0, batchOps)}
 	for i := range rd.bs {
@@ -434,6 +438,7 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 		for _, e := range ord {
 			switch e.kind {
 			case opPacket:
+				d.files.note(e.frame, e.file, e.fileFrame)
 				d.deliver(p.take(int(e.shard)))
 				d.Counters.Packets++
 				if d.sink != nil && !e.t.IsZero() {
@@ -540,6 +545,7 @@ func (d *Dissector) deliver(items []item) {
 				ev.Session = s
 				d.decodeRecord(ev, it.sess)
 			}
+			d.files.set(ev)
 			d.onEvent(ev)
 		case itemGap:
 			if d.cfg.OnGap != nil {

@@ -84,6 +84,41 @@ type Event struct {
 	// SrcDevice and DstDevice are the device types of the two sides as
 	// far as the session has shown them (from vdaemon headers).
 	SrcDevice, DstDevice sdwan.DeviceType
+	// File and FileFrame: with several capture files merged
+	// (capture.Merger), the file (0-based) and its frame that Frame is
+	// (FileFrame 0: one file, or a frame too far back to say).
+	File      int
+	FileFrame uint64
+}
+
+// fileRing remembers, for the latest frames of merged captures, which file
+// and frame of it each was: records are emitted at their frame or soon
+// after (reassembly, keys arriving), and a bounded ring says it for them.
+type fileRing struct {
+	on  bool
+	ref [4096]struct {
+		frame, fileFrame uint64
+		file             int32
+	}
+}
+
+func (r *fileRing) note(frame uint64, file int, fileFrame uint64) {
+	if fileFrame == 0 {
+		return
+	}
+	r.on = true
+	e := &r.ref[frame%uint64(len(r.ref))]
+	e.frame, e.file, e.fileFrame = frame, int32(file), fileFrame
+}
+
+// set fills e.File and e.FileFrame when the ring knows e.Frame.
+func (r *fileRing) set(e *Event) {
+	if !r.on {
+		return
+	}
+	if x := &r.ref[e.Frame%uint64(len(r.ref))]; x.frame == e.Frame {
+		e.File, e.FileFrame = int(x.file), x.fileFrame
+	}
 }
 
 // SessionStats counts, per session, what the dissector made of it.
@@ -111,6 +146,7 @@ type Dissector struct {
 	dec      MessageDecoder // Config.ReuseMessages
 	sink     Sink           // NewWithSink
 
+	files       fileRing  // merged captures: frame → file and its frame
 	maxSessions int       // the tracker's session limit
 	par         *parallel // a parallel run's workers (RunOptions.Workers)
 	w           *worker   // set when this Dissector is one of them
@@ -197,6 +233,9 @@ func (d *Dissector) Sessions() ([]*tlsdec.Session, map[*tlsdec.Session]*SessionS
 
 // Packet runs one captured packet through the pipeline.
 func (d *Dissector) Packet(p *capture.Packet) {
+	if d.w == nil {
+		d.files.note(p.Frame, p.File, p.FileFrame)
+	}
 	d.Counters.Packets++
 	d.lastTime, d.lastFrm = p.Time, p.Frame
 	d.flow.Decode(p)
@@ -342,6 +381,7 @@ func (d *Dissector) plain(t time.Time, frame uint64, src, dst netip.AddrPort, tr
 	d.Counters.PlainMessages++
 	d.ev = Event{Time: t, Frame: frame, Src: src, Dst: dst, Transport: transport, Plaintext: payload, Msg: m,
 		SrcDevice: h.Device}
+	d.files.set(&d.ev)
 	d.onEvent(&d.ev)
 }
 
@@ -376,6 +416,7 @@ func (d *Dissector) emit(r *tlsdec.Record) {
 	d.ev = Event{Time: r.Time, Frame: r.Frame, Session: s, Dir: r.Dir, Epoch: r.Epoch, Seq: r.Seq,
 		Decrypted: r.Decrypted, Transport: s.Transport, Plaintext: r.Plaintext}
 	d.decodeRecord(&d.ev, s)
+	d.files.set(&d.ev)
 	d.onEvent(&d.ev)
 }
 

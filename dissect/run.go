@@ -87,8 +87,8 @@ func (d *Dissector) RunSource(src Source, opt RunOptions) error {
 		opt.Workers = max(opt.Workers, 2)
 		return d.runParallel(src, opt)
 	}
-	if r, ok := src.(*capture.Reader); ok {
-		r.OnSecrets = d.Secrets
+	if r, ok := src.(capture.SecretsSource); ok {
+		r.SetOnSecrets(d.Secrets)
 	}
 	var p capture.Packet
 	var n uint64

@@ -135,7 +135,11 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	if in.read == "" {
+	if err := in.files(fs.Args()); err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		return exitUsage
+	}
+	if len(in.read) == 0 {
 		fmt.Fprintln(stderr, "ompscope analyze: -r FILE is required (use - for standard input)")
 		return exitUsage
 	}

@@ -33,7 +33,11 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
 	}
-	if in.read == "" {
+	if err := in.files(fs.Args()); err != nil {
+		fmt.Fprintf(stderr, "ompscope dissect: %v\n", err)
+		return exitUsage
+	}
+	if len(in.read) == 0 {
 		fmt.Fprintln(stderr, "ompscope dissect: -r FILE is required (use - for standard input)")
 		return exitUsage
 	}

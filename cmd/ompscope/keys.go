@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -17,7 +19,7 @@ import (
 // inputFlags are the flags every command that reads captures shares:
 // the capture, the keys, and the ports.
 type inputFlags struct {
-	read     string
+	read     []string // -r, repeatable; files named after the flags join them
 	keylogs  []string
 	psks     []string
 	rsaKeys  []string
@@ -28,7 +30,7 @@ type inputFlags struct {
 }
 
 func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
-	fs.StringVarP(&f.read, "read", "r", "", "capture file to read (pcap or pcapng, optionally gzip-compressed; - for standard input)")
+	fs.StringArrayVarP(&f.read, "read", "r", nil, "capture file to read (pcap or pcapng, optionally gzip-compressed; - for standard input); several (-r A -r B, or -r A B) are merged in time order, as mergecap does")
 	fs.StringArrayVar(&f.keylogs, "keylog", nil, "NSS key log file (CLIENT_RANDOM lines); may be repeated")
 	fs.StringArrayVar(&f.psks, "psk", nil, "pre-shared key for PSK suites, as hex, optionally IDENTITY:HEX; may be repeated")
 	fs.StringArrayVar(&f.rsaKeys, "rsa-key", nil, "PEM file with a server's RSA private key (static RSA key exchange); may be repeated")
@@ -102,12 +104,43 @@ func (f *inputFlags) loadKeys(stderr io.Writer) (*tlsdec.KeyStore, error) {
 	return ks, nil
 }
 
-// open opens the capture -r names ("-": stdin).
-func (f *inputFlags) open(stdin io.Reader) (*capture.Reader, error) {
-	if f.read == "-" {
-		return capture.NewReader(stdin)
+// files joins the files named after the flags to -r's (call after
+// parsing with fs.Args()).
+func (f *inputFlags) files(args []string) error {
+	f.read = append(f.read, args...)
+	if len(f.read) > 1 && slices.Contains(f.read, "-") {
+		return errors.New("standard input (-r -) cannot be merged with other files")
 	}
-	return capture.Open(f.read)
+	return nil
+}
+
+// capSource is what open gives: one capture, or several merged.
+type capSource interface {
+	dissect.Source
+	Close() error
+}
+
+// open opens the captures -r names ("-": stdin); several are merged in
+// time order.
+func (f *inputFlags) open(stdin io.Reader) (capSource, error) {
+	if len(f.read) == 1 {
+		if f.read[0] == "-" {
+			return capture.NewReader(stdin)
+		}
+		return capture.Open(f.read[0])
+	}
+	var rs []*capture.Reader
+	for _, name := range f.read {
+		r, err := capture.Open(name)
+		if err != nil {
+			for _, o := range rs {
+				o.Close()
+			}
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return capture.NewMerger(rs, f.read), nil
 }
 
 func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {

@@ -59,6 +59,11 @@ type Packet struct {
 	// Offset is the byte offset of the record or block in the
 	// uncompressed stream.
 	Offset int64
+	// File and FileFrame say, for packets of several files read as one
+	// (Merger), which file (0-based) and which frame of it. Zero for one
+	// file.
+	File      int
+	FileFrame uint64
 }
 
 // Interface describes a capturing interface (one per pcapng Interface
