@@ -290,7 +290,7 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 		})
 		shown = shown[:o.Top]
 	}
-	tt := &textTable{flex: []int{10}, keep: map[int]int{0: 15, 1: 15}}
+	tt := &textTable{flex: []int{10}, keep: map[int]int{0: 15, 1: 15, 2: 9, 7: 99, 8: 99, 9: 99}}
 	tt.row("CLIENT", "SERVER", "TRANSPORT", "CONTROL", "OMP", "HOLD", "GR", "ROUTES →/←", "TLOCS →/←", "SERVICES →/←", "NOTE")
 	for _, l := range shown {
 		tt.row(l.cells...)
@@ -316,7 +316,7 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 			})
 			devs = devs[:o.Top]
 		}
-		tt := &textTable{flex: []int{3}, keep: map[int]int{0: 15}}
+		tt := &textTable{flex: []int{3}, keep: map[int]int{0: 15, 4: 99, 5: 99}}
 		tt.row("SYSTEM-IP", "TYPE", "SITE", "PEERS", "RECEIVED r/t/s", "ADVERTISED r/t/s")
 		for _, d := range devs {
 			tt.row(d.SystemIP.String(), d.DeviceType.String(), u32s(d.SiteID), peersText(d.Peers),
