@@ -114,6 +114,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&ff.color, "color", "", "--at/--diff: only rows whose TLOC has this color")
 	width := fs.Int("width", 0, "text: the width every table fits, long cells cut with … (default: the terminal's, 120 when not a terminal)")
 	top := fs.Int("top", 20, "text summary: list at most N sessions, devices and anomalies of each kind, the most troubled and largest first, and count the rest (0: all)")
+	showProgress := fs.Bool("progress", false, "show the reading's progress on stderr even when it is not a terminal")
 	failOn := fs.String("fail-on", "", "exit with status 3 when anomalies of this severity or above were found (info, warning, error)")
 	explain := fs.String("explain", "", "print what an anomaly kind means, why it matters and what to check, then exit ('all' lists every kind)")
 	if st, done := parseFlags(fs, args, stdout); done {
@@ -240,7 +241,13 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer r.Close()
 	d := dissect.NewWithSink(cfg, fd)
-	runErr := d.RunSource(r, dissect.RunOptions{Workers: in.jobs})
+	opt := dissect.RunOptions{Workers: in.jobs}
+	prog := newProgress(stderr, in.read, *showProgress)
+	if prog != nil {
+		opt.OnPacket, opt.Between = prog.onPacket, func() bool { prog.between(); return false }
+	}
+	runErr := d.RunSource(r, opt)
+	prog.done()
 	d.Finish()
 	keyHint(stderr, "analyze", d, ks)
 	last := fd.last

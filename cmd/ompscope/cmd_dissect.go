@@ -28,6 +28,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	verbose := fs.BoolP("verbose", "V", false, "text: print the full decode tree of each message")
 	payload := fs.Bool("payload", false, "json: add the decrypted record plaintext as hex (payload)")
 	stats := fs.Bool("stats", false, "print the per-session summary on stderr at the end")
+	showProgress := fs.Bool("progress", false, "show the reading's progress on stderr even when it is not a terminal (never with -q)")
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit), as tshark -c")
 	quiet := fs.BoolP("quiet", "q", false, "decrypt and decode, print no message (with --stats: only the summary)")
 	if st, done := parseFlags(fs, args, stdout); done {
@@ -78,7 +79,16 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			e.Msg.WriteText(bw, "    ")
 		}
 	})
-	runErr := d.RunSource(r, dissect.RunOptions{Workers: in.jobs, MaxPackets: *count})
+	opt := dissect.RunOptions{Workers: in.jobs, MaxPackets: *count}
+	var prog *progress
+	if !*quiet {
+		prog = newProgress(stderr, in.read, *showProgress)
+	}
+	if prog != nil {
+		opt.OnPacket, opt.Between = prog.onPacket, func() bool { prog.between(); return false }
+	}
+	runErr := d.RunSource(r, opt)
+	prog.done()
 	d.Finish()
 	keyHint(stderr, "dissect", d, ks)
 	if err := bw.Flush(); err != nil {

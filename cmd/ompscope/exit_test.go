@@ -76,3 +76,21 @@ func TestAtRepeatedWithDiff(t *testing.T) {
 		t.Errorf("text: %d %.400s", code, out)
 	}
 }
+
+// TestProgress: --progress shows bytes, rate and time left on stderr and
+// clears its line at the end; without it (stderr not a terminal) nothing.
+func TestProgress(t *testing.T) {
+	_, _, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/edge-reboot-gr.pcapng", "-T", "json", "--progress")
+	if !strings.Contains(errs, "packets, 0 of 0 MB") && !strings.Contains(errs, "MB/s") {
+		t.Errorf("progress: %q", errs)
+	}
+	if !strings.HasSuffix(errs, "\r") {
+		t.Errorf("the progress line is not cleared: %q", errs)
+	}
+	if _, _, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/edge-reboot-gr.pcapng", "-T", "json"); errs != "" {
+		t.Errorf("progress without a terminal: %q", errs)
+	}
+	if _, _, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/edge-reboot-gr.pcapng", "-q", "--progress"); errs != "" {
+		t.Errorf("dissect -q is silent: %q", errs)
+	}
+}
