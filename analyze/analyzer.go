@@ -446,6 +446,9 @@ func (a *Analyzer) stateEvent(s *session, layer, old, new, reason string, now in
 	if !a.events() {
 		return
 	}
+	if p := a.cfg.TimelineFilter.Peer; p != "" && s.sides[0].name() != p && s.sides[1].name() != p {
+		return
+	}
 	a.emit(&Event{Time: nsTime(now), Type: EvPeerState, Frame: frame, Session: s.id, State: &StateChange{
 		Layer: layer, Old: old, New: new, Reason: reason, Client: s.info.Client, Server: s.info.Server,
 		ClientSystemIP: addrStr(s.sides[0].sys), ServerSystemIP: addrStr(s.sides[1].sys)}})

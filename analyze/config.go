@@ -15,6 +15,11 @@ type Config struct {
 	// Event.AppendJSON. With OnEvent nil, row events are then built
 	// without allocating (the way `analyze --timeline` writes them).
 	OnEventJSON func(t time.Time, line []byte)
+	// TimelineFilter keeps, of the timeline (OnEvent, OnEventJSON), the
+	// row events of the rows it keeps (VPN, prefix, color, and tables sent
+	// or received by Peer), and the session and anomaly events about Peer
+	// (all of them when Peer is empty).
+	TimelineFilter Filter
 
 	// RouteFlapCount and RouteFlapWindow: route-flap fires when one route
 	// path changes (advertised, changed or withdrawn by an UPDATE) more

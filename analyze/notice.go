@@ -159,6 +159,9 @@ func (a *Analyzer) anomalyEvent(t EventType, an *Anomaly, now int64) {
 	if !a.events() {
 		return
 	}
+	if p := a.cfg.TimelineFilter.Peer; p != "" && !a.anomalyAbout(an, p) {
+		return
+	}
 	cp := *an
 	cp.Evidence = slices.Clone(an.Evidence)
 	var frame uint64
@@ -488,4 +491,20 @@ func (a *Analyzer) maybePrune() {
 	}
 	clear(a.sessList[len(keep):])
 	a.sessList = keep
+}
+
+// AnomalyAbout reports whether an anomaly concerns system-ip (or end name)
+// peer: its session has that end, or its subject names it.
+func (a *Analyzer) AnomalyAbout(an *Anomaly, peer string) bool { return a.anomalyAbout(an, peer) }
+
+func (a *Analyzer) anomalyAbout(an *Anomaly, peer string) bool {
+	if s := a.sessions[an.Session]; s != nil && (s.sides[0].name() == peer || s.sides[1].name() == peer) {
+		return true
+	}
+	for _, f := range strings.FieldsFunc(an.Subject, func(r rune) bool { return r == ' ' || r == '=' || r == '/' || r == ',' }) {
+		if f == peer {
+			return true
+		}
+	}
+	return false
 }

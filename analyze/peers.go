@@ -114,9 +114,18 @@ func tableSize(t *table) TableSize {
 }
 
 // Peers returns every session the analysis knows, in order of first sight.
-func (a *Analyzer) Peers() []Peer {
+func (a *Analyzer) Peers() []Peer { return a.PeersFiltered(Filter{}) }
+
+// PeersFiltered is Peers with f applied: only the sessions one of whose
+// ends is f.Peer, and table sizes that count only the live rows f keeps
+// (f.VPN, f.Prefix, f.Color).
+func (a *Analyzer) PeersFiltered(f Filter) []Peer {
+	rowsToo := f.HasVPN || f.Prefix.IsValid() || f.HasColor
 	out := make([]Peer, 0, len(a.sessList))
 	for _, s := range a.sessList {
+		if f.Peer != "" && s.sides[0].name() != f.Peer && s.sides[1].name() != f.Peer {
+			continue
+		}
 		p := Peer{Session: s.id, Client: endpoint(s.sides[0]), Server: endpoint(s.sides[1]),
 			Transport: s.info.Transport, Suite: s.info.Suite, Version: s.info.Version, KeySource: s.info.KeySource,
 			NullCipher: s.info.NullCipher, Control: s.ctl.String(), OMP: s.omp.String(), Start: nsTime(s.start),
@@ -129,7 +138,26 @@ func (a *Analyzer) Peers() []Peer {
 		}
 		for _, t := range s.tabs {
 			if t != nil {
-				p.Tables = append(p.Tables, tableSize(t))
+				ts := tableSize(t)
+				if rowsToo {
+					ts.Routes, ts.TLOCs, ts.Services, ts.Stale = 0, 0, 0, 0
+					for r := range t.rows.all {
+						if at := r.attrs(); at != nil && f.row(r, at) {
+							switch r.grp.key.kind {
+							case kRoute:
+								ts.Routes++
+							case kTLOC:
+								ts.TLOCs++
+							default:
+								ts.Services++
+							}
+							if t.inGR && r.stale() {
+								ts.Stale++
+							}
+						}
+					}
+				}
+				p.Tables = append(p.Tables, ts)
 			}
 		}
 		out = append(out, p)

@@ -305,6 +305,15 @@ var evTypes = [3][3]EventType{
 }
 
 func (a *Analyzer) rowEvent(r *row, old, at *Attrs, now int64, frame uint64, why uint8) {
+	if f := &a.cfg.TimelineFilter; f.on() {
+		k := at
+		if k == nil {
+			k = old
+		}
+		if !f.table(r.tab) || !f.row(r, k) {
+			return
+		}
+	}
 	op, key := 1, at
 	switch {
 	case old == nil:

@@ -51,6 +51,9 @@ type Filter struct {
 	HasColor bool
 }
 
+// on reports whether the filter keeps less than everything.
+func (f *Filter) on() bool { return f.HasVPN || f.Prefix.IsValid() || f.Peer != "" || f.HasColor }
+
 func (f *Filter) table(t *table) bool {
 	return f.Peer == "" || t.from.name() == f.Peer || t.to.name() == f.Peer
 }

@@ -178,6 +178,9 @@ type SummaryOptions struct {
 	// kind (the most troubled, then the largest, first) and counts the
 	// rest (0: every one, in capture order).
 	Top int
+	// Filter keeps the sessions, devices and anomalies about Filter.Peer,
+	// and counts in the tables only the rows the filter keeps.
+	Filter Filter
 }
 
 // WriteSummary writes the whole summary, without a width limit.
@@ -191,8 +194,11 @@ func (a *Analyzer) WriteSummary(w io.Writer) error { return a.WriteSummaryOpts(w
 func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 	ew := &errWriter{w: w}
 	w = ew
-	peers := a.Peers()
+	peers := a.PeersFiltered(o.Filter)
 	anoms := a.Anomalies()
+	if f := o.Filter; f.Peer != "" {
+		anoms = slices.DeleteFunc(anoms, func(an Anomaly) bool { return !a.anomalyAbout(&an, f.Peer) })
+	}
 	start, now := a.Start(), a.Now()
 	W := o.Width
 	para(w, W, "", fmt.Sprintf("Capture: %s to %s (%s)", ts(start), ts(now), now.Sub(start).Round(time.Millisecond)))
@@ -221,6 +227,9 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 		para(w, W, "", fmt.Sprintf("Visibility: %d session(s) began before the capture; their tables hold only what was advertised while capturing.", mid))
 	}
 	fab := a.Fabric()
+	if p := o.Filter.Peer; p != "" {
+		fab = slices.DeleteFunc(fab, func(d DeviceView) bool { return d.SystemIP.String() != p && !slices.Contains(d.Peers, p) })
+	}
 	if o.Top > 0 && (len(peers) > o.Top || len(fab) > o.Top) {
 		para(w, W, "", fmt.Sprintf("(Large fabric: each list shows its %d most troubled and largest entries; --top 0 shows all.)", o.Top))
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,10 +109,10 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	timeline := fs.String("timeline", "", "write the NDJSON timeline to FILE (- for standard output)")
 	at := fs.StringArray("at", nil, "show the tables as they stood at TIME (RFC 3339, or seconds from the capture start; 'start', 'end'); may be repeated (one section, or one JSON line, per instant); snapshotted in the same pass")
 	diff := fs.String("diff", "", "show what changed between T1,T2 (times as for --at)")
-	fs.StringVar(&ff.vpn, "vpn", "", "--at/--diff: only routes and services of this VPN")
-	fs.StringVar(&ff.prefix, "prefix", "", "--at/--diff: only routes equal to or inside this prefix")
-	fs.StringVar(&ff.peer, "peer", "", "--at/--diff: only tables sent or received by this system-ip")
-	fs.StringVar(&ff.color, "color", "", "--at/--diff: only rows whose TLOC has this color")
+	fs.StringVar(&ff.vpn, "vpn", "", "summary counts, --timeline, --at, --diff: only routes and services of this VPN")
+	fs.StringVar(&ff.prefix, "prefix", "", "summary counts, --timeline, --at, --diff: only routes equal to or inside this prefix")
+	fs.StringVar(&ff.peer, "peer", "", "summary, --timeline, --at, --diff: only the sessions, tables and anomalies of this system-ip")
+	fs.StringVar(&ff.color, "color", "", "summary counts, --timeline, --at, --diff: only rows whose TLOC has this color")
 	width := fs.Int("width", 0, "text: the width every table fits, long cells cut with … (default: the terminal's, 120 when not a terminal)")
 	top := fs.Int("top", 20, "text summary: list at most N sessions, devices and anomalies of each kind, the most troubled and largest first, and count the rest (0: all)")
 	showProgress := fs.Bool("progress", false, "show the reading's progress on stderr even when it is not a terminal")
@@ -159,6 +160,8 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
 		return exitUsage
 	}
+	acfg.TimelineFilter = filter
+	sumOpts.Filter = filter
 	// --at and --diff are checked before the capture is read, and their
 	// instants snapshotted as the capture goes past them (one pass).
 	var d1, d2 analyze.Instant
@@ -255,6 +258,9 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if runErr != nil {
 		fmt.Fprintf(stderr, "ompscope analyze: %v (the analysis covers everything before it)\n", runErr)
 	}
+	if filter.Peer != "" && len(a.PeersFiltered(analyze.Filter{Peer: filter.Peer})) == 0 {
+		fmt.Fprintf(stderr, "ompscope analyze: --peer %s: no session of the capture has that end (a system-ip, or ?ADDRESS for an end whose system-ip was not seen)\n", filter.Peer)
+	}
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	// --at (each instant) and --diff are both printed when both are given;
@@ -297,7 +303,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				Schema    string            `json:"schema"`
 				Peers     []analyze.Peer    `json:"peers"`
 				Anomalies []analyze.Anomaly `json:"anomalies"`
-			}{"ompscope.summary/1", a.Peers(), a.Anomalies()})
+			}{"ompscope.summary/1", a.PeersFiltered(filter), filteredAnomalies(a, filter)})
 		} else {
 			a.WriteSummaryOpts(bw, sumOpts)
 		}
@@ -375,4 +381,13 @@ func explainKinds(k string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, txt)
 	return exitOK
+}
+
+// filteredAnomalies keeps the anomalies about --peer (all without it).
+func filteredAnomalies(a *analyze.Analyzer, f analyze.Filter) []analyze.Anomaly {
+	all := a.Anomalies()
+	if f.Peer == "" {
+		return all
+	}
+	return slices.DeleteFunc(all, func(an analyze.Anomaly) bool { return !a.AnomalyAbout(&an, f.Peer) })
 }

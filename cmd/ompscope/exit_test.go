@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -92,5 +93,59 @@ func TestProgress(t *testing.T) {
 	}
 	if _, _, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/edge-reboot-gr.pcapng", "-q", "--progress"); errs != "" {
 		t.Errorf("dissect -q is silent: %q", errs)
+	}
+}
+
+// TestFiltersApplyEverywhere: --vpn, --peer (and the others) filter the
+// timeline and the summary, not only --at and --diff.
+func TestFiltersApplyEverywhere(t *testing.T) {
+	code, out, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "--timeline", "-", "--vpn", "10")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	routes := 0
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e struct {
+			Type string `json:"type"`
+			VPN  *int   `json:"vpn"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasPrefix(e.Type, "tloc."):
+			t.Errorf("--vpn 10 kept a TLOC event: %s", l)
+		case strings.HasPrefix(e.Type, "route."):
+			routes++
+			if e.VPN == nil || *e.VPN != 10 {
+				t.Errorf("--vpn 10 kept %s", l)
+			}
+		}
+	}
+	if routes == 0 {
+		t.Error("--vpn 10: no route event left")
+	}
+	_, all, _ := runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "json")
+	_, one, _ := runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "json", "--peer", "10.255.0.2")
+	var sa, so struct {
+		Peers []struct {
+			Client struct {
+				SystemIP string `json:"system_ip"`
+			} `json:"client"`
+		} `json:"peers"`
+	}
+	if json.Unmarshal([]byte(all), &sa) != nil || json.Unmarshal([]byte(one), &so) != nil {
+		t.Fatal("summaries do not parse")
+	}
+	if len(so.Peers) == 0 || len(so.Peers) >= len(sa.Peers) {
+		t.Fatalf("--peer: %d of %d sessions", len(so.Peers), len(sa.Peers))
+	}
+	for _, p := range so.Peers {
+		if p.Client.SystemIP != "10.255.0.2" {
+			t.Errorf("--peer 10.255.0.2 kept a session of %s", p.Client.SystemIP)
+		}
+	}
+	if _, _, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "json", "--peer", "192.0.2.99"); !strings.Contains(errs, "no session of the capture has that end") {
+		t.Errorf("--peer unknown: no warning: %q", errs)
 	}
 }
