@@ -115,6 +115,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&ff.color, "color", "", "summary counts, --timeline, --at, --diff: only rows whose TLOC has this color")
 	width := fs.Int("width", 0, "text: the width every table fits, long cells cut with … (default: the terminal's, 120 when not a terminal)")
 	top := fs.Int("top", 20, "text summary: list at most N sessions, devices and anomalies of each kind, the most troubled and largest first, and count the rest (0: all)")
+	yexpr := addDisplayFilter(fs, "timeline events")
 	showProgress := fs.Bool("progress", false, "show the reading's progress on stderr even when it is not a terminal")
 	failOn := fs.String("fail-on", "", "exit with status 3 when anomalies of this severity or above were found (info, warning, error)")
 	explain := fs.String("explain", "", "print what an anomaly kind means, why it matters and what to check, then exit ('all' lists every kind)")
@@ -129,6 +130,11 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	sumOpts := analyze.SummaryOptions{Width: textWidth(*width, stdout), Top: *top}
+	yf, err := displayFilter(*yexpr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		return exitUsage
+	}
 	failSev := analyze.Severity(255)
 	if *failOn != "" {
 		var err error
@@ -229,6 +235,9 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				headerDone = true
 				tw.Write(analyze.TimelineHeader(t))
 				tw.WriteByte('\n')
+			}
+			if yf != nil && !yf.MatchJSON(line) {
+				return
 			}
 			tw.Write(line)
 			tw.WriteByte('\n')

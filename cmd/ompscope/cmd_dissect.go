@@ -29,10 +29,16 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	payload := fs.Bool("payload", false, "json: add the decrypted record plaintext as hex (payload)")
 	stats := fs.Bool("stats", false, "print the per-session summary on stderr at the end")
 	showProgress := fs.Bool("progress", false, "show the reading's progress on stderr even when it is not a terminal (never with -q)")
+	yexpr := addDisplayFilter(fs, "records")
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit), as tshark -c")
 	quiet := fs.BoolP("quiet", "q", false, "decrypt and decode, print no message (with --stats: only the summary)")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
+	}
+	yf, err := displayFilter(*yexpr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope dissect: %v\n", err)
+		return exitUsage
 	}
 	if err := in.files(fs.Args()); err != nil {
 		fmt.Fprintf(stderr, "ompscope dissect: %v\n", err)
@@ -66,9 +72,15 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	defer bw.Flush()
 	jw := dissect.NewJSONWriter(bw, *payload)
+	var ybuf []byte
 	d := dissect.New(cfg, func(e *dissect.Event) {
 		if *quiet {
 			return
+		}
+		if yf != nil {
+			if ybuf = e.AppendJSON(ybuf[:0], false); !yf.MatchJSON(ybuf) {
+				return
+			}
 		}
 		if f == "json" {
 			jw.Write(e)

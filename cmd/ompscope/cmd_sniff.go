@@ -45,6 +45,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	write := fs.StringP("write", "w", "", "also write what was captured to FILE as pcapng, with the keys used in Decryption Secrets Blocks")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit)")
+	yexpr := addDisplayFilter(fs, "events or records")
 	view := fs.String("view", "events", "what to print: events (analyzer events and anomalies) or dissect (each message)")
 	format := fs.StringP("format", "T", "auto", "text or json (auto: text on a terminal, json otherwise)")
 	snaplen := fs.Int("snaplen", 0, "bytes captured per packet (default 262144)")
@@ -148,6 +149,11 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *retention == 0 {
 		acfg.Retention = -1 // keep all
 	}
+	yf, err := displayFilter(*yexpr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
+		return exitUsage
+	}
 	var buf []byte
 	acfg.OnEvent = func(e *analyze.Event) {
 		events++
@@ -157,8 +163,12 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if *view != "events" {
 			return
 		}
+		buf = e.AppendJSON(buf[:0])
+		if yf != nil && !yf.MatchJSON(buf) {
+			return
+		}
 		if f == "json" {
-			buf = append(e.AppendJSON(buf[:0]), '\n')
+			buf = append(buf, '\n')
 			bw.Write(buf)
 		} else {
 			fmt.Fprintln(bw, eventLine(e))
@@ -169,7 +179,13 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	jw := dissect.NewJSONWriter(bw, false)
 	sink := &sniffSink{feeder: newFeeder(a)}
 	if *view == "dissect" {
+		var ybuf []byte
 		sink.print = func(e *dissect.Event) {
+			if yf != nil {
+				if ybuf = e.AppendJSON(ybuf[:0], false); !yf.MatchJSON(ybuf) {
+					return
+				}
+			}
 			if f == "json" {
 				jw.Write(e)
 			} else {

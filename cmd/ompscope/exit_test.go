@@ -149,3 +149,32 @@ func TestFiltersApplyEverywhere(t *testing.T) {
 		t.Errorf("--peer unknown: no warning: %q", errs)
 	}
 }
+
+// TestDisplayFilter: -Y keeps the records (dissect) and timeline events
+// (analyze) it matches; a bad expression is a usage error that points at
+// the position.
+func TestDisplayFilter(t *testing.T) {
+	code, out, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/route-flap.pcapng", "-T", "json", "-Y", `omp.type == UPDATE && prefix << 10.0.9.0/24`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	_, all, _ := runCmd(t, "", "dissect", "-r", "../../pcaps/route-flap.pcapng", "-T", "json")
+	if len(lines) == 0 || len(lines) >= strings.Count(all, "\n") {
+		t.Fatalf("-Y kept %d of %d records", len(lines), strings.Count(all, "\n"))
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"10.0.9.0/24"`) || !strings.Contains(l, `"UPDATE"`) {
+			t.Errorf("kept: %.200s", l)
+		}
+	}
+	code, out, _ = runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "--timeline", "-", "-Y", `type == "anomaly.start"`)
+	tl := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(tl) != 2 || !strings.Contains(tl[0], "timeline.start") || !strings.Contains(tl[1], "route-flap") {
+		t.Errorf("timeline -Y: %d, %d lines: %.300s", code, len(tl), out)
+	}
+	code, _, errs = runCmd(t, "", "dissect", "-r", "../../pcaps/route-flap.pcapng", "-Y", "frame >")
+	if code != exitUsage || !strings.Contains(errs, "at 8: expected a value") || !strings.Contains(errs, "^") {
+		t.Errorf("bad -Y: %d %q", code, errs)
+	}
+}

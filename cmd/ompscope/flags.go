@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/ompscope/ompscope/dissect/display"
 	"github.com/spf13/pflag"
 )
 
@@ -83,4 +84,21 @@ func textWidth(flag int, stdout io.Writer) int {
 		}
 	}
 	return 120
+}
+
+// addDisplayFilter registers -Y.
+func addDisplayFilter(fs *pflag.FlagSet, what string) *string {
+	return fs.StringP("display-filter", "Y", "", "display filter: print only the "+what+" it keeps, e.g. 'omp.type == UPDATE && prefix << 10.0.0.0/8' (fields and operators: docs/dissect.md)")
+}
+
+// displayFilter compiles -Y (nil: none); the error points at the position.
+func displayFilter(expr string) (*display.Filter, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	f, err := display.Parse(expr)
+	if err != nil {
+		return nil, fmt.Errorf("-Y: %w", err)
+	}
+	return f, nil
 }
