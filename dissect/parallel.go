@@ -1,6 +1,7 @@
 package dissect
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"runtime"
@@ -501,15 +502,7 @@ func (d *Dissector) deliverAll() {
 	}
 	// each worker's items come in key order already; a stable sort keeps
 	// the order within a connection or session
-	slices.SortStableFunc(m, func(x, y item) int {
-		switch {
-		case x.key < y.key:
-			return -1
-		case x.key > y.key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(m, func(x, y item) int { return cmp.Compare(x.key, y.key) })
 	d.deliver(m)
 	clear(m)
 	p.merge = m[:0]
@@ -613,20 +606,7 @@ func (d *Dissector) parSessions() []*tlsdec.Session {
 			all = append(all, s)
 		}
 	}
-	slices.SortFunc(all, func(x, y *tlsdec.Session) int {
-		switch {
-		case x.FirstFrame != y.FirstFrame:
-			if x.FirstFrame < y.FirstFrame {
-				return -1
-			}
-			return 1
-		case x.ID < y.ID:
-			return -1
-		case x.ID > y.ID:
-			return 1
-		}
-		return 0
-	})
+	tlsdec.SortSessions(all)
 	return all
 }
 

@@ -2,7 +2,6 @@ package tlsdec
 
 import (
 	"bytes"
-	"sort"
 )
 
 // Records waiting for their keys: queued while the key store has none,
@@ -67,12 +66,7 @@ func (t *Tracker) waitingInOrder() []*Session {
 	for s := range t.waiting {
 		list = append(list, s)
 	}
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].FirstFrame != list[j].FirstFrame {
-			return list[i].FirstFrame < list[j].FirstFrame
-		}
-		return list[i].ID < list[j].ID
-	})
+	SortSessions(list)
 	return list
 }
 

@@ -1,9 +1,11 @@
 package tlsdec
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -337,4 +339,15 @@ type sessState struct {
 
 	pending      []pendingRec
 	pendingBytes int
+}
+
+// SortSessions orders sessions as the tracker lists them: by the frame
+// that opened them, then by ID (map order must reach no output).
+func SortSessions(ss []*Session) {
+	slices.SortFunc(ss, func(x, y *Session) int {
+		if c := cmp.Compare(x.FirstFrame, y.FirstFrame); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
 }

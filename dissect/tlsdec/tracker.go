@@ -3,7 +3,6 @@ package tlsdec
 import (
 	"fmt"
 	"net/netip"
-	"sort"
 	"time"
 )
 
@@ -153,12 +152,7 @@ func (t *Tracker) Sessions() []*Session {
 	for s := t.head; s != nil; s = s.next {
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].FirstFrame != out[j].FirstFrame {
-			return out[i].FirstFrame < out[j].FirstFrame
-		}
-		return out[i].ID < out[j].ID
-	})
+	SortSessions(out)
 	return out
 }
 
