@@ -151,7 +151,11 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ompscope analyze: -r FILE is required (use - for standard input)")
 		return exitUsage
 	}
-	f, err := outputFormat(*format, stdout)
+	f, err := outputFormatEK(*format, stdout)
+	ek := f == "ek"
+	if ek {
+		f = "json"
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
 		return exitUsage
@@ -227,6 +231,9 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			defer fh.Close()
 			out, tfile = fh, fh
 		}
+		if ek {
+			out = newBulk(out, "ompscope-timeline")
+		}
 		tw = bufio.NewWriterSize(out, 256<<10)
 		defer tw.Flush()
 		headerDone := false
@@ -270,8 +277,17 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if filter.Peer != "" && len(a.PeersFiltered(analyze.Filter{Peer: filter.Peer})) == 0 {
 		fmt.Fprintf(stderr, "ompscope analyze: --peer %s: no session of the capture has that end (a system-ip, or ?ADDRESS for an end whose system-ip was not seen)\n", filter.Peer)
 	}
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	// -T ek: each JSON document goes to its index
+	newEnc := func(index string) *json.Encoder {
+		var w io.Writer = bw
+		if ek {
+			w = newBulk(bw, index)
+		}
+		e := json.NewEncoder(w)
+		e.SetEscapeHTML(false)
+		return e
+	}
+	enc := newEnc("ompscope-summary")
 	// --at (each instant) and --diff are both printed when both are given;
 	// the summary when neither is, unless the timeline is the output
 	for i, atIn := range atIns {
@@ -279,7 +295,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		s := a.Snapshot(t, filter)
 		outside(stderr, "--at", a, t, s)
 		if f == "json" {
-			enc.Encode(s)
+			newEnc("ompscope-snapshot").Encode(s)
 		} else {
 			if i > 0 {
 				fmt.Fprintln(bw)
@@ -298,7 +314,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		outside(stderr, "--diff", a, t2, a.Snapshot(t2, analyze.Filter{}))
 		df := a.Diff(t1, t2, filter)
 		if f == "json" {
-			enc.Encode(df)
+			newEnc("ompscope-diff").Encode(df)
 		} else {
 			if len(atIns) > 0 {
 				fmt.Fprintln(bw)

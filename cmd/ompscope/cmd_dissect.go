@@ -48,7 +48,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ompscope dissect: -r FILE is required (use - for standard input)")
 		return exitUsage
 	}
-	f, err := outputFormat(*format, stdout)
+	f, err := outputFormatEK(*format, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "ompscope dissect: %v\n", err)
 		return exitUsage
@@ -71,7 +71,11 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer r.Close()
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	defer bw.Flush()
-	jw := dissect.NewJSONWriter(bw, *payload)
+	var jout io.Writer = bw
+	if f == "ek" {
+		jout, f = newBulk(bw, "ompscope-dissect"), "json"
+	}
+	jw := dissect.NewJSONWriter(jout, *payload)
 	var ybuf []byte
 	d := dissect.New(cfg, func(e *dissect.Event) {
 		if *quiet {

@@ -63,7 +63,11 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ompscope sniff: --view takes events or dissect, not %q\n", *view)
 		return exitUsage
 	}
-	f, err := outputFormat(*format, stdout)
+	f, err := outputFormatEK(*format, stdout)
+	ek := f == "ek"
+	if ek {
+		f = "json"
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
 		return exitUsage
@@ -154,6 +158,14 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
 		return exitUsage
 	}
+	var jout io.Writer = bw // JSON lines; -T ek: as bulk requests
+	if ek {
+		index := "ompscope-timeline"
+		if *view == "dissect" {
+			index = "ompscope-dissect"
+		}
+		jout = newBulk(bw, index)
+	}
 	var buf []byte
 	acfg.OnEvent = func(e *analyze.Event) {
 		events++
@@ -169,14 +181,14 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		if f == "json" {
 			buf = append(buf, '\n')
-			bw.Write(buf)
+			jout.Write(buf)
 		} else {
 			fmt.Fprintln(bw, eventLine(e))
 		}
 		bw.Flush()
 	}
 	a := analyze.New(acfg)
-	jw := dissect.NewJSONWriter(bw, false)
+	jw := dissect.NewJSONWriter(jout, false)
 	sink := &sniffSink{feeder: newFeeder(a)}
 	if *view == "dissect" {
 		var ybuf []byte
