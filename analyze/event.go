@@ -14,7 +14,7 @@ import (
 // TimelineSchema is the schema version of the timeline NDJSON
 // (docs/timeline.md). It changes when a field changes meaning or goes away;
 // added fields do not change it.
-const TimelineSchema = "ompscope.timeline/1"
+const TimelineSchema = "ompscope.timeline/2"
 
 // EventType is the type of a timeline event.
 type EventType string
@@ -93,8 +93,8 @@ func (e *Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
 
 // AppendJSON appends the event's JSON (no newline).
 func (e *Event) AppendJSON(b []byte) []byte {
-	b = append(b, `{"time":"`...)
-	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `{"schema":"`+TimelineSchema+`","time":"`...)
+	b = appendTime(b, e.Time)
 	b = append(b, `","type":"`...)
 	b = append(b, e.Type...)
 	b = append(b, '"')
@@ -110,8 +110,8 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	case e.State != nil:
 		s := e.State
 		b = appendStr(b, "layer", s.Layer)
-		b = appendStr(b, "old", s.Old)
-		b = appendStr(b, "new", s.New)
+		b = appendStr(b, "old_state", s.Old) // not "old": a row's old is an object (one type per name)
+		b = appendStr(b, "new_state", s.New)
 		b = appendStr(b, "reason", s.Reason)
 		b = appendStr(b, "client", s.Client.String())
 		b = appendStr(b, "server", s.Server.String())
@@ -278,9 +278,13 @@ func (a *Attrs) MarshalJSON() ([]byte, error) { return appendAttrsJSON(nil, a), 
 // TimelineHeader is the first line of a timeline file: it names the
 // schema.
 func TimelineHeader(start time.Time) []byte {
-	b := []byte(`{"time":"`)
-	b = start.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","type":"timeline.start","schema":"`...)
-	b = append(b, TimelineSchema...)
-	return append(b, `"}`...)
+	b := []byte(`{"schema":"` + TimelineSchema + `","time":"`)
+	b = appendTime(b, start)
+	return append(b, `","type":"timeline.start"}`...)
+}
+
+// appendTime writes a capture time as every ompscope output does: RFC 3339
+// in UTC with nanoseconds, always nine digits (as dissect's ts).
+func appendTime(b []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
 }

@@ -54,7 +54,7 @@ func TestTimelineJSON(t *testing.T) {
 		case strings.HasPrefix(typ, "service."):
 			need = []string{"from", "to", "family", "vpn", "service", "path_id", "originator", "reason"}
 		case typ == "peer.state":
-			need = []string{"layer", "old", "new", "reason", "client", "server", "client_system_ip", "server_system_ip"}
+			need = []string{"layer", "old_state", "new_state", "reason", "client", "server", "client_system_ip", "server_system_ip"}
 		case strings.HasPrefix(typ, "anomaly."):
 			need = []string{"anomaly"}
 			an := m["anomaly"].(map[string]any)

@@ -43,7 +43,7 @@ func TestAnalyzeTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if !strings.Contains(lines[0], `"schema":"ompscope.timeline/1"`) {
+	if !strings.Contains(lines[0], `"schema":"ompscope.timeline/2"`) {
 		t.Errorf("first line %s", lines[0])
 	}
 	types := map[string]int{}
