@@ -105,7 +105,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var af analyzeFlags
 	addAnalyzeFlags(fs, &af)
 	var ff filterFlags
-	format := fs.StringP("format", "T", "auto", "output of the summary, --at and --diff: text or json (auto: text on a terminal, json otherwise)")
+	format := fs.StringP("format", "T", "auto", "output of the summary, --at and --diff: text, json, ek (Elasticsearch bulk), csv (--at tables) (auto: text on a terminal, json otherwise)")
 	timeline := fs.String("timeline", "", "write the NDJSON timeline to FILE (- for standard output)")
 	at := fs.StringArray("at", nil, "show the tables as they stood at TIME (RFC 3339, or seconds from the capture start; 'start', 'end'); may be repeated (one section, or one JSON line, per instant); snapshotted in the same pass")
 	diff := fs.String("diff", "", "show what changed between T1,T2 (times as for --at)")
@@ -150,6 +150,14 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(in.read) == 0 {
 		fmt.Fprintln(stderr, "ompscope analyze: -r FILE is required (use - for standard input)")
 		return exitUsage
+	}
+	csvOut := *format == "csv"
+	if csvOut {
+		if len(*at) == 0 {
+			fmt.Fprintln(stderr, "ompscope analyze: -T csv writes the --at tables: give --at")
+			return exitUsage
+		}
+		*format = "json"
 	}
 	f, err := outputFormatEK(*format, stdout)
 	ek := f == "ek"
@@ -294,7 +302,16 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		t := a.InstantTime(atIn)
 		s := a.Snapshot(t, filter)
 		outside(stderr, "--at", a, t, s)
-		if f == "json" {
+		if csvOut {
+			if i == 0 {
+				analyze.WriteTablesCSV(bw, s)
+			} else {
+				// one header for all instants
+				var b strings.Builder
+				analyze.WriteTablesCSV(&b, s)
+				bw.WriteString(b.String()[strings.IndexByte(b.String(), '\n')+1:])
+			}
+		} else if f == "json" {
 			newEnc("ompscope-snapshot").Encode(s)
 		} else {
 			if i > 0 {

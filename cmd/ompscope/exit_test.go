@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -229,5 +230,35 @@ func TestEKOutput(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestAtCSV: -T csv writes the --at tables as CSV, one header, one row a
+// path of every table, for every instant asked; without --at it refuses.
+func TestAtCSV(t *testing.T) {
+	code, out, errs := runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "csv", "--at", "end", "--at", "10")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) < 100 || recs[0][0] != "at" || recs[0][1] != "kind" {
+		t.Fatalf("%d records, header %v", len(recs), recs[0])
+	}
+	kinds, ats := map[string]int{}, map[string]bool{}
+	for _, r := range recs[1:] {
+		kinds[r[1]]++
+		ats[r[0]] = true
+		if r[1] == "route" && (r[5] == "" || r[6] == "") {
+			t.Errorf("a route without prefix or TLOC: %v", r)
+		}
+	}
+	if kinds["route"] == 0 || kinds["tloc"] == 0 || kinds["service"] == 0 || len(ats) != 2 {
+		t.Errorf("kinds %v, instants %v", kinds, ats)
+	}
+	if code, _, _ := runCmd(t, "", "analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "csv"); code != exitUsage {
+		t.Errorf("-T csv without --at: exit %d", code)
 	}
 }
