@@ -110,7 +110,8 @@ func marshal(v any) ([]byte, error) {
 }
 
 // ts formats a time as RFC 3339 with nanoseconds, in UTC.
-func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// ts formats a capture time as every output does (appendTime).
+func ts(t time.Time) string { return string(appendTime(nil, t)) }
 
 func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
@@ -194,3 +195,7 @@ type instant struct {
 	armed   bool
 	extra   int
 }
+
+// tsText formats a capture time for people: RFC 3339 in UTC, the fraction
+// without its trailing zeros.
+func tsText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -317,3 +317,66 @@ func (p Peer) MarshalJSON() ([]byte, error) {
 	}
 	return marshal(j)
 }
+
+// MarshalJSON gives the documented form of a device of the fabric view.
+func (d DeviceView) MarshalJSON() ([]byte, error) {
+	peers := d.Peers
+	if peers == nil {
+		peers = []string{}
+	}
+	return marshal(map[string]any{"system_ip": d.SystemIP.String(), "device_type": d.DeviceType.String(),
+		"site_id": d.SiteID, "peers": peers, "received": d.Received, "advertised": d.Advertised})
+}
+
+// SummaryJSON is the JSON summary (`analyze -T json`): everything the text
+// summary shows, complete (no --top), with f applied as in the text.
+type SummaryJSON struct {
+	Schema  string `json:"schema"`
+	Capture struct {
+		Start    string  `json:"start"`
+		End      string  `json:"end"`
+		Duration float64 `json:"duration_s"`
+	} `json:"capture"`
+	Sessions struct {
+		Total            int `json:"total"`
+		FromStart        int `json:"from_start"`
+		MidWay           int `json:"mid_way"`
+		PartlyUnreadable int `json:"partly_unreadable"`
+		NeverReadable    int `json:"never_readable"`
+		GapRecords       int `json:"gap_records"`
+	} `json:"sessions"`
+	Peers     []Peer       `json:"peers"`
+	Fabric    []DeviceView `json:"fabric"`
+	Anomalies []Anomaly    `json:"anomalies"`
+}
+
+// Summary builds the JSON summary.
+func (a *Analyzer) Summary(f Filter) *SummaryJSON {
+	s := &SummaryJSON{Schema: "ompscope.summary/2"}
+	start, end := a.Start(), a.Now()
+	s.Capture.Start, s.Capture.End, s.Capture.Duration = ts(start), ts(end), end.Sub(start).Seconds()
+	s.Peers = a.PeersFiltered(f)
+	for _, p := range s.Peers {
+		switch {
+		case p.Records == 0 && p.GapRecords > 0:
+			s.Sessions.NeverReadable++
+		case p.GapRecords > 0 || p.DecodeErrors > 0:
+			s.Sessions.PartlyUnreadable++
+		case p.ObservedFromStart:
+			s.Sessions.FromStart++
+		default:
+			s.Sessions.MidWay++
+		}
+	}
+	s.Sessions.Total, s.Sessions.GapRecords = len(s.Peers), a.stats.GapRecords
+	s.Fabric = a.Fabric()
+	s.Anomalies = a.Anomalies()
+	if f.Peer != "" {
+		s.Fabric = slices.DeleteFunc(s.Fabric, func(d DeviceView) bool { return d.SystemIP.String() != f.Peer && !slices.Contains(d.Peers, f.Peer) })
+		s.Anomalies = slices.DeleteFunc(s.Anomalies, func(an Anomaly) bool { return !a.anomalyAbout(&an, f.Peer) })
+	}
+	if s.Fabric == nil {
+		s.Fabric = []DeviceView{}
+	}
+	return s
+}

@@ -30,9 +30,9 @@ func WriteTables(w io.Writer, s *Snapshot) { WriteTablesWidth(w, s, 0) }
 func WriteTablesWidth(w io.Writer, s *Snapshot, width int) {
 	exact := "exact"
 	if !s.Exact {
-		exact = fmt.Sprintf("inexact: %d row(s) unknown, history pruned before %s", s.Unknown, ts(s.Horizon))
+		exact = fmt.Sprintf("inexact: %d row(s) unknown, history pruned before %s", s.Unknown, tsText(s.Horizon))
 	}
-	fmt.Fprintf(w, "OMP tables at %s (%s)\n\n%s\n", ts(s.At), exact, StatusLegend)
+	fmt.Fprintf(w, "OMP tables at %s (%s)\n\n%s\n", tsText(s.At), exact, StatusLegend)
 	nr, nt, ns := s.Rows()
 	type tr struct {
 		t *TableView
@@ -150,7 +150,7 @@ func WriteDiff(w io.Writer, d *Diff) { WriteDiffWidth(w, d, 0) }
 
 // WriteDiffWidth is WriteDiff with its lines wrapped at width (0: none).
 func WriteDiffWidth(w io.Writer, d *Diff, width int) {
-	head := fmt.Sprintf("OMP table changes from %s to %s", ts(d.From), ts(d.To))
+	head := fmt.Sprintf("OMP table changes from %s to %s", tsText(d.From), tsText(d.To))
 	if !d.Exact {
 		head += " (inexact: history was pruned)"
 	}
@@ -201,7 +201,7 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 	}
 	start, now := a.Start(), a.Now()
 	W := o.Width
-	para(w, W, "", fmt.Sprintf("Capture: %s to %s (%s)", ts(start), ts(now), now.Sub(start).Round(time.Millisecond)))
+	para(w, W, "", fmt.Sprintf("Capture: %s to %s (%s)", tsText(start), tsText(now), now.Sub(start).Round(time.Millisecond)))
 
 	// Visibility
 	var full, mid, gapped, unread int
@@ -368,10 +368,10 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 		for _, an := range list {
 			end := "ongoing"
 			if !an.End.IsZero() {
-				end = ts(an.End)
+				end = tsText(an.End)
 			}
 			para(w, W, "  ", an.Subject)
-			para(w, W, "    ", fmt.Sprintf("%s – %s, %d frame(s)%s", ts(an.Start), end, an.EvidenceCount, framesText(an.Evidence)))
+			para(w, W, "    ", fmt.Sprintf("%s – %s, %d frame(s)%s", tsText(an.Start), end, an.EvidenceCount, framesText(an.Evidence)))
 			para(w, W, "    ", an.Explanation)
 		}
 		if n := len(kinds[k]) - len(list); n > 0 {

@@ -4,14 +4,14 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"net/netip"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect"
@@ -341,11 +341,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(atIns) == 0 && *diff == "" && *timeline != "-" {
 		if f == "json" {
-			enc.Encode(struct {
-				Schema    string            `json:"schema"`
-				Peers     []analyze.Peer    `json:"peers"`
-				Anomalies []analyze.Anomaly `json:"anomalies"`
-			}{"ompscope.summary/1", a.PeersFiltered(filter), filteredAnomalies(a, filter)})
+			enc.Encode(a.Summary(filter))
 		} else {
 			a.WriteSummaryOpts(bw, sumOpts)
 		}
@@ -423,13 +419,4 @@ func explainKinds(k string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, txt)
 	return exitOK
-}
-
-// filteredAnomalies keeps the anomalies about --peer (all without it).
-func filteredAnomalies(a *analyze.Analyzer, f analyze.Filter) []analyze.Anomaly {
-	all := a.Anomalies()
-	if f.Peer == "" {
-		return all
-	}
-	return slices.DeleteFunc(all, func(an analyze.Anomaly) bool { return !a.AnomalyAbout(&an, f.Peer) })
 }

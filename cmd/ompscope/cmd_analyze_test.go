@@ -28,7 +28,7 @@ func TestAnalyzeSummary(t *testing.T) {
 		Peers     []map[string]any `json:"peers"`
 		Anomalies []map[string]any `json:"anomalies"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Schema != "ompscope.summary/1" || len(sum.Peers) == 0 || len(sum.Anomalies) == 0 {
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Schema != "ompscope.summary/2" || len(sum.Peers) == 0 || len(sum.Anomalies) == 0 {
 		t.Fatalf("json summary %d %.300s", code, out)
 	}
 }
