@@ -33,7 +33,7 @@ func (u *tunnelDet) event(e *coreEvent) {
 	}
 	if e.kind == evRecord {
 		s := e.s
-		if u.st[s] == nil && s.info.Transport != "plain" && !s.info.NullCipher && !legacyVersions[s.info.Version] {
+		if u.st[s] == nil && !s.info.cleartext() && !s.info.NullCipher && !legacyVersions[s.info.Version] {
 			return // nothing to report, nothing reported
 		}
 		u.check(s, e.now, e.frame)
@@ -63,7 +63,7 @@ func (u *tunnelDet) check(s *session, now int64, frame uint64) {
 		}
 	}
 	var what []string
-	if s.info.Transport == "plain" && st.rp&1 == 0 {
+	if s.info.cleartext() && st.rp&1 == 0 {
 		st.rp |= 1
 		what = append(what, "carries vdaemon/OMP in the clear, outside any DTLS/TLS session")
 	}

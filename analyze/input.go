@@ -18,7 +18,8 @@ type SessionInfo struct {
 	ID     string
 	Client netip.AddrPort // the DTLS/TLS client
 	Server netip.AddrPort
-	// Transport is "dtls", "tls" or "plain" (vdaemon seen in the clear).
+	// Transport is "dtls" or "tls", or "udp" or "tcp" for vdaemon seen in
+	// the clear (outside any DTLS/TLS session), as dissect names them.
 	Transport string
 	// Suite is the IANA name of the negotiated cipher suite ("" unknown).
 	Suite string
@@ -87,3 +88,8 @@ const (
 	DirClient
 	DirServer
 )
+
+// cleartext reports a control connection seen outside DTLS/TLS.
+func (si *SessionInfo) cleartext() bool {
+	return si.Transport == "udp" || si.Transport == "tcp" || si.Transport == "plain"
+}

@@ -59,7 +59,7 @@ func (f *feeder) Record(e *dissect.Event) {
 		if si = f.plain[rk]; si != nil {
 			fromClient = false
 		} else if si = f.plain[k]; si == nil {
-			si = &analyze.SessionInfo{ID: "plain:" + k, Client: e.Src, Server: e.Dst, Transport: "plain"}
+			si = &analyze.SessionInfo{ID: "plain:" + k, Client: e.Src, Server: e.Dst, Transport: e.Transport}
 			f.plain[k] = si
 		}
 	}
