@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"github.com/ompscope/ompscope/dissect/filter"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
@@ -273,11 +274,24 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		pfile.Close()
 	}
-	bw.Flush()
+	if f == "json" {
+		// the summary ends the JSON output (its own schema), as analyze's
+		index := "ompscope-summary"
+		var w io.Writer = bw
+		if ek {
+			w = newBulk(bw, index)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		enc.Encode(a.Summary(analyze.Filter{}))
+	}
+	if err := bw.Flush(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("writing the output: %w", err)
+	}
 	fmt.Fprintf(stderr, "captured %d packets on %s (%d dropped by the kernel) in %s\n", st.Packets, *iface, st.KernelDropped,
 		time.Since(start).Round(time.Millisecond))
 	if f == "text" {
-		a.WriteSummary(stderr)
+		a.WriteSummaryOpts(stderr, analyze.SummaryOptions{Width: textWidth(0, stderr), Top: 20})
 	}
 	if runErr != nil {
 		fmt.Fprintf(stderr, "ompscope sniff: %v\n", runErr)

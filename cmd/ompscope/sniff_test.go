@@ -32,8 +32,8 @@ func eventKey(t *testing.T, line []byte) string {
 	if err := json.Unmarshal(line, &e); err != nil {
 		t.Fatalf("%v: %s", err, line)
 	}
-	if e["type"] == "timeline.start" {
-		return ""
+	if e["type"] == "timeline.start" || e["schema"] == "ompscope.summary/2" {
+		return "" // the start, and the summary that ends sniff's JSON output
 	}
 	for _, k := range []string{"time", "frame", "session", "client", "server"} {
 		delete(e, k)
@@ -135,6 +135,9 @@ func TestSniffLoopback(t *testing.T) {
 	}
 	if !strings.Contains(serr.String(), "captured") || strings.Contains(serr.String(), " 0 packets") {
 		t.Errorf("sniff summary: %s", serr.String())
+	}
+	if lines := bytes.Split(bytes.TrimSpace(sout.Bytes()), []byte("\n")); !bytes.Contains(lines[len(lines)-1], []byte(`"schema":"ompscope.summary/2"`)) {
+		t.Errorf("sniff -T json does not end with its summary: %.200s", lines[len(lines)-1])
 	}
 
 	offline := exec.Command(bin, "analyze", "-r", filepath.Join(dir, "out", "alert-teardown.pcapng"), "--timeline", "-")
