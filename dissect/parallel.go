@@ -110,6 +110,7 @@ const (
 	itemRecord uint8 = iota
 	itemGap
 	itemEnd
+	itemEvict // the worker's tracker evicted the session (MaxSessions): not for the sink
 )
 
 // outBatch is what a worker produced for one inBatch: the items of each
@@ -143,6 +144,7 @@ type parallel struct {
 	stop    atomic.Bool // the merger asks the reader to stop
 	retry   atomic.Bool // Retry asked during the run
 	running bool        // a run is under way (the merger's view)
+	discard bool        // deliver drops what it is given (read ahead after a stop)
 
 	clk     *flow.Decoder // the run's clock
 	lastGen uint64
@@ -192,6 +194,16 @@ func (d *Dissector) startParallel(n int) {
 		wc := cfg
 		wc.OnGap = w.gap
 		wc.OnSessionEnd = w.end
+		wc.TLS.OnEvict = func(s *tlsdec.Session) {
+			if prev := cfg.TLS.OnEvict; prev != nil {
+				prev(s)
+			}
+			ob := w.cur
+			if ob == nil {
+				return
+			}
+			ob.items = append(ob.items, item{kind: itemEvict, sess: s, snap: -1})
+		}
 		w.d = New(wc, w.record)
 		w.d.w = w
 		p.ws = append(p.ws, w)
@@ -376,6 +388,10 @@ func (r *reader) run() {
 	for !p.stop.Load() {
 		err = r.src.Next(&pk)
 		if errors.Is(err, capture.ErrIdle) {
+			if g := d.cfg.Keys.Generation(); g != p.lastGen || p.retry.Load() && p.retry.Swap(false) {
+				p.lastGen = g // keys arrived while idle: released now, as one Dissector does
+				r.broadcast(opKeys, 0, p.lastT, p.lastF)
+			}
 			r.ord = append(r.ord, ordEntry{kind: opIdle, t: time.Now()})
 			r.flush()
 			err = nil
@@ -439,21 +455,27 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 		for _, e := range ord {
 			switch e.kind {
 			case opPacket:
+				items := p.take(int(e.shard))
+				if stopped {
+					continue // read ahead after Between said stop: not delivered
+				}
 				d.files.note(e.frame, e.file, e.fileFrame)
-				d.deliver(p.take(int(e.shard)))
+				d.deliver(items)
 				d.Counters.Packets++
 				if d.sink != nil && !e.t.IsZero() {
 					d.sink.Tick(e.t)
 				}
 			case opIdle:
-				if d.sink != nil {
+				if d.sink != nil && !stopped {
 					d.sink.Tick(e.t)
 				}
 			case opStop:
 				p.ordFree <- ord[:0]
 				return e.err
 			default:
+				p.discard = stopped
 				d.deliverAll()
+				p.discard = false
 			}
 			if !stopped && opt.Between != nil && e.kind != opSweep && e.kind != opKeys && opt.Between() {
 				stopped = true
@@ -513,6 +535,13 @@ func (d *Dissector) deliver(items []item) {
 	p := d.par
 	for i := range items {
 		it := &items[i]
+		if it.kind == itemEvict {
+			delete(p.shadows, it.sess) // the tracker let it go: so does the merger
+			continue
+		}
+		if p.discard {
+			continue
+		}
 		var s *tlsdec.Session
 		if it.sess != nil {
 			s = p.shadows[it.sess]
@@ -570,6 +599,10 @@ func (d *Dissector) finishParallel() {
 	p := d.par
 	if p.done {
 		return
+	}
+	if g := d.cfg.Keys.Generation(); g != p.lastGen {
+		p.lastGen = g
+		d.broadcastNow(opKeys)
 	}
 	d.broadcastNow(opFlush)
 	d.broadcastNow(opRetryEnd)

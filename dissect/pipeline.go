@@ -148,6 +148,7 @@ type Dissector struct {
 
 	files       fileRing  // merged captures: frame → file and its frame
 	maxSessions int       // the tracker's session limit
+	lastGen     uint64    // the key store's generation at the last retry
 	par         *parallel // a parallel run's workers (RunOptions.Workers)
 	w           *worker   // set when this Dissector is one of them
 }
@@ -210,6 +211,7 @@ func New(cfg Config, onEvent func(*Event)) *Dissector {
 		}
 	}
 	d.maxSessions = tc.MaxSessions
+	d.lastGen = cfg.Keys.Generation()
 	d.tracker = tlsdec.NewTracker(cfg.Keys, tc)
 	d.emitFn = d.emit
 	return d
@@ -265,6 +267,10 @@ func (d *Dissector) Finish() {
 	if d.par != nil {
 		d.finishParallel()
 		return
+	}
+	if g := d.cfg.Keys.Generation(); g != d.lastGen {
+		d.lastGen = g
+		d.tracker.Retry(d.emitFn)
 	}
 	d.flow.Flush()
 	d.tracker.Retry(d.emitFn)

@@ -69,7 +69,10 @@ type RunOptions struct {
 	// Workers > 1 shards the sessions across that many workers (see
 	// parallel.go); the sink gets exactly what one Dissector gives it.
 	// OnPacket then runs on the reading goroutine, concurrently with the
-	// sink and Between. 0 or 1: one goroutine.
+	// sink and Between; when Between stops the run, the packets the reader
+	// had already read are not delivered, but the workers have seen them
+	// (what Finish flushes may then differ from one goroutine's, as for a
+	// live capture stopped by a signal). 0 or 1: one goroutine.
 	Workers int
 }
 
@@ -99,6 +102,13 @@ func (d *Dissector) RunSource(src Source, opt RunOptions) error {
 			n++
 			if opt.OnPacket != nil {
 				opt.OnPacket(&p)
+			}
+			// keys that arrived (a Decryption Secrets Block, a growing key
+			// log) release the records waiting for them before the next
+			// packet, whatever it is: a parallel run does the same
+			if g := d.cfg.Keys.Generation(); g != d.lastGen {
+				d.lastGen = g
+				d.tracker.Retry(d.emitFn)
 			}
 			d.Packet(&p)
 			if d.sink != nil && !p.Time.IsZero() {

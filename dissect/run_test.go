@@ -1,7 +1,12 @@
 package dissect
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,3 +93,114 @@ func TestRunSource(t *testing.T) {
 type failing struct{ err error }
 
 func (f failing) Next(*capture.Packet) error { return f.err }
+
+// logSink records everything a sink hears, in order.
+type logSink struct{ log []string }
+
+func (s *logSink) Record(e *Event) {
+	s.log = append(s.log, "R "+strconv.FormatUint(e.Frame, 10)+" "+strconv.FormatUint(e.Seq, 10)+" "+e.Session.ID)
+}
+func (s *logSink) Gap(ss *tlsdec.Session, r tlsdec.Reason, n int) {
+	s.log = append(s.log, "G "+ss.ID+" "+r.String()+" "+strconv.Itoa(n))
+}
+func (s *logSink) SessionEnd(ss *tlsdec.Session, _ time.Time, f uint64, why string) {
+	s.log = append(s.log, "E "+ss.ID+" "+why)
+}
+func (s *logSink) Tick(t time.Time) { s.log = append(s.log, "T "+t.String()) }
+
+// TestParallelSameAsOne: with keys arriving in the middle of the capture
+// (a Decryption Secrets Block after packet N, as sniff -w writes them),
+// and with Between stopping the run, a parallel run gives the sink what
+// one Dissector gives it, in the same order.
+func TestParallelSameAsOne(t *testing.T) {
+	keys, err := os.ReadFile("../pcaps/route-flap.keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []int{0, 80, 640} {
+		var buf bytes.Buffer
+		r, err := capture.Open("../pcaps/route-flap.pcap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w *capture.PcapngWriter
+		for i := 0; ; i++ {
+			var p capture.Packet
+			if r.Next(&p) != nil {
+				break
+			}
+			if w == nil {
+				if w, err = capture.NewPcapngWriter(&buf, p.LinkType); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if i == at {
+				w.WriteSecrets(keys)
+			}
+			w.WritePacket(&p)
+		}
+		r.Close()
+		w.Close()
+		run := func(workers int, between func() bool) []string {
+			rd, err := capture.NewReader(bytes.NewReader(buf.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &logSink{}
+			d := NewWithSink(Config{}, s)
+			if err := d.RunSource(rd, RunOptions{Workers: workers, Between: between}); err != nil {
+				t.Fatal(err)
+			}
+			d.Finish()
+			return s.log
+		}
+		one, two := run(1, nil), run(2, nil)
+		if !slices.Equal(one, two) {
+			i := 0
+			for i < min(len(one), len(two)) && one[i] == two[i] {
+				i++
+			}
+			t.Errorf("keys after packet %d: -j 2 differs from -j 1 at event %d of %d/%d", at, i, len(one), len(two))
+		}
+		stop := func() func() bool {
+			n := 0
+			return func() bool { n++; return n == 300 }
+		}
+		// what comes up to the stop is the same (at Finish, the workers
+		// have read ahead of the stop: what they flush may differ, as a
+		// live capture stopped by a signal does)
+		upTo := func(log []string) []string {
+			n := 0
+			for i, e := range log {
+				if strings.HasPrefix(e, "T ") {
+					if n++; n == 300 {
+						return log[:i+1]
+					}
+				}
+			}
+			return log
+		}
+		one, two = run(1, stop()), run(2, stop())
+		if !slices.Equal(upTo(one), upTo(two)) {
+			t.Errorf("keys after packet %d, stopped at 300: -j 2 gives %d events before the stop, -j 1 %d", at, len(upTo(two)), len(upTo(one)))
+		}
+	}
+}
+
+// TestParallelShadowsFollowEvictions: the sink's copies of sessions go
+// when the tracker evicts them (MaxSessions bounds memory with -j too).
+func TestParallelShadowsFollowEvictions(t *testing.T) {
+	r, err := capture.Open("../pcaps/edge-reboot-gr.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d := NewWithSink(Config{TLS: tlsdec.Options{MaxSessions: 2}}, &recSink{})
+	if err := d.RunSource(r, RunOptions{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(d.par.shadows); n > 8 {
+		t.Errorf("%d session copies kept with at most 2 sessions a worker", n)
+	}
+	d.Finish()
+}

@@ -65,6 +65,9 @@ func (e *keyEntry) at(limit uint64) (keyEntry, bool) {
 // older generations. Called with mu held, gen the generation being made.
 func put[K comparable](m map[K]keyEntry, key K, e keyEntry, gen uint64) {
 	if old, ok := m[key]; ok {
+		if bytes.Equal(old.secret, e.secret) && old.source == e.source {
+			return // the same key again (a key log read again): nothing changes
+		}
 		e.prev = &old
 	}
 	e.gen = gen

@@ -216,3 +216,18 @@ func TestKeyLimit(t *testing.T) {
 		t.Errorf("limited tracker sees generation %d, want %d", g, g1)
 	}
 }
+
+// TestKeyReaddedNotChained: a key log read again (a rewritten or rotated
+// file) does not lengthen the entries' history.
+func TestKeyReaddedNotChained(t *testing.T) {
+	ks := NewKeyStore()
+	var cr [32]byte
+	m := bytes.Repeat([]byte{7}, 48)
+	for i := 0; i < 100; i++ {
+		ks.AddMasterSecret(cr[:], m, "a")
+	}
+	e := ks.masters[cr]
+	if e.prev != nil {
+		t.Error("an identical key was chained")
+	}
+}
