@@ -15,12 +15,15 @@ var csvHeader = []string{"at", "kind", "from", "to", "vpn", "prefix", "tloc", "s
 
 // WriteTablesCSV writes a snapshot as CSV (RFC 4180), one row a path of
 // every table, for spreadsheets and scripts; empty cells where a column does
-// not apply to the kind of path.
-func WriteTablesCSV(w io.Writer, s *Snapshot) error {
+// not apply to the kind of path. header starts with the header row (leave
+// it out for the next instants of one file: the at column tells them apart).
+func WriteTablesCSV(w io.Writer, s *Snapshot, header bool) error {
 	cw := csv.NewWriter(w)
 	at := string(appendTime(nil, s.At))
-	if err := cw.Write(csvHeader); err != nil {
-		return err
+	if header {
+		if err := cw.Write(csvHeader); err != nil {
+			return err
+		}
 	}
 	num := func(has bool, v uint32) string {
 		if !has {

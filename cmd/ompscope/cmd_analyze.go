@@ -160,13 +160,13 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		*format = "json"
 	}
 	f, err := outputFormatEK(*format, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope analyze: -T takes text, json, ek or csv, not %q\n", *format)
+		return exitUsage
+	}
 	ek := f == "ek"
 	if ek {
 		f = "json"
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
-		return exitUsage
 	}
 	filter, err := ff.filter()
 	if err != nil {
@@ -303,14 +303,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		s := a.Snapshot(t, filter)
 		outside(stderr, "--at", a, t, s)
 		if csvOut {
-			if i == 0 {
-				analyze.WriteTablesCSV(bw, s)
-			} else {
-				// one header for all instants
-				var b strings.Builder
-				analyze.WriteTablesCSV(&b, s)
-				bw.WriteString(b.String()[strings.IndexByte(b.String(), '\n')+1:])
-			}
+			analyze.WriteTablesCSV(bw, s, i == 0) // one header for every instant
 		} else if f == "json" {
 			newEnc("ompscope-snapshot").Encode(s)
 		} else {

@@ -24,7 +24,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		stderr)
 	var in inputFlags
 	addInputFlags(fs, &in)
-	format := fs.StringP("format", "T", "auto", "output: text or json (auto: text on a terminal, json otherwise)")
+	format := fs.StringP("format", "T", "auto", "output: text, json, or ek (Elasticsearch/OpenSearch bulk requests) (auto: text on a terminal, json otherwise)")
 	verbose := fs.BoolP("verbose", "V", false, "text: print the full decode tree of each message")
 	payload := fs.Bool("payload", false, "json: add the decrypted record plaintext as hex (payload)")
 	stats := fs.Bool("stats", false, "print the per-session summary on stderr at the end")

@@ -48,7 +48,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit)")
 	yexpr := addDisplayFilter(fs, "events or records")
 	view := fs.String("view", "events", "what to print: events (analyzer events and anomalies) or dissect (each message)")
-	format := fs.StringP("format", "T", "auto", "text or json (auto: text on a terminal, json otherwise)")
+	format := fs.StringP("format", "T", "auto", "text, json, or ek (Elasticsearch/OpenSearch bulk requests) (auto: text on a terminal, json otherwise)")
 	snaplen := fs.Int("snaplen", 0, "bytes captured per packet (default 262144)")
 	promisc := fs.Bool("promisc", false, "put the interface in promiscuous mode")
 	retention := fs.Duration("retention", time.Hour, "keep table history this long in capture time, so memory stays bounded on a long capture (at least the longest detector window, 1m by default; 0: keep all)")

@@ -37,7 +37,7 @@ func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
 	fs.UintSliceVar(&f.dtlsPort, "dtls-port", nil, "extra UDP port(s) carrying DTLS control connections (besides 12346 and the per-core and port-hopping ports)")
 	fs.UintSliceVar(&f.tlsPort, "tls-port", nil, "extra TCP port(s) carrying TLS control connections (besides 23456)")
 	fs.BoolVar(&f.noHeur, "no-heuristic", false, "do not look for DTLS on other UDP ports")
-	fs.IntVarP(&f.jobs, "jobs", "j", dissect.Workers(), "workers decrypting and decoding in parallel, sessions sharded among them (the output is the same for any number; 1: one goroutine)")
+	fs.IntVarP(&f.jobs, "jobs", "j", dissect.Workers(), "workers decrypting in parallel, sessions sharded among them by address pair; records are decoded and analyzed in capture order, so the output is the same for any number (1: one goroutine)")
 }
 
 // workers checks --jobs.
