@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -63,4 +64,61 @@ func TestGroupIndex(t *testing.T) {
 	if x.len() != len(ref) {
 		t.Fatal("deleting an absent group changed the count")
 	}
+}
+
+// BenchmarkGroupIndex looks up a million groups in random order, in the
+// index and in the Go map it replaced, and reports the bytes each holds
+// per group (docs/performance.md, issue 11).
+func BenchmarkGroupIndex(b *testing.B) {
+	const n = 1 << 20
+	keys := make([]groupKey, n)
+	groups := make([]group, n)
+	for i := range keys {
+		keys[i] = groupKey{addr: [16]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}, bits: 32, vpn: uint32(i % 7), kind: kRoute}
+		groups[i].key = keys[i]
+	}
+	order := rand.New(rand.NewPCG(3, 4)).Perm(n)
+	heap := func(build func()) uint64 {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		build()
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		return m1.HeapAlloc - m0.HeapAlloc
+	}
+	b.Run("index", func(b *testing.B) {
+		var x groupIndex
+		bytes := heap(func() {
+			x = newGroupIndex()
+			for i := range groups {
+				x.put(&groups[i])
+			}
+		})
+		b.ResetTimer()
+		for i := range b.N {
+			if x.get(&keys[order[i%n]]) == nil {
+				b.Fatal("lost")
+			}
+		}
+		b.ReportMetric(float64(bytes)/n, "B/group") // after ResetTimer, which drops reported metrics
+		runtime.KeepAlive(x)
+	})
+	b.Run("map", func(b *testing.B) {
+		var m map[groupKey]*group
+		bytes := heap(func() {
+			m = make(map[groupKey]*group)
+			for i := range groups {
+				m[keys[i]] = &groups[i]
+			}
+		})
+		b.ResetTimer()
+		for i := range b.N {
+			if m[keys[order[i%n]]] == nil {
+				b.Fatal("lost")
+			}
+		}
+		b.ReportMetric(float64(bytes)/n, "B/group")
+		runtime.KeepAlive(m)
+	})
 }
