@@ -262,3 +262,22 @@ func TestAtCSV(t *testing.T) {
 		t.Errorf("-T csv without --at: exit %d", code)
 	}
 }
+
+// TestNewFlagsRefuseBadValues: the flags of this change refuse bad values
+// before anything is read (the capture named does not exist).
+func TestNewFlagsRefuseBadValues(t *testing.T) {
+	for _, args := range [][]string{
+		{"analyze", "-r", "/nonexistent.pcap", "--width", "-1"},
+		{"analyze", "-r", "/nonexistent.pcap", "--top", "-3"},
+		{"analyze", "-r", "/nonexistent.pcap", "-j", "0"},
+		{"dissect", "-r", "/nonexistent.pcap", "-j", "300"},
+		{"analyze", "-r", "/nonexistent.pcap", "-T", "csv"},
+		{"analyze", "-r", "/nonexistent.pcap", "-Y", "(frame"},
+		{"dissect", "-r", "/nonexistent.pcap", "-T", "yaml"},
+	} {
+		code, _, errs := runCmd(t, "", args...)
+		if code != exitUsage || strings.Contains(errs, "nonexistent") {
+			t.Errorf("%v: exit %d, %q", args, code, errs)
+		}
+	}
+}
