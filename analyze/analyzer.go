@@ -186,6 +186,12 @@ func (a *Analyzer) session(info *SessionInfo, now int64) *session {
 				s.info.Transport = info.Transport
 			}
 			s.info.NullCipher = s.info.NullCipher || info.NullCipher
+			if s.info.ClientCert == nil && info.ClientCert != nil {
+				s.info.ClientCert = info.ClientCert
+			}
+			if s.info.ServerCert == nil && info.ServerCert != nil {
+				s.info.ServerCert = info.ServerCert
+			}
 		}
 		return s
 	}
@@ -366,6 +372,9 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 	a.tellv(coreEvent{kind: evHeader, s: s, sd: sd, now: now, frame: frame})
 	if isNil(m.Body) {
 		return
+	}
+	if _, data := m.Body.(*vdaemon.Data); !data {
+		a.tellv(coreEvent{kind: evVDaemon, s: s, sd: sd, d: d, vd: m, now: now, frame: frame})
 	}
 	switch b := m.Body.(type) {
 	case *vdaemon.Challenge:

@@ -20,6 +20,9 @@ const (
 	SevInfo Severity = iota
 	SevWarning
 	SevError
+	// SevCritical is for attacks: a peer that got into the control plane
+	// without authenticating, or tried to.
+	SevCritical
 )
 
 func (s Severity) String() string {
@@ -28,18 +31,20 @@ func (s Severity) String() string {
 		return "info"
 	case SevWarning:
 		return "warning"
+	case SevCritical:
+		return "critical"
 	}
 	return "error"
 }
 
-// ParseSeverity reads "info", "warning" or "error".
+// ParseSeverity reads "info", "warning", "error" or "critical".
 func ParseSeverity(s string) (Severity, error) {
-	for _, v := range []Severity{SevInfo, SevWarning, SevError} {
+	for _, v := range []Severity{SevInfo, SevWarning, SevError, SevCritical} {
 		if s == v.String() {
 			return v, nil
 		}
 	}
-	return 0, fmt.Errorf("severity %q: want info, warning or error", s)
+	return 0, fmt.Errorf("severity %q: want info, warning, error or critical", s)
 }
 
 // MarshalText gives the name.

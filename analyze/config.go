@@ -56,6 +56,10 @@ type Config struct {
 	// teardown, withdraw-unknown, site-id-mismatch) with the same subject
 	// within this window extend one anomaly. Default 60s.
 	MergeWindow time.Duration
+	// TrustedIssuers are certificate issuers (RFC 2253 form, "CN=Acme
+	// Root CA,O=Acme") taken as the fabric's, besides those the
+	// controllers present (rogue-certificate).
+	TrustedIssuers []string
 	// DefaultHoldTime is the OMP hold time assumed for a session whose
 	// HANDSHAKEs were not seen (it started before the capture). Default
 	// 60s; negative: do not infer hold expiry for such sessions.

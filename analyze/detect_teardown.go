@@ -19,7 +19,7 @@ func (u *teardownDet) event(e *coreEvent) {
 		return
 	}
 	a, s, sd, b := u.a, e.s, e.sd, e.td
-	if s.vbond && (b.Code == 0 || b.Code == sdwan.ConnError(10)) {
+	if s.vbond && (b.Code == 0 || b.Code == sdwan.ConnDISCVBD) {
 		return
 	}
 	desc := b.Code.Description()

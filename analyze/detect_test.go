@@ -181,7 +181,7 @@ func TestDuplicateSystemIP(t *testing.T) {
 	f.at(10)
 	xb := f.connect(b, v1)
 	f.at(20)
-	xb.teardown(false, sdwan.ConnError(14)) // DUPSYSIPDEL from the vSmart
+	xb.teardown(false, sdwan.ConnError(65)) // DUPSYSIPDEL from the vSmart
 	f.finish(30)
 	an := f.wantOne(KindDuplicateSystemIP, "system-ip 10.0.0.11")
 	if !an.Start.Equal(sec(10)) || !an.End.Equal(sec(20)) || !strings.Contains(an.Explanation, "site-ids 100 and 200") {
@@ -549,7 +549,7 @@ func TestAlertAndTeardown(t *testing.T) {
 		t.Errorf("after ALERT: %s %+v", p.OMP, p.Tables)
 	}
 	f.at(6)
-	x.teardown(false, sdwan.ConnError(3)) // CERTEXPRD
+	x.teardown(false, sdwan.ConnError(53)) // CERTEXPRD
 	f.finish(10)
 	al := f.wantOne(KindAlert, "peer 10.0.0.1")
 	if al.Severity != SevWarning || !strings.Contains(al.Explanation, "cease/admin-shutdown") {
@@ -568,7 +568,7 @@ func TestVBondTeardownIsNormal(t *testing.T) {
 	x := f.session(e1, vb)
 	x.challenge()
 	x.hello(true)
-	x.teardown(false, sdwan.ConnError(10)) // DISCVBD
+	x.teardown(false, sdwan.ConnDISCVBD)
 	y := f.session(e1, vb)
 	y.challenge()
 	y.teardown(false, 0)

@@ -105,6 +105,9 @@ const (
 	// evDropped: table t (or session s) left memory (Retention > 0):
 	// forget what is kept about it.
 	evDropped
+	// evVDaemon: side sd of s sent vdaemon message vd (after its evHeader,
+	// before the core acted on the body).
+	evVDaemon
 )
 
 // coreEvent is one thing the core saw or decided, for the detectors. Which
@@ -130,6 +133,7 @@ type coreEvent struct {
 	tloc   tlocID
 	recv   uint32
 	td     *vdaemon.TearDown
+	vd     *vdaemon.Message
 	alert  *omp.Alert
 	upd    *omp.Update
 	nlri   *omp.NLRI
@@ -140,9 +144,11 @@ type coreEvent struct {
 type Flag struct {
 	Name  string
 	Usage string
-	// Int or Dur points at the Config field the flag sets (one of them).
-	Int func(*Config) *int
-	Dur func(*Config) *time.Duration
+	// Int, Dur or Strs points at the Config field the flag sets (one of
+	// them; Strs: a repeatable flag, each use adds a value).
+	Int  func(*Config) *int
+	Dur  func(*Config) *time.Duration
+	Strs func(*Config) *[]string
 	// DefInt, DefDur are the defaults shown in --help.
 	DefInt int
 	DefDur time.Duration

@@ -326,7 +326,7 @@ func TestVSmartMesh(t *testing.T) {
 	f.connect(v1, v3)
 	f.connect(v2, v3)
 	f.at(10)
-	m12.teardown(true, sdwan.ConnError(7)) // DCONFAIL; no new session
+	m12.teardown(true, sdwan.ConnDCONFAIL) // no new session
 	f.finish(40)
 	an := f.wantOne(KindVSmartMeshIncomplete, "vsmarts 10.0.0.1,10.0.0.2")
 	if !an.Start.Equal(sec(10)) || an.Severity != SevError || !an.Active || !an.Raised.Equal(sec(25)) {

@@ -30,6 +30,31 @@ type SessionInfo struct {
 	KeySource string
 	// NullCipher is true when the suite encrypts nothing (NULL cipher).
 	NullCipher bool
+	// ClientCert and ServerCert are the certificates each side presented
+	// in the (D)TLS 1.2 handshake, which is in the clear: nil when none was
+	// seen (no handshake captured, a PSK suite, TLS 1.3).
+	ClientCert, ServerCert *Certificate
+}
+
+// Certificate is what a side's certificate said, as the dissector read it
+// from the handshake (the analyzer knows nothing of X.509).
+type Certificate struct {
+	// Time and Frame of the handshake message that carried it.
+	Time  time.Time
+	Frame uint64
+	// Empty: the side sent a Certificate message with no certificate.
+	Empty bool
+	// Subject and Issuer in RFC 2253 form ("CN=vsmart-1,O=Acme").
+	Subject, Issuer string
+	// SubjectEmpty: no subject attribute has a value.
+	SubjectEmpty bool
+	// SelfSigned: issued by itself, signature checked with its own key.
+	SelfSigned bool
+	// SHA256 is the leaf's fingerprint in hex.
+	SHA256 string
+	// ParseError says why the certificate could not be read ("" if it
+	// could).
+	ParseError string
 }
 
 func (s *SessionInfo) key() string {

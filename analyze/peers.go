@@ -30,6 +30,9 @@ type Endpoint struct {
 	HelloInterval  time.Duration
 	HelloTolerance time.Duration
 	LastHeard      time.Time
+	// Certificate is what it presented in the DTLS/TLS handshake (nil
+	// when none was seen).
+	Certificate *Certificate
 }
 
 // TableSize counts the live rows of one direction's table.
@@ -81,6 +84,10 @@ type Peer struct {
 func endpoint(sd *side) Endpoint {
 	e := Endpoint{Addr: sd.addr, SystemIP: sd.sys, Inferred: sd.inferred, DeviceType: sd.dev, UUID: sd.uuid,
 		Color: sd.color, LastHeard: nsTime(sd.lastHeard)}
+	e.Certificate = sd.sess.info.ClientCert
+	if sd.idx == 1 {
+		e.Certificate = sd.sess.info.ServerCert
+	}
 	if sd.siteOK {
 		e.SiteID = sd.site
 	} else if sd.hdrSeen {
@@ -282,6 +289,19 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		j["hello_tolerance_ms"] = e.HelloTolerance.Milliseconds()
 	}
 	j["last_heard"] = ts(e.LastHeard)
+	if c := e.Certificate; c != nil {
+		cj := map[string]any{"frame": c.Frame}
+		switch {
+		case c.Empty:
+			cj["empty"] = true
+		case c.ParseError != "":
+			cj["parse_error"], cj["sha256"] = c.ParseError, c.SHA256
+		default:
+			cj["subject"], cj["issuer"], cj["sha256"] = c.Subject, c.Issuer, c.SHA256
+			cj["self_signed"], cj["subject_empty"] = c.SelfSigned, c.SubjectEmpty
+		}
+		j["certificate"] = cj
+	}
 	return marshal(j)
 }
 

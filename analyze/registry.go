@@ -25,6 +25,10 @@ var kindDefs = []*kindDef{
 	&vSmartMeshIncompleteKind,
 	&untunnelledControlKind,
 	&notDistributedKind,
+	&challengeBypassKind,
+	&vHubBypassKind,
+	&sshKeyInjectionKind,
+	&rogueCertificateKind,
 }
 
 // coreFlags are settings of the core that have a command-line flag.

@@ -153,15 +153,21 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("flag --%s twice", fl.Name)
 		}
 		names[fl.Name] = true
-		if (fl.Int == nil) == (fl.Dur == nil) {
-			t.Errorf("--%s: exactly one of Int and Dur", fl.Name)
+		n := 0
+		for _, set := range []bool{fl.Int != nil, fl.Dur != nil, fl.Strs != nil} {
+			if set {
+				n++
+			}
 		}
-		if fl.Int != nil && fl.Int(&c) == nil || fl.Dur != nil && fl.Dur(&c) == nil {
+		if n != 1 {
+			t.Errorf("--%s: exactly one of Int, Dur and Strs", fl.Name)
+		}
+		if fl.Int != nil && fl.Int(&c) == nil || fl.Dur != nil && fl.Dur(&c) == nil || fl.Strs != nil && fl.Strs(&c) == nil {
 			t.Errorf("--%s points nowhere", fl.Name)
 		}
 	}
 	a := New(Config{})
-	if len(a.dets) != 16 {
-		t.Errorf("%d detectors made, want 16", len(a.dets))
+	if len(a.dets) != 18 {
+		t.Errorf("%d detectors made, want 18", len(a.dets))
 	}
 }

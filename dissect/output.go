@@ -96,6 +96,9 @@ func (d *Dissector) WriteStats(w io.Writer) {
 		if s.ExtendedMasterSecret {
 			fmt.Fprint(w, ", extended master secret")
 		}
+		if s.ClientCert != nil || s.ServerCert != nil {
+			fmt.Fprintf(w, "\n  client certificate: %s\n  server certificate: %s", s.ClientCert, s.ServerCert)
+		}
 		fmt.Fprintf(w, "\n  records: %d decrypted", s.Decrypted)
 		if s.Cleartext > 0 {
 			fmt.Fprintf(w, ", %d in the clear", s.Cleartext)

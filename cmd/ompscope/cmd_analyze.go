@@ -29,9 +29,12 @@ type analyzeFlags struct{ cfg analyze.Config }
 
 func addAnalyzeFlags(fs *pflag.FlagSet, f *analyzeFlags) {
 	for _, fl := range analyze.Flags() {
-		if fl.Int != nil {
+		switch {
+		case fl.Strs != nil:
+			fs.StringArrayVar(fl.Strs(&f.cfg), fl.Name, nil, fl.Usage)
+		case fl.Int != nil:
 			fs.IntVar(fl.Int(&f.cfg), fl.Name, fl.DefInt, fl.Usage)
-		} else {
+		default:
 			fs.DurationVar(fl.Dur(&f.cfg), fl.Name, fl.DefDur, fl.Usage)
 		}
 	}

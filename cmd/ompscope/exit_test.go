@@ -21,7 +21,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"analyze", "-r", "../../pcaps/baseline.pcapng", "-T", "json", "--fail-on", "warning"}, 0, ""},
 		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "json", "--fail-on", "warning"}, 3, ""},
 		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "json", "--fail-on", "error"}, 0, ""},
-		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "--fail-on", "bad"}, 2, "want info, warning or error"},
+		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "--fail-on", "bad"}, 2, "want info, warning, error or critical"},
 		{[]string{"analyze", "-r", "../../pcaps/baseline.pcap", "-T", "json"}, 4, "--keylog FILE"},
 		{[]string{"dissect", "-r", "../../pcaps/baseline.pcap", "-q"}, 4, "editcap --inject-secrets"},
 		{[]string{"dissect", "-r", "../../pcaps/missing-keys.pcapng", "-q"}, 0, "the keys given do not include theirs"},
@@ -43,18 +43,18 @@ func TestExitCodes(t *testing.T) {
 // TestDissectTextFramesAndCount: text lines start with the frame number
 // (anomalies cite frames), and -c stops after N packets.
 func TestDissectTextFramesAndCount(t *testing.T) {
-	code, out, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcapng", "-T", "text", "-c", "12")
+	code, out, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcapng", "-T", "text", "-c", "14")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) == 0 || !strings.HasPrefix(lines[0], "7 ") {
-		t.Fatalf("first line %q: want frame 7 first", lines[0])
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "10 ") {
+		t.Fatalf("first line %q: want frame 10 first (the first CHALLENGE)", lines[0])
 	}
 	for _, l := range lines {
 		var f int
-		if _, err := fmtSscan(l, &f); err != nil || f < 1 || f > 12 {
-			t.Errorf("line %q: not a frame of the first 12", l)
+		if _, err := fmtSscan(l, &f); err != nil || f < 1 || f > 14 {
+			t.Errorf("line %q: not a frame of the first 14", l)
 		}
 	}
 }

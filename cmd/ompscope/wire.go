@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
@@ -42,7 +43,23 @@ func (f *feeder) info(s *tlsdec.Session) *analyze.SessionInfo {
 	if s.HandshakeSeen {
 		si.Suite, si.Version = s.CipherSuiteName(), s.VersionName()
 	}
+	if si.ClientCert == nil && s.ClientCert != nil {
+		si.ClientCert = certificate(s.ClientCert)
+	}
+	if si.ServerCert == nil && s.ServerCert != nil {
+		si.ServerCert = certificate(s.ServerCert)
+	}
 	return si
+}
+
+// certificate converts what the dissector read of a certificate.
+func certificate(c *tlsdec.CertInfo) *analyze.Certificate {
+	out := &analyze.Certificate{Time: c.Time, Frame: c.Frame, Empty: c.Empty, Subject: c.Subject, Issuer: c.Issuer,
+		SubjectEmpty: c.SubjectEmpty, SelfSigned: c.SelfSigned, ParseError: c.ParseError}
+	if !c.Empty {
+		out.SHA256 = hex.EncodeToString(c.SHA256[:])
+	}
+	return out
 }
 
 // Record feeds one decoded record.

@@ -239,7 +239,7 @@ type value struct {
 	sev    int // with field kind severity: 0 info, 1 warning, 2 error; -1 none
 }
 
-var severities = map[string]int{"info": 0, "warning": 1, "error": 2}
+var severities = map[string]int{"info": 0, "warning": 1, "error": 2, "critical": 3}
 
 func (val value) compare(op string, v any) bool {
 	var s string
@@ -508,7 +508,7 @@ func (p *parser) unary(depth int) (node, error) {
 		if f.kind == "severity" {
 			s, ok := severities[v.text]
 			if !ok {
-				return nil, p.errf("severity %q: info, warning or error", v.text)
+				return nil, p.errf("severity %q: info, warning, error or critical", v.text)
 			}
 			v.sev = s
 		}

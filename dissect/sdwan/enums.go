@@ -297,41 +297,70 @@ func (c *Carrier) UnmarshalText(b []byte) error {
 }
 
 // ConnError is a control-connection error code, as carried by a vdaemon
-// TEAR_DOWN. The names are the ones Cisco publishes for
-// `show control connections-history` (local/remote error). 0 is NOERR as
-// the wire spec states; the numbers given to the other names are this
-// project's own assignment (Cisco's numeric values are not public), so a
-// capture from real equipment may show other numbers, which print as
-// "conn-error-N".
+// TEAR_DOWN and shown as LOCAL/REMOTE ERROR by `show control
+// connections-history`. The numbers and names are Cisco's: the
+// ConnFlagEnum textual convention of VIPTELA-SECURITY-MIB
+// (cisco/cisco-mibs viptela-mibs/20.15/VIPTELA-SECURITY.mib, 0 NOERR to
+// 84 RBDWNLD; 85 HMEMREJ from viptela-mibs/20.18), spelt as the YANG model
+// and the CLI spell them (viptela-mibs/19.2/yang/viptela-security.yang
+// conn-flag-enum: NOERR, IP_TOS, VS_TMO where the MIB writes nOERR,
+// iP-TOS, vS-TMO). The list only grows between releases, with two
+// exceptions: the 20.9 MIB has CRTVERCRLFL at 79 (20.12 and later, and
+// IOS-XE 17.12, have NOTENPRST at 79 and CRTVERCRLFL at 80: this table
+// follows them), and 26.1 renames 71 EMBARGOFAIL to LOCVALFAIL. The
+// decompiled vdaemon (javierDAW/detection-diary, 2026-05-16 note) sets 36,
+// DUPSER, for a duplicate serial number. A number above 85 prints as
+// "conn-error-N". Cisco's MIBs give no English text for the codes; the
+// descriptions are this project's reading of the names, for those it could
+// read with confidence.
 type ConnError uint8
 
+// Connection error codes this project's code names (the full list is in
+// the name table).
+const (
+	ConnNOERR     ConnError = 0
+	ConnDCONFAIL  ConnError = 10
+	ConnRXTRDWN   ConnError = 33
+	ConnDUPSER    ConnError = 36
+	ConnCRTVERFL  ConnError = 38
+	ConnUNMSGBDRG ConnError = 43
+	ConnUNAUTHEL  ConnError = 46
+	ConnDISCVBD   ConnError = 47
+)
+
 var connErrorEnum = newEnum("conn-error", map[uint32]string{
-	0: "NOERR", 1: "BIDNTPR", 2: "BIDNTVRFD", 3: "CERTEXPRD", 4: "CRTREJSER", 5: "CRTVERFL",
-	6: "CTORGNMMIS", 7: "DCONFAIL", 8: "DEVALC", 9: "DHSTMO", 10: "DISCVBD", 11: "DISTLOC",
-	12: "DUPCLHELO", 13: "DUPSER", 14: "DUPSYSIPDEL", 15: "HAFAIL", 16: "IP_TOS", 17: "LISFD",
-	18: "MEMALCFL", 19: "NOACTVB", 20: "NOSLPRCRT", 21: "NTPRVMINT", 22: "NVSMXCD", 23: "ORPTMO",
-	24: "RDSIGFBD", 25: "RMGSPR", 26: "RXTRDWN", 27: "SERNTPRES", 28: "SSLNFAIL", 29: "STNMODETD",
-	30: "SYSIPCHNG", 31: "SYSPRCH", 32: "TMRALC", 33: "TUNALC", 34: "TXCHTOBD", 35: "UNAUTHEL",
-	36: "UNMSGBDRG", 37: "VBDEST", 38: "VECRTREV", 39: "VM_TMO", 40: "VSCRTREV", 41: "XTVMTRDN",
-	42: "XTVSTRDN",
+	0: "NOERR", 1: "ACSRREJ", 2: "STENTRY", 3: "HSFAIL", 4: "DCERTFL", 5: "NLCERT",
+	6: "LISFD", 7: "SNOCHECK", 8: "IP_TOS", 9: "TMRALC", 10: "DCONFAIL", 11: "WRKRTO",
+	12: "VS_TMO", 13: "VB_TMO", 14: "VM_TMO", 15: "VP_TMO", 16: "DISTLOC", 17: "RMGSPR",
+	18: "PRCHAL", 19: "SYSPRCH", 20: "RECLEN0", 21: "TXCHTOBD", 22: "RDSIGFBD", 23: "SSLNFAIL",
+	24: "DHSTMO", 25: "NOVS", 26: "NOACTVB", 27: "ORPTMO", 28: "DEVALC", 29: "TUNALC",
+	30: "CRTREJSER", 31: "VBDEST", 32: "CRTREV", 33: "RXTRDWN", 34: "XTVSTRDN", 35: "NOSLPRCRT",
+	36: "DUPSER", 37: "SERNTPRES", 38: "CRTVERFL", 39: "BIDNTPR", 40: "BIDNTVRFD", 41: "BDSGVERFL",
+	42: "MEMALCFL", 43: "UNMSGBDRG", 44: "VSCRTREV", 45: "VECRTREV", 46: "UNAUTHEL", 47: "DISCVBD",
+	48: "CTORGNMMIS", 49: "NOZTPEN", 50: "NOVMCFG", 51: "CHVERFAIL", 52: "DUPCLHELO", 53: "CERTEXPRD",
+	54: "SYSIPCHNG", 55: "XTVMTRDN", 56: "MGRTBLCKD", 57: "NONCGN", 58: "XTMOS", 59: "IPTMISS",
+	60: "OPERDOWN", 61: "NTPRVMINT", 62: "STNMODETD", 63: "LRNTPEER", 64: "CGNIDCHNGD", 65: "DUPSYSIPDEL",
+	66: "BIDSIG", 67: "IDREQDECFAIL", 68: "VEYIDBNDFAIL", 69: "CREDFAIL", 70: "RECCABLOBFAIL", 71: "EMBARGOFAIL",
+	72: "NEWVBNOVMNG", 73: "HWCERTREN", 74: "HWCERTREV", 75: "INZTPENTRY", 76: "TENANTRM", 77: "REGIDMIS",
+	78: "REGIDCHG", 79: "NOTENPRST", 80: "CRTVERCRLFL", 81: "RESTRQFAIL", 82: "PSEV6DISC", 83: "MGMTREGCHG",
+	84: "RBDWNLD", 85: "HMEMREJ",
 })
 
 var connErrorText = map[ConnError]string{
-	0: "no error", 1: "board ID not initialized", 2: "board ID could not be verified",
-	3: "certificate expired", 4: "challenge response rejected by peer", 5: "certificate verification failure",
-	6: "certificate organization name mismatch", 7: "DTLS connection failure", 8: "device memory allocation failed",
-	9: "DTLS handshake timeout", 10: "disconnect vBond after register reply", 11: "TLOC disabled",
-	12: "duplicate client hello", 13: "duplicate serial number", 14: "duplicate system IP deleted",
-	15: "high availability failure", 16: "socket options failure", 17: "listener socket FD error",
-	18: "memory allocation failure", 19: "no active vBond found", 20: "no certificate for server",
-	21: "not a provisioned vManage interface", 22: "number of vSmarts exceeded", 23: "organization/peer timeout",
-	24: "read signature from board ID failed", 25: "remove global saved peer", 26: "received teardown",
-	27: "serial number not present", 28: "SSL new connection failure", 29: "staging mode teardown",
-	30: "system IP changed", 31: "system property changed", 32: "timer allocation failure",
-	33: "tunnel allocation failure", 34: "challenge to board ID failed", 35: "unauthenticated hello",
-	36: "unknown message type or bad register", 37: "vBond as destination", 38: "vEdge certificate revoked",
-	39: "vManage timeout", 40: "vSmart certificate revoked", 41: "extra vManage torn down",
-	42: "extra vSmart torn down",
+	0: "no error", 1: "challenge rejected by peer", 2: "delete same TLOC stale entry", 3: "SSL handshake failure",
+	6: "listener socket FD error", 8: "socket options failure", 9: "timer allocation failure", 10: "DTLS connection failure",
+	12: "peer vSmart timed out", 13: "peer vBond timed out", 14: "vManage timeout", 15: "peer vEdge timed out",
+	16: "TLOC disabled", 17: "remove global saved peer", 19: "system property changed", 21: "challenge to board ID failed",
+	22: "read signature from board ID failed", 23: "SSL new connection failure", 24: "DTLS handshake timeout", 26: "no active vBond found",
+	27: "organization/peer timeout", 28: "device memory allocation failed", 29: "tunnel allocation failure", 30: "challenge response rejected by peer",
+	31: "vBond as destination", 32: "certificate revoked", 33: "received teardown", 34: "extra vSmart torn down",
+	35: "no certificate for server", 36: "duplicate serial number", 37: "serial number not present", 38: "certificate verification failure",
+	39: "board ID not initialized", 40: "board ID could not be verified", 41: "board ID signature verification failure", 42: "memory allocation failure",
+	43: "unknown message type or bad register", 44: "vSmart certificate revoked", 45: "vEdge certificate revoked", 46: "unauthenticated hello",
+	47: "disconnect vBond after register reply", 48: "certificate organization name mismatch", 50: "no configuration in vManage for the device", 52: "duplicate client hello",
+	53: "certificate expired", 54: "system IP changed", 55: "extra vManage torn down", 56: "migration blocked",
+	61: "not a provisioned vManage interface", 62: "staging mode teardown", 65: "duplicate system IP deleted", 72: "new vBond with no vManage connection",
+	74: "hardware certificate revoked", 76: "tenant removed", 77: "region ID mismatch", 78: "region ID changed",
 }
 
 func (e ConnError) String() string { return connErrorEnum.name(uint32(e)) }

@@ -13,7 +13,7 @@ func TestNames(t *testing.T) {
 		{ColorBizInternet.String(), "biz-internet"}, {Color(22).String(), "private6"}, {Color(200).String(), "color-200"},
 		{EncapIPsec.String(), "ipsec"}, {ServiceFW.String(), "FW"}, {Service(7).String(), "netsvc4"},
 		{OriginOSPFExt2.String(), "OSPF external-2"}, {Origin(20).String(), "RIP"},
-		{Carrier(2).String(), "carrier1"}, {ConnError(0).String(), "NOERR"}, {ConnError(26).String(), "RXTRDWN"},
+		{Carrier(2).String(), "carrier1"}, {ConnError(0).String(), "NOERR"}, {ConnError(33).String(), "RXTRDWN"}, {ConnError(36).String(), "DUPSER"}, {ConnError(47).String(), "DISCVBD"}, {ConnError(84).String(), "RBDWNLD"}, {ConnError(85).String(), "HMEMREJ"},
 		{ConnError(200).String(), "conn-error-200"},
 	}
 	for _, c := range cases {
@@ -66,7 +66,7 @@ func TestJSON(t *testing.T) {
 		D DeviceType
 		C Color
 		E ConnError
-	}{DeviceVEdge, ColorLTE, 7})
+	}{DeviceVEdge, ColorLTE, 10})
 	if string(b) != `{"D":"vEdge","C":"lte","E":"DCONFAIL"}` {
 		t.Errorf("%s", b)
 	}

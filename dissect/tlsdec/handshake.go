@@ -364,6 +364,9 @@ func (t *Tracker) onHandshake(s *Session, side int, frame uint64, typ uint8, seq
 		return
 	}
 	if sl := slotFor(side, typ); sl >= 0 {
+		if typ == hsCertificate {
+			t.noteCert(s, side, body, frame)
+		}
 		t.store(s, sl, raw, frame)
 		if sl == slotCKE && st.shSeen {
 			if si := suiteTable[s.CipherSuite]; si != nil && si.isPSK() {
@@ -504,5 +507,6 @@ func (t *Tracker) swapRoles(s *Session) {
 	s.Client, s.Server = s.Server, s.Client
 	st.half[0], st.half[1] = st.half[1], st.half[0]
 	st.reasm[0], st.reasm[1] = st.reasm[1], st.reasm[0]
+	s.ClientCert, s.ServerCert = s.ServerCert, s.ClientCert
 	s.ID = sessionID(s.Transport, s.Client, s.Server, s.FirstFrame)
 }

@@ -313,7 +313,7 @@ func handshakeBody(typ uint8, body []byte, dtls bool, kex kexKind) error {
 	case hsClientKeyExchange:
 		_, err = parseClientKeyExchange(body, kex)
 	case hsCertificate:
-		_, err = parseFirstCertificate(body)
+		_, err = certInfo(body, 0)
 	case hsFinished:
 		if len(body) != 12 {
 			err = &parseError{Layer: "Finished", Field: "verify_data", Offset: 0, Msg: fmt.Sprintf("length %d, want 12", len(body))}

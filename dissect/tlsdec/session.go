@@ -145,8 +145,12 @@ type Session struct {
 	EncryptThenMAC       bool   // RFC 7366, both hellos (CBC suites only)
 	Resumed              bool   // abbreviated handshake (known once a Finished is checked)
 	PSKIdentity          string // from ClientKeyExchange of PSK suites
-	ClientRandom         [32]byte
-	ServerRandom         [32]byte
+	// ClientCert and ServerCert: the certificates each side presented
+	// (nil when no Certificate message was seen). Set once; never
+	// changed after.
+	ClientCert, ServerCert *CertInfo
+	ClientRandom           [32]byte
+	ServerRandom           [32]byte
 	// KeySource says where the key came from: "keylog:FILE", "dsb", "psk",
 	// "rsa"; empty while the session has no key.
 	KeySource string

@@ -47,13 +47,16 @@ func appendTLVsJSON(b []byte, tlvs []TLV) []byte {
 		b = append(b, `,"code":`...)
 		b = jsonw.Uint(b, uint64(t.Type))
 		b = append(b, `,"value":`...)
-		switch t.Type {
-		case TLVUUID:
-			b = jsonw.String(b, t.Text)
-		case TLVInstanceID, TLVMaxInstances, TLVFlags18, TLVFlags19, TLVNumVSmarts, TLVNumVManages:
-			b = jsonw.Uint(b, uint64(t.Value))
-		default:
+		switch {
+		case t.IsRaw():
 			b = jsonw.Hex(b, t.Raw)
+			if t.UnexpectedLength {
+				b = append(b, `,"unexpected_length":true`...)
+			}
+		case t.Type == TLVUUID:
+			b = jsonw.String(b, t.Text)
+		default:
+			b = jsonw.Uint(b, uint64(t.Value))
 		}
 		b = append(b, '}')
 	}
@@ -127,6 +130,21 @@ func AppendBodyJSON(b []byte, body Body) []byte {
 	case *Data:
 		b = append(b, `{"length":`...)
 		b = jsonw.Uint(b, uint64(len(m.Payload)))
+	case *VManageToPeer:
+		b = append(b, `{"authorized_keys_length":`...)
+		b = jsonw.Uint(b, uint64(len(m.Buffer)))
+		b = append(b, `,"text_length":`...)
+		b = jsonw.Uint(b, uint64(len(m.Text())))
+		if m.Short {
+			b = append(b, `,"short":true`...)
+		}
+		b = append(b, `,"ssh_keys":`...)
+		b = AppendSSHKeysJSON(b, m.Keys())
+		if !m.Short {
+			b = append(b, ',')
+			b = appendTLVsJSON(b, m.TLVs)
+			b = appendExtra(b, m.Extra)
+		}
 	case *Raw:
 		b = append(b, `{"raw":`...)
 		b = jsonw.Hex(b, m.Bytes)
@@ -150,3 +168,31 @@ func (m *Message) MarshalJSON() ([]byte, error) { return AppendJSON(nil, m), nil
 
 // MarshalJSON implements json.Marshaler.
 func (h Header) MarshalJSON() ([]byte, error) { return AppendHeaderJSON(nil, &h), nil }
+
+// AppendSSHKeysJSON appends the keys as an array of {"offset", "type",
+// "fingerprint", "comment"} objects: never the key itself.
+func AppendSSHKeysJSON(b []byte, keys []SSHKey) []byte {
+	b = append(b, '[')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"offset":`...)
+		b = jsonw.Uint(b, uint64(k.Offset))
+		b = append(b, `,"type":`...)
+		b = jsonw.String(b, k.Type)
+		b = append(b, `,"fingerprint":`...)
+		b = jsonw.String(b, k.Fingerprint)
+		if k.BadBase64 {
+			b = append(b, `,"bad_base64":true`...)
+		}
+		if k.BlobType != "" && k.BlobType != k.Type {
+			b = append(b, `,"blob_type":`...)
+			b = jsonw.String(b, k.BlobType)
+		}
+		b = append(b, `,"comment":`...)
+		b = jsonw.String(b, k.Comment)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}

@@ -16,6 +16,12 @@ func Summary(m *Message) string {
 		return fmt.Sprintf("vdaemon TEAR_DOWN %s %s", h.Device, b.Code)
 	case *Data:
 		return fmt.Sprintf("vdaemon DATA %s %d bytes", h.Device, len(b.Payload))
+	case *VManageToPeer:
+		keys := b.Keys()
+		if len(keys) == 0 {
+			return fmt.Sprintf("vdaemon VMANAGE_TO_PEER %s no SSH key", h.Device)
+		}
+		return fmt.Sprintf("vdaemon VMANAGE_TO_PEER %s %d SSH key(s): %s", h.Device, len(keys), keys[0].Describe())
 	}
 	return fmt.Sprintf("vdaemon %s %s", h.Type, h.Device)
 }
@@ -36,13 +42,15 @@ func WriteText(w io.Writer, m *Message, indent string) {
 	in := indent + "  "
 	tlvs := func(ts []TLV) {
 		for _, t := range ts {
-			switch t.Type {
-			case TLVUUID:
-				fmt.Fprintf(w, "%stlv %s %q\n", in, t.Type, t.Text)
-			case TLVInstanceID, TLVMaxInstances, TLVFlags18, TLVFlags19, TLVNumVSmarts, TLVNumVManages:
-				fmt.Fprintf(w, "%stlv %s %d\n", in, t.Type, t.Value)
-			default:
+			switch {
+			case t.UnexpectedLength:
+				fmt.Fprintf(w, "%stlv %s 0x%x (unexpected length %d)\n", in, t.Type, t.Raw, len(t.Raw))
+			case t.IsRaw():
 				fmt.Fprintf(w, "%stlv %s 0x%x\n", in, t.Type, t.Raw)
+			case t.Type == TLVUUID:
+				fmt.Fprintf(w, "%stlv %s %q\n", in, t.Type, t.Text)
+			default:
+				fmt.Fprintf(w, "%stlv %s %d\n", in, t.Type, t.Value)
 			}
 		}
 	}
@@ -74,6 +82,17 @@ func WriteText(w io.Writer, m *Message, indent string) {
 		extra(b.Extra)
 	case *Data:
 		fmt.Fprintf(w, "%sOMP payload %d bytes\n", in, len(b.Payload))
+	case *VManageToPeer:
+		fmt.Fprintf(w, "%sauthorized-keys buffer %d bytes, %d of text", in, len(b.Buffer), len(b.Text()))
+		if b.Short {
+			fmt.Fprint(w, " (short body)")
+		}
+		fmt.Fprintln(w)
+		for _, k := range b.Keys() {
+			fmt.Fprintf(w, "%s  ssh key %s\n", in, k.Describe())
+		}
+		tlvs(b.TLVs)
+		extra(b.Extra)
 	case *Raw:
 		fmt.Fprintf(w, "%sbody 0x%x\n", in, b.Bytes)
 	}

@@ -12,8 +12,12 @@ import (
 // HeaderLen is the size of the vdaemon header.
 const HeaderLen = 12
 
-// Version is the header version this package writes (0 and 1 are seen).
-const Version = 1
+// Version is the header version this package writes. Any version decodes;
+// 0 is what the public exploit modules send to real controllers
+// (rapid7/metasploit-framework cisco_sdwan_auth_bypass.rb and
+// cisco_sdwan_vhub_auth_bypass.rb, tested against 20.12 and 20.15), so 0 is
+// written.
+const Version = 0
 
 // MsgType is a vdaemon message type (low nibble of byte 0).
 type MsgType uint8
@@ -111,7 +115,7 @@ type Message struct {
 }
 
 // Body is a message body: *Challenge, *ChallengeAck, *ChallengeAckAck,
-// *Hello, *TearDown, *Data or *Raw.
+// *Hello, *TearDown, *Data, *VManageToPeer or *Raw.
 type Body interface {
 	// AppendTo encodes the body.
 	AppendTo(b []byte) ([]byte, error)
@@ -138,6 +142,7 @@ type Bodies struct {
 	hello     Hello
 	tearDown  TearDown
 	data      Data
+	vmanage   VManageToPeer
 	raw       Raw
 }
 
@@ -179,6 +184,8 @@ func newBody(t MsgType) Body {
 		return &TearDown{}
 	case TypeData:
 		return &Data{}
+	case TypeVManageToPeer:
+		return &VManageToPeer{}
 	}
 	return &Raw{}
 }
@@ -204,6 +211,9 @@ func (bs *Bodies) body(t MsgType) Body {
 		return &bs.tearDown
 	case TypeData:
 		return &bs.data
+	case TypeVManageToPeer:
+		bs.vmanage = VManageToPeer{}
+		return &bs.vmanage
 	}
 	bs.raw = Raw{}
 	return &bs.raw
@@ -280,12 +290,29 @@ func tlvValueLen(t TLVType) int {
 }
 
 // TLV is one vdaemon TLV. Known numeric types use Value; the UUID uses
-// Text; the server key and unknown types keep their bytes in Raw.
+// Text; the server key and unknown types keep their bytes in Raw. A known
+// type whose length is not the one this package knows keeps its bytes in
+// Raw too, with UnexpectedLength set, instead of failing the message: real
+// peers' lengths are not all published. It re-encodes byte for byte.
 type TLV struct {
-	Type  TLVType
-	Value uint16
-	Text  string
-	Raw   []byte
+	Type             TLVType
+	Value            uint16
+	Text             string
+	Raw              []byte
+	UnexpectedLength bool
+}
+
+// IsRaw reports whether the TLV's value is kept as bytes (Raw): unknown
+// types, the server key and known types with an unexpected length.
+func (t *TLV) IsRaw() bool {
+	if t.UnexpectedLength {
+		return true
+	}
+	switch t.Type {
+	case TLVUUID, TLVInstanceID, TLVMaxInstances, TLVFlags18, TLVFlags19, TLVNumVSmarts, TLVNumVManages:
+		return false
+	}
+	return true
 }
 
 // decodeTLVs decodes a TLV list (count byte and TLVs) at data; off is its
@@ -311,17 +338,19 @@ func decodeTLVs(layer string, data []byte, off int) ([]TLV, []byte, error) {
 		if l > len(rest)-4 {
 			return nil, nil, errf(layer, field, off, "length %d, only %d bytes left", l, len(rest)-4)
 		}
-		if want := tlvValueLen(t); want != 0 && l != want {
-			return nil, nil, errf(layer, field, off, "length %d, want %d", l, want)
-		}
 		v := rest[4 : 4+l]
 		tv := TLV{Type: t}
-		switch t {
-		case TLVUUID:
+		if want := tlvValueLen(t); want != 0 && l != want {
+			tv.UnexpectedLength = true
+		}
+		switch {
+		case tv.UnexpectedLength:
+			tv.Raw = append([]byte(nil), v...)
+		case t == TLVUUID:
 			tv.Text = string(v)
-		case TLVInstanceID, TLVMaxInstances:
+		case t == TLVInstanceID || t == TLVMaxInstances:
 			tv.Value = binary.BigEndian.Uint16(v)
-		case TLVFlags18, TLVFlags19, TLVNumVSmarts, TLVNumVManages:
+		case t == TLVFlags18 || t == TLVFlags19 || t == TLVNumVSmarts || t == TLVNumVManages:
 			tv.Value = uint16(v[0])
 		default:
 			tv.Raw = append([]byte(nil), v...)
@@ -342,10 +371,22 @@ func appendTLVs(b []byte, layer string, tlvs []TLV) ([]byte, error) {
 		var v []byte
 		switch t.Type {
 		case TLVUUID:
+			if t.UnexpectedLength {
+				v = t.Raw
+				break
+			}
 			v = []byte(t.Text)
 		case TLVInstanceID, TLVMaxInstances:
+			if t.UnexpectedLength {
+				v = t.Raw
+				break
+			}
 			v = binary.BigEndian.AppendUint16(nil, t.Value)
 		case TLVFlags18, TLVFlags19, TLVNumVSmarts, TLVNumVManages:
+			if t.UnexpectedLength {
+				v = t.Raw
+				break
+			}
 			if t.Value > 0xff {
 				return b, &EncodeError{layer, "tlv " + t.Type.String(), "value above 255"}
 			}
@@ -353,7 +394,10 @@ func appendTLVs(b []byte, layer string, tlvs []TLV) ([]byte, error) {
 		default:
 			v = t.Raw
 		}
-		if want := tlvValueLen(t.Type); want != 0 && len(v) != want {
+		if want := tlvValueLen(t.Type); want != 0 && (len(v) != want) != t.UnexpectedLength {
+			if t.UnexpectedLength {
+				return b, &EncodeError{layer, "tlv " + t.Type.String(), fmt.Sprintf("marked unexpected length but has the expected %d", want)}
+			}
 			return b, &EncodeError{layer, "tlv " + t.Type.String(), fmt.Sprintf("length %d, want %d", len(v), want)}
 		}
 		if len(v) > 0xffff {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -41,7 +42,7 @@ var wantVectors = map[string]*Message{
 	"hello-ipv6": {hdr(TypeHello, sdwan.DeviceVSmart, 1), &Hello{Family: AFInet6, Addr: netip.MustParseAddr("2001:db8::1"),
 		Port: 12346, Color: sdwan.ColorMPLS, Label: [20]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20},
 		IntervalMS: 500, ToleranceMS: 6000, TLVs: []TLV{}}},
-	"tear-down": {hdr(TypeTearDown, sdwan.DeviceVSmart, 1), &TearDown{Code: 26, TLVs: []TLV{{Type: TLVInstanceID, Value: 1}}}},
+	"tear-down": {hdr(TypeTearDown, sdwan.DeviceVSmart, 1), &TearDown{Code: sdwan.ConnRXTRDWN, TLVs: []TLV{{Type: TLVInstanceID, Value: 1}}}},
 	"data":      {hdr(TypeData, sdwan.DeviceVSmart, 1), &Data{Payload: []byte{1, 1, 0, 4, 1, 5, 0, 6, 1, 3}}},
 	"data-version0": {Header{Version: 0, Type: TypeData, Device: sdwan.DeviceVEdge, Flags: 0xa0, DomainID: 1, SiteID: 100},
 		&Data{Payload: []byte{1, 1, 0, 4}}},
@@ -53,7 +54,7 @@ var wantVectors = map[string]*Message{
 	"type6":                 {hdr(6, sdwan.DeviceVContainer, 100), &Raw{Bytes: []byte{6}}},
 	"delete-vsmarts-serial": {hdr(TypeDeleteVSmartsSerial, sdwan.DeviceVManage, 1), &Raw{Bytes: []byte("serial")}},
 	"register-to-vmanage":   {hdr(TypeRegisterToVManage, sdwan.DeviceVEdge, 100), &Raw{Bytes: []byte{0x0d}}},
-	"vmanage-to-peer":       {hdr(TypeVManageToPeer, sdwan.DeviceVManage, 1), &Raw{Bytes: []byte{0x0e}}},
+	"vmanage-to-peer":       {hdr(TypeVManageToPeer, sdwan.DeviceVManage, 1), &VManageToPeer{Buffer: []byte{0x0e}, Short: true}},
 	"submsg":                {hdr(TypeSubMsg, sdwan.DeviceVSmart, 1), &Raw{Bytes: []byte{0x0f, 0x0f}}},
 	"challenge-unknown-tlv": {Header{Version: 1, Type: TypeChallenge, Device: sdwan.DeviceVBond, DomainID: 2},
 		&Challenge{TLVs: []TLV{{Type: 0x77, Raw: []byte{0xab, 0xcd, 0xef}}}, Extra: []byte{0xca, 0xfe}}},
@@ -134,10 +135,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"tlv count too big", v("challenge", func(b []byte) []byte { b[268] = 50; return b }), "vdaemon challenge: tlv count at offset 268: 50 TLVs cannot fit in 76 bytes"},
 		{"tlv length past end", v("challenge", func(b []byte) []byte { b[271], b[272] = 0xea, 0x60; return b }),
 			"vdaemon challenge: tlv 0x0006 (uuid) at offset 269: length 60000, only 72 bytes left"},
-		{"server key length", v("challenge", func(b []byte) []byte { b[312] = 0x10; return b[:329] }),
-			"vdaemon challenge: tlv 0x0032 (server-key) at offset 309: length 16, want 32"},
 		{"tlv header cut", v("challenge-ack", func(b []byte) []byte { return b[:23] }), "vdaemon challenge-ack: tlv count at offset 14: 3 TLVs cannot fit in 8 bytes"},
-		{"instance id length", v("challenge-ack", func(b []byte) []byte { b[18] = 1; return b }), "vdaemon challenge-ack: tlv 0x0013 (instance-id) at offset 15: length 1, want 2"},
 		{"challenge-ack short", v("challenge-ack", func(b []byte) []byte { return b[:13] }), "vdaemon challenge-ack: verified-status/hardware-flag at offset 12: 1 bytes, need 2"},
 		{"ack-ack short", v("challenge-ack-ack", func(b []byte) []byte { return b[:13] }), "vdaemon challenge-ack-ack: verify-status/reserved at offset 12: 1 bytes, need 2"},
 		{"hello family", v("hello-ipv4", func(b []byte) []byte { b[17] = 7; return b }), "vdaemon hello: address family at offset 16: 7, want 2 (IPv4) or 10 (IPv6)"},
@@ -159,6 +157,81 @@ func TestDecodeErrors(t *testing.T) {
 				t.Errorf("error\n %q\nwant\n %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestUnexpectedLength: a known TLV with a length this package does not
+// expect keeps its bytes raw, flagged, and the message still decodes and
+// re-encodes byte for byte.
+func TestUnexpectedLength(t *testing.T) {
+	vecs, err := hexvec.Map("testdata/vectors.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		in      []byte
+		tlv     int
+		typ     TLVType
+		raw     string
+		jsonSub string
+	}{
+		// the server key cut to 16 bytes (the challenge ends there)
+		{"server key 16", func() []byte {
+			b := append([]byte(nil), vecs["challenge"]...)
+			b[312] = 0x10
+			return b[:329]
+		}(), 1, TLVServerKey, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			`{"type":"server-key","code":50,"value":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","unexpected_length":true}`},
+		// instance-id with a 4-byte value
+		{"instance id 4", func() []byte {
+			m := &Message{Header: hdr(TypeChallengeAck, sdwan.DeviceVEdge, 100), Body: &ChallengeAck{Verified: 1}}
+			b, _ := Marshal(m)
+			b[14] = 1
+			return append(b, 0x00, 0x13, 0x00, 0x04, 1, 2, 3, 4)
+		}(), 0, TLVInstanceID, "01020304",
+			`{"type":"instance-id","code":19,"value":"01020304","unexpected_length":true}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Decode(c.in)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			var tlvs []TLV
+			switch b := m.Body.(type) {
+			case *Challenge:
+				tlvs = b.TLVs
+			case *ChallengeAck:
+				tlvs = b.TLVs
+			}
+			if len(tlvs) <= c.tlv {
+				t.Fatalf("%d TLVs, want more than %d", len(tlvs), c.tlv)
+			}
+			tv := tlvs[c.tlv]
+			if tv.Type != c.typ || !tv.UnexpectedLength || fmt.Sprintf("%x", tv.Raw) != c.raw || !tv.IsRaw() {
+				t.Errorf("tlv %+v, want type %v raw %s flagged", tv, c.typ, c.raw)
+			}
+			out, err := Marshal(m)
+			if err != nil || !bytes.Equal(out, c.in) {
+				t.Errorf("re-encode: %v\n got %x\nwant %x", err, out, c.in)
+			}
+			j := string(AppendJSON(nil, m))
+			if !strings.Contains(j, c.jsonSub) || !json.Valid([]byte(j)) {
+				t.Errorf("JSON %s\nwant it to contain %s", j, c.jsonSub)
+			}
+			var tb strings.Builder
+			WriteText(&tb, m, "")
+			if !strings.Contains(tb.String(), "0x"+c.raw+" (unexpected length") {
+				t.Errorf("text:\n%s", tb.String())
+			}
+		})
+	}
+	// a flag that contradicts the bytes does not encode
+	bad := &Message{Header: hdr(TypeChallengeAck, sdwan.DeviceVEdge, 1), Body: &ChallengeAck{TLVs: []TLV{
+		{Type: TLVInstanceID, Raw: []byte{0, 1}, UnexpectedLength: true}}}}
+	if _, err := Marshal(bad); err == nil || !strings.Contains(err.Error(), "marked unexpected length") {
+		t.Errorf("encode of a flagged TLV of the expected length: %v", err)
 	}
 }
 
@@ -289,12 +362,12 @@ func TestJSONAndText(t *testing.T) {
 	}
 	td, _ := Decode(vecs["tear-down"])
 	got, _ = json.Marshal(td)
-	if !strings.Contains(string(got), `"error":"RXTRDWN","error_code":26,"description":"received teardown"`) {
+	if !strings.Contains(string(got), `"error":"RXTRDWN","error_code":33,"description":"received teardown"`) {
 		t.Errorf("tear-down json %s", got)
 	}
 	var sb strings.Builder
 	WriteText(&sb, td, "")
-	if sb.String() != "vdaemon TEAR_DOWN v1 from vSmart domain-id 1 site-id 1 flags 0xa0\n  error RXTRDWN (26) received teardown\n  tlv instance-id 1\n" {
+	if sb.String() != "vdaemon TEAR_DOWN v1 from vSmart domain-id 1 site-id 1 flags 0xa0\n  error RXTRDWN (33) received teardown\n  tlv instance-id 1\n" {
 		t.Errorf("text %q", sb.String())
 	}
 }
@@ -306,7 +379,11 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, v := range vs {
+	pub, err := hexvec.Read("testdata/public-vectors.hex")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range append(vs, pub...) {
 		f.Add(v.Bytes)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -2,20 +2,24 @@ package synth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"fmt"
 	"io"
+	"math/big"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pion/dtls/v2"
-	"github.com/pion/dtls/v2/pkg/crypto/selfsign"
 	"github.com/pion/logging"
 )
 
@@ -127,9 +131,17 @@ func splitSuites(names []string) (d, t, p []string, err error) {
 // certPool holds the certificates of a run. Key generation is the same for
 // every run, so the keys are made once per process and shared (they do not
 // affect any simulated content).
+//
+// Like a real fabric, every device certificate is issued by one
+// enterprise CA (the organization's root, as controllers and edges use
+// with enterprise certificates), and the chain carries the CA's
+// certificate after the leaf. The attacker of the attack scenarios
+// presents a self-signed certificate instead, as the public exploit
+// modules do.
 type certPool struct {
-	ecdsa []tls.Certificate
-	rsa   tls.Certificate
+	ecdsa    []tls.Certificate
+	rsa      tls.Certificate
+	attacker tls.Certificate
 }
 
 var (
@@ -140,34 +152,98 @@ var (
 
 const ecdsaCerts = 16
 
+// Names in the simulator's certificates.
+const (
+	SynthOrg      = "ompscope-synth"
+	SynthCAName   = "ompscope-synth Enterprise Root CA"
+	synthCertDays = 3650
+)
+
 func getCerts() (*certPool, error) {
 	certOnce.Do(func() {
-		p := &certPool{}
-		for i := 0; i < ecdsaCerts; i++ {
-			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				certErr = err
-				return
-			}
-			c, err := selfsign.WithDNS(k, fmt.Sprintf("ompscope-synth-%d", i))
-			if err != nil {
-				certErr = err
-				return
-			}
-			p.ecdsa = append(p.ecdsa, c)
-		}
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			certErr = err
-			return
-		}
-		if p.rsa, err = selfsign.WithDNS(k, "ompscope-synth-rsa"); err != nil {
-			certErr = err
-			return
-		}
-		certs = p
+		certs, certErr = makeCerts()
 	})
 	return certs, certErr
+}
+
+func makeCerts() (*certPool, error) {
+	p := &certPool{}
+	// an RSA CA: pion checks an RSA leaf's signatures only when the leaf
+	// itself is signed with RSA
+	caKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: SynthCAName, Organization: []string{SynthOrg}},
+		NotBefore:             start,
+		NotAfter:              start.AddDate(0, 0, synthCertDays),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	leaf := func(serial int64, cn string, key crypto.Signer) (tls.Certificate, error) {
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn, Organization: []string{SynthOrg}, OrganizationalUnit: []string{SynthOrg}},
+			NotBefore:    start,
+			NotAfter:     start.AddDate(0, 0, synthCertDays),
+			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			DNSNames:     []string{cn},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, nil
+	}
+	for i := 0; i < ecdsaCerts; i++ {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		c, err := leaf(int64(100+i), fmt.Sprintf("ompscope-synth-%d", i), k)
+		if err != nil {
+			return nil, err
+		}
+		p.ecdsa = append(p.ecdsa, c)
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	if p.rsa, err = leaf(99, "ompscope-synth-rsa", k); err != nil {
+		return nil, err
+	}
+	// the exploit modules' certificate: RSA-2048, self-signed, X.509 v3
+	// without extensions, subject and issuer "/CN=/O=/C=" (empty values)
+	ak, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	empty := pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{
+		{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: ""},
+		{Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: ""},
+		{Type: asn1.ObjectIdentifier{2, 5, 4, 6}, Value: ""}}}
+	atmpl := &x509.Certificate{SerialNumber: big.NewInt(0x5eed1e55), Subject: empty, Issuer: empty,
+		NotBefore: start, NotAfter: start.AddDate(1, 0, 0)}
+	ader, err := x509.CreateCertificate(rand.Reader, atmpl, atmpl, &ak.PublicKey, ak)
+	if err != nil {
+		return nil, err
+	}
+	p.attacker = tls.Certificate{Certificate: [][]byte{ader}, PrivateKey: ak}
+	return p, nil
 }
 
 var quietLogger = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled}
@@ -182,6 +258,9 @@ func (s *session) handshake(pool *certPool, hsEmit func(side int, t vt, b, plain
 	}
 	s.wire = w
 	clientCert := pool.ecdsa[s.client.idx%len(pool.ecdsa)]
+	if s.attack != nil {
+		clientCert = pool.attacker
+	}
 	serverCert := pool.ecdsa[s.server.idx%len(pool.ecdsa)]
 	if s.suite.RSA {
 		serverCert = pool.rsa

@@ -383,7 +383,10 @@ func (sm *sim) manifest() (*manifest.Manifest, error) {
 		}
 	}
 	for _, d := range sm.f.devs {
-		md := manifest.Device{Name: d.name, Type: d.typ.String(), SystemIP: d.sysIP.String(), SiteID: d.siteID}
+		md := manifest.Device{Name: d.name, Type: d.typ.String(), SiteID: d.siteID}
+		if d.sysIP.IsValid() {
+			md.SystemIP = d.sysIP.String()
+		}
 		if d.addr4.IsValid() {
 			md.Addrs = []string{d.addr4.String(), d.addr6.String()}
 		}

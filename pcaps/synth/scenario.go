@@ -65,6 +65,12 @@ var scenarioList = []Scenario{
 		prepare: prepMeshBroken, build: buildMeshBroken},
 	{Name: "plaintext-control", Summary: "an edge's control connection to vSmart 1 runs vdaemon and OMP in the clear (UDP on its controller port, no DTLS)",
 		Anomalies: []string{"untunnelled-control"}, Tail: 10 * time.Second, MinEdges: 2, build: buildPlaintextControl},
+	{Name: "attack-cve-2026-20127", Summary: "a host with a self-signed certificate replays the CVE-2026-20127 exploit (forged CHALLENGE_ACK_ACK, HELLO, SSH key in VMANAGE_TO_PEER): vSmart 1 accepts it, vSmart 2 (patched) tears it down",
+		Anomalies: []string{"cve-2026-20127-challenge-bypass", "ssh-key-injection", "rogue-certificate", "teardown"},
+		Tail:      22 * time.Second, MinEdges: 2, build: buildAttack20127},
+	{Name: "attack-cve-2026-20182", Summary: "a host with a self-signed certificate replays the CVE-2026-20182 exploit (vHub CHALLENGE_ACK, HELLO, SSH key in VMANAGE_TO_PEER): vSmart 1 accepts it; vSmart 2 (patched) tears it down, in a session whose key is not in the key log",
+		Anomalies: []string{"cve-2026-20182-vhub-bypass", "ssh-key-injection", "rogue-certificate", "decryption-gap"},
+		Tail:      22 * time.Second, MinEdges: 2, build: buildAttack20182},
 	{Name: "scale", Summary: "size from the flags (--edges, --routes); hub-and-spoke reflection policy; no anomaly",
 		Tail: 5 * time.Second, MinEdges: 2, build: buildScale},
 	{Name: "churn", Summary: "a long capture for benchmarks (length: --duration): tables of constant size (--routes, default 5000; --edges, default 4) whose paths keep changing: withdrawals, fresh path-ids, preference changes, TLOC flaps below the flap threshold",
@@ -672,7 +678,7 @@ func buildAlertTeardown(sm *sim) error {
 		}
 		t := t1 + 5*vtMS
 		sm.at(t, func() {
-			if a := sm.teardown(s, srv, t, 26); a >= 0 { // RXTRDWN
+			if a := sm.teardown(s, srv, t, sdwan.ConnRXTRDWN); a >= 0 {
 				yTear = append(yTear, a)
 			}
 		})

@@ -31,13 +31,16 @@ type session struct {
 	psk         []byte
 	pskIdentity string
 	keyInLog    bool
-	cAddr       netip.AddrPort
-	sAddr       netip.AddrPort
-	vlan        uint16
-	rtt         vt
-	start       vt // the first handshake packet
-	appStart    vt // the first application record
-	hsDrop      int
+	// attack: the attack scenarios' script for this session (kind attack)
+	attack    *attackPlan
+	attackKey string
+	cAddr     netip.AddrPort
+	sAddr     netip.AddrPort
+	vlan      uint16
+	rtt       vt
+	start     vt // the first handshake packet
+	appStart  vt // the first application record
+	hsDrop    int
 
 	// runtime
 	wire      *wire

@@ -190,7 +190,11 @@ func (sm *sim) newSession(kind string, cl, sv *device, start vt) *session {
 	}
 	port := uint16(12346)
 	if sv.cores > 1 {
-		port += uint16(100 * (int(cl.sysIP.As4()[3]) % sv.cores))
+		id := cl.sysIP
+		if !id.IsValid() {
+			id = cl.addr4 // the attacker has no system-ip
+		}
+		port += uint16(100 * (int(id.As4()[3]) % sv.cores))
 	}
 	if s.transport == "tls" {
 		port = 23456
@@ -525,6 +529,10 @@ func (sm *sim) startApp(s *session) {
 			{Type: vdaemon.TLVServerKey, Raw: key}}
 	}
 	t1 := sm.send(s, srv, t, vdaemon.TypeChallenge, ch)
+	if s.attack != nil {
+		sm.runAttack(s, t1)
+		return
+	}
 	t2 := t1 + s.lag(cli) + 3*vtMS + sm.jitter(2*vtMS)
 	sm.at(t2, func() {
 		ack := &vdaemon.ChallengeAck{Verified: 1, HardwareFlag: 1,
@@ -554,7 +562,7 @@ func (sm *sim) afterChallenge(s *session, t vt) {
 	switch s.kind {
 	case kindVBond:
 		td := t + 2500*vtMS + sm.jitter(200*vtMS)
-		sm.at(td, func() { sm.teardown(s, srv, td, 10) }) // DISCVBD: disconnect vBond after register reply
+		sm.at(td, func() { sm.teardown(s, srv, td, sdwan.ConnDISCVBD) }) // disconnect vBond after register reply
 	case kindOMP:
 		tc := t + s.lag(cli) + 20*vtMS + sm.jitter(5*vtMS)
 		ts := t + 20*vtMS + sm.jitter(5*vtMS)

@@ -1,0 +1,274 @@
+package analyze
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// rogue-certificate: a control connection whose DTLS/TLS certificate a
+// fabric would not issue. TLS 1.2 and DTLS 1.2 send certificates in the
+// clear, so this needs no key: it is what fires for an attacker whose
+// session cannot be decrypted.
+//
+//   - a self-signed certificate, or one whose subject has no value (the
+//     public exploit modules for CVE-2026-20127 and CVE-2026-20182 present
+//     a fresh self-signed RSA-2048 certificate with subject "/CN=/O=/C=":
+//     rapid7/metasploit-framework cisco_sdwan_auth_bypass.rb and
+//     cisco_sdwan_vhub_auth_bypass.rb), an empty certificate list, or one
+//     that cannot be parsed: raised at once;
+//   - an issuer outside the fabric's set: the issuers of the certificates
+//     controllers (the DTLS/TLS servers) present on sessions that reached
+//     up and decrypt, the --trusted-issuer names, and, on the connecting
+//     side, Cisco's SUDI issuers (hardware edges present their
+//     manufacturing certificate). Decided once the fabric's set is known:
+//     MergeWindow after the session was first seen, or at the end of the
+//     capture.
+
+// KindRogueCertificate names the notice of this detector.
+const KindRogueCertificate Kind = "rogue-certificate"
+
+var certDetDef = detectorDef{name: "rogue-certificate", flags: []Flag{{Name: "trusted-issuer",
+	Usage: "rogue-certificate: a certificate issuer taken as the fabric's (RFC 2253, \"CN=Acme Root CA,O=Acme\"); repeatable",
+	Strs:  func(c *Config) *[]string { return &c.TrustedIssuers }}}, make: func(a *Analyzer) detector {
+	d := &certDet{a: a, issuers: map[string]bool{}, trusted: map[string]bool{}, done: map[*session]uint8{}}
+	for _, n := range a.cfg.TrustedIssuers {
+		d.trusted[normIssuer(n)] = true
+	}
+	return d
+}}
+
+// sudiIssuers are the common names of Cisco's hardware (SUDI) issuing CAs
+// (Cisco PKI: ACT2 SUDI CA, High Assurance SUDI CA, Cisco Manufacturing CA,
+// Cisco Manufacturing CA SHA2, Cisco Manufacturing CA III).
+var sudiIssuers = []string{"ACT2 SUDI CA", "High Assurance SUDI CA", "Cisco Manufacturing CA",
+	"Cisco Manufacturing CA SHA2", "Cisco Manufacturing CA III"}
+
+type certDet struct {
+	a       *Analyzer
+	issuers map[string]bool // the fabric's: controllers' certificate issuers
+	trusted map[string]bool // --trusted-issuer
+	// done: per session, bit 0: immediate checks made; bit 1: issuers
+	// checked; bit 2: issuer learned from it
+	done    map[*session]uint8
+	pending []*session // issuer checks waiting for the fabric's set
+}
+
+// normIssuer compares issuers without case or spaces after commas.
+func normIssuer(s string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ", ", ","))
+}
+
+func (u *certDet) event(e *coreEvent) {
+	switch e.kind {
+	case evDropped:
+		if e.s != nil {
+			delete(u.done, e.s)
+			if i := slices.Index(u.pending, e.s); i >= 0 {
+				u.pending = slices.Delete(u.pending, i, i+1)
+			}
+		}
+	case evRecord, evSessionChanged:
+		s := e.s
+		if s == nil || (s.info.ClientCert == nil && s.info.ServerCert == nil) {
+			return
+		}
+		u.learn(s)
+		if u.done[s]&1 == 0 {
+			u.done[s] |= 1
+			u.immediate(s, e)
+			u.pending = append(u.pending, s)
+		}
+	}
+}
+
+// learn adds the server certificate's issuer of an established,
+// decrypting session to the fabric's set.
+func (u *certDet) learn(s *session) {
+	c := s.info.ServerCert
+	if u.done[s]&4 != 0 || c == nil || c.SelfSigned || c.Empty || c.ParseError != "" || c.Issuer == "" ||
+		s.ctl != ctlUp || s.records == 0 {
+		return
+	}
+	u.done[s] |= 4
+	u.issuers[normIssuer(c.Issuer)] = true
+}
+
+// problems lists what is wrong with a certificate on its own.
+func certProblems(c *Certificate) []string {
+	var p []string
+	switch {
+	case c == nil:
+	case c.Empty:
+		p = append(p, "presented an empty certificate list")
+	case c.ParseError != "":
+		p = append(p, "presented a certificate that cannot be parsed ("+c.ParseError+")")
+	default:
+		if c.SelfSigned {
+			p = append(p, "presented a self-signed certificate")
+		}
+		if c.SubjectEmpty {
+			p = append(p, "presented a certificate whose subject has no value")
+		}
+	}
+	return p
+}
+
+func certDesc(c *Certificate) string {
+	subj := c.Subject
+	if subj == "" {
+		subj = "(empty)"
+	}
+	return "subject " + strconv.Quote(subj) + ", issuer " + strconv.Quote(c.Issuer) + ", SHA-256 " + c.SHA256
+}
+
+func (u *certDet) immediate(s *session, e *coreEvent) {
+	var what []string
+	first, frame := e.now, e.frame
+	for side, c := range []*Certificate{s.info.ClientCert, s.info.ServerCert} {
+		p := certProblems(c)
+		if len(p) == 0 {
+			continue
+		}
+		if len(what) == 0 && c.Frame != 0 {
+			frame = c.Frame
+		}
+		if t := timeNS(c.Time); t != 0 && t < first {
+			first = t
+		}
+		w := sideDesc(s.sides[side]) + " (the " + [2]string{"DTLS/TLS client", "DTLS/TLS server"}[side] + ") " +
+			strings.Join(p, " and ")
+		if !c.Empty && c.ParseError == "" {
+			w += " (" + certDesc(c) + ")"
+		}
+		what = append(what, w)
+	}
+	if len(what) > 0 {
+		u.raise(s, e.now, first, frame, strings.Join(what, "; "))
+	}
+}
+
+// raise raises (or extends) the session's anomaly; frame is that of the
+// certificate at fault.
+func (u *certDet) raise(s *session, now int64, start int64, frame uint64, what string) {
+	explain := func(*instant) string {
+		out := "On control connection " + s.subject() + ", " + what + ". A fabric's devices present certificates " +
+			"issued by the organization's CA (or Cisco's), never self-signed ones; the public exploit modules for " +
+			"CVE-2026-20127 and CVE-2026-20182 connect with a fresh self-signed certificate with an empty subject."
+		switch {
+		case s.records == 0 && s.gapRecords > 0:
+			out += " None of the session's records could be decrypted (" + gapWhy(s) + "): the certificate is all " +
+				"the capture shows of this peer; what it said inside the session is unknown."
+		case s.records == 0:
+			out += " No record of the session was decoded."
+		}
+		return out
+	}
+	u.a.instant(KindRogueCertificate, s.subject(), SevCritical, start, now, frame, u.a.cfg.MergeWindow, s.id, explain)
+}
+
+// gapWhy names the reasons of a session's unreadable records.
+func gapWhy(s *session) string {
+	rs := make([]string, 0, len(s.gapReasons))
+	for r := range s.gapReasons {
+		rs = append(rs, r)
+	}
+	slices.Sort(rs)
+	return strings.Join(rs, ", ")
+}
+
+func (u *certDet) tick(now int64) {
+	if len(u.pending) == 0 || len(u.issuers) == 0 {
+		return
+	}
+	keep := u.pending[:0]
+	for _, s := range u.pending {
+		if now-s.start < int64(u.a.cfg.MergeWindow) {
+			keep = append(keep, s)
+			continue
+		}
+		u.checkIssuer(s, now)
+	}
+	clear(u.pending[len(keep):])
+	u.pending = keep
+}
+
+func (u *certDet) finish(now int64) {
+	for _, s := range u.pending {
+		u.checkIssuer(s, now)
+	}
+	u.pending = nil
+}
+
+// checkIssuer raises the issuers of s that are not the fabric's.
+func (u *certDet) checkIssuer(s *session, now int64) {
+	if u.done[s]&2 != 0 || (len(u.issuers) == 0 && len(u.trusted) == 0) {
+		return
+	}
+	u.done[s] |= 2
+	var what []string
+	start := now
+	var frame uint64
+	for side, c := range []*Certificate{s.info.ClientCert, s.info.ServerCert} {
+		if c == nil || len(certProblems(c)) > 0 || c.Issuer == "" {
+			continue // reported already, or nothing to compare
+		}
+		n := normIssuer(c.Issuer)
+		if u.issuers[n] || u.trusted[n] || (side == 0 && isSUDI(c.Issuer)) {
+			continue
+		}
+		if frame == 0 {
+			frame = c.Frame
+		}
+		if t := timeNS(c.Time); t != 0 && t < start {
+			start = t
+		}
+		what = append(what, sideDesc(s.sides[side])+" (the "+[2]string{"DTLS/TLS client", "DTLS/TLS server"}[side]+
+			") presented a certificate from an issuer outside the fabric's set ("+certDesc(c)+"; the fabric's: "+
+			u.issuerList()+")")
+	}
+	if len(what) > 0 {
+		u.raise(s, now, start, frame, strings.Join(what, "; "))
+	}
+}
+
+func (u *certDet) issuerList() string {
+	l := make([]string, 0, len(u.issuers)+len(u.trusted))
+	for n := range u.issuers {
+		l = append(l, strconv.Quote(n))
+	}
+	for n := range u.trusted {
+		if !u.issuers[n] {
+			l = append(l, strconv.Quote(n)+" (trusted)")
+		}
+	}
+	slices.Sort(l)
+	return strings.Join(l, ", ")
+}
+
+func isSUDI(issuer string) bool {
+	for _, cn := range sudiIssuers {
+		if strings.Contains(issuer, "CN="+cn+",") || strings.HasSuffix(issuer, "CN="+cn) {
+			return true
+		}
+	}
+	return false
+}
+
+var rogueCertificateKind = kindDef{kind: KindRogueCertificate, det: &certDetDef, explainText: explainText{
+	sev:     "critical",
+	subject: "session <client ip:port> > <server ip:port>",
+	meaning: "A side of a control connection presented, in the clear DTLS/TLS 1.2 handshake, a certificate no " +
+		"fabric device presents: self-signed, with an empty subject, an empty certificate list, unparsable, or " +
+		"issued by a CA outside the fabric's set (the issuers of the controllers' certificates on established, " +
+		"decrypting sessions, the --trusted-issuer names and, for connecting devices, Cisco's SUDI CAs). No key " +
+		"is needed: when the session cannot be decrypted, this is what shows the peer, and the explanation says " +
+		"so. The exploit modules for CVE-2026-20127 and CVE-2026-20182 use a self-signed certificate with an " +
+		"empty subject. Evidence: the frame of the certificate.",
+	matters: "Controllers should refuse such a peer; one that is accepted (see the CVE kinds on the same session) " +
+		"has joined the control plane without being a fabric device.",
+	check: "show control connections-history (the peer's public IP, errors such as CRTVERFL), show certificate " +
+		"root-ca-cert and the organization's CA on the controllers, the session's other anomalies.",
+	settings: "--trusted-issuer NAME (Config.TrustedIssuers; repeatable, RFC 2253 form as shown in the explanation); " +
+		"--merge-window (Config.MergeWindow, default 60s): how long the issuer check waits for the fabric's set.",
+}}

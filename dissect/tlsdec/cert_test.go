@@ -1,0 +1,78 @@
+package tlsdec
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+)
+
+// certMsg builds a Certificate message body from DER certificates.
+func certMsg(ders ...[]byte) []byte {
+	var list []byte
+	for _, d := range ders {
+		list = append(list, byte(len(d)>>16), byte(len(d)>>8), byte(len(d)))
+		list = append(list, d...)
+	}
+	return append([]byte{byte(len(list) >> 16), byte(len(list) >> 8), byte(len(list))}, list...)
+}
+
+func TestCertInfo(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// the exploit modules' certificate: self-signed, subject "/CN=/O=/C="
+	empty := pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: ""},
+		{Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: ""}, {Type: asn1.ObjectIdentifier{2, 5, 4, 6}, Value: ""}}}
+	st := &x509.Certificate{SerialNumber: big.NewInt(0x1234), Subject: empty, NotBefore: start, NotAfter: start.AddDate(1, 0, 0)}
+	selfDER, err := x509.CreateCertificate(rand.Reader, st, st, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Acme Root CA", Organization: []string{"Acme"}},
+		NotBefore: start, NotAfter: start.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caT, caT, &key.PublicKey, key)
+	ca, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	lt := &x509.Certificate{SerialNumber: big.NewInt(77), Subject: pkix.Name{CommonName: "vsmart-1", Organization: []string{"Acme"}},
+		NotBefore: start, NotAfter: start.AddDate(1, 0, 0)}
+	leafDER, _ := x509.CreateCertificate(rand.Reader, lt, ca, &leafKey.PublicKey, key)
+
+	ci, err := certInfo(certMsg(selfDER), 5)
+	if err != nil || !ci.SelfSigned || !ci.SubjectEmpty || ci.Chain != 1 || ci.Serial != "1234" || ci.Frame != 5 ||
+		ci.SHA256 != sha256.Sum256(selfDER) || ci.ParseError != "" {
+		t.Errorf("self-signed: %+v %v", ci, err)
+	}
+	ci, err = certInfo(certMsg(leafDER, caDER), 6)
+	if err != nil || ci.SelfSigned || ci.SubjectEmpty || ci.Chain != 2 || ci.Subject != "CN=vsmart-1,O=Acme" ||
+		ci.Issuer != "CN=Acme Root CA,O=Acme" || !strings.Contains(ci.String(), `issuer "CN=Acme Root CA,O=Acme"`) {
+		t.Errorf("CA-issued: %+v %v", ci, err)
+	}
+	// the CA itself is self-signed (and not empty)
+	if ci, _ = certInfo(certMsg(caDER), 0); !ci.SelfSigned || ci.SubjectEmpty || !strings.Contains(ci.String(), "(self-signed)") {
+		t.Errorf("CA: %+v", ci)
+	}
+	if ci, err = certInfo(certMsg(), 0); err != nil || !ci.Empty || ci.String() != "no certificate" {
+		t.Errorf("empty: %+v %v", ci, err)
+	}
+	if ci, err = certInfo(certMsg([]byte{0x30, 0x03, 1, 2, 3}), 0); err != nil || ci.ParseError == "" ||
+		!strings.Contains(ci.String(), "unparsable") {
+		t.Errorf("garbage: %+v %v", ci, err)
+	}
+	// framing errors are errors
+	for _, b := range [][]byte{{0, 0}, {0, 0, 9, 0, 0}, {0, 0, 4, 0, 0, 9, 1}} {
+		if _, err := certInfo(b, 0); err == nil {
+			t.Errorf("%x: no error", b)
+		}
+	}
+	var nilInfo *CertInfo
+	if nilInfo.String() != "not seen" {
+		t.Error(nilInfo.String())
+	}
+}
