@@ -232,3 +232,50 @@ func netipAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 func subj(x *sess) string {
 	return "session " + x.info.Client.String() + " > " + x.info.Server.String()
 }
+
+// Review findings: legitimate exchanges that a lossy or reordering capture
+// shows oddly must not look like the bypass, and a vManage that is the
+// DTLS server pushing keys is normal.
+func TestBypassNotRaisedOnLossOrReorder(t *testing.T) {
+	v1, e1, m := vsmart(1), edge(1, 100), vmanageDev()
+	// the CHALLENGE_ACK was lost by the capture; the controller's
+	// CHALLENGE_ACK_ACK vouches for the peer
+	f := newFab(t, Config{})
+	f.manual = true
+	x := f.session(e1, v1)
+	x.send(false, vdaemon.TypeChallenge, &vdaemon.Challenge{})
+	x.send(false, vdaemon.TypeChallengeAckAck, &vdaemon.ChallengeAckAck{VerifyStatus: 1})
+	x.hello(true)
+	x.hello(false)
+	// the CHALLENGE_ACK_ACK captured after the client's HELLO
+	y := f.session(edge(2, 101), v1)
+	y.send(false, vdaemon.TypeChallenge, &vdaemon.Challenge{})
+	y.send(true, vdaemon.TypeChallengeAck, &vdaemon.ChallengeAck{})
+	y.hello(true)
+	y.send(false, vdaemon.TypeChallengeAckAck, &vdaemon.ChallengeAckAck{VerifyStatus: 1})
+	y.hello(false)
+	// the vManage is the DTLS server: it sends the CHALLENGE to the
+	// vSmart, verifies it, then pushes its keys
+	z := f.session(v1, m)
+	z.challenge()
+	z.hello(true)
+	z.hello(false)
+	z.send(false, vdaemon.TypeVManageToPeer, keyBuffer(testKey))
+	f.finish(5)
+	f.wantNone()
+	// but a HELLO the controller answers with HELLO, no ACK_ACK ever, is
+	// the bypass, dated at the HELLO
+	g := newFab(t, Config{})
+	g.manual = true
+	w := g.session(e1, v1)
+	w.send(false, vdaemon.TypeChallenge, &vdaemon.Challenge{})
+	g.at(1)
+	w.hello(true)
+	g.at(2)
+	w.hello(false)
+	g.finish(5)
+	a := g.wantOne(KindChallengeBypass, subj(w))
+	if !a.Start.Equal(sec(1)) || a.Evidence[0] != 2 || !strings.Contains(a.Explanation, "accepted the peer") {
+		t.Errorf("%+v", a)
+	}
+}

@@ -47,8 +47,9 @@ var authBypassDetDef = detectorDef{name: "auth-bypass", make: func(a *Analyzer) 
 }}
 
 type authBypassDet struct {
-	a  *Analyzer
-	st map[*session]*chalState
+	a       *Analyzer
+	st      map[*session]*chalState
+	pending []*session // sessions with a HELLO waiting for judgement, in order
 }
 
 // chalState is the challenge exchange of one session as seen.
@@ -61,6 +62,14 @@ type chalState struct {
 	bypass, vhub *instant
 	outcome      string
 	outcomeSet   bool
+	// a HELLO from the connecting side before the exchange completed,
+	// judged at the controller's next message (a CHALLENGE_ACK_ACK that
+	// was merely reordered cancels it) or at the end of the capture
+	pendHello  bool
+	pendAt     int64
+	pendFrame  uint64
+	pendWhat   string
+	pendListed bool
 }
 
 func (u *authBypassDet) state(s *session) *chalState {
@@ -110,6 +119,12 @@ func (u *authBypassDet) event(e *coreEvent) {
 		}
 		st = u.state(s)
 	}
+	if st.pendHello && d != st.connecting() {
+		st.pendHello = false
+		if _, ackAck := e.vd.Body.(*vdaemon.ChallengeAckAck); !ackAck {
+			u.raisePending(s, st)
+		}
+	}
 	switch b := e.vd.Body.(type) {
 	case *vdaemon.Challenge:
 		if st.chalFrom < 0 {
@@ -135,10 +150,20 @@ func (u *authBypassDet) event(e *coreEvent) {
 		}
 	case *vdaemon.Hello:
 		if d == st.connecting() {
-			if st.chalFrom >= 0 && s.gapRecords == 0 && st.bypass == nil && !st.vhubAck &&
-				(st.ackFrom != int8(d) || st.ackAckFrom != int8(1-d)) {
-				u.raiseBypass(e, st, sideDesc(e.sd)+" sent HELLO to "+sideDesc(e.sd.other())+
-					" without the CHALLENGE → CHALLENGE_ACK → CHALLENGE_ACK_ACK order ("+u.seen(st)+")")
+			if st.chalFrom >= 0 && s.gapRecords == 0 && st.bypass == nil && !st.vhubAck && !st.pendHello &&
+				st.ackAckFrom != int8(1-d) {
+				// the controller has not vouched for the peer (yet): its
+				// next message decides
+				st.pendHello, st.pendAt, st.pendFrame = true, e.now, e.frame
+				st.pendWhat = sideDesc(e.sd) + " sent HELLO to " + sideDesc(e.sd.other()) +
+					" without the CHALLENGE → CHALLENGE_ACK → CHALLENGE_ACK_ACK order (" + u.seen(st) + ")"
+				if !st.pendListed {
+					st.pendListed = true
+					if len(u.pending) >= 64 {
+						u.compact()
+					}
+					u.pending = append(u.pending, s)
+				}
 			} else {
 				u.extend(st, e)
 			}
@@ -169,7 +194,7 @@ func (u *authBypassDet) keys(e *coreEvent, v *vdaemon.VManageToPeer) {
 	case st != nil && (st.bypass != nil || st.vhub != nil):
 		why = "its session got past the challenge exchange without authenticating (" +
 			string(map[bool]Kind{true: KindChallengeBypass, false: KindVHubBypass}[st.bypass != nil]) + ")"
-	case st != nil && st.chalFrom >= 0 && (st.ackFrom != int8(sd.idx) || st.ackAckFrom != int8(1-sd.idx)):
+	case st != nil && st.chalFrom >= 0 && (st.ackFrom != int8(st.connecting()) || st.ackAckFrom != int8(1-st.connecting())):
 		why = "its session's challenge exchange was not completed in order (" + u.seen(st) + ")"
 	default:
 		return // an authenticated vManage pushing its keys: normal
@@ -192,6 +217,47 @@ func (u *authBypassDet) keys(e *coreEvent, v *vdaemon.VManageToPeer) {
 			"access as vmanage-admin."
 	}
 	u.a.instant(KindSSHKeyInjection, s.subject(), SevCritical, e.now, e.now, e.frame, u.a.cfg.MergeWindow, s.id, explain)
+}
+
+// raisePending raises the out-of-order HELLO of st.
+func (u *authBypassDet) raisePending(s *session, st *chalState) {
+	st.pendHello = false
+	if st.bypass != nil {
+		return
+	}
+	what := st.pendWhat
+	explain := func(*instant) string {
+		return what + ". A peer that reaches HELLO without being verified is what the CVE-2026-20127 " +
+			"authentication bypass achieves (Metasploit cisco_sdwan_auth_bypass): a vulnerable controller takes " +
+			"it as authenticated without any certificate or serial check. " + outcomeText(st)
+	}
+	st.bypass = u.a.instant(KindChallengeBypass, s.subject(), SevCritical, st.pendAt, u.a.clock, st.pendFrame,
+		u.a.cfg.MergeWindow, s.id, explain)
+}
+
+// compact keeps in pending only the sessions still waiting and in memory.
+func (u *authBypassDet) compact() {
+	keep := u.pending[:0]
+	for _, s := range u.pending {
+		if st := u.st[s]; st != nil && st.pendHello {
+			keep = append(keep, s)
+		} else if st != nil {
+			st.pendListed = false
+		}
+	}
+	clear(u.pending[len(keep):])
+	u.pending = keep
+}
+
+// finish judges the HELLOs still waiting: the capture ended before the
+// controller said anything more.
+func (u *authBypassDet) finish(now int64) {
+	for _, s := range u.pending {
+		if st := u.st[s]; st != nil && st.pendHello {
+			u.raisePending(s, st)
+		}
+	}
+	u.pending = nil
 }
 
 // skipped says what the connecting side left out.

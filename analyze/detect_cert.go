@@ -63,10 +63,7 @@ func (u *certDet) event(e *coreEvent) {
 	switch e.kind {
 	case evDropped:
 		if e.s != nil {
-			delete(u.done, e.s)
-			if i := slices.Index(u.pending, e.s); i >= 0 {
-				u.pending = slices.Delete(u.pending, i, i+1)
-			}
+			delete(u.done, e.s) // its entry in pending is skipped when reached
 		}
 	case evRecord, evSessionChanged:
 		s := e.s
@@ -178,7 +175,7 @@ func gapWhy(s *session) string {
 }
 
 func (u *certDet) tick(now int64) {
-	if len(u.pending) == 0 || len(u.issuers) == 0 {
+	if len(u.pending) == 0 || (len(u.issuers) == 0 && len(u.trusted) == 0) {
 		return
 	}
 	keep := u.pending[:0]
@@ -202,7 +199,7 @@ func (u *certDet) finish(now int64) {
 
 // checkIssuer raises the issuers of s that are not the fabric's.
 func (u *certDet) checkIssuer(s *session, now int64) {
-	if u.done[s]&2 != 0 || (len(u.issuers) == 0 && len(u.trusted) == 0) {
+	if d, live := u.done[s]; !live || d&2 != 0 || (len(u.issuers) == 0 && len(u.trusted) == 0) {
 		return
 	}
 	u.done[s] |= 2

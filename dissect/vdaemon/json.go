@@ -140,7 +140,11 @@ func AppendBodyJSON(b []byte, body Body) []byte {
 		}
 		b = append(b, `,"ssh_keys":`...)
 		b = AppendSSHKeysJSON(b, m.Keys())
-		if !m.Short {
+		switch {
+		case m.BadTLVs:
+			b = append(b, `,"bad_tlvs":true`...)
+			b = appendExtra(b, m.Extra)
+		case !m.Short:
 			b = append(b, ',')
 			b = appendTLVsJSON(b, m.TLVs)
 			b = appendExtra(b, m.Extra)

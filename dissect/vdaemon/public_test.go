@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ompscope/ompscope/dissect/internal/hexvec"
 	"github.com/ompscope/ompscope/dissect/sdwan"
@@ -150,5 +151,34 @@ func TestFindSSHKeys(t *testing.T) {
 	}
 	if n := len(FindSSHKeys(many)); n != maxSSHKeys {
 		t.Errorf("%d keys from 40, want %d", n, maxSSHKeys)
+	}
+}
+
+// TestVManageToPeerBadTLVs: malformed bytes after the buffer do not hide
+// the key (a controller reads only the buffer).
+func TestVManageToPeerBadTLVs(t *testing.T) {
+	vecs, err := hexvec.Map("testdata/public-vectors.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append(append([]byte(nil), vecs["cve-2026-20127-vmanage-to-peer"][:12+AuthorizedKeysLen]...), 5, 0)
+	m, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.Body.(*VManageToPeer)
+	if !v.BadTLVs || !bytes.Equal(v.Extra, []byte{5, 0}) || len(v.Keys()) != 1 || v.Keys()[0].Comment != "attacker@kali" {
+		t.Errorf("%+v", v)
+	}
+	if out, err := Marshal(m); err != nil || !bytes.Equal(out, b) {
+		t.Errorf("re-encode %v", err)
+	}
+	if j := string(AppendJSON(nil, m)); !strings.Contains(j, `"bad_tlvs":true,"extra":"0500"`) {
+		t.Errorf("%s", j)
+	}
+	// a long comment is cut on a character boundary
+	keys := FindSSHKeys([]byte("ssh-rsa AAAA " + strings.Repeat("é", 100)))
+	if len(keys) != 1 || !utf8.ValidString(keys[0].Comment) || len(keys[0].Comment) > maxCommentLength+len("…") {
+		t.Errorf("%q", keys[0].Comment)
 	}
 }

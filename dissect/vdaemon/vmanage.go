@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"strconv"
+	"unicode/utf8"
 )
 
 // AuthorizedKeysLen is the size of the authorized-keys buffer that opens a
@@ -30,6 +31,10 @@ type VManageToPeer struct {
 	Short  bool
 	TLVs   []TLV
 	Extra  []byte
+	// BadTLVs: what follows the buffer is not a TLV list; it is all in
+	// Extra. The message still decodes: a controller reads only the
+	// buffer, so malformed TLVs must not hide an injected key.
+	BadTLVs bool
 }
 
 func (v *VManageToPeer) decode(data []byte) error {
@@ -43,8 +48,12 @@ func (v *VManageToPeer) decode(data []byte) error {
 	}
 	v.Buffer = append([]byte(nil), data[:AuthorizedKeysLen]...)
 	tlvs, rest, err := decodeTLVs("vdaemon vmanage-to-peer", data[AuthorizedKeysLen:], HeaderLen+AuthorizedKeysLen)
+	if err != nil {
+		v.BadTLVs, v.Extra = true, copyOrNil(data[AuthorizedKeysLen:])
+		return nil
+	}
 	v.TLVs, v.Extra = tlvs, copyOrNil(rest)
-	return err
+	return nil
 }
 
 // AppendTo implements Body.
@@ -57,6 +66,9 @@ func (v *VManageToPeer) AppendTo(b []byte) ([]byte, error) {
 	}
 	b = append(b, v.Buffer...)
 	b = append(b, make([]byte, AuthorizedKeysLen-len(v.Buffer))...)
+	if v.BadTLVs {
+		return append(b, v.Extra...), nil
+	}
 	b, err := appendTLVs(b, "vdaemon vmanage-to-peer", v.TLVs)
 	return append(b, v.Extra...), err
 }
@@ -146,7 +158,11 @@ func FindSSHKeys(text []byte) []SSHKey {
 			ce++
 		}
 		if ce-c > maxCommentLength {
-			k.Comment = string(text[c:c+maxCommentLength]) + "…"
+			cut := c + maxCommentLength
+			for cut > c && !utf8.RuneStart(text[cut]) {
+				cut-- // never split a character
+			}
+			k.Comment = string(text[c:cut]) + "…"
 		} else {
 			k.Comment = string(text[c:ce])
 		}
