@@ -265,6 +265,18 @@ func (a *Analyzer) Message(in *Input) {
 	}
 }
 
+// SessionSeen makes the session of info known before any of its records:
+// the dissector read facts of it from the clear handshake (its
+// certificates). Detectors that judge such facts do so at once.
+func (a *Analyzer) SessionSeen(info *SessionInfo, t time.Time, frame uint64) {
+	if info == nil {
+		return
+	}
+	now := a.advanceTo(timeNS(t))
+	s := a.session(info, now)
+	a.tellv(coreEvent{kind: evSessionInfo, s: s, now: now, frame: frame})
+}
+
 // Gap records undecryptable records of a session.
 func (a *Analyzer) Gap(g *Gap) {
 	if g == nil {
@@ -385,9 +397,9 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 			sd.uuid = u.Text
 			a.identity(sd, now, frame)
 		}
-		a.setCtl(s, ctlChallenge, now, frame, "CHALLENGE_ACK")
+		a.setCtl(s, ctlChallengeResp, now, frame, "CHALLENGE_ACK")
 	case *vdaemon.ChallengeAckAck:
-		a.setCtl(s, ctlUp, now, frame, "CHALLENGE_ACK_ACK")
+		a.setCtl(s, ctlChallengeAck, now, frame, "CHALLENGE_ACK_ACK")
 	case *vdaemon.Hello:
 		sd.helloSeen, sd.helloMS, sd.tolMS = true, b.IntervalMS, b.ToleranceMS
 		if b.Color != sd.color {

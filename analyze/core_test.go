@@ -34,7 +34,7 @@ func TestStateMachineAndNegotiation(t *testing.T) {
 	for _, e := range f.eventsOf(EvPeerState) {
 		seq = append(seq, e.State.Layer+":"+e.State.New)
 	}
-	want := []string{"control:challenge", "control:up", "omp:handshake", "omp:up"}
+	want := []string{"control:challenge", "control:challenge-resp", "control:challenge-ack", "control:up", "omp:handshake", "omp:up"}
 	if len(seq) != len(want) {
 		t.Fatalf("state sequence %v, want %v", seq, want)
 	}

@@ -65,7 +65,7 @@ func (u *certDet) event(e *coreEvent) {
 		if e.s != nil {
 			delete(u.done, e.s) // its entry in pending is skipped when reached
 		}
-	case evRecord, evSessionChanged:
+	case evRecord, evSessionChanged, evSessionInfo:
 		s := e.s
 		if s == nil || (s.info.ClientCert == nil && s.info.ServerCert == nil) {
 			return

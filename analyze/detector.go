@@ -105,6 +105,9 @@ const (
 	// evDropped: table t (or session s) left memory (Retention > 0):
 	// forget what is kept about it.
 	evDropped
+	// evSessionInfo: s learned facts before any record (its
+	// certificates, Analyzer.SessionSeen).
+	evSessionInfo
 	// evVDaemon: side sd of s sent vdaemon message vd (after its evHeader,
 	// before the core acted on the body).
 	evVDaemon

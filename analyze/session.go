@@ -6,22 +6,34 @@ import (
 	"github.com/ompscope/ompscope/dissect/sdwan"
 )
 
-// Control-connection states.
+// Control-connection states, in the order a connection passes them, named
+// as Cisco's SessionState (sdwan.SessionState: VIPTELA-SECURITY-MIB):
+// connect (records seen, no CHALLENGE yet), challenge (the controller sent
+// CHALLENGE), challenge-resp (the device answered CHALLENGE_ACK),
+// challenge-ack (the controller's CHALLENGE_ACK_ACK), up (HELLOs or data),
+// down. A passive capture does not see handshake, trying or tear-down as
+// states of their own (the DTLS handshake comes before any record; a
+// TEAR_DOWN ends the connection).
 type ctlState uint8
 
 const (
 	ctlConnect ctlState = iota
 	ctlChallenge
+	ctlChallengeResp
+	ctlChallengeAck
 	ctlUp
 	ctlDown
 )
 
-var ctlNames = [...]string{"connect", "challenge", "up", "down"}
+var ctlNames = [...]string{sdwan.SessionConnect.String(), sdwan.SessionChallenge.String(),
+	sdwan.SessionChallengeResp.String(), sdwan.SessionChallengeAck.String(), sdwan.SessionUp.String(),
+	sdwan.SessionDown.String()}
 
 func (s ctlState) String() string { return ctlNames[s] }
 
-// OMP peer states (Cisco's `show omp peers` vocabulary, plus "none" for a
-// control connection that carries no OMP, such as vBond and vManage ones).
+// OMP peer states, named as Cisco's PeerState (sdwan.PeerState:
+// CISCO-SDWAN-OMP-MIB, `show omp peers`), plus "none" (this project's) for
+// a control connection that carries no OMP, such as vBond and vManage ones.
 type ompState uint8
 
 const (

@@ -110,6 +110,7 @@ const (
 	itemRecord uint8 = iota
 	itemGap
 	itemEnd
+	itemInfo  // the session learned a certificate
 	itemEvict // the worker's tracker evicted the session (MaxSessions): not for the sink
 )
 
@@ -173,7 +174,7 @@ func (d *Dissector) startParallel(n int) {
 	p.clk = flow.NewDecoder(flow.Config{ExternalClock: true}, nopFlow{})
 	p.lastGen = d.cfg.Keys.Generation()
 	cfg := d.cfg
-	cfg.OnGap, cfg.OnSessionEnd = nil, nil
+	cfg.OnGap, cfg.OnSessionEnd, cfg.OnSessionInfo = nil, nil, nil
 	cfg.Flow = cfg.Flow.WithDefaults()
 	cfg.Flow.ExternalClock = true
 	share := func(v int) int { return max(1, (v+n-1)/n) }
@@ -194,6 +195,13 @@ func (d *Dissector) startParallel(n int) {
 		wc := cfg
 		wc.OnGap = w.gap
 		wc.OnSessionEnd = w.end
+		prevCert := wc.TLS.OnCertificate
+		wc.TLS.OnCertificate = func(s *tlsdec.Session) {
+			if prevCert != nil {
+				prevCert(s)
+			}
+			w.info(s)
+		}
 		wc.TLS.OnEvict = func(s *tlsdec.Session) {
 			if prev := cfg.TLS.OnEvict; prev != nil {
 				prev(s)
@@ -302,6 +310,11 @@ func (w *worker) record(e *Event) {
 func (w *worker) gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
 	it := w.add(itemGap, s)
 	it.reason, it.n = r, n
+}
+
+func (w *worker) info(s *tlsdec.Session) {
+	it := w.add(itemInfo, s)
+	it.t, it.frame = s.LastSeen, s.LastFrame
 }
 
 func (w *worker) end(s *tlsdec.Session, t time.Time, frame uint64, why string) {
@@ -576,6 +589,10 @@ func (d *Dissector) deliver(items []item) {
 		case itemEnd:
 			if d.cfg.OnSessionEnd != nil {
 				d.cfg.OnSessionEnd(s, it.t, it.frame, it.why)
+			}
+		case itemInfo:
+			if d.cfg.OnSessionInfo != nil {
+				d.cfg.OnSessionInfo(s, it.t, it.frame)
 			}
 		}
 	}

@@ -14,14 +14,17 @@ import (
 	"github.com/ompscope/ompscope/dissect/vdaemon"
 )
 
-// ControllerDTLSPorts are the UDP ports SD-WAN controllers listen on: the
-// base port 12346 and the per-core ports 12446 … 13046, each with the port
-// hopping offsets +20, +40, +60, +80.
+// ControllerDTLSPorts are the UDP ports SD-WAN control connections use:
+// the base port 12346 plus a configured port offset of 0 to 19 (12346 to
+// 12365: Cisco's "Firewall Ports for Viptela Deployments", and
+// viptela-mibs/19.2/yang/viptela-security.yang port-offset), the
+// controllers' per-core ports 12446 … 13046 (+100 a core), each with the
+// port-hopping steps +20, +40, +60, +80: 12346 to 13145 in all.
 func ControllerDTLSPorts() []uint16 {
 	var ps []uint16
 	for core := uint16(0); core < 8; core++ {
-		for hop := uint16(0); hop <= 80; hop += 20 {
-			ps = append(ps, 12346+100*core+hop)
+		for off := uint16(0); off < 100; off++ { // offset 0-19 + hop 0-80
+			ps = append(ps, 12346+100*core+off)
 		}
 	}
 	return ps
@@ -62,6 +65,12 @@ type Config struct {
 	// which. A session may be reported more than once (an alert, then
 	// the FIN).
 	OnSessionEnd func(s *tlsdec.Session, t time.Time, frame uint64, why string)
+	// OnSessionInfo, if set, hears a session that learned facts before
+	// (or without) any record: a side's certificate, read from the clear
+	// handshake, at time t and frame. An attacker whose session cannot be
+	// decrypted shows this way at once, not when its waiting records are
+	// given up.
+	OnSessionInfo func(s *tlsdec.Session, t time.Time, frame uint64)
 }
 
 // Event is one decrypted (or cleartext) control-connection record, with
@@ -200,6 +209,15 @@ func New(cfg Config, onEvent func(*Event)) *Dissector {
 		// their records, so allow many (a session without a pending
 		// handshake holds well under a kilobyte).
 		tc.MaxSessions = 1 << 17
+	}
+	if cfg.OnSessionInfo != nil {
+		prev := tc.OnCertificate
+		tc.OnCertificate = func(s *tlsdec.Session) {
+			if prev != nil {
+				prev(s)
+			}
+			cfg.OnSessionInfo(s, s.LastSeen, s.LastFrame)
+		}
 	}
 	if cfg.OnGap != nil {
 		prev := tc.OnFailure

@@ -35,9 +35,27 @@ type Sink interface {
 	Tick(t time.Time)
 }
 
+// InfoSink is a Sink that also hears a session that learned facts before
+// any record: its certificates, from the clear handshake
+// (Config.OnSessionInfo).
+type InfoSink interface {
+	Sink
+	SessionInfo(s *tlsdec.Session, t time.Time, frame uint64)
+}
+
 // NewWithSink makes a Dissector whose output goes to sink (Config.OnGap
-// and Config.OnSessionEnd, if set, hear their events too).
+// and Config.OnSessionEnd, if set, hear their events too; an InfoSink
+// hears Config.OnSessionInfo's).
 func NewWithSink(cfg Config, sink Sink) *Dissector {
+	if is, ok := sink.(InfoSink); ok {
+		prev := cfg.OnSessionInfo
+		cfg.OnSessionInfo = func(s *tlsdec.Session, t time.Time, frame uint64) {
+			if prev != nil {
+				prev(s, t, frame)
+			}
+			is.SessionInfo(s, t, frame)
+		}
+	}
 	gap, end := cfg.OnGap, cfg.OnSessionEnd
 	cfg.OnGap = func(s *tlsdec.Session, r tlsdec.Reason, n int) {
 		if gap != nil {

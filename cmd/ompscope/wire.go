@@ -20,7 +20,13 @@ type feeder struct {
 	last  time.Time // the last capture time ticked
 }
 
-var _ dissect.Sink = (*feeder)(nil)
+var _ dissect.InfoSink = (*feeder)(nil)
+
+// SessionInfo feeds a session whose certificates arrived before any
+// record.
+func (f *feeder) SessionInfo(s *tlsdec.Session, t time.Time, frame uint64) {
+	f.a.SessionSeen(f.info(s), t, frame)
+}
 
 // Tick moves the analyzer's clock.
 func (f *feeder) Tick(t time.Time) {

@@ -229,6 +229,8 @@ func TestDefaultFilter(t *testing.T) {
 			// controller DTLS ports over UDP
 			"v4 udp 12346->40000": true, "v4 udp 40000->12366": true, "v4 udp options 12346": true,
 			"v4 udp first frag 12346": true, "v4 udp vlan 12346": true, "v4 udp 13126->1": true,
+			// port offset 1 (12347); core 7, offset 1, hop +80 (13127)
+			"v4 udp 12345->12347": true, "v4 udp 13127->1": true,
 			"v6 udp 12346->5000": true, "v6 udp 5000->12446": true, "v6 vlan udp 12346": true,
 			// TLS over TCP
 			"v4 tcp 23456->50000": true, "v4 tcp qinq-tpid 23456": true, "v6 tcp 23456->6000": true,
@@ -251,12 +253,16 @@ func TestDefaultFilter(t *testing.T) {
 			}
 		}
 		// Every controller port, both directions, and the neighbours.
+		ctl := map[uint16]bool{}
+		for _, p := range dissect.ControllerDTLSPorts() {
+			ctl[p] = true
+		}
 		for _, p := range dissect.ControllerDTLSPorts() {
 			for _, d := range []struct {
 				port uint16
 				want bool
 			}{{p, true}, {p - 1, false}, {p + 1, false}} {
-				if d.port == 12346+80+1 || d.port == 12446-1 { // no neighbour exists between consecutive sets
+				if !d.want && ctl[d.port] { // a neighbour that is a controller port itself
 					continue
 				}
 				for _, dir := range []bool{false, true} {

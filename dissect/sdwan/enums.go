@@ -380,3 +380,63 @@ func (e *ConnError) UnmarshalText(b []byte) error {
 	*e = ConnError(v)
 	return err
 }
+
+// SessionState is the state of a control connection, as `show control
+// connections` shows it: the SessionState textual convention of
+// VIPTELA-SECURITY-MIB (cisco/cisco-mibs viptela-mibs/20.15, the same in
+// every release 19.2 to 26.1 and in IOS-XE CISCO-SDWAN-SECURITY-MIB), in
+// the MIB's spelling (the YANG model and the CLI write challenge_resp,
+// challenge_ack, tear_down).
+type SessionState uint8
+
+// Control-connection states.
+const (
+	SessionDown          SessionState = 0
+	SessionConnect       SessionState = 1
+	SessionHandshake     SessionState = 2
+	SessionTrying        SessionState = 3
+	SessionChallenge     SessionState = 4
+	SessionChallengeResp SessionState = 5
+	SessionChallengeAck  SessionState = 6
+	SessionUp            SessionState = 7
+	SessionTearDown      SessionState = 8
+)
+
+var sessionStateEnum = newEnum("session-state", map[uint32]string{
+	0: "down", 1: "connect", 2: "handshake", 3: "trying", 4: "challenge", 5: "challenge-resp",
+	6: "challenge-ack", 7: "up", 8: "tear-down",
+})
+
+func (s SessionState) String() string { return sessionStateEnum.name(uint32(s)) }
+
+// MarshalText gives the name.
+func (s SessionState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// PeerState is the state of an OMP peer, as `show omp peers` shows it: the
+// PeerState textual convention of CISCO-SDWAN-OMP-MIB (cisco/cisco-mibs
+// viptela-mibs/IOS-XE/17.12; the same in 17.9 and 26.1;
+// viptela-mibs/19.2/yang/viptela-common.yang peer-state lacks up-in-gr).
+type PeerState uint8
+
+// OMP peer states.
+const (
+	PeerInvalid       PeerState = 0
+	PeerInit          PeerState = 1
+	PeerHandshake     PeerState = 2
+	PeerUp            PeerState = 3
+	PeerDown          PeerState = 4
+	PeerInitInGR      PeerState = 5
+	PeerDownInGR      PeerState = 6
+	PeerHandshakeInGR PeerState = 7
+	PeerUpInGR        PeerState = 8
+)
+
+var peerStateEnum = newEnum("peer-state", map[uint32]string{
+	0: "invalid", 1: "init", 2: "handshake", 3: "up", 4: "down", 5: "init-in-gr", 6: "down-in-gr",
+	7: "handshake-in-gr", 8: "up-in-gr",
+})
+
+func (s PeerState) String() string { return peerStateEnum.name(uint32(s)) }
+
+// MarshalText gives the name.
+func (s PeerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -114,6 +114,9 @@ func (t *Tracker) noteCert(s *Session, side int, body []byte, frame uint64) {
 	}
 	ci.Time = s.LastSeen
 	*p = ci
+	if t.opt.OnCertificate != nil {
+		t.opt.OnCertificate(s)
+	}
 }
 
 // String is a one-line description: `subject "CN=a" issuer "CN=b"

@@ -36,6 +36,10 @@ type Options struct {
 	ResyncWindow int
 	// OnEvict, if set, is called with each session evicted by MaxSessions.
 	OnEvict func(*Session)
+	// OnCertificate, if set, is called when a session learns a side's
+	// certificate (Session.ClientCert or ServerCert was just set; the
+	// handshake is in the clear, so this comes with or without a key).
+	OnCertificate func(*Session)
 	// OnFailure, if set, is called each time n records of s could not be
 	// decrypted for reason r (s.LastSeen and s.LastFrame say when), so a
 	// consumer can report the spans the analysis could not see.
