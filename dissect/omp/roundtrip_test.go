@@ -266,7 +266,7 @@ func TestJSONForm(t *testing.T) {
 	}
 	a, _ := decodeAttrs(nil, []byte{0x40, 3, 0, 5, 8, 0, 0, 0, 20, 0xc0, 37, 0, 1, 2, 0xc0, 38, 0, 1, 1}, 0, nil)
 	got = AppendAttrsJSON(nil, a)
-	want = `[{"code":3,"name":"ORIGIN","flags":64,"value":{"protocol":"OSPF external-2","metric":20}},` +
+	want = `[{"code":3,"name":"ORIGIN","flags":64,"value":{"protocol":"OSPF-external-2","metric":20}},` +
 		`{"code":37,"name":"CARRIER","flags":192,"value":"carrier1"},{"code":38,"name":"RESTRICT","flags":192,"value":true}]`
 	if string(got) != want {
 		t.Errorf("json\n %s\nwant\n %s", got, want)

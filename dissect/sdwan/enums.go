@@ -42,6 +42,15 @@ func (e *enum) name(v uint32) string {
 
 func (e *enum) known(v uint32) bool { _, ok := e.names[v]; return ok }
 
+// alias makes parse accept another spelling of v (a MIB's, an older
+// release's).
+func (e *enum) alias(v uint32, names ...string) *enum {
+	for _, n := range names {
+		e.rev[strings.ToLower(n)] = v
+	}
+	return e
+}
+
 // parse accepts a name (case-insensitive), "<kind>-N", or a plain number.
 func (e *enum) parse(s string, max uint64) (uint32, error) {
 	if v, ok := e.rev[strings.ToLower(strings.TrimSpace(s))]; ok {
@@ -202,10 +211,17 @@ const (
 	ServiceAppQoE  Service = 10
 )
 
-var serviceEnum = newEnum("service", map[uint32]string{
-	0: "VPN", 1: "FW", 2: "IDS", 3: "IDP", 4: "netsvc1", 5: "netsvc2", 6: "netsvc3",
-	7: "netsvc4", 8: "TE", 9: "SIG", 10: "appqoe",
-})
+// The service types of VIPTELA-OMP-MIB (cisco/cisco-mibs
+// viptela-mibs/20.15/VIPTELA-OMP.mib: 0 VPN … 10 appqoe, and the service
+// chains sc1 … sc16 as 101 … 116; IOS-XE's CISCO-SDWAN-OMP-MIB stops at 10).
+var serviceEnum = newEnum("service", func() map[uint32]string {
+	m := map[uint32]string{0: "VPN", 1: "FW", 2: "IDS", 3: "IDP", 4: "netsvc1", 5: "netsvc2", 6: "netsvc3",
+		7: "netsvc4", 8: "TE", 9: "SIG", 10: "appqoe"}
+	for i := uint32(1); i <= 16; i++ {
+		m[100+i] = "sc" + strconv.Itoa(int(i))
+	}
+	return m
+}())
 
 func (s Service) String() string { return serviceEnum.name(uint32(s)) }
 
@@ -228,7 +244,15 @@ func ParseService(s string) (Service, error) {
 	return Service(v), err
 }
 
-// Origin is the protocol a route was learned from on the edge.
+// Origin is the protocol a route was learned from on the edge. The
+// numbers are those of IOS-XE's CISCO-SDWAN-OMP-MIB ProtocolEnum
+// (viptela-mibs/IOS-XE/17.12), which edges originate with, spelt as the
+// YANG model spells them (viptela-mibs/19.2/yang/viptela-common.yang
+// origin-proto-enum: OSPF-intra-area, natpool-inside, eigrp-summary;
+// beyond its 15, the MIB's names in that style). The controllers'
+// VIPTELA-OMP-MIB numbers them alike up to 14 and then differently (15
+// isis, 16 nat): ompscope follows IOS-XE on the wire, and parses every
+// spelling of both MIBs ("isis" is 15, "nat" is NAT-DIA, 19).
 type Origin uint8
 
 // Origin protocols (the full list is in the name table).
@@ -245,12 +269,18 @@ const (
 )
 
 var originEnum = newEnum("origin", map[uint32]string{
-	0: "invalid", 1: "static", 2: "connected", 3: "eBGP", 4: "iBGP", 5: "OSPF intra-area",
-	6: "OSPF inter-area", 7: "OSPF external-1", 8: "OSPF external-2", 9: "aggregate",
-	10: "natpool-inside", 11: "EIGRP summary", 12: "EIGRP internal", 13: "EIGRP external",
-	14: "LISP", 15: "IS-IS level-1", 16: "IS-IS level-2", 17: "OSPF NSSA-1", 18: "OSPF NSSA-2",
-	19: "NAT-DIA", 20: "RIP",
-})
+	0: "proto-invalid", 1: "static", 2: "connected", 3: "eBGP", 4: "iBGP", 5: "OSPF-intra-area",
+	6: "OSPF-inter-area", 7: "OSPF-external-1", 8: "OSPF-external-2", 9: "aggregate",
+	10: "natpool-inside", 11: "eigrp-summary", 12: "eigrp-internal", 13: "eigrp-external",
+	14: "lisp", 15: "isis-level-1", 16: "isis-level-2", 17: "OSPF-nssa-1", 18: "OSPF-nssa-2",
+	19: "OSPF-nat-dia", 20: "rip",
+}).alias(0, "invalid").alias(10, "natpoolInside").alias(11, "eigrp-sum").alias(12, "eigrp-int").
+	alias(13, "eigrp-ext").alias(15, "isis").alias(19, "nat", "NAT-DIA").
+	// this project's earlier spellings
+	alias(5, "OSPF intra-area").alias(6, "OSPF inter-area").alias(7, "OSPF external-1").
+	alias(8, "OSPF external-2").alias(11, "EIGRP summary").alias(12, "EIGRP internal").
+	alias(13, "EIGRP external").alias(15, "IS-IS level-1").alias(16, "IS-IS level-2").
+	alias(17, "OSPF NSSA-1").alias(18, "OSPF NSSA-2")
 
 func (o Origin) String() string { return originEnum.name(uint32(o)) }
 

@@ -12,7 +12,8 @@ func TestNames(t *testing.T) {
 		{DeviceVSmart.String(), "vSmart"}, {DeviceType(9).String(), "device-9"},
 		{ColorBizInternet.String(), "biz-internet"}, {Color(22).String(), "private6"}, {Color(200).String(), "color-200"},
 		{EncapIPsec.String(), "ipsec"}, {ServiceFW.String(), "FW"}, {Service(7).String(), "netsvc4"},
-		{OriginOSPFExt2.String(), "OSPF external-2"}, {Origin(20).String(), "RIP"},
+		{OriginOSPFExt2.String(), "OSPF-external-2"}, {Origin(20).String(), "rip"}, {Origin(0).String(), "proto-invalid"},
+		{Service(101).String(), "sc1"}, {Service(116).String(), "sc16"}, {Service(117).String(), "service-117"},
 		{Carrier(2).String(), "carrier1"}, {ConnError(0).String(), "NOERR"}, {ConnError(33).String(), "RXTRDWN"}, {ConnError(36).String(), "DUPSER"}, {ConnError(47).String(), "DISCVBD"}, {ConnError(84).String(), "RBDWNLD"}, {ConnError(85).String(), "HMEMREJ"},
 		{ConnError(200).String(), "conn-error-200"},
 	}
@@ -73,5 +74,23 @@ func TestJSON(t *testing.T) {
 	var v struct{ C Color }
 	if err := json.Unmarshal([]byte(`{"C":"gold"}`), &v); err != nil || v.C != ColorGold {
 		t.Errorf("%v %v", v, err)
+	}
+}
+
+// TestOriginSpellings: every spelling of both MIBs and of the YANG model
+// parses; the controller MIB's 15 (isis) and 16 (nat) map by name.
+func TestOriginSpellings(t *testing.T) {
+	for in, want := range map[string]Origin{"proto-invalid": 0, "invalid": 0, "oSPF-intra-area": 5, "OSPF-intra-area": 5,
+		"OSPF intra-area": 5, "natpoolInside": 10, "natpool-inside": 10, "eigrp-sum": 11, "eigrp-summary": 11,
+		"eigrp-ext": 13, "isis": 15, "isis-level-1": 15, "isis-level-2": 16, "nat": 19, "oSPF-nat-dia": 19,
+		"oSPF-nssa-2": 18, "rip": 20, "20": 20} {
+		if got, err := ParseOrigin(in); err != nil || got != want {
+			t.Errorf("ParseOrigin(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]Service{"sc1": 101, "SC16": 116, "appqoe": 10} {
+		if got, err := ParseService(in); err != nil || got != want {
+			t.Errorf("ParseService(%q) = %d, %v; want %d", in, got, err, want)
+		}
 	}
 }
