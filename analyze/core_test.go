@@ -94,7 +94,7 @@ func TestTablesEventsSnapshot(t *testing.T) {
 	if r != 2 || tl != 1 || sv != 0 || !s.Exact {
 		t.Fatalf("snapshot at 1.5: %d %d %d exact %v", r, tl, sv, s.Exact)
 	}
-	if st := s.Tables[0].Routes[0].Status; st != "R" {
+	if st := s.Tables[0].Routes[0].Status; st != "C,R" {
 		t.Errorf("status %q", st)
 	}
 	s = f.a.Snapshot(sec(3.5), Filter{})

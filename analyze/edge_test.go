@@ -147,7 +147,7 @@ func TestGRAdoptionTakesOldSessionDown(t *testing.T) {
 		t.Errorf("old %s new %s", ps[0].OMP, ps[1].OMP)
 	}
 	snap := f.a.Snapshot(time.Time{}, Filter{})
-	if len(snap.Tables) != 1 || len(snap.Tables[0].Sessions) != 2 || snap.Tables[0].Routes[0].Status != "R" {
+	if len(snap.Tables) != 1 || len(snap.Tables[0].Sessions) != 2 || snap.Tables[0].Routes[0].Status != "C,R" {
 		t.Errorf("adopted table %+v", snap.Tables)
 	}
 	// the row kept its identity across the restart

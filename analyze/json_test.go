@@ -153,7 +153,7 @@ func TestSnapshotAndDiffJSON(t *testing.T) {
 	}
 	r := tb.Routes[0]
 	if r["vpn"] != 1.0 || r["prefix"] != "10.1.0.0/24" || r["path_id"] != 1.0 || r["originator"] != "10.0.0.11" ||
-		r["tloc"] != "10.0.0.11/biz-internet/ipsec" || r["site_id"] != 100.0 || r["origin"] != "connected" || r["status"] != "R" {
+		r["tloc"] != "10.0.0.11/biz-internet/ipsec" || r["site_id"] != 100.0 || r["origin"] != "connected" || r["status"] != "C,R" {
 		t.Errorf("route row %v", r)
 	}
 	tl := tb.TLOCs[0]

@@ -18,8 +18,11 @@ const (
 )
 
 // Status codes (Cisco's `show omp routes` legend, the subset this
-// analysis can tell).
+// analysis can tell; bestpath.go says how C, I and L are inferred).
 const (
+	StatusChosen     = "C"
+	StatusInstalled  = "I"
+	StatusLooped     = "L"
 	StatusResolved   = "R"
 	StatusUnresolved = "U"
 	StatusStale      = "S"
@@ -28,10 +31,14 @@ const (
 
 // StatusLegend is the legend printed above table text.
 const StatusLegend = `Code:
+C   -> chosen (best path for the receiver, inferred: Cisco's best-path order)
+I   -> installed (inferred: a chosen, resolved path on an edge)
+L   -> looped (the receiver's own route, reflected back to it)
 R   -> resolved (the receiver holds the route's TLOC, from any of its peers)
 U   -> TLOC unresolved
 S   -> stale (the sender is in graceful restart and has not re-advertised it)
 Inv -> invalid (no TLOC or ORIGINATOR attribute; for a TLOC, no address)
+Rej (rejected by inbound policy) is never shown: policy is not in the capture.
 `
 
 // Filter selects rows. The zero value selects everything.
@@ -97,7 +104,17 @@ type Row struct {
 	FirstSeen  time.Time
 	LastChange time.Time
 	Attrs      *Attrs
-	r          *row
+	// LossReason, for a route that is not chosen, is the first step of
+	// the best-path order it lost on (Cisco's LossReasonEnum names:
+	// invalid, stale-entry, personality, preference, tloc-preference,
+	// origin-protocol, origin-metric, peer-id, tloc-id); LostTo and LostToPathID name the
+	// path it lost to (its sender and path-id; empty for invalid).
+	LossReason   string
+	LostTo       string
+	LostToPathID uint32
+	r            *row
+
+	chosen, installed, looped bool
 }
 
 // TableView is one direction's table at an instant.
@@ -116,6 +133,7 @@ type TableView struct {
 	Routes   []Row
 	TLOCs    []Row
 	Services []Row
+	t        *table
 }
 
 // Snapshot is the tables as they stood at one instant.
@@ -196,13 +214,22 @@ func (s *Snapshot) filter(f Filter) *Snapshot {
 	return &out
 }
 
+// snapshot builds every table at T, infers the best paths (over every
+// row: a filter must not change what is chosen), then applies f.
 func (a *Analyzer) snapshot(T int64, f Filter) *Snapshot {
+	s := a.snapshotAll(T)
+	return s.filter(f)
+}
+
+func (a *Analyzer) snapshotAll(T int64) *Snapshot {
+	f := Filter{}
 	snap := &Snapshot{At: nsTime(T), Exact: T >= a.pruneHorizon}
 	if a.horizon > 0 {
 		snap.Horizon = nsTime(a.horizon)
 	}
-	// The TLOCs each receiver holds at T (for R/U).
-	held := map[string]map[tlocID]struct{}{}
+	// The TLOCs each receiver holds at T (for R/U, and their preference
+	// and private address for the best path).
+	held := map[string]map[tlocID]tlocHeld{}
 	for _, t := range a.tables {
 		if t.live[kTLOC] == 0 && t.deadAt != 0 && t.deadAt <= T {
 			continue
@@ -214,10 +241,17 @@ func (a *Analyzer) snapshot(T int64, f Filter) *Snapshot {
 			if v, _ := r.at(T); v != nil && v.attrs != nil {
 				m := held[t.to.name()]
 				if m == nil {
-					m = map[tlocID]struct{}{}
+					m = map[tlocID]tlocHeld{}
 					held[t.to.name()] = m
 				}
-				m[tlocID{ip4(r.grp.key.addr4()), r.grp.key.color, r.grp.key.encap}] = struct{}{}
+				id := tlocID{ip4(r.grp.key.addr4()), r.grp.key.color, r.grp.key.encap}
+				h := tlocHeld{pref: v.attrs.Preference, priv: v.attrs.PrivateV4.Addr()}
+				if !h.priv.IsValid() {
+					h.priv = v.attrs.PrivateV6.Addr()
+				}
+				if old, ok := m[id]; !ok || h.pref > old.pref {
+					m[id] = h
+				}
 			}
 		}
 	}
@@ -227,7 +261,7 @@ func (a *Analyzer) snapshot(T int64, f Filter) *Snapshot {
 		}
 		tv := &TableView{ID: t.id, From: t.from.name(), To: t.to.name(), FromType: t.from.dev, ToType: t.to.dev,
 			Session: t.sess.id, Sessions: slices.Clone(t.sessions), OMP: t.sess.ompAt(T).String(), GR: t.grAt(T),
-			Complete: t.complete && !t.gapped}
+			Complete: t.complete && !t.gapped, t: t}
 		for r := range t.rows.all {
 			v, known := r.at(T)
 			if !known {
@@ -258,6 +292,7 @@ func (a *Analyzer) snapshot(T int64, f Filter) *Snapshot {
 		snap.Tables = append(snap.Tables, tv)
 	}
 	slices.SortFunc(snap.Tables, cmpTableViews)
+	a.bestPath(snap, held)
 	return snap
 }
 
@@ -286,7 +321,7 @@ func cmpName(x, y string) int {
 	return strings.Compare(x, y)
 }
 
-func (a *Analyzer) rowView(r *row, v *version, T int64, held map[tlocID]struct{}) Row {
+func (a *Analyzer) rowView(r *row, v *version, T int64, held map[tlocID]tlocHeld) Row {
 	at := v.attrs
 	idx := r.n() - 1
 	for idx >= 0 && r.ver(idx) != v {
@@ -352,6 +387,9 @@ type rowJSON struct {
 	Origin     string  `json:"origin,omitempty"`
 	Label      uint32  `json:"label,omitempty"`
 	Status     string  `json:"status"`
+	LossReason string  `json:"loss_reason,omitempty"`
+	LostTo     string  `json:"lost_to_peer,omitempty"`
+	LostToPath *uint32 `json:"lost_to_path_id,omitempty"`
 	FirstSeen  string  `json:"first_seen"`
 	LastChange string  `json:"last_change"`
 	Attrs      *Attrs  `json:"attrs"`
@@ -362,7 +400,11 @@ type rowJSON struct {
 func (r Row) MarshalJSON() ([]byte, error) {
 	at := r.Attrs
 	j := rowJSON{PathID: r.Key.PathID, Originator: addrStr(r.Key.Originator), Status: r.Status,
-		FirstSeen: ts(r.FirstSeen), LastChange: ts(r.LastChange), Attrs: at}
+		LossReason: r.LossReason, LostTo: r.LostTo, FirstSeen: ts(r.FirstSeen), LastChange: ts(r.LastChange), Attrs: at}
+	if r.LostTo != "" {
+		p := r.LostToPathID
+		j.LostToPath = &p
+	}
 	if at != nil {
 		j.Preference = at.Preference
 		if r.Kind != "service" {

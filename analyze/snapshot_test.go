@@ -65,12 +65,18 @@ func TestFilters(t *testing.T) {
 			t.Errorf("%s: %d routes %d tlocs, want %d %d", c.name, r, tl, c.routes, c.tlocs)
 		}
 	}
-	// the status does not depend on the filter
+	// the status (best path included) does not depend on the filter
+	unf := map[string]string{}
+	for _, tv := range f.a.Snapshot(time.Time{}, Filter{}).Tables {
+		for _, r := range tv.Routes {
+			unf[tv.From+tv.To+r.Key.Prefix.String()+itoa(r.Key.PathID)] = r.Status
+		}
+	}
 	s := f.a.Snapshot(time.Time{}, Filter{Color: sdwan.ColorMPLS, HasColor: true})
 	for _, tv := range s.Tables {
 		for _, r := range tv.Routes {
-			if r.Status != "R" {
-				t.Errorf("%s → %s %v: %s", tv.From, tv.To, r.Key.Prefix, r.Status)
+			if want := unf[tv.From+tv.To+r.Key.Prefix.String()+itoa(r.Key.PathID)]; r.Status != want || !hasCode(r.Status, "C") {
+				t.Errorf("%s → %s %v: %s, unfiltered %s", tv.From, tv.To, r.Key.Prefix, r.Status, want)
 			}
 		}
 	}
@@ -99,7 +105,7 @@ func TestStatusCodes(t *testing.T) {
 			st[r.Key.TLOC.Color.String()] = r.Status
 		}
 	}
-	want := map[string]string{"10.1.0.0/24": "R", "10.1.9.0/24": "Inv", "10.1.8.0/24": "U", "biz-internet": "R", "red": "Inv"}
+	want := map[string]string{"10.1.0.0/24": "C,R", "10.1.9.0/24": "Inv", "10.1.8.0/24": "U", "biz-internet": "R", "red": "Inv"}
 	for k, v := range want {
 		if st[k] != v {
 			t.Errorf("%s: status %q, want %q", k, st[k], v)
@@ -110,7 +116,7 @@ func TestStatusCodes(t *testing.T) {
 			t.Errorf("table in GR: %+v", tv)
 		}
 		for _, r := range tv.Routes {
-			if !strings.HasPrefix(r.Status, "S,") {
+			if !hasCode(r.Status, "S") {
 				t.Errorf("%v at 15s: %s", r.Key.Prefix, r.Status)
 			}
 		}
@@ -136,7 +142,7 @@ func TestDiffWithFilter(t *testing.T) {
 	WriteDiff(&b, d)
 	out := b.String()
 	for _, want := range []string{"0 added, 1 withdrawn, 1 changed", "- 10.0.0.11 → 10.0.0.1  route vpn 2 10.2.0.0/16",
-		"~ 10.0.0.11 → 10.0.0.1  route vpn 1 10.1.1.0/24", "new [R] [ORIGINATOR 10.0.0.11, TLOC 10.0.0.11/biz-internet/ipsec"} {
+		"~ 10.0.0.11 → 10.0.0.1  route vpn 1 10.1.1.0/24", "new [C,R] [ORIGINATOR 10.0.0.11, TLOC 10.0.0.11/biz-internet/ipsec"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("diff text lacks %q:\n%s", want, out)
 		}
@@ -267,4 +273,14 @@ func TestWriteTables(t *testing.T) {
 	if !strings.Contains(b.String(), "192.0.2.11:12346") || !strings.Contains(b.String(), "TLOCS (4)") {
 		t.Errorf("tlocs text:\n%s", b.String())
 	}
+}
+
+// hasCode reports whether a comma-separated status holds code c.
+func hasCode(status, c string) bool {
+	for _, x := range strings.Split(status, ",") {
+		if x == c {
+			return true
+		}
+	}
+	return false
 }

@@ -28,6 +28,22 @@ func WriteTables(w io.Writer, s *Snapshot) { WriteTablesWidth(w, s, 0) }
 // WriteTablesWidth is WriteTables with every table fitted to width (0: no
 // limit; see SummaryOptions.Width).
 func WriteTablesWidth(w io.Writer, s *Snapshot, width int) {
+	WriteTablesOpts(w, s, TablesOptions{Width: width})
+}
+
+// TablesOptions shape the text of tables.
+type TablesOptions struct {
+	// Width fits every table to so many columns (0: no limit).
+	Width int
+	// Detail adds the LOSS REASON column to routes: the best-path step a
+	// path that is not chosen lost on, and the path it lost to
+	// (sender/path-id), as `show omp routes detail` gives them.
+	Detail bool
+}
+
+// WriteTablesOpts writes the tables as options say.
+func WriteTablesOpts(w io.Writer, s *Snapshot, o TablesOptions) {
+	width := o.Width
 	exact := "exact"
 	if !s.Exact {
 		exact = fmt.Sprintf("inexact: %d row(s) unknown, history pruned before %s", s.Unknown, tsText(s.Horizon))
@@ -64,7 +80,11 @@ func WriteTablesWidth(w io.Writer, s *Snapshot, width int) {
 	tw := &tabRows{w: w, width: width}
 	fmt.Fprintf(w, "ROUTES (%d)\n", nr)
 	if nr > 0 {
-		fmt.Fprintln(tw, "VPN\tPREFIX\tFROM PEER\tTO PEER\tPATH ID\tLABEL\tSTATUS\tORIGINATOR\tTLOC IP\tCOLOR\tENCAP\tPREFERENCE\tSITE ID\tORIGIN")
+		head := "VPN\tPREFIX\tFROM PEER\tTO PEER\tPATH ID\tLABEL\tSTATUS\tORIGINATOR\tTLOC IP\tCOLOR\tENCAP\tPREFERENCE\tSITE ID\tORIGIN"
+		if o.Detail {
+			head += "\tLOSS REASON"
+		}
+		fmt.Fprintln(tw, head)
 		for _, x := range collect(func(t *TableView) []Row { return t.Routes }) {
 			r, at := x.r, x.r.Attrs
 			tl := []string{"-", "-", "-"}
@@ -84,8 +104,16 @@ func WriteTablesWidth(w io.Writer, s *Snapshot, width int) {
 			if at.Has(omp.AttrLabel) {
 				label = u32s(at.Label)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key.VPN, r.Key.Prefix, x.t.From, x.t.To,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Key.VPN, r.Key.Prefix, x.t.From, x.t.To,
 				r.Key.PathID, label, r.Status, dash(addrStr(r.Key.Originator)), tl[0], tl[1], tl[2], pref, site, origin)
+			if o.Detail {
+				loss := dash(r.LossReason)
+				if r.LostTo != "" {
+					loss += " " + r.LostTo + "/" + u32s(r.LostToPathID)
+				}
+				fmt.Fprintf(tw, "\t%s", loss)
+			}
+			fmt.Fprintln(tw)
 		}
 		tw.Flush()
 	}

@@ -116,6 +116,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&ff.prefix, "prefix", "", "summary counts, --timeline, --at, --diff: only routes equal to or inside this prefix")
 	fs.StringVar(&ff.peer, "peer", "", "summary, --timeline, --at, --diff: only the sessions, tables and anomalies of this system-ip")
 	fs.StringVar(&ff.color, "color", "", "summary counts, --timeline, --at, --diff: only rows whose TLOC has this color")
+	detail := fs.Bool("detail", false, "with --at (text): a LOSS REASON column, the best-path step each route that is not chosen lost on and the path it lost to (JSON always carries them)")
 	width := fs.Int("width", 0, "text: the width every table fits, long cells cut with … (default: the terminal's, 120 when not a terminal)")
 	top := fs.Int("top", 20, "text summary: list at most N sessions, devices and anomalies of each kind, the most troubled and largest first, and count the rest (0: all)")
 	yexpr := addDisplayFilter(fs, "timeline events")
@@ -313,7 +314,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			if i > 0 {
 				fmt.Fprintln(bw)
 			}
-			analyze.WriteTablesWidth(bw, s, sumOpts.Width)
+			analyze.WriteTablesOpts(bw, s, analyze.TablesOptions{Width: sumOpts.Width, Detail: *detail})
 		}
 	}
 	if *diff != "" {
