@@ -37,6 +37,11 @@ type Analyzer struct {
 	in       *interner
 
 	recvTabs map[uint32][]*table // receiver system-ip → tables to it
+	// scratch of rowStatus (reused: no allocation per timeline event)
+	bpRows   []Row
+	bpPaths  []bpPath
+	bpPtrs   []*bpPath
+	bpBits   []uint8
 	conds    map[condKey]*cond
 	instants map[condKey]*instant
 

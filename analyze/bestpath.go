@@ -300,3 +300,159 @@ func composeStatus(r *Row) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// ---- the status of one row now, for the timeline
+
+// heldNow reports whether receiver rk (table t's receiver when rk is 0)
+// holds TLOC k now, with the TLOC's preference and private address.
+func (a *Analyzer) heldNow(rk uint32, to *side, k omp.TLOCKey) (tlocHeld, bool) {
+	g := a.groups.get(&groupKey{addr: addr16(k.SystemIP), color: uint32(k.Color), encap: uint8(k.Encap), kind: kTLOC})
+	if g == nil {
+		return tlocHeld{}, false
+	}
+	var h tlocHeld
+	found := false
+	i, _ := g.search(rk, 0, 0, 0)
+	for ; i < len(g.rows) && g.rows[i].rk == rk; i++ {
+		tr := g.rows[i]
+		at := tr.attrs()
+		if at == nil || (rk == 0 && tr.tab.to != to) {
+			continue
+		}
+		p := at.PrivateV4.Addr()
+		if !p.IsValid() {
+			p = at.PrivateV6.Addr()
+		}
+		if !found || at.Preference > h.pref {
+			h = tlocHeld{pref: at.Preference, priv: p}
+		}
+		found = true
+	}
+	return h, found
+}
+
+// Status bits, in Cisco's order.
+const (
+	bitC uint8 = 1 << iota
+	bitI
+	bitL
+	bitR
+	bitS
+	bitInv
+	bitU
+)
+
+var statusCodes = [...]string{StatusChosen, StatusInstalled, StatusLooped, StatusResolved, StatusStale,
+	StatusInvalid, StatusUnresolved}
+
+// statusTexts caches the text of every combination of bits.
+var statusTexts = func() (t [128]string) {
+	for b := range t {
+		var parts []string
+		for i, c := range statusCodes {
+			if b&(1<<i) != 0 {
+				parts = append(parts, c)
+			}
+		}
+		t[b] = strings.Join(parts, ",")
+	}
+	return
+}()
+
+// rowStatus is the status r has now, as a snapshot would show it (the best
+// path compared over its receiver's live paths of the prefix): the
+// timeline's route rows carry it. A change of r may change the status of
+// the receiver's other paths of the prefix; those are not events. It
+// allocates nothing once its scratch has grown.
+func (a *Analyzer) rowStatus(r *row) string {
+	at := r.attrs()
+	if at == nil {
+		return ""
+	}
+	t := r.tab
+	base := func(x *row, xat *Attrs) (uint8, tlocHeld) {
+		var st uint8
+		var h tlocHeld
+		switch {
+		case x.grp.key.kind == kTLOC:
+			st = bitR
+			if !xat.hasAddress() {
+				st = bitInv
+			}
+		case !xat.HasTLOC() || (x.grp.key.kind == kRoute && !xat.Has(omp.AttrOriginator)):
+			st = bitInv
+		default:
+			var ok bool
+			if h, ok = a.heldNow(x.rk, x.tab.to, xat.TLOC); ok {
+				st = bitR
+			} else {
+				st = bitU
+			}
+		}
+		if x.stale() {
+			st |= bitS
+		}
+		return st, h
+	}
+	if r.grp.key.kind != kRoute {
+		st, _ := base(r, at)
+		return statusTexts[st]
+	}
+	// the receiver's live paths of the prefix
+	rows, paths, bits := a.bpRows[:0], a.bpPaths[:0], a.bpBits[:0]
+	self := -1
+	g := r.grp
+	i, _ := g.search(r.rk, 0, 0, 0)
+	for ; i < len(g.rows) && g.rows[i].rk == r.rk; i++ {
+		x := g.rows[i]
+		xat := x.attrs()
+		if xat == nil || (r.rk == 0 && x.tab.to != t.to) {
+			continue
+		}
+		st, h := base(x, xat)
+		if x == r {
+			self = len(rows)
+		}
+		if xat.Originator.IsValid() && xat.Originator == t.to.sys {
+			st |= bitL
+		}
+		rows = append(rows, Row{Attrs: xat, Key: RowKey{PathID: x.pathID}, r: x})
+		bits = append(bits, st)
+		p := bpPath{from: x.tab.from.name(), fromCtl: x.tab.from.dev != sdwan.DeviceVEdge, stale: st&bitS != 0,
+			eligible: st&(bitInv|bitU|bitL) == 0, pref: xat.Preference, tpref: h.pref, priv: h.priv,
+			origin: originRank(xat.Origin), metric: xat.Metric, orig: xat.Originator}
+		if !xat.Has(omp.AttrOrigin) {
+			p.origin = 8
+		}
+		paths = append(paths, p)
+	}
+	ptrs := a.bpPtrs[:0]
+	for k := range paths {
+		paths[k].row = &rows[k]
+		ptrs = append(ptrs, &paths[k])
+	}
+	limit := omp.DefaultECMPLimit
+	if h := t.to.hs; h != nil {
+		if t.to.dev == sdwan.DeviceVEdge && h.ecmp > 0 {
+			limit = int(h.ecmp)
+		} else if t.to.dev != sdwan.DeviceVEdge && h.spl > 0 {
+			limit = int(h.spl)
+		}
+	}
+	choose(ptrs, limit, t.to.dev == sdwan.DeviceVEdge)
+	st := ""
+	if self >= 0 {
+		b := bits[self]
+		if rows[self].chosen {
+			b |= bitC
+		}
+		if rows[self].installed {
+			b |= bitI
+		}
+		st = statusTexts[b]
+	}
+	clear(rows)
+	clear(ptrs)
+	a.bpRows, a.bpPaths, a.bpPtrs, a.bpBits = rows, paths, ptrs, bits
+	return st
+}

@@ -153,3 +153,47 @@ func TestBestPathPersonality(t *testing.T) {
 		t.Errorf("from the other vSmart: %q (all %v)", g, got)
 	}
 }
+
+// TestTimelineStatus: a route event carries the status its row has after
+// the change, the same as a snapshot at that instant shows.
+func TestTimelineStatus(t *testing.T) {
+	f := newFab(t, Config{})
+	f.manual = true
+	me, v1 := edge(1, 100), vsmart(1)
+	x := f.connect(me, v1)
+	o := netip.MustParseAddr("10.0.0.30")
+	x.adv(false, omp.FamilyTLOCv4, tlocWithPref(o, "192.0.2.130", 0), tlocNLRI(o, sdwan.ColorBizInternet, 1))
+	f.at(1)
+	x.adv(false, omp.FamilyRouteV4, pathAttrs(o, sdwan.ColorBizInternet, 10, sdwan.OriginConnected, 0), route(1, "10.9.0.0/24", 1))
+	f.at(2)
+	x.adv(false, omp.FamilyRouteV4, pathAttrs(o, sdwan.ColorBizInternet, 20, sdwan.OriginConnected, 0), route(1, "10.9.0.0/24", 2))
+	f.at(3)
+	x.adv(false, omp.FamilyRouteV4, pathAttrs(o, sdwan.ColorRed, 30, sdwan.OriginConnected, 0), route(1, "10.9.0.0/24", 3))
+	f.finish(4)
+	var got []string
+	for _, e := range f.eventsOf(EvRouteAdd) {
+		if e.Row.Prefix.String() == "10.9.0.0/24" {
+			got = append(got, e.Status)
+			snap := f.a.Snapshot(e.Time, Filter{Prefix: e.Row.Prefix})
+			for _, tv := range snap.Tables {
+				for _, r := range tv.Routes {
+					if r.Key.PathID == e.Row.PathID && r.Status != e.Status {
+						t.Errorf("path %d: event %q, snapshot %q", e.Row.PathID, e.Status, r.Status)
+					}
+				}
+			}
+		}
+	}
+	// path 1 chosen alone; path 2 chosen (higher preference); path 3 via an
+	// unknown TLOC: unresolved
+	if strings.Join(got, " ") != "C,I,R C,I,R U" {
+		t.Errorf("statuses %v", got)
+	}
+	var b strings.Builder
+	for _, e := range f.eventsOf(EvRouteAdd) {
+		b.Write(e.AppendJSON(nil))
+	}
+	if !strings.Contains(b.String(), `"status":"C,I,R"`) {
+		t.Errorf("JSON lacks the status: %s", b.String())
+	}
+}

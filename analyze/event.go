@@ -60,6 +60,9 @@ type Event struct {
 	Row      RowKey
 	Old, New *Attrs
 	Reason   string
+	// Status is the row's status codes after the change (route, TLOC and
+	// service events that advertise), as --at would show them.
+	Status string
 
 	State   *StateChange
 	Anomaly *Anomaly
@@ -127,6 +130,9 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = appendStr(b, "family", e.Family.String())
 		b = appendRowKey(b, e.Family, &e.Row)
 		b = appendStr(b, "reason", e.Reason)
+		if e.Status != "" {
+			b = appendStr(b, "status", e.Status)
+		}
 		if e.Old != nil {
 			b = append(b, `,"old":`...)
 			b = appendAttrsJSON(b, e.Old)

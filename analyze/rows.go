@@ -325,6 +325,9 @@ func (a *Analyzer) rowEvent(r *row, old, at *Attrs, now int64, frame uint64, why
 	e := Event{Time: nsTime(now), Type: evTypes[r.grp.key.kind][op], Frame: frame, Session: t.sess.id,
 		From: t.from.name(), To: t.to.name(), Family: r.fam, Row: rowKey(r, key), Old: old, New: at,
 		Reason: whyNames[why]}
+	if at != nil {
+		e.Status = a.rowStatus(r)
+	}
 	if a.cfg.OnEvent == nil {
 		a.emitJSON(&e) // the one event of most: no allocation
 		return
