@@ -255,12 +255,17 @@ func buildAttrsJSON(b []byte, a *Attrs) []byte {
 		case *omp.AddrAttr:
 			str(t.Key(), v.Addr.String())
 		case *omp.Uint8Attr:
-			if t == omp.AttrCarrier {
-				str("carrier", sdwan.Carrier(v.Value).String())
-			} else {
+			switch v.U8Kind() {
+			case "enum":
+				str(t.Key(), v.Text())
+			case "bool":
 				sep()
-				b = append(b, `"restrict":`...)
+				b = append(b, '"')
+				b = append(b, t.Key()...)
+				b = append(b, '"', ':')
 				b = strconv.AppendBool(b, v.Value == 1)
+			default:
+				num(t.Key(), uint64(v.Value))
 			}
 		case *omp.EncapParams:
 			sep()

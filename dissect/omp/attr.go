@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ompscope/ompscope/dissect/sdwan"
 )
@@ -28,17 +29,32 @@ const (
 	AttrRegionID      AttrType = 12
 	AttrASPath        AttrType = 13
 	AttrCommunity     AttrType = 14
-	AttrPrivateIPv4   AttrType = 32
-	AttrPublicIPv4    AttrType = 33
-	AttrPrivateIPv6   AttrType = 34
-	AttrPublicIPv6    AttrType = 35
-	AttrWeight        AttrType = 36
-	AttrCarrier       AttrType = 37
-	AttrRestrict      AttrType = 38
-	AttrGroups        AttrType = 39
-	AttrEncapParams   AttrType = 40
-	AttrGenID         AttrType = 41
-	AttrBandwidth     AttrType = 42
+	// Multi-Region Fabric (routes): the sub-region, the regions a route
+	// crossed, a border router's preference.
+	AttrSubregionID  AttrType = 15
+	AttrRegionPath   AttrType = 16
+	AttrBRPreference AttrType = 17
+	AttrPrivateIPv4  AttrType = 32
+	AttrPublicIPv4   AttrType = 33
+	AttrPrivateIPv6  AttrType = 34
+	AttrPublicIPv6   AttrType = 35
+	AttrWeight       AttrType = 36
+	AttrCarrier      AttrType = 37
+	AttrRestrict     AttrType = 38
+	AttrGroups       AttrType = 39
+	AttrEncapParams  AttrType = 40
+	AttrGenID        AttrType = 41
+	AttrBandwidth    AttrType = 42
+	// TLOCs: BFD status (sdwan.BFDStatus), TLOC version, GRE parameters
+	// (key, encapsulation protocol), Multi-Region Fabric (role, secondary
+	// region, transport gateway).
+	AttrBFDStatus        AttrType = 43
+	AttrTLOCVersion      AttrType = 44
+	AttrGREKey           AttrType = 45
+	AttrEncapProto       AttrType = 46
+	AttrRole             AttrType = 47
+	AttrSecondaryRegion  AttrType = 48
+	AttrTransportGateway AttrType = 49
 )
 
 // Attribute flag bits.
@@ -61,7 +77,13 @@ var attrInfo = map[AttrType]struct{ name, key string }{
 	AttrPrivateIPv6: {"PRIVATE_IPV6", "private_ipv6"}, AttrPublicIPv6: {"PUBLIC_IPV6", "public_ipv6"},
 	AttrWeight: {"WEIGHT", "weight"}, AttrCarrier: {"CARRIER", "carrier"}, AttrRestrict: {"RESTRICT", "restrict"},
 	AttrGroups: {"GROUPS", "groups"}, AttrEncapParams: {"ENCAP_PARAMS", "encap_params"}, AttrGenID: {"GEN_ID", "gen_id"},
-	AttrBandwidth: {"BANDWIDTH", "bandwidth"},
+	AttrBandwidth:   {"BANDWIDTH", "bandwidth"},
+	AttrSubregionID: {"SUBREGION_ID", "subregion_id"}, AttrRegionPath: {"REGION_PATH", "region_path"},
+	AttrBRPreference: {"BR_PREFERENCE", "br_preference"}, AttrBFDStatus: {"BFD_STATUS", "bfd_status"},
+	AttrTLOCVersion: {"TLOC_VERSION", "version"}, AttrGREKey: {"GRE_KEY", "gre_key"},
+	AttrEncapProto: {"ENCAP_PROTO", "encap_proto"}, AttrRole: {"ROLE", "role"},
+	AttrSecondaryRegion:  {"SECONDARY_REGION_ID", "secondary_region_id"},
+	AttrTransportGateway: {"TRANSPORT_GATEWAY", "transport_gateway"},
 }
 
 // Key is the JSON member name of the attribute's value in the analysis
@@ -178,7 +200,9 @@ type AddrAttr struct {
 	Addr netip.AddrPort
 }
 
-// Uint8Attr is a one-byte value: CARRIER (1-9), RESTRICT (0/1).
+// Uint8Attr is a one-byte value: CARRIER (1-9), RESTRICT (0/1),
+// BFD_STATUS (sdwan.BFDStatus), ENCAP_PROTO, ROLE (sdwan.MRFRole),
+// TRANSPORT_GATEWAY (0/1).
 type Uint8Attr struct {
 	Type  AttrType
 	Flag  uint8
@@ -351,19 +375,26 @@ func (a *UnknownAttr) AppendValue(b []byte) ([]byte, error) { return append(b, a
 func isU32Attr(t AttrType) bool {
 	switch t {
 	case AttrPreference, AttrSiteID, AttrTag, AttrDomainID, AttrOverlayID, AttrLabel,
-		AttrAffinityGroup, AttrRegionID, AttrWeight, AttrGenID, AttrBandwidth:
+		AttrAffinityGroup, AttrRegionID, AttrWeight, AttrGenID, AttrBandwidth,
+		AttrSubregionID, AttrBRPreference, AttrTLOCVersion, AttrGREKey, AttrSecondaryRegion:
 		return true
 	}
 	return false
 }
 
 func isListAttr(t AttrType) bool {
-	return t == AttrASPath || t == AttrCommunity || t == AttrGroups
+	return t == AttrASPath || t == AttrCommunity || t == AttrGroups || t == AttrRegionPath
 }
 
 func isAddrAttr(t AttrType) bool { return t >= AttrPrivateIPv4 && t <= AttrPublicIPv6 }
 
-func isU8Attr(t AttrType) bool { return t == AttrCarrier || t == AttrRestrict }
+func isU8Attr(t AttrType) bool {
+	switch t {
+	case AttrCarrier, AttrRestrict, AttrBFDStatus, AttrEncapProto, AttrRole, AttrTransportGateway:
+		return true
+	}
+	return false
+}
 
 func checkU32(t AttrType, v uint32) string {
 	switch t {
@@ -385,9 +416,17 @@ func checkU8(t AttrType, v uint8) string {
 		if v < 1 || v > 9 {
 			return "carrier " + strconv.Itoa(int(v)) + ", want 1-9"
 		}
-	case AttrRestrict:
+	case AttrRestrict, AttrTransportGateway:
 		if v > 1 {
-			return "restrict " + strconv.Itoa(int(v)) + ", want 0 or 1"
+			return strings.ToLower(t.String()) + " " + strconv.Itoa(int(v)) + ", want 0 or 1"
+		}
+	case AttrBFDStatus:
+		if v > 2 {
+			return "bfd-status " + strconv.Itoa(int(v)) + ", want 0 (up), 1 (down) or 2 (inactive)"
+		}
+	case AttrRole:
+		if v < 1 || v > 2 {
+			return "role " + strconv.Itoa(int(v)) + ", want 1 (edge-router) or 2 (border-router)"
 		}
 	}
 	return ""
@@ -592,3 +631,31 @@ func Find(attrs []Attribute, t AttrType) Attribute {
 type carrier uint8
 
 func (c carrier) String() string { return sdwan.Carrier(c).String() }
+
+// U8Kind says how a one-byte attribute's value reads: "enum" (Text names
+// it), "bool" or "number".
+func (a *Uint8Attr) U8Kind() string {
+	switch a.Type {
+	case AttrCarrier, AttrBFDStatus, AttrRole:
+		return "enum"
+	case AttrRestrict, AttrTransportGateway:
+		return "bool"
+	}
+	return "number"
+}
+
+// Text is the value as text: the name of an enumerated value, true/false,
+// or the number.
+func (a *Uint8Attr) Text() string {
+	switch a.Type {
+	case AttrCarrier:
+		return sdwan.Carrier(a.Value).String()
+	case AttrBFDStatus:
+		return sdwan.BFDStatus(a.Value).String()
+	case AttrRole:
+		return sdwan.MRFRole(a.Value).String()
+	case AttrRestrict, AttrTransportGateway:
+		return strconv.FormatBool(a.Value == 1)
+	}
+	return strconv.Itoa(int(a.Value))
+}

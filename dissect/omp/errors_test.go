@@ -122,7 +122,7 @@ func TestAttributeLengths(t *testing.T) {
 			b := append([]byte{0x40, byte(code), 0, byte(l)}, make([]byte, l)...)
 			// values that pass the length check but not the bound
 			switch code {
-			case AttrWeight, AttrCarrier:
+			case AttrWeight, AttrCarrier, AttrRole:
 				if l > 0 {
 					b[len(b)-1] = 1
 				}

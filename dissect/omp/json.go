@@ -79,10 +79,13 @@ func AppendAttrValueJSON(b []byte, a Attribute) []byte {
 	case *AddrAttr:
 		return jsonw.AddrPort(b, a.Addr)
 	case *Uint8Attr:
-		if a.Type == AttrCarrier {
-			return enumStr(b, carrier(a.Value))
+		switch a.U8Kind() {
+		case "enum":
+			return jsonw.String(b, a.Text())
+		case "bool":
+			return jsonw.Bool(b, a.Value == 1)
 		}
-		return jsonw.Bool(b, a.Value == 1)
+		return jsonw.Uint(b, uint64(a.Value))
 	case *EncapParams:
 		b = append(b, `{"spi":`...)
 		b = jsonw.Uint(b, uint64(a.SPI))

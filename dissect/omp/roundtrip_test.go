@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ompscope/ompscope/dissect/sdwan"
@@ -89,8 +90,14 @@ func (g gen) attr(t AttrType) Attribute {
 		return &AddrAttr{t, fl, netip.AddrPortFrom(g.ip6(), uint16(g.r.IntN(65536)))}
 	case t == AttrCarrier:
 		return &Uint8Attr{t, fl, uint8(1 + g.r.IntN(9))}
-	case t == AttrRestrict:
+	case t == AttrRestrict, t == AttrTransportGateway:
 		return &Uint8Attr{t, fl, uint8(g.r.IntN(2))}
+	case t == AttrBFDStatus:
+		return &Uint8Attr{t, fl, uint8(g.r.IntN(3))}
+	case t == AttrRole:
+		return &Uint8Attr{t, fl, uint8(1 + g.r.IntN(2))}
+	case t == AttrEncapProto:
+		return &Uint8Attr{t, fl, uint8(g.r.IntN(256))}
 	case t == AttrEncapParams:
 		return &EncapParams{fl, g.r.Uint32(), uint16(g.r.IntN(65536)), uint16(g.r.IntN(65536))}
 	}
@@ -317,5 +324,27 @@ func TestAttributeCloneSharesNothing(t *testing.T) {
 	}
 	if AttrSiteID.Key() != "site_id" || AttrType(200).Key() != "attr_200" {
 		t.Errorf("keys %q %q", AttrSiteID.Key(), AttrType(200).Key())
+	}
+}
+
+// TestNewAttributeForms: the Multi-Region Fabric, BFD and GRE attributes
+// read as Cisco spells their values, in JSON and text.
+func TestNewAttributeForms(t *testing.T) {
+	attrs := []Attribute{&Uint8Attr{AttrBFDStatus, 0xc0, 2}, &Uint8Attr{AttrRole, 0xc0, 2},
+		&Uint8Attr{AttrTransportGateway, 0xc0, 1}, &Uint8Attr{AttrEncapProto, 0xc0, 47},
+		&Uint32ListAttr{AttrRegionPath, 0xc0, []uint32{1, 2}}, &Uint32Attr{AttrTLOCVersion, 0xc0, 3}}
+	j := string(AppendAttrsJSON(nil, attrs))
+	for _, want := range []string{`"name":"BFD_STATUS","flags":192,"value":"inactive"`, `"name":"ROLE","flags":192,"value":"border-router"`,
+		`"name":"TRANSPORT_GATEWAY","flags":192,"value":true`, `"name":"ENCAP_PROTO","flags":192,"value":47`,
+		`"name":"REGION_PATH","flags":192,"value":[1,2]`, `"name":"TLOC_VERSION","flags":192,"value":3`} {
+		if !strings.Contains(j, want) {
+			t.Errorf("JSON lacks %s: %s", want, j)
+		}
+	}
+	for a, want := range map[Attribute]string{attrs[0]: "BFD_STATUS inactive", attrs[1]: "ROLE border-router",
+		attrs[2]: "TRANSPORT_GATEWAY true"} {
+		if got := AttrString(a); got != want {
+			t.Errorf("text %q, want %q", got, want)
+		}
 	}
 }

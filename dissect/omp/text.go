@@ -6,8 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/ompscope/ompscope/dissect/sdwan"
 )
 
 // Summary is a one-line description of m, as the dissector's text output
@@ -78,10 +76,7 @@ func AttrString(a Attribute) string {
 	case *AddrAttr:
 		v = a.Addr.String()
 	case *Uint8Attr:
-		v = strconv.Itoa(int(a.Value))
-		if a.Type == AttrCarrier {
-			v = sdwan.Carrier(a.Value).String()
-		}
+		v = a.Text()
 	case *EncapParams:
 		v = fmt.Sprintf("spi 0x%x auth %d enc %d", a.SPI, a.AuthBits, a.EncryptionBits)
 	case *UnknownAttr:

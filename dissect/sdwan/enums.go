@@ -470,3 +470,33 @@ func (s PeerState) String() string { return peerStateEnum.name(uint32(s)) }
 
 // MarshalText gives the name.
 func (s PeerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// BFDStatus is a TLOC's BFD status as `show omp tlocs` shows it: the
+// BfdStatusEnum of CISCO-SDWAN-OMP-MIB (viptela-mibs/IOS-XE/17.12: up 0,
+// down 1, inactive 2; viptela-omp.yang 19.2 has only up and down).
+type BFDStatus uint8
+
+var bfdStatusEnum = newEnum("bfd-status", map[uint32]string{0: "up", 1: "down", 2: "inactive"})
+
+func (s BFDStatus) String() string { return bfdStatusEnum.name(uint32(s)) }
+
+// Known reports whether s has a published name.
+func (s BFDStatus) Known() bool { return bfdStatusEnum.known(uint32(s)) }
+
+// MarshalText gives the name.
+func (s BFDStatus) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MRFRole is a device's Multi-Region Fabric role, spelt as Cisco's `system
+// role` configuration spells it (edge-router, border-router). Cisco's
+// models publish no number for it: 1 and 2 are this project's.
+type MRFRole uint8
+
+var mrfRoleEnum = newEnum("role", map[uint32]string{1: "edge-router", 2: "border-router"})
+
+func (r MRFRole) String() string { return mrfRoleEnum.name(uint32(r)) }
+
+// Known reports whether r has a name.
+func (r MRFRole) Known() bool { return mrfRoleEnum.known(uint32(r)) }
+
+// MarshalText gives the name.
+func (r MRFRole) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
