@@ -402,8 +402,14 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 			sd.uuid = u.Text
 			a.identity(sd, now, frame)
 		}
+		if s.ackFrom == 0 {
+			s.ackFrom = int8(d + 1)
+		}
 		a.setCtl(s, ctlChallengeResp, now, frame, "CHALLENGE_ACK")
 	case *vdaemon.ChallengeAckAck:
+		if s.ackFrom == int8(2-d) && b.VerifyStatus != 0 {
+			s.verified = true // the other side's CHALLENGE_ACK, vouched for
+		}
 		a.setCtl(s, ctlChallengeAck, now, frame, "CHALLENGE_ACK_ACK")
 	case *vdaemon.Hello:
 		sd.helloSeen, sd.helloMS, sd.tolMS = true, b.IntervalMS, b.ToleranceMS

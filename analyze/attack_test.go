@@ -188,7 +188,10 @@ func TestRogueCertificate(t *testing.T) {
 	other := f.session(edge(3, 102), v1)
 	other.info.ClientCert = &Certificate{Time: sec(1), Frame: 9, Subject: "CN=x", Issuer: "CN=Other CA", SHA256: "dd"}
 	other.info.ServerCert = fabricCert("vsmart1")
-	other.challenge()
+	other.vmuted = [2]bool{true, true}
+	// the controller never verifies it (no CHALLENGE_ACK_ACK)
+	other.send(false, vdaemon.TypeChallenge, &vdaemon.Challenge{})
+	other.send(true, vdaemon.TypeChallengeAck, &vdaemon.ChallengeAck{})
 	f.at(20)
 	f.a.Gap(&Gap{Time: sec(20), Frame: 99, Session: bad, Dir: DirUnknown, Reason: "no-key", Records: 5})
 	f.finish(20)
@@ -277,5 +280,38 @@ func TestBypassNotRaisedOnLossOrReorder(t *testing.T) {
 	a := g.wantOne(KindChallengeBypass, subj(w))
 	if !a.Start.Equal(sec(1)) || a.Evidence[0] != 2 || !strings.Contains(a.Explanation, "accepted the peer") {
 		t.Errorf("%+v", a)
+	}
+}
+
+// TestIssuerLearnedFromVerifiedEdges: an edge whose certificate comes from
+// another CA than the controllers' is the fabric's once a controller
+// verified it; one that skipped the exchange is not.
+func TestIssuerLearnedFromVerifiedEdges(t *testing.T) {
+	f := newFab(t, Config{})
+	v1 := vsmart(1)
+	other := &Certificate{Subject: "CN=edge", Issuer: "CN=Edge CA,O=Acme", SHA256: "ee"}
+	a := f.session(edge(1, 100), v1)
+	a.info.ClientCert, a.info.ServerCert = other, fabricCert("vsmart1")
+	a.challenge()
+	a.hello(true)
+	a.hello(false)
+	b := f.session(edge(2, 101), v1)
+	b.info.ClientCert, b.info.ServerCert = other, fabricCert("vsmart1")
+	b.challenge()
+	f.finish(70)
+	f.wantNone()
+	// the same edge CA on a session that never verified the edge
+	g := newFab(t, Config{})
+	g.manual = true
+	y := g.session(edge(1, 100), v1)
+	y.info.ClientCert, y.info.ServerCert = other, fabricCert("vsmart1")
+	y.send(false, vdaemon.TypeChallenge, &vdaemon.Challenge{})
+	y.send(false, vdaemon.TypeChallengeAckAck, &vdaemon.ChallengeAckAck{VerifyStatus: 1})
+	y.hello(true)
+	y.hello(false)
+	g.finish(70)
+	r := g.wantOne(KindRogueCertificate, subj(y))
+	if !strings.Contains(r.Explanation, `issuer outside the fabric's set`) {
+		t.Errorf("%s", r.Explanation)
 	}
 }

@@ -79,16 +79,22 @@ func (u *certDet) event(e *coreEvent) {
 	}
 }
 
-// learn adds the server certificate's issuer of an established,
-// decrypting session to the fabric's set.
+// learn adds to the fabric's set the issuer of the server certificate of
+// an established, decrypting session, and that of the client certificate
+// when the controller verified the client (its CHALLENGE_ACK_ACK answered
+// the client's CHALLENGE_ACK): edges signed by another CA than the
+// controllers' are then the fabric's too.
 func (u *certDet) learn(s *session) {
-	c := s.info.ServerCert
-	if u.done[s]&4 != 0 || c == nil || c.SelfSigned || c.Empty || c.ParseError != "" || c.Issuer == "" ||
-		s.ctl != ctlUp || s.records == 0 {
+	if u.done[s]&4 != 0 || s.ctl != ctlUp || s.records == 0 {
 		return
 	}
 	u.done[s] |= 4
-	u.issuers[normIssuer(c.Issuer)] = true
+	for i, c := range []*Certificate{s.info.ServerCert, s.info.ClientCert} {
+		if c == nil || c.SelfSigned || c.Empty || c.ParseError != "" || c.Issuer == "" || (i == 1 && !s.verified) {
+			continue
+		}
+		u.issuers[normIssuer(c.Issuer)] = true
+	}
 }
 
 // problems lists what is wrong with a certificate on its own.

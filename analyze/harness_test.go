@@ -153,7 +153,7 @@ func (x *sess) challenge() {
 	f.input(x, false, &vdaemon.Message{Header: x.hdr(false, vdaemon.TypeChallenge), Body: &vdaemon.Challenge{}})
 	f.input(x, true, &vdaemon.Message{Header: x.hdr(true, vdaemon.TypeChallengeAck), Body: &vdaemon.ChallengeAck{
 		TLVs: []vdaemon.TLV{{Type: vdaemon.TLVUUID, Text: "uuid-" + x.c.sys.String() + x.c.name}}}})
-	f.input(x, false, &vdaemon.Message{Header: x.hdr(false, vdaemon.TypeChallengeAckAck), Body: &vdaemon.ChallengeAckAck{}})
+	f.input(x, false, &vdaemon.Message{Header: x.hdr(false, vdaemon.TypeChallengeAckAck), Body: &vdaemon.ChallengeAckAck{VerifyStatus: 1}})
 }
 
 func (x *sess) hello(fromClient bool) {
