@@ -136,20 +136,20 @@ type session struct {
 	downAt      int64
 	downReason  string
 
-	holdNS      int64 // negotiated OMP hold time (0: none)
-	holdKnown   bool
-	grOK        bool
-	grTimerNS   int64
-	pathLimit   int
-	grBegin     [2]int64 // restart timer announced by side i (GRACEFUL_RESTART_BEGIN)
-	ompStart    bool     // a HANDSHAKE was seen (OMP observed from its start)
-	ctlStart    bool     // the challenge exchange was seen
+	holdNS    int64 // negotiated OMP hold time (0: none)
+	holdKnown bool
+	grOK      bool
+	grTimerNS int64
+	pathLimit int
+	grBegin   [2]int64 // restart timer announced by side i (GRACEFUL_RESTART_BEGIN)
+	ompStart  bool     // a HANDSHAKE was seen (OMP observed from its start)
+	ctlStart  bool     // the challenge exchange was seen
 	// verified: the controller sent CHALLENGE_ACK_ACK after the
 	// connecting side's CHALLENGE_ACK (the proper exchange)
-	verified bool
-	ackFrom  int8 // 1 + the side that sent the first CHALLENGE_ACK (0: none)
-	holdExpired int      // 1+side index whose hold expired (0: none)
-	silent      int      // 1+side index whose silence took the connection down
+	verified    bool
+	ackFrom     int8 // 1 + the side that sent the first CHALLENGE_ACK (0: none)
+	holdExpired int  // 1+side index whose hold expired (0: none)
+	silent      int  // 1+side index whose silence took the connection down
 
 	records      int
 	decodeErrors int
