@@ -127,6 +127,9 @@ func (c *chaos) ompMsg() omp.Message {
 
 func (c *chaos) vmsg() (*vdaemon.Message, []omp.Message) {
 	h := vdaemon.Header{Type: vdaemon.MsgType(c.pick(16)), Device: sdwan.DeviceType(c.pick(6)), SiteID: uint32(c.pick(3)) * 100}
+	if c.pick(3) == 0 {
+		h.Device = sdwan.DeviceVHub
+	}
 	m := &vdaemon.Message{Header: h}
 	var msgs []omp.Message
 	switch c.pick(8) {
@@ -135,7 +138,10 @@ func (c *chaos) vmsg() (*vdaemon.Message, []omp.Message) {
 	case 1:
 		m.Body = &vdaemon.ChallengeAck{TLVs: []vdaemon.TLV{{Type: vdaemon.TLVUUID, Text: string(rune('a' + c.pick(3)))}}}
 	case 2:
-		m.Body = &vdaemon.ChallengeAckAck{}
+		m.Body = &vdaemon.ChallengeAckAck{VerifyStatus: uint8(c.pick(2))}
+		if c.pick(4) == 0 {
+			m.Body = &vdaemon.VManageToPeer{Buffer: []byte("\nssh-rsa AAAA c\n\x00")}
+		}
 	case 3:
 		m.Body = &vdaemon.Hello{Color: sdwan.Color(c.pick(4)), IntervalMS: uint32(c.pick(2) * 1000), ToleranceMS: uint32(c.pick(3) * 6000)}
 	case 4:
@@ -177,6 +183,10 @@ func (c *chaos) step() {
 		if c.pick(3) == 0 {
 			s.ID = "" // keyed by addresses
 		}
+		// certificates: none, a fabric one, self-signed, another CA
+		certs := []*Certificate{nil, {Subject: "CN=d", Issuer: "CN=CA"}, {Subject: "O=,C=", Issuer: "O=,C=", SelfSigned: true, SubjectEmpty: true},
+			{Subject: "CN=x", Issuer: "CN=Other"}, {Empty: true}}
+		s.ClientCert, s.ServerCert = certs[c.pick(len(certs))], certs[c.pick(len(certs))]
 		c.sessions = append(c.sessions, s)
 	}
 	var s *SessionInfo
@@ -196,6 +206,8 @@ func (c *chaos) step() {
 		c.a.Message(nil)
 	case 5:
 		c.a.Gap(nil)
+	case 6:
+		c.a.SessionSeen(s, c.now, uint64(c.pick(1000)))
 	default:
 		m, msgs := c.vmsg()
 		c.a.Message(&Input{Time: c.now, Frame: uint64(c.pick(1000)), Session: s, FromClient: c.pick(2) == 0, VDaemon: m, OMP: msgs})
