@@ -315,3 +315,21 @@ func TestIssuerLearnedFromVerifiedEdges(t *testing.T) {
 		t.Errorf("%s", r.Explanation)
 	}
 }
+
+// TestClientCertificateAfterServer: in a real handshake the server's
+// certificate comes first; the client's, checked when it arrives, is still
+// reported.
+func TestClientCertificateAfterServer(t *testing.T) {
+	f := newFab(t, Config{})
+	info := &SessionInfo{ID: "s", Client: netipAP("203.0.113.66:12346"), Server: netipAP("198.51.100.1:12346"),
+		Transport: "dtls", ServerCert: fabricCert("vsmart1")}
+	f.a.SessionSeen(info, sec(0.1), 5)
+	info2 := *info
+	info2.ClientCert = &Certificate{Time: sec(0.2), Frame: 6, Subject: "O=,C=", Issuer: "O=,C=", SubjectEmpty: true, SelfSigned: true, SHA256: "bb"}
+	f.a.SessionSeen(&info2, sec(0.2), 6)
+	f.finish(5)
+	a := f.wantOne(KindRogueCertificate, "session 203.0.113.66:12346 > 198.51.100.1:12346")
+	if a.Evidence[0] != 6 || !strings.Contains(a.Explanation, "(the DTLS/TLS client) presented a self-signed certificate") {
+		t.Errorf("%+v", a)
+	}
+}

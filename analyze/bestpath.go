@@ -22,19 +22,23 @@ import (
 // published; other origins rank as Unknown); the lower origin metric; the
 // lower router ID; the lower private IP address. Step 1, as the guide's
 // later editions and TAC notes give it, prefers active routes to stale
-// ones (GR). A controller prefers a path learned from the edge that
-// originated it to a copy reflected by another controller (the guide's
-// first example; LossReasonEnum's "personality"). A controller "chooses both" of equal paths from different
-// sites, so every path equal on those criteria is chosen, up to the
-// receiver's ECMP limit (an edge: its ecmp-limit; a vSmart: its
-// send-path-limit; default 4), the rest losing on router ID (peer-id) or
+// ones (GR). A path learned from its originator is preferred to one
+// reflected by another device (the guide's first example: a vSmart
+// chooses the route from the edge over the same route from another
+// vSmart; LossReasonEnum's "personality"); for an edge, which learns
+// everything from vSmarts, this step changes nothing. A controller
+// "chooses both" of equal paths from different sites, so every path equal
+// on those criteria is chosen, up to the receiver's ECMP limit (an edge:
+// its ecmp-limit; a vSmart: its send-path-limit; default 4; one limit per
+// receiving device, recvInfo), the rest losing on router ID (peer-id) or
 // private address (tloc-id).
 //
 // The codes, in Cisco's order (RibInStatusType of CISCO-SDWAN-OMP-MIB:
 // C I Red Rej L R S Ext Inv U): C chosen; I installed (inferred: an edge
 // installs a chosen, resolved path, once per originator and TLOC when
-// several vSmarts reflect it, from the lowest peer; BFD is not in the
-// capture); L looped (the receiver's own route reflected back); R
+// several vSmarts reflect it, from the lowest peer, stale or not: it
+// keeps forwarding through graceful restart; BFD is not in the capture;
+// a receiver whose system-ip is unknown shows no I); L looped (the receiver's own route reflected back); R
 // resolved; S stale; Inv invalid; U TLOC unresolved. Rej (rejected by
 // inbound policy) is never inferred: receiver policy is not in the
 // capture. The loss reasons are Cisco's LossReasonEnum names: invalid,
@@ -88,7 +92,8 @@ type tlocHeld struct {
 type bpPath struct {
 	row      *Row
 	from     string
-	fromCtl  bool // learned from a controller (not from the edge itself)
+	fromSys  netip.Addr // the sender's system-ip (invalid when unknown)
+	notOrig  bool       // not learned from its originator (a reflected copy)
 	stale    bool
 	eligible bool
 	pref     uint32
@@ -97,6 +102,74 @@ type bpPath struct {
 	metric   uint32
 	orig     netip.Addr
 	priv     netip.Addr
+	tloc     tlocID
+}
+
+// cmpFrom orders senders as snapshots list tables: by system-ip, unknown
+// ones after, by name.
+func cmpFrom(x, y *bpPath) int {
+	switch xv, yv := x.fromSys.IsValid(), y.fromSys.IsValid(); {
+	case xv && yv:
+		return x.fromSys.Compare(y.fromSys)
+	case xv:
+		return -1
+	case yv:
+		return 1
+	}
+	return strings.Compare(x.from, y.from)
+}
+
+// cmpTie orders the paths still equal after the criteria: the lower
+// router ID (originator), then the lower private address of the TLOC,
+// then the TLOC itself; copies of one path by sender.
+func cmpTie(x, y *bpPath) int {
+	if c := x.orig.Compare(y.orig); c != 0 {
+		return c
+	}
+	if c := x.priv.Compare(y.priv); c != 0 {
+		return c
+	}
+	if c := cmpTLOCID(x.tloc, y.tloc); c != 0 {
+		return c
+	}
+	return cmpFrom(x, y)
+}
+
+func cmpTLOCID(x, y tlocID) int {
+	switch {
+	case x.sys != y.sys:
+		return cmpU32(x.sys, y.sys)
+	case x.color != y.color:
+		return cmpU32(x.color, y.color)
+	}
+	return int(x.encap) - int(y.encap)
+}
+
+// recvInfo is what the comparison needs of a table's receiver, the same
+// for all its tables: its ECMP limit (an edge's ecmp-limit, a vSmart's
+// send-path-limit, from the first of its HANDSHAKEs seen; default 4) and
+// whether it installs routes (an edge). A receiver whose system-ip is
+// unknown gets the defaults and installs nothing that can be told.
+func (a *Analyzer) recvInfo(t *table) (limit int, edge bool) {
+	limit = omp.DefaultECMPLimit
+	if t.rkey == 0 {
+		return limit, false
+	}
+	got := false
+	for _, x := range a.recvTabs[t.rkey] {
+		if x.to.dev == sdwan.DeviceVEdge {
+			edge = true
+		}
+		if h := x.to.hs; h != nil && !got {
+			got = true
+			if x.to.dev == sdwan.DeviceVEdge && h.ecmp > 0 {
+				limit = int(h.ecmp)
+			} else if x.to.dev != sdwan.DeviceVEdge && h.spl > 0 {
+				limit = int(h.spl)
+			}
+		}
+	}
+	return limit, edge
 }
 
 // bestPath sets the C, I and L codes and the loss reasons of every route
@@ -108,10 +181,19 @@ func (a *Analyzer) bestPath(snap *Snapshot, held map[string]map[tlocID]tlocHeld)
 	}
 	groups := map[key][]*bpPath{}
 	var order []key
-	limits := map[string]int{}
+	type recv struct {
+		limit int
+		edge  bool
+	}
+	recvs := map[string]recv{}
 	for _, tv := range snap.Tables {
-		if _, ok := limits[tv.To]; !ok {
-			limits[tv.To] = a.ecmpLimit(tv)
+		if _, ok := recvs[tv.To]; !ok {
+			l, e := a.recvInfo(tv.t)
+			recvs[tv.To] = recv{l, e}
+		}
+		var fromSys netip.Addr
+		if tv.t != nil {
+			fromSys = tv.t.from.sys
 		}
 		for i := range tv.Routes {
 			r := &tv.Routes[i]
@@ -120,16 +202,17 @@ func (a *Analyzer) bestPath(snap *Snapshot, held map[string]map[tlocID]tlocHeld)
 				order = append(order, k)
 			}
 			at := r.Attrs
-			p := &bpPath{row: r, from: tv.From, fromCtl: tv.FromType != sdwan.DeviceVEdge, stale: strings.Contains(r.Status, StatusStale),
-				eligible: !strings.Contains(r.Status, StatusInvalid) && !strings.Contains(r.Status, StatusUnresolved),
-				pref:     at.Preference, origin: originRank(at.Origin), metric: at.Metric, orig: at.Originator}
+			p := &bpPath{row: r, from: tv.From, fromSys: fromSys, notOrig: !(fromSys.IsValid() && fromSys == at.Originator),
+				stale:    hasStatus(r.Status, StatusStale),
+				eligible: !hasStatus(r.Status, StatusInvalid) && !hasStatus(r.Status, StatusUnresolved),
+				pref:     at.Preference, origin: originRank(at.Origin), metric: at.Metric, orig: at.Originator, tloc: at.tlocID}
 			if !at.Has(omp.AttrOrigin) {
 				p.origin = 8
 			}
 			if h, ok := held[tv.To][at.tlocID]; ok {
 				p.tpref, p.priv = h.pref, h.priv
 			}
-			if at.Originator.IsValid() && at.Originator.String() == tv.To {
+			if tv.t != nil && at.Originator.IsValid() && at.Originator == tv.t.to.sys {
 				r.looped = true
 				p.eligible = false
 			}
@@ -137,8 +220,8 @@ func (a *Analyzer) bestPath(snap *Snapshot, held map[string]map[tlocID]tlocHeld)
 		}
 	}
 	for _, k := range order {
-		ps := groups[k]
-		choose(ps, limits[k.to], edgeName(snap, k.to))
+		rc := recvs[k.to]
+		choose(groups[k], rc.limit, rc.edge)
 	}
 	for _, tv := range snap.Tables {
 		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
@@ -149,31 +232,19 @@ func (a *Analyzer) bestPath(snap *Snapshot, held map[string]map[tlocID]tlocHeld)
 	}
 }
 
-// edgeName reports whether the receiver named to is an edge (it installs
-// routes; a vSmart does not).
-func edgeName(snap *Snapshot, to string) bool {
-	for _, tv := range snap.Tables {
-		if tv.To == to {
-			return tv.ToType == sdwan.DeviceVEdge
+// hasStatus reports whether a comma-separated status holds code c.
+func hasStatus(status, c string) bool {
+	for status != "" {
+		i := strings.IndexByte(status, ',')
+		if i < 0 {
+			return status == c
 		}
+		if status[:i] == c {
+			return true
+		}
+		status = status[i+1:]
 	}
 	return false
-}
-
-// ecmpLimit is the receiver's limit of chosen paths per prefix.
-func (a *Analyzer) ecmpLimit(tv *TableView) int {
-	t := tv.t
-	if t == nil || t.to.hs == nil {
-		return omp.DefaultECMPLimit
-	}
-	if t.to.dev == sdwan.DeviceVEdge {
-		if t.to.hs.ecmp > 0 {
-			return int(t.to.hs.ecmp)
-		}
-	} else if t.to.hs.spl > 0 {
-		return int(t.to.hs.spl)
-	}
-	return omp.DefaultECMPLimit
 }
 
 // choose runs the comparison over one receiver's paths of one prefix.
@@ -190,19 +261,7 @@ func choose(ps []*bpPath, limit int, edge bool) {
 		return
 	}
 	// the best on each criterion in turn; the losers keep the criterion
-	type crit struct {
-		reason string
-		better func(x, y *bpPath) int // < 0: x better
-	}
-	crits := []crit{
-		{LossStale, func(x, y *bpPath) int { return b2i(x.stale) - b2i(y.stale) }},
-		{LossPersonality, func(x, y *bpPath) int { return b2i(x.fromCtl) - b2i(y.fromCtl) }},
-		{LossPreference, func(x, y *bpPath) int { return cmpU32(y.pref, x.pref) }},
-		{LossTLOCPreference, func(x, y *bpPath) int { return cmpU32(y.tpref, x.tpref) }},
-		{LossOrigin, func(x, y *bpPath) int { return x.origin - y.origin }},
-		{LossMetric, func(x, y *bpPath) int { return cmpU32(x.metric, y.metric) }},
-	}
-	for _, c := range crits {
+	for _, c := range bpCriteria {
 		best := cand[0]
 		for _, p := range cand[1:] {
 			if c.better(p, best) < 0 {
@@ -210,56 +269,54 @@ func choose(ps []*bpPath, limit int, edge bool) {
 			}
 		}
 		keep := cand[:0]
-		var lost []*bpPath
 		for _, p := range cand {
 			if c.better(p, best) > 0 {
-				lost = append(lost, p)
+				p.row.LossReason, p.row.LostTo = c.reason, best.from
+				p.row.LostToPathID = best.row.Key.PathID
 			} else {
 				keep = append(keep, p)
 			}
-		}
-		for _, p := range lost {
-			p.row.LossReason, p.row.LostTo = c.reason, best.from
-			p.row.LostToPathID = best.row.Key.PathID
 		}
 		cand = keep
 	}
 	// ties: up to limit distinct paths (originator, TLOC), by router ID
 	// then private address; copies of a kept path (reflected by several
-	// vSmarts) are chosen too
-	type pathID struct {
-		orig netip.Addr
-		tloc tlocID
-	}
-	slices.SortStableFunc(cand, func(x, y *bpPath) int {
-		if c := x.orig.Compare(y.orig); c != 0 {
-			return c
-		}
-		if c := x.priv.Compare(y.priv); c != 0 {
-			return c
-		}
-		return cmpName(x.from, y.from)
-	})
-	kept := map[pathID]bool{}
+	// vSmarts) are chosen too, and an edge installs the first
+	slices.SortStableFunc(cand, cmpTie)
+	kept := 0
 	var last *bpPath
-	for _, p := range cand {
-		id := pathID{p.orig, p.row.Attrs.tlocID}
-		if !kept[id] && len(kept) >= limit {
-			p.row.LossReason, p.row.LostTo, p.row.LostToPathID = LossTLOCID, last.from, last.row.Key.PathID
-			if p.orig != last.orig {
-				p.row.LossReason = LossPeerID
+	for i, p := range cand {
+		newID := i == 0 || p.orig != cand[i-1].orig || p.tloc != cand[i-1].tloc
+		if newID && kept >= limit {
+			for _, q := range cand[i:] {
+				q.row.LossReason, q.row.LostTo, q.row.LostToPathID = LossTLOCID, last.from, last.row.Key.PathID
+				if q.orig != last.orig {
+					q.row.LossReason = LossPeerID
+				}
 			}
-			continue
+			return
 		}
 		p.row.chosen = true
-		if !kept[id] {
-			kept[id] = true
+		if newID {
+			kept++
 			last = p
-			if edge && !p.stale {
-				p.row.installed = true // the first copy (lowest peer)
-			}
+			p.row.installed = edge
 		}
 	}
+}
+
+// bpCriteria are the steps of the best-path order after validity, each
+// with the loss reason of the paths it eliminates (better < 0: x better).
+var bpCriteria = [...]struct {
+	reason string
+	better func(x, y *bpPath) int
+}{
+	{LossStale, func(x, y *bpPath) int { return b2i(x.stale) - b2i(y.stale) }},
+	{LossPersonality, func(x, y *bpPath) int { return b2i(x.notOrig) - b2i(y.notOrig) }},
+	{LossPreference, func(x, y *bpPath) int { return cmpU32(y.pref, x.pref) }},
+	{LossTLOCPreference, func(x, y *bpPath) int { return cmpU32(y.tpref, x.tpref) }},
+	{LossOrigin, func(x, y *bpPath) int { return x.origin - y.origin }},
+	{LossMetric, func(x, y *bpPath) int { return cmpU32(x.metric, y.metric) }},
 }
 
 func b2i(b bool) int {
@@ -312,11 +369,15 @@ func (a *Analyzer) heldNow(rk uint32, to *side, k omp.TLOCKey) (tlocHeld, bool) 
 	}
 	var h tlocHeld
 	found := false
+	name := ""
+	if rk == 0 {
+		name = to.name() // receivers without a system-ip are told apart by name, as in snapshots
+	}
 	i, _ := g.search(rk, 0, 0, 0)
 	for ; i < len(g.rows) && g.rows[i].rk == rk; i++ {
 		tr := g.rows[i]
 		at := tr.attrs()
-		if at == nil || (rk == 0 && tr.tab.to != to) {
+		if at == nil || (rk == 0 && tr.tab.to != to && tr.tab.to.name() != name) {
 			continue
 		}
 		p := at.PrivateV4.Addr()
@@ -359,100 +420,152 @@ var statusTexts = func() (t [128]string) {
 	return
 }()
 
-// rowStatus is the status r has now, as a snapshot would show it (the best
-// path compared over its receiver's live paths of the prefix): the
-// timeline's route rows carry it. A change of r may change the status of
-// the receiver's other paths of the prefix; those are not events. It
-// allocates nothing once its scratch has grown.
+// rowStatus is the status r has now, as a snapshot would show it: the
+// timeline's rows carry it. For a route it runs the comparison of choose
+// for r alone, in one pass over its receiver's live paths of the prefix
+// (no sort, no allocation once the scratch has grown). A change of r may
+// change the status of the receiver's other paths of the prefix; those
+// are not events. TestRowStatusMatchesSnapshot and TestChaos hold the two
+// to the same answer.
 func (a *Analyzer) rowStatus(r *row) string {
 	at := r.attrs()
 	if at == nil {
 		return ""
 	}
 	t := r.tab
-	base := func(x *row, xat *Attrs) (uint8, tlocHeld) {
-		var st uint8
-		var h tlocHeld
-		switch {
-		case x.grp.key.kind == kTLOC:
-			st = bitR
-			if !xat.hasAddress() {
-				st = bitInv
-			}
-		case !xat.HasTLOC() || (x.grp.key.kind == kRoute && !xat.Has(omp.AttrOriginator)):
-			st = bitInv
-		default:
-			var ok bool
-			if h, ok = a.heldNow(x.rk, x.tab.to, xat.TLOC); ok {
-				st = bitR
-			} else {
-				st = bitU
-			}
-		}
-		if x.stale() {
-			st |= bitS
-		}
-		return st, h
-	}
 	if r.grp.key.kind != kRoute {
-		st, _ := base(r, at)
+		st, _ := a.baseBits(r, at)
 		return statusTexts[st]
 	}
-	// the receiver's live paths of the prefix
-	rows, paths, bits := a.bpRows[:0], a.bpPaths[:0], a.bpBits[:0]
+	// the receiver's live paths of the prefix, in the snapshot's order
+	paths, bits := a.bpPaths[:0], a.bpBits[:0]
 	self := -1
 	g := r.grp
+	name := t.to.name()
 	i, _ := g.search(r.rk, 0, 0, 0)
 	for ; i < len(g.rows) && g.rows[i].rk == r.rk; i++ {
 		x := g.rows[i]
 		xat := x.attrs()
-		if xat == nil || (r.rk == 0 && x.tab.to != t.to) {
+		if xat == nil || (r.rk == 0 && x.tab.to.name() != name) {
 			continue
 		}
-		st, h := base(x, xat)
-		if x == r {
-			self = len(rows)
-		}
+		st, h := a.baseBits(x, xat)
 		if xat.Originator.IsValid() && xat.Originator == t.to.sys {
 			st |= bitL
 		}
-		rows = append(rows, Row{Attrs: xat, Key: RowKey{PathID: x.pathID}, r: x})
-		bits = append(bits, st)
-		p := bpPath{from: x.tab.from.name(), fromCtl: x.tab.from.dev != sdwan.DeviceVEdge, stale: st&bitS != 0,
-			eligible: st&(bitInv|bitU|bitL) == 0, pref: xat.Preference, tpref: h.pref, priv: h.priv,
-			origin: originRank(xat.Origin), metric: xat.Metric, orig: xat.Originator}
+		if x == r {
+			self = len(paths)
+		}
+		fs := x.tab.from.sys
+		p := bpPath{from: x.tab.from.name(), fromSys: fs, notOrig: !(fs.IsValid() && fs == xat.Originator),
+			stale: st&bitS != 0, eligible: st&(bitInv|bitU|bitL) == 0, pref: xat.Preference, tpref: h.pref, priv: h.priv,
+			origin: originRank(xat.Origin), metric: xat.Metric, orig: xat.Originator, tloc: xat.tlocID}
 		if !xat.Has(omp.AttrOrigin) {
 			p.origin = 8
 		}
 		paths = append(paths, p)
+		bits = append(bits, st)
 	}
-	ptrs := a.bpPtrs[:0]
+	a.bpPaths, a.bpBits = paths, bits
+	if self < 0 {
+		return ""
+	}
+	me := &paths[self]
+	b := bits[self]
+	if !me.eligible {
+		return statusTexts[b]
+	}
+	// the best value of each criterion in turn, among the paths equal to
+	// the best on the criteria before
+	var best *bpPath
 	for k := range paths {
-		paths[k].row = &rows[k]
-		ptrs = append(ptrs, &paths[k])
-	}
-	limit := omp.DefaultECMPLimit
-	if h := t.to.hs; h != nil {
-		if t.to.dev == sdwan.DeviceVEdge && h.ecmp > 0 {
-			limit = int(h.ecmp)
-		} else if t.to.dev != sdwan.DeviceVEdge && h.spl > 0 {
-			limit = int(h.spl)
+		p := &paths[k]
+		if !p.eligible {
+			continue
+		}
+		if best == nil || bpCompare(p, best) < 0 {
+			best = p
 		}
 	}
-	choose(ptrs, limit, t.to.dev == sdwan.DeviceVEdge)
-	st := ""
-	if self >= 0 {
-		b := bits[self]
-		if rows[self].chosen {
-			b |= bitC
-		}
-		if rows[self].installed {
-			b |= bitI
-		}
-		st = statusTexts[b]
+	if bpCompare(me, best) != 0 {
+		return statusTexts[b] // lost on a criterion
 	}
-	clear(rows)
-	clear(ptrs)
-	a.bpRows, a.bpPaths, a.bpPtrs, a.bpBits = rows, paths, ptrs, bits
-	return st
+	// tied: chosen when fewer than limit distinct paths sort before it
+	limit, edge := a.recvInfo(t)
+	ahead, firstCopy := 0, true
+	for k := range paths {
+		p := &paths[k]
+		if !p.eligible || bpCompare(p, best) != 0 || p == me {
+			continue
+		}
+		same := p.orig == me.orig && p.tloc == me.tloc
+		// (counting stops at the limit: each count scans the paths once)
+		if !same && ahead < limit && cmpTie(p, me) < 0 && isFirstOfID(k, paths, best) {
+			ahead++
+		}
+		if same && (cmpFrom(p, me) < 0 || (cmpFrom(p, me) == 0 && k < self)) {
+			firstCopy = false
+		}
+	}
+	if ahead >= limit {
+		return statusTexts[b]
+	}
+	b |= bitC
+	if edge && firstCopy {
+		b |= bitI
+	}
+	return statusTexts[b]
+}
+
+// bpCompare compares two paths on every criterion (< 0: x better).
+func bpCompare(x, y *bpPath) int {
+	for _, c := range bpCriteria {
+		if d := c.better(x, y); d != 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// isFirstOfID reports whether p is the first, in tie order, of the tied
+// paths with its originator and TLOC (so that each distinct path counts
+// once).
+func isFirstOfID(i int, paths []bpPath, best *bpPath) bool {
+	p := &paths[i]
+	for k := range paths {
+		q := &paths[k]
+		if k == i || !q.eligible || q.orig != p.orig || q.tloc != p.tloc || bpCompare(q, best) != 0 {
+			continue
+		}
+		if c := cmpTie(q, p); c < 0 || (c == 0 && k < i) {
+			return false
+		}
+	}
+	return true
+}
+
+// baseBits is a row's status before the best path: R or U, Inv, S.
+func (a *Analyzer) baseBits(x *row, xat *Attrs) (uint8, tlocHeld) {
+	var st uint8
+	var h tlocHeld
+	switch {
+	case x.grp.key.kind == kTLOC:
+		st = bitR
+		if !xat.hasAddress() {
+			st = bitInv
+		}
+	case !xat.HasTLOC() || (x.grp.key.kind == kRoute && !xat.Has(omp.AttrOriginator)):
+		st = bitInv
+	default:
+		var ok bool
+		if h, ok = a.heldNow(x.rk, x.tab.to, xat.TLOC); ok {
+			st = bitR
+		} else {
+			st = bitU
+		}
+	}
+	if x.stale() {
+		st |= bitS
+	}
+	return st, h
 }

@@ -121,6 +121,7 @@ func TestBestPath(t *testing.T) {
 			}
 		}
 	}
+	checkRowStatus(t, f.a, f.a.Snapshot(time.Time{}, Filter{}))
 	// the text of --at --detail shows the loss reasons
 	var b strings.Builder
 	WriteTablesOpts(&b, f.a.Snapshot(time.Time{}, Filter{Prefix: netip.MustParsePrefix("10.9.3.0/24")}), TablesOptions{Detail: true})
@@ -195,5 +196,27 @@ func TestTimelineStatus(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), `"status":"C,I,R"`) {
 		t.Errorf("JSON lacks the status: %s", b.String())
+	}
+}
+
+// checkRowStatus holds the timeline's per-row status (rowStatus) to the
+// snapshot's (bestPath) for every row in force now.
+func checkRowStatus(tb testing.TB, a *Analyzer, s *Snapshot) {
+	tb.Helper()
+	if s.At.UnixNano() != a.clock {
+		return
+	}
+	for _, tv := range s.Tables {
+		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
+			for _, r := range rs {
+				if r.r.attrs() != r.Attrs {
+					continue // the snapshot is of another version
+				}
+				if got := a.rowStatus(r.r); got != r.Status {
+					tb.Fatalf("%s → %s %s %v path %d: rowStatus %q, snapshot %q", tv.From, tv.To, r.Kind, r.Key.Prefix,
+						r.Key.PathID, got, r.Status)
+				}
+			}
+		}
 	}
 }

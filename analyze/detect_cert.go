@@ -31,7 +31,7 @@ const KindRogueCertificate Kind = "rogue-certificate"
 var certDetDef = detectorDef{name: "rogue-certificate", flags: []Flag{{Name: "trusted-issuer",
 	Usage: "rogue-certificate: a certificate issuer taken as the fabric's (RFC 2253, \"CN=Acme Root CA,O=Acme\"); repeatable",
 	Strs:  func(c *Config) *[]string { return &c.TrustedIssuers }}}, make: func(a *Analyzer) detector {
-	d := &certDet{a: a, issuers: map[string]bool{}, trusted: map[string]bool{}, done: map[*session]uint8{}}
+	d := &certDet{a: a, issuers: map[string]bool{}, trusted: map[string]bool{}, st: map[*session]*certState{}}
 	for _, n := range a.cfg.TrustedIssuers {
 		d.trusted[normIssuer(n)] = true
 	}
@@ -48,10 +48,21 @@ type certDet struct {
 	a       *Analyzer
 	issuers map[string]bool // the fabric's: controllers' certificate issuers
 	trusted map[string]bool // --trusted-issuer
-	// done: per session, bit 0: immediate checks made; bit 1: issuers
-	// checked; bit 2: issuer learned from it
-	done    map[*session]uint8
+	st      map[*session]*certState
 	pending []*session // issuer checks waiting for the fabric's set
+}
+
+// certState is what was checked and reported of one session's
+// certificates: each side's certificate is checked when it first
+// appears (the server's comes first in a real handshake, the client's
+// after it).
+type certState struct {
+	seen    [2]bool // the side's certificate was checked on its own
+	issuer  [2]bool // the side's issuer was checked against the fabric's set
+	learned bool    // the session taught its issuers
+	queued  bool    // in pending
+	what    []string
+	in      *instant
 }
 
 // normIssuer compares issuers without case or spaces after commas.
@@ -63,19 +74,20 @@ func (u *certDet) event(e *coreEvent) {
 	switch e.kind {
 	case evDropped:
 		if e.s != nil {
-			delete(u.done, e.s) // its entry in pending is skipped when reached
+			delete(u.st, e.s) // its entry in pending is skipped when reached
 		}
 	case evRecord, evSessionChanged, evSessionInfo:
 		s := e.s
 		if s == nil || (s.info.ClientCert == nil && s.info.ServerCert == nil) {
 			return
 		}
-		u.learn(s)
-		if u.done[s]&1 == 0 {
-			u.done[s] |= 1
-			u.immediate(s, e)
-			u.pending = append(u.pending, s)
+		st := u.st[s]
+		if st == nil {
+			st = &certState{}
+			u.st[s] = st
 		}
+		u.learn(s, st)
+		u.immediate(s, st, e)
 	}
 }
 
@@ -84,11 +96,11 @@ func (u *certDet) event(e *coreEvent) {
 // when the controller verified the client (its CHALLENGE_ACK_ACK answered
 // the client's CHALLENGE_ACK): edges signed by another CA than the
 // controllers' are then the fabric's too.
-func (u *certDet) learn(s *session) {
-	if u.done[s]&4 != 0 || s.ctl != ctlUp || s.records == 0 {
+func (u *certDet) learn(s *session, st *certState) {
+	if st.learned || s.ctl != ctlUp || s.records == 0 {
 		return
 	}
-	u.done[s] |= 4
+	st.learned = true
 	for i, c := range []*Certificate{s.info.ServerCert, s.info.ClientCert} {
 		if c == nil || c.SelfSigned || c.Empty || c.ParseError != "" || c.Issuer == "" || (i == 1 && !s.verified) {
 			continue
@@ -125,39 +137,55 @@ func certDesc(c *Certificate) string {
 	return "subject " + strconv.Quote(subj) + ", issuer " + strconv.Quote(c.Issuer) + ", SHA-256 " + c.SHA256
 }
 
-func (u *certDet) immediate(s *session, e *coreEvent) {
-	var what []string
-	first, frame := e.now, e.frame
+var sideRole = [2]string{"DTLS/TLS client", "DTLS/TLS server"}
+
+// immediate checks each side's certificate on its own, once, when it
+// first appears, and queues the session for the issuer check.
+func (u *certDet) immediate(s *session, st *certState, e *coreEvent) {
 	for side, c := range []*Certificate{s.info.ClientCert, s.info.ServerCert} {
+		if c == nil || st.seen[side] {
+			continue
+		}
+		st.seen[side] = true
+		if !st.queued {
+			st.queued = true
+			u.pending = append(u.pending, s)
+		}
 		p := certProblems(c)
 		if len(p) == 0 {
 			continue
 		}
-		if len(what) == 0 && c.Frame != 0 {
-			frame = c.Frame
-		}
-		if t := timeNS(c.Time); t != 0 && t < first {
-			first = t
-		}
-		w := sideDesc(s.sides[side]) + " (the " + [2]string{"DTLS/TLS client", "DTLS/TLS server"}[side] + ") " +
-			strings.Join(p, " and ")
+		st.issuer[side] = true // reported: no issuer check
+		w := sideDesc(s.sides[side]) + " (the " + sideRole[side] + ") " + strings.Join(p, " and ")
 		if !c.Empty && c.ParseError == "" {
 			w += " (" + certDesc(c) + ")"
 		}
-		what = append(what, w)
-	}
-	if len(what) > 0 {
-		u.raise(s, e.now, first, frame, strings.Join(what, "; "))
+		start := e.now
+		if t := timeNS(c.Time); t != 0 && t < start {
+			start = t
+		}
+		frame := e.frame
+		if c.Frame != 0 {
+			frame = c.Frame
+		}
+		u.raise(s, st, e.now, start, frame, w)
 	}
 }
 
-// raise raises (or extends) the session's anomaly; frame is that of the
-// certificate at fault.
-func (u *certDet) raise(s *session, now int64, start int64, frame uint64, what string) {
+// raise raises the session's anomaly, or adds what to the one it has;
+// frame is that of the certificate at fault.
+func (u *certDet) raise(s *session, st *certState, now, start int64, frame uint64, what string) {
+	st.what = append(st.what, what)
+	if st.in != nil && st.in.anom.Active {
+		u.a.extendInstant(st.in, SevCritical, now, frame)
+		st.in.anom.Explanation = st.in.explain(st.in)
+		return
+	}
 	explain := func(*instant) string {
-		out := "On control connection " + s.subject() + ", " + what + ". A fabric's devices present certificates " +
-			"issued by the organization's CA (or Cisco's), never self-signed ones; the public exploit modules for " +
-			"CVE-2026-20127 and CVE-2026-20182 connect with a fresh self-signed certificate with an empty subject."
+		out := "On control connection " + s.subject() + ", " + strings.Join(st.what, "; ") + ". A fabric's devices " +
+			"present certificates issued by the organization's CA (or Cisco's), never self-signed ones; the public " +
+			"exploit modules for CVE-2026-20127 and CVE-2026-20182 connect with a fresh self-signed certificate with " +
+			"an empty subject."
 		switch {
 		case s.records == 0 && s.gapRecords > 0:
 			out += " None of the session's records could be decrypted (" + gapWhy(s) + "): the certificate is all " +
@@ -167,7 +195,7 @@ func (u *certDet) raise(s *session, now int64, start int64, frame uint64, what s
 		}
 		return out
 	}
-	u.a.instant(KindRogueCertificate, s.subject(), SevCritical, start, now, frame, u.a.cfg.MergeWindow, s.id, explain)
+	st.in = u.a.instant(KindRogueCertificate, s.subject(), SevCritical, start, now, frame, u.a.cfg.MergeWindow, s.id, explain)
 }
 
 // gapWhy names the reasons of a session's unreadable records.
@@ -203,35 +231,31 @@ func (u *certDet) finish(now int64) {
 	u.pending = nil
 }
 
-// checkIssuer raises the issuers of s that are not the fabric's.
+// checkIssuer raises the issuers of s that are not the fabric's (each
+// side once; a side whose certificate arrives later queues the session
+// again).
 func (u *certDet) checkIssuer(s *session, now int64) {
-	if d, live := u.done[s]; !live || d&2 != 0 || (len(u.issuers) == 0 && len(u.trusted) == 0) {
+	st := u.st[s]
+	if st == nil || (len(u.issuers) == 0 && len(u.trusted) == 0) {
 		return
 	}
-	u.done[s] |= 2
-	var what []string
-	start := now
-	var frame uint64
+	st.queued = false
 	for side, c := range []*Certificate{s.info.ClientCert, s.info.ServerCert} {
-		if c == nil || len(certProblems(c)) > 0 || c.Issuer == "" {
-			continue // reported already, or nothing to compare
+		if c == nil || st.issuer[side] || c.Issuer == "" {
+			continue
 		}
+		st.issuer[side] = true
 		n := normIssuer(c.Issuer)
 		if u.issuers[n] || u.trusted[n] || (side == 0 && isSUDI(c.Issuer)) {
 			continue
 		}
-		if frame == 0 {
-			frame = c.Frame
-		}
+		start := now
 		if t := timeNS(c.Time); t != 0 && t < start {
 			start = t
 		}
-		what = append(what, sideDesc(s.sides[side])+" (the "+[2]string{"DTLS/TLS client", "DTLS/TLS server"}[side]+
+		u.raise(s, st, now, start, c.Frame, sideDesc(s.sides[side])+" (the "+sideRole[side]+
 			") presented a certificate from an issuer outside the fabric's set ("+certDesc(c)+"; the fabric's: "+
 			u.issuerList()+")")
-	}
-	if len(what) > 0 {
-		u.raise(s, now, start, frame, strings.Join(what, "; "))
 	}
 }
 

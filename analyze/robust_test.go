@@ -294,6 +294,7 @@ func (c *chaos) check() {
 		}
 	}
 	s := a.Snapshot(time.Time{}, Filter{})
+	checkRowStatus(tb, a, s)
 	if _, err := json.Marshal(s); err != nil {
 		tb.Fatal(err)
 	}
