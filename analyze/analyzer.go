@@ -407,8 +407,8 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 		}
 		a.setCtl(s, ctlChallengeResp, now, frame, "CHALLENGE_ACK")
 	case *vdaemon.ChallengeAckAck:
-		if s.ackFrom == int8(2-d) && b.VerifyStatus != 0 {
-			s.verified = true // the other side's CHALLENGE_ACK, vouched for
+		if d == 1 && s.ackFrom == 1 && b.VerifyStatus == 1 {
+			s.verified = true // the server vouched for the client's CHALLENGE_ACK
 		}
 		a.setCtl(s, ctlChallengeAck, now, frame, "CHALLENGE_ACK_ACK")
 	case *vdaemon.Hello:
