@@ -250,6 +250,9 @@ func (a *Analyzer) Message(in *Input) {
 	s.records++
 	s.last, sd.lastHeard = now, now
 	if in.VDaemon == nil {
+		if in.Header != nil {
+			a.headerOnly(s, d, in.Header, now, in.Frame)
+		}
 		s.decodeErrors++
 		a.stats.DecodeErrors++
 		reason := "decode-error"
@@ -429,6 +432,20 @@ func (a *Analyzer) vdaemon(s *session, d int, m *vdaemon.Message, msgs []omp.Mes
 			}
 		}
 	}
+}
+
+// headerOnly notes the header of a message whose body did not decode:
+// the sender's device type, site and domain, and a vdaemon event with no
+// body (the attack detectors judge the header: a vHub CHALLENGE_ACK with
+// a broken body is still one).
+func (a *Analyzer) headerOnly(s *session, d int, h *vdaemon.Header, now int64, frame uint64) {
+	sd := s.sides[d]
+	sd.hdrSeen, sd.hdrDev, sd.hdrSite, sd.hdrDomain = true, h.Device, h.SiteID, h.DomainID
+	if sd.hs == nil && h.Device != sdwan.DeviceUnknown {
+		sd.dev = h.Device
+	}
+	a.tellv(coreEvent{kind: evHeader, s: s, sd: sd, now: now, frame: frame})
+	a.tellv(coreEvent{kind: evVDaemon, s: s, sd: sd, d: d, vd: &vdaemon.Message{Header: *h}, now: now, frame: frame})
 }
 
 // setCtl moves the control state forward (never back to an earlier

@@ -333,3 +333,20 @@ func TestClientCertificateAfterServer(t *testing.T) {
 		t.Errorf("%+v", a)
 	}
 }
+
+// TestVHubHeaderOfBrokenBody: a vHub CHALLENGE_ACK whose body does not
+// decode is still the vHub bypass (its header decoded).
+func TestVHubHeaderOfBrokenBody(t *testing.T) {
+	f := newFab(t, Config{})
+	f.manual = true
+	x := f.session(attacker(sdwan.DeviceVHub), vsmart(1))
+	x.send(false, vdaemon.TypeChallenge, &vdaemon.Challenge{})
+	h := x.hdr(true, vdaemon.TypeChallengeAck)
+	f.frame++
+	f.a.Message(&Input{Time: f.now, Frame: f.frame, Session: x.info, FromClient: true, Header: &h, Err: errString("vdaemon challenge-ack: tlv count")})
+	f.finish(5)
+	a := f.wantOne(KindVHubBypass, subj(x))
+	if !strings.Contains(a.Explanation, "(its body could not be decoded)") || a.Evidence[0] != 2 {
+		t.Errorf("%+v", a)
+	}
+}

@@ -110,6 +110,18 @@ func (u *authBypassDet) event(e *coreEvent) {
 		u.keys(e, v)
 	}
 	defer u.vhubPeer(e)
+	if e.vd.Body == nil {
+		// a message whose body did not decode: its header still counts
+		if h := &e.vd.Header; h.Type == vdaemon.TypeChallengeAck && h.Device == sdwan.DeviceVHub {
+			st := u.state(s)
+			st.vhubAck = true
+			u.raiseVHub(e, st, sideDesc(e.sd)+" sent a CHALLENGE_ACK whose header claims device type vHub (2)"+
+				" (its body could not be decoded)")
+		} else if st := u.st[s]; st != nil {
+			u.extend(st, e)
+		}
+		return
+	}
 	var st *chalState
 	if st = u.st[s]; st == nil {
 		switch e.vd.Body.(type) {

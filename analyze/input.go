@@ -79,6 +79,9 @@ type Input struct {
 	// it keeps: the messages (and an *omp.Update's slices) may be reused
 	// by the caller after Message returns.
 	OMP []omp.Message
+	// Header, when VDaemon is nil, is the header of the message whose
+	// body did not decode (nil if even the header did not).
+	Header *vdaemon.Header
 	// Err is the decode error, if any. A record that could not be decoded
 	// is reported like a decryption gap (reason "decode-error"): the
 	// analysis could not see what it said.

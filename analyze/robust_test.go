@@ -208,6 +208,9 @@ func (c *chaos) step() {
 		c.a.Gap(nil)
 	case 6:
 		c.a.SessionSeen(s, c.now, uint64(c.pick(1000)))
+	case 7:
+		m, _ := c.vmsg()
+		c.a.Message(&Input{Time: c.now, Session: s, FromClient: c.pick(2) == 0, Header: &m.Header, Err: errString("body")})
 	default:
 		m, msgs := c.vmsg()
 		c.a.Message(&Input{Time: c.now, Frame: uint64(c.pick(1000)), Session: s, FromClient: c.pick(2) == 0, VDaemon: m, OMP: msgs})

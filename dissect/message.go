@@ -19,6 +19,9 @@ type Message struct {
 	// nil) or the OMP layer (OMP then holds the messages before the bad
 	// one).
 	Err error
+	// Header is the vdaemon header of a message whose body did not decode
+	// (VDaemon nil, Err set): who sent what, even so.
+	Header *vdaemon.Header
 }
 
 // DecodeMessage decodes one record plaintext. It never panics.
@@ -27,6 +30,10 @@ func DecodeMessage(b []byte) Message {
 	v, err := vdaemon.Decode(b)
 	if err != nil {
 		m.Err = err
+		var h vdaemon.Header
+		if h.DecodeFromBytes(b) == nil {
+			m.Header = &h
+		}
 		return m
 	}
 	m.VDaemon = v
@@ -64,6 +71,9 @@ func (d *MessageDecoder) Decode(b []byte) Message {
 	d.v = vdaemon.Message{}
 	if err := d.v.DecodeReusing(b, &d.bodies); err != nil {
 		m.Err = err
+		if d.v.Header.DecodeFromBytes(b) == nil {
+			m.Header = &d.v.Header
+		}
 		return m
 	}
 	m.VDaemon = &d.v

@@ -87,7 +87,7 @@ func (f *feeder) Record(e *dissect.Event) {
 		}
 	}
 	f.in = analyze.Input{Time: e.Time, Frame: e.Frame, Session: si, FromClient: fromClient,
-		VDaemon: e.Msg.VDaemon, OMP: e.Msg.OMP, Err: e.Msg.Err}
+		VDaemon: e.Msg.VDaemon, OMP: e.Msg.OMP, Err: e.Msg.Err, Header: e.Msg.Header}
 	f.a.Message(&f.in)
 }
 
