@@ -38,9 +38,18 @@ func newFeeder(a *analyze.Analyzer) *feeder {
 	return &feeder{a: a, infos: map[*tlsdec.Session]*analyze.SessionInfo{}, plain: map[string]*analyze.SessionInfo{}}
 }
 
+// maxInfos bounds the feeder's map of sessions: past it the map starts
+// over (a session seen again gets a new SessionInfo with the same ID, which
+// the analyzer takes as the same session), so that a flood of handshakes
+// cannot grow it without end.
+const maxInfos = 1 << 16
+
 func (f *feeder) info(s *tlsdec.Session) *analyze.SessionInfo {
 	si := f.infos[s]
 	if si == nil {
+		if len(f.infos) >= maxInfos {
+			clear(f.infos)
+		}
 		si = &analyze.SessionInfo{ID: s.ID, Client: s.Client, Server: s.Server, Transport: s.Transport}
 		f.infos[s] = si
 	}
@@ -82,6 +91,9 @@ func (f *feeder) Record(e *dissect.Event) {
 		if si = f.plain[rk]; si != nil {
 			fromClient = false
 		} else if si = f.plain[k]; si == nil {
+			if len(f.plain) >= maxInfos {
+				clear(f.plain)
+			}
 			si = &analyze.SessionInfo{ID: "plain:" + k, Client: e.Src, Server: e.Dst, Transport: e.Transport}
 			f.plain[k] = si
 		}
