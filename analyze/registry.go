@@ -7,6 +7,11 @@ import "time"
 // kinds appears twice (it is made once). Each entry lives in its
 // detector's file (detect_*.go).
 var kindDefs = []*kindDef{
+	// the attacks first: critical
+	&challengeBypassKind,
+	&vHubBypassKind,
+	&sshKeyInjectionKind,
+	&rogueCertificateKind,
 	&unresolvedRouteKind,
 	&tLOCFlapKind,
 	&routeFlapKind,
@@ -25,10 +30,6 @@ var kindDefs = []*kindDef{
 	&vSmartMeshIncompleteKind,
 	&untunnelledControlKind,
 	&notDistributedKind,
-	&challengeBypassKind,
-	&vHubBypassKind,
-	&sshKeyInjectionKind,
-	&rogueCertificateKind,
 }
 
 // coreFlags are settings of the core that have a command-line flag.
