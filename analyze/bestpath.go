@@ -38,10 +38,10 @@ import (
 // installs a chosen, resolved path, once per originator and TLOC when
 // several vSmarts reflect it, from the lowest peer, stale or not: it
 // keeps forwarding through graceful restart; BFD is not in the capture;
-// a receiver whose system-ip is unknown shows no I); L looped (the receiver's own route reflected back); R
-// resolved; S stale; Inv invalid; U TLOC unresolved. Rej (rejected by
-// inbound policy) is never inferred: receiver policy is not in the
-// capture. The loss reasons are Cisco's LossReasonEnum names: invalid,
+// a receiver whose system-ip is unknown shows no I); Rej rejected
+// (inferred, in snapshots only: inferRejected; receiver policy is not in
+// the capture); L looped (the receiver's own route reflected back); R
+// resolved; S stale; Inv invalid; U TLOC unresolved. The loss reasons are Cisco's LossReasonEnum names: invalid,
 // stale-entry, personality, preference, tloc-preference, origin-protocol,
 // origin-metric, peer-id, tloc-id.
 
@@ -223,10 +223,61 @@ func (a *Analyzer) bestPath(snap *Snapshot, held map[string]map[tlocID]tlocHeld)
 		rc := recvs[k.to]
 		choose(groups[k], rc.limit, rc.edge)
 	}
+	a.inferRejected(snap)
 	for _, tv := range snap.Tables {
 		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
 			for i := range rs {
 				rs[i].Status = composeStatus(&rs[i])
+			}
+		}
+	}
+}
+
+// inferRejected marks Rej, in snapshots only: a path a vSmart learned
+// from its originator and does not advertise to any peer, although it
+// advertises that originator's other paths, and has held for longer than
+// the distribution window (Config.DistributionWindow): the mark of a
+// path its inbound policy rejected. It is an inference (policy is not in
+// the capture); a rejected path is not chosen. The timeline does not
+// carry Rej: a path cannot be known to be withheld when it arrives.
+func (a *Analyzer) inferRejected(snap *Snapshot) {
+	type advKey struct {
+		from string
+		g    *group
+		orig netip.Addr
+		tloc tlocID
+	}
+	type origKey struct {
+		from string
+		orig netip.Addr
+	}
+	adv := map[advKey]bool{}
+	advOrig := map[origKey]bool{}
+	for _, tv := range snap.Tables {
+		if tv.FromType != sdwan.DeviceVSmart {
+			continue
+		}
+		for i := range tv.Routes {
+			r := &tv.Routes[i]
+			adv[advKey{tv.From, r.r.grp, r.Attrs.Originator, r.Attrs.tlocID}] = true
+			advOrig[origKey{tv.From, r.Attrs.Originator}] = true
+		}
+	}
+	settle := snap.At.Add(-a.cfg.DistributionWindow)
+	for _, tv := range snap.Tables {
+		if tv.ToType != sdwan.DeviceVSmart || tv.t == nil {
+			continue
+		}
+		for i := range tv.Routes {
+			r := &tv.Routes[i]
+			at := r.Attrs
+			if !at.Originator.IsValid() || tv.t.from.sys != at.Originator || r.FirstSeen.After(settle) ||
+				!advOrig[origKey{tv.To, at.Originator}] || adv[advKey{tv.To, r.r.grp, at.Originator, at.tlocID}] {
+				continue
+			}
+			r.rejected, r.chosen, r.installed = true, false, false
+			if r.LossReason == "" {
+				r.LossReason = LossInvalid
 			}
 		}
 	}
@@ -344,6 +395,9 @@ func composeStatus(r *Row) string {
 	}
 	if r.installed {
 		parts = append(parts, StatusInstalled)
+	}
+	if r.rejected {
+		parts = append(parts, StatusRejected)
 	}
 	if r.looped {
 		parts = append(parts, StatusLooped)

@@ -209,8 +209,8 @@ func checkRowStatus(tb testing.TB, a *Analyzer, s *Snapshot) {
 	for _, tv := range s.Tables {
 		for _, rs := range [][]Row{tv.Routes, tv.TLOCs, tv.Services} {
 			for _, r := range rs {
-				if r.r.attrs() != r.Attrs {
-					continue // the snapshot is of another version
+				if r.r.attrs() != r.Attrs || hasStatus(r.Status, StatusRejected) {
+					continue // the snapshot is of another version; Rej is a snapshot's inference
 				}
 				if got := a.rowStatus(r.r); got != r.Status {
 					tb.Fatalf("%s → %s %s %v path %d: rowStatus %q, snapshot %q", tv.From, tv.To, r.Kind, r.Key.Prefix,
@@ -218,5 +218,38 @@ func checkRowStatus(tb testing.TB, a *Analyzer, s *Snapshot) {
 				}
 			}
 		}
+	}
+}
+
+// TestRejectedInferred: a vSmart that holds a path from its originator
+// and reflects the originator's other paths but never this one marks it
+// Rej, once the distribution window has passed.
+func TestRejectedInferred(t *testing.T) {
+	f := newFab(t, Config{})
+	e1, e2, v1 := edge(1, 100), edge(2, 101), vsmart(1)
+	x := f.connect(e1, v1)
+	y := f.connect(e2, v1)
+	advertiseEdge(x, e1, "10.1.0.0/24", "10.1.1.0/24")
+	reflectTo(y, false, e1, "10.1.0.0/24") // 10.1.1.0/24 is withheld
+	status := func(at float64) map[string]string {
+		out := map[string]string{}
+		for _, tv := range f.a.Snapshot(sec(at), Filter{}).Tables {
+			if tv.To != v1.sys.String() {
+				continue
+			}
+			for _, r := range tv.Routes {
+				out[r.Key.Prefix.String()] = r.Status + " " + r.LossReason
+			}
+		}
+		return out
+	}
+	f.at(40)
+	f.finish(40)
+	if got := status(5)["10.1.1.0/24"]; got != "C,R " {
+		t.Errorf("within the window: %q", got)
+	}
+	got := status(40)
+	if got["10.1.1.0/24"] != "Rej,R invalid" || got["10.1.0.0/24"] != "C,R " {
+		t.Errorf("after the window: %v", got)
 	}
 }

@@ -23,6 +23,7 @@ const (
 	StatusChosen     = "C"
 	StatusInstalled  = "I"
 	StatusLooped     = "L"
+	StatusRejected   = "Rej"
 	StatusResolved   = "R"
 	StatusUnresolved = "U"
 	StatusStale      = "S"
@@ -33,12 +34,14 @@ const (
 const StatusLegend = `Code:
 C   -> chosen (best path for the receiver, inferred: Cisco's best-path order)
 I   -> installed (inferred: a chosen, resolved path on an edge)
+Rej -> rejected (inferred: a vSmart holds the path from its originator and
+       reflects it to no peer, while it reflects the originator's others)
 L   -> looped (the receiver's own route, reflected back to it)
 R   -> resolved (the receiver holds the route's TLOC, from any of its peers)
 U   -> TLOC unresolved
 S   -> stale (the sender is in graceful restart and has not re-advertised it)
 Inv -> invalid (no TLOC or ORIGINATOR attribute; for a TLOC, no address)
-Rej (rejected by inbound policy) is never shown: policy is not in the capture.
+C, I and Rej are inferred: receiver policy and BFD are not in the capture.
 `
 
 // Filter selects rows. The zero value selects everything.
@@ -114,7 +117,7 @@ type Row struct {
 	LostToPathID uint32
 	r            *row
 
-	chosen, installed, looped bool
+	chosen, installed, looped, rejected bool
 }
 
 // TableView is one direction's table at an instant.
