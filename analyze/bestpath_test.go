@@ -253,3 +253,28 @@ func TestRejectedInferred(t *testing.T) {
 		t.Errorf("after the window: %v", got)
 	}
 }
+
+// TestCodesAreCisco: every status code and loss reason the analysis
+// writes is one of Cisco's (sdwan.RIBStatusCodes, sdwan.LossReasons).
+func TestCodesAreCisco(t *testing.T) {
+	codes := map[string]bool{}
+	for _, c := range sdwan.RIBStatusCodes {
+		codes[c.Code] = true
+	}
+	for _, c := range []string{StatusChosen, StatusInstalled, StatusRejected, StatusLooped, StatusResolved, StatusStale,
+		StatusInvalid, StatusUnresolved} {
+		if !codes[c] {
+			t.Errorf("status %q is not Cisco's", c)
+		}
+	}
+	reasons := map[string]bool{}
+	for _, r := range sdwan.LossReasons {
+		reasons[r] = true
+	}
+	for _, r := range []string{LossInvalid, LossStale, LossPersonality, LossPreference, LossTLOCPreference, LossOrigin,
+		LossMetric, LossPeerID, LossTLOCID} {
+		if !reasons[r] {
+			t.Errorf("loss reason %q is not Cisco's", r)
+		}
+	}
+}

@@ -500,3 +500,64 @@ func (r MRFRole) Known() bool { return mrfRoleEnum.known(uint32(r)) }
 
 // MarshalText gives the name.
 func (r MRFRole) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// RIBStatus is the status of a path in an OMP RIB, as `show omp routes`
+// codes it: the RibInStatusType bits of CISCO-SDWAN-OMP-MIB
+// (viptela-mibs/IOS-XE/17.12: c 0 … tgwr 13; the controllers'
+// VIPTELA-OMP-MIB stops at ia 11), with the legend's codes and meanings
+// (`show sdwan omp routes`, IOS XE 17.15).
+type RIBStatus uint16
+
+// RIB status bits.
+const (
+	RIBChosen        RIBStatus = 1 << 0  // C
+	RIBInstalled     RIBStatus = 1 << 1  // I
+	RIBRedistributed RIBStatus = 1 << 2  // Red
+	RIBRejected      RIBStatus = 1 << 3  // Rej
+	RIBLooped        RIBStatus = 1 << 4  // L
+	RIBResolved      RIBStatus = 1 << 5  // R
+	RIBStale         RIBStatus = 1 << 6  // S
+	RIBExtranet      RIBStatus = 1 << 7  // Ext
+	RIBInvalid       RIBStatus = 1 << 8  // Inv
+	RIBUnresolved    RIBStatus = 1 << 9  // U
+	RIBStaged        RIBStatus = 1 << 10 // Stg
+	RIBInactive      RIBStatus = 1 << 11 // IA
+	RIBBRReorig      RIBStatus = 1 << 12 // BR-R
+	RIBTGWReorig     RIBStatus = 1 << 13 // TGW-R
+)
+
+// RIBStatusCodes are the codes of the bits, in bit order, and their
+// meanings as the CLI legend gives them.
+var RIBStatusCodes = [14]struct{ Code, Meaning string }{
+	{"C", "chosen"}, {"I", "installed"}, {"Red", "redistributed"}, {"Rej", "rejected"}, {"L", "looped"},
+	{"R", "resolved"}, {"S", "stale"}, {"Ext", "extranet"}, {"Inv", "invalid"}, {"U", "TLOC unresolved"},
+	{"Stg", "staged"}, {"IA", "On-demand inactive"}, {"BR-R", "Border-Router reoriginated"},
+	{"TGW-R", "Transport-Gateway reoriginated"},
+}
+
+// String gives the codes, comma-separated in bit order ("C,I,R").
+func (s RIBStatus) String() string {
+	var b strings.Builder
+	for i, c := range RIBStatusCodes {
+		if s&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(c.Code)
+		}
+	}
+	return b.String()
+}
+
+// LossReasons are the best-path loss reasons of CISCO-SDWAN-OMP-MIB
+// LossReasonEnum (viptela-mibs/IOS-XE/17.12 numbering; 26.1 adds
+// indirect-path 29). The controllers' VIPTELA-OMP-MIB numbers them
+// differently from 23 on (sub-region-id is 23 there, 26 here): key on
+// the names.
+var LossReasons = [...]string{
+	"none", "invalid", "personality", "distance", "preference", "tloc-preference", "origin-protocol",
+	"origin-protocol-subtype", "origin-metric", "peer-id", "tloc-id", "stale-entry", "site-id", "omp-version",
+	"tloc-gen-id", "tloc-spi", "ultimate-tloc-id", "tloc-action", "path-inactive", "region-id", "region-path",
+	"transport-gateway", "affinity-group", "migration-bgp-community", "as-path-length", "migration-omp-prefer",
+	"sub-region-id", "br-preference", "derived-affinity-group-number", "indirect-path",
+}

@@ -94,3 +94,15 @@ func TestOriginSpellings(t *testing.T) {
 		}
 	}
 }
+
+func TestRIBStatusAndLossReasons(t *testing.T) {
+	if s := (RIBChosen | RIBInstalled | RIBResolved).String(); s != "C,I,R" {
+		t.Error(s)
+	}
+	if s := (RIBRejected | RIBResolved | RIBStale | RIBTGWReorig).String(); s != "Rej,R,S,TGW-R" {
+		t.Error(s)
+	}
+	if LossReasons[5] != "tloc-preference" || LossReasons[11] != "stale-entry" || LossReasons[26] != "sub-region-id" {
+		t.Error(LossReasons)
+	}
+}
