@@ -43,7 +43,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	addAnalyzeFlags(fs, &af)
 	iface := fs.StringP("interface", "i", "", "interface to capture on (required)")
 	filterExpr := fs.StringP("filter", "f", "", "capture filter instead of the controller ports: udp port N, tcp port N, port N, host A, src/dst, and/or/not, ( )")
-	write := fs.StringP("write", "w", "", "also write what was captured to FILE as pcapng, with the keys used in Decryption Secrets Blocks")
+	write := fs.StringP("write", "w", "", "also write what was captured to FILE as pcapng, with the keys used in Decryption Secrets Blocks (moved to the front of the file when the capture ends, so that Wireshark decrypts every record)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit)")
 	yexpr := addDisplayFilter(fs, "events or records")
@@ -272,7 +272,18 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ompscope sniff: writing %s: %v\n", *write, err)
 			runErr = err
 		}
-		pfile.Close()
+		if err := pfile.Close(); err != nil && runErr == nil {
+			fmt.Fprintf(stderr, "ompscope sniff: writing %s: %v\n", *write, err)
+			runErr = err
+		}
+		// keys arrive as the key log grows, after packets they unlock:
+		// Wireshark reads secrets as it meets them, so they go to the front
+		if _, ns := pw.Counts(); runErr == nil && ns > 0 {
+			if _, err := capture.SecretsFirstFile(*write); err != nil {
+				fmt.Fprintf(stderr, "ompscope sniff: %v (the file is complete; `editcap --inject-secrets tls,KEYS` puts the keys first)\n", err)
+				runErr = err
+			}
+		}
 	}
 	if f == "json" {
 		// the summary ends the JSON output (its own schema), as analyze's

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/ompscope/ompscope/dissect/live"
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
+	"github.com/ompscope/ompscope/pcaps/manifest"
 )
 
 // eventKey reduces a timeline line to what must be the same live and
@@ -172,6 +175,97 @@ func TestSniffLoopback(t *testing.T) {
 		t.Fatalf("analyze -r live.pcapng: %v", err)
 	}
 	diffKeys(t, "-w file vs offline", want, sessionEnds(t, "-w file", eventKeys(t, reOut)))
+	checkSecretsFirst(t, bin, wfile, filepath.Join(dir, "out", "alert-teardown.manifest.json"))
+}
+
+// checkSecretsFirst: the -w file has every Decryption Secrets Block before
+// its first packet, and tshark, with no other key than those, decrypts as
+// many records as ompscope (skipped without tshark).
+func checkSecretsFirst(t *testing.T, bin, wfile, manifestPath string) {
+	t.Helper()
+	b, err := os.ReadFile(wfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sawPacket, dsbs := false, 0
+	for off := 0; off+12 <= len(b); {
+		typ, n := binary.LittleEndian.Uint32(b[off:]), int(binary.LittleEndian.Uint32(b[off+4:]))
+		switch typ {
+		case 6:
+			sawPacket = true
+		case 0x0A:
+			dsbs++
+			if sawPacket {
+				t.Fatalf("-w file: a Decryption Secrets Block at offset %d follows packets", off)
+			}
+		}
+		if n < 12 {
+			t.Fatalf("-w file: block length %d at %d", n, off)
+		}
+		off += n
+	}
+	if dsbs == 0 {
+		t.Fatal("-w file: no Decryption Secrets Block")
+	}
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Log("tshark is not installed: the -w file's decryption by tshark is not checked (.ci/run installs it)")
+		return
+	}
+	m, err := manifest.Read(manifestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-r", wfile, "-n"}
+	if ps, ok := m.Params["psk_session"].(map[string]any); ok {
+		if k, ok := ps["key"].(string); ok {
+			args = append(args, "-o", "dtls.psk:"+k)
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range m.Sessions {
+		i := strings.LastIndexByte(s.Server, ':')
+		k := "udp.port==" + s.Server[i+1:] + ",dtls"
+		if s.Transport == "tls" {
+			k = "tcp.port==" + s.Server[i+1:] + ",tls"
+		}
+		if !seen[k] {
+			seen[k] = true
+			args = append(args, "-d", k)
+		}
+	}
+	args = append(args, "-Y", "dtls.app_data || tls.app_data", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
+		"-e", "data.data")
+	out, err := exec.Command(tshark, args...).Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	theirs := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			theirs += len(strings.Split(line, "|"))
+		}
+	}
+	// ompscope's count: the application records it decrypted, and the
+	// DTLS repeats it dropped (tshark shows a repeated datagram again)
+	var serr bytes.Buffer
+	st := exec.Command(bin, "dissect", "-r", wfile, "-q", "--stats")
+	st.Stderr = &serr
+	if err := st.Run(); err != nil {
+		t.Fatalf("dissect --stats: %v\n%s", err, serr.String())
+	}
+	js, err := exec.Command(bin, "dissect", "-r", wfile, "-T", "json").Output()
+	if err != nil {
+		t.Fatalf("dissect: %v", err)
+	}
+	ours, dups := bytes.Count(js, []byte("\n")), 0 // one line per application record
+	for _, m := range regexp.MustCompile(`(\d+) duplicates dropped`).FindAllStringSubmatch(serr.String(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		dups += n
+	}
+	if theirs != ours+dups || ours == 0 {
+		t.Errorf("tshark decrypts %d records of the -w file, ompscope %d (and %d repeats dropped)", theirs, ours, dups)
+	}
 }
 
 // sessionEnds checks that the TLS sessions' TCP FINs were seen as session

@@ -80,3 +80,35 @@ func FuzzReader(f *testing.F) {
 		_ = r.Stats().String()
 	})
 }
+
+// FuzzSecretsFirst: whatever the bytes, SecretsFirst returns an error or a
+// file of the same size with the same blocks, every secrets block of a
+// section before its other blocks but the opening ones; and the output
+// rewritten again is unchanged.
+func FuzzSecretsFirst(f *testing.F) {
+	ng, _, _, _, _ := sampleFiles()
+	f.Add(ng)
+	be := &ngBuilder{o: binary.BigEndian}
+	be.shb()
+	be.idb(113, 4)
+	be.epb(0, 7, []byte("defgh"), 9)
+	be.dsb(SecretsTLSKeyLog, []byte("CLIENT_RANDOM a b\n"))
+	be.shb()
+	be.dsb(SecretsTLSKeyLog, []byte("CLIENT_RANDOM c d\n"))
+	f.Add(be.buf.Bytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var out bytes.Buffer
+		n, err := SecretsFirst(bytes.NewReader(data), &out)
+		if err != nil {
+			return
+		}
+		if out.Len() != len(data) {
+			t.Fatalf("%d bytes in, %d out", len(data), out.Len())
+		}
+		var again bytes.Buffer
+		n2, err := SecretsFirst(bytes.NewReader(out.Bytes()), &again)
+		if err != nil || n2 != n || !bytes.Equal(again.Bytes(), out.Bytes()) {
+			t.Fatalf("a second rewrite: %d/%d moved, %v, same %v", n2, n, err, bytes.Equal(again.Bytes(), out.Bytes()))
+		}
+	})
+}
