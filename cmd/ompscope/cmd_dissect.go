@@ -32,6 +32,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	yexpr := addDisplayFilter(fs, "records")
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit), as tshark -c")
 	quiet := fs.BoolP("quiet", "q", false, "decrypt and decode, print no message (with --stats: only the summary)")
+	export := fs.String("export-decrypted", "", "also write every decrypted record (that -Y keeps) to FILE as pcapng of exported PDUs: Wireshark opens it with no key (the plaintext goes to the \"ompscope\" dissector); each packet's comment names its source frame")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
 	}
@@ -77,12 +78,25 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	jw := dissect.NewJSONWriter(jout, *payload)
 	var ybuf []byte
+	var ex *exporter
+	if *export != "" {
+		if ex, err = newExporter(*export, in.read); err != nil {
+			fmt.Fprintf(stderr, "ompscope dissect: --export-decrypted: %v\n", err)
+			return exitRuntime
+		}
+	}
 	d := dissect.New(cfg, func(e *dissect.Event) {
-		if *quiet {
+		if *quiet && ex == nil {
 			return
 		}
 		if yf != nil {
 			if ybuf = e.AppendJSON(ybuf[:0], false); !yf.MatchJSON(ybuf) {
+				return
+			}
+		}
+		if ex != nil {
+			ex.write(e)
+			if *quiet {
 				return
 			}
 		}
@@ -107,6 +121,12 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	prog.done()
 	d.Finish()
 	keyHint(stderr, "dissect", d, ks)
+	if ex != nil {
+		if err := ex.close(); err != nil {
+			fmt.Fprintf(stderr, "ompscope dissect: --export-decrypted %s: %v\n", *export, err)
+			return exitRuntime
+		}
+	}
 	if err := bw.Flush(); err != nil {
 		fmt.Fprintf(stderr, "ompscope dissect: writing the output: %v\n", err)
 		return exitRuntime

@@ -79,7 +79,11 @@ var errWriterClosed = errors.New("pcapng: writer closed")
 
 // WritePacket appends p as an Enhanced Packet Block. Its link type must
 // be the file's.
-func (w *PcapngWriter) WritePacket(p *Packet) error {
+func (w *PcapngWriter) WritePacket(p *Packet) error { return w.WritePacketComment(p, "") }
+
+// WritePacketComment is WritePacket with a packet comment (opt_comment;
+// none when empty).
+func (w *PcapngWriter) WritePacketComment(p *Packet, comment string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.check(); err != nil {
@@ -89,7 +93,11 @@ func (w *PcapngWriter) WritePacket(p *Packet) error {
 		return fmt.Errorf("pcapng: packet %d has link type %v, the file %v", p.Frame, p.LinkType, w.linkType)
 	}
 	ci := gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: max(p.OrigLen, len(p.Data))}
-	if err := w.ng.WritePacket(ci, p.Data); err != nil {
+	var opts pcapgo.NgPacketOptions
+	if comment != "" {
+		opts.Comments = []string{comment}
+	}
+	if err := w.ng.WritePacketWithOptions(ci, p.Data, opts); err != nil {
 		w.err = fmt.Errorf("pcapng: writing packet %d: %w", p.Frame, err)
 		return w.err
 	}
