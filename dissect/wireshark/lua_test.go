@@ -1,0 +1,298 @@
+package wireshark
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+// TestLuaPorts: the dissector registers on exactly the ports dissect
+// takes as control ports by default.
+func TestLuaPorts(t *testing.T) {
+	b, err := os.ReadFile("ompscope.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`local DTLS_FIRST, DTLS_LAST, TLS_PORT = (\d+), (\d+), (\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no port line in ompscope.lua")
+	}
+	first, _ := strconv.Atoi(string(m[1]))
+	last, _ := strconv.Atoi(string(m[2]))
+	tls, _ := strconv.Atoi(string(m[3]))
+	ps := dissect.ControllerDTLSPorts()
+	if len(ps) != last-first+1 {
+		t.Fatalf("Lua registers %d DTLS ports, dissect uses %d", last-first+1, len(ps))
+	}
+	for i, p := range ps {
+		if int(p) != first+i {
+			t.Fatalf("dissect's port %d is %d, the Lua's %d", i, p, first+i)
+		}
+	}
+	if tls != dissect.DefaultTLSPort {
+		t.Errorf("Lua TLS port %d, dissect %d", tls, dissect.DefaultTLSPort)
+	}
+}
+
+// record is what both sides say of one record.
+type record struct {
+	vtype, dev, domain, site string
+	omp                      []string // OMP message type codes, in order
+	prefixes                 []string // route NLRI prefixes (withdrawn, then reachable, per UPDATE): IPv4, then IPv6
+	v6                       []string
+}
+
+func (r record) String() string {
+	return fmt.Sprintf("type %s dev %s domain %s site %s omp %v prefixes %v", r.vtype, r.dev, r.domain, r.site, r.omp, r.prefixes)
+}
+
+// ours decodes a capture with ompscope: the records of each frame, and
+// how many DTLS repeats it dropped (tshark dissects a repeated datagram
+// again).
+func ours(t *testing.T, path string) (map[uint64][]record, int) {
+	t.Helper()
+	r, err := capture.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := map[uint64][]record{}
+	d := dissect.New(dissect.Config{Keys: tlsdec.NewKeyStore()}, func(e *dissect.Event) {
+		v := e.Msg.VDaemon
+		if v == nil || e.Session == nil {
+			return // tshark hands the dissector decrypted records only
+		}
+		rec := record{vtype: strconv.Itoa(int(v.Header.Type)), dev: strconv.Itoa(int(v.Header.Device)),
+			domain: strconv.FormatUint(uint64(v.Header.DomainID), 10), site: strconv.FormatUint(uint64(v.Header.SiteID), 10)}
+		for _, m := range e.Msg.OMP {
+			rec.omp = append(rec.omp, strconv.Itoa(int(m.Type())))
+			if u, ok := m.(*omp.Update); ok && u.Family.IsRoute() {
+				for _, l := range [][]omp.NLRI{u.Withdrawn, u.Reachable} {
+					for _, n := range l {
+						if u.Family == omp.FamilyRouteV4 {
+							rec.prefixes = append(rec.prefixes, n.Prefix.String())
+						} else {
+							rec.v6 = append(rec.v6, n.Prefix.String())
+						}
+					}
+				}
+			}
+		}
+		out[e.Frame] = append(out[e.Frame], rec)
+	})
+	if err := d.RunSource(r, dissect.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d.Finish()
+	sess, _ := d.Sessions()
+	dups := 0
+	for _, s := range sess {
+		dups += int(s.Duplicates)
+	}
+	return out, dups
+}
+
+// theirs runs tshark with the dissector: the records of each frame.
+func theirs(t *testing.T, tshark, path, psk string) map[uint64][]record {
+	t.Helper()
+	lua, _ := filepath.Abs("ompscope.lua")
+	args := []string{"-X", "lua_script:" + lua, "-r", path, "-n", "-Y", "vdaemon", "-T", "fields", "-E", "occurrence=a",
+		"-E", "aggregator=|", "-e", "frame.number", "-e", "vdaemon.type", "-e", "vdaemon.device_type",
+		"-e", "vdaemon.domain_id", "-e", "vdaemon.site_id", "-e", "omp.type", "-e", "omp.update.prefix",
+		"-e", "omp.update.prefix6", "-e", "omp.update.prefix_len", "-e", "omp.update.prefix6_len"}
+	if psk != "" {
+		args = append(args, "-o", "dtls.psk:"+psk)
+	}
+	cmd := exec.Command(tshark, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, stderr.String())
+	}
+	out := map[uint64][]record{}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		if len(f) < 10 {
+			t.Fatalf("tshark line %q", sc.Text())
+		}
+		frame, _ := strconv.ParseUint(f[0], 10, 64)
+		split := func(s string) []string {
+			if s == "" {
+				return nil
+			}
+			return strings.Split(s, "|")
+		}
+		types, devs, doms, sites := split(f[1]), split(f[2]), split(f[3]), split(f[4])
+		// OMP types and prefixes are not split per record by tshark: a
+		// frame's records are compared together below
+		for i := range types {
+			out[frame] = append(out[frame], record{vtype: types[i], dev: devs[i], domain: doms[i], site: sites[i]})
+		}
+		var prefixes []string
+		for _, fam := range [][2][]string{{split(f[6]), split(f[8])}, {split(f[7]), split(f[9])}} {
+			if len(fam[0]) != len(fam[1]) {
+				t.Fatalf("frame %d: %d prefixes, %d lengths", frame, len(fam[0]), len(fam[1]))
+			}
+			for i, a := range fam[0] {
+				addr, err := netip.ParseAddr(a)
+				n, _ := strconv.Atoi(fam[1][i])
+				if err != nil {
+					t.Fatalf("tshark prefix %q", a)
+				}
+				prefixes = append(prefixes, netip.PrefixFrom(addr, n).String())
+			}
+		}
+		if len(out[frame]) > 0 {
+			out[frame][0].omp = split(f[5])
+			out[frame][0].prefixes = prefixes
+		}
+	}
+	return out
+}
+
+// TestLuaAgainstOmpscope: on every sample, tshark with ompscope.lua reads,
+// record by record, the same message types, device types, domain and site
+// ids, OMP message types and route prefixes as ompscope.
+func TestLuaAgainstOmpscope(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark is not installed: the Lua dissector is not checked (.ci/run installs it; apt-get install tshark)")
+	}
+	files, _ := filepath.Glob("../../pcaps/*.pcapng")
+	if len(files) == 0 {
+		t.Fatal("no samples")
+	}
+	for _, path := range files {
+		name := strings.TrimSuffix(filepath.Base(path), ".pcapng")
+		t.Run(name, func(t *testing.T) {
+			psk := ""
+			if b, err := os.ReadFile(strings.TrimSuffix(path, ".pcapng") + ".manifest.json"); err == nil {
+				var m struct {
+					Params map[string]any `json:"params"`
+				}
+				json.Unmarshal(b, &m)
+				if ps, ok := m.Params["psk_session"].(map[string]any); ok {
+					psk, _ = ps["key"].(string)
+				}
+			}
+			want, dups := ours(t, path)
+			got := theirs(t, tshark, path, psk)
+			n := 0
+			for frame, ws := range want {
+				gs := got[frame]
+				if len(gs) != len(ws) {
+					t.Errorf("frame %d: tshark %d records, ompscope %d", frame, len(gs), len(ws))
+					continue
+				}
+				var wOMP, wPfx, w6 []string
+				for i, w := range ws {
+					g := gs[i]
+					if g.vtype != w.vtype || g.dev != w.dev || g.domain != w.domain || g.site != w.site {
+						t.Errorf("frame %d record %d: tshark %v, ompscope %v", frame, i, g, w)
+					}
+					wOMP, wPfx, w6 = append(wOMP, w.omp...), append(wPfx, w.prefixes...), append(w6, w.v6...)
+					n++
+				}
+				wPfx = append(wPfx, w6...)
+				if strings.Join(gs[0].omp, ",") != strings.Join(wOMP, ",") || strings.Join(gs[0].prefixes, ",") != strings.Join(wPfx, ",") {
+					t.Errorf("frame %d: tshark OMP %v %v, ompscope %v %v", frame, gs[0].omp, gs[0].prefixes, wOMP, wPfx)
+				}
+			}
+			extra := 0
+			for frame := range got {
+				if want[frame] == nil {
+					extra += len(got[frame])
+				}
+			}
+			if extra != dups {
+				t.Errorf("tshark decodes %d records ompscope does not; ompscope dropped %d DTLS repeats", extra, dups)
+			}
+			if n == 0 {
+				t.Fatal("no record compared")
+			}
+			_ = sdwan.DeviceVSmart
+		})
+	}
+}
+
+// TestLuaOnExport: the decrypted export (exported PDUs) opens in tshark
+// with no key, and the dissector decodes every record of it as ompscope
+// does.
+func TestLuaOnExport(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark is not installed: the Lua dissector is not checked (.ci/run installs it)")
+	}
+	r, err := capture.Open("../../pcaps/route-flap.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	path := filepath.Join(t.TempDir(), "export.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := capture.NewPcapngWriter(f, dissect.LinkTypeExportedPDU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	var buf []byte
+	d := dissect.New(dissect.Config{Keys: tlsdec.NewKeyStore()}, func(e *dissect.Event) {
+		if e.Msg.VDaemon == nil {
+			return
+		}
+		buf = dissect.AppendExportedPDU(buf[:0], e)
+		if err := w.WritePacket(&capture.Packet{Data: buf, Time: e.Time, Frame: e.Frame, LinkType: dissect.LinkTypeExportedPDU,
+			CapLen: len(buf), OrigLen: len(buf)}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, strconv.Itoa(int(e.Msg.VDaemon.Header.Type))+"/"+strconv.Itoa(len(e.Msg.OMP)))
+	})
+	if err := d.RunSource(r, dissect.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d.Finish()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	lua, _ := filepath.Abs("ompscope.lua")
+	out, err := exec.Command(tshark, "-X", "lua_script:"+lua, "-r", path, "-n", "-T", "fields", "-E", "occurrence=a",
+		"-E", "aggregator=|", "-e", "vdaemon.type", "-e", "omp.type").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("tshark: %d packets, %d records exported", len(lines), len(want))
+	}
+	for i, l := range lines {
+		fs := strings.SplitN(l, "\t", 2)
+		n := 0
+		if len(fs) == 2 && fs[1] != "" {
+			n = len(strings.Split(fs[1], "|"))
+		}
+		if got := fs[0] + "/" + strconv.Itoa(n); got != want[i] {
+			t.Fatalf("packet %d: tshark %s, ompscope %s", i+1, got, want[i])
+		}
+	}
+}
