@@ -54,6 +54,7 @@ type record struct {
 	omp                      []string // OMP message type codes, in order
 	prefixes                 []string // route NLRI prefixes (withdrawn, then reachable, per UPDATE): IPv4, then IPv6
 	v6                       []string
+	attrs                    []string // attribute type codes of the UPDATEs, in order
 }
 
 func (r record) String() string {
@@ -80,6 +81,11 @@ func ours(t *testing.T, path string) (map[uint64][]record, int) {
 			domain: strconv.FormatUint(uint64(v.Header.DomainID), 10), site: strconv.FormatUint(uint64(v.Header.SiteID), 10)}
 		for _, m := range e.Msg.OMP {
 			rec.omp = append(rec.omp, strconv.Itoa(int(m.Type())))
+			if u, ok := m.(*omp.Update); ok {
+				for _, a := range u.Attrs {
+					rec.attrs = append(rec.attrs, strconv.Itoa(int(a.Code())))
+				}
+			}
 			if u, ok := m.(*omp.Update); ok && u.Family.IsRoute() {
 				for _, l := range [][]omp.NLRI{u.Withdrawn, u.Reachable} {
 					for _, n := range l {
@@ -113,7 +119,7 @@ func theirs(t *testing.T, tshark, path, psk string) map[uint64][]record {
 	args := []string{"-X", "lua_script:" + lua, "-r", path, "-n", "-Y", "vdaemon", "-T", "fields", "-E", "occurrence=a",
 		"-E", "aggregator=|", "-e", "frame.number", "-e", "vdaemon.type", "-e", "vdaemon.device_type",
 		"-e", "vdaemon.domain_id", "-e", "vdaemon.site_id", "-e", "omp.type", "-e", "omp.update.prefix",
-		"-e", "omp.update.prefix6", "-e", "omp.update.prefix_len", "-e", "omp.update.prefix6_len"}
+		"-e", "omp.update.prefix6", "-e", "omp.update.prefix_len", "-e", "omp.update.prefix6_len", "-e", "omp.attr.type"}
 	if psk != "" {
 		args = append(args, "-o", "dtls.psk:"+psk)
 	}
@@ -129,7 +135,7 @@ func theirs(t *testing.T, tshark, path, psk string) map[uint64][]record {
 	sc.Buffer(nil, 1<<24)
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), "\t")
-		if len(f) < 10 {
+		if len(f) < 11 {
 			t.Fatalf("tshark line %q", sc.Text())
 		}
 		frame, _ := strconv.ParseUint(f[0], 10, 64)
@@ -162,6 +168,7 @@ func theirs(t *testing.T, tshark, path, psk string) map[uint64][]record {
 		if len(out[frame]) > 0 {
 			out[frame][0].omp = split(f[5])
 			out[frame][0].prefixes = prefixes
+			out[frame][0].attrs = split(f[10])
 		}
 	}
 	return out
@@ -201,18 +208,22 @@ func TestLuaAgainstOmpscope(t *testing.T) {
 					t.Errorf("frame %d: tshark %d records, ompscope %d", frame, len(gs), len(ws))
 					continue
 				}
-				var wOMP, wPfx, w6 []string
+				var wOMP, wPfx, w6, wAttrs []string
 				for i, w := range ws {
 					g := gs[i]
 					if g.vtype != w.vtype || g.dev != w.dev || g.domain != w.domain || g.site != w.site {
 						t.Errorf("frame %d record %d: tshark %v, ompscope %v", frame, i, g, w)
 					}
 					wOMP, wPfx, w6 = append(wOMP, w.omp...), append(wPfx, w.prefixes...), append(w6, w.v6...)
+					wAttrs = append(wAttrs, w.attrs...)
 					n++
 				}
 				wPfx = append(wPfx, w6...)
 				if strings.Join(gs[0].omp, ",") != strings.Join(wOMP, ",") || strings.Join(gs[0].prefixes, ",") != strings.Join(wPfx, ",") {
 					t.Errorf("frame %d: tshark OMP %v %v, ompscope %v %v", frame, gs[0].omp, gs[0].prefixes, wOMP, wPfx)
+				}
+				if strings.Join(gs[0].attrs, ",") != strings.Join(wAttrs, ",") {
+					t.Errorf("frame %d: tshark attributes %v, ompscope %v", frame, gs[0].attrs, wAttrs)
 				}
 			}
 			extra := 0

@@ -108,17 +108,47 @@ local g = {
 	attr_len = ProtoField.uint16("omp.attr.length", "Attribute length", base.DEC),
 	attr_value = ProtoField.bytes("omp.attr.value", "Attribute value"),
 	originator = ProtoField.ipv4("omp.attr.originator", "Originator"),
-	preference = ProtoField.uint32("omp.attr.preference", "Preference", base.DEC),
-	site_id = ProtoField.uint32("omp.attr.site_id", "Site ID", base.DEC),
-	label = ProtoField.uint32("omp.attr.label", "Label", base.DEC),
 	origin_proto = ProtoField.uint8("omp.attr.origin", "Origin protocol", base.DEC),
 	origin_metric = ProtoField.uint32("omp.attr.metric", "Origin metric", base.DEC),
+	ult_action = ProtoField.uint8("omp.attr.ultimate_action", "Ultimate TLOC action", base.DEC,
+		{ [1] = "strict", [2] = "primary", [3] = "ecmp", [4] = "backup" }),
+	addr4 = ProtoField.ipv4("omp.attr.address", "Address"),
+	addr6 = ProtoField.ipv6("omp.attr.address6", "Address"),
+	addr_port = ProtoField.uint16("omp.attr.port", "Port", base.DEC),
+	spi = ProtoField.uint32("omp.attr.spi", "SPI", base.DEC),
+	auth_bits = ProtoField.uint16("omp.attr.auth_bits", "Authentication", base.HEX),
+	enc_bits = ProtoField.uint16("omp.attr.encryption_bits", "Encryption", base.HEX),
 	alert_code = ProtoField.uint8("omp.alert.code", "Alert code", base.DEC),
 	alert_subcode = ProtoField.uint8("omp.alert.subcode", "Alert subcode", base.DEC),
 	inform_kind = ProtoField.uint8("omp.inform.kind", "Inform kind", base.DEC, inform_kinds),
 	inform_family = ProtoField.uint8("omp.inform.family", "Address family", base.DEC, families),
 	body = ProtoField.bytes("omp.body", "Body"),
 }
+-- one field per attribute of one number (or a list of them), named as the
+-- attribute's member in ompscope's JSON (omp.AttrType.Key)
+local u32_attrs = { [4] = "preference", [5] = "site_id", [6] = "tag", [7] = "domain_id", [8] = "overlay_id",
+	[9] = "label", [11] = "affinity_group", [12] = "region_id", [15] = "subregion_id", [17] = "br_preference",
+	[36] = "weight", [41] = "gen_id", [42] = "bandwidth", [44] = "version", [45] = "gre_key",
+	[48] = "secondary_region_id" }
+local list_attrs = { [13] = "as_path", [14] = "community", [16] = "region_path", [39] = "groups" }
+local u8_attrs = { [37] = { "carrier", { [1] = "default", [2] = "carrier1", [3] = "carrier2", [4] = "carrier3",
+	[5] = "carrier4", [6] = "carrier5", [7] = "carrier6", [8] = "carrier7", [9] = "carrier8" } },
+	[38] = { "restrict" }, [43] = { "bfd_status", { [0] = "up", [1] = "down", [2] = "inactive" } },
+	[46] = { "encap_proto" }, [47] = { "role", { [1] = "edge-router", [2] = "border-router" } },
+	[49] = { "transport_gateway" } }
+local af = {}
+for t, k in pairs(u32_attrs) do
+	af[t] = ProtoField.uint32("omp.attr." .. k, attr_types[t], base.DEC)
+	g["attr_" .. k] = af[t]
+end
+for t, k in pairs(list_attrs) do
+	af[t] = ProtoField.uint32("omp.attr." .. k, attr_types[t], base.DEC)
+	g["attr_" .. k] = af[t]
+end
+for t, k in pairs(u8_attrs) do
+	af[t] = ProtoField.uint8("omp.attr." .. k[1], attr_types[t], base.DEC, k[2])
+	g["attr_" .. k[1]] = af[t]
+end
 om.fields = g
 
 local ef = {
@@ -219,12 +249,18 @@ local function attrs(tvb, tree, off, len)
 		at:add(g.attr_len, tvb(off + 2, 2))
 		local v = off + 4
 		if t == 1 and l == 4 then at:add(g.originator, tvb(v, 4))
-		elseif t == 2 and l == 6 then
+		elseif (t == 2 and l == 6) or (t == 10 and l == 7) then
 			at:add(g.tloc_ip, tvb(v, 4)); at:add(g.tloc_color, tvb(v + 4, 1)); at:add(g.tloc_encap, tvb(v + 5, 1))
+			if t == 10 then at:add(g.ult_action, tvb(v + 6, 1)) end
 		elseif t == 3 and l == 5 then at:add(g.origin_proto, tvb(v, 1)); at:add(g.origin_metric, tvb(v + 1, 4))
-		elseif t == 4 and l == 4 then at:add(g.preference, tvb(v, 4))
-		elseif t == 5 and l == 4 then at:add(g.site_id, tvb(v, 4))
-		elseif t == 9 and l == 4 then at:add(g.label, tvb(v, 4))
+		elseif u32_attrs[t] and l == 4 then at:add(af[t], tvb(v, 4))
+		elseif list_attrs[t] and l % 4 == 0 then
+			for i = 0, l / 4 - 1 do at:add(af[t], tvb(v + 4 * i, 4)) end
+		elseif u8_attrs[t] and l == 1 then at:add(af[t], tvb(v, 1))
+		elseif (t == 32 or t == 33) and l == 6 then at:add(g.addr4, tvb(v, 4)); at:add(g.addr_port, tvb(v + 4, 2))
+		elseif (t == 34 or t == 35) and l == 18 then at:add(g.addr6, tvb(v, 16)); at:add(g.addr_port, tvb(v + 16, 2))
+		elseif t == 40 and l == 8 then
+			at:add(g.spi, tvb(v, 4)); at:add(g.auth_bits, tvb(v + 4, 2)); at:add(g.enc_bits, tvb(v + 6, 2))
 		elseif l > 0 then at:add(g.attr_value, tvb(v, l)) end
 		off = off + 4 + l
 	end
