@@ -15,6 +15,7 @@ import (
 
 	"github.com/ompscope/ompscope/dissect"
 	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/internal/hexvec"
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
@@ -305,5 +306,207 @@ func TestLuaOnExport(t *testing.T) {
 		if got := fs[0] + "/" + strconv.Itoa(n); got != want[i] {
 			t.Fatalf("packet %d: tshark %s, ompscope %s", i+1, got, want[i])
 		}
+	}
+}
+
+// attrFields lists an attribute's values under the Wireshark field names
+// ompscope.lua gives them (docs/wireshark.md).
+func attrFields(a omp.Attribute, add func(field, val string)) {
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	switch v := a.(type) {
+	case *omp.Originator:
+		add("omp.attr.originator", v.Addr.String())
+	case *omp.OriginAttr:
+		add("omp.attr.origin", u(uint64(v.Protocol)))
+		add("omp.attr.metric", u(uint64(v.Metric)))
+	case *omp.Uint32Attr:
+		add("omp.attr."+v.Type.Key(), u(uint64(v.Value)))
+	case *omp.Uint32ListAttr:
+		for _, x := range v.Values {
+			add("omp.attr."+v.Type.Key(), u(uint64(x)))
+		}
+	case *omp.Uint8Attr:
+		add("omp.attr."+v.Type.Key(), u(uint64(v.Value)))
+	case *omp.AddrAttr:
+		if v.Addr.Addr().Is4() {
+			add("omp.attr.address", v.Addr.Addr().String())
+		} else {
+			add("omp.attr.address6", v.Addr.Addr().String())
+		}
+		add("omp.attr.port", u(uint64(v.Addr.Port())))
+	case *omp.EncapParams:
+		add("omp.attr.spi", u(uint64(v.SPI)))
+		add("omp.attr.auth_bits", u(uint64(v.AuthBits)))
+		add("omp.attr.encryption_bits", u(uint64(v.EncryptionBits)))
+	case *omp.UltimateTLOC:
+		add("omp.attr.ultimate_action", u(uint64(v.Action)))
+	}
+}
+
+// TestLuaAttributeValues: on every sample, every attribute value tshark
+// reads with ompscope.lua equals ompscope's, field by field, frame by frame.
+func TestLuaAttributeValues(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark is not installed: the Lua dissector is not checked (.ci/run installs it)")
+	}
+	fields := []string{"omp.attr.originator", "omp.attr.origin", "omp.attr.metric", "omp.attr.address", "omp.attr.address6",
+		"omp.attr.port", "omp.attr.spi", "omp.attr.auth_bits", "omp.attr.encryption_bits", "omp.attr.ultimate_action"}
+	for t := omp.AttrType(1); t < 64; t++ {
+		switch t {
+		case omp.AttrOriginator, omp.AttrTLOC, omp.AttrOrigin, omp.AttrUltimateTLOC, omp.AttrEncapParams,
+			omp.AttrPrivateIPv4, omp.AttrPublicIPv4, omp.AttrPrivateIPv6, omp.AttrPublicIPv6:
+			continue
+		}
+		if t.Known() {
+			fields = append(fields, "omp.attr."+t.Key())
+		}
+	}
+	lua, _ := filepath.Abs("ompscope.lua")
+	files, _ := filepath.Glob("../../pcaps/*.pcapng")
+	compared := 0
+	for _, path := range files {
+		// ompscope: per frame, per field, the values in order
+		want := map[uint64]map[string][]string{}
+		r, err := capture.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := dissect.New(dissect.Config{Keys: tlsdec.NewKeyStore()}, func(e *dissect.Event) {
+			if e.Session == nil {
+				return
+			}
+			for _, m := range e.Msg.OMP {
+				if u, ok := m.(*omp.Update); ok {
+					for _, a := range u.Attrs {
+						attrFields(a, func(f, v string) {
+							if want[e.Frame] == nil {
+								want[e.Frame] = map[string][]string{}
+							}
+							want[e.Frame][f] = append(want[e.Frame][f], v)
+						})
+					}
+				}
+			}
+		})
+		if err := d.RunSource(r, dissect.RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		d.Finish()
+		r.Close()
+		args := []string{"-X", "lua_script:" + lua, "-r", path, "-n", "-Y", "omp.type == 3", "-T", "fields", "-E", "occurrence=a",
+			"-E", "aggregator=|", "-e", "frame.number"}
+		for _, f := range fields {
+			args = append(args, "-e", f)
+		}
+		out, err := exec.Command(tshark, args...).Output()
+		if err != nil {
+			t.Fatalf("tshark: %v", err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			fs := strings.Split(line, "\t")
+			frame, _ := strconv.ParseUint(fs[0], 10, 64)
+			w := want[frame]
+			if w == nil {
+				continue // a DTLS repeat ompscope dropped
+			}
+			for i, f := range fields {
+				var got []string
+				if i+1 < len(fs) && fs[i+1] != "" {
+					for _, v := range strings.Split(fs[i+1], "|") {
+						if n, err := strconv.ParseUint(v, 0, 64); err == nil {
+							v = strconv.FormatUint(n, 10) // hex fields print as 0x…
+						}
+						got = append(got, v)
+					}
+				}
+				if strings.Join(got, ",") != strings.Join(w[f], ",") {
+					t.Fatalf("%s frame %d %s: tshark %v, ompscope %v", filepath.Base(path), frame, f, got, w[f])
+				}
+				compared += len(got)
+			}
+		}
+	}
+	if compared == 0 {
+		t.Fatal("no value compared")
+	}
+	t.Logf("%d attribute values compared", compared)
+}
+
+// TestLuaEveryAttribute: an UPDATE carrying every attribute vector of
+// dissect/omp (testdata/attributes.hex), exported and read by tshark with
+// ompscope.lua, gives ompscope's values for every attribute.
+func TestLuaEveryAttribute(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark is not installed: the Lua dissector is not checked (.ci/run installs it)")
+	}
+	vecs, err := hexvec.Read("../omp/testdata/attributes.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attrs []byte
+	for _, v := range vecs {
+		attrs = append(attrs, v.Bytes...)
+	}
+	nlri := []byte{0, 0, 0, 1, 0, 0, 0, 10, 24, 10, 1, 2} // path 1, vpn 10, 10.1.2.0/24
+	body := append([]byte{3, 0, 0, byte(len(attrs) >> 8), byte(len(attrs))}, attrs...)
+	body = append(body, nlri...)
+	msg := append([]byte{1, 3, byte((len(body) + 4) >> 8), byte(len(body) + 4)}, body...)
+	rec := append([]byte{0x07, 0x10, 0xa0, 0, 0, 0, 0, 1, 0, 0, 0, 100}, msg...) // vdaemon DATA from a vEdge
+	m := dissect.DecodeMessage(rec)
+	if m.Err != nil || len(m.OMP) != 1 {
+		t.Fatalf("ompscope: %v", m.Err)
+	}
+	want := map[string][]string{}
+	for _, a := range m.OMP[0].(*omp.Update).Attrs {
+		attrFields(a, func(f, v string) { want[f] = append(want[f], v) })
+	}
+	path := filepath.Join(t.TempDir(), "attrs.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := capture.NewPcapngWriter(f, dissect.LinkTypeExportedPDU)
+	e := &dissect.Event{Frame: 1, Src: netip.MustParseAddrPort("192.0.2.1:12346"), Dst: netip.MustParseAddrPort("192.0.2.2:12346"),
+		Transport: "dtls", Plaintext: rec}
+	b := dissect.AppendExportedPDU(nil, e)
+	if err := w.WritePacket(&capture.Packet{Data: b, LinkType: dissect.LinkTypeExportedPDU, CapLen: len(b), OrigLen: len(b)}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	f.Close()
+	lua, _ := filepath.Abs("ompscope.lua")
+	var fields []string
+	for k := range want {
+		fields = append(fields, k)
+	}
+	args := []string{"-X", "lua_script:" + lua, "-r", path, "-n", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
+		"-e", "omp.attr.type"}
+	for _, k := range fields {
+		args = append(args, "-e", k)
+	}
+	out, err := exec.Command(tshark, args...).Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	fs := strings.Split(strings.TrimRight(string(out), "\n"), "\t")
+	if len(fs) != len(fields)+1 || len(strings.Split(fs[0], "|")) != len(vecs) {
+		t.Fatalf("tshark: %q (%d attributes expected)", out, len(vecs))
+	}
+	for i, k := range fields {
+		var got []string
+		for _, v := range strings.Split(fs[i+1], "|") {
+			if n, err := strconv.ParseUint(v, 0, 64); err == nil {
+				v = strconv.FormatUint(n, 10)
+			}
+			got = append(got, v)
+		}
+		if strings.Join(got, ",") != strings.Join(want[k], ",") {
+			t.Errorf("%s: tshark %v, ompscope %v", k, got, want[k])
+		}
+	}
+	if len(fields) < 30 {
+		t.Errorf("only %d fields compared", len(fields))
 	}
 }
