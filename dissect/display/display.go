@@ -147,6 +147,21 @@ var fields = map[string]field{
 	"color":      {keys: []string{"color"}},
 	"originator": {keys: []string{"originator"}},
 	"tloc":       {keys: []string{"tloc"}},
+	// the names of the Wireshark dissector's fields (docs/wireshark.md),
+	// one list with ompscope's
+	"vdaemon.device_type": {keys: []string{"device_type"}},
+	"vdaemon.domain_id":   {keys: []string{"domain_id"}},
+	"vdaemon.site_id":     {keys: []string{"site_id"}},
+	"omp.update.prefix":   {keys: []string{"prefix"}},
+	"omp.update.prefix6":  {keys: []string{"prefix"}},
+	"omp.update.vpn":      {keys: []string{"vpn"}},
+	"omp.update.path_id":  {keys: []string{"path_id"}},
+	"omp.update.family":   {keys: []string{"family"}},
+	"omp.tloc.color":      {keys: []string{"color"}},
+	"omp.tloc.system_ip":  {keys: []string{"system_ip"}},
+	"omp.attr.originator": {keys: []string{"originator"}},
+	"omp.attr.preference": {keys: []string{"preference"}},
+	"omp.attr.site_id":    {keys: []string{"site_id"}},
 }
 
 func fieldOf(name string) field {

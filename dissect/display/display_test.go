@@ -98,3 +98,35 @@ func FuzzParse(f *testing.F) {
 		flt.MatchJSON([]byte(line)) // never panics
 	})
 }
+
+// TestWiresharkFieldNames: the Wireshark dissector's field names select
+// what ompscope's own names do (one list, docs/wireshark.md).
+func TestWiresharkFieldNames(t *testing.T) {
+	js := []byte(`{"schema":"ompscope.dissect/1","frame":7,"vdaemon":{"header":{"type":"DATA","device_type":"vEdge","domain_id":1,"site_id":100}},` +
+		`"omp":[{"type":"UPDATE","family":"route-ipv4","reachable":[{"path_id":3,"vpn":10,"prefix":"10.0.1.0/24"}],` +
+		`"attrs":[{"code":1,"name":"ORIGINATOR","flags":64,"value":"10.255.0.1"}]}]}`)
+	for _, c := range [][2]string{
+		{`omp.update.prefix << 10.0.0.0/16`, `prefix << 10.0.0.0/16`},
+		{`vdaemon.device_type == "vEdge"`, `device == "vEdge"`},
+		{`vdaemon.site_id == 100`, `site == 100`},
+		{`omp.update.vpn == 10`, `vpn == 10`},
+		{`omp.update.path_id == 3`, `path_id == 3`},
+		{`omp.update.family == "route-ipv4"`, `family == "route-ipv4"`},
+		{`omp.update.prefix << 192.168.0.0/16`, `prefix << 192.168.0.0/16`},
+	} {
+		a, err := Parse(c[0])
+		if err != nil {
+			t.Fatalf("%s: %v", c[0], err)
+		}
+		b, err := Parse(c[1])
+		if err != nil {
+			t.Fatalf("%s: %v", c[1], err)
+		}
+		if a.MatchJSON(js) != b.MatchJSON(js) {
+			t.Errorf("%s and %s disagree", c[0], c[1])
+		}
+	}
+	if f, _ := Parse(`omp.update.prefix << 10.0.0.0/16 && vdaemon.device_type == "vEdge"`); !f.MatchJSON(js) {
+		t.Error("the Wireshark names select nothing")
+	}
+}
