@@ -19,6 +19,7 @@ import (
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
+	"github.com/ompscope/ompscope/dissect/vdaemon"
 )
 
 // TestLuaPorts: the dissector registers on exactly the ports dissect
@@ -509,4 +510,180 @@ func TestLuaEveryAttribute(t *testing.T) {
 	if len(fields) < 30 {
 		t.Errorf("only %d fields compared", len(fields))
 	}
+}
+
+// messageFields lists a record's message fields (all but the OMP
+// attribute values, which attrFields lists) under the Wireshark names, in
+// the order the dissector's tree holds them.
+func messageFields(m *dissect.Message, add func(field, val string)) {
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	v := m.VDaemon
+	if v == nil {
+		return
+	}
+	tl := func(ts []vdaemon.TLV) {
+		for _, x := range ts {
+			add("vdaemon.tlv.type", u(uint64(x.Type)))
+		}
+	}
+	switch b := v.Body.(type) {
+	case *vdaemon.Challenge:
+		tl(b.TLVs)
+	case *vdaemon.ChallengeAck:
+		add("vdaemon.verified_status", u(uint64(b.Verified)))
+		add("vdaemon.hardware_flag", u(uint64(b.HardwareFlag)))
+		tl(b.TLVs)
+	case *vdaemon.ChallengeAckAck:
+		add("vdaemon.verify_status", u(uint64(b.VerifyStatus)))
+	case *vdaemon.Hello:
+		if b.Addr.Is4() {
+			add("vdaemon.hello.address", b.Addr.String())
+		} else {
+			add("vdaemon.hello.address6", b.Addr.String())
+		}
+		add("vdaemon.hello.port", u(uint64(b.Port)))
+		add("vdaemon.hello.color", u(uint64(b.Color)))
+		add("vdaemon.hello.interval_ms", u(uint64(b.IntervalMS)))
+		add("vdaemon.hello.tolerance_ms", u(uint64(b.ToleranceMS)))
+		tl(b.TLVs)
+	case *vdaemon.TearDown:
+		add("vdaemon.teardown.error_code", u(uint64(b.Code)))
+		tl(b.TLVs)
+	case *vdaemon.VManageToPeer:
+		tl(b.TLVs)
+	}
+	nl := func(f omp.Family, ns []omp.NLRI) {
+		for _, n := range ns {
+			add("omp.update.path_id", u(uint64(n.PathID)))
+			switch {
+			case f.IsRoute():
+				add("omp.update.vpn", u(uint64(n.VPN)))
+			case f.IsTLOC():
+				add("omp.tloc.system_ip", n.SystemIP.String())
+				add("omp.tloc.color", u(uint64(n.Color)))
+				add("omp.tloc.encap", u(uint64(n.Encap)))
+			case f == omp.FamilyService:
+				add("omp.update.vpn", u(uint64(n.VPN)))
+				add("omp.service.service", u(uint64(n.Service)))
+				add("omp.service.originator", n.Originator.String())
+			}
+		}
+	}
+	for _, om := range m.OMP {
+		switch x := om.(type) {
+		case *omp.Handshake:
+			add("omp.handshake.system_ip", x.SystemIP.String())
+			add("omp.handshake.site_id", u(uint64(x.SiteID)))
+			add("omp.handshake.domain_id", u(uint64(x.DomainID)))
+			add("omp.handshake.overlay_id", u(uint64(x.OverlayID)))
+			add("omp.handshake.hold_time", u(uint64(x.HoldTime)))
+			add("omp.handshake.device_type", u(uint64(x.DeviceType)))
+			add("omp.handshake.flags", u(uint64(x.Flags)))
+			add("omp.handshake.gr_timer", u(uint64(x.GRTimer)))
+		case *omp.Update:
+			add("omp.update.family", u(uint64(x.Family)))
+			nl(x.Family, x.Withdrawn)
+			for _, a := range x.Attrs {
+				switch t := a.(type) {
+				case *omp.TLOCAttr:
+					add("omp.tloc.system_ip", t.SystemIP.String())
+					add("omp.tloc.color", u(uint64(t.Color)))
+					add("omp.tloc.encap", u(uint64(t.Encap)))
+				case *omp.UltimateTLOC:
+					add("omp.tloc.system_ip", t.SystemIP.String())
+					add("omp.tloc.color", u(uint64(t.Color)))
+					add("omp.tloc.encap", u(uint64(t.Encap)))
+				}
+			}
+			nl(x.Family, x.Reachable)
+		case *omp.Alert:
+			add("omp.alert.code", u(uint64(x.Code)))
+			add("omp.alert.subcode", u(uint64(x.Subcode)))
+		case *omp.Inform:
+			add("omp.inform.kind", u(uint64(x.Kind)))
+			if x.Kind == omp.InformEndOfRIB || x.Kind == omp.InformRouteRefresh {
+				add("omp.inform.family", u(uint64(x.Family)))
+			}
+		}
+	}
+}
+
+// TestLuaMessageFields: on every sample, every message field tshark reads
+// with ompscope.lua (vdaemon bodies and TLV types, HANDSHAKE, NLRI, TLOCs,
+// ALERT, INFORM) equals ompscope's, frame by frame.
+func TestLuaMessageFields(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark is not installed: the Lua dissector is not checked (.ci/run installs it)")
+	}
+	fields := []string{"vdaemon.tlv.type", "vdaemon.verified_status", "vdaemon.hardware_flag", "vdaemon.verify_status",
+		"vdaemon.hello.address", "vdaemon.hello.address6", "vdaemon.hello.port", "vdaemon.hello.color",
+		"vdaemon.hello.interval_ms", "vdaemon.hello.tolerance_ms", "vdaemon.teardown.error_code",
+		"omp.handshake.system_ip", "omp.handshake.site_id", "omp.handshake.domain_id", "omp.handshake.overlay_id",
+		"omp.handshake.hold_time", "omp.handshake.device_type", "omp.handshake.flags", "omp.handshake.gr_timer",
+		"omp.update.family", "omp.update.path_id", "omp.update.vpn", "omp.tloc.system_ip", "omp.tloc.color",
+		"omp.tloc.encap", "omp.service.service", "omp.service.originator", "omp.alert.code", "omp.alert.subcode",
+		"omp.inform.kind", "omp.inform.family"}
+	lua, _ := filepath.Abs("ompscope.lua")
+	files, _ := filepath.Glob("../../pcaps/*.pcapng")
+	compared := 0
+	for _, path := range files {
+		want := map[uint64]map[string][]string{}
+		r, err := capture.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := dissect.New(dissect.Config{Keys: tlsdec.NewKeyStore()}, func(e *dissect.Event) {
+			if e.Session == nil {
+				return
+			}
+			messageFields(&e.Msg, func(f, v string) {
+				if want[e.Frame] == nil {
+					want[e.Frame] = map[string][]string{}
+				}
+				want[e.Frame][f] = append(want[e.Frame][f], v)
+			})
+		})
+		if err := d.RunSource(r, dissect.RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		d.Finish()
+		r.Close()
+		args := []string{"-X", "lua_script:" + lua, "-r", path, "-n", "-Y", "vdaemon", "-T", "fields", "-E", "occurrence=a",
+			"-E", "aggregator=|", "-e", "frame.number"}
+		for _, f := range fields {
+			args = append(args, "-e", f)
+		}
+		out, err := exec.Command(tshark, args...).Output()
+		if err != nil {
+			t.Fatalf("tshark: %v", err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			fs := strings.Split(line, "\t")
+			frame, _ := strconv.ParseUint(fs[0], 10, 64)
+			w, ok := want[frame]
+			if !ok {
+				continue // a DTLS repeat ompscope dropped
+			}
+			for i, f := range fields {
+				var got []string
+				if i+1 < len(fs) && fs[i+1] != "" {
+					for _, v := range strings.Split(fs[i+1], "|") {
+						if n, err := strconv.ParseUint(v, 0, 64); err == nil {
+							v = strconv.FormatUint(n, 10)
+						}
+						got = append(got, v)
+					}
+				}
+				if strings.Join(got, ",") != strings.Join(w[f], ",") {
+					t.Fatalf("%s frame %d %s: tshark %v, ompscope %v", filepath.Base(path), frame, f, got, w[f])
+				}
+				compared += len(got)
+			}
+		}
+	}
+	if compared == 0 {
+		t.Fatal("no value compared")
+	}
+	t.Logf("%d message field values compared", compared)
 }
