@@ -14,7 +14,7 @@ import (
 // a Snapshot and a Diff.
 const (
 	TablesSchema = "ompscope.tables/1"
-	DiffSchema   = "ompscope.diff/1"
+	DiffSchema   = "ompscope.diff/2"
 )
 
 // Status codes (Cisco's `show omp routes` legend, the subset this
@@ -598,8 +598,8 @@ func (d *Diff) MarshalJSON() ([]byte, error) {
 	}
 	return marshal(struct {
 		Schema    string    `json:"schema"`
-		From      string    `json:"from"`
-		To        string    `json:"to"`
+		From      string    `json:"from_time"` // not "from": entries' from is a system-ip (one type per name)
+		To        string    `json:"to_time"`
 		Exact     bool      `json:"exact"`
 		Added     []DiffRow `json:"added"`
 		Withdrawn []DiffRow `json:"withdrawn"`

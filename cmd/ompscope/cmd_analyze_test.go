@@ -99,7 +99,7 @@ func TestAnalyzeAtDiffAndFilters(t *testing.T) {
 		Added     []any  `json:"added"`
 		Withdrawn []any  `json:"withdrawn"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &d) != nil || d.Schema != "ompscope.diff/1" || len(d.Added) == 0 {
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil || d.Schema != "ompscope.diff/2" || len(d.Added) == 0 {
 		t.Errorf("diff %d %s %.300s", code, errs, out)
 	}
 	if code, _, _ := runCmd(t, "", "analyze", "-r", withdrawSample, "--diff", "1"); code != exitUsage {
