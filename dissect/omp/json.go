@@ -99,6 +99,41 @@ func AppendAttrValueJSON(b []byte, a Attribute) []byte {
 	return append(b, "null"...)
 }
 
+// AttrValueKey is the member that holds an attribute's value in JSON, one
+// per kind of value so that every member has one JSON type: "address"
+// (ORIGINATOR), "tloc" (TLOC, ULTIMATE_TLOC: an object), "origin" (an
+// object), "number", "numbers" (AS_PATH, COMMUNITY, GROUPS, REGION_PATH),
+// "address_port" (PRIVATE/PUBLIC_IPV4/IPV6), "value_name" (CARRIER,
+// BFD_STATUS, ROLE: the name of the value), "bool" (RESTRICT, TRANSPORT_GATEWAY), "encap_params" (an object),
+// "hex" (an attribute this package does not know).
+func AttrValueKey(a Attribute) string {
+	switch a := a.(type) {
+	case *Originator:
+		return "address"
+	case *TLOCAttr, *UltimateTLOC:
+		return "tloc"
+	case *OriginAttr:
+		return "origin"
+	case *Uint32Attr:
+		return "number"
+	case *Uint32ListAttr:
+		return "numbers"
+	case *AddrAttr:
+		return "address_port"
+	case *Uint8Attr:
+		switch a.U8Kind() {
+		case "enum":
+			return "value_name"
+		case "bool":
+			return "bool"
+		}
+		return "number"
+	case *EncapParams:
+		return "encap_params"
+	}
+	return "hex"
+}
+
 // AppendAttrsJSON appends the attribute list.
 func AppendAttrsJSON(b []byte, attrs []Attribute) []byte {
 	b = append(b, '[')
@@ -112,7 +147,9 @@ func AppendAttrsJSON(b []byte, attrs []Attribute) []byte {
 		b = enumStr(b, a.Code())
 		b = append(b, `,"flags":`...)
 		b = jsonw.Uint(b, uint64(a.Flags()))
-		b = append(b, `,"value":`...)
+		b = append(b, ',', '"')
+		b = append(b, AttrValueKey(a)...)
+		b = append(b, '"', ':')
 		b = AppendAttrValueJSON(b, a)
 		b = append(b, '}')
 	}

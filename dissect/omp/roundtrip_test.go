@@ -255,9 +255,9 @@ func TestJSONForm(t *testing.T) {
 	}
 	got, _ := json.Marshal(m)
 	want := `{"type":"UPDATE","family":"route-ipv4","withdrawn":[{"path_id":1,"vpn":10,"prefix":"10.1.0.0/16"}],` +
-		`"attributes":[{"code":1,"name":"ORIGINATOR","flags":64,"value":"10.0.0.5"},` +
-		`{"code":2,"name":"TLOC","flags":64,"value":{"system_ip":"10.0.0.5","color":"biz-internet","encap":"ipsec"}},` +
-		`{"code":4,"name":"PREFERENCE","flags":64,"value":100}],` +
+		`"attributes":[{"code":1,"name":"ORIGINATOR","flags":64,"address":"10.0.0.5"},` +
+		`{"code":2,"name":"TLOC","flags":64,"tloc":{"system_ip":"10.0.0.5","color":"biz-internet","encap":"ipsec"}},` +
+		`{"code":4,"name":"PREFERENCE","flags":64,"number":100}],` +
 		`"reachable":[{"path_id":1,"vpn":10,"prefix":"10.5.0.0/24"},{"path_id":2,"vpn":10,"prefix":"10.5.0.1/32"},{"path_id":3,"vpn":0,"prefix":"0.0.0.0/0"}]}`
 	if string(got) != want {
 		t.Errorf("json\n %s\nwant\n %s", got, want)
@@ -273,8 +273,8 @@ func TestJSONForm(t *testing.T) {
 	}
 	a, _ := decodeAttrs(nil, []byte{0x40, 3, 0, 5, 8, 0, 0, 0, 20, 0xc0, 37, 0, 1, 2, 0xc0, 38, 0, 1, 1}, 0, nil)
 	got = AppendAttrsJSON(nil, a)
-	want = `[{"code":3,"name":"ORIGIN","flags":64,"value":{"protocol":"OSPF-external-2","metric":20}},` +
-		`{"code":37,"name":"CARRIER","flags":192,"value":"carrier1"},{"code":38,"name":"RESTRICT","flags":192,"value":true}]`
+	want = `[{"code":3,"name":"ORIGIN","flags":64,"origin":{"protocol":"OSPF-external-2","metric":20}},` +
+		`{"code":37,"name":"CARRIER","flags":192,"value_name":"carrier1"},{"code":38,"name":"RESTRICT","flags":192,"bool":true}]`
 	if string(got) != want {
 		t.Errorf("json\n %s\nwant\n %s", got, want)
 	}
@@ -334,9 +334,9 @@ func TestNewAttributeForms(t *testing.T) {
 		&Uint8Attr{AttrTransportGateway, 0xc0, 1}, &Uint8Attr{AttrEncapProto, 0xc0, 47},
 		&Uint32ListAttr{AttrRegionPath, 0xc0, []uint32{1, 2}}, &Uint32Attr{AttrTLOCVersion, 0xc0, 3}}
 	j := string(AppendAttrsJSON(nil, attrs))
-	for _, want := range []string{`"name":"BFD_STATUS","flags":192,"value":"inactive"`, `"name":"ROLE","flags":192,"value":"border-router"`,
-		`"name":"TRANSPORT_GATEWAY","flags":192,"value":true`, `"name":"ENCAP_PROTO","flags":192,"value":47`,
-		`"name":"REGION_PATH","flags":192,"value":[1,2]`, `"name":"TLOC_VERSION","flags":192,"value":3`} {
+	for _, want := range []string{`"name":"BFD_STATUS","flags":192,"value_name":"inactive"`, `"name":"ROLE","flags":192,"value_name":"border-router"`,
+		`"name":"TRANSPORT_GATEWAY","flags":192,"bool":true`, `"name":"ENCAP_PROTO","flags":192,"number":47`,
+		`"name":"REGION_PATH","flags":192,"numbers":[1,2]`, `"name":"TLOC_VERSION","flags":192,"number":3`} {
 		if !strings.Contains(j, want) {
 			t.Errorf("JSON lacks %s: %s", want, j)
 		}

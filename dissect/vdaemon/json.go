@@ -46,16 +46,19 @@ func appendTLVsJSON(b []byte, tlvs []TLV) []byte {
 		b = jsonw.String(b, t.Type.String())
 		b = append(b, `,"code":`...)
 		b = jsonw.Uint(b, uint64(t.Type))
-		b = append(b, `,"value":`...)
+		// one member per kind of value, so that each has one JSON type
 		switch {
 		case t.IsRaw():
+			b = append(b, `,"hex":`...)
 			b = jsonw.Hex(b, t.Raw)
 			if t.UnexpectedLength {
 				b = append(b, `,"unexpected_length":true`...)
 			}
 		case t.Type == TLVUUID:
+			b = append(b, `,"text":`...)
 			b = jsonw.String(b, t.Text)
 		default:
+			b = append(b, `,"number":`...)
 			b = jsonw.Uint(b, uint64(t.Value))
 		}
 		b = append(b, '}')

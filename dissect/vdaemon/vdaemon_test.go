@@ -182,7 +182,7 @@ func TestUnexpectedLength(t *testing.T) {
 			b[312] = 0x10
 			return b[:329]
 		}(), 1, TLVServerKey, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-			`{"type":"server-key","code":50,"value":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","unexpected_length":true}`},
+			`{"type":"server-key","code":50,"hex":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","unexpected_length":true}`},
 		// instance-id with a 4-byte value
 		{"instance id 4", func() []byte {
 			m := &Message{Header: hdr(TypeChallengeAck, sdwan.DeviceVEdge, 100), Body: &ChallengeAck{Verified: 1}}
@@ -190,7 +190,7 @@ func TestUnexpectedLength(t *testing.T) {
 			b[14] = 1
 			return append(b, 0x00, 0x13, 0x00, 0x04, 1, 2, 3, 4)
 		}(), 0, TLVInstanceID, "01020304",
-			`{"type":"instance-id","code":19,"value":"01020304","unexpected_length":true}`},
+			`{"type":"instance-id","code":19,"hex":"01020304","unexpected_length":true}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -353,7 +353,7 @@ func TestJSONAndText(t *testing.T) {
 	want := `{"header":{"version":1,"type":"HELLO","type_code":5,"device_type":"vEdge","flags":"0xa0","domain_id":1,"site_id":100},` +
 		`"body":{"is_dummy":0,"family":2,"address":"192.168.10.5","port":12346,"color":"biz-internet",` +
 		`"label":"0000000000000000000000000000000000000000","hello_interval_ms":1000,"hello_tolerance_ms":12000,` +
-		`"tlvs":[{"type":"num-vsmarts","code":33,"value":2},{"type":"num-vmanages","code":34,"value":1},{"type":"flags-0x19","code":25,"value":0}]}}`
+		`"tlvs":[{"type":"num-vsmarts","code":33,"number":2},{"type":"num-vmanages","code":34,"number":1},{"type":"flags-0x19","code":25,"number":0}]}}`
 	if string(got) != want {
 		t.Errorf("json\n %s\nwant\n %s", got, want)
 	}
