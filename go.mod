@@ -7,8 +7,11 @@ require (
 	github.com/pion/dtls/v2 v2.2.12
 	github.com/pion/logging v0.2.2
 	github.com/pion/transport/v2 v2.2.4
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/spf13/pflag v1.1.0
 	golang.org/x/crypto v0.51.0
 	golang.org/x/net v0.55.0
 	golang.org/x/sys v0.45.0
 )
+
+require golang.org/x/text v0.37.0 // indirect
