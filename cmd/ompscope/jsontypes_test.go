@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -103,24 +105,43 @@ func TestJSONTypeStable(t *testing.T) {
 	}
 }
 
-// TestJSONSchemas: every dissect record and timeline event of every
-// sample validates against its JSON Schema in docs/schemas
+// TestJSONSchemas: every JSON line of every sample (dissect records,
+// timeline events, summaries, tables, diffs) validates against its JSON
+// Schema in docs/schemas
 // (santhosh-tekuri/jsonschema, draft 2020-12).
 func TestJSONSchemas(t *testing.T) {
 	c := jsonschema.NewCompiler()
+	const base = "https://github.com/ompscope/ompscope/docs/schemas/"
+	files, _ := filepath.Glob("../../docs/schemas/*.json")
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if err := c.AddResource(base+filepath.Base(file), doc); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
 	schemas := map[string]*jsonschema.Schema{}
 	for name, file := range map[string]string{"ompscope.dissect/2": "ompscope.dissect.2.json",
-		"ompscope.timeline/2": "ompscope.timeline.2.json"} {
-		sch, err := c.Compile("../../docs/schemas/" + file)
+		"ompscope.timeline/2": "ompscope.timeline.2.json", "ompscope.summary/2": "ompscope.summary.2.json",
+		"ompscope.tables/1": "ompscope.tables.1.json", "ompscope.diff/2": "ompscope.diff.2.json"} {
+		sch, err := c.Compile(base + file)
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
 		schemas[name] = sch
 	}
-	files, _ := filepath.Glob("../../pcaps/*.pcapng")
+	files, _ = filepath.Glob("../../pcaps/*.pcapng")
 	n := 0
 	for _, f := range files {
-		for _, args := range [][]string{{"dissect", "-r", f, "-T", "json", "-j", "1"}, {"analyze", "-r", f, "--timeline", "-", "-T", "json"}} {
+		for _, args := range [][]string{{"dissect", "-r", f, "-T", "json", "-j", "1"}, {"analyze", "-r", f, "--timeline", "-", "-T", "json"},
+			{"analyze", "-r", f, "-T", "json"}, {"analyze", "-r", f, "--at", "end", "--at", "5", "-T", "json"},
+			{"analyze", "-r", f, "--diff", "start,end", "-T", "json"}} {
 			code, out, errs := runCmd(t, "", args...)
 			if code != 0 {
 				t.Fatalf("%v: exit %d: %s", args, code, errs)
@@ -135,7 +156,7 @@ func TestJSONSchemas(t *testing.T) {
 				m, _ := v.(map[string]any)
 				sch := schemas[m["schema"].(string)]
 				if sch == nil {
-					continue // the summary closing a timeline
+					t.Fatalf("no schema for %v", m["schema"])
 				}
 				if err := sch.Validate(v); err != nil {
 					t.Fatalf("%s %s: %v\n%.300s", filepath.Base(f), args[0], err, sc.Text())
