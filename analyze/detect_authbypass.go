@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/ompscope/ompscope/dissect/sdwan"
 	"github.com/ompscope/ompscope/dissect/vdaemon"
@@ -214,13 +215,11 @@ func (u *authBypassDet) keys(e *coreEvent, v *vdaemon.VManageToPeer) {
 	keys := v.Keys()
 	desc := "no SSH public key could be read from the 768-byte buffer (" + strconv.Itoa(len(v.Text())) + " bytes of text)"
 	if len(keys) > 0 {
-		desc = strconv.Itoa(len(keys)) + " SSH public key(s): "
-		for i, k := range keys {
-			if i > 0 {
-				desc += ", "
-			}
-			desc += k.Describe()
+		ds := make([]string, len(keys))
+		for i := range keys {
+			ds[i] = keys[i].Describe()
 		}
+		desc = strconv.Itoa(len(keys)) + " SSH public key(s): " + strings.Join(ds, ", ")
 	}
 	what := sideDesc(sd) + " sent VMANAGE_TO_PEER to " + sideDesc(sd.other()) + ", but " + why + "; it carries " + desc
 	explain := func(*instant) string {
@@ -299,11 +298,7 @@ func (u *authBypassDet) seen(st *chalState) string {
 	if len(parts) == 0 {
 		return "out of order"
 	}
-	out := parts[0]
-	for _, p := range parts[1:] {
-		out += ", " + p
-	}
-	return out
+	return strings.Join(parts, ", ")
 }
 
 // vhubPeer raises CVE-2026-20182 for a vHub peer on a controller (once

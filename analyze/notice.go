@@ -327,11 +327,7 @@ func tlocAddrs(at *Attrs) string {
 	if len(parts) == 0 {
 		return "no address"
 	}
-	s := parts[0]
-	for _, p := range parts[1:] {
-		s += ", " + p
-	}
-	return s
+	return strings.Join(parts, ", ")
 }
 
 // ---- pruning (Config.Retention)

@@ -217,23 +217,10 @@ func checkSecretsFirst(t *testing.T, bin, wfile, manifestPath string) {
 		t.Fatal(err)
 	}
 	args := []string{"-r", wfile, "-n"}
-	if ps, ok := m.Params["psk_session"].(map[string]any); ok {
-		if k, ok := ps["key"].(string); ok {
-			args = append(args, "-o", "dtls.psk:"+k)
-		}
+	if k := m.PSKKey(); k != "" {
+		args = append(args, "-o", "dtls.psk:"+k)
 	}
-	seen := map[string]bool{}
-	for _, s := range m.Sessions {
-		i := strings.LastIndexByte(s.Server, ':')
-		k := "udp.port==" + s.Server[i+1:] + ",dtls"
-		if s.Transport == "tls" {
-			k = "tcp.port==" + s.Server[i+1:] + ",tls"
-		}
-		if !seen[k] {
-			seen[k] = true
-			args = append(args, "-d", k)
-		}
-	}
+	args = append(args, m.TsharkDecodeAs()...)
 	args = append(args, "-Y", "dtls.app_data || tls.app_data", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
 		"-e", "data.data")
 	out, err := exec.Command(tshark, args...).Output()

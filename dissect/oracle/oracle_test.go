@@ -36,18 +36,7 @@ func tsharkPlaintexts(t *testing.T, tshark, file, keys string, m *manifest.Manif
 	if psk != "" {
 		args = append(args, "-o", "dtls.psk:"+psk, "-o", "tls.psk:"+psk)
 	}
-	seen := map[string]bool{}
-	for _, s := range m.Sessions {
-		i := strings.LastIndexByte(s.Server, ':')
-		k := "udp.port==" + s.Server[i+1:] + ",dtls"
-		if s.Transport == "tls" {
-			k = "tcp.port==" + s.Server[i+1:] + ",tls"
-		}
-		if !seen[k] {
-			seen[k] = true
-			args = append(args, "-d", k)
-		}
-	}
+	args = append(args, m.TsharkDecodeAs()...)
 	args = append(args, "--disable-protocol", "rdpmt", "--disable-protocol", "udt", "--disable-protocol", "reload-framing",
 		"-Y", "dtls.app_data || tls.app_data", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
 		"-e", "frame.number", "-e", "data.data")

@@ -2,7 +2,6 @@ package wireshark
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"github.com/ompscope/ompscope/dissect/sdwan"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 	"github.com/ompscope/ompscope/dissect/vdaemon"
+	"github.com/ompscope/ompscope/pcaps/manifest"
 )
 
 // TestLuaPorts: the dissector registers on exactly the ports dissect
@@ -192,14 +192,8 @@ func TestLuaAgainstOmpscope(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(path), ".pcapng")
 		t.Run(name, func(t *testing.T) {
 			psk := ""
-			if b, err := os.ReadFile(strings.TrimSuffix(path, ".pcapng") + ".manifest.json"); err == nil {
-				var m struct {
-					Params map[string]any `json:"params"`
-				}
-				json.Unmarshal(b, &m)
-				if ps, ok := m.Params["psk_session"].(map[string]any); ok {
-					psk, _ = ps["key"].(string)
-				}
+			if m, err := manifest.Read(strings.TrimSuffix(path, ".pcapng") + ".manifest.json"); err == nil {
+				psk = m.PSKKey()
 			}
 			want, dups := ours(t, path)
 			got := theirs(t, tshark, path, psk)
@@ -344,24 +338,15 @@ func attrFields(a omp.Attribute, add func(field, val string)) {
 	}
 }
 
-// TestLuaAttributeValues: on every sample, every attribute value tshark
-// reads with ompscope.lua equals ompscope's, field by field, frame by frame.
-func TestLuaAttributeValues(t *testing.T) {
+// compareFields runs, on every sample, ompscope (collect lists a record's
+// values under the Wireshark field names) and tshark with ompscope.lua on
+// the frames filter keeps, and fails at the first field of a frame whose
+// values differ. It returns the number of values compared.
+func compareFields(t *testing.T, filter string, fields []string, collect func(e *dissect.Event, add func(f, v string))) int {
+	t.Helper()
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Skip("tshark is not installed: the Lua dissector is not checked (.ci/run installs it)")
-	}
-	fields := []string{"omp.attr.originator", "omp.attr.origin", "omp.attr.metric", "omp.attr.address", "omp.attr.address6",
-		"omp.attr.port", "omp.attr.spi", "omp.attr.auth_bits", "omp.attr.encryption_bits", "omp.attr.ultimate_action"}
-	for t := omp.AttrType(1); t < 64; t++ {
-		switch t {
-		case omp.AttrOriginator, omp.AttrTLOC, omp.AttrOrigin, omp.AttrUltimateTLOC, omp.AttrEncapParams,
-			omp.AttrPrivateIPv4, omp.AttrPublicIPv4, omp.AttrPrivateIPv6, omp.AttrPublicIPv6:
-			continue
-		}
-		if t.Known() {
-			fields = append(fields, "omp.attr."+t.Key())
-		}
 	}
 	lua, _ := filepath.Abs("ompscope.lua")
 	files, _ := filepath.Glob("../../pcaps/*.pcapng")
@@ -377,25 +362,19 @@ func TestLuaAttributeValues(t *testing.T) {
 			if e.Session == nil {
 				return
 			}
-			for _, m := range e.Msg.OMP {
-				if u, ok := m.(*omp.Update); ok {
-					for _, a := range u.Attrs {
-						attrFields(a, func(f, v string) {
-							if want[e.Frame] == nil {
-								want[e.Frame] = map[string][]string{}
-							}
-							want[e.Frame][f] = append(want[e.Frame][f], v)
-						})
-					}
+			collect(e, func(f, v string) {
+				if want[e.Frame] == nil {
+					want[e.Frame] = map[string][]string{}
 				}
-			}
+				want[e.Frame][f] = append(want[e.Frame][f], v)
+			})
 		})
 		if err := d.RunSource(r, dissect.RunOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		d.Finish()
 		r.Close()
-		args := []string{"-X", "lua_script:" + lua, "-r", path, "-n", "-Y", "omp.type == 3", "-T", "fields", "-E", "occurrence=a",
+		args := []string{"-X", "lua_script:" + lua, "-r", path, "-n", "-Y", filter, "-T", "fields", "-E", "occurrence=a",
 			"-E", "aggregator=|", "-e", "frame.number"}
 		for _, f := range fields {
 			args = append(args, "-e", f)
@@ -407,9 +386,9 @@ func TestLuaAttributeValues(t *testing.T) {
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			fs := strings.Split(line, "\t")
 			frame, _ := strconv.ParseUint(fs[0], 10, 64)
-			w := want[frame]
-			if w == nil {
-				continue // a DTLS repeat ompscope dropped
+			w, ok := want[frame]
+			if !ok {
+				continue // a DTLS repeat ompscope dropped (TestLuaAgainstOmpscope counts them)
 			}
 			for i, f := range fields {
 				var got []string
@@ -431,7 +410,34 @@ func TestLuaAttributeValues(t *testing.T) {
 	if compared == 0 {
 		t.Fatal("no value compared")
 	}
-	t.Logf("%d attribute values compared", compared)
+	return compared
+}
+
+// TestLuaAttributeValues: on every sample, every attribute value tshark
+// reads with ompscope.lua equals ompscope's, field by field, frame by frame.
+func TestLuaAttributeValues(t *testing.T) {
+	fields := []string{"omp.attr.originator", "omp.attr.origin", "omp.attr.metric", "omp.attr.address", "omp.attr.address6",
+		"omp.attr.port", "omp.attr.spi", "omp.attr.auth_bits", "omp.attr.encryption_bits", "omp.attr.ultimate_action"}
+	for t := omp.AttrType(1); t < 64; t++ {
+		switch t {
+		case omp.AttrOriginator, omp.AttrTLOC, omp.AttrOrigin, omp.AttrUltimateTLOC, omp.AttrEncapParams,
+			omp.AttrPrivateIPv4, omp.AttrPublicIPv4, omp.AttrPrivateIPv6, omp.AttrPublicIPv6:
+			continue
+		}
+		if t.Known() {
+			fields = append(fields, "omp.attr."+t.Key())
+		}
+	}
+	n := compareFields(t, "omp.type == 3", fields, func(e *dissect.Event, add func(f, v string)) {
+		for _, m := range e.Msg.OMP {
+			if u, ok := m.(*omp.Update); ok {
+				for _, a := range u.Attrs {
+					attrFields(a, add)
+				}
+			}
+		}
+	})
+	t.Logf("%d attribute values compared", n)
 }
 
 // TestLuaEveryAttribute: an UPDATE carrying every attribute vector of
@@ -612,10 +618,6 @@ func messageFields(m *dissect.Message, add func(field, val string)) {
 // with ompscope.lua (vdaemon bodies and TLV types, HANDSHAKE, NLRI, TLOCs,
 // ALERT, INFORM) equals ompscope's, frame by frame.
 func TestLuaMessageFields(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark is not installed: the Lua dissector is not checked (.ci/run installs it)")
-	}
 	fields := []string{"vdaemon.tlv.type", "vdaemon.verified_status", "vdaemon.hardware_flag", "vdaemon.verify_status",
 		"vdaemon.hello.address", "vdaemon.hello.address6", "vdaemon.hello.port", "vdaemon.hello.color",
 		"vdaemon.hello.interval_ms", "vdaemon.hello.tolerance_ms", "vdaemon.teardown.error_code",
@@ -624,66 +626,6 @@ func TestLuaMessageFields(t *testing.T) {
 		"omp.update.family", "omp.update.path_id", "omp.update.vpn", "omp.tloc.system_ip", "omp.tloc.color",
 		"omp.tloc.encap", "omp.service.service", "omp.service.originator", "omp.alert.code", "omp.alert.subcode",
 		"omp.inform.kind", "omp.inform.family"}
-	lua, _ := filepath.Abs("ompscope.lua")
-	files, _ := filepath.Glob("../../pcaps/*.pcapng")
-	compared := 0
-	for _, path := range files {
-		want := map[uint64]map[string][]string{}
-		r, err := capture.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := dissect.New(dissect.Config{Keys: tlsdec.NewKeyStore()}, func(e *dissect.Event) {
-			if e.Session == nil {
-				return
-			}
-			messageFields(&e.Msg, func(f, v string) {
-				if want[e.Frame] == nil {
-					want[e.Frame] = map[string][]string{}
-				}
-				want[e.Frame][f] = append(want[e.Frame][f], v)
-			})
-		})
-		if err := d.RunSource(r, dissect.RunOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		d.Finish()
-		r.Close()
-		args := []string{"-X", "lua_script:" + lua, "-r", path, "-n", "-Y", "vdaemon", "-T", "fields", "-E", "occurrence=a",
-			"-E", "aggregator=|", "-e", "frame.number"}
-		for _, f := range fields {
-			args = append(args, "-e", f)
-		}
-		out, err := exec.Command(tshark, args...).Output()
-		if err != nil {
-			t.Fatalf("tshark: %v", err)
-		}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			fs := strings.Split(line, "\t")
-			frame, _ := strconv.ParseUint(fs[0], 10, 64)
-			w, ok := want[frame]
-			if !ok {
-				continue // a DTLS repeat ompscope dropped
-			}
-			for i, f := range fields {
-				var got []string
-				if i+1 < len(fs) && fs[i+1] != "" {
-					for _, v := range strings.Split(fs[i+1], "|") {
-						if n, err := strconv.ParseUint(v, 0, 64); err == nil {
-							v = strconv.FormatUint(n, 10)
-						}
-						got = append(got, v)
-					}
-				}
-				if strings.Join(got, ",") != strings.Join(w[f], ",") {
-					t.Fatalf("%s frame %d %s: tshark %v, ompscope %v", filepath.Base(path), frame, f, got, w[f])
-				}
-				compared += len(got)
-			}
-		}
-	}
-	if compared == 0 {
-		t.Fatal("no value compared")
-	}
-	t.Logf("%d message field values compared", compared)
+	n := compareFields(t, "vdaemon", fields, func(e *dissect.Event, add func(f, v string)) { messageFields(&e.Msg, add) })
+	t.Logf("%d message field values compared", n)
 }

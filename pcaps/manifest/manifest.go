@@ -10,6 +10,7 @@ package manifest
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -153,4 +154,36 @@ func Read(path string) (*Manifest, error) {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// TsharkDecodeAs returns tshark's "-d" arguments that make it dissect
+// every session of the manifest on its server port as DTLS (UDP) or TLS
+// (TCP), once per port: the simulator's ports include NAT and per-core
+// ports tshark does not know.
+func (m *Manifest) TsharkDecodeAs() []string {
+	var args []string
+	seen := map[string]bool{}
+	for _, s := range m.Sessions {
+		i := strings.LastIndexByte(s.Server, ':')
+		k := "udp.port==" + s.Server[i+1:] + ",dtls"
+		if s.Transport == "tls" {
+			k = "tcp.port==" + s.Server[i+1:] + ",tls"
+		}
+		if !seen[k] {
+			seen[k] = true
+			args = append(args, "-d", k)
+		}
+	}
+	return args
+}
+
+// PSKKey is the hex key of the scenario's PSK session (params.psk_session),
+// "" when it has none.
+func (m *Manifest) PSKKey() string {
+	if ps, ok := m.Params["psk_session"].(map[string]any); ok {
+		if k, ok := ps["key"].(string); ok {
+			return k
+		}
+	}
+	return ""
 }
