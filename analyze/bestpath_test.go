@@ -278,3 +278,38 @@ func TestCodesAreCisco(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRowStatus: the status a timeline event carries, for a receiver
+// holding n paths of the prefix (each via its own TLOC): one pass over
+// the paths and one TLOC lookup each, no allocation.
+func BenchmarkRowStatus(b *testing.B) {
+	for _, n := range []int{4, 64} {
+		b.Run(itoa(uint32(n)), func(b *testing.B) {
+			f := newFab(b, Config{})
+			f.manual = true
+			x := f.connect(edge(1, 100), vsmart(1))
+			for i := 0; i < n; i++ {
+				o := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+				x.adv(false, omp.FamilyTLOCv4, tlocWithPref(o, "192.0.2.1", 0), tlocNLRI(o, sdwan.ColorBizInternet, 1))
+				x.adv(false, omp.FamilyRouteV4, pathAttrs(o, sdwan.ColorBizInternet, uint32(i%3), sdwan.OriginConnected, 0),
+					route(1, "10.9.0.0/24", uint32(i+1)))
+			}
+			var r *row
+			for _, t := range f.a.tables {
+				for x := range t.rows.all {
+					if x.grp.key.kind == kRoute && x.live() {
+						r = x
+					}
+				}
+			}
+			if r == nil || f.a.rowStatus(r) == "" {
+				b.Fatal("no route row")
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				f.a.rowStatus(r)
+			}
+		})
+	}
+}

@@ -32,7 +32,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	yexpr := addDisplayFilter(fs, "records")
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit), as tshark -c")
 	quiet := fs.BoolP("quiet", "q", false, "decrypt and decode, print no message (with --stats: only the summary)")
-	export := fs.String("export-decrypted", "", "also write every decrypted record (that -Y keeps) to FILE as pcapng of exported PDUs: Wireshark opens it with no key (the plaintext goes to the \"ompscope\" dissector); each packet's comment names its source frame")
+	export := fs.String("export-decrypted", "", "also write every record read (decrypted, or sent in the clear; those -Y keeps) to FILE as pcapng of exported PDUs: Wireshark opens it with no key and hands the plaintext to the \"ompscope\" dissector (dissect/wireshark/ompscope.lua); each packet's comment names its source frame")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
 	}

@@ -95,3 +95,13 @@ func TestExportDecrypted(t *testing.T) {
 		}
 	}
 }
+
+// TestExportDecryptedErrors: an export that cannot be written is a clear
+// runtime error (exit 1) naming the flag, before anything is read.
+func TestExportDecryptedErrors(t *testing.T) {
+	code, _, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcapng", "-q", "--export-decrypted",
+		filepath.Join(t.TempDir(), "no", "such", "dir", "x.pcapng"))
+	if code != exitRuntime || !strings.Contains(errs, "--export-decrypted") || !strings.Contains(errs, "no such file") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}

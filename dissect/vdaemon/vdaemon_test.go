@@ -405,11 +405,12 @@ func FuzzDecode(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(canon(m), canon(m2)) {
 			t.Fatalf("decode→encode→decode unstable: %v", err)
 		}
-		if _, err := json.Marshal(m); err != nil {
+		if j, err := json.Marshal(m); err != nil || !json.Valid(j) {
 			t.Fatal(err)
 		}
 		var sb strings.Builder
 		WriteText(&sb, m, "")
+		Summary(m)
 	})
 }
 
