@@ -3,6 +3,8 @@ module github.com/ompscope/ompscope
 go 1.26
 
 require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
 	github.com/gopacket/gopacket v1.7.7
 	github.com/pion/dtls/v2 v2.2.12
 	github.com/pion/logging v0.2.2
@@ -14,4 +16,7 @@ require (
 	golang.org/x/sys v0.45.0
 )
 
-require golang.org/x/text v0.37.0 // indirect
+require (
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	golang.org/x/text v0.37.0 // indirect
+)

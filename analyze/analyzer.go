@@ -57,6 +57,8 @@ type Analyzer struct {
 	rc        rowChange // the change being told (setRow)
 	jbuf      []byte    // the JSON line of the event being told (OnEventJSON)
 
+	rec *recorder // Config.Record's history (nil without it)
+
 	lastTLOC   *tlocState // tlocLive's last answer
 	lastTLOCID tlocID
 
@@ -94,6 +96,9 @@ type Stats struct {
 // New returns an analyzer with the given configuration.
 func New(cfg Config) *Analyzer {
 	a := newAnalyzer(cfg)
+	if cfg.Record {
+		a.rec = newRecorder(cfg.RecordMax)
+	}
 	a.newDetectors()
 	return a
 }
@@ -492,6 +497,9 @@ func (a *Analyzer) setOMP(s *session, st ompState, now int64, frame uint64, reas
 }
 
 func (a *Analyzer) stateEvent(s *session, layer, old, new, reason string, now int64, frame uint64) {
+	if a.rec != nil {
+		a.rec.state(s, layer, old, new, reason, now, frame)
+	}
 	if !a.events() {
 		return
 	}
@@ -717,6 +725,9 @@ func (a *Analyzer) adoptGR(s *session, now int64) bool {
 		old.from, old.to = s.sides[d], s.sides[1-d]
 		a.rekeyTable(old)
 		old.sessions = append(old.sessions, s.id)
+		if a.rec != nil {
+			a.rec.adopt(old, s, now)
+		}
 		s.tabs[d] = old
 		adopted = true
 		a.tell(&coreEvent{kind: evTableChanged, t: old, now: now})

@@ -96,6 +96,15 @@ type Config struct {
 	// is reported, as unconfirmed with severity info. Default 1s; negative:
 	// never.
 	PendingMinAge time.Duration
+
+	// Record keeps every version of every row and every session state
+	// change, whatever Retention prunes, for History (the report). Off
+	// by default.
+	Record bool
+	// RecordMax bounds the versions Record keeps (default
+	// DefaultRecordMax, about 20 bytes each); the rest are counted in
+	// History.Dropped.
+	RecordMax int
 }
 
 // Instant names a moment of the capture: an absolute time, an offset from

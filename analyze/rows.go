@@ -212,6 +212,9 @@ func rowKey(r *row, at *Attrs) RowKey {
 // push appends a version, dropping the oldest beyond HistoryPerRow.
 func (a *Analyzer) push(r *row, v version) {
 	v.setGR(r.tab.grCount)
+	if a.rec != nil {
+		a.rec.version(r, v, !r.hasV)
+	}
 	if !r.hasV {
 		r.v, r.hasV = v, true
 		return

@@ -94,15 +94,26 @@ func (ff *filterFlags) filter() (analyze.Filter, error) {
 }
 
 func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runAnalyze(false, args, stdin, stdout, stderr)
+}
+
+// runAnalyze is analyze, or report (reportMode: the report is the output).
+func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tuneGC()
+	name := "analyze"
 	fs := newFlagSet("analyze", "analyze -r FILE [flags]",
 		"Reads a capture, decrypts and decodes its control connections (keys as for dissect),\n"+
 			"and rebuilds the OMP peer sessions and the route, TLOC and service tables each peer\n"+
 			"advertised to each other one, over time. Prints a summary for people: peers and\n"+
 			"their states, table sizes, anomalies grouped by kind with their explanations.\n"+
 			"--timeline writes every change as NDJSON; --at shows the tables at an instant;\n"+
-			"--diff shows what changed between two instants; --explain KIND describes a kind.",
+			"--diff shows what changed between two instants; --report writes the HTML report\n"+
+			"(see ompscope report --help); --explain KIND describes a kind.",
 		stderr)
+	if reportMode {
+		name = "report"
+		fs = newFlagSet("report", "report -r FILE [keys] -o report.html [flags]", reportHelp, stderr)
+	}
 	var in inputFlags
 	addInputFlags(fs, &in)
 	var af analyzeFlags
@@ -110,6 +121,13 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ff filterFlags
 	format := fs.StringP("format", "T", "auto", "output of the summary, --at and --diff: text, json, ek (Elasticsearch bulk), csv (--at tables) (auto: text on a terminal, json otherwise)")
 	timeline := fs.String("timeline", "", "write the NDJSON timeline to FILE (- for standard output)")
+	var reportPath *string
+	if reportMode {
+		reportPath = fs.StringP("output", "o", "", "write the report to FILE (required)")
+	} else {
+		reportPath = fs.String("report", "", "also write the HTML report (one self-contained file: plots, sessions, anomalies, tables at any instant) to FILE")
+	}
+	reportMax := fs.Int("report-max-versions", analyze.DefaultRecordMax, "report: keep at most N row versions (about 20 bytes each in memory); later ones are counted and the report says from when its tables are incomplete")
 	at := fs.StringArray("at", nil, "show the tables as they stood at TIME (RFC 3339, or seconds from the capture start; 'start', 'end'); may be repeated (one section, or one JSON line, per instant); snapshotted in the same pass")
 	diff := fs.String("diff", "", "show what changed between T1,T2 (times as for --at)")
 	fs.StringVar(&ff.vpn, "vpn", "", "summary counts, --timeline, --at, --diff: only routes and services of this VPN")
@@ -130,42 +148,50 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return explainKinds(*explain, stdout, stderr)
 	}
 	if *width < 0 || *top < 0 {
-		fmt.Fprintln(stderr, "ompscope analyze: --width and --top take 0 or more")
+		fmt.Fprintf(stderr, "ompscope %s: --width and --top take 0 or more\n", name)
 		return exitUsage
 	}
 	sumOpts := analyze.SummaryOptions{Width: textWidth(*width, stdout), Top: *top}
 	yf, err := displayFilter(*yexpr)
 	if err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
 	}
 	failSev := analyze.Severity(255)
 	if *failOn != "" {
 		var err error
 		if failSev, err = analyze.ParseSeverity(*failOn); err != nil {
-			fmt.Fprintf(stderr, "ompscope analyze: --fail-on: %v\n", err)
+			fmt.Fprintf(stderr, "ompscope %s: --fail-on: %v\n", name, err)
 			return exitUsage
 		}
 	}
 	if err := in.files(fs.Args()); err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
 	}
 	if len(in.read) == 0 {
-		fmt.Fprintln(stderr, "ompscope analyze: -r FILE is required (use - for standard input)")
+		fmt.Fprintf(stderr, "ompscope %s: -r FILE is required (use - for standard input)\n", name)
+		return exitUsage
+	}
+	if reportMode && *reportPath == "" {
+		fmt.Fprintln(stderr, "ompscope report: -o FILE is required (the HTML report to write)")
+		return exitUsage
+	}
+	if *reportMax < 1 {
+		fmt.Fprintf(stderr, "ompscope %s: --report-max-versions %d: must be at least 1\n", name, *reportMax)
 		return exitUsage
 	}
 	csvOut := *format == "csv"
 	if csvOut {
 		if len(*at) == 0 {
-			fmt.Fprintln(stderr, "ompscope analyze: -T csv writes the --at tables: give --at")
+			fmt.Fprintf(stderr, "ompscope %s: -T csv writes the --at tables: give --at\n", name)
 			return exitUsage
 		}
 		*format = "json"
 	}
 	f, err := outputFormatEK(*format, stdout)
 	if err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: -T takes text, json, ek or csv, not %q\n", *format)
+		fmt.Fprintf(stderr, "ompscope %s: -T takes text, json, ek or csv, not %q\n", name, *format)
 		return exitUsage
 	}
 	ek := f == "ek"
@@ -174,12 +200,12 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	filter, err := ff.filter()
 	if err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
 	}
 	acfg, err := af.config()
 	if err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
 	}
 	acfg.TimelineFilter = filter
@@ -191,7 +217,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, v := range *at {
 		atIn, err := analyze.ParseInstant(v)
 		if err != nil {
-			fmt.Fprintf(stderr, "ompscope analyze: --at %s: %v\n", v, err)
+			fmt.Fprintf(stderr, "ompscope %s: --at %s: %v\n", name, v, err)
 			return exitUsage
 		}
 		atIns = append(atIns, atIn)
@@ -200,36 +226,39 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *diff != "" {
 		parts := strings.Split(*diff, ",")
 		if len(parts) != 2 {
-			fmt.Fprintln(stderr, "ompscope analyze: --diff takes T1,T2")
+			fmt.Fprintf(stderr, "ompscope %s: --diff takes T1,T2\n", name)
 			return exitUsage
 		}
 		var err1, err2 error
 		d1, err1 = analyze.ParseInstant(parts[0])
 		d2, err2 = analyze.ParseInstant(parts[1])
 		if err := firstErr(err1, err2); err != nil {
-			fmt.Fprintf(stderr, "ompscope analyze: --diff: %v\n", err)
+			fmt.Fprintf(stderr, "ompscope %s: --diff: %v\n", name, err)
 			return exitUsage
 		}
 		if known, after := analyze.InstantAfter(d1, d2); known && after {
-			fmt.Fprintf(stderr, "ompscope analyze: --diff %s: the first instant comes after the second\n", *diff)
+			fmt.Fprintf(stderr, "ompscope %s: --diff %s: the first instant comes after the second\n", name, *diff)
 			return exitUsage
 		}
 		marks = append(marks, d1, d2)
 	}
 	ks, err := in.loadKeys(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitRuntime
 	}
 	cfg, err := in.config(ks)
 	if err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
 	}
 
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	defer bw.Flush()
 	acfg.SnapshotAt = marks
+	if *reportPath != "" {
+		acfg.Record, acfg.RecordMax = true, *reportMax
+	}
 	var tw *bufio.Writer
 	var tfile *os.File
 	if *timeline != "" {
@@ -237,7 +266,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if *timeline != "-" {
 			fh, err := os.Create(*timeline)
 			if err != nil {
-				fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+				fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 				return exitRuntime
 			}
 			defer fh.Close()
@@ -267,7 +296,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fd := newFeeder(a)
 	r, err := in.open(stdin)
 	if err != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v\n", err)
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitRuntime
 	}
 	defer r.Close()
@@ -284,10 +313,10 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	last := fd.last
 	a.Finish(last)
 	if runErr != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: %v (the analysis covers everything before it)\n", runErr)
+		fmt.Fprintf(stderr, "ompscope %s: %v (the analysis covers everything before it)\n", name, runErr)
 	}
 	if filter.Peer != "" && len(a.PeersFiltered(analyze.Filter{Peer: filter.Peer})) == 0 {
-		fmt.Fprintf(stderr, "ompscope analyze: --peer %s: no session of the capture has that end (a system-ip, or ?ADDRESS for an end whose system-ip was not seen)\n", filter.Peer)
+		fmt.Fprintf(stderr, "ompscope %s: --peer %s: no session of the capture has that end (a system-ip, or ?ADDRESS for an end whose system-ip was not seen)\n", name, filter.Peer)
 	}
 	// -T ek: each JSON document goes to its index
 	newEnc := func(index string) *json.Encoder {
@@ -320,7 +349,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *diff != "" {
 		t1, t2 := a.InstantTime(d1), a.InstantTime(d2)
 		if t1.After(t2) {
-			fmt.Fprintf(stderr, "ompscope analyze: --diff %s: the first instant (%s) comes after the second (%s)\n", *diff,
+			fmt.Fprintf(stderr, "ompscope %s: --diff %s: the first instant (%s) comes after the second (%s)\n", name, *diff,
 				t1.Format(time.RFC3339Nano), t2.Format(time.RFC3339Nano))
 			return exitUsage
 		}
@@ -336,7 +365,11 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			analyze.WriteDiffWidth(bw, df, sumOpts.Width)
 		}
 	}
-	if len(atIns) == 0 && *diff == "" && *timeline != "-" {
+	var rerr error
+	if *reportPath != "" {
+		rerr = writeReport(*reportPath, a, reportInfo(&in, d), stderr)
+	}
+	if len(atIns) == 0 && *diff == "" && *timeline != "-" && !reportMode {
 		if f == "json" {
 			enc.Encode(a.Summary(filter))
 		} else {
@@ -357,7 +390,11 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if werr != nil {
-		fmt.Fprintf(stderr, "ompscope analyze: writing the output: %v\n", werr)
+		fmt.Fprintf(stderr, "ompscope %s: writing the output: %v\n", name, werr)
+		return exitRuntime
+	}
+	if rerr != nil {
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, rerr)
 		return exitRuntime
 	}
 	if runErr != nil {
@@ -365,7 +402,7 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	st := a.Stats()
 	if st.Inputs == 0 && st.GapRecords > 0 {
-		fmt.Fprintln(stderr, "ompscope analyze: no record of any control connection could be read")
+		fmt.Fprintf(stderr, "ompscope %s: no record of any control connection could be read\n", name)
 		return exitUnread
 	}
 	for _, an := range a.Anomalies() {

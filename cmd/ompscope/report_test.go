@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The report's command line (no browser needed; report_browser_test.go
+// opens the pages).
+
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	sample := "../../pcaps/tloc-flap.pcapng"
+	if code, _, errs := runCmd(t, "", "report", "-r", sample); code != exitUsage || !strings.Contains(errs, "-o FILE is required") {
+		t.Errorf("report without -o: %d %q", code, errs)
+	}
+	if code, _, errs := runCmd(t, "", "report", "-r", sample, "-o", filepath.Join(dir, "no", "such", "dir", "r.html")); code != exitRuntime || !strings.Contains(errs, "ompscope report: report:") {
+		t.Errorf("report to a missing directory: %d %q", code, errs)
+	}
+	if code, _, errs := runCmd(t, "", "report", "-r", sample, "-o", filepath.Join(dir, "r.html"), "--report-max-versions", "0"); code != exitUsage {
+		t.Errorf("--report-max-versions 0: %d %q", code, errs)
+	}
+	// report writes nothing on standard output; analyze --report keeps its own output
+	out1 := filepath.Join(dir, "a.html")
+	code, out, errs := runCmd(t, "", "report", "-r", sample, "-o", out1)
+	if code != exitOK || out != "" {
+		t.Errorf("report: %d, stdout %q, stderr %q", code, out, errs)
+	}
+	out2 := filepath.Join(dir, "b.html")
+	code, out, _ = runCmd(t, "", "analyze", "-r", sample, "-T", "json", "--report", out2, "-j", "3")
+	if code != exitOK || !strings.HasPrefix(out, `{"schema":"ompscope.summary/`) {
+		t.Errorf("analyze --report: %d %.80q", code, out)
+	}
+	a, err1 := os.ReadFile(out1)
+	b, err2 := os.ReadFile(out2)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	// same input, same report, whatever the workers
+	if !bytes.Equal(a, b) {
+		t.Error("report and analyze --report (-j 3) wrote different pages")
+	}
+	if !bytes.HasPrefix(a, []byte("<!DOCTYPE html>")) || !bytes.HasSuffix(a, []byte("</html>\n")) {
+		t.Error("the report is not a whole HTML page")
+	}
+	// a cap of row versions is said, and counted
+	code, _, errs = runCmd(t, "", "report", "-r", sample, "-o", filepath.Join(dir, "c.html"), "--report-max-versions", "10")
+	if code != exitOK || !strings.Contains(errs, "past --report-max-versions are not in the report") {
+		t.Errorf("capped report: %d %q", code, errs)
+	}
+}
+
+func TestReportInfoNeverHoldsAKey(t *testing.T) {
+	secret := "00112233445566778899aabbccddeeff"
+	in := &inputFlags{read: []string{"x y.pcap"}, keylogs: []string{"k.keys"}, psks: []string{"id:" + secret}}
+	code, _, errs := runCmd(t, "", "report", "-r", "../../pcaps/baseline.pcapng", "--psk", "id:"+secret, "-o", filepath.Join(t.TempDir(), "r.html"))
+	if code != exitOK || strings.Contains(errs, secret) {
+		t.Errorf("report --psk: %d %q", code, errs)
+	}
+	info := reportInfo(in, nil)
+	if strings.Contains(info.KeyArgs, secret) || !strings.Contains(info.KeyArgs, "--psk KEY") || !strings.Contains(info.KeyArgs, "--keylog k.keys") {
+		t.Errorf("key flags in the report: %q", info.KeyArgs)
+	}
+	if info.Files[0] != "x y.pcap" || info.Title != "x y.pcap" {
+		t.Errorf("files %q title %q", info.Files, info.Title)
+	}
+}
