@@ -372,6 +372,9 @@ func TestReportInBrowser(t *testing.T) {
 				}
 			}
 			_ = rels
+			if name == "tloc-flap" || name == "edge-reboot-gr" || name == "vsmart-divergence" {
+				uiChecks(t, p, file)
+			}
 
 			// a screenshot of the whole page
 			png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
@@ -422,4 +425,104 @@ func BenchmarkReportOpen(b *testing.B) {
 	}
 	b.ReportMetric(plot/float64(b.N), "plot-ms")
 	b.ReportMetric(tables/float64(b.N), "tables-ms")
+}
+
+// routeCount is the number of route rows in an analyze --at snapshot.
+func routeCount(snap map[string]any) (n int, vpns []float64, prefixes, peers []string, maxPath float64) {
+	for _, tv := range snap["tables"].([]any) {
+		tm := tv.(map[string]any)
+		peers = append(peers, tm["from"].(string))
+		for _, r := range tm["routes"].([]any) {
+			rm := r.(map[string]any)
+			n++
+			vpns = append(vpns, rm["vpn"].(float64))
+			prefixes = append(prefixes, rm["prefix"].(string))
+			maxPath = max(maxPath, rm["path_id"].(float64))
+		}
+	}
+	return
+}
+
+// uiChecks drives the tables as a reader would: a click on the plot, the
+// filters, a sort, each checked against analyze.
+func uiChecks(t *testing.T, p *page, file string) {
+	t.Helper()
+	info := func() string {
+		var s string
+		p.eval(t, `document.getElementById('tables-info').textContent`, &s)
+		return s
+	}
+	// a click on the plot, 70% of the way across: the tables at that instant
+	var box [4]float64
+	p.eval(t, `(() => { const r = document.querySelector('#plot .u-over').getBoundingClientRect(); window.scrollTo(0, 0);
+		const q = document.querySelector('#plot .u-over').getBoundingClientRect(); return [q.left, q.top, q.width, q.height]; })()`, &box)
+	if err := chromedp.Do(p.ctx, chromedp.MouseClickXY(box[0]+0.7*box[2], box[1]+box[3]/2)); err != nil {
+		t.Fatal(err)
+	}
+	var picked string
+	p.eval(t, `document.getElementById('at').value`, &picked)
+	var startTS string
+	p.eval(t, `ompscope.fmtTS(0)`, &startTS)
+	if !strings.HasPrefix(picked, "20") || picked == startTS {
+		t.Fatalf("a click 70%% across the plot: the instant shown is %q (the capture starts at %s)", picked, startTS)
+	}
+	snap := atJSON(t, file, []string{picked})[0]
+	var got string
+	p.eval(t, fmt.Sprintf(`JSON.stringify(ompscope.snapshotJSON(ompscope.parseTS(%q)))`, picked), &got)
+	var g map[string]any
+	if err := json.Unmarshal([]byte(got), &g); err != nil {
+		t.Fatal(err)
+	}
+	sameTables(t, "clicked "+picked, snap, g)
+	t.Logf("a click on the plot picked %s", picked)
+	n, _, _, _, _ := routeCount(snap)
+	if s := info(); !strings.Contains(s, fmt.Sprintf(": %s route row(s)", commas(n))) {
+		t.Errorf("clicked %s: the page says %q; analyze --at has %d routes", picked, s, n)
+	}
+
+	// back to the end; the filters, one at a time, against analyze --at end with the flag
+	p.eval(t, `(() => { const a = document.getElementById('at'); a.value = 'end'; document.getElementById('at-go').click(); return true; })()`, new(bool))
+	end := atJSON(t, file, []string{"end"})[0]
+	_, vpns, prefixes, peers, maxPath := routeCount(end)
+	if len(vpns) == 0 {
+		return
+	}
+	set := func(id, v string) {
+		ev := "input"
+		if strings.HasPrefix(id, "f-peer") || strings.HasPrefix(id, "f-color") {
+			ev = "change"
+		}
+		p.eval(t, fmt.Sprintf(`(() => { const e = document.getElementById(%q); e.value = %q; e.dispatchEvent(new Event(%q)); return true; })()`, id, v, ev), new(bool))
+	}
+	for _, c := range []struct{ id, flag, value string }{
+		{"f-vpn", "--vpn", fmt.Sprint(vpns[len(vpns)-1])},
+		{"f-prefix", "--prefix", prefixes[len(prefixes)/2]},
+		{"f-peer", "--peer", peers[len(peers)-1]},
+		{"f-color", "--color", "biz-internet"},
+	} {
+		set(c.id, c.value)
+		code, out, errs := runCmd(t, "", "analyze", "-r", file, "-T", "json", "--at", "end", c.flag, c.value)
+		if code != exitOK && code != exitAnomalies {
+			t.Fatalf("analyze %s %s: %d %s", c.flag, c.value, code, errs)
+		}
+		var want map[string]any
+		if err := json.Unmarshal([]byte(out), &want); err != nil {
+			t.Fatal(err)
+		}
+		n, _, _, _, _ := routeCount(want)
+		t.Logf("filter %s %s: %d routes", c.flag, c.value, n)
+		if s := info(); !strings.Contains(s, fmt.Sprintf(": %s route row(s)", commas(n))) {
+			t.Errorf("filter %s %s: the page says %q; analyze --at end %s %s has %d routes", c.id, c.value, s, c.flag, c.value, n)
+		}
+		set(c.id, "")
+	}
+	// a sort: path-id, descending (two clicks on its header)
+	if err := chromedp.Do(p.ctx, chromedp.Click(`th[data-col="path_id"]`), chromedp.Click(`th[data-col="path_id"]`)); err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	p.eval(t, `document.querySelector('#rows tbody tr td.c-path_id').textContent`, &first)
+	if first != fmt.Sprint(maxPath) {
+		t.Errorf("sorted by path-id, descending: the first row has %s, the largest is %v", first, maxPath)
+	}
 }

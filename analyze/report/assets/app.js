@@ -703,9 +703,9 @@
       box.textContent = '';
       u = new uPlot(opts, data, box);
       M.plot = u;
-      u.over.addEventListener('click', () => {
+      u.over.addEventListener('click', (e) => {
         if (u.select.width > 0) return; // a zoom
-        const x = u.posToVal(u.cursor.left, 'x');
+        const x = u.posToVal(e.clientX - u.over.getBoundingClientRect().left, 'x');
         if (x == null || isNaN(x)) return;
         const rel = Math.round((x - startSecs) * 1e9) - startFrac;
         showInstant(Math.min(Math.max(rel, 0), meta.end));
