@@ -154,6 +154,9 @@ type History struct {
 	StatesDropped int
 	// DistributionWindow is the Rej inference's settling time.
 	DistributionWindow time.Duration
+	// DroppedAnomalies counts anomalies dropped past Config.MaxAnomalies
+	// (the oldest closed ones), MaxAnomalies being the cap.
+	DroppedAnomalies, MaxAnomalies int
 }
 
 // HistTable is one table (one direction of one OMP session, or the
@@ -256,6 +259,7 @@ func (a *Analyzer) History() *History {
 	}
 	h := &History{Start: a.first, End: a.clock, Dropped: rc.dropped, DroppedFrom: rc.droppedFrom,
 		States: rc.states, StatesDropped: rc.statesDropped, DistributionWindow: a.cfg.DistributionWindow,
+		DroppedAnomalies: a.dropped, MaxAnomalies: a.cfg.MaxAnomalies,
 		VerTime: rc.evT, VerRow: rc.evRow, VerAttr: rc.evAttr}
 	h.VerGR = make([]uint32, len(rc.evGR))
 	h.VerRefresh = make([]bool, len(rc.evGR))

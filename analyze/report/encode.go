@@ -58,6 +58,8 @@ type metaJSON struct {
 	Dropped    int                `json:"dropped_versions"`
 	DroppedAt  *int64             `json:"dropped_from,omitempty"`
 	StatesDrop int                `json:"dropped_states"`
+	AnomDrop   int                `json:"dropped_anomalies"`
+	MaxAnom    int                `json:"max_anomalies"`
 	DistWindow int64              `json:"distribution_window_ns"`
 	Explain    map[string]string  `json:"explain"`
 	Rows       int                `json:"rows"`
@@ -119,6 +121,7 @@ type attrJSON struct {
 func encode(h *analyze.History, sum *analyze.SummaryJSON, info Info) (meta, data, hist []byte, err error) {
 	m := metaJSON{Schema: Schema, Title: info.Title, Start: tsNS(h.Start), StartNS: fmt.Sprint(h.Start), EndNS: h.End - h.Start,
 		Capture: info, Summary: slim(sum), Dropped: h.Dropped, StatesDrop: h.StatesDropped,
+		AnomDrop: h.DroppedAnomalies, MaxAnom: h.MaxAnomalies,
 		DistWindow: int64(h.DistributionWindow), Explain: map[string]string{}, Colors: map[string]string{},
 		Services: map[string]string{}, FamTLOCv6: int(omp.FamilyTLOCv6), OMP: map[string]ompJSON{},
 		Rows: len(h.Rows), Versions: len(h.VerTime)}
@@ -484,7 +487,8 @@ const MaxPoints = 1500
 
 type seriesJSON struct {
 	Times    []int64  `json:"times"` // ns from the start
-	Sizes    [3][]int `json:"sizes"` // routes, TLOCs, services
+	Sizes    [3][]int `json:"sizes"` // routes, TLOCs, services (downsampled: the largest in each slice)
+	Mins     [3][]int `json:"mins"`  // downsampled: the smallest in each slice (a dip is never smoothed away either)
 	Exact    bool     `json:"exact"`
 	Changes  int      `json:"changes"` // instants the sizes changed at
 	MaxPoint int      `json:"max_points"`
@@ -523,6 +527,11 @@ func fabricSeries(h *analyze.History) seriesJSON {
 			s.Sizes[k] = append(s.Sizes[k], v[k])
 		}
 	}
+	pushMin := func(v [3]int) {
+		for k := range s.Mins {
+			s.Mins[k] = append(s.Mins[k], v[k])
+		}
+	}
 	end := h.End - h.Start
 	push(0, n)
 	if s.Exact {
@@ -548,15 +557,17 @@ func fabricSeries(h *analyze.History) seriesJSON {
 	} else {
 		w := float64(max(end, 1)) / MaxPoints
 		b := 0
-		var mx [3]int
+		var mx, mn [3]int
+		pushMin(n)
 		flush := func(upTo int) {
 			for ; b < upTo; b++ {
-				var v [3]int
+				var v, lo [3]int
 				for k := range v {
-					v[k] = max(mx[k], n[k])
-					mx[k] = n[k]
+					v[k], lo[k] = max(mx[k], n[k]), min(mn[k], n[k])
+					mx[k], mn[k] = n[k], n[k]
 				}
 				push(int64(float64(b+1)*w), v)
+				pushMin(lo)
 			}
 		}
 		for i, r := range h.VerRow {
@@ -569,13 +580,16 @@ func fabricSeries(h *analyze.History) seriesJSON {
 				} else {
 					n[k]--
 				}
-				mx[k] = max(mx[k], n[k])
+				mx[k], mn[k] = max(mx[k], n[k]), min(mn[k], n[k])
 			}
 		}
 		flush(MaxPoints)
 	}
 	if s.Times[len(s.Times)-1] < end {
 		push(end, n)
+		if !s.Exact {
+			pushMin(n)
+		}
 	}
 	return s
 }

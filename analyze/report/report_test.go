@@ -271,10 +271,14 @@ func TestFabricSeriesDownsamples(t *testing.T) {
 	if s.Exact || s.Changes != 4000 || len(s.Times) > MaxPoints+2 {
 		t.Fatalf("series of 4 000 changes: exact %v, %d changes, %d points", s.Exact, s.Changes, len(s.Times))
 	}
-	// each slice keeps its largest size: 1 while the row flips
+	// each slice keeps its largest size, 1, and its smallest, 0, while
+	// the row flips
+	if len(s.Mins[0]) != len(s.Sizes[0]) {
+		t.Fatalf("%d minima for %d points", len(s.Mins[0]), len(s.Sizes[0]))
+	}
 	for i, v := range s.Sizes[0][1:] {
-		if s.Times[i+1] <= int64(4*time.Second) && v != 1 {
-			t.Fatalf("point %d at %d: %d routes, want the largest, 1", i+1, s.Times[i+1], v)
+		if s.Times[i+1] <= int64(4*time.Second) && (v != 1 || s.Mins[0][i+1] != 0) {
+			t.Fatalf("point %d at %d: %d..%d routes, want 0..1", i+1, s.Times[i+1], s.Mins[0][i+1], v)
 		}
 	}
 }

@@ -177,6 +177,22 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintln(stderr, "ompscope report: -o FILE is required (the HTML report to write)")
 		return exitUsage
 	}
+	if reportMode {
+		// the report shows everything: its filters and instants are in the page
+		for _, fl := range []string{"at", "diff", "vpn", "prefix", "peer", "color", "detail", "top", "width", "format"} {
+			if fs.Changed(fl) {
+				fmt.Fprintf(stderr, "ompscope report: --%s is not a report flag (the page filters and picks instants itself; use analyze for it)\n", fl)
+				return exitUsage
+			}
+		}
+		if *timeline == "-" {
+			fmt.Fprintln(stderr, "ompscope report: --timeline -: the timeline goes to a file in report mode")
+			return exitUsage
+		}
+	} else if *reportPath == "-" {
+		fmt.Fprintln(stderr, "ompscope analyze: --report -: standard output holds analyze's own output; give a file (or use ompscope report -o -)")
+		return exitUsage
+	}
 	if *reportMax < 1 {
 		fmt.Fprintf(stderr, "ompscope %s: --report-max-versions %d: must be at least 1\n", name, *reportMax)
 		return exitUsage
@@ -256,8 +272,14 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	defer bw.Flush()
 	acfg.SnapshotAt = marks
+	var rout *reportOut
 	if *reportPath != "" {
 		acfg.Record, acfg.RecordMax = true, *reportMax
+		if rout, err = openReportOut(*reportPath, stdout); err != nil {
+			fmt.Fprintf(stderr, "ompscope %s: the report: %v\n", name, err)
+			return exitRuntime
+		}
+		defer rout.abort()
 	}
 	var tw *bufio.Writer
 	var tfile *os.File
@@ -309,7 +331,7 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	runErr := d.RunSource(r, opt)
 	prog.done()
 	d.Finish()
-	keyHint(stderr, "analyze", d, ks)
+	keyHint(stderr, name, d, ks)
 	last := fd.last
 	a.Finish(last)
 	if runErr != nil {
@@ -367,7 +389,7 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	}
 	var rerr error
 	if *reportPath != "" {
-		rerr = writeReport(*reportPath, a, reportInfo(&in, d), stderr)
+		rerr = writeReport(rout, a, reportInfo(&in, d), stderr)
 	}
 	if len(atIns) == 0 && *diff == "" && *timeline != "-" && !reportMode {
 		if f == "json" {

@@ -92,32 +92,76 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// writeReport writes the report of a to path, through a temporary file
-// renamed into place, so that a failed write leaves no half report.
-func writeReport(path string, a *analyze.Analyzer, info report.Info, stderr io.Writer) error {
+// reportOut is where the report goes, opened before the capture is read
+// (a missing directory or a read-only disk is said at once): "-" is
+// standard output; a regular file (or a new one) is written through a
+// temporary file in its directory renamed into place, so a failed write
+// leaves no half report and the old file stands; anything else (a
+// symlink, a FIFO, a device) is written in place, as a shell's > would.
+type reportOut struct {
+	path string
+	w    io.Writer
+	f    *os.File
+	tmp  bool
+}
+
+func openReportOut(path string, stdout io.Writer) (*reportOut, error) {
+	if path == "-" {
+		return &reportOut{path: path, w: stdout}, nil
+	}
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		return &reportOut{path: path, w: f, f: f}, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".ompscope-report-*")
+	if err != nil {
+		return nil, err
+	}
+	return &reportOut{path: path, w: f, f: f, tmp: true}, nil
+}
+
+// abort removes the temporary file (the report was not written).
+func (o *reportOut) abort() {
+	if o.f != nil {
+		o.f.Close()
+		if o.tmp {
+			os.Remove(o.f.Name())
+		}
+	}
+}
+
+// writeReport writes the report of a and puts it in place.
+func writeReport(o *reportOut, a *analyze.Analyzer, info report.Info, stderr io.Writer) error {
 	h := a.History()
 	sum := a.Summary(analyze.Filter{})
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".ompscope-report-*")
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
+	if err := report.Write(o.w, h, sum, info); err != nil {
+		o.abort()
+		return fmt.Errorf("writing the report %s: %w", o.path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := report.Write(tmp, h, sum, info); err != nil {
-		tmp.Close()
-		return fmt.Errorf("report: writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("report: writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("report: %w", err)
+	if o.f != nil {
+		err := o.f.Close()
+		if err == nil && o.tmp {
+			if err = os.Chmod(o.f.Name(), 0o644); err == nil {
+				err = os.Rename(o.f.Name(), o.path)
+			}
+		}
+		if err != nil {
+			if o.tmp {
+				os.Remove(o.f.Name())
+			}
+			return fmt.Errorf("writing the report %s: %w", o.path, err)
+		}
 	}
 	if h.Dropped > 0 {
 		fmt.Fprintf(stderr, "ompscope report: %d row versions past --report-max-versions are not in the report; its tables are incomplete from %s on\n",
 			h.Dropped, analyzeTime(h.DroppedFrom))
+	}
+	if h.StatesDropped > 0 {
+		fmt.Fprintf(stderr, "ompscope report: %d session state changes past the cap (--report-max-versions / 16) are not in the report; its session chart is incomplete\n",
+			h.StatesDropped)
 	}
 	return nil
 }

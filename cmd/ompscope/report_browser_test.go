@@ -453,11 +453,17 @@ func uiChecks(t *testing.T, p *page, file string) {
 		return s
 	}
 	// a click on the plot, 70% of the way across: the tables at that instant
+	p.eval(t, `(() => { const a = document.getElementById('at'); a.value = 'end'; document.getElementById('at-go').click(); return true; })()`, new(bool))
 	var box [4]float64
 	p.eval(t, `(() => { const r = document.querySelector('#plot .u-over').getBoundingClientRect(); window.scrollTo(0, 0);
 		const q = document.querySelector('#plot .u-over').getBoundingClientRect(); return [q.left, q.top, q.width, q.height]; })()`, &box)
 	if err := chromedp.Do(p.ctx, chromedp.MouseClickXY(box[0]+0.7*box[2], box[1]+box[3]/2)); err != nil {
 		t.Fatal(err)
+	}
+	// the pick waits out the double-click time
+	if _, err := chromedp.Run(p.ctx, chromedp.Poll[bool](`document.getElementById('at').value !== 'end'`,
+		chromedp.WithPollingTimeout(5*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		t.Fatalf("a click on the plot picked no instant: %v", err)
 	}
 	var picked string
 	p.eval(t, `document.getElementById('at').value`, &picked)

@@ -17,7 +17,7 @@ func TestReportCommand(t *testing.T) {
 	if code, _, errs := runCmd(t, "", "report", "-r", sample); code != exitUsage || !strings.Contains(errs, "-o FILE is required") {
 		t.Errorf("report without -o: %d %q", code, errs)
 	}
-	if code, _, errs := runCmd(t, "", "report", "-r", sample, "-o", filepath.Join(dir, "no", "such", "dir", "r.html")); code != exitRuntime || !strings.Contains(errs, "ompscope report: report:") {
+	if code, _, errs := runCmd(t, "", "report", "-r", sample, "-o", filepath.Join(dir, "no", "such", "dir", "r.html")); code != exitRuntime || !strings.Contains(errs, "ompscope report: the report: open ") {
 		t.Errorf("report to a missing directory: %d %q", code, errs)
 	}
 	if code, _, errs := runCmd(t, "", "report", "-r", sample, "-o", filepath.Join(dir, "r.html"), "--report-max-versions", "0"); code != exitUsage {
@@ -45,6 +45,39 @@ func TestReportCommand(t *testing.T) {
 	}
 	if !bytes.HasPrefix(a, []byte("<!DOCTYPE html>")) || !bytes.HasSuffix(a, []byte("</html>\n")) {
 		t.Error("the report is not a whole HTML page")
+	}
+	// -o - writes the page on standard output
+	if code, out, errs := runCmd(t, "", "report", "-r", sample, "-o", "-"); code != exitOK || out != string(a) {
+		t.Errorf("report -o -: %d, %d bytes (want the same page, %d bytes) %q", code, len(out), len(a), errs)
+	}
+	// a symlink is written through, not replaced
+	target := filepath.Join(dir, "target.html")
+	link := filepath.Join(dir, "link.html")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, "", "report", "-r", sample, "-o", link); code != exitOK {
+		t.Fatalf("report -o symlink: %d %q", code, errs)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced: %v %v", fi.Mode(), err)
+	}
+	if got, _ := os.ReadFile(target); !bytes.Equal(got, a) {
+		t.Error("the symlink's target does not hold the report")
+	}
+	// analyze's flags that the page does itself are refused, before reading
+	for _, fl := range [][]string{{"--vpn", "10"}, {"--at", "end"}, {"--peer", "1.1.1.3"}, {"--timeline", "-"}} {
+		if code, _, errs := runCmd(t, "", append([]string{"report", "-r", sample, "-o", filepath.Join(dir, "x.html")}, fl...)...); code != exitUsage {
+			t.Errorf("report %v: %d %q", fl, code, errs)
+		}
+	}
+	if code, _, _ := runCmd(t, "", "analyze", "-r", sample, "--report", "-"); code != exitUsage {
+		t.Errorf("analyze --report -: %d", code)
+	}
+	// no temporary file is left behind
+	left, _ := filepath.Glob(filepath.Join(dir, ".ompscope-report-*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %q", left)
 	}
 	// a cap of row versions is said, and counted
 	code, _, errs = runCmd(t, "", "report", "-r", sample, "-o", filepath.Join(dir, "c.html"), "--report-max-versions", "10")

@@ -87,17 +87,18 @@
     const s = ns / 1e9;
     if (s < 1) return (ns / 1e6).toFixed(1) + ' ms';
     if (s < 120) return s.toFixed(3).replace(/\.?0+$/, '') + ' s';
-    const m = Math.floor(s / 60);
-    if (m < 120) return m + ' min ' + Math.round(s - m * 60) + ' s';
+    const r = Math.round(s), m = Math.floor(r / 60);
+    if (m < 120) return m + ' min ' + (r - m * 60) + ' s';
     return Math.floor(m / 60) + ' h ' + (m % 60) + ' min';
   }
   function parseInstant(s, end) { // what --at takes: RFC 3339, seconds from start, start, end
     s = s.trim();
     if (s === 'end' || s === '') return end;
     if (s === 'start') return 0;
-    if (/^-?\d+(\.\d+)?s?$/.test(s)) {
-      const [w, f = ''] = s.replace(/s$/, '').split('.');
-      return Number(w) * 1e9 + (w.startsWith('-') ? -1 : 1) * Number((f + '000000000').slice(0, 9));
+    const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(s);
+    if (m && (m[2] !== '' || (m[3] || '') !== '')) {
+      const v = Number(m[2] || '0') * 1e9 + Number(((m[3] || '') + '000000000').slice(0, 9));
+      return m[1] === '-' ? -v : v;
     }
     return parseTS(s);
   }
@@ -551,15 +552,16 @@
 
   // series counts the live rows of the tables mask selects, per kind,
   // over time: exact points when the sizes change at no more than
-  // MAXPOINTS instants, else the largest size in each of MAXPOINTS equal
-  // slices of the span (said on the plot).
+  // MAXPOINTS instants, else the largest and the smallest size in each of
+  // MAXPOINTS equal slices of the span (said on the plot), as encode.go's
+  // fabricSeries does for the whole fabric.
   function series(mask) {
     const H = M.h, meta = M.meta;
     const alive = new Uint8Array(H.nr);
     const n = [0, 0, 0];
     const end = meta.end;
     const span = Math.max(end, 1);
-    const times = [], vals = [[], [], []];
+    const times = [], vals = [[], [], []], mins = [[], [], []];
     let exact = true;
     // first pass: how many instants change the sizes
     let changes = 0, lastT = -1;
@@ -589,19 +591,33 @@
     } else {
       const w = span / MAXPOINTS;
       let b = 0;
-      const mx = [0, 0, 0];
+      const mx = [0, 0, 0], mn = [0, 0, 0];
+      for (let k = 0; k < 3; k++) mins[k].push(0);
+      const flush = (upTo) => {
+        for (; b < upTo; b++) {
+          times.push((b + 1) * w);
+          for (let k = 0; k < 3; k++) {
+            vals[k].push(Math.max(mx[k], n[k])); mins[k].push(Math.min(mn[k], n[k]));
+            mx[k] = n[k]; mn[k] = n[k];
+          }
+        }
+      };
       for (let i = 0; i < H.nv; i++) {
         const r = H.vRow[i];
         if (!mask[H.rTab[r]]) continue;
-        const bi = Math.min(MAXPOINTS - 1, Math.floor(H.vT[i] / w));
-        while (b < bi) { times.push((b + 1) * w); for (let k = 0; k < 3; k++) { vals[k].push(Math.max(mx[k], n[k])); mx[k] = n[k]; } b++; }
+        flush(Math.min(MAXPOINTS - 1, Math.floor(H.vT[i] / w)));
         const now = H.vAttr[i] !== 0 ? 1 : 0;
-        if (now !== alive[r]) { alive[r] = now; const k = H.gKind[H.rGrp[r]]; n[k] += now ? 1 : -1; if (n[k] > mx[k]) mx[k] = n[k]; }
+        if (now !== alive[r]) {
+          alive[r] = now;
+          const k = H.gKind[H.rGrp[r]];
+          n[k] += now ? 1 : -1;
+          mx[k] = Math.max(mx[k], n[k]); mn[k] = Math.min(mn[k], n[k]);
+        }
       }
-      while (b < MAXPOINTS) { times.push((b + 1) * w); for (let k = 0; k < 3; k++) { vals[k].push(Math.max(mx[k], n[k])); mx[k] = n[k]; } b++; }
+      flush(MAXPOINTS);
     }
-    if (times[times.length - 1] < end) push(end);
-    return { times, vals, exact, changes };
+    if (times[times.length - 1] < end) { push(end); if (!exact) for (let k = 0; k < 3; k++) mins[k].push(n[k]); }
+    return { times, vals, mins, exact, changes };
   }
 
   // ---------- page sections
@@ -621,8 +637,8 @@
     const meta = M.meta, sum = meta.summary;
     const facts = [
       ['Capture', (meta.capture.files || []).join(', ') || '(standard input)'],
-      ['From', fmtTS(0)],
-      ['To', fmtTS(meta.end) + ' (' + fmtDur(meta.end) + ')'],
+      ['From', meta.start_ns === '0' ? '— (no control-plane input was read)' : fmtTS(0)],
+      ['To', meta.start_ns === '0' ? '—' : fmtTS(meta.end) + ' (' + fmtDur(meta.end) + ')'],
       ['Control sessions', fmtInt(sum.sessions.total) + ' (' + fmtInt(sum.sessions.from_start) + ' seen from their start, ' + fmtInt(sum.sessions.mid_way) + ' mid-way)'],
       ['Anomalies', fmtInt((sum.anomalies || []).length)],
       ['Rows recorded', fmtInt(meta.rows) + ' rows, ' + fmtInt(meta.versions) + ' versions'],
@@ -678,23 +694,30 @@
       let s;
       if (who === '') {
         const f = meta.series;
-        s = { times: f.times, vals: f.sizes, exact: f.exact, changes: f.changes };
+        s = { times: f.times, vals: f.sizes, mins: f.mins, exact: f.exact, changes: f.changes };
       } else {
         const mask = Uint8Array.from(meta.tables, (t) => (t.to === who ? 1 : 0));
         s = series(mask);
       }
       const xs = s.times.map((t) => { const [sec, fr] = absParts(t); return sec + fr / 1e9; });
       note.textContent = (s.exact ? 'Exact: every change of the table sizes (' + fmtInt(s.changes) + ' instants).'
-        : 'Downsampled: the sizes change at ' + fmtInt(s.changes) + ' instants; each point is the largest size in one of ' +
-          fmtInt(MAXPOINTS) + ' equal slices of the capture.') + ' Marks: anomalies (' + marks.length + '), coloured by severity.';
+        : 'Downsampled: the sizes change at ' + fmtInt(s.changes) + ' instants; each point is one of ' + fmtInt(MAXPOINTS) +
+          ' equal slices of the capture, the solid line its largest size, the dotted line its smallest.') +
+        ' Marks: anomalies (' + marks.length + '), coloured by severity' + (M.meta.dropped_from !== undefined ? '; hatched: after the report’s cap of row versions, the sizes are incomplete' : '') + '.';
       const data = [xs, s.vals[0], s.vals[1], s.vals[2]];
+      const colors = ['#1f77b4', '#2ca02c', '#9467bd'], names = ['routes', 'TLOCs', 'services'];
+      const ser = [{ label: 'time (UTC)' }];
+      for (let k = 0; k < 3; k++) ser.push({ label: names[k], stroke: colors[k], width: 1.5, paths: uPlot.paths.stepped({ align: 1 }) });
+      if (!s.exact) {
+        for (let k = 0; k < 3; k++) {
+          data.push(s.mins[k]);
+          ser.push({ label: names[k] + ' (smallest)', stroke: colors[k], width: 1, dash: [2, 3], paths: uPlot.paths.stepped({ align: 1 }) });
+        }
+      }
       const opts = {
         width: Math.max(600, box.clientWidth || 1000), height: 320, tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
         scales: { x: { time: true } },
-        series: [{ label: 'time (UTC)' },
-          { label: 'routes', stroke: '#1f77b4', width: 1.5, paths: uPlot.paths.stepped({ align: 1 }) },
-          { label: 'TLOCs', stroke: '#2ca02c', width: 1.5, paths: uPlot.paths.stepped({ align: 1 }) },
-          { label: 'services', stroke: '#9467bd', width: 1.5, paths: uPlot.paths.stepped({ align: 1 }) }],
+        series: ser,
         axes: [{}, { size: 70 }],
         cursor: { drag: { x: true, y: false } },
         plugins: [anomalyPlugin(marks)],
@@ -703,12 +726,17 @@
       box.textContent = '';
       u = new uPlot(opts, data, box);
       M.plot = u;
+      // a click picks the instant; a double click (zoom out) does not: the
+      // pick waits out the double-click time
+      let pending = null;
       u.over.addEventListener('click', (e) => {
         if (u.select.width > 0) return; // a zoom
+        if (pending) { clearTimeout(pending); pending = null; }
+        if (e.detail > 1) return;
         const x = u.posToVal(e.clientX - u.over.getBoundingClientRect().left, 'x');
         if (x == null || isNaN(x)) return;
         const rel = Math.round((x - startSecs) * 1e9) - startFrac;
-        showInstant(Math.min(Math.max(rel, 0), meta.end));
+        pending = setTimeout(() => { pending = null; showInstant(Math.min(Math.max(rel, 0), meta.end)); }, 250);
       });
     }
     sel.addEventListener('change', draw);
@@ -718,29 +746,53 @@
     return wrap;
   }
 
+  // anomalyPlugin draws the anomalies on the plot: a mark at each start,
+  // and, per severity, the union of their windows as one light band (so
+  // that overlapping windows do not pile up into an opaque block); the
+  // part after the report's cap of row versions, hatched; the instant
+  // whose tables are shown, dashed.
   function anomalyPlugin(marks) {
+    const bands = {};
+    for (const m of marks) {
+      const sev = m.a.severity;
+      (bands[sev] = bands[sev] || []).push([m.s, m.e === null ? M.meta.end : m.e]);
+    }
+    for (const sev in bands) {
+      const iv = bands[sev].sort((x, y) => x[0] - y[0]), out = [];
+      for (const v of iv) {
+        if (out.length && v[0] <= out[out.length - 1][1]) out[out.length - 1][1] = Math.max(out[out.length - 1][1], v[1]);
+        else out.push([v[0], v[1]]);
+      }
+      bands[sev] = out;
+    }
+    const X = (u, rel) => { const [s, f] = absParts(rel); return u.valToPos(s + f / 1e9, 'x', true); };
     return {
       hooks: {
         draw: [(u) => {
           const ctx = u.ctx;
           ctx.save();
           const top = u.bbox.top, h = u.bbox.height;
+          for (const sev in bands) {
+            ctx.fillStyle = (SEVCOLOR[sev] || '#888888') + '1a';
+            for (const [s, e] of bands[sev]) {
+              const x0 = X(u, s), x1 = X(u, e);
+              if (x1 > x0 + 1) ctx.fillRect(x0, top, x1 - x0, h);
+            }
+          }
           for (const m of marks) {
-            const [s1, f1] = absParts(m.s);
-            const x0 = u.valToPos(s1 + f1 / 1e9, 'x', true);
-            let x1 = x0;
-            if (m.e !== null) { const [s2, f2] = absParts(m.e); x1 = u.valToPos(s2 + f2 / 1e9, 'x', true); }
-            const col = SEVCOLOR[m.a.severity] || '#888';
-            ctx.fillStyle = col + '22';
-            if (x1 > x0 + 1) ctx.fillRect(x0, top, x1 - x0, h);
-            ctx.strokeStyle = col; ctx.lineWidth = 2;
+            const x0 = X(u, m.s), col = SEVCOLOR[m.a.severity] || '#888';
+            ctx.strokeStyle = col; ctx.lineWidth = 1.5;
             ctx.beginPath(); ctx.moveTo(x0, top); ctx.lineTo(x0, top + h); ctx.stroke();
             ctx.fillStyle = col;
             ctx.beginPath(); ctx.moveTo(x0 - 5, top); ctx.lineTo(x0 + 5, top); ctx.lineTo(x0, top + 8); ctx.fill();
           }
+          if (M.meta.dropped_from !== undefined) {
+            const x0 = X(u, M.meta.dropped_from), x1 = u.bbox.left + u.bbox.width;
+            ctx.strokeStyle = '#99999988'; ctx.lineWidth = 1;
+            for (let x = x0; x < x1 + h; x += 8) { ctx.beginPath(); ctx.moveTo(Math.max(x0, x - h), top + Math.max(0, h - (x - x0))); ctx.lineTo(Math.min(x, x1), top + h - Math.max(0, x - x1)); ctx.stroke(); }
+          }
           if (M.instant !== undefined) {
-            const [s, f] = absParts(M.instant);
-            const x = u.valToPos(s + f / 1e9, 'x', true);
+            const x = X(u, M.instant);
             ctx.strokeStyle = '#000'; ctx.setLineDash([4, 3]); ctx.lineWidth = 1;
             ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
           }
@@ -752,7 +804,7 @@
 
   // the session chart: one row per control connection
   const STATECOLOR = { connect: '#bbb', challenge: '#f0c36d', 'challenge-resp': '#f0c36d', 'challenge-ack': '#f0c36d',
-    up: '#4caf50', down: '#e57373', none: '#eee', handshake: '#9ccc65', 'down-in-gr': '#ff9800', 'init-in-gr': '#ffcc80' };
+    up: '#4caf50', down: '#e57373', closed: '#cfd3d8', none: '#eee', handshake: '#9ccc65', 'down-in-gr': '#ff9800', 'init-in-gr': '#ffcc80' };
   const SESSPAGE = 150;
 
   function renderSessions() {
@@ -787,10 +839,12 @@
       pager.append(el('button', { type: 'button', disabled: page === 0, onclick: () => { page--; draw(); } }, '‹'),
         ' sessions ' + (list.length ? page * SESSPAGE + 1 : 0) + '–' + (page * SESSPAGE + shown.length) + ' of ' + fmtInt(list.length) + ' ',
         el('button', { type: 'button', disabled: page >= pages - 1, onclick: () => { page++; draw(); } }, '›'));
-      const W = 1100, L = 330, R = 10, RH = 22;
+      const W = Math.max(900, holder.clientWidth || 1100), L = 380, R = 10, RH = 22;
       const end = Math.max(meta.end, 1);
       const x = (t) => L + (W - L - R) * Math.min(Math.max(t, 0), end) / end;
-      const g = svg('svg', { width: W, height: shown.length * RH + 30, class: 'sessions', role: 'img', 'aria-label': 'control connections over time' });
+      const g = svg('svg', { width: W, height: shown.length * RH + 30, class: 'sessions', role: 'img', 'aria-label': 'control connections over time' },
+        svg('defs', {}, svg('pattern', { id: 'unreadable', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
+          svg('rect', { width: 6, height: 6, fill: '#eceff3' }), svg('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke: '#9aa3ad', 'stroke-width': 2 }))));
       // time axis
       for (let i = 0; i <= 5; i++) {
         const t = end * i / 5;
@@ -800,19 +854,30 @@
       shown.forEach((p, i) => {
         const y = i * RH + 2;
         const label = who(p, 'client') + ' → ' + who(p, 'server');
-        g.append(svg('text', { x: 4, y: y + 14, class: 'label' }, svg('title', {}, p.session), label.length > 52 ? label.slice(0, 51) + '…' : label));
+        const tip = label + '\n' + p.session + (p.suite ? '\n' + p.version + ' ' + p.suite : '') + (p.down_reason ? '\ndown: ' + p.down_reason : '') +
+          (p.gap_records ? '\n' + p.gap_records + ' record(s) not decrypted' : '');
+        g.append(svg('text', { x: 4, y: y + 14, class: 'label' }, svg('title', {}, tip), label.length > 58 ? label.slice(0, 57) + '…' : label));
         const st = states.get(p.session) || { control: [], omp: [] };
+        if (st.control.length === 0 && st.omp.length === 0) {
+          // no state change read: a session whose records could not be read
+          const t0 = p._start, t1 = p.down ? parseTS(p.down) : end;
+          g.append(svg('rect', { x: x(t0), y: y + 1, width: Math.max(1, x(t1) - x(t0)), height: 17, class: 'seg seg-unreadable', fill: 'url(#unreadable)' },
+            svg('title', {}, 'no state change could be read' + (p.gap_records ? ': ' + p.gap_records + ' record(s) not decrypted' : ''))));
+        }
         const lanes = [[st.control, y + 1, 11], [st.omp, y + 13, 6]];
         for (const [ev, yy, hh] of lanes) {
           for (let k = 0; k < ev.length; k++) {
             const t0 = ev[k][0], t1 = k + 1 < ev.length ? ev[k + 1][0] : end;
             const s = ev[k][5];
-            const r = svg('rect', { x: x(t0), y: yy, width: Math.max(1, x(t1) - x(t0)), height: hh, fill: STATECOLOR[s] || '#ccc', class: 'seg seg-' + s },
+            // a close in good order (NOERR, a vBond's DISCVBD, the connection
+            // closed) is not a failure: grey, not red
+            const orderly = s === 'down' && /NOERR|DISCVBD|close_notify|FIN|closed/.test(ev[k][6] || '');
+            const r = svg('rect', { x: x(t0), y: yy, width: Math.max(1, x(t1) - x(t0)), height: hh, fill: orderly ? STATECOLOR.closed : (STATECOLOR[s] || '#ccc'), class: 'seg seg-' + (orderly ? 'closed' : s) },
               svg('title', {}, ev[k][3] + ' ' + s + ' from ' + fmtClock(t0) + (ev[k][6] ? ': ' + ev[k][6] : '') + (ev[k][1] ? ' (frame ' + ev[k][1] + ')' : '')));
             g.append(r);
             const reason = ev[k][6] || '';
             let mark = null;
-            if (/TEAR_DOWN/.test(reason)) mark = ['#b71c1c', 'teardown'];
+            if (/TEAR_DOWN/.test(reason)) mark = [/NOERR|DISCVBD/.test(reason) ? '#616161' : '#b71c1c', 'teardown'];
             else if (/hold/i.test(reason) && (s === 'down' || s === 'down-in-gr')) mark = ['#6a1b9a', 'hold expiry'];
             else if (s === 'down-in-gr' || s === 'init-in-gr') mark = ['#e65100', 'graceful restart'];
             else if (s === 'down') mark = ['#c62828', 'down'];
@@ -829,9 +894,11 @@
     }
     filter.addEventListener('input', () => { page = 0; draw(); });
     draw();
-    const legend = el('p', { class: 'legend' }, Object.entries({ up: 'up', challenge: 'challenge', connect: 'connect', down: 'down', 'down-in-gr': 'down, graceful restart', 'init-in-gr': 'back, tables from GR', handshake: 'OMP handshake' })
-      .map(([k, v]) => el('span', {}, el('i', { style: 'background:' + STATECOLOR[k] }), v)), ' Thick: control connection; thin: OMP. ▼ marks a tear-down, hold expiry, graceful restart or loss (hover for the reason).');
-    return section('sessions', 'Control connections', el('div', { class: 'controls' }, filter, pager), legend, holder);
+    const legend = el('p', { class: 'legend' }, Object.entries({ up: 'up', challenge: 'challenge', connect: 'connect', down: 'down (lost)', closed: 'closed in good order', 'down-in-gr': 'down, graceful restart', 'init-in-gr': 'back, tables from GR', handshake: 'OMP handshake' })
+      .map(([k, v]) => el('span', {}, el('i', { style: 'background:' + STATECOLOR[k] }), v)), el('span', {}, el('i', { class: 'hatch' }), 'unreadable'),
+      ' Thick: control connection; thin: OMP. ▼ marks a tear-down, hold expiry, graceful restart or loss (hover for the reason; a label for the session).');
+    const warn = meta.dropped_states > 0 ? el('div', { class: 'warn', text: fmtInt(meta.dropped_states) + ' session state changes past the report’s cap are not drawn: the chart is incomplete (raise --report-max-versions).' }) : null;
+    return section('sessions', 'Control connections', el('div', { class: 'controls' }, filter, pager), legend, warn, holder);
   }
 
   const SEVORDER = { critical: 0, error: 1, warning: 2, info: 3 };
@@ -849,10 +916,14 @@
       return sx - sy || (x < y ? -1 : 1);
     });
     const kids = [];
+    if (meta.dropped_anomalies > 0) {
+      kids.push(el('div', { class: 'warn', text: fmtInt(meta.dropped_anomalies) + ' older anomalies were dropped: the analysis keeps at most ' +
+        fmtInt(meta.max_anomalies) + ' (the oldest closed ones go first); analyze --timeline lists every one as it happened.' }));
+    }
     if (!list.length) kids.push(el('p', { text: 'No anomaly was found.' }));
     for (const k of kinds) {
       const as = groups.get(k).sort((x, y) => (SEVORDER[x.severity] - SEVORDER[y.severity]) || (parseTS(x.start) - parseTS(y.start)) || (x.id - y.id));
-      const items = as.map((a) => {
+      const item = (a) => {
         const s = parseTS(a.start), e = a.end ? parseTS(a.end) : null;
         const ev = el('ul', { class: 'evidence' });
         for (const f of a.evidence || []) {
@@ -864,11 +935,16 @@
             ' ', el('button', { type: 'button', class: 'at', onclick: () => { showInstant(s); location.hash = '#tables'; } }, 'tables at its start')),
           el('p', { class: 'expl', text: a.explanation }),
           el('details', {}, el('summary', { text: 'Evidence: ' + fmtInt(a.evidence_count) + ' frame(s)' + (a.evidence_count > (a.evidence || []).length ? ', the first ' + (a.evidence || []).length + ' shown' : '') }), ev));
-      });
+      };
+      // 50 at first, the rest on demand (a kind can have thousands)
+      const FIRST = 50;
+      const list = el('ul', { class: 'anomalies' }, as.slice(0, FIRST).map(item));
+      const more = as.length > FIRST ? el('button', { type: 'button', class: 'more', onclick: () => { list.append(...as.slice(FIRST).map(item)); more.remove(); } },
+        'show the other ' + fmtInt(as.length - FIRST)) : null;
       kids.push(el('div', { class: 'kind' },
         el('h3', {}, k, ' ', el('span', { class: 'count', text: '(' + as.length + ')' })),
         meta.explain[k] ? el('details', { class: 'explain' }, el('summary', { text: 'What it means, why it matters, what to check' }), el('pre', { text: meta.explain[k] })) : null,
-        el('ul', { class: 'anomalies' }, items)));
+        list, more));
     }
     return section('anomalies', 'Anomalies', ...kids);
   }
@@ -934,7 +1010,7 @@
     const H = M.h, st = M.snap, meta = M.meta;
     const kind = KINDS.indexOf(TS.kind);
     let vpn = null, pfx = null;
-    if (TS.vpn !== '') vpn = Number(TS.vpn);
+    if (TS.vpn !== '') vpn = /^\d+$/.test(TS.vpn) ? Number(TS.vpn) : -1;
     if (TS.prefix !== '') pfx = parsePrefix(TS.prefix);
     let out = new Int32Array(1024), n = 0;
     for (const ti of st.tables) {
@@ -971,11 +1047,12 @@
   function parse6(s) {
     const halves = s.split('::');
     if (halves.length > 2) return null;
-    const part = (x) => (x === '' ? [] : x.split(':').map((h) => parseInt(h, 16)));
+    const part = (x) => (x === '' ? [] : x.split(':').map((h) => (/^[0-9a-fA-F]{1,4}$/.test(h) ? parseInt(h, 16) : NaN)));
     const hd = part(halves[0]), tl = halves.length === 2 ? part(halves[1]) : [];
     const fill = 8 - hd.length - tl.length;
     if (fill < 0 || (halves.length === 1 && fill !== 0)) return null;
     const w = [...hd, ...new Array(fill).fill(0), ...tl];
+    if (w.some((x) => isNaN(x))) return null;
     return w.flatMap((x) => [x >> 8, x & 255]);
   }
   function inPrefix(g, f) {
@@ -1022,8 +1099,9 @@
 
   // sortKey is a number that orders rows as column col does, where one is
   // at hand without building strings (rows are numbered in snapshot order).
-  function sortKey(col) {
+  function sortKey(col, kind) {
     const H = M.h, st = M.snap, meta = M.meta;
+    const attr = (r) => meta.attrs[H.vAttr[st.cur[r]] - 1]; // rows listed are live at the instant
     switch (col) {
       case 'from': case 'to': {
         const names = [...new Set(meta.tables.map((t) => t[col]))].sort(cmpNameJS);
@@ -1032,14 +1110,40 @@
         return (r) => tr[H.rTab[r]];
       }
       case 'vpn': return (r) => H.gVPN[H.rGrp[r]];
-      case 'prefix': case 'service': return (r) => H.rGrp[r];
+      case 'prefix': case 'service': return (r) => H.rGrp[r]; // groups are numbered in (VPN, prefix) order
       case 'path_id': return (r) => H.rPath[r];
-      case 'preference': return (r) => meta.attrs[H.vAttr[st.cur[r]] - 1].pref;
-      case 'weight': return (r) => meta.attrs[H.vAttr[st.cur[r]] - 1].weight;
+      case 'preference': return (r) => attr(r).pref;
+      case 'weight': return (r) => attr(r).weight;
       case 'last_change': return (r) => cell(r, 'last_change');
-      case 'originator': return (r) => (H.gKind[H.rGrp[r]] === 0 ? meta.attrs[H.vAttr[st.cur[r]] - 1].orig_rank : null);
+      case 'originator': return kind === 'route' ? (r) => attr(r).orig_rank : null;
     }
     return null;
+  }
+  const ADDRCOLS = new Set(['originator', 'tloc', 'private', 'public', 'lost_to']);
+  // cmpAddrJS orders texts that begin with an address by the address
+  // (10.255.0.2 before 10.255.0.10), then as text.
+  function cmpAddrJS(x, y) {
+    const a = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(x), b = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(y);
+    if (a && b) {
+      for (let i = 1; i <= 4; i++) if (+a[i] !== +b[i]) return +a[i] - +b[i];
+    } else if (a) return -1;
+    else if (b) return 1;
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+
+  // filterFlags are analyze's flags for the filters set.
+  function filterFlags() {
+    let f = '';
+    if (TS.vpn) f += ' --vpn ' + shq(TS.vpn);
+    if (TS.prefix) f += ' --prefix ' + shq(TS.prefix);
+    if (TS.peer) f += ' --peer ' + shq(TS.peer);
+    if (TS.color) f += ' --color ' + shq(TS.color);
+    return f;
+  }
+  function badFilter() {
+    if (TS.vpn && !/^\d+$/.test(TS.vpn)) return 'VPN ' + TS.vpn + ': not a VPN number.';
+    if (TS.prefix && parsePrefix(TS.prefix).bad) return TS.prefix + ': not a prefix or an address.';
+    return '';
   }
 
   function drawTable() {
@@ -1048,18 +1152,19 @@
     const cols = COLS[TS.kind];
     if (!M.filtered) M.filtered = filteredRows();
     let rows = M.filtered;
-    if (TS.sort) {
+    if (TS.sort && rows.length > 1) {
       const c = TS.sort, sign = TS.desc ? -1 : 1;
-      const kf = sortKey(c);
-      const idx = Array.from(rows);
-      if (kf && kf(idx[0] ?? 0) !== null) {
+      const kf = sortKey(c, TS.kind);
+      if (kf) {
         const key = new Float64Array(rows.length);
         for (let i = 0; i < rows.length; i++) key[i] = kf(rows[i]);
         const ord = Array.from(key.keys()).sort((p, q) => sign * (key[p] - key[q]) || p - q);
         rows = Int32Array.from(ord, (i) => rows[i]);
       } else {
+        const idx = Array.from(rows);
         const key = idx.map((r) => String(cell(r, c)));
-        const ord = Array.from(key.keys()).sort((p, q) => sign * (key[p] < key[q] ? -1 : key[p] > key[q] ? 1 : 0) || p - q);
+        const cmp = ADDRCOLS.has(c) ? cmpAddrJS : (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+        const ord = Array.from(key.keys()).sort((p, q) => sign * cmp(key[p], key[q]) || p - q);
         rows = Int32Array.from(ord, (i) => idx[i]);
       }
     }
@@ -1069,7 +1174,8 @@
     const T = M.snap.T;
     M.tablesInfo.textContent = '';
     M.tablesInfo.append(...[(T >= M.meta.end ? 'At the end of the capture, ' + fmtTS(M.meta.end) : 'At ' + fmtTS(T)) + ': ' + fmtInt(total) + ' ' + (TS.kind === 'tloc' ? 'TLOC' : TS.kind) + ' row(s) in ' +
-      fmtInt(M.snap.tables.length) + ' table(s). The same from the command line: ', el('code', { text: cmdLine(['analyze', '--at ' + (T >= M.meta.end ? 'end' : fmtTS(T))]) }),
+      fmtInt(M.snap.tables.length) + ' table(s). The same from the command line: ', el('code', { text: cmdLine(['analyze', '--at ' + (T >= M.meta.end ? 'end' : fmtTS(T)) + filterFlags()]) }),
+      badFilter() ? el('strong', { class: 'error', text: ' ' + badFilter() }) : null,
       (M.meta.dropped_from !== undefined && T >= M.meta.dropped_from) ? el('strong', { class: 'error', text: ' Incomplete: the report’s cap of row versions was reached before this instant.' }) : null].filter(Boolean));
     const thead = el('tr', {}, cols.map(([c, name]) => el('th', { scope: 'col', 'data-col': c, class: TS.sort === c ? (TS.desc ? 'sorted desc' : 'sorted') : '',
       onclick: () => { if (TS.sort === c) TS.desc = !TS.desc; else { TS.sort = c; TS.desc = false; } drawTable(); } }, name)));
@@ -1110,7 +1216,7 @@
     const kids = [];
     const ctrl = fab.filter((d) => d.device_type !== 'vEdge'), edges = fab.filter((d) => d.device_type === 'vEdge');
     if (fab.length && fab.length <= 120) {
-      const W = 1100, H = Math.max(260, 120 + 40 * Math.ceil(edges.length / 12));
+      const W = 1100, H = Math.max(260, 200 + 40 * Math.ceil(edges.length / 12));
       const pos = new Map();
       ctrl.forEach((d, i) => pos.set(d.system_ip, [W * (i + 1) / (ctrl.length + 1), 50]));
       edges.forEach((d, i) => {
