@@ -57,7 +57,8 @@ type Analyzer struct {
 	rc        rowChange // the change being told (setRow)
 	jbuf      []byte    // the JSON line of the event being told (OnEventJSON)
 
-	rec *recorder // Config.Record's history (nil without it)
+	rec  *recorder    // Config.Record's history (nil without it)
+	gaps []CaptureGap // CaptureGap's
 
 	lastTLOC   *tlocState // tlocLive's last answer
 	lastTLOCID tlocID

@@ -64,6 +64,8 @@ const (
 	evRecord evKind = iota
 	// evGap: n records of s (directions dirs) could not be read; reason.
 	evGap
+	// evCaptureGap: part of the capture could not be read at all (cg).
+	evCaptureGap
 	// evSessionChanged: the control or OMP state of s changed, or it
 	// learned something that changes which tables count (sessions,
 	// synced tables, ...).
@@ -140,6 +142,7 @@ type coreEvent struct {
 	alert  *omp.Alert
 	upd    *omp.Update
 	nlri   *omp.NLRI
+	cg     *CaptureGap
 }
 
 // Flag is a detector setting as a command-line flag: the command

@@ -27,6 +27,7 @@ var kindDefs = []*kindDef{
 	&pathLimitExceededKind,
 	&tLOCCloneKind,
 	&decryptionGapKind,
+	&captureGapKind,
 	&vSmartMeshIncompleteKind,
 	&untunnelledControlKind,
 	&notDistributedKind,

@@ -167,7 +167,7 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	a := New(Config{})
-	if len(a.dets) != 18 {
-		t.Errorf("%d detectors made, want 18", len(a.dets))
+	if len(a.dets) != 19 {
+		t.Errorf("%d detectors made, want 19", len(a.dets))
 	}
 }

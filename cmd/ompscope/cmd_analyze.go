@@ -268,6 +268,8 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
 	}
+	ev := &evictions{}
+	ev.hook(&cfg)
 
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	defer bw.Flush()
@@ -333,6 +335,7 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	d.Finish()
 	keyHint(stderr, name, d, ks)
 	last := fd.last
+	captureGaps(a, d, ev)
 	a.Finish(last)
 	if runErr != nil {
 		fmt.Fprintf(stderr, "ompscope %s: %v (the analysis covers everything before it)\n", name, runErr)
@@ -423,7 +426,7 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 		return exitRuntime
 	}
 	st := a.Stats()
-	if st.Inputs == 0 && st.GapRecords > 0 {
+	if st.Inputs == 0 && (st.GapRecords > 0 || len(a.CaptureGaps()) > 0) {
 		fmt.Fprintf(stderr, "ompscope %s: no record of any control connection could be read\n", name)
 		return exitUnread
 	}

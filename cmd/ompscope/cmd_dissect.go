@@ -147,8 +147,9 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// unreadable reports a capture whose control connections yielded not one
-// record (exit status 4).
+// unreadable reports a capture of which not one control-connection record
+// could be read, although some of it could not be read at all (exit
+// status 4).
 func unreadable(d *dissect.Dissector) bool {
 	if d.Counters.AppRecords+d.Counters.PlainMessages > 0 {
 		return false
@@ -158,5 +159,12 @@ func unreadable(d *dissect.Dissector) bool {
 	for _, s := range sess {
 		failed += s.TotalFailures()
 	}
-	return failed > 0
+	// or packets that never reached the DTLS/TLS layer (a link type not
+	// decoded, packets cut short or malformed): nothing was read, and
+	// some of it could not be
+	st := d.FlowStats()
+	for l := range st.Truncated {
+		failed += st.Truncated[l] + st.Malformed[l]
+	}
+	return failed+st.UnsupportedLink > 0
 }

@@ -27,6 +27,7 @@ type inputFlags struct {
 	tlsPort  []uint
 	noHeur   bool
 	jobs     int
+	maxSess  int
 }
 
 func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
@@ -37,6 +38,7 @@ func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
 	fs.UintSliceVar(&f.dtlsPort, "dtls-port", nil, "extra UDP port(s) carrying DTLS control connections (besides 12346 and the per-core and port-hopping ports)")
 	fs.UintSliceVar(&f.tlsPort, "tls-port", nil, "extra TCP port(s) carrying TLS control connections (besides 23456)")
 	fs.BoolVar(&f.noHeur, "no-heuristic", false, "do not look for DTLS on other UDP ports")
+	fs.IntVar(&f.maxSess, "max-sessions", 1<<17, "DTLS/TLS sessions tracked at once; past it the least recently active session that has not decrypted a record is evicted (counted, a capture-gap anomaly)")
 	fs.IntVarP(&f.jobs, "jobs", "j", dissect.Workers(), "workers decrypting in parallel, sessions sharded among them by address pair; records are decoded and analyzed in capture order, so the output is the same for any number (1: one goroutine)")
 }
 
@@ -147,6 +149,9 @@ func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {
 	if _, err := f.workers(); err != nil {
 		return dissect.Config{}, err
 	}
+	if f.maxSess < 16 {
+		return dissect.Config{}, fmt.Errorf("--max-sessions %d: want 16 or more", f.maxSess)
+	}
 	ports := func(name string, in []uint) ([]uint16, error) {
 		out := make([]uint16, len(in))
 		for i, p := range in {
@@ -166,7 +171,9 @@ func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {
 		return dissect.Config{}, err
 	}
 	// every command uses each event at once: decode into reused values
-	return dissect.Config{Keys: ks, ExtraDTLSPorts: dp, ExtraTLSPorts: tp, NoHeuristic: f.noHeur, ReuseMessages: true}, nil
+	cfg := dissect.Config{Keys: ks, ExtraDTLSPorts: dp, ExtraTLSPorts: tp, NoHeuristic: f.noHeur, ReuseMessages: true}
+	cfg.TLS.MaxSessions = f.maxSess
+	return cfg, nil
 }
 
 // keyHint tells, on stderr, how to give the keys when records could not

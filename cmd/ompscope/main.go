@@ -28,7 +28,7 @@ const (
 	exitRuntime   = 1
 	exitUsage     = 2
 	exitAnomalies = 3 // anomalies at or above --fail-on were found
-	exitUnread    = 4 // the capture held control connections and not one record of them could be read
+	exitUnread    = 4 // not one record of a control connection could be read, and some of the capture could not (no key; packets that never reached DTLS/TLS)
 )
 
 // command is one subcommand. run gets the arguments after the command

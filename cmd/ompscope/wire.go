@@ -2,10 +2,15 @@ package main
 
 import (
 	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
-	"time"
 )
 
 // feeder connects the dissector's output to the analyzer: it is the
@@ -119,4 +124,92 @@ func (f *feeder) Gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
 		g.Start = s.FirstSeen
 	}
 	f.a.Gap(&g)
+}
+
+// evictions counts the sessions the trackers evicted (MaxSessions),
+// reported as a capture gap; the parallel dissector's workers call it
+// from their goroutines.
+type evictions struct {
+	mu     sync.Mutex
+	n      uint64
+	proven uint64 // of them, sessions that had decrypted records
+	frames []uint64
+	first  time.Time
+	last   time.Time
+}
+
+func (e *evictions) hook(cfg *dissect.Config) {
+	prev := cfg.TLS.OnEvict
+	cfg.TLS.OnEvict = func(s *tlsdec.Session) {
+		if prev != nil {
+			prev(s)
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.n++
+		if s.Decrypted > 0 {
+			e.proven++
+		}
+		if len(e.frames) < 16 {
+			e.frames = append(e.frames, s.LastFrame)
+		}
+		if e.first.IsZero() || s.LastSeen.Before(e.first) {
+			e.first = s.LastSeen
+		}
+		if s.LastSeen.After(e.last) {
+			e.last = s.LastSeen
+		}
+	}
+}
+
+// captureGaps tells the analyzer what of the capture never reached the
+// control connections (analyze's capture-gap): packets of a link type
+// not decoded, cut short, malformed, untracked TCP connections, sessions
+// evicted. In a fixed order, so the output is the same on every run.
+func captureGaps(a *analyze.Analyzer, d *dissect.Dissector, ev *evictions) {
+	st := d.FlowStats()
+	if st.UnsupportedLink > 0 {
+		var lts []string
+		for lt, n := range st.LinkTypes {
+			lts = append(lts, fmt.Sprintf("%d (%s) ×%d", int(lt), lt, n))
+		}
+		slices.Sort(lts)
+		a.CaptureGap(analyze.CaptureGap{Reason: "unsupported-link", Count: st.UnsupportedLink, Unit: "packet", Of: st.Packets,
+			Detail: "link types in the capture: " + strings.Join(lts, ", ")})
+	}
+	var trunc, bad uint64
+	for l := range st.Truncated {
+		trunc += st.Truncated[l]
+		bad += st.Malformed[l]
+	}
+	problem := func(truncated bool) (string, []uint64) {
+		var frames []uint64
+		first := ""
+		for _, p := range st.Problems {
+			if p.Truncated == truncated {
+				if first == "" {
+					first = "the first at frame " + fmt.Sprint(p.Frame) + ": " + p.String()
+				}
+				frames = append(frames, p.Frame)
+			}
+		}
+		return first, frames
+	}
+	if trunc > 0 {
+		det, frames := problem(true)
+		a.CaptureGap(analyze.CaptureGap{Reason: "truncated", Count: trunc, Unit: "packet", Of: st.Packets, Detail: det, Frames: frames})
+	}
+	if bad > 0 {
+		det, frames := problem(false)
+		a.CaptureGap(analyze.CaptureGap{Reason: "malformed", Count: bad, Unit: "packet", Of: st.Packets, Detail: det, Frames: frames})
+	}
+	if st.TCPConnLimit > 0 {
+		a.CaptureGap(analyze.CaptureGap{Reason: "untracked-connections", Count: st.TCPConnLimit, Unit: "packet", Of: st.Packets,
+			Detail: "TCP packets of connections past the reassembler's cap"})
+	}
+	if ev != nil && ev.n > 0 {
+		a.CaptureGap(analyze.CaptureGap{Reason: "sessions-evicted", Count: ev.n, Unit: "session",
+			Detail: fmt.Sprintf("%d of them had decrypted records (a full table gives up sessions that decrypt last)", ev.proven),
+			Frames: ev.frames, First: ev.first, Last: ev.last})
+	}
 }

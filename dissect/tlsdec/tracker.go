@@ -193,7 +193,7 @@ func (t *Tracker) unlink(s *Session) {
 
 func (t *Tracker) newSession(key pairKey, client, server netip.AddrPort, transport string, ts time.Time, frame uint64) *Session {
 	for t.count >= t.opt.MaxSessions && t.tail != nil {
-		t.evict(t.tail)
+		t.evict(t.victim())
 	}
 	s := &Session{
 		ID: sessionID(transport, client, server, frame), Transport: transport,
@@ -209,6 +209,26 @@ func (t *Tracker) newSession(key pairKey, client, server netip.AddrPort, transpo
 	t.stats.SessionsCreated++
 	t.touch(s)
 	return s
+}
+
+// victimScan bounds how far from the least recently active end victim
+// looks for a session that has not proven itself.
+const victimScan = 64
+
+// victim is the session a full table gives up: the least recently active
+// one that has not decrypted a record, among the victimScan least recently
+// active, else the least recently active. A flood of one-packet flows (a
+// ClientHello each) then evicts its own kind, not the live control
+// connections that decrypt (they are only touched every few seconds, and
+// would otherwise age out under the flood).
+func (t *Tracker) victim() *Session {
+	n := 0
+	for s := t.tail; s != nil && n < victimScan; s, n = s.prev, n+1 {
+		if s.Decrypted == 0 {
+			return s
+		}
+	}
+	return t.tail
 }
 
 func (t *Tracker) evict(s *Session) {
