@@ -187,6 +187,7 @@ func (d *Dissector) startParallel(n int) {
 	}
 	cfg.TLS = cfg.TLS.WithDefaults()
 	cfg.TLS.MaxSessions = share(cfg.TLS.MaxSessions)
+	cfg.TLS.MaxUnproven = max(share(cfg.TLS.MaxUnproven), 16)
 	cfg.TLS.MaxTotalHandshakeBytes = max(share(cfg.TLS.MaxTotalHandshakeBytes), cfg.TLS.MaxHandshakeBytes)
 	cfg.TLS.MaxTotalPendingBytes = max(share(cfg.TLS.MaxTotalPendingBytes), cfg.TLS.MaxPendingBytes)
 	for i := 0; i < n; i++ {

@@ -12,7 +12,7 @@ import (
 // collections, whatever its live heap: the analyzer allocates as it
 // goes, and a small live heap (a fabric of a few thousand routes) would
 // otherwise be collected every few megabytes.
-var gcHeadroom int64 = 256 << 20
+var gcHeadroom int64 = 128 << 20
 
 // tuneGC sets the collector's target after every collection: GOGC is the
 // headroom over the live heap (at most 400 %, at least 50 %), so a small

@@ -492,7 +492,7 @@ func netipAddrPort(ip string, port uint16) netip.AddrPort {
 func checkAccounting(t testing.TB, tr *Tracker) {
 	t.Helper()
 	hs, pend := 0, 0
-	for s := tr.head; s != nil; s = s.next {
+	for _, s := range tr.Sessions() { // both lists, the proven and the unproven
 		st := s.state
 		held := 0
 		for _, sl := range st.slots {

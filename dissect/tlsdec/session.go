@@ -183,6 +183,7 @@ type Session struct {
 	onFail func(s *Session, r Reason, n int)
 	// LRU links (Tracker)
 	prev, next *Session
+	proven     bool // in the tracker's list of proven sessions
 }
 
 // Failures returns how many records failed for reason r.

@@ -12,9 +12,16 @@ import (
 // Options bound the Tracker's memory. Zero values select the defaults.
 type Options struct {
 	// MaxSessions caps the sessions tracked at once (default 4096). When a
-	// new session would exceed it, the least recently active one is
-	// evicted (counted in Stats.SessionsEvicted, passed to OnEvict).
+	// new session would exceed it, the least recently active session that
+	// has not proven itself is evicted, else the least recently active one
+	// (counted in Stats.SessionsEvicted, passed to OnEvict). A session
+	// proves itself with a ServerHello, an encrypted record or a record
+	// decrypted; until then it is one of the unproven, which
+	// MaxUnproven caps on their own (default MaxSessions/8, at least 16):
+	// a flood of one-packet flows (a ClientHello each) holds at most that
+	// many sessions, about 3 KB each, and never pushes out a live one.
 	MaxSessions int
+	MaxUnproven int
 	// MaxHandshakeBytes caps the handshake bytes held per session for
 	// reassembly and the handshake hash (default 128 KiB); it is also the
 	// largest handshake message accepted. MaxTotalHandshakeBytes caps the
@@ -55,6 +62,9 @@ func (o Options) WithDefaults() Options {
 func (o *Options) defaults() {
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = 4096
+	}
+	if o.MaxUnproven <= 0 {
+		o.MaxUnproven = max(o.MaxSessions/8, 16)
 	}
 	if o.MaxHandshakeBytes <= 0 {
 		o.MaxHandshakeBytes = 128 << 10
@@ -102,9 +112,12 @@ type Tracker struct {
 	keys     *KeyStore
 	opt      Options
 	sessions map[pairKey]*Session
-	head     *Session // most recently active
+	head     *Session // the proven, most recently active first
 	tail     *Session
-	count    int
+	uhead    *Session // the unproven, most recently active first
+	utail    *Session
+	count    int // both
+	ucount   int // the unproven
 	keyGen   uint64
 	keyLimit uint64 // SetKeyLimit
 	waiting  map[*Session]struct{}
@@ -153,46 +166,79 @@ func (t *Tracker) Stats() Stats { return t.stats }
 // yet evicted), ordered by first frame.
 func (t *Tracker) Sessions() []*Session {
 	out := make([]*Session, 0, t.count)
-	for s := t.head; s != nil; s = s.next {
-		out = append(out, s)
+	for _, h := range []*Session{t.head, t.uhead} {
+		for s := h; s != nil; s = s.next {
+			out = append(out, s)
+		}
 	}
 	SortSessions(out)
 	return out
 }
 
-// --- LRU ---
+// --- LRU: two lists, the proven sessions and the unproven ---
 
+// provenNow reports whether s has proven itself: a ServerHello, an
+// encrypted record or a decrypted one (a lone ClientHello has not).
+func provenNow(s *Session) bool {
+	return s.Decrypted > 0 || s.state.shSeen || s.state.encSeen
+}
+
+func (t *Tracker) list(s *Session) (head, tail **Session) {
+	if s.proven {
+		return &t.head, &t.tail
+	}
+	return &t.uhead, &t.utail
+}
+
+// touch makes s the most recently active of its list, moving it to the
+// proven once it has proven itself.
 func (t *Tracker) touch(s *Session) {
-	if t.head == s {
+	if !s.proven && provenNow(s) {
+		t.unlink(s)
+		s.proven = true
+		t.ucount--
+	}
+	head, tail := t.list(s)
+	if *head == s {
 		return
 	}
 	t.unlink(s)
-	s.next = t.head
-	if t.head != nil {
-		t.head.prev = s
+	s.next = *head
+	if *head != nil {
+		(*head).prev = s
 	}
-	t.head = s
-	if t.tail == nil {
-		t.tail = s
+	*head = s
+	if *tail == nil {
+		*tail = s
 	}
 }
 
 func (t *Tracker) unlink(s *Session) {
+	head, tail := t.list(s)
 	if s.prev != nil {
 		s.prev.next = s.next
-	} else if t.head == s {
-		t.head = s.next
+	} else if *head == s {
+		*head = s.next
 	}
 	if s.next != nil {
 		s.next.prev = s.prev
-	} else if t.tail == s {
-		t.tail = s.prev
+	} else if *tail == s {
+		*tail = s.prev
 	}
 	s.prev, s.next = nil, nil
 }
 
+// victim is the session a full table gives up: the least recently active
+// unproven one, else the least recently active.
+func (t *Tracker) victim() *Session {
+	if t.utail != nil {
+		return t.utail
+	}
+	return t.tail
+}
+
 func (t *Tracker) newSession(key pairKey, client, server netip.AddrPort, transport string, ts time.Time, frame uint64) *Session {
-	for t.count >= t.opt.MaxSessions && t.tail != nil {
+	for t.count > 0 && (t.count >= t.opt.MaxSessions || t.ucount >= t.opt.MaxUnproven && t.utail != nil) {
 		t.evict(t.victim())
 	}
 	s := &Session{
@@ -206,34 +252,18 @@ func (t *Tracker) newSession(key pairKey, client, server netip.AddrPort, transpo
 	}
 	t.sessions[key] = s
 	t.count++
+	t.ucount++
 	t.stats.SessionsCreated++
 	t.touch(s)
 	return s
 }
 
-// victimScan bounds how far from the least recently active end victim
-// looks for a session that has not proven itself.
-const victimScan = 64
-
-// victim is the session a full table gives up: the least recently active
-// one that has not decrypted a record, among the victimScan least recently
-// active, else the least recently active. A flood of one-packet flows (a
-// ClientHello each) then evicts its own kind, not the live control
-// connections that decrypt (they are only touched every few seconds, and
-// would otherwise age out under the flood).
-func (t *Tracker) victim() *Session {
-	n := 0
-	for s := t.tail; s != nil && n < victimScan; s, n = s.prev, n+1 {
-		if s.Decrypted == 0 {
-			return s
-		}
-	}
-	return t.tail
-}
-
 func (t *Tracker) evict(s *Session) {
 	t.unlink(s)
 	t.count--
+	if !s.proven {
+		t.ucount--
+	}
 	if t.sessions[s.key] == s {
 		delete(t.sessions, s.key)
 	}
