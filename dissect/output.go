@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -83,6 +84,17 @@ func (d *Dissector) WriteStats(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, e := range d.Counters.SecretErrors {
 		fmt.Fprintf(w, "  key material: %v\n", e)
+	}
+	kinds := make([]uint32, 0, len(d.Counters.OtherSecrets))
+	for k := range d.Counters.OtherSecrets {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  key material: %d decryption secrets block(s) of type 0x%08x, not a TLS key log: skipped\n", d.Counters.OtherSecrets[k], k)
+	}
+	if n := d.Counters.SecretErrorsMore; n > 0 {
+		fmt.Fprintf(w, "  key material: %d more problem(s) not listed\n", n)
 	}
 	fs := d.FlowStats()
 	fmt.Fprintf(w, "link/IP/transport: %s", fs.String())

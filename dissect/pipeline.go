@@ -1,7 +1,6 @@
 package dissect
 
 import (
-	"fmt"
 	"github.com/ompscope/ompscope/dissect/omp"
 	"net/netip"
 	"strconv"
@@ -162,16 +161,25 @@ type Dissector struct {
 	w           *worker   // set when this Dissector is one of them
 }
 
+// MaxSecretErrors bounds the problems with decryption secrets blocks kept
+// (and the secrets types counted); the rest are counted.
+const MaxSecretErrors = 100
+
 // Counters are the dissector's own counts.
 type Counters struct {
-	Packets       uint64
-	Secrets       uint64 // decryption secrets blocks read
-	SecretErrors  []error
-	AppRecords    uint64 // application-data records emitted
-	OtherRecords  uint64 // decrypted records of other content types (alerts, handshake)
-	DecodeErrors  uint64 // records whose plaintext did not decode as vdaemon/OMP
-	Heuristic     uint64 // datagrams taken as DTLS by the heuristic on a non-controller port
-	PlainMessages uint64 // vdaemon messages seen outside DTLS/TLS on a controller port
+	Packets uint64
+	Secrets uint64 // decryption secrets blocks read
+	// SecretErrors are the first MaxSecretErrors problems with them;
+	// SecretErrorsMore counts the rest, and OtherSecrets the blocks of
+	// each secrets type that is not a TLS key log (skipped).
+	SecretErrors     []error
+	SecretErrorsMore uint64
+	OtherSecrets     map[uint32]uint64
+	AppRecords       uint64 // application-data records emitted
+	OtherRecords     uint64 // decrypted records of other content types (alerts, handshake)
+	DecodeErrors     uint64 // records whose plaintext did not decode as vdaemon/OMP
+	Heuristic        uint64 // datagrams taken as DTLS by the heuristic on a non-controller port
+	PlainMessages    uint64 // vdaemon messages seen outside DTLS/TLS on a controller port
 }
 
 func setBit(m *[1024]uint64, p uint16)      { m[p>>6] |= 1 << (p & 63) }
@@ -265,12 +273,26 @@ func (d *Dissector) Packet(p *capture.Packet) {
 func (d *Dissector) Secrets(kind uint32, data []byte) {
 	d.Counters.Secrets++
 	if kind != capture.SecretsTLSKeyLog {
-		d.Counters.SecretErrors = append(d.Counters.SecretErrors, fmt.Errorf("decryption secrets block of type 0x%08x is not a TLS key log: skipped", kind))
+		// counted per type (a file of two million such blocks makes one
+		// line per type, not two million)
+		c := &d.Counters
+		if c.OtherSecrets == nil {
+			c.OtherSecrets = map[uint32]uint64{}
+		}
+		if _, ok := c.OtherSecrets[kind]; ok || len(c.OtherSecrets) < MaxSecretErrors {
+			c.OtherSecrets[kind]++
+		} else {
+			c.SecretErrorsMore++
+		}
 		return
 	}
 	_, errs := d.cfg.Keys.LoadDSB(data)
-	if len(errs) > 0 && len(d.Counters.SecretErrors) < 100 {
-		d.Counters.SecretErrors = append(d.Counters.SecretErrors, errs...)
+	for _, e := range errs {
+		if len(d.Counters.SecretErrors) < MaxSecretErrors {
+			d.Counters.SecretErrors = append(d.Counters.SecretErrors, e)
+		} else {
+			d.Counters.SecretErrorsMore++
+		}
 	}
 }
 

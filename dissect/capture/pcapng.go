@@ -188,8 +188,17 @@ func (r *Reader) options(b []byte, base int64, where string, fn func(code uint16
 	return nil
 }
 
+// MaxInterfaces bounds the interfaces a pcapng file may describe (all
+// sections): a real capture has a handful; a file of millions of
+// Interface Description Blocks is refused with an error there, not held.
+const MaxInterfaces = 1 << 16
+
 func (r *Reader) interfaceDescription(body []byte, start int64) error {
 	r.stats.Blocks.IDB++
+	if len(r.stats.Interfaces) >= MaxInterfaces {
+		return &Error{Format: "pcapng", Where: "IDB", Offset: start,
+			Msg: fmt.Sprintf("more than %d interfaces described: not a capture this reader holds (a real one has a few)", MaxInterfaces)}
+	}
 	if len(body) < 8 {
 		return &Error{Format: "pcapng", Where: "IDB", Offset: start, Msg: fmt.Sprintf("body of %d bytes is shorter than the 8 fixed bytes", len(body))}
 	}
