@@ -281,12 +281,18 @@ func TestTimeoutWakeStopClose(t *testing.T) {
 	for i := range 10 {
 		cl.Write([]byte(fmt.Sprint("before stop ", i)))
 	}
-	for {
+	// wait until the kernel has queued them all: at least 10 counted, and
+	// the count still for 30 ms (on lo the count may include the outgoing
+	// copies, so reaching 10 alone does not say all 10 are queued)
+	last, since := uint64(0), time.Now()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		st, _ := s3.Stats()
-		if st.KernelReceived >= 10 {
+		if st.KernelReceived != last {
+			last, since = st.KernelReceived, time.Now()
+		}
+		if last >= 10 && time.Since(since) > 30*time.Millisecond {
 			break
 		}
-		time.Sleep(time.Millisecond)
 	}
 	s3.Stop()
 	for i := range 5 {
