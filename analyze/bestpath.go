@@ -107,16 +107,20 @@ type bpPath struct {
 
 // cmpFrom orders senders as snapshots list tables: by system-ip, unknown
 // ones after, by name.
-func cmpFrom(x, y *bpPath) int {
-	switch xv, yv := x.fromSys.IsValid(), y.fromSys.IsValid(); {
+func cmpFrom(x, y *bpPath) int { return cmpSender(x.fromSys, x.from, y.fromSys, y.from) }
+
+// cmpSender orders senders by system-ip, unknown ones (invalid sys) after,
+// by name.
+func cmpSender(xs netip.Addr, xn string, ys netip.Addr, yn string) int {
+	switch xv, yv := xs.IsValid(), ys.IsValid(); {
 	case xv && yv:
-		return x.fromSys.Compare(y.fromSys)
+		return xs.Compare(ys)
 	case xv:
 		return -1
 	case yv:
 		return 1
 	}
-	return strings.Compare(x.from, y.from)
+	return strings.Compare(xn, yn)
 }
 
 // cmpTie orders the paths still equal after the criteria: the lower

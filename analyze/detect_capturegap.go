@@ -26,6 +26,9 @@ type CaptureGap struct {
 	Unit  string
 	// Of is the total the count is part of (packets read), 0 when unknown.
 	Of uint64
+	// What says what happened to them, as the caller (who knows the
+	// capture) words it: "have a link type ompscope does not decode".
+	What string
 	// Detail says more ("link type 65535 (×3)", "the first at frame 12: ...").
 	Detail string
 	// Frames are evidence frame numbers, when known.
@@ -91,20 +94,11 @@ func captureGapExplain(g *CaptureGap) string {
 	if g.Of > 0 {
 		s += " of " + strconv.FormatUint(g.Of, 10) + " (" + strconv.FormatFloat(100*float64(g.Count)/float64(g.Of), 'f', 1, 64) + "%)"
 	}
-	switch g.Reason {
-	case "unsupported-link":
-		s += " have a link type ompscope does not decode"
-	case "truncated":
-		s += " were cut short before their DTLS/TLS payload (a small snap length?)"
-	case "malformed":
-		s += " are malformed below the DTLS/TLS layer"
-	case "untracked-connections":
-		s += " belong to TCP connections past the reassembler's cap"
-	case "sessions-evicted":
-		s += " were evicted from the full session table (their later records could not be decrypted)"
-	default:
-		s += " could not be read (" + g.Reason + ")"
+	what := g.What
+	if what == "" {
+		what = "could not be read (" + g.Reason + ")"
 	}
+	s += " " + what
 	if g.Detail != "" {
 		s += ": " + g.Detail
 	}

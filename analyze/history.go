@@ -180,6 +180,10 @@ type HistTable struct {
 	// ECMP limit and whether it is an edge.
 	Limit int
 	Edge  bool
+	// Order is the table's place in a snapshot's list (by sender, receiver,
+	// ID); FromRank its sender's place in the best path's order of senders
+	// (tables of one sender share it).
+	Order, FromRank int
 }
 
 // HistOwner is a session that owns a table from T on.
@@ -275,6 +279,32 @@ func (a *Analyzer) History() *History {
 		}
 		ht.Limit, ht.Edge = a.recvInfo(t)
 		h.Tables = append(h.Tables, ht)
+	}
+	// the snapshot order of the tables and the best path's order of senders
+	idx := make([]int, len(h.Tables))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int {
+		a, b := &h.Tables[x], &h.Tables[y]
+		return cmpTableViews(&TableView{ID: a.ID, From: a.From, To: a.To}, &TableView{ID: b.ID, From: b.From, To: b.To})
+	})
+	for r, i := range idx {
+		h.Tables[i].Order = r
+	}
+	slices.SortFunc(idx, func(x, y int) int {
+		a, b := &h.Tables[x], &h.Tables[y]
+		return cmpSender(a.FromSys, a.From, b.FromSys, b.From)
+	})
+	for r, i := range idx {
+		if r > 0 {
+			p := &h.Tables[idx[r-1]]
+			if cmpSender(p.FromSys, p.From, h.Tables[i].FromSys, h.Tables[i].From) == 0 {
+				h.Tables[i].FromRank = p.FromRank
+				continue
+			}
+			h.Tables[i].FromRank = p.FromRank + 1
+		}
 	}
 	h.Sessions = map[string]*HistSession{}
 	for _, s := range a.sessList {

@@ -118,6 +118,18 @@ func TestHistoryReplaysSnapshots(t *testing.T) {
 			t.Errorf("at %vs: the history replays\n %q\nthe snapshot has\n %q", m, got, want)
 		}
 	}
+	// Order is the snapshot's order of tables
+	byOrder := make([]int, len(h.Tables))
+	for _, ht := range h.Tables {
+		byOrder[ht.Order] = ht.ID
+	}
+	var snapIDs []int
+	for _, tv := range f.a.Snapshot(time.Time{}, Filter{}).Tables {
+		snapIDs = append(snapIDs, tv.ID)
+	}
+	if got := slices.DeleteFunc(slices.Clone(byOrder), func(id int) bool { return !slices.Contains(snapIDs, id) }); !slices.Equal(got, snapIDs) {
+		t.Errorf("tables by Order %v, the snapshot lists %v", got, snapIDs)
+	}
 	// groups come in snapshot order
 	for i := 1; i < len(h.Groups); i++ {
 		a, b := h.Groups[i-1], h.Groups[i]

@@ -2,13 +2,13 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect/omp"
@@ -140,54 +140,17 @@ func encode(h *analyze.History, sum *analyze.SummaryJSON, info Info) (meta, data
 		}
 		return t - h.Start
 	}
-	// tables, their snapshot order and the senders' order
-	order := make([]int, len(h.Tables))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(x, y int) int {
-		a, b := &h.Tables[x], &h.Tables[y]
-		if c := cmpName(a.From, b.From); c != 0 {
-			return c
-		}
-		if c := cmpName(a.To, b.To); c != 0 {
-			return c
-		}
-		return a.ID - b.ID
-	})
-	type fromKey struct {
-		sys  netip.Addr
-		name string
-	}
-	var froms []fromKey
-	for _, t := range h.Tables {
-		froms = append(froms, fromKey{t.FromSys, t.From})
-	}
-	cmpFrom := func(x, y fromKey) int {
-		switch xv, yv := x.sys.IsValid(), y.sys.IsValid(); {
-		case xv && yv:
-			return x.sys.Compare(y.sys)
-		case xv:
-			return -1
-		case yv:
-			return 1
-		}
-		return strings.Compare(x.name, y.name)
-	}
-	slices.SortFunc(froms, cmpFrom)
-	froms = slices.CompactFunc(froms, func(x, y fromKey) bool { return cmpFrom(x, y) == 0 })
 	tableIdx := map[int]int{}
 	for i, t := range h.Tables {
 		tableIdx[t.ID] = i
 	}
 	m.Tables = make([]tableJSON, len(h.Tables))
-	for r, i := range order {
+	for i := range h.Tables {
 		t := &h.Tables[i]
-		fr, _ := slices.BinarySearchFunc(froms, fromKey{t.FromSys, t.From}, cmpFrom)
 		tj := tableJSON{ID: t.ID, From: t.From, To: t.To, FromType: t.FromType.String(), ToType: t.ToType.String(),
 			FromSys: addrStr(t.FromSys), ToSys: addrStr(t.ToSys), Session: t.Session, Sessions: t.Sessions,
 			Created: rel(t.Created), Complete: t.Complete, Limit: t.Limit,
-			Edge: t.Edge, Order: r, FromRank: fr, Owners: [][2]any{}, GR: [][3]any{}}
+			Edge: t.Edge, Order: t.Order, FromRank: t.FromRank, Owners: [][2]any{}, GR: [][3]any{}}
 		if tj.Sessions == nil {
 			tj.Sessions = []string{}
 		}
@@ -345,17 +308,13 @@ func encode(h *analyze.History, sum *analyze.SummaryJSON, info Info) (meta, data
 	// rows in snapshot order (tables as snapshots list them, then group,
 	// family, path-id; the older of two rows with one key first), so that
 	// the page never sorts: a table's rows are one run
-	trank := make([]int, len(h.Tables))
-	for r, i := range order {
-		trank[i] = r
-	}
 	perm := make([]int32, len(h.Rows))
 	for i := range perm {
 		perm[i] = int32(i)
 	}
 	slices.SortFunc(perm, func(x, y int32) int {
 		a, c := &h.Rows[x], &h.Rows[y]
-		if d := trank[tableIdx[a.Table]] - trank[tableIdx[c.Table]]; d != 0 {
+		if d := h.Tables[tableIdx[a.Table]].Order - h.Tables[tableIdx[c.Table]].Order; d != 0 {
 			return d
 		}
 		if a.Group != c.Group {
@@ -365,7 +324,7 @@ func encode(h *analyze.History, sum *analyze.SummaryJSON, info Info) (meta, data
 			return int(a.Family) - int(c.Family)
 		}
 		if a.PathID != c.PathID {
-			return cmpU32(a.PathID, c.PathID)
+			return cmp.Compare(a.PathID, c.PathID)
 		}
 		return int(x - y)
 	})
@@ -440,22 +399,6 @@ func cmpTLOCKey(x, y omp.TLOCKey) int {
 	return int(x.Encap) - int(y.Encap)
 }
 
-// cmpName orders system-ips numerically, unknown names after them (as
-// snapshots order tables).
-func cmpName(x, y string) int {
-	ax, ex := netip.ParseAddr(x)
-	ay, ey := netip.ParseAddr(y)
-	switch {
-	case ex == nil && ey == nil:
-		return ax.Compare(ay)
-	case ex == nil:
-		return -1
-	case ey == nil:
-		return 1
-	}
-	return strings.Compare(x, y)
-}
-
 func addrStr(a netip.Addr) string {
 	if !a.IsValid() {
 		return ""
@@ -468,16 +411,6 @@ func apStr(a netip.AddrPort) string {
 		return ""
 	}
 	return a.String()
-}
-
-func cmpU32(x, y uint32) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // MaxPoints is the most points a plotted series has: past it, each point

@@ -33,10 +33,10 @@ func history() *analyze.History {
 	h := &analyze.History{Start: start, End: start + int64(40*time.Second), DistributionWindow: 30 * time.Second,
 		Tables: []analyze.HistTable{
 			{ID: 2, From: "1.1.1.3", To: "10.255.0.1", FromType: sdwan.DeviceVSmart, ToType: sdwan.DeviceVEdge,
-				FromSys: netip.MustParseAddr("1.1.1.3"), ToSys: sys, Session: "s1", Sessions: []string{"s1"}, Created: start + 1e9, Limit: 4, Edge: true},
+				FromSys: netip.MustParseAddr("1.1.1.3"), ToSys: sys, Session: "s1", Sessions: []string{"s1"}, Created: start + 1e9, Limit: 4, Edge: true, Order: 0, FromRank: 0},
 			{ID: 1, From: "10.255.0.1", To: "1.1.1.3", FromType: sdwan.DeviceVEdge, ToType: sdwan.DeviceVSmart,
 				FromSys: sys, ToSys: netip.MustParseAddr("1.1.1.3"), Session: "s1", Sessions: []string{"s1"}, Created: start + 1e9, Limit: 4,
-				GR: []analyze.HistSpan{{Start: start + 30e9, N: 1}}},
+				GR: []analyze.HistSpan{{Start: start + 30e9, N: 1}}, Order: 1, FromRank: 1},
 		},
 		Sessions: map[string]*analyze.HistSession{"s1": {OMP: []analyze.HistOMP{{T: start + 1e9, State: "up"}}, Now: "up", Full: true}},
 		Groups: []analyze.HistGroup{

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"net"
 	"os"
@@ -49,37 +48,43 @@ func gapsOf(g gapJSON) map[string]string {
 	return m
 }
 
-// rewritePcap copies a classic pcap, letting edit change the link type
-// and each record's bytes.
-func rewritePcap(t *testing.T, in, out string, link uint32, cut int) {
+// rewritePcap copies a pcap (gopacket's pcapgo both ways), with another
+// link type when link is not 0 and every packet cut to cut bytes when cut
+// is not 0 (the snap length set to it).
+func rewritePcap(t *testing.T, in, out string, link layers.LinkType, cut int) {
 	t.Helper()
-	b, err := os.ReadFile(in)
+	f, err := os.Open(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := binary.LittleEndian.Uint32(b); m != 0xa1b2c3d4 && m != 0xa1b23c4d {
-		t.Fatalf("%s: not a little-endian pcap", in)
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var o bytes.Buffer
-	hdr := append([]byte(nil), b[:24]...)
-	if link != 0 {
-		binary.LittleEndian.PutUint32(hdr[20:], link)
+	w := pcapgo.NewWriterNanos(&o)
+	if link == 0 {
+		link = r.LinkType()
 	}
+	snap := uint32(65535)
 	if cut > 0 {
-		binary.LittleEndian.PutUint32(hdr[16:], uint32(cut))
+		snap = uint32(cut)
 	}
-	o.Write(hdr)
-	for p := 24; p+16 <= len(b); {
-		caplen := int(binary.LittleEndian.Uint32(b[p+8:]))
-		rec := append([]byte(nil), b[p:p+16]...)
-		data := b[p+16 : p+16+caplen]
-		if cut > 0 && len(data) > cut {
-			data = data[:cut]
-			binary.LittleEndian.PutUint32(rec[8:], uint32(cut))
+	if err := w.WriteFileHeader(snap, link); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
 		}
-		o.Write(rec)
-		o.Write(data)
-		p += 16 + caplen
+		if cut > 0 && len(data) > cut {
+			data, ci.CaptureLength = data[:cut], cut
+		}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(out, o.Bytes(), 0o644); err != nil {
 		t.Fatal(err)

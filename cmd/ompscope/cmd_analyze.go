@@ -97,6 +97,10 @@ func cmdAnalyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runAnalyze(false, args, stdin, stdout, stderr)
 }
 
+// reportRefused are analyze's flags that report refuses: the page does
+// what they do.
+var reportRefused = []string{"at", "diff", "vpn", "prefix", "peer", "color", "detail", "top", "width", "format"}
+
 // runAnalyze is analyze, or report (reportMode: the report is the output).
 func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tuneGC()
@@ -123,7 +127,7 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	timeline := fs.String("timeline", "", "write the NDJSON timeline to FILE (- for standard output)")
 	var reportPath *string
 	if reportMode {
-		reportPath = fs.StringP("output", "o", "", "write the report to FILE (required)")
+		reportPath = fs.StringP("output", "o", "", "write the report to FILE (- for standard output; required)")
 	} else {
 		reportPath = fs.String("report", "", "also write the HTML report (one self-contained file: plots, sessions, anomalies, tables at any instant) to FILE")
 	}
@@ -141,6 +145,14 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	showProgress := fs.Bool("progress", false, "show the reading's progress on stderr even when it is not a terminal")
 	failOn := fs.String("fail-on", "", "exit with status 3 when anomalies of this severity or above were found (info, warning, error)")
 	explain := fs.String("explain", "", "print what an anomaly kind means, why it matters and what to check, then exit ('all' lists every kind)")
+	if reportMode {
+		// the page filters and picks instants itself: refused below, not shown
+		for _, fl := range reportRefused {
+			fs.MarkHidden(fl)
+		}
+		fs.Lookup("timeline").Usage = "also write the NDJSON timeline to FILE"
+		fs.Lookup("display-filter").Usage = "with --timeline: write only the timeline events it keeps (fields and operators: docs/dissect.md)"
+	}
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
 	}
@@ -179,7 +191,7 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	}
 	if reportMode {
 		// the report shows everything: its filters and instants are in the page
-		for _, fl := range []string{"at", "diff", "vpn", "prefix", "peer", "color", "detail", "top", "width", "format"} {
+		for _, fl := range reportRefused {
 			if fs.Changed(fl) {
 				fmt.Fprintf(stderr, "ompscope report: --%s is not a report flag (the page filters and picks instants itself; use analyze for it)\n", fl)
 				return exitUsage

@@ -65,7 +65,12 @@ func TestReportCommand(t *testing.T) {
 	if got, _ := os.ReadFile(target); !bytes.Equal(got, a) {
 		t.Error("the symlink's target does not hold the report")
 	}
-	// analyze's flags that the page does itself are refused, before reading
+	// analyze's flags that the page does itself are refused, before
+	// reading, and not offered in the help
+	if _, help, _ := runCmd(t, "", "report", "--help"); strings.Contains(help, "--vpn string") || strings.Contains(help, "--at stringArray") ||
+		!strings.Contains(help, "- for standard output; required") {
+		t.Errorf("report --help:\n%s", help)
+	}
 	for _, fl := range [][]string{{"--vpn", "10"}, {"--at", "end"}, {"--peer", "1.1.1.3"}, {"--timeline", "-"}} {
 		if code, _, errs := runCmd(t, "", append([]string{"report", "-r", sample, "-o", filepath.Join(dir, "x.html")}, fl...)...); code != exitUsage {
 			t.Errorf("report %v: %d %q", fl, code, errs)

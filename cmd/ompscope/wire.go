@@ -175,6 +175,7 @@ func captureGaps(a *analyze.Analyzer, d *dissect.Dissector, ev *evictions) {
 		}
 		slices.Sort(lts)
 		a.CaptureGap(analyze.CaptureGap{Reason: "unsupported-link", Count: st.UnsupportedLink, Unit: "packet", Of: st.Packets,
+			What:   "have a link type ompscope does not decode",
 			Detail: "link types in the capture: " + strings.Join(lts, ", ")})
 	}
 	var trunc, bad uint64
@@ -197,18 +198,21 @@ func captureGaps(a *analyze.Analyzer, d *dissect.Dissector, ev *evictions) {
 	}
 	if trunc > 0 {
 		det, frames := problem(true)
-		a.CaptureGap(analyze.CaptureGap{Reason: "truncated", Count: trunc, Unit: "packet", Of: st.Packets, Detail: det, Frames: frames})
+		a.CaptureGap(analyze.CaptureGap{Reason: "truncated", Count: trunc, Unit: "packet", Of: st.Packets,
+			What: "were cut short before their DTLS/TLS payload (a small snap length?)", Detail: det, Frames: frames})
 	}
 	if bad > 0 {
 		det, frames := problem(false)
-		a.CaptureGap(analyze.CaptureGap{Reason: "malformed", Count: bad, Unit: "packet", Of: st.Packets, Detail: det, Frames: frames})
+		a.CaptureGap(analyze.CaptureGap{Reason: "malformed", Count: bad, Unit: "packet", Of: st.Packets,
+			What: "are malformed below the DTLS/TLS layer", Detail: det, Frames: frames})
 	}
 	if st.TCPConnLimit > 0 {
 		a.CaptureGap(analyze.CaptureGap{Reason: "untracked-connections", Count: st.TCPConnLimit, Unit: "packet", Of: st.Packets,
-			Detail: "TCP packets of connections past the reassembler's cap"})
+			What: "belong to TCP connections past the reassembler's cap"})
 	}
 	if ev != nil && ev.n > 0 {
 		a.CaptureGap(analyze.CaptureGap{Reason: "sessions-evicted", Count: ev.n, Unit: "session",
+			What:   "were evicted from the full session table (their later records could not be decrypted)",
 			Detail: fmt.Sprintf("%d of them had decrypted records (a full table gives up sessions that decrypt last)", ev.proven),
 			Frames: ev.frames, First: ev.first, Last: ev.last})
 	}

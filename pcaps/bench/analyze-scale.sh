@@ -16,15 +16,8 @@
 # Set SKIP_SCALE=1 to leave out the 2 000-edge capture (it takes minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -x /usr/bin/time ] || { echo "GNU time is not installed (apt-get install time)"; exit 1; }
-if [ $# -ge 1 ]; then
-  work=$1; mkdir -p "$work"
-else
-  work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-fi
-bin=$work/ompscope
-go build -o "$bin" ./cmd/ompscope
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -m), $(go version | cut -d' ' -f3), load $(cut -d' ' -f1 /proc/loadavg)"
+. pcaps/bench/lib.sh
+bench_init "${1:-}"
 
 param() { grep -o "\"$2\": *[0-9]*" "$1" | head -1 | grep -o '[0-9]*$'; }
 

@@ -10,16 +10,10 @@
 # folder; give one to keep the 220 MB capture between runs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -x /usr/bin/time ] || { echo "GNU time is not installed (apt-get install time)"; exit 1; }
 [ -x /usr/bin/chromium ] || { echo "chromium is not installed (apt-get install chromium)"; exit 1; }
-if [ $# -ge 1 ]; then
-  work=$1; mkdir -p "$work"
-else
-  work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-fi
-bin=$work/ompscope
-go build -o "$bin" ./cmd/ompscope
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -m), $(go version | cut -d' ' -f3), $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+. pcaps/bench/lib.sh
+bench_init "${1:-}"
+/usr/bin/chromium --version 2>/dev/null | head -1
 cap=$work/scale.pcapng
 if [ ! -s "$cap" ]; then
   "$bin" synth -s scale --edges 2000 --routes 1000000 -o "$work" >/dev/null
