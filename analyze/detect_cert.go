@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"cmp"
+	"container/heap"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +51,39 @@ type certDet struct {
 	issuers map[string]bool // the fabric's: controllers' certificate issuers
 	trusted map[string]bool // --trusted-issuer
 	st      map[*session]*certState
-	pending []*session // issuer checks waiting for the fabric's set
+	pending certQueue // issuer checks waiting for the fabric's set, earliest session start first
+	seq     uint64
+	due     []certPending // reused by tick
+}
+
+// certPending is a session queued for its issuer check, due MergeWindow
+// after the session started; seq keeps the order it was queued in.
+type certPending struct {
+	s   *session
+	seq uint64
+}
+
+// certQueue is a min-heap of queued sessions by start (then queue
+// order): a tick looks only at the sessions due, not at every one
+// waiting (8 000 sessions starting together made the scan a quarter of
+// the scale capture's time).
+type certQueue []certPending
+
+func (q certQueue) Len() int { return len(q) }
+func (q certQueue) Less(i, j int) bool {
+	if q[i].s.start != q[j].s.start {
+		return q[i].s.start < q[j].s.start
+	}
+	return q[i].seq < q[j].seq
+}
+func (q certQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *certQueue) Push(x any)   { *q = append(*q, x.(certPending)) }
+func (q *certQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	old[len(old)-1] = certPending{}
+	*q = old[:len(old)-1]
+	return x
 }
 
 // certState is what was checked and reported of one session's
@@ -149,7 +183,8 @@ func (u *certDet) immediate(s *session, st *certState, e *coreEvent) {
 		st.seen[side] = true
 		if !st.queued {
 			st.queued = true
-			u.pending = append(u.pending, s)
+			u.seq++
+			heap.Push(&u.pending, certPending{s: s, seq: u.seq})
 		}
 		p := certProblems(c)
 		if len(p) == 0 {
@@ -212,22 +247,25 @@ func (u *certDet) tick(now int64) {
 	if len(u.pending) == 0 || (len(u.issuers) == 0 && len(u.trusted) == 0) {
 		return
 	}
-	keep := u.pending[:0]
-	for _, s := range u.pending {
-		if now-s.start < int64(u.a.cfg.MergeWindow) {
-			keep = append(keep, s)
-			continue
-		}
-		u.checkIssuer(s, now)
+	due := u.due[:0]
+	for len(u.pending) > 0 && now-u.pending[0].s.start >= int64(u.a.cfg.MergeWindow) {
+		due = append(due, heap.Pop(&u.pending).(certPending))
 	}
-	clear(u.pending[len(keep):])
-	u.pending = keep
+	u.checkDue(due, now)
+	u.due = due[:0]
+}
+
+// checkDue checks the sessions in the order they were queued.
+func (u *certDet) checkDue(due []certPending, now int64) {
+	slices.SortFunc(due, func(x, y certPending) int { return cmp.Compare(x.seq, y.seq) })
+	for i, p := range due {
+		u.checkIssuer(p.s, now)
+		due[i] = certPending{}
+	}
 }
 
 func (u *certDet) finish(now int64) {
-	for _, s := range u.pending {
-		u.checkIssuer(s, now)
-	}
+	u.checkDue(u.pending, now)
 	u.pending = nil
 }
 

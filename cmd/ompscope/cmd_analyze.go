@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -145,6 +148,8 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	showProgress := fs.Bool("progress", false, "show the reading's progress on stderr even when it is not a terminal")
 	failOn := fs.String("fail-on", "", "exit with status 3 when anomalies of this severity or above were found (info, warning, error)")
 	explain := fs.String("explain", "", "print what an anomaly kind means, why it matters and what to check, then exit ('all' lists every kind)")
+	var sf subscribeFlags
+	addSubscribeFlags(fs, &sf)
 	if reportMode {
 		// the page filters and picks instants itself: refused below, not shown
 		for _, fl := range reportRefused {
@@ -181,7 +186,21 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
 	}
-	if len(in.read) == 0 {
+	since, err := sf.check(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
+		return exitUsage
+	}
+	if sf.url != "" {
+		if len(in.read) > 0 {
+			fmt.Fprintf(stderr, "ompscope %s: -r and --subscribe: read a capture or a stream, not both\n", name)
+			return exitUsage
+		}
+		if in.hasKeys() {
+			fmt.Fprintf(stderr, "ompscope %s: --subscribe: the sensors decrypt; give the keys to them (dissect/sniff --publish), not here\n", name)
+			return exitUsage
+		}
+	} else if len(in.read) == 0 {
 		fmt.Fprintf(stderr, "ompscope %s: -r FILE is required (use - for standard input)\n", name)
 		return exitUsage
 	}
@@ -329,26 +348,36 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 
 	}
 	a := analyze.New(acfg)
-	fd := newFeeder(a)
-	r, err := in.open(stdin)
-	if err != nil {
-		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
-		return exitRuntime
+	var d *dissect.Dissector
+	var runErr error
+	if sf.url != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		fd := newRelayFeeder(a, since)
+		runErr = sf.run(ctx, name, fd, stderr)
+		stop()
+		a.Finish(fd.last)
+	} else {
+		fd := newFeeder(a)
+		r, err := in.open(stdin)
+		if err != nil {
+			fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
+			return exitRuntime
+		}
+		defer r.Close()
+		d = dissect.NewWithSink(cfg, fd)
+		opt := dissect.RunOptions{Workers: in.jobs}
+		prog := newProgress(stderr, in.read, *showProgress)
+		if prog != nil {
+			opt.OnPacket, opt.Between = prog.onPacket, func() bool { prog.between(); return false }
+		}
+		runErr = d.RunSource(r, opt)
+		prog.done()
+		d.Finish()
+		keyHint(stderr, name, d, ks)
+		last := fd.last
+		captureGaps(a, d, ev)
+		a.Finish(last)
 	}
-	defer r.Close()
-	d := dissect.NewWithSink(cfg, fd)
-	opt := dissect.RunOptions{Workers: in.jobs}
-	prog := newProgress(stderr, in.read, *showProgress)
-	if prog != nil {
-		opt.OnPacket, opt.Between = prog.onPacket, func() bool { prog.between(); return false }
-	}
-	runErr := d.RunSource(r, opt)
-	prog.done()
-	d.Finish()
-	keyHint(stderr, name, d, ks)
-	last := fd.last
-	captureGaps(a, d, ev)
-	a.Finish(last)
 	if runErr != nil {
 		fmt.Fprintf(stderr, "ompscope %s: %v (the analysis covers everything before it)\n", name, runErr)
 	}
@@ -404,7 +433,11 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	}
 	var rerr error
 	if *reportPath != "" {
-		rerr = writeReport(rout, a, reportInfo(&in, d), stderr)
+		info := reportInfo(&in, d)
+		if sf.url != "" {
+			info.Title = "stream " + sf.stream + " (" + sf.sensors + ")"
+		}
+		rerr = writeReport(rout, a, info, stderr)
 	}
 	if len(atIns) == 0 && *diff == "" && *timeline != "-" && !reportMode {
 		if f == "json" {

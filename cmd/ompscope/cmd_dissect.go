@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 
 func init() {
@@ -33,8 +35,22 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	count := fs.Uint64P("count", "c", 0, "stop after this many packets (0: no limit), as tshark -c")
 	quiet := fs.BoolP("quiet", "q", false, "decrypt and decode, print no message (with --stats: only the summary)")
 	export := fs.String("export-decrypted", "", "also write every record read (decrypted, or sent in the clear; those -Y keeps) to FILE as pcapng of exported PDUs: Wireshark opens it with no key and hands the plaintext to the \"ompscope\" dissector (dissect/wireshark/ompscope.lua); each packet's comment names its source frame")
+	var pf publishFlags
+	addPublishFlags(fs, &pf)
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
+	}
+	if err := pf.check(fs); err != nil {
+		fmt.Fprintf(stderr, "ompscope dissect: %v\n", err)
+		return exitUsage
+	}
+	if pf.url != "" {
+		for _, n := range []string{"format", "verbose", "payload", "display-filter", "export-decrypted", "count"} {
+			if fs.Changed(n) {
+				fmt.Fprintf(stderr, "ompscope dissect: --%s does not go with --publish (a sensor publishes every record)\n", n)
+				return exitUsage
+			}
+		}
 	}
 	yf, err := displayFilter(*yexpr)
 	if err != nil {
@@ -84,6 +100,9 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ompscope dissect: --export-decrypted: %v\n", err)
 			return exitRuntime
 		}
+	}
+	if pf.url != "" {
+		return dissectPublish(&pf, &in, cfg, r, ks, *stats, *showProgress, stderr)
 	}
 	d := dissect.New(cfg, func(e *dissect.Event) {
 		if *quiet && ex == nil {
@@ -167,4 +186,47 @@ func unreadable(d *dissect.Dissector) bool {
 		failed += st.Truncated[l] + st.Malformed[l]
 	}
 	return failed+st.UnsupportedLink > 0
+}
+
+// dissectPublish is dissect --publish: the capture's records, gaps,
+// session ends and clock go to the stream as a sensor's envelopes.
+func dissectPublish(pf *publishFlags, in *inputFlags, cfg dissect.Config, r capSource, ks *tlsdec.KeyStore,
+	stats, showProgress bool, stderr io.Writer) int {
+	ev := &evictions{}
+	ev.hook(&cfg)
+	var mu sync.Mutex
+	so, err := pf.start(false, stderr, &mu)
+	if err != nil {
+		fmt.Fprintf(stderr, "ompscope dissect: --publish: %v\n", err)
+		return exitRuntime
+	}
+	d := dissect.NewWithSink(cfg, so.enc)
+	opt := dissect.RunOptions{Workers: in.jobs}
+	prog := newProgress(stderr, in.read, showProgress)
+	if prog != nil {
+		opt.OnPacket, opt.Between = prog.onPacket, func() bool { prog.between(); return false }
+	}
+	runErr := d.RunSource(r, opt)
+	prog.done()
+	d.Finish()
+	keyHint(stderr, "dissect", d, ks)
+	perr := so.finish(captureGapList(d, ev))
+	if runErr != nil {
+		fmt.Fprintf(stderr, "ompscope dissect: %v (everything before it was published)\n", runErr)
+	}
+	if stats {
+		d.WriteStats(stderr)
+	}
+	if perr != nil {
+		fmt.Fprintf(stderr, "ompscope dissect: --publish: %v\n", perr)
+		return exitRuntime
+	}
+	if runErr != nil {
+		return exitRuntime
+	}
+	if unreadable(d) {
+		fmt.Fprintln(stderr, "ompscope dissect: no record of any control connection could be read")
+		return exitUnread
+	}
+	return exitOK
 }

@@ -52,12 +52,18 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	snaplen := fs.Int("snaplen", 0, "bytes captured per packet (default 262144)")
 	promisc := fs.Bool("promisc", false, "put the interface in promiscuous mode")
 	retention := fs.Duration("retention", time.Hour, "keep table history this long in capture time, so memory stays bounded on a long capture (at least the longest detector window, 1m by default; 0: keep all)")
+	var pf publishFlags
+	addPublishFlags(fs, &pf)
 	statusEvery := fs.Duration("status", 5*time.Second, "interval of the status line on stderr (0: never; only on a terminal unless --status is given)")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
 	}
 	if *iface == "" {
 		fmt.Fprintln(stderr, "ompscope sniff: -i IFACE is required")
+		return exitUsage
+	}
+	if err := pf.check(fs); err != nil {
+		fmt.Fprintf(stderr, "ompscope sniff: %v\n", err)
 		return exitUsage
 	}
 	if *view != "events" && *view != "dissect" {
@@ -207,7 +213,19 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			bw.Flush()
 		}
 	}
-	d := dissect.NewWithSink(cfg, sink)
+	ev := &evictions{}
+	ev.hook(&cfg)
+	var out dissect.InfoSink = sink
+	var so *sensorOut
+	if pf.url != "" {
+		// a sensor: what it decodes goes to the stream as well
+		if so, err = pf.start(true, stderr, &errMu); err != nil {
+			fmt.Fprintf(stderr, "ompscope sniff: --publish: %v\n", err)
+			return exitRuntime
+		}
+		out = teeSink{sink, so.enc}
+	}
+	d := dissect.NewWithSink(cfg, out)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -261,7 +279,19 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	d.Retry()
 	d.Finish()
 	keyHint(stderr, "sniff", d, ks)
+	gaps := captureGapList(d, ev)
+	for _, g := range gaps {
+		a.CaptureGap(g)
+	}
 	a.Finish(time.Now())
+	if so != nil {
+		if err := so.finish(gaps); err != nil {
+			fmt.Fprintf(stderr, "ompscope sniff: --publish: %v\n", err)
+			if runErr == nil {
+				runErr = err
+			}
+		}
+	}
 	if showStatus {
 		fmt.Fprintln(stderr)
 	}

@@ -202,3 +202,8 @@ func keyHint(stderr io.Writer, cmd string, d *dissect.Dissector, ks *tlsdec.KeyS
 	fmt.Fprintf(stderr, "ompscope %s: %d record(s) of %d session(s) could not be decrypted: the keys given do not "+
 		"include theirs (dissect --stats names the client random each session needs).\n", cmd, recs, n)
 }
+
+// hasKeys reports whether any key or port flag was given.
+func (f *inputFlags) hasKeys() bool {
+	return len(f.keylogs)+len(f.psks)+len(f.rsaKeys)+len(f.dtlsPort)+len(f.tlsPort) > 0 || f.noHeur
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect/live"
 	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/relay/natstest"
 	"github.com/ompscope/ompscope/dissect/sdwan"
 	"github.com/ompscope/ompscope/pcaps/manifest"
 )
@@ -108,8 +109,18 @@ func TestSniffLoopback(t *testing.T) {
 	os.WriteFile(keys, nil, 0o644)
 	wfile := filepath.Join(dir, "live.pcapng")
 
-	sniff := exec.Command(bin, "sniff", "-i", "lo", "-f", "(udp or tcp) and net 127.97.0.0/16", "--keylog", keys,
-		"-w", wfile, "-T", "json", "--view", "events")
+	args := []string{"sniff", "-i", "lo", "-f", "(udp or tcp) and net 127.97.0.0/16", "--keylog", keys,
+		"-w", wfile, "-T", "json", "--view", "events"}
+	// a live sensor too, when nats-server is here (.ci/run installs it):
+	// the central analysis of what it published is checked below
+	natsURL := ""
+	if _, err := exec.LookPath("nats-server"); err == nil {
+		natsURL = natstest.Start(t).URL()
+		args = append(args, "--publish", natsURL, "--sensor", "lo-sensor", "--stream", "LIVE")
+	} else {
+		t.Log("nats-server is not installed: sniff --publish is not checked")
+	}
+	sniff := exec.Command(bin, args...)
 	var sout, serr bytes.Buffer
 	sniff.Stdout, sniff.Stderr = &sout, &serr
 	if err := sniff.Start(); err != nil {
@@ -175,6 +186,18 @@ func TestSniffLoopback(t *testing.T) {
 		t.Fatalf("analyze -r live.pcapng: %v", err)
 	}
 	diffKeys(t, "-w file vs offline", want, sessionEnds(t, "-w file", eventKeys(t, reOut)))
+	if natsURL != "" {
+		if !strings.Contains(serr.String(), "to stream LIVE as sensor lo-sensor") {
+			t.Errorf("sniff --publish did not report what it published: %s", serr.String())
+		}
+		var cout, cerr bytes.Buffer
+		central := exec.Command(bin, "analyze", "--subscribe", natsURL, "--stream", "LIVE", "--idle-exit", "1s", "--timeline", "-")
+		central.Stdout, central.Stderr = &cout, &cerr
+		if err := central.Run(); err != nil {
+			t.Fatalf("analyze --subscribe: %v\n%s", err, cerr.String())
+		}
+		diffKeys(t, "analyze --subscribe (sniff --publish) vs offline", want, sessionEnds(t, "central", eventKeys(t, cout.Bytes())))
+	}
 	checkSecretsFirst(t, bin, wfile, filepath.Join(dir, "out", "alert-teardown.manifest.json"))
 }
 

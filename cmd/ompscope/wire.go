@@ -167,6 +167,14 @@ func (e *evictions) hook(cfg *dissect.Config) {
 // not decoded, cut short, malformed, untracked TCP connections, sessions
 // evicted. In a fixed order, so the output is the same on every run.
 func captureGaps(a *analyze.Analyzer, d *dissect.Dissector, ev *evictions) {
+	for _, g := range captureGapList(d, ev) {
+		a.CaptureGap(g)
+	}
+}
+
+// captureGapList is what captureGaps tells (a sensor publishes it).
+func captureGapList(d *dissect.Dissector, ev *evictions) []analyze.CaptureGap {
+	var out []analyze.CaptureGap
 	st := d.FlowStats()
 	if st.UnsupportedLink > 0 {
 		var lts []string
@@ -174,7 +182,7 @@ func captureGaps(a *analyze.Analyzer, d *dissect.Dissector, ev *evictions) {
 			lts = append(lts, fmt.Sprintf("%d (%s) ×%d", int(lt), lt, n))
 		}
 		slices.Sort(lts)
-		a.CaptureGap(analyze.CaptureGap{Reason: "unsupported-link", Count: st.UnsupportedLink, Unit: "packet", Of: st.Packets,
+		out = append(out, analyze.CaptureGap{Reason: "unsupported-link", Count: st.UnsupportedLink, Unit: "packet", Of: st.Packets,
 			What:   "have a link type ompscope does not decode",
 			Detail: "link types in the capture: " + strings.Join(lts, ", ")})
 	}
@@ -198,22 +206,23 @@ func captureGaps(a *analyze.Analyzer, d *dissect.Dissector, ev *evictions) {
 	}
 	if trunc > 0 {
 		det, frames := problem(true)
-		a.CaptureGap(analyze.CaptureGap{Reason: "truncated", Count: trunc, Unit: "packet", Of: st.Packets,
+		out = append(out, analyze.CaptureGap{Reason: "truncated", Count: trunc, Unit: "packet", Of: st.Packets,
 			What: "were cut short before their DTLS/TLS payload (a small snap length?)", Detail: det, Frames: frames})
 	}
 	if bad > 0 {
 		det, frames := problem(false)
-		a.CaptureGap(analyze.CaptureGap{Reason: "malformed", Count: bad, Unit: "packet", Of: st.Packets,
+		out = append(out, analyze.CaptureGap{Reason: "malformed", Count: bad, Unit: "packet", Of: st.Packets,
 			What: "are malformed below the DTLS/TLS layer", Detail: det, Frames: frames})
 	}
 	if st.TCPConnLimit > 0 {
-		a.CaptureGap(analyze.CaptureGap{Reason: "untracked-connections", Count: st.TCPConnLimit, Unit: "packet", Of: st.Packets,
+		out = append(out, analyze.CaptureGap{Reason: "untracked-connections", Count: st.TCPConnLimit, Unit: "packet", Of: st.Packets,
 			What: "belong to TCP connections past the reassembler's cap"})
 	}
 	if ev != nil && ev.n > 0 {
-		a.CaptureGap(analyze.CaptureGap{Reason: "sessions-evicted", Count: ev.n, Unit: "session",
+		out = append(out, analyze.CaptureGap{Reason: "sessions-evicted", Count: ev.n, Unit: "session",
 			What:   "were evicted from the full session table (their later records could not be decrypted)",
 			Detail: fmt.Sprintf("%d of them had decrypted records (a full table gives up sessions that decrypt last)", ev.proven),
 			Frames: ev.frames, First: ev.first, Last: ev.last})
 	}
+	return out
 }

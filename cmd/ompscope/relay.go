@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ompscope/ompscope/analyze"
+	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/relay"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+// ---- the sensor side: dissect --publish, sniff --publish
+
+type publishFlags struct {
+	url      string
+	sensor   string
+	stream   string
+	replicas int
+	wait     time.Duration
+	ackWait  time.Duration
+	buffer   int
+}
+
+func addPublishFlags(fs *pflag.FlagSet, p *publishFlags) {
+	fs.StringVar(&p.url, "publish", "", "publish the decoded control messages to a NATS JetStream server (nats://HOST:4222; docs/scale-out.md) instead of printing them")
+	fs.StringVar(&p.sensor, "sensor", "", "with --publish: this sensor's name, its subject in the stream (default: the host name)")
+	fs.StringVar(&p.stream, "stream", relay.DefaultStream, "with --publish: the JetStream stream (made, file-backed, if absent)")
+	fs.IntVar(&p.replicas, "replicas", 1, "with --publish: the stream's replicas when this sensor creates it (a cluster: 3)")
+	fs.DurationVar(&p.wait, "publish-wait", 30*time.Second, "with --publish: how long to wait at the end for the server to acknowledge everything")
+	fs.DurationVar(&p.ackWait, "publish-ack-wait", 5*time.Second, "with --publish: how long the server's acknowledgement of a message is awaited before it is sent again (the stream drops the copy it already has)")
+	fs.IntVar(&p.buffer, "publish-buffer", 8192, "with --publish: envelopes kept until the server acknowledges them (then a file waits; a live capture drops, counts and reports)")
+}
+
+// check validates the flags before anything is read.
+func (p *publishFlags) check(fs *pflag.FlagSet) error {
+	if p.url == "" {
+		for _, n := range []string{"sensor", "stream", "replicas", "publish-wait", "publish-ack-wait", "publish-buffer"} {
+			if fs.Changed(n) {
+				return fmt.Errorf("--%s goes with --publish", n)
+			}
+		}
+		return nil
+	}
+	if p.sensor == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			h = "sensor"
+		}
+		p.sensor = relay.SensorName(h)
+	}
+	if err := relay.CheckName("--sensor", p.sensor); err != nil {
+		return err
+	}
+	if err := relay.CheckName("--stream", p.stream); err != nil {
+		return err
+	}
+	if p.replicas < 1 || p.replicas > 5 {
+		return fmt.Errorf("--replicas %d: JetStream takes 1 to 5", p.replicas)
+	}
+	if p.ackWait <= 0 || p.wait < 0 {
+		return fmt.Errorf("--publish-ack-wait must be more than 0, --publish-wait at least 0")
+	}
+	if p.buffer < 1 {
+		return fmt.Errorf("--publish-buffer %d: must be at least 1", p.buffer)
+	}
+	return nil
+}
+
+// sensorOut is a running sensor: the encoder the dissector feeds and the
+// publisher it hands envelopes to.
+type sensorOut struct {
+	enc    *relay.Encoder
+	pub    *relay.Publisher
+	flags  *publishFlags
+	stderr io.Writer
+	mu     *sync.Mutex // stderr
+}
+
+func (p *publishFlags) start(live bool, stderr io.Writer, mu *sync.Mutex) (*sensorOut, error) {
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, "ompscope: --publish: "+format+"\n", args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pub, err := relay.Dial(ctx, relay.PublishConfig{URL: p.url, Stream: p.stream, Sensor: p.sensor, Replicas: p.replicas,
+		MaxPending: p.buffer, Block: !live, AckWait: p.ackWait, Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	s := &sensorOut{pub: pub, flags: p, stderr: stderr, mu: mu}
+	s.enc = &relay.Encoder{Out: pub.Publish}
+	if live {
+		s.enc.Full = pub.Full
+	}
+	return s, nil
+}
+
+// finish sends the run's end (with what of the capture could not be
+// read), waits for the acknowledgements and says what was published.
+func (s *sensorOut) finish(gaps []analyze.CaptureGap) error {
+	var rg []relay.CaptureGap
+	for _, g := range gaps {
+		rg = append(rg, relay.CaptureGap{Reason: g.Reason, Count: g.Count, Of: g.Of, Unit: g.Unit, What: g.What,
+			Detail: g.Detail, Frames: g.Frames, First: g.First, Last: g.Last})
+	}
+	s.enc.Finish(rg)
+	ctx, cancel := context.WithTimeout(context.Background(), s.flags.wait)
+	defer cancel()
+	err := s.pub.Close(ctx)
+	st := s.pub.Stats()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.stderr, "published %d envelopes (%d bytes) to stream %s as sensor %s: %d acknowledged (%d the stream already had), %d sent again",
+		st.Published, st.Bytes, s.flags.stream, s.flags.sensor, st.Acked, st.Duplicates, st.Resent)
+	if n := s.enc.Lost(); n > 0 {
+		fmt.Fprintf(s.stderr, "; %d events dropped while the server could not take them (reported to the analyzer)", n)
+	}
+	fmt.Fprintln(s.stderr)
+	return err
+}
+
+// teeSink feeds two sinks (sniff: the local analyzer and the publisher).
+type teeSink struct{ a, b dissect.InfoSink }
+
+func (t teeSink) Record(e *dissect.Event) { t.a.Record(e); t.b.Record(e) }
+func (t teeSink) Gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
+	t.a.Gap(s, r, n)
+	t.b.Gap(s, r, n)
+}
+func (t teeSink) SessionEnd(s *tlsdec.Session, tm time.Time, frame uint64, why string) {
+	t.a.SessionEnd(s, tm, frame, why)
+	t.b.SessionEnd(s, tm, frame, why)
+}
+func (t teeSink) Tick(tm time.Time) { t.a.Tick(tm); t.b.Tick(tm) }
+func (t teeSink) SessionInfo(s *tlsdec.Session, tm time.Time, frame uint64) {
+	t.a.SessionInfo(s, tm, frame)
+	t.b.SessionInfo(s, tm, frame)
+}
+
+// ---- the central side: analyze --subscribe
+
+type subscribeFlags struct {
+	url      string
+	stream   string
+	since    string
+	idleExit time.Duration
+	lateness time.Duration
+	holeWait time.Duration
+	sensors  string // after run: the sensors read, for titles
+}
+
+func addSubscribeFlags(fs *pflag.FlagSet, s *subscribeFlags) {
+	fs.StringVar(&s.url, "subscribe", "", "analyze what sensors publish to a NATS JetStream server (nats://HOST:4222) instead of a capture: every sensor merged in capture-time order, from the stream's start (docs/scale-out.md)")
+	fs.StringVar(&s.stream, "stream", relay.DefaultStream, "with --subscribe: the JetStream stream")
+	fs.StringVar(&s.since, "since", "", "with --subscribe: analyze only what was captured from TIME on (RFC 3339; the stream is read from its start)")
+	fs.DurationVar(&s.idleExit, "idle-exit", 0, "with --subscribe: stop and print the summary once nothing new has arrived for this long (0: run until SIGINT/SIGTERM)")
+	fs.DurationVar(&s.lateness, "lateness", 2*time.Second, "with --subscribe: how far (capture time) a live sensor may lag the newest one and still hold the merge back; later messages are analyzed late and counted")
+	fs.DurationVar(&s.holeWait, "hole-wait", 30*time.Second, "with --subscribe: how long a missing message of a sensor is awaited before going on without it (counted)")
+}
+
+func (s *subscribeFlags) check(fs *pflag.FlagSet) (time.Time, error) {
+	if s.url == "" {
+		for _, n := range []string{"stream", "since", "idle-exit", "lateness", "hole-wait"} {
+			if fs.Changed(n) {
+				return time.Time{}, fmt.Errorf("--%s goes with --subscribe", n)
+			}
+		}
+		return time.Time{}, nil
+	}
+	if err := relay.CheckName("--stream", s.stream); err != nil {
+		return time.Time{}, err
+	}
+	if s.idleExit < 0 || s.lateness < 0 || s.holeWait < 0 {
+		return time.Time{}, fmt.Errorf("--idle-exit, --lateness and --hole-wait take 0 or more")
+	}
+	if s.since == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.since)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--since %s: not an RFC 3339 time (2026-12-02T10:00:00Z)", s.since)
+	}
+	return t, nil
+}
+
+// relayFeeder is the feeder of the central side: envelopes in, analyze
+// inputs out, with the records decoded by the dissector's own codec.
+type relayFeeder struct {
+	a       *analyze.Analyzer
+	dec     dissect.MessageDecoder
+	infos   map[relayKey]*analyze.SessionInfo
+	since   time.Time
+	last    time.Time
+	skipped uint64 // before --since
+	unknown uint64 // events of a session whose facts never came
+	in      analyze.Input
+}
+
+type relayKey struct {
+	sensor   string
+	run, num uint64
+}
+
+func newRelayFeeder(a *analyze.Analyzer, since time.Time) *relayFeeder {
+	return &relayFeeder{a: a, infos: map[relayKey]*analyze.SessionInfo{}, since: since}
+}
+
+func (f *relayFeeder) info(r *relay.Released) *analyze.SessionInfo {
+	si := f.infos[relayKey{r.Sensor, r.Env.Run, r.Env.Session}]
+	if si == nil {
+		// its facts were lost (a sensor's dropped events): a session
+		// known by its number only
+		f.unknown++
+		si = &analyze.SessionInfo{ID: fmt.Sprintf("%s:%d#%d", r.Sensor, r.Env.Run, r.Env.Session)}
+		f.setInfo(r, si)
+	}
+	return si
+}
+
+func (f *relayFeeder) setInfo(r *relay.Released, si *analyze.SessionInfo) {
+	if len(f.infos) >= maxInfos {
+		clear(f.infos)
+	}
+	f.infos[relayKey{r.Sensor, r.Env.Run, r.Env.Session}] = si
+}
+
+func relayCert(c *relay.Cert) *analyze.Certificate {
+	if c == nil {
+		return nil
+	}
+	out := &analyze.Certificate{Time: c.Time, Frame: c.Frame, Empty: c.Empty, Subject: c.Subject, Issuer: c.Issuer,
+		SubjectEmpty: c.SubjectEmpty, SelfSigned: c.SelfSigned, ParseError: c.ParseError}
+	if !c.Empty {
+		out.SHA256 = hex.EncodeToString(c.SHA256[:])
+	}
+	return out
+}
+
+func (f *relayFeeder) deliver(r *relay.Released) {
+	e := r.Env
+	before := !f.since.IsZero() && e.Time.Before(f.since)
+	switch e.Kind {
+	case relay.KindSession:
+		fa := e.Info
+		si := &analyze.SessionInfo{ID: fa.ID, Client: fa.Client, Server: fa.Server, Transport: fa.Transport,
+			Suite: fa.Suite, Version: fa.Version, KeySource: fa.KeySource, NullCipher: fa.NullCipher,
+			ClientCert: relayCert(fa.ClientCert), ServerCert: relayCert(fa.ServerCert)}
+		f.setInfo(r, si)
+		if e.Announce && !before {
+			f.a.SessionSeen(si, e.Time, e.Frame)
+		}
+		return
+	case relay.KindFinish:
+		for _, g := range e.Gaps {
+			det := "sensor " + r.Sensor
+			if g.Detail != "" {
+				det += ": " + g.Detail
+			}
+			f.a.CaptureGap(analyze.CaptureGap{Reason: g.Reason, Count: g.Count, Of: g.Of, Unit: g.Unit, What: g.What,
+				Detail: det, Frames: g.Frames, First: g.First, Last: g.Last})
+		}
+		return
+	case relay.KindLoss:
+		f.a.CaptureGap(analyze.CaptureGap{Reason: "sensor-dropped", Count: e.Count, Unit: "event",
+			What:   "were dropped by sensor " + r.Sensor + " (its server could not take them: its publishing buffer was full)",
+			Detail: "sensor " + r.Sensor, First: e.Start, Last: e.Time})
+		return
+	}
+	if before {
+		f.skipped++
+		return
+	}
+	if e.Time.After(f.last) {
+		f.last = e.Time
+	}
+	switch e.Kind {
+	case relay.KindTick:
+		f.a.Advance(e.Time)
+	case relay.KindRecord:
+		m := f.dec.Decode(e.Plaintext)
+		f.in = analyze.Input{Time: e.Time, Frame: e.Frame, Session: f.info(r), FromClient: !e.FromServer,
+			VDaemon: m.VDaemon, OMP: m.OMP, Err: m.Err, Header: m.Header}
+		f.a.Message(&f.in)
+	case relay.KindGap:
+		f.a.Gap(&analyze.Gap{Time: e.Time, Start: e.Start, Frame: e.Frame, Session: f.info(r), Dir: analyze.DirUnknown,
+			Reason: e.Reason, Records: int(min(e.Records, 1<<31))})
+	case relay.KindEnd:
+		f.a.SessionEnd(f.info(r), e.Time, e.Why)
+	}
+}
+
+// run is the central side: it reads the stream until ctx ends or
+// --idle-exit, feeding the analyzer, then tells the analyzer what never
+// arrived and says on stderr what it read (cmd names the command).
+func (s *subscribeFlags) run(ctx context.Context, cmd string, fd *relayFeeder, stderr io.Writer) error {
+	var mu sync.Mutex
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, "ompscope "+cmd+": --subscribe: "+format+"\n", args...)
+	}
+	st, err := relay.Subscribe(ctx, relay.SubscribeConfig{URL: s.url, Stream: s.stream, Lateness: s.lateness,
+		HoleWait: s.holeWait, IdleExit: s.idleExit, Logf: logf}, fd.deliver)
+	if err != nil {
+		return err
+	}
+	if st.Missing > 0 {
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-missing", Count: st.Missing, Unit: "message",
+			What: "of the sensors never reached the analyzer (awaited --hole-wait, then given up)"})
+	}
+	if st.Bad > 0 {
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-bad", Count: st.Bad, Unit: "message",
+			What: "on the stream's subjects are not envelopes this ompscope reads", Detail: "the first: " + st.BadFirst[0]})
+	}
+	s.sensors = strings.Join(st.Sensors, ", ")
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Fprintf(stderr, "ompscope "+cmd+": --subscribe: %d envelopes (%d bytes) from %d sensor(s): %s; %d duplicates dropped, %d missing, %d late, %d bad",
+		st.Envelopes, st.Bytes, len(st.Sensors), strings.Join(st.Sensors, ", "), st.Duplicates, st.Missing, st.Late, st.Bad)
+	if fd.skipped > 0 {
+		fmt.Fprintf(stderr, ", %d before --since", fd.skipped)
+	}
+	if st.Envelopes > 0 {
+		fmt.Fprintf(stderr, "; from the server to the analysis: median %s, 99%% %s, max %s", st.LatencyP50.Round(time.Microsecond),
+			st.LatencyP99.Round(time.Microsecond), st.LatencyMax.Round(time.Microsecond))
+	}
+	fmt.Fprintln(stderr)
+	return nil
+}

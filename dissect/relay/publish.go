@@ -1,0 +1,357 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultStream is the JetStream stream sensors publish to.
+const DefaultStream = "OMPSCOPE"
+
+// Subject is the subject of a sensor's envelopes in a stream:
+// ompscope.<stream, lower case>.<sensor>. A stream made by a sensor takes
+// ompscope.<stream>.* (every sensor).
+func Subject(stream, sensor string) string {
+	return "ompscope." + strings.ToLower(stream) + "." + sensor
+}
+
+func subjects(stream string) string { return "ompscope." + strings.ToLower(stream) + ".*" }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// CheckName checks a sensor or stream name: 1 to 64 letters, digits, '-'
+// or '_' (a NATS subject token and stream name).
+func CheckName(what, s string) error {
+	if !nameRE.MatchString(s) {
+		return fmt.Errorf("%s %q: use 1 to 64 letters, digits, '-' or '_'", what, s)
+	}
+	return nil
+}
+
+// SensorName makes a sensor name from a host name: its first label, with
+// any other character than a letter, digit, '-' or '_' replaced by '_'.
+func SensorName(host string) string {
+	host, _, _ = strings.Cut(host, ".")
+	b := []byte(host)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "sensor"
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+// PublishConfig configures a sensor's publisher.
+type PublishConfig struct {
+	URL    string
+	Stream string // DefaultStream when empty
+	Sensor string
+	// Replicas of the stream when the publisher creates it (default 1).
+	Replicas int
+	// DedupWindow is the stream's duplicate window when the publisher
+	// creates it (default 2 minutes, JetStream's).
+	DedupWindow time.Duration
+	// MaxPending bounds the envelopes published and not yet acknowledged
+	// (default 8192) and MaxPendingBytes their bytes (default 64 MB).
+	MaxPending      int
+	MaxPendingBytes int
+	// Block: wait for room when full (a file replay); else Full reports
+	// it and the Encoder drops and counts (a live capture cannot wait).
+	Block bool
+	// AckWait is how long an acknowledgement is awaited before the
+	// envelope is sent again (default 5 s).
+	AckWait time.Duration
+	// Logf reports connection events (nil: silent).
+	Logf func(format string, args ...any)
+}
+
+// PubStats counts a publisher's work.
+type PubStats struct {
+	Published  uint64 // envelopes handed to the server (first sends)
+	Acked      uint64 // acknowledged by the stream
+	Duplicates uint64 // of them, the stream already had (a re-run, a resend)
+	Resent     uint64 // sent again after a timeout or an error
+	Bytes      uint64 // encoded bytes of the envelopes published
+	Pending    int    // not acknowledged when Close gave up
+}
+
+// Publisher publishes a sensor's envelopes to a JetStream stream,
+// asynchronously, each with a message ID (sensor:run:session:seq) that
+// makes a resend or a re-run of the same capture a duplicate the stream
+// drops. Envelopes not yet acknowledged are kept (bounded) and sent again
+// after a timeout or a reconnection.
+type Publisher struct {
+	cfg     PublishConfig
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	subject string
+	pend    []pending // oldest first
+	head    int
+	bytes   int
+	st      PubStats
+	lastErr error
+}
+
+type pending struct {
+	id   string
+	data []byte
+	fut  jetstream.PubAckFuture // nil: not sent (the send failed)
+	// what wait received from fut (its channels give one value)
+	ack *jetstream.PubAck
+	err error
+}
+
+// Dial connects, makes sure the stream exists (creating it with the
+// config's replicas and duplicate window), and returns the publisher.
+func Dial(ctx context.Context, cfg PublishConfig) (*Publisher, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	if err := CheckName("stream", cfg.Stream); err != nil {
+		return nil, err
+	}
+	if err := CheckName("sensor", cfg.Sensor); err != nil {
+		return nil, err
+	}
+	cfg.MaxPending = cmpOr(cfg.MaxPending, 8192)
+	cfg.MaxPendingBytes = cmpOr(cfg.MaxPendingBytes, 64<<20)
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 5 * time.Second
+	}
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	nc, err := nats.Connect(cfg.URL, nats.Name("ompscope sensor "+cfg.Sensor), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond), nats.Timeout(5*time.Second),
+		nats.ReconnectBufSize(cfg.MaxPendingBytes),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logf("disconnected from the server: %v", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { logf("reconnected to %s", c.ConnectedUrlRedacted()) }))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", redact(cfg.URL), err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending*2),
+		jetstream.WithPublishAsyncTimeout(cfg.AckWait))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	p := &Publisher{cfg: cfg, nc: nc, js: js, subject: Subject(cfg.Stream, cfg.Sensor)}
+	if err := EnsureStream(ctx, js, cfg.Stream, cfg.Replicas, cfg.DedupWindow); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func cmpOr(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// redact drops a password from a URL for messages.
+func redact(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "…@" + u[i+1:]
+		}
+	}
+	return u
+}
+
+// EnsureStream makes sure the stream exists and takes the sensors'
+// subjects; it creates it (file storage) when it does not.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int, dedup time.Duration) error {
+	want := subjects(stream)
+	s, err := js.Stream(ctx, stream)
+	if err == nil {
+		for _, sub := range s.CachedInfo().Config.Subjects {
+			if sub == want || sub == ">" || sub == "ompscope.>" || sub == "ompscope."+strings.ToLower(stream)+".>" {
+				return nil
+			}
+		}
+		return fmt.Errorf("stream %s exists but does not take the subjects %s (its subjects: %s)", stream, want,
+			strings.Join(s.CachedInfo().Config.Subjects, ", "))
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	if replicas <= 0 {
+		replicas = 1
+	}
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{want},
+		Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: dedup})
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("creating stream %s: %w", stream, err)
+	}
+	return nil
+}
+
+// MsgID is an envelope's message ID: the same for the same envelope of
+// the same capture, whichever run sent it.
+func MsgID(sensor string, e *Envelope) string {
+	return fmt.Sprintf("%s:%d:%d:%d", sensor, e.Run, e.Session, e.Seq)
+}
+
+// Full reports whether the publisher holds as many unacknowledged
+// envelopes as it may.
+func (p *Publisher) Full() bool {
+	p.reap()
+	return len(p.pend)-p.head >= p.cfg.MaxPending || p.bytes >= p.cfg.MaxPendingBytes
+}
+
+// Publish encodes and sends e. With Block it waits while the publisher
+// is full; otherwise the caller asks Full first (the Encoder does).
+func (p *Publisher) Publish(e *Envelope) {
+	data := e.Append(make([]byte, 0, 64+len(e.Plaintext)))
+	pe := pending{id: MsgID(p.cfg.Sensor, e), data: data}
+	p.send(&pe)
+	p.pend = append(p.pend, pe)
+	p.bytes += len(data)
+	p.st.Published++
+	p.st.Bytes += uint64(len(data))
+	if p.cfg.Block {
+		for p.Full() {
+			p.wait(time.Now().Add(p.cfg.AckWait))
+		}
+	}
+}
+
+func (p *Publisher) send(pe *pending) {
+	m := nats.NewMsg(p.subject)
+	m.Data = pe.data
+	f, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(pe.id), jetstream.WithExpectStream(p.cfg.Stream))
+	if err != nil {
+		p.lastErr = err
+		f = nil
+	}
+	pe.fut = f
+}
+
+// reap takes the acknowledged envelopes off the head of the queue and
+// sends again those whose send failed or timed out.
+func (p *Publisher) reap() {
+	for p.head < len(p.pend) {
+		pe := &p.pend[p.head]
+		if pe.fut == nil {
+			if p.nc.Status() != nats.CONNECTED {
+				return
+			}
+			p.st.Resent++
+			p.send(pe)
+			if pe.fut == nil {
+				return
+			}
+		}
+		if pe.ack == nil && pe.err == nil {
+			select {
+			case pe.ack = <-pe.fut.Ok():
+			case pe.err = <-pe.fut.Err():
+			default:
+				p.compact()
+				return
+			}
+		}
+		if pe.ack != nil {
+			p.st.Acked++
+			if pe.ack.Duplicate {
+				p.st.Duplicates++
+			}
+			p.bytes -= len(pe.data)
+			*pe = pending{}
+			p.head++
+			continue
+		}
+		p.lastErr = pe.err
+		pe.fut, pe.err = nil, nil // sent again on the next pass, once connected
+		if p.nc.Status() != nats.CONNECTED {
+			return
+		}
+	}
+	p.compact()
+}
+
+func (p *Publisher) compact() {
+	if p.head > 0 && p.head*2 >= len(p.pend) {
+		n := copy(p.pend, p.pend[p.head:])
+		clear(p.pend[n:])
+		p.pend = p.pend[:n]
+		p.head = 0
+	}
+}
+
+// wait waits until the oldest envelope is acknowledged or failed, or the
+// deadline.
+func (p *Publisher) wait(deadline time.Time) {
+	p.reap()
+	if p.head >= len(p.pend) {
+		return
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return
+	}
+	pe := &p.pend[p.head]
+	if pe.fut == nil {
+		// not sent: the connection is away; look again shortly
+		time.Sleep(min(d, 50*time.Millisecond))
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case pe.ack = <-pe.fut.Ok():
+	case pe.err = <-pe.fut.Err():
+	case <-t.C:
+	}
+}
+
+// Stats returns the publisher's counts.
+func (p *Publisher) Stats() PubStats {
+	st := p.st
+	st.Pending = len(p.pend) - p.head
+	return st
+}
+
+// Close waits (until ctx ends) for every envelope to be acknowledged,
+// then closes the connection. It returns an error naming how many were
+// not.
+func (p *Publisher) Close(ctx context.Context) error {
+	defer p.nc.Close()
+	for p.head < len(p.pend) {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			dl = time.Now().Add(p.cfg.AckWait)
+		}
+		select {
+		case <-ctx.Done():
+			n := len(p.pend) - p.head
+			if p.lastErr != nil {
+				return fmt.Errorf("%d envelopes not acknowledged by the server (the last error: %v)", n, p.lastErr)
+			}
+			return fmt.Errorf("%d envelopes not acknowledged by the server", n)
+		default:
+		}
+		p.wait(dl)
+	}
+	return nil
+}

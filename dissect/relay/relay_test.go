@@ -1,0 +1,354 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/relay/natstest"
+	"github.com/ompscope/ompscope/dissect/tlsdec"
+)
+
+var t0 = time.Unix(1767265051, 50040000)
+
+// samples has one envelope of each kind with every field set.
+func samples() []Envelope {
+	cert := &Cert{Time: t0, Frame: 7, Subject: "CN=vsmart-1,O=Acme", Issuer: "CN=Acme Root", SelfSigned: true,
+		SHA256: [32]byte{1, 2, 3, 31: 9}, ParseError: ""}
+	return []Envelope{
+		{Kind: KindSession, Run: 1767265051050040000, Seq: 1, Time: t0, Frame: 3, Session: 1, Announce: true,
+			Info: &SessionFacts{ID: "dtls:198.18.0.9:51800>203.0.113.11:12346#3", Client: netip.MustParseAddrPort("198.18.0.9:51800"),
+				Server: netip.MustParseAddrPort("[2001:db8::1]:12346"), Transport: "dtls", Suite: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+				Version: "DTLS 1.2", KeySource: "keylog", NullCipher: true, ClientCert: cert,
+				ServerCert: &Cert{Time: t0, Frame: 5, Empty: true, SubjectEmpty: true, ParseError: "x509: malformed"}}},
+		{Kind: KindSession, Run: 9, Seq: 2, Time: t0, Session: 2, Info: &SessionFacts{ID: "plain:a>b", Transport: "udp"}},
+		{Kind: KindRecord, Run: 9, Seq: 3, Time: t0.Add(time.Millisecond), Frame: 12, Session: 1, FromServer: true, Plaintext: []byte{0x20, 1, 2, 3}},
+		{Kind: KindRecord, Run: 9, Seq: 4, Time: t0, Frame: 13, Session: 1, Plaintext: []byte{}},
+		{Kind: KindGap, Run: 9, Seq: 5, Time: t0, Frame: 14, Session: 1, Reason: "no-key", Records: 7, Start: t0.Add(-time.Hour)},
+		{Kind: KindEnd, Run: 9, Seq: 6, Time: t0, Frame: 15, Session: 1, Why: "close_notify"},
+		{Kind: KindTick, Run: 9, Seq: 7, Time: t0.Add(time.Second)},
+		{Kind: KindLoss, Run: 9, Seq: 8, Time: t0, Count: 1234, Start: t0.Add(-time.Minute)},
+		{Kind: KindFinish, Run: 9, Seq: 9, Time: t0, Gaps: []CaptureGap{{Reason: "truncated", Count: 3, Of: 100, Unit: "packet",
+			What: "were cut short", Detail: "the first at frame 4", Frames: []uint64{4, 8, 1 << 40}, First: t0, Last: t0.Add(time.Second)}}},
+		{Kind: KindFinish, Run: 9, Seq: 10, Time: time.Unix(0, 0)},
+		{Kind: KindTick, Run: 9, Seq: 11, Time: time.Unix(-5, 0)}, // before 1970
+	}
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	for _, e := range samples() {
+		b := e.Append(nil)
+		var got Envelope
+		if err := got.Decode(b); err != nil {
+			t.Fatalf("%s: %v", e.Kind, err)
+		}
+		if e.Plaintext != nil && len(e.Plaintext) == 0 {
+			e.Plaintext = nil // an empty record decodes to an empty slice or nil alike
+			if len(got.Plaintext) == 0 {
+				got.Plaintext = nil
+			}
+		}
+		if !reflect.DeepEqual(norm(got), norm(e)) {
+			t.Errorf("%s: round trip\n got  %+v\n want %+v", e.Kind, got, e)
+		}
+		// every cut is an error naming a field, never a panic
+		for n := range len(b) {
+			var x Envelope
+			err := x.Decode(b[:n])
+			if e.Kind == KindRecord && n >= len(b)-len(e.Plaintext) {
+				continue // a shorter plaintext is still a record
+			}
+			var de *Error
+			if !errors.As(err, &de) || de.Field == "" {
+				t.Errorf("%s cut to %d bytes: %v", e.Kind, n, err)
+			}
+		}
+		// trailing bytes are refused (but a record's plaintext is the rest)
+		if e.Kind != KindRecord {
+			var x Envelope
+			if err := x.Decode(append(b, 0)); err == nil || !strings.Contains(err.Error(), "left over") {
+				t.Errorf("%s with a trailing byte: %v", e.Kind, err)
+			}
+		}
+	}
+}
+
+// norm makes times comparable (the same instant, whatever the zone).
+func norm(e Envelope) Envelope {
+	fix := func(t *time.Time) {
+		if !t.IsZero() {
+			*t = t.UTC()
+		}
+	}
+	fix(&e.Time)
+	fix(&e.Start)
+	if e.Info != nil {
+		f := *e.Info
+		for _, c := range []**Cert{&f.ClientCert, &f.ServerCert} {
+			if *c != nil {
+				cc := **c
+				fix(&cc.Time)
+				*c = &cc
+			}
+		}
+		e.Info = &f
+	}
+	gaps := append([]CaptureGap(nil), e.Gaps...)
+	for i := range gaps {
+		fix(&gaps[i].First)
+		fix(&gaps[i].Last)
+	}
+	e.Gaps = gaps
+	if len(e.Gaps) == 0 {
+		e.Gaps = nil
+	}
+	return e
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	good := (&Envelope{Kind: KindTick, Run: 1, Seq: 1, Time: t0}).Append(nil)
+	for _, c := range []struct {
+		name, want string
+		b          []byte
+	}{
+		{"empty", "magic at offset 0", nil},
+		{"json", "magic at offset 0", []byte(`{"a":1}`)},
+		{"version", "version at offset 2: version 2", append([]byte{'O', 'S', 2}, good[3:]...)},
+		{"kind 0", "kind at offset 3: unknown kind 0", append([]byte{'O', 'S', 1, 0}, good[4:]...)},
+		{"kind 99", "kind at offset 3: unknown kind 99", append([]byte{'O', 'S', 1, 99}, good[4:]...)},
+		{"huge", "more than", make([]byte, MaxEnvelope+1)},
+		{"overlong varint", "run at offset 4", append([]byte{'O', 'S', 1, 5}, bytes.Repeat([]byte{0xff}, 11)...)},
+		{"string past the end", "length", func() []byte {
+			b := (&Envelope{Kind: KindEnd, Run: 1, Seq: 1, Why: "x"}).Append(nil)
+			b[len(b)-2] = 0x7f
+			return b
+		}()},
+		{"bad flag", "not 0 or 1", func() []byte {
+			b := (&Envelope{Kind: KindRecord, Run: 1, Seq: 1}).Append(nil)
+			b[len(b)-1] = 7
+			return b
+		}()},
+		{"too many gaps", "more than 64", func() []byte {
+			b := (&Envelope{Kind: KindFinish, Run: 1, Seq: 1}).Append(nil)
+			return append(b[:len(b)-1], 0x80, 0x08) // 1024 gaps
+		}()},
+	} {
+		var e Envelope
+		err := e.Decode(c.b)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// FuzzDecode: any bytes decode to an envelope or an error, never a
+// panic; what decodes encodes back to bytes that decode to the same.
+func FuzzDecode(f *testing.F) {
+	for _, e := range samples() {
+		f.Add(e.Append(nil))
+	}
+	f.Add([]byte("OS\x01\x07\x01\x01\x00\x00\x00\x7f"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e Envelope
+		if err := e.Decode(b); err != nil {
+			return
+		}
+		b2 := e.Append(nil)
+		var e2 Envelope
+		if err := e2.Decode(b2); err != nil {
+			t.Fatalf("re-encoded envelope does not decode: %v", err)
+		}
+		if !reflect.DeepEqual(norm(e), norm(e2)) {
+			t.Fatalf("round trip changed the envelope:\n%+v\n%+v", e, e2)
+		}
+	})
+}
+
+// TestEncoderLoss: while the publisher is full the encoder drops events,
+// counts them, and then says so in a loss envelope; Seq has no hole and
+// the sessions' facts are sent again before their next event.
+func TestEncoderLoss(t *testing.T) {
+	var got []Envelope
+	full := false
+	enc := &Encoder{Out: func(e *Envelope) {
+		c := *e
+		if c.Info != nil {
+			f := *c.Info
+			c.Info = &f
+		}
+		got = append(got, c)
+	}, Full: func() bool { return full }}
+	s := &tlsdec.Session{ID: "dtls:a>b#1", Transport: "dtls"}
+	rec := func(i int) {
+		enc.Record(&dissect.Event{Time: t0.Add(time.Duration(i) * time.Second), Frame: uint64(i), Session: s, Plaintext: []byte{byte(i)}})
+	}
+	rec(1)
+	rec(2)
+	full = true
+	rec(3)
+	rec(4)
+	enc.Tick(t0.Add(5 * time.Second))
+	full = false
+	rec(6)
+	enc.Finish(nil)
+	var kinds []string
+	for i, e := range got {
+		if e.Seq != uint64(i+1) {
+			t.Errorf("envelope %d has Seq %d", i, e.Seq)
+		}
+		kinds = append(kinds, e.Kind.String())
+	}
+	// dropped: record 3, the facts of the session again and record 4,
+	// the tick; the last tick goes before finish
+	want := "session record record loss session record tick finish"
+	if strings.Join(kinds, " ") != want {
+		t.Errorf("envelopes %v, want %s", kinds, want)
+	}
+	for _, e := range got {
+		if e.Kind == KindLoss && (e.Count != 4 || !e.Start.Equal(t0.Add(3*time.Second))) {
+			t.Errorf("loss: %d from %v", e.Count, e.Start)
+		}
+	}
+	if enc.Lost() != 4 {
+		t.Errorf("Lost %d", enc.Lost())
+	}
+}
+
+// TestEncoderTicks: ticks are thinned to one a second, but a tick the
+// clock passed is sent before an event with an earlier time (a gap
+// reported at the end of a capture), so that the analyzer's clock is
+// where reading the capture would have put it.
+func TestEncoderTicks(t *testing.T) {
+	var got []string
+	enc := &Encoder{Out: func(e *Envelope) { got = append(got, fmt.Sprintf("%s@%d", e.Kind, e.Time.Sub(t0).Milliseconds())) }}
+	for ms := 0; ms <= 2500; ms += 100 {
+		enc.Tick(t0.Add(time.Duration(ms) * time.Millisecond))
+	}
+	s := &tlsdec.Session{ID: "x", LastSeen: t0.Add(2 * time.Second)}
+	enc.Gap(s, tlsdec.ReasonNoKey, 3)
+	enc.Finish(nil)
+	want := "tick@0 tick@1000 tick@2000 tick@2500 session@2000 gap@2000 finish@2500"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(got, " "), want)
+	}
+}
+
+// TestMerger: two sensors' envelopes come interleaved, one sensor's out of
+// order and twice; the merger gives them in capture-time order, each
+// once, and holds a sensor's envelopes while another one may still send
+// earlier ones.
+func TestMerger(t *testing.T) {
+	now := time.Now()
+	m := &Merger{Lateness: 2 * time.Second, HoleWait: time.Second}
+	env := func(run, seq uint64, sec int, k Kind) *Envelope {
+		return &Envelope{Kind: k, Run: run, Seq: seq, Time: t0.Add(time.Duration(sec) * time.Second)}
+	}
+	m.Expect("b")
+	m.Push("a", env(1, 1, 0, KindTick), 5, now)
+	m.Push("a", env(1, 2, 2, KindTick), 4, now)
+	if r := m.Pop(now, false); r != nil {
+		t.Fatalf("released %s@%v while b was awaited", r.Sensor, r.Env.Time)
+	}
+	m.Push("b", env(7, 2, 1, KindTick), 3, now) // out of order
+	m.Push("b", env(7, 1, 0, KindTick), 2, now)
+	m.Push("b", env(7, 1, 0, KindTick), 2, now) // a duplicate
+	m.Push("b", env(7, 3, 3, KindTick), 0, now)
+	var order []string
+	for r := m.Pop(now, false); r != nil; r = m.Pop(now, false) {
+		order = append(order, fmt.Sprintf("%s%d", r.Sensor, r.Env.Time.Sub(t0)/time.Second))
+	}
+	// a is not caught up (4 more in the stream): b's 3 s waits for it
+	if got := strings.Join(order, " "); got != "a0 b0 b1 a2" {
+		t.Errorf("order %s", got)
+	}
+	m.Push("a", env(1, 3, 10, KindFinish), 0, now)
+	for r := m.Pop(now, false); r != nil; r = m.Pop(now, false) {
+		order = append(order, fmt.Sprintf("%s%d", r.Sensor, r.Env.Time.Sub(t0)/time.Second))
+	}
+	if got := strings.Join(order, " "); got != "a0 b0 b1 a2 b3 a10" {
+		t.Errorf("order %s", got)
+	}
+	// a hole in b is awaited HoleWait, then given up
+	m.Push("b", env(7, 5, 12, KindTick), 0, now)
+	if r := m.Pop(now, false); r != nil {
+		t.Errorf("released past a hole: %v", r.Env.Seq)
+	}
+	if r := m.Pop(now.Add(2*time.Second), false); r == nil || r.Env.Seq != 5 {
+		t.Errorf("the hole was not given up: %v", r)
+	}
+	st := m.Stats()
+	if st.Duplicates != 1 || st.Missing != 1 || st.Late != 0 || m.Held() != 0 {
+		t.Errorf("stats %+v, held %d", st, m.Held())
+	}
+	// a live sensor far behind does not hold the others back; what it
+	// sends later is late
+	m2 := &Merger{Lateness: 2 * time.Second}
+	m2.Push("slow", env(1, 1, 0, KindTick), 0, now)
+	m2.Push("fast", env(1, 1, 1, KindTick), 0, now)
+	m2.Pop(now, false)
+	if r := m2.Pop(now, false); r != nil {
+		t.Errorf("fast released while slow is within the lateness: %v", r.Env.Time)
+	}
+	m2.Push("fast", env(1, 2, 5, KindTick), 0, now)
+	if r := m2.Pop(now, false); r == nil || r.Sensor != "fast" {
+		t.Errorf("fast held back by a sensor 5 s behind: %v", r)
+	}
+	m2.Pop(now, false)
+	m2.Push("slow", env(1, 2, 3, KindTick), 0, now)
+	m2.Pop(now, false)
+	if m2.Stats().Late != 1 {
+		t.Errorf("late %d", m2.Stats().Late)
+	}
+}
+
+// TestSubscribeBackPressure: a slow analyzer holds at most Buffer
+// envelopes per sensor; the rest waits in the server, and everything
+// arrives in order, once.
+func TestSubscribeBackPressure(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := context.Background()
+	const n = 20000
+	for _, sensor := range []string{"s1", "s2"} {
+		p, err := Dial(ctx, PublishConfig{URL: srv.URL(), Stream: "BP", Sensor: sensor, Block: true, MaxPending: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= n; i++ {
+			p.Publish(&Envelope{Kind: KindRecord, Run: 1, Seq: uint64(i), Time: t0.Add(time.Duration(i) * time.Millisecond),
+				Plaintext: bytes.Repeat([]byte{byte(i)}, 200)})
+		}
+		if err := p.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got int
+	var last time.Time
+	ordered := true
+	st, err := Subscribe(ctx, SubscribeConfig{URL: srv.URL(), Stream: "BP", Buffer: 64, IdleExit: time.Second}, func(r *Released) {
+		got++
+		if r.Env.Time.Before(last) {
+			ordered = false
+		}
+		last = r.Env.Time
+		if got%1000 == 0 {
+			time.Sleep(20 * time.Millisecond) // a slow analyzer
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 2*n || !ordered || st.Duplicates != 0 || st.Missing != 0 {
+		t.Errorf("delivered %d (want %d), in order %v, stats %+v", got, 2*n, ordered, st.MergeStats)
+	}
+	if st.MaxHeld > 2*64 {
+		t.Errorf("held up to %d envelopes, more than 2 sensors × 64", st.MaxHeld)
+	}
+	t.Logf("held at most %d envelopes", st.MaxHeld)
+}
