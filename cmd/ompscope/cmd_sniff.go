@@ -253,6 +253,9 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			if newKeys.Swap(false) {
 				d.Retry()
 			}
+			if so != nil {
+				so.pub.FlushOlder(50 * time.Millisecond) // a live sensor's batch waits at most this
+			}
 			if showStatus && time.Since(lastStatus) >= *statusEvery {
 				lastStatus = time.Now()
 				st, _ := src.Stats()

@@ -121,8 +121,8 @@ func (s *sensorOut) finish(gaps []analyze.CaptureGap) error {
 	st := s.pub.Stats()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fmt.Fprintf(s.stderr, "published %d envelopes (%d bytes) to stream %s as sensor %s: %d acknowledged (%d the stream already had), %d sent again",
-		st.Published, st.Bytes, s.flags.stream, s.flags.sensor, st.Acked, st.Duplicates, st.Resent)
+	fmt.Fprintf(s.stderr, "published %d envelopes (%d bytes) in %d messages to stream %s as sensor %s: %d acknowledged (%d the stream already had), %d sent again",
+		st.Published, st.Bytes, st.Batches, s.flags.stream, s.flags.sensor, st.Acked, st.Duplicates, st.Resent)
 	if n := s.enc.Lost(); n > 0 {
 		fmt.Fprintf(s.stderr, "; %d events dropped while the server could not take them (reported to the analyzer)", n)
 	}

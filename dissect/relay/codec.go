@@ -2,6 +2,7 @@ package relay
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -471,4 +472,79 @@ func appendCert(dst []byte, c *Cert) []byte {
 	dst = appendBool(dst, c.SelfSigned)
 	dst = append(dst, c.SHA256[:]...)
 	return appendString(dst, c.ParseError)
+}
+
+// A batch is how envelopes travel: one NATS message holds up to
+// BatchMax envelopes (or BatchBytes), each preceded by its length
+// (uvarint), after "OB" and the version. A publish per envelope costs the
+// client and the server about 18 µs each; a batch shares it.
+const (
+	batch0     = 'B'
+	BatchMax   = 64
+	BatchBytes = 64 << 10
+)
+
+// AppendBatchHeader starts a batch.
+func AppendBatchHeader(dst []byte) []byte { return append(dst, magic0, batch0, Version) }
+
+// AppendToBatch adds e to a batch begun with AppendBatchHeader.
+func AppendToBatch(dst []byte, e *Envelope) []byte {
+	// the length first: encode after a 3-byte hole, then move the
+	// envelope if its length takes another size (copy moves overlapping
+	// bytes correctly either way)
+	start := len(dst)
+	dst = append(dst, 0, 0, 0)
+	dst = e.Append(dst)
+	n := len(dst) - start - 3
+	var l [binary.MaxVarintLen64]byte
+	ln := binary.PutUvarint(l[:], uint64(n))
+	if ln > 3 {
+		dst = append(dst, make([]byte, ln-3)...)
+	}
+	if ln != 3 {
+		copy(dst[start+ln:start+ln+n], dst[start+3:start+3+n])
+		dst = dst[:start+ln+n]
+	}
+	copy(dst[start:], l[:ln])
+	return dst
+}
+
+// IsBatch reports whether a message is a batch (else a single envelope).
+func IsBatch(b []byte) bool { return len(b) >= 2 && b[0] == magic0 && b[1] == batch0 }
+
+// SplitBatch calls fn with each envelope of a batch, in order; it stops
+// at the first envelope that does not decode and returns its error (the
+// envelopes before it were given). Plaintexts alias b.
+func SplitBatch(b []byte, fn func(e *Envelope)) error {
+	if len(b) > MaxEnvelope {
+		return &Error{"batch", 0, fmt.Sprintf("%d bytes, more than %d", len(b), MaxEnvelope)}
+	}
+	if !IsBatch(b) || len(b) < 3 {
+		return &Error{"magic", 0, "not an ompscope batch"}
+	}
+	if b[2] != Version {
+		return &Error{"version", 2, fmt.Sprintf("version %d, this ompscope reads version %d", b[2], Version)}
+	}
+	off := 3
+	for i := 0; off < len(b); i++ {
+		if i >= BatchMax {
+			return &Error{"batch", off, fmt.Sprintf("more than %d envelopes", BatchMax)}
+		}
+		n, ln := binary.Uvarint(b[off:])
+		if ln <= 0 || n > uint64(len(b)-off-ln) {
+			return &Error{"envelope length", off, "truncated, overlong or past the batch"}
+		}
+		off += ln
+		e := &Envelope{}
+		if err := e.Decode(b[off : off+int(n)]); err != nil {
+			var de *Error
+			if errors.As(err, &de) {
+				de.Offset += off
+			}
+			return err
+		}
+		off += int(n)
+		fn(e)
+	}
+	return nil
 }

@@ -65,7 +65,8 @@ type PublishConfig struct {
 	// creates it (default 2 minutes, JetStream's).
 	DedupWindow time.Duration
 	// MaxPending bounds the envelopes published and not yet acknowledged
-	// (default 8192) and MaxPendingBytes their bytes (default 64 MB).
+	// (default 8192) and MaxPendingBytes their bytes (default 64 MB); it
+	// is at least BatchMax.
 	MaxPending      int
 	MaxPendingBytes int
 	// Block: wait for room when full (a file replay); else Full reports
@@ -80,12 +81,13 @@ type PublishConfig struct {
 
 // PubStats counts a publisher's work.
 type PubStats struct {
-	Published  uint64 // envelopes handed to the server (first sends)
-	Acked      uint64 // acknowledged by the stream
+	Published  uint64 // envelopes published
+	Batches    uint64 // messages they went in
+	Acked      uint64 // messages acknowledged by the stream
 	Duplicates uint64 // of them, the stream already had (a re-run, a resend)
-	Resent     uint64 // sent again after a timeout or an error
+	Resent     uint64 // messages sent again after a timeout or an error
 	Bytes      uint64 // encoded bytes of the envelopes published
-	Pending    int    // not acknowledged when Close gave up
+	Pending    int    // messages not acknowledged when Close gave up
 }
 
 // Publisher publishes a sensor's envelopes to a JetStream stream,
@@ -101,13 +103,23 @@ type Publisher struct {
 	pend    []pending // oldest first
 	head    int
 	bytes   int
+	envs    int // envelopes in pend
 	st      PubStats
 	lastErr error
+
+	// the batch being filled
+	cur      []byte
+	curN     int
+	last     uint64 // the Seq of the last envelope added
+	curRun   uint64
+	curSeq   uint64
+	curSince time.Time // wall time of its first envelope
 }
 
 type pending struct {
 	id   string
 	data []byte
+	n    int                    // envelopes
 	fut  jetstream.PubAckFuture // nil: not sent (the send failed)
 	// what wait received from fut (its channels give one value)
 	ack *jetstream.PubAck
@@ -126,7 +138,7 @@ func Dial(ctx context.Context, cfg PublishConfig) (*Publisher, error) {
 	if err := CheckName("sensor", cfg.Sensor); err != nil {
 		return nil, err
 	}
-	cfg.MaxPending = cmpOr(cfg.MaxPending, 8192)
+	cfg.MaxPending = max(cmpOr(cfg.MaxPending, 8192), BatchMax)
 	cfg.MaxPendingBytes = cmpOr(cfg.MaxPendingBytes, 64<<20)
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 5 * time.Second
@@ -147,7 +159,7 @@ func Dial(ctx context.Context, cfg PublishConfig) (*Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", redact(cfg.URL), err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending*2),
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending+16),
 		jetstream.WithPublishAsyncTimeout(cfg.AckWait))
 	if err != nil {
 		nc.Close()
@@ -168,14 +180,20 @@ func cmpOr(v, def int) int {
 	return v
 }
 
-// redact drops a password from a URL for messages.
-func redact(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "…@" + u[i+1:]
+// redact drops the user and password of each URL of a list (a,b,c) for
+// messages.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for k, u := range parts {
+		if i := strings.LastIndex(u, "@"); i >= 0 {
+			j := strings.Index(u, "://")
+			if j < 0 || j > i {
+				j = -3
+			}
+			parts[k] = u[:j+3] + "…@" + u[i+1:]
 		}
 	}
-	return u
+	return strings.Join(parts, ",")
 }
 
 // EnsureStream makes sure the stream exists and takes the sensors'
@@ -206,34 +224,74 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, re
 	return nil
 }
 
-// MsgID is an envelope's message ID: the same for the same envelope of
-// the same capture, whichever run sent it.
-func MsgID(sensor string, e *Envelope) string {
-	return fmt.Sprintf("%s:%d:%d:%d", sensor, e.Run, e.Session, e.Seq)
+// MsgID is a batch's message ID: the sensor, its run (the capture time
+// its capture began) and the Seq of the batch's first and last
+// envelopes. A file's batches break at the same envelopes on every run
+// (by count and size), so re-publishing a capture gives the same IDs
+// and the stream keeps one copy.
+func MsgID(sensor string, run, first, last uint64) string {
+	return fmt.Sprintf("%s:%d:%d-%d", sensor, run, first, last)
 }
 
 // Full reports whether the publisher holds as many unacknowledged
 // envelopes as it may.
 func (p *Publisher) Full() bool {
 	p.reap()
-	return len(p.pend)-p.head >= p.cfg.MaxPending || p.bytes >= p.cfg.MaxPendingBytes
+	return p.envs+p.curN >= p.cfg.MaxPending || p.bytes+len(p.cur) >= p.cfg.MaxPendingBytes
 }
 
-// Publish encodes and sends e. With Block it waits while the publisher
-// is full; otherwise the caller asks Full first (the Encoder does).
+// Publish adds e to the batch being filled, sending the batch when it is
+// full (BatchMax envelopes, BatchBytes). With Block it waits while the
+// publisher is full; otherwise the caller asks Full first (the Encoder
+// does). A live sensor calls FlushOlder when idle.
 func (p *Publisher) Publish(e *Envelope) {
-	data := e.Append(make([]byte, 0, 64+len(e.Plaintext)))
-	pe := pending{id: MsgID(p.cfg.Sensor, e), data: data}
-	p.send(&pe)
-	p.pend = append(p.pend, pe)
-	p.bytes += len(data)
+	if p.curN > 0 && (e.Run != p.curRun || len(p.cur)+len(e.Plaintext)+256 > BatchBytes) {
+		p.Flush()
+	}
+	if p.curN == 0 {
+		p.cur = AppendBatchHeader(make([]byte, 0, 4096))
+		p.curRun, p.curSeq, p.curSince = e.Run, e.Seq, time.Now()
+	}
+	n := len(p.cur)
+	p.cur = AppendToBatch(p.cur, e)
+	p.curN++
 	p.st.Published++
-	p.st.Bytes += uint64(len(data))
+	p.st.Bytes += uint64(len(p.cur) - n)
+	if p.curN >= BatchMax || len(p.cur) >= BatchBytes {
+		p.flush(e.Seq)
+	}
 	if p.cfg.Block {
 		for p.Full() {
 			p.wait(time.Now().Add(p.cfg.AckWait))
 		}
 	}
+	p.last = e.Seq
+}
+
+// Flush sends the batch being filled.
+func (p *Publisher) Flush() {
+	if p.curN > 0 {
+		p.flush(p.last)
+	}
+}
+
+// FlushOlder sends the batch being filled if its first envelope waited
+// d or more (a live sensor, between packets).
+func (p *Publisher) FlushOlder(d time.Duration) {
+	if p.curN > 0 && time.Since(p.curSince) >= d {
+		p.Flush()
+	}
+	p.reap()
+}
+
+func (p *Publisher) flush(lastSeq uint64) {
+	pe := pending{id: MsgID(p.cfg.Sensor, p.curRun, p.curSeq, lastSeq), data: p.cur, n: p.curN}
+	p.send(&pe)
+	p.pend = append(p.pend, pe)
+	p.bytes += len(pe.data)
+	p.envs += pe.n
+	p.st.Batches++
+	p.cur, p.curN = nil, 0
 }
 
 func (p *Publisher) send(pe *pending) {
@@ -277,6 +335,7 @@ func (p *Publisher) reap() {
 				p.st.Duplicates++
 			}
 			p.bytes -= len(pe.data)
+			p.envs -= pe.n
 			*pe = pending{}
 			p.head++
 			continue
@@ -337,6 +396,7 @@ func (p *Publisher) Stats() PubStats {
 // not.
 func (p *Publisher) Close(ctx context.Context) error {
 	defer p.nc.Close()
+	p.Flush()
 	for p.head < len(p.pend) {
 		dl, ok := ctx.Deadline()
 		if !ok {

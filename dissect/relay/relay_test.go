@@ -148,14 +148,74 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
-// FuzzDecode: any bytes decode to an envelope or an error, never a
-// panic; what decodes encodes back to bytes that decode to the same.
+// TestBatch: envelopes in a batch come out as they went in; a damaged
+// batch gives the envelopes before the damage and an error naming it.
+func TestBatch(t *testing.T) {
+	in := samples()
+	big := Envelope{Kind: KindRecord, Run: 9, Seq: 99, Plaintext: bytes.Repeat([]byte{7}, 20000)} // a 3-byte length
+	small := Envelope{Kind: KindTick, Run: 9, Seq: 100}                                           // a 1-byte length
+	in = append(in, big, small)
+	b := AppendBatchHeader(nil)
+	for i := range in {
+		b = AppendToBatch(b, &in[i])
+	}
+	var out []Envelope
+	if err := SplitBatch(b, func(e *Envelope) { out = append(out, *e) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(in) {
+		t.Fatalf("%d envelopes out of %d", len(out), len(in))
+	}
+	for i := range in {
+		if in[i].Kind == KindRecord && len(in[i].Plaintext) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(norm(out[i]), norm(in[i])) {
+			t.Errorf("envelope %d: got %+v want %+v", i, out[i], in[i])
+		}
+	}
+	n := 0
+	err := SplitBatch(b[:len(b)-1], func(*Envelope) { n++ })
+	if err == nil || n != len(in)-1 || !strings.Contains(err.Error(), "past the batch") {
+		t.Errorf("a cut batch: %d envelopes, %v", n, err)
+	}
+	b[len(b)-1] = 0x80 // the last envelope's last byte (its session number) left unfinished
+	if err := SplitBatch(b, func(*Envelope) {}); err == nil {
+		t.Error("a damaged envelope in a batch was taken")
+	}
+}
+
+// FuzzDecode: any bytes decode to an envelope or a batch or an error,
+// never a panic; what decodes encodes back to bytes that decode to the
+// same.
 func FuzzDecode(f *testing.F) {
+	bt := AppendBatchHeader(nil)
 	for _, e := range samples() {
 		f.Add(e.Append(nil))
+		bt = AppendToBatch(bt, &e)
 	}
+	f.Add(bt)
 	f.Add([]byte("OS\x01\x07\x01\x01\x00\x00\x00\x7f"))
+	f.Add([]byte("OB\x01\x05OS\x01\x05"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if IsBatch(b) {
+			var got []Envelope
+			err := SplitBatch(b, func(e *Envelope) { got = append(got, *e) })
+			if len(got) > BatchMax {
+				t.Fatalf("%d envelopes in a batch", len(got))
+			}
+			if err == nil {
+				b2 := AppendBatchHeader(nil)
+				for i := range got {
+					b2 = AppendToBatch(b2, &got[i])
+				}
+				n := 0
+				if err := SplitBatch(b2, func(*Envelope) { n++ }); err != nil || n != len(got) {
+					t.Fatalf("re-encoded batch: %d envelopes, %v", n, err)
+				}
+			}
+			return
+		}
 		var e Envelope
 		if err := e.Decode(b); err != nil {
 			return
@@ -351,4 +411,22 @@ func TestSubscribeBackPressure(t *testing.T) {
 		t.Errorf("held up to %d envelopes, more than 2 sensors × 64", st.MaxHeld)
 	}
 	t.Logf("held at most %d envelopes", st.MaxHeld)
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://h:4222":                        "nats://h:4222",
+		"nats://u:secret@h:4222,nats://u:s2@g": "nats://…@h:4222,nats://…@g",
+		"u:secret@h":                           "…@h",
+		"tls://tok@en@h:4222":                  "tls://…@h:4222",
+	} {
+		if got := redact(in); got != want || strings.Contains(got, "secret") {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// a refused connection names the servers, never a password
+	_, err := Dial(context.Background(), PublishConfig{URL: "nats://user:hunter2@127.0.0.1:1", Sensor: "s"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Dial to a closed port: %v", err)
+	}
 }

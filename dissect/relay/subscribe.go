@@ -109,7 +109,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	if err := CheckName("stream", cfg.Stream); err != nil {
 		return st, err
 	}
-	buf := cmpOr(cfg.Buffer, 4096)
+	buf := max(cmpOr(cfg.Buffer, 4096), BatchMax) // a message's envelopes fit
 	logf := cfg.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -130,12 +130,28 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	if err != nil {
 		return st, err
 	}
-	stream, err := js.Stream(ctx, cfg.Stream)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return st, fmt.Errorf("stream %s not found (no sensor has published to it yet?)", cfg.Stream)
+	// the central may start before any sensor: wait for the stream
+	start := time.Now()
+	var stream jetstream.Stream
+	for waited := false; ; waited = true {
+		stream, err = js.Stream(ctx, cfg.Stream)
+		if err == nil {
+			break
 		}
-		return st, fmt.Errorf("stream %s: %w", cfg.Stream, err)
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return st, fmt.Errorf("stream %s: %w", cfg.Stream, err)
+		}
+		if !waited {
+			logf("stream %s does not exist yet: waiting for a sensor to publish", cfg.Stream)
+		}
+		if cfg.IdleExit > 0 && time.Since(start) >= cfg.IdleExit {
+			return st, fmt.Errorf("stream %s not found (no sensor has published to it)", cfg.Stream)
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("stream %s not found (no sensor has published to it)", cfg.Stream)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	m := &Merger{Lateness: cfg.Lateness, HoleWait: cfg.HoleWait, MaxOutOfOrder: buf}
 	prefix := Subject(cfg.Stream, "")
@@ -262,7 +278,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 func feed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, notify chan struct{}, logf func(string, ...any)) {
 	// short pulls with heartbeats: a consumer whose server died is noticed
 	// (two missed heartbeats) and made again on another within seconds
-	it, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(3*time.Second),
+	it, err := cons.Messages(jetstream.PullMaxMessages(64), jetstream.PullExpiry(3*time.Second),
 		jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		logf("sensor %s: %v", f.name, err)
@@ -274,11 +290,6 @@ func feed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, notify ch
 		it.Stop()
 	}()
 	for {
-		select {
-		case <-f.space:
-		case <-ctx.Done():
-			return
-		}
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -292,13 +303,33 @@ func feed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, notify ch
 			pending, stored = md.NumPending, md.Timestamp
 		}
 		data := msg.Data()
-		e := &Envelope{}
+		var items []item
 		var bad error
-		if err := e.Decode(data); err != nil {
-			bad, e = err, nil
+		if IsBatch(data) {
+			bad = SplitBatch(data, func(e *Envelope) {
+				items = append(items, item{env: e, stored: stored, pending: pending + 1})
+			})
+		} else {
+			e := &Envelope{}
+			if bad = e.Decode(data); bad == nil {
+				items = append(items, item{env: e, stored: stored, pending: pending + 1})
+			}
+		}
+		if bad != nil {
+			items = append(items, item{bad: bad, pending: pending + 1})
+		}
+		items[len(items)-1].pending = pending
+		items[0].size = len(data)
+		// a place per envelope (queued here or held by the merger)
+		for range items {
+			select {
+			case <-f.space:
+			case <-ctx.Done():
+				return
+			}
 		}
 		f.mu.Lock()
-		f.q = append(f.q, item{env: e, stored: stored, pending: pending, bad: bad, size: len(data)})
+		f.q = append(f.q, items...)
 		f.mu.Unlock()
 		select {
 		case notify <- struct{}{}:
