@@ -201,10 +201,15 @@ func dissectPublish(pf *publishFlags, in *inputFlags, cfg dissect.Config, r capS
 		return exitRuntime
 	}
 	d := dissect.NewWithSink(cfg, so.enc)
-	opt := dissect.RunOptions{Workers: in.jobs}
 	prog := newProgress(stderr, in.read, showProgress)
+	opt := dissect.RunOptions{Workers: in.jobs, Between: func() bool {
+		if prog != nil {
+			prog.between()
+		}
+		return so.pub.Err() != nil // the server stopped acknowledging: stop reading
+	}}
 	if prog != nil {
-		opt.OnPacket, opt.Between = prog.onPacket, func() bool { prog.between(); return false }
+		opt.OnPacket = prog.onPacket
 	}
 	runErr := d.RunSource(r, opt)
 	prog.done()

@@ -28,6 +28,7 @@ type publishFlags struct {
 	wait     time.Duration
 	ackWait  time.Duration
 	buffer   int
+	dedup    time.Duration
 }
 
 func addPublishFlags(fs *pflag.FlagSet, p *publishFlags) {
@@ -35,15 +36,16 @@ func addPublishFlags(fs *pflag.FlagSet, p *publishFlags) {
 	fs.StringVar(&p.sensor, "sensor", "", "with --publish: this sensor's name, its subject in the stream (default: the host name)")
 	fs.StringVar(&p.stream, "stream", relay.DefaultStream, "with --publish: the JetStream stream (made, file-backed, if absent)")
 	fs.IntVar(&p.replicas, "replicas", 1, "with --publish: the stream's replicas when this sensor creates it (a cluster: 3)")
-	fs.DurationVar(&p.wait, "publish-wait", 30*time.Second, "with --publish: how long to wait at the end for the server to acknowledge everything")
+	fs.DurationVar(&p.wait, "publish-wait", 30*time.Second, "with --publish: how long a capture file waits for the server to acknowledge what it sent before giving up (exit 1), at the end and on the way")
 	fs.DurationVar(&p.ackWait, "publish-ack-wait", 5*time.Second, "with --publish: how long the server's acknowledgement of a message is awaited before it is sent again (the stream drops the copy it already has)")
+	fs.DurationVar(&p.dedup, "dedup-window", 10*time.Minute, "with --publish: the stream's duplicate window when this sensor creates it (a message sent again within it is stored once)")
 	fs.IntVar(&p.buffer, "publish-buffer", 8192, "with --publish: envelopes kept until the server acknowledges them (then a file waits; a live capture drops, counts and reports)")
 }
 
 // check validates the flags before anything is read.
 func (p *publishFlags) check(fs *pflag.FlagSet) error {
 	if p.url == "" {
-		for _, n := range []string{"sensor", "stream", "replicas", "publish-wait", "publish-ack-wait", "publish-buffer"} {
+		for _, n := range []string{"sensor", "stream", "replicas", "publish-wait", "publish-ack-wait", "publish-buffer", "dedup-window"} {
 			if fs.Changed(n) {
 				return fmt.Errorf("--%s goes with --publish", n)
 			}
@@ -66,11 +68,11 @@ func (p *publishFlags) check(fs *pflag.FlagSet) error {
 	if p.replicas < 1 || p.replicas > 5 {
 		return fmt.Errorf("--replicas %d: JetStream takes 1 to 5", p.replicas)
 	}
-	if p.ackWait <= 0 || p.wait < 0 {
-		return fmt.Errorf("--publish-ack-wait must be more than 0, --publish-wait at least 0")
+	if p.ackWait <= 0 || p.wait <= 0 || p.dedup <= 0 {
+		return fmt.Errorf("--publish-ack-wait, --publish-wait and --dedup-window must be more than 0")
 	}
-	if p.buffer < 1 {
-		return fmt.Errorf("--publish-buffer %d: must be at least 1", p.buffer)
+	if p.buffer < relay.BatchMax || p.buffer > 1<<20 {
+		return fmt.Errorf("--publish-buffer %d: must be %d to %d (a message holds up to %d envelopes)", p.buffer, relay.BatchMax, 1<<20, relay.BatchMax)
 	}
 	return nil
 }
@@ -94,7 +96,7 @@ func (p *publishFlags) start(live bool, stderr io.Writer, mu *sync.Mutex) (*sens
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pub, err := relay.Dial(ctx, relay.PublishConfig{URL: p.url, Stream: p.stream, Sensor: p.sensor, Replicas: p.replicas,
-		MaxPending: p.buffer, Block: !live, AckWait: p.ackWait, Logf: logf})
+		MaxPending: p.buffer, Block: !live, AckWait: p.ackWait, GiveUp: p.wait, DedupWindow: p.dedup, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +104,13 @@ func (p *publishFlags) start(live bool, stderr io.Writer, mu *sync.Mutex) (*sens
 	s.enc = &relay.Encoder{Out: pub.Publish}
 	if live {
 		s.enc.Full = pub.Full
+		s.enc.Dropping = func(start bool, n uint64) {
+			if start {
+				logf("the server cannot take more (%d envelopes wait for its acknowledgement): dropping events, counted, until it can", p.buffer)
+			} else {
+				logf("publishing again: %d events were dropped (the analyzer is told: a capture-gap anomaly)", n)
+			}
+		}
 	}
 	return s, nil
 }
@@ -197,14 +206,29 @@ func (s *subscribeFlags) check(fs *pflag.FlagSet) (time.Time, error) {
 // relayFeeder is the feeder of the central side: envelopes in, analyze
 // inputs out, with the records decoded by the dissector's own codec.
 type relayFeeder struct {
-	a       *analyze.Analyzer
-	dec     dissect.MessageDecoder
-	infos   map[relayKey]*analyze.SessionInfo
-	since   time.Time
-	last    time.Time
-	skipped uint64 // before --since
-	unknown uint64 // events of a session whose facts never came
-	in      analyze.Input
+	a           *analyze.Analyzer
+	dec         dissect.MessageDecoder
+	infos       map[relayKey]*analyze.SessionInfo
+	since       time.Time
+	last        time.Time
+	skipped     uint64 // before --since
+	unknown     uint64 // events of a session whose facts never came
+	gaps        int    // capture gaps the sensors reported, kept
+	gapsDropped uint64 // past maxRelayGaps
+	in          analyze.Input
+}
+
+// maxRelayGaps bounds the capture gaps the sensors' finish and loss
+// envelopes add to the analysis (a stream of forged ones cannot grow it).
+const maxRelayGaps = 1024
+
+func (f *relayFeeder) captureGap(g analyze.CaptureGap) {
+	if f.gaps >= maxRelayGaps {
+		f.gapsDropped++
+		return
+	}
+	f.gaps++
+	f.a.CaptureGap(g)
 }
 
 type relayKey struct {
@@ -263,16 +287,23 @@ func (f *relayFeeder) deliver(r *relay.Released) {
 		return
 	case relay.KindFinish:
 		for _, g := range e.Gaps {
+			if !f.since.IsZero() && !g.Last.IsZero() && g.Last.Before(f.since) {
+				continue
+			}
 			det := "sensor " + r.Sensor
 			if g.Detail != "" {
 				det += ": " + g.Detail
 			}
-			f.a.CaptureGap(analyze.CaptureGap{Reason: g.Reason, Count: g.Count, Of: g.Of, Unit: g.Unit, What: g.What,
+			f.captureGap(analyze.CaptureGap{Reason: g.Reason, Count: g.Count, Of: g.Of, Unit: g.Unit, What: g.What,
 				Detail: det, Frames: g.Frames, First: g.First, Last: g.Last})
 		}
 		return
 	case relay.KindLoss:
-		f.a.CaptureGap(analyze.CaptureGap{Reason: "sensor-dropped", Count: e.Count, Unit: "event",
+		if before {
+			f.skipped++
+			return
+		}
+		f.captureGap(analyze.CaptureGap{Reason: "sensor-dropped", Count: e.Count, Unit: "event",
 			What:   "were dropped by sensor " + r.Sensor + " (its server could not take them: its publishing buffer was full)",
 			Detail: "sensor " + r.Sensor, First: e.Start, Last: e.Time})
 		return
@@ -316,20 +347,45 @@ func (s *subscribeFlags) run(ctx context.Context, cmd string, fd *relayFeeder, s
 		return err
 	}
 	if st.Missing > 0 {
-		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-missing", Count: st.Missing, Unit: "message",
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-missing", Count: st.Missing, Unit: "envelope",
 			What: "of the sensors never reached the analyzer (awaited --hole-wait, then given up)"})
 	}
 	if st.Bad > 0 {
 		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-bad", Count: st.Bad, Unit: "message",
-			What: "on the stream's subjects are not envelopes this ompscope reads", Detail: "the first: " + st.BadFirst[0]})
+			What:   "on the stream's subjects are not envelopes this ompscope reads",
+			Detail: "the first of each sensor: " + strings.Join(st.BadBy, "; ")})
+	}
+	if st.Unread > 0 {
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-unread", Count: st.Unread, Unit: "message",
+			What: "of the stream were not read: their consumers had not caught up when the analysis ended"})
+	}
+	if n := st.Implausible + st.RunsDropped; n > 0 {
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-refused", Count: n, Unit: "envelope",
+			What: "were refused: a sequence number far beyond what a sensor holds, or a sensor's run forgotten past 16 runs",
+			Detail: fmt.Sprintf("%d with an implausible sequence number, %d runs forgotten", st.Implausible, st.RunsDropped)})
+	}
+	if st.SensorsRefused > 0 {
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-sensors", Count: uint64(st.SensorsRefused), Unit: "sensor",
+			What: fmt.Sprintf("were not read: one analyzer reads at most %d", relay.MaxSensors)})
+	}
+	if fd.gapsDropped > 0 {
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-gap-reports", Count: fd.gapsDropped, Unit: "report",
+			What: fmt.Sprintf("of the sensors' capture gaps were not kept (at most %d)", maxRelayGaps)})
 	}
 	s.sensors = strings.Join(st.Sensors, ", ")
 	mu.Lock()
 	defer mu.Unlock()
 	fmt.Fprintf(stderr, "ompscope "+cmd+": --subscribe: %d envelopes (%d bytes) from %d sensor(s): %s; %d duplicates dropped, %d missing, %d late, %d bad",
 		st.Envelopes, st.Bytes, len(st.Sensors), strings.Join(st.Sensors, ", "), st.Duplicates, st.Missing, st.Late, st.Bad)
-	if fd.skipped > 0 {
-		fmt.Fprintf(stderr, ", %d before --since", fd.skipped)
+	for _, c := range []struct {
+		n    uint64
+		what string
+	}{{st.Recovered, "arrived after being given up (analyzed late)"}, {st.Implausible, "refused (implausible sequence numbers)"},
+		{st.RunsDropped, "runs forgotten"}, {st.Unread, "messages not read"}, {fd.skipped, "before --since"},
+		{fd.unknown, "events of sessions whose facts never came"}} {
+		if c.n > 0 {
+			fmt.Fprintf(stderr, ", %d %s", c.n, c.what)
+		}
 	}
 	if st.Envelopes > 0 {
 		fmt.Fprintf(stderr, "; from the server to the analysis: median %s, 99%% %s, max %s", st.LatencyP50.Round(time.Microsecond),

@@ -87,6 +87,7 @@ type Envelope struct {
 	Gaps []CaptureGap // KindFinish
 
 	stored time.Time // the subscriber's: when the server stored it
+	size   int       // the subscriber's: the message bytes it holds (the first of a batch)
 }
 
 // SessionFacts is what the sensor knows of a control connection.
@@ -545,6 +546,9 @@ func SplitBatch(b []byte, fn func(e *Envelope)) error {
 		}
 		off += int(n)
 		fn(e)
+	}
+	if off == 3 {
+		return &Error{"batch", 3, "no envelope"}
 	}
 	return nil
 }

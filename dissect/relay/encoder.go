@@ -20,14 +20,20 @@ type Encoder struct {
 	// TickEvery is the capture time between two ticks (0: one second).
 	TickEvery time.Duration
 	// Full, when set, says the publisher cannot take more now (a live
-	// sensor whose server is away): the event is then dropped, counted,
-	// and announced by a KindLoss envelope once Full is false again
-	// (sessions' facts are sent again after it). Seq has no hole.
+	// sensor whose server is away): the event (a record, a gap, a
+	// session's end or announcement, a tick) is then dropped and counted;
+	// once Full is false again a KindLoss envelope says how many, and the
+	// sessions' facts are sent again before their next events. Seq has no
+	// hole.
 	Full func() bool
+	// Dropping, when set, hears when dropping starts (n 0) and when it
+	// stops (n events dropped), for a log line.
+	Dropping func(start bool, n uint64)
 
 	run      uint64
 	seq      uint64
 	nextSess uint64
+	gen      uint64 // bumped by each loss: facts sent before it go again
 	sess     map[*tlsdec.Session]*sessEntry
 	plain    map[string]*sessEntry
 	lastTick time.Time // the last tick sent
@@ -43,7 +49,7 @@ type Encoder struct {
 type sessEntry struct {
 	num   uint64
 	facts SessionFacts
-	plain bool
+	gen   uint64 // c.gen when its facts were last sent
 }
 
 // maxSessions bounds the encoder's maps as the analyzer's feeder bounds
@@ -62,7 +68,13 @@ func (c *Encoder) Seq() uint64 { return c.seq }
 // Last is the last capture time seen.
 func (c *Encoder) Last() time.Time { return c.last }
 
-func (c *Encoder) start(t time.Time) {
+// Lost is the number of events dropped because the publisher was full.
+func (c *Encoder) Lost() uint64 { return c.lostAll }
+
+// begin starts an event at capture time t; it reports false when the
+// event is dropped (the publisher is full), and sends the loss envelope
+// when dropping has just ended.
+func (c *Encoder) begin(t time.Time) bool {
 	if c.run == 0 {
 		c.run = uint64(max(t.UnixNano(), 1))
 		c.sess = map[*tlsdec.Session]*sessEntry{}
@@ -71,32 +83,33 @@ func (c *Encoder) start(t time.Time) {
 	if t.After(c.last) {
 		c.last = t
 	}
-}
-
-// Lost is the number of events dropped because the publisher was full.
-func (c *Encoder) Lost() uint64 { return c.lostAll }
-
-// send starts an envelope, or returns nil when the publisher is full
-// (the event is counted as lost).
-func (c *Encoder) send(k Kind, t time.Time, frame, sess uint64) *Envelope {
 	if c.Full != nil && c.Full() {
 		if c.lost == 0 {
 			c.lostFrom = t
+			c.gen++ // the facts go again after the loss
+			if c.Dropping != nil {
+				c.Dropping(true, 0)
+			}
 		}
 		c.lost++
 		c.lostAll++
-		// the facts of every session go again after the loss
-		clear(c.sess)
-		clear(c.plain)
-		return nil
+		return false
 	}
 	if c.lost > 0 {
 		n := c.lost
 		c.lost = 0
-		c.seq++
-		c.env = Envelope{Kind: KindLoss, Run: c.run, Seq: c.seq, Time: t, Count: n, Start: c.lostFrom}
+		e := c.send(KindLoss, t, 0, 0)
+		e.Count, e.Start = n, c.lostFrom
 		c.emit()
+		if c.Dropping != nil {
+			c.Dropping(false, n)
+		}
 	}
+	return true
+}
+
+// send starts an envelope (Out gets it at emit).
+func (c *Encoder) send(k Kind, t time.Time, frame, sess uint64) *Envelope {
 	if k != KindTick && t.Before(c.last) && c.sentMax.Before(c.last) {
 		// the clock went past t in a tick not sent (ticks are thinned):
 		// the analyzer's clock must be there too before this event, as
@@ -117,14 +130,9 @@ func (c *Encoder) send(k Kind, t time.Time, frame, sess uint64) *Envelope {
 func (c *Encoder) emit() { c.Out(&c.env) }
 
 // session returns s's number, sending its facts first when they are new
-// or changed.
-func (c *Encoder) session(s *tlsdec.Session, t time.Time, frame uint64) uint64 {
-	return c.sessionAnnounce(s, t, frame, false)
-}
-
-// sessionAnnounce is session; announce sends the facts even when known,
+// or changed (or went before a loss); announce sends them in any case,
 // marked as the dissector's announcement.
-func (c *Encoder) sessionAnnounce(s *tlsdec.Session, t time.Time, frame uint64, announce bool) uint64 {
+func (c *Encoder) session(s *tlsdec.Session, t time.Time, frame uint64, announce bool) uint64 {
 	en := c.sess[s]
 	if en == nil {
 		if len(c.sess) >= maxSessions {
@@ -138,26 +146,23 @@ func (c *Encoder) sessionAnnounce(s *tlsdec.Session, t time.Time, frame uint64, 
 	} else {
 		c.facts = en.facts
 		c.fill(&c.facts, s)
-		if !announce && factsEqual(&c.facts, &en.facts) {
+		if !announce && en.gen == c.gen && factsEqual(&c.facts, &en.facts) {
 			return en.num
 		}
 	}
-	e := c.send(KindSession, t, frame, en.num)
-	if e == nil {
-		return en.num // the maps were cleared: sent again next time
-	}
-	en.facts = c.facts
+	en.facts, en.gen = c.facts, c.gen
 	f := en.facts
+	e := c.send(KindSession, t, frame, en.num)
 	e.Info, e.Announce = &f, announce
 	c.emit()
 	return en.num
 }
 
 // fill sets f from s as the analyzer's feeder does (facts learned late
-// refreshed; certificates kept once seen).
+// refreshed; the version and certificates kept once seen).
 func (c *Encoder) fill(f *SessionFacts, s *tlsdec.Session) {
 	f.ID, f.Client, f.Server, f.Transport = s.ID, s.Client, s.Server, s.Transport
-	f.Suite, f.KeySource, f.NullCipher = "", s.KeySource, s.NullCipher() // Version stays as last known
+	f.Suite, f.KeySource, f.NullCipher = "", s.KeySource, s.NullCipher()
 	if s.HandshakeSeen {
 		f.Suite, f.Version = s.CipherSuiteName(), s.VersionName()
 	}
@@ -186,17 +191,20 @@ func factsEqual(a, b *SessionFacts) bool {
 
 // SessionInfo sends a session whose certificates came before any record.
 func (c *Encoder) SessionInfo(s *tlsdec.Session, t time.Time, frame uint64) {
-	c.start(t)
-	c.sessionAnnounce(s, t, frame, true)
+	if c.begin(t) {
+		c.session(s, t, frame, true)
+	}
 }
 
 // Record sends one record's plaintext.
 func (c *Encoder) Record(ev *dissect.Event) {
-	c.start(ev.Time)
+	if !c.begin(ev.Time) {
+		return
+	}
 	var num uint64
 	fromServer := ev.Dir == tlsdec.FromServer
 	if ev.Session != nil {
-		num = c.session(ev.Session, ev.Time, ev.Frame)
+		num = c.session(ev.Session, ev.Time, ev.Frame, false)
 	} else {
 		// vdaemon outside DTLS/TLS: a "plain" session per endpoint pair,
 		// the sender of the first message its client (as the feeder does)
@@ -210,33 +218,33 @@ func (c *Encoder) Record(ev *dissect.Event) {
 				clear(c.plain)
 			}
 			c.nextSess++
-			en = &sessEntry{num: c.nextSess, plain: true,
+			en = &sessEntry{num: c.nextSess, gen: c.gen - 1,
 				facts: SessionFacts{ID: "plain:" + k, Client: ev.Src, Server: ev.Dst, Transport: ev.Transport}}
 			c.plain[k] = en
-			f := en.facts
-			if e := c.send(KindSession, ev.Time, ev.Frame, en.num); e != nil {
-				e.Info = &f
-				c.emit()
-			}
 		} else {
 			fromServer = false
 		}
+		if en.gen != c.gen {
+			en.gen = c.gen
+			f := en.facts
+			e := c.send(KindSession, ev.Time, ev.Frame, en.num)
+			e.Info = &f
+			c.emit()
+		}
 		num = en.num
 	}
-	if e := c.send(KindRecord, ev.Time, ev.Frame, num); e != nil {
-		e.FromServer, e.Plaintext = fromServer, ev.Plaintext
-		c.emit()
-	}
+	e := c.send(KindRecord, ev.Time, ev.Frame, num)
+	e.FromServer, e.Plaintext = fromServer, ev.Plaintext
+	c.emit()
 }
 
 // Gap sends n records of s that could not be decrypted.
 func (c *Encoder) Gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
-	c.start(s.LastSeen)
-	num := c.session(s, s.LastSeen, s.LastFrame)
-	e := c.send(KindGap, s.LastSeen, s.LastFrame, num)
-	if e == nil {
+	if !c.begin(s.LastSeen) {
 		return
 	}
+	num := c.session(s, s.LastSeen, s.LastFrame, false)
+	e := c.send(KindGap, s.LastSeen, s.LastFrame, num)
 	e.Reason, e.Records = r.String(), uint64(max(n, 0))
 	if r == tlsdec.ReasonNoKey {
 		e.Start = s.FirstSeen
@@ -246,42 +254,47 @@ func (c *Encoder) Gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
 
 // SessionEnd sends the end of a session.
 func (c *Encoder) SessionEnd(s *tlsdec.Session, t time.Time, frame uint64, why string) {
-	c.start(t)
-	num := c.session(s, t, frame)
-	if e := c.send(KindEnd, t, frame, num); e != nil {
-		e.Why = why
-		c.emit()
+	if !c.begin(t) {
+		return
 	}
+	num := c.session(s, t, frame, false)
+	e := c.send(KindEnd, t, frame, num)
+	e.Why = why
+	c.emit()
 }
 
 // Tick sends the capture clock once per TickEvery.
 func (c *Encoder) Tick(t time.Time) {
-	c.start(t)
 	every := c.TickEvery
 	if every <= 0 {
 		every = time.Second
 	}
-	if !c.lastTick.IsZero() && t.Sub(c.lastTick) < every {
+	if !c.lastTick.IsZero() && t.Sub(c.lastTick) < every && c.run != 0 {
+		if t.After(c.last) {
+			c.last = t
+		}
 		return
 	}
-	c.tick(t)
+	if c.begin(t) {
+		c.tick(t)
+	}
 }
 
 func (c *Encoder) tick(t time.Time) {
-	if c.send(KindTick, t, 0, 0) != nil {
-		c.lastTick = t
-		c.emit()
-	}
+	c.send(KindTick, t, 0, 0)
+	c.lastTick = t
+	c.emit()
 }
 
 // Finish sends the last capture time as a tick (the analysis ends there)
 // and what of the capture could not be read. Nothing is sent for a run
-// that saw nothing.
+// that saw nothing. The publisher waits for room at the end.
 func (c *Encoder) Finish(gaps []CaptureGap) {
 	if c.run == 0 {
 		return
 	}
-	c.Full = nil // the publisher waits for room at the end
+	c.Full = nil
+	c.begin(c.last) // the loss envelope, if events were dropped
 	if !c.lastTick.Equal(c.last) {
 		c.tick(c.last)
 	}

@@ -9,9 +9,9 @@ import (
 
 // Merger puts the envelopes of several sensors in one capture-time order.
 // Each sensor's envelopes come in their stream's order; the merger drops
-// duplicates (a resend the stream's window did not catch), puts a
-// sensor's envelopes back in Seq order, and releases the earliest head of
-// all sensors once no other sensor can still send an earlier one:
+// duplicates (a resend the stream's window did not catch), puts each run
+// of a sensor back in Seq order, and releases the earliest head of all
+// sensors once no other sensor can still send an earlier one:
 //   - a sensor with envelopes queued, or that has finished, never holds
 //     the others back;
 //   - a sensor with more envelopes in the stream (not caught up) does, until
@@ -21,7 +21,9 @@ import (
 //
 // An envelope released with a capture time before one of another sensor
 // released earlier is late (counted; the analyzer takes it at its own
-// clock).
+// clock). A sensor's runs (a capture each) are each kept in Seq order and
+// released in the order they arrive: publish one sensor's captures in
+// time order, or give each its own sensor name.
 type Merger struct {
 	// Lateness is how far (capture time) a caught-up sensor may lag the
 	// newest sensor and still hold the merge back (default 2 s).
@@ -29,8 +31,10 @@ type Merger struct {
 	// HoleWait is how long (wall time) a missing Seq is awaited before
 	// the envelopes after it are released without it (default 30 s).
 	HoleWait time.Duration
-	// MaxOutOfOrder bounds the envelopes a sensor holds after a missing
-	// Seq (default 4096): past it the hole is given up.
+	// MaxOutOfOrder bounds the envelopes a run holds after a missing Seq
+	// (default 16384): past it the hole is given up. An envelope whose
+	// Seq is further ahead than twice this is not believed (Implausible):
+	// a publisher never has that many unacknowledged.
 	MaxOutOfOrder int
 
 	sensors []*sensorState // by name
@@ -39,26 +43,39 @@ type Merger struct {
 
 // MergeStats counts what the merger did.
 type MergeStats struct {
-	Envelopes  uint64 // received
-	Duplicates uint64 // received again, dropped
-	Missing    uint64 // Seq never received (given up after HoleWait)
-	Late       uint64 // released after a later capture time
-	OldRuns    uint64 // envelopes of a sensor's earlier run arriving after a newer one began, dropped
+	Envelopes   uint64 // received
+	Duplicates  uint64 // received again, dropped
+	Missing     uint64 // Seq never received (given up after HoleWait, and not arrived since)
+	Recovered   uint64 // given up, then arrived after all (released late)
+	Late        uint64 // released after a later capture time of another sensor
+	Implausible uint64 // a Seq too far ahead of its run: dropped
+	RunsDropped uint64 // runs forgotten past maxRuns per sensor
 }
+
+// Bounds of the merger's tables.
+const (
+	maxRuns  = 16      // runs remembered per sensor (the least recent forgotten, counted)
+	maxGiven = 1 << 16 // Seqs given up remembered per run (for a late arrival)
+)
 
 type sensorState struct {
 	name     string
-	run      uint64
-	next     uint64 // next Seq expected in run
-	ooo      map[uint64]*Envelope
-	holeAt   time.Time // wall time the first out-of-order envelope arrived
+	runs     []*runState // least recently used first
 	ready    []*Envelope
 	head     int
 	wm       time.Time // the newest capture time put in ready
 	caughtUp bool      // the stream had nothing more for it when its last envelope came
-	finished bool      // its run sent KindFinish and everything was released
+	finished bool      // a run of it sent KindFinish, released, and nothing came after
 	got      uint64
 	outMax   time.Time // the newest capture time released
+}
+
+type runState struct {
+	run    uint64
+	next   uint64 // next Seq expected
+	ooo    map[uint64]*Envelope
+	holeAt time.Time       // wall time the hole was first seen
+	given  map[uint64]bool // Seqs given up (a late arrival is still taken); true: counted missing
 }
 
 // Released is an envelope the merger gives out, with its sensor.
@@ -67,14 +84,47 @@ type Released struct {
 	Env    *Envelope
 }
 
+func (m *Merger) limit() int {
+	if m.MaxOutOfOrder <= 0 {
+		return 16384
+	}
+	return m.MaxOutOfOrder
+}
+
 func (m *Merger) sensor(name string) *sensorState {
 	i, ok := slices.BinarySearchFunc(m.sensors, name, func(s *sensorState, n string) int { return strings.Compare(s.name, n) })
 	if ok {
 		return m.sensors[i]
 	}
-	s := &sensorState{name: name, ooo: map[uint64]*Envelope{}}
+	s := &sensorState{name: name}
 	m.sensors = slices.Insert(m.sensors, i, s)
 	return s
+}
+
+func (m *Merger) run(s *sensorState, run, seq uint64) *runState {
+	for i, r := range s.runs {
+		if r.run == run {
+			if i != len(s.runs)-1 {
+				s.runs = append(append(s.runs[:i:i], s.runs[i+1:]...), r)
+			}
+			return r
+		}
+	}
+	if len(s.runs) >= maxRuns {
+		old := s.runs[0]
+		m.skipHole(s, old, ^uint64(0))
+		s.runs = s.runs[1:]
+		m.st.RunsDropped++
+	}
+	// a run first seen at Seq n > 1: the stream began later (its limits
+	// dropped the start) or the first envelopes come later (resent);
+	// those within reach are taken if they come
+	r := &runState{run: run, next: seq, ooo: map[uint64]*Envelope{}, given: map[uint64]bool{}}
+	for q := seq - min(seq-1, uint64(m.limit())); q < seq; q++ {
+		r.given[q] = false
+	}
+	s.runs = append(s.runs, r)
+	return r
 }
 
 // Expect names a sensor whose envelopes are in the stream but not yet
@@ -85,88 +135,92 @@ func (m *Merger) Expect(name string) { m.sensor(name) }
 // message that was not an envelope).
 func (m *Merger) Caught(name string, caughtUp bool) { m.sensor(name).caughtUp = caughtUp }
 
-// Push adds a received envelope; pending is how many more the stream
-// holds for the sensor (0: caught up). now is the wall time. It reports
-// whether the merger kept it (false: a duplicate, or an earlier run's).
+// Push adds a received envelope; pending is how many more messages the
+// stream holds for the sensor (0: caught up). now is the wall time. It
+// reports whether the merger kept it (false: a duplicate, or not
+// believed).
 func (m *Merger) Push(name string, e *Envelope, pending uint64, now time.Time) bool {
 	m.st.Envelopes++
 	s := m.sensor(name)
 	s.got++
 	s.caughtUp = pending == 0
+	r := m.run(s, e.Run, max(e.Seq, 1))
 	switch {
-	case s.run == 0 || e.Run > s.run:
-		if s.run != 0 {
-			// a new run: what the old one still waited for will not come
-			m.skipHole(s, ^uint64(0))
+	case e.Seq < r.next || r.ooo[e.Seq] != nil:
+		if counted, ok := r.given[e.Seq]; ok {
+			// given up, and here after all: released late
+			delete(r.given, e.Seq)
+			if counted {
+				m.st.Missing--
+			}
+			m.st.Recovered++
+			m.ready(s, e)
+			return true
 		}
-		s.run, s.next, s.finished = e.Run, 1, false
-		clear(s.ooo)
-	case e.Run < s.run:
-		m.st.OldRuns++
-		return false
-	}
-	switch {
-	case e.Seq < s.next || s.ooo[e.Seq] != nil:
 		m.st.Duplicates++
 		return false
-	case e.Seq > s.next:
-		if len(s.ooo) == 0 {
-			s.holeAt = now
+	case e.Seq-r.next > uint64(2*m.limit()):
+		m.st.Implausible++
+		return false
+	case e.Seq > r.next:
+		if len(r.ooo) == 0 {
+			r.holeAt = now
 		}
-		s.ooo[e.Seq] = e
-		limit := m.MaxOutOfOrder
-		if limit <= 0 {
-			limit = 4096
-		}
-		if len(s.ooo) >= limit {
-			m.skipHole(s, e.Seq)
+		r.ooo[e.Seq] = e
+		if len(r.ooo) >= m.limit() {
+			m.skipHole(s, r, e.Seq)
 		}
 		return true
 	}
-	m.accept(s, e)
-	for len(s.ooo) > 0 {
-		n := s.ooo[s.next]
-		if n == nil {
-			break
-		}
-		delete(s.ooo, s.next)
-		m.accept(s, n)
-	}
-	if len(s.ooo) > 0 {
-		s.holeAt = now
+	m.accept(s, r, e)
+	m.drain(s, r)
+	if len(r.ooo) > 0 {
+		r.holeAt = now
 	}
 	return true
 }
 
-func (m *Merger) accept(s *sensorState, e *Envelope) {
-	s.next = e.Seq + 1
+func (m *Merger) ready(s *sensorState, e *Envelope) {
 	s.ready = append(s.ready, e)
+	s.finished = s.finished && e.Kind == KindFinish
 	if e.Time.After(s.wm) {
 		s.wm = e.Time
 	}
 }
 
+func (m *Merger) accept(s *sensorState, r *runState, e *Envelope) {
+	r.next = e.Seq + 1
+	m.ready(s, e)
+}
+
+func (m *Merger) drain(s *sensorState, r *runState) {
+	for len(r.ooo) > 0 {
+		n := r.ooo[r.next]
+		if n == nil {
+			return
+		}
+		delete(r.ooo, r.next)
+		m.accept(s, r, n)
+	}
+}
+
 // skipHole gives up the Seqs missing before the lowest held one (at most
-// upTo), counting them.
-func (m *Merger) skipHole(s *sensorState, upTo uint64) {
-	for len(s.ooo) > 0 {
+// upTo), counting them and remembering them (a late arrival is taken).
+func (m *Merger) skipHole(s *sensorState, r *runState, upTo uint64) {
+	for len(r.ooo) > 0 {
 		low := ^uint64(0)
-		for q := range s.ooo {
+		for q := range r.ooo {
 			low = min(low, q)
 		}
 		if low > upTo {
 			return
 		}
-		m.st.Missing += low - s.next
-		s.next = low
-		for {
-			n := s.ooo[s.next]
-			if n == nil {
-				break
-			}
-			delete(s.ooo, s.next)
-			m.accept(s, n)
+		m.st.Missing += low - r.next
+		for q := r.next; q < low && len(r.given) < maxGiven; q++ {
+			r.given[q] = true
 		}
+		r.next = low
+		m.drain(s, r)
 	}
 }
 
@@ -179,8 +233,10 @@ func (m *Merger) Pop(now time.Time, flush bool) *Released {
 	}
 	var newest time.Time
 	for _, s := range m.sensors {
-		if len(s.ooo) > 0 && (flush || now.Sub(s.holeAt) >= hw) {
-			m.skipHole(s, ^uint64(0))
+		for _, r := range s.runs {
+			if len(r.ooo) > 0 && (flush || now.Sub(r.holeAt) >= hw) {
+				m.skipHole(s, r, ^uint64(0))
+			}
 		}
 		if s.wm.After(newest) {
 			newest = s.wm
@@ -205,7 +261,7 @@ func (m *Merger) Pop(now time.Time, flush bool) *Released {
 			if o == best || o.finished || o.head < len(o.ready) {
 				continue
 			}
-			if !o.caughtUp || len(o.ooo) > 0 {
+			if !o.caughtUp || o.holes() {
 				return nil // more of it is in the stream, or a hole is awaited
 			}
 			if o.wm.Before(e.Time) && !o.wm.Before(newest.Add(-lat)) {
@@ -218,7 +274,7 @@ func (m *Merger) Pop(now time.Time, flush bool) *Released {
 	if best.head == len(best.ready) {
 		best.ready, best.head = best.ready[:0], 0
 	}
-	if e.Kind == KindFinish && len(best.ooo) == 0 {
+	if e.Kind == KindFinish && !best.holes() {
 		best.finished = true
 	}
 	// late: another sensor's later capture time went first (a sensor's
@@ -235,11 +291,23 @@ func (m *Merger) Pop(now time.Time, flush bool) *Released {
 	return &Released{Sensor: best.name, Env: e}
 }
 
+func (s *sensorState) holes() bool {
+	for _, r := range s.runs {
+		if len(r.ooo) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Held is the number of envelopes received and not yet released.
 func (m *Merger) Held() int {
 	n := 0
 	for _, s := range m.sensors {
-		n += len(s.ready) - s.head + len(s.ooo)
+		n += len(s.ready) - s.head
+		for _, r := range s.runs {
+			n += len(r.ooo)
+		}
 	}
 	return n
 }

@@ -62,7 +62,8 @@ type PublishConfig struct {
 	// Replicas of the stream when the publisher creates it (default 1).
 	Replicas int
 	// DedupWindow is the stream's duplicate window when the publisher
-	// creates it (default 2 minutes, JetStream's).
+	// creates it (default 10 minutes: a resend after a longer outage is
+	// stored twice, and the central analyzer drops the copy).
 	DedupWindow time.Duration
 	// MaxPending bounds the envelopes published and not yet acknowledged
 	// (default 8192) and MaxPendingBytes their bytes (default 64 MB); it
@@ -75,6 +76,10 @@ type PublishConfig struct {
 	// AckWait is how long an acknowledgement is awaited before the
 	// envelope is sent again (default 5 s).
 	AckWait time.Duration
+	// GiveUp: with Block, after this long with no message acknowledged
+	// while some wait (the server away, the stream deleted or full), the
+	// publisher stops and Err says why (default 1 minute).
+	GiveUp time.Duration
 	// Logf reports connection events (nil: silent).
 	Logf func(format string, args ...any)
 }
@@ -106,6 +111,10 @@ type Publisher struct {
 	envs    int // envelopes in pend
 	st      PubStats
 	lastErr error
+	logged  string    // the last error logged
+	failing time.Time // since when messages wait and none was acknowledged (zero: all is well)
+	fatal   error
+	logf    func(string, ...any)
 
 	// the batch being filled
 	cur      []byte
@@ -143,6 +152,12 @@ func Dial(ctx context.Context, cfg PublishConfig) (*Publisher, error) {
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 5 * time.Second
 	}
+	if cfg.GiveUp <= 0 {
+		cfg.GiveUp = time.Minute
+	}
+	if cfg.DedupWindow <= 0 {
+		cfg.DedupWindow = 10 * time.Minute
+	}
 	logf := cfg.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -157,7 +172,7 @@ func Dial(ctx context.Context, cfg PublishConfig) (*Publisher, error) {
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { logf("reconnected to %s", c.ConnectedUrlRedacted()) }))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", redact(cfg.URL), err)
+		return nil, fmt.Errorf("connecting to %s: %w", redact(cfg.URL), redactErr(err, cfg.URL))
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending+16),
 		jetstream.WithPublishAsyncTimeout(cfg.AckWait))
@@ -165,7 +180,7 @@ func Dial(ctx context.Context, cfg PublishConfig) (*Publisher, error) {
 		nc.Close()
 		return nil, err
 	}
-	p := &Publisher{cfg: cfg, nc: nc, js: js, subject: Subject(cfg.Stream, cfg.Sensor)}
+	p := &Publisher{cfg: cfg, nc: nc, js: js, subject: Subject(cfg.Stream, cfg.Sensor), logf: logf}
 	if err := EnsureStream(ctx, js, cfg.Stream, cfg.Replicas, cfg.DedupWindow); err != nil {
 		nc.Close()
 		return nil, err
@@ -196,6 +211,30 @@ func redact(urls string) string {
 	return strings.Join(parts, ",")
 }
 
+// redactErr is err with the user and password of each URL of the list
+// taken out of its text (a URL parser's error quotes the URL).
+func redactErr(err error, urls string) error {
+	msg := err.Error()
+	changed := false
+	for _, u := range strings.Split(urls, ",") {
+		i := strings.LastIndex(u, "@")
+		if i < 0 {
+			continue
+		}
+		j := strings.Index(u, "://")
+		if j < 0 || j > i {
+			j = -3
+		}
+		if info := u[j+3 : i]; info != "" && strings.Contains(msg, info) {
+			msg, changed = strings.ReplaceAll(msg, info, "…"), true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return errors.New(msg)
+}
+
 // EnsureStream makes sure the stream exists and takes the sensors'
 // subjects; it creates it (file storage) when it does not.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int, dedup time.Duration) error {
@@ -216,6 +255,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, re
 	if replicas <= 0 {
 		replicas = 1
 	}
+	if dedup <= 0 {
+		dedup = 10 * time.Minute
+	}
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{want},
 		Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: dedup})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
@@ -234,10 +276,37 @@ func MsgID(sensor string, run, first, last uint64) string {
 }
 
 // Full reports whether the publisher holds as many unacknowledged
-// envelopes as it may.
+// envelopes as it may (never once it gave up: see Err).
 func (p *Publisher) Full() bool {
 	p.reap()
-	return p.envs+p.curN >= p.cfg.MaxPending || p.bytes+len(p.cur) >= p.cfg.MaxPendingBytes
+	return p.fatal == nil && (p.envs+p.curN >= p.cfg.MaxPending || p.bytes+len(p.cur) >= p.cfg.MaxPendingBytes)
+}
+
+// Err is why the publisher gave up (nil: it has not). It gives up when
+// messages wait and none has been acknowledged for GiveUp.
+func (p *Publisher) Err() error { return p.fatal }
+
+// failed notes an error of a send or an acknowledgement: logged when it
+// is new; the publisher gives up when the failures last.
+func (p *Publisher) failed(err error) {
+	p.lastErr = err
+	if msg := err.Error(); msg != p.logged {
+		p.logged = msg
+		p.logf("publishing: %v (sent again until acknowledged, for at most %s)", err, p.cfg.GiveUp)
+	}
+	if p.failing.IsZero() {
+		p.failing = time.Now()
+	}
+	p.checkGiveUp()
+}
+
+// checkGiveUp gives up (Block only: a live sensor drops and counts, and
+// publishes again when the server is back) when messages have waited
+// GiveUp with none acknowledged.
+func (p *Publisher) checkGiveUp() {
+	if p.cfg.Block && p.fatal == nil && !p.failing.IsZero() && time.Since(p.failing) >= p.cfg.GiveUp {
+		p.fatal = fmt.Errorf("no message acknowledged for %s (the last error: %v)", p.cfg.GiveUp.Round(time.Second), p.lastErr)
+	}
 }
 
 // Publish adds e to the batch being filled, sending the batch when it is
@@ -245,6 +314,9 @@ func (p *Publisher) Full() bool {
 // publisher is full; otherwise the caller asks Full first (the Encoder
 // does). A live sensor calls FlushOlder when idle.
 func (p *Publisher) Publish(e *Envelope) {
+	if p.fatal != nil {
+		return
+	}
 	if p.curN > 0 && (e.Run != p.curRun || len(p.cur)+len(e.Plaintext)+256 > BatchBytes) {
 		p.Flush()
 	}
@@ -299,7 +371,7 @@ func (p *Publisher) send(pe *pending) {
 	m.Data = pe.data
 	f, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(pe.id), jetstream.WithExpectStream(p.cfg.Stream))
 	if err != nil {
-		p.lastErr = err
+		p.failed(err)
 		f = nil
 	}
 	pe.fut = f
@@ -311,14 +383,14 @@ func (p *Publisher) reap() {
 	for p.head < len(p.pend) {
 		pe := &p.pend[p.head]
 		if pe.fut == nil {
-			if p.nc.Status() != nats.CONNECTED {
+			if p.nc.Status() != nats.CONNECTED || p.fatal != nil {
 				return
 			}
-			p.st.Resent++
 			p.send(pe)
 			if pe.fut == nil {
 				return
 			}
+			p.st.Resent++
 		}
 		if pe.ack == nil && pe.err == nil {
 			select {
@@ -331,6 +403,7 @@ func (p *Publisher) reap() {
 		}
 		if pe.ack != nil {
 			p.st.Acked++
+			p.failing = time.Time{}
 			if pe.ack.Duplicate {
 				p.st.Duplicates++
 			}
@@ -340,7 +413,7 @@ func (p *Publisher) reap() {
 			p.head++
 			continue
 		}
-		p.lastErr = pe.err
+		p.failed(pe.err)
 		pe.fut, pe.err = nil, nil // sent again on the next pass, once connected
 		if p.nc.Status() != nats.CONNECTED {
 			return
@@ -362,6 +435,7 @@ func (p *Publisher) compact() {
 // deadline.
 func (p *Publisher) wait(deadline time.Time) {
 	p.reap()
+	p.checkGiveUp()
 	if p.head >= len(p.pend) {
 		return
 	}
@@ -398,6 +472,9 @@ func (p *Publisher) Close(ctx context.Context) error {
 	defer p.nc.Close()
 	p.Flush()
 	for p.head < len(p.pend) {
+		if p.fatal != nil {
+			return fmt.Errorf("%d messages (%d envelopes) not acknowledged by the server: %w", len(p.pend)-p.head, p.envs, p.fatal)
+		}
 		dl, ok := ctx.Deadline()
 		if !ok {
 			dl = time.Now().Add(p.cfg.AckWait)

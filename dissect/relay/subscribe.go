@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,14 +22,19 @@ type SubscribeConfig struct {
 	Lateness time.Duration
 	HoleWait time.Duration
 	// IdleExit ends the run once nothing new has arrived for this long
+	// and every sensor's subject has been read to the end of the stream
 	// (0: run until ctx ends).
 	IdleExit time.Duration
 	// Buffer bounds the envelopes received and not yet analyzed, per
-	// sensor (default 4096), whether waiting to be merged or in the
-	// merger: past it the sensor's consumer waits (the server keeps the
-	// rest: back-pressure, not memory). The merger's out-of-order limit
-	// is Buffer too.
-	Buffer int
+	// sensor (default 16384, at least 2 × BatchMax), whether waiting to
+	// be merged or in the merger, and MaxBytes their bytes (default 64
+	// MB): past them the sensor's consumer waits (the server keeps the
+	// rest: back-pressure, not memory). The client fetches at most 64
+	// messages (4 MB) ahead besides. The merger's out-of-order limit is
+	// Buffer too: a publisher's buffer (--publish-buffer) should not be
+	// larger.
+	Buffer   int
+	MaxBytes int
 	// Logf reports connection events and bad messages (nil: silent).
 	Logf func(format string, args ...any)
 }
@@ -36,15 +42,23 @@ type SubscribeConfig struct {
 // SubStats counts the central side's work.
 type SubStats struct {
 	MergeStats
-	Bytes    uint64
-	Bad      uint64   // messages that are not envelopes this ompscope reads
-	BadFirst []string // the first reasons (at most 10)
-	Sensors  []string // names with their envelope counts
-	MaxHeld  int      // the most envelopes received and not yet analyzed at once
-	// Lateness: from the server storing an envelope to its analysis
+	Bytes   uint64
+	Bad     uint64   // messages that are not envelopes this ompscope reads
+	BadBy   []string // the first bad message's error of each sensor that sent one, by sensor
+	Sensors []string // names with their envelope counts
+	// SensorsRefused: subjects past MaxSensors, not read.
+	SensorsRefused int
+	// Unread: messages the stream held for a sensor and that were not
+	// read when the run ended (a consumer that could not catch up).
+	Unread  uint64
+	MaxHeld int // the most envelopes received and not yet analyzed at once
+	// Latency: from the server storing an envelope to its analysis
 	// (wall time), over a sample of at most 1 << 20 envelopes.
 	LatencyP50, LatencyP99, LatencyMax time.Duration
 }
+
+// MaxSensors bounds the sensors (subjects) one central analyzer reads.
+const MaxSensors = 256
 
 // latency keeps a bounded sample of delays (reservoir sampling past its
 // size) for percentiles.
@@ -78,9 +92,6 @@ func (l *latency) pct(p float64) time.Duration {
 	return l.v[min(len(l.v)-1, int(p*float64(len(l.v))))]
 }
 
-// maxBadLogged is how many bad messages are logged one by one.
-const maxBadLogged = 10
-
 type item struct {
 	env     *Envelope
 	stored  time.Time // by the server
@@ -89,11 +100,17 @@ type item struct {
 	size    int
 }
 
+// sensorFeed is one sensor's consumer and its queue to the merge loop.
 type sensorFeed struct {
-	name  string
-	mu    sync.Mutex
-	q     []item
-	space chan struct{} // a token per free place in q
+	name    string
+	subject string
+	mu      sync.Mutex
+	q       []item
+	space   chan struct{} // a token per envelope it may hold (queued or merging)
+	bytes   atomic.Int64  // bytes it holds (queued or merging)
+	msgs    atomic.Uint64 // messages received
+	lastSeq atomic.Uint64 // the stream sequence of the last message received
+	badErr  error         // the first bad message's error (merge loop only)
 }
 
 // Subscribe reads the stream from its start, one ordered consumer per
@@ -109,7 +126,8 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	if err := CheckName("stream", cfg.Stream); err != nil {
 		return st, err
 	}
-	buf := max(cmpOr(cfg.Buffer, 4096), BatchMax) // a message's envelopes fit
+	buf := max(cmpOr(cfg.Buffer, 16384), 2*BatchMax) // a message's envelopes always fit
+	maxBytes := int64(max(cmpOr(cfg.MaxBytes, 64<<20), 2*MaxEnvelope))
 	logf := cfg.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -123,7 +141,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { logf("reconnected to %s", c.ConnectedUrlRedacted()) }))
 	if err != nil {
-		return st, fmt.Errorf("connecting to %s: %w", redact(cfg.URL), err)
+		return st, fmt.Errorf("connecting to %s: %w", redact(cfg.URL), redactErr(err, cfg.URL))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -157,7 +175,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	prefix := Subject(cfg.Stream, "")
 	notify := make(chan struct{}, 1)
 	feeds := map[string]*sensorFeed{}
-	var order []*sensorFeed
+	var order []*sensorFeed // by name
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -167,33 +185,49 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	lastArrival := time.Now()
 	var lat latency
 
-	// discover adds a feed per sensor subject the stream holds
-	discover := func() error {
+	// streamCounts is the number of messages the stream holds per sensor
+	// subject.
+	streamCounts := func() (map[string]uint64, error) {
 		info, err := stream.Info(cctx, jetstream.WithSubjectFilter(subjects(cfg.Stream)))
+		if err != nil {
+			return nil, err
+		}
+		return info.State.Subjects, nil
+	}
+	// discover adds a feed per sensor subject the stream holds, in name
+	// order
+	discover := func() error {
+		counts, err := streamCounts()
 		if err != nil {
 			return err
 		}
-		for subj, n := range info.State.Subjects {
-			name, ok := strings.CutPrefix(subj, prefix)
-			if !ok || feeds[name] != nil || n == 0 {
+		var subs []string
+		for subj, n := range counts {
+			if name, ok := strings.CutPrefix(subj, prefix); ok && feeds[name] == nil && n > 0 {
+				subs = append(subs, subj)
+			}
+		}
+		slices.Sort(subs)
+		for _, subj := range subs {
+			name := strings.TrimPrefix(subj, prefix)
+			if len(feeds) >= MaxSensors {
+				st.SensorsRefused++
+				logf("sensor %s: not read: more than %d sensors", name, MaxSensors)
+				feeds[name] = &sensorFeed{name: name} // refused once
 				continue
 			}
-			f := &sensorFeed{name: name, space: make(chan struct{}, buf)}
+			f := &sensorFeed{name: name, subject: subj, space: make(chan struct{}, buf)}
 			for range buf {
 				f.space <- struct{}{}
 			}
 			feeds[name] = f
-			order = append(order, f)
+			i, _ := slices.BinarySearchFunc(order, name, func(g *sensorFeed, n string) int { return strings.Compare(g.name, n) })
+			order = slices.Insert(order, i, f)
 			m.Expect(name)
-			cons, err := js.OrderedConsumer(cctx, cfg.Stream, jetstream.OrderedConsumerConfig{
-				FilterSubjects: []string{subj}, DeliverPolicy: jetstream.DeliverAllPolicy})
-			if err != nil {
-				return fmt.Errorf("consumer for sensor %s: %w", name, err)
-			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				feed(cctx, cons, f, notify, logf)
+				feed(cctx, js, stream, f, maxBytes, notify, logf)
 			}()
 		}
 		return nil
@@ -206,6 +240,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	flush := false
+	idleChecks := 0
 	for {
 		// take what the feeds received
 		now := time.Now()
@@ -219,17 +254,20 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 				st.Bytes += uint64(it.size)
 				if it.bad != nil {
 					st.Bad++
-					if len(st.BadFirst) < maxBadLogged {
-						st.BadFirst = append(st.BadFirst, it.bad.Error())
+					if f.badErr == nil {
+						f.badErr = it.bad
+					}
+					if st.Bad <= maxBadLogged {
 						logf("sensor %s: skipped a bad message: %v", f.name, it.bad)
 					}
 					m.Caught(f.name, it.pending == 0)
+					f.bytes.Add(-int64(it.size))
 					f.space <- struct{}{}
 					continue
 				}
-				it.env.stored = it.stored
+				it.env.stored, it.env.size = it.stored, it.size
 				if !m.Push(f.name, it.env, it.pending, now) {
-					f.space <- struct{}{}
+					f.release(it.env)
 				}
 			}
 		}
@@ -243,16 +281,30 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 			if !r.Env.stored.IsZero() {
 				lat.add(time.Since(r.Env.stored))
 			}
-			// its place is free: the sensor's consumer may fetch one more
-			// (a sensor holds at most Buffer envelopes, queued or merging)
-			feeds[r.Sensor].space <- struct{}{}
+			// its place is free: the sensor's consumer may fetch more
+			feeds[r.Sensor].release(r.Env)
 		}
 		if flush {
 			break
 		}
 		if cfg.IdleExit > 0 && time.Since(lastArrival) >= cfg.IdleExit {
-			flush = true
-			continue
+			// idle: but is everything the stream holds read?
+			behind, err := unread(streamCounts, order)
+			if err == nil && behind == 0 || idleChecks >= 3 {
+				if behind > 0 {
+					st.Unread = behind
+					logf("stopping with %d messages of the stream not read (their consumers did not catch up)", behind)
+				}
+				flush = true
+				continue
+			}
+			idleChecks++
+			if err != nil {
+				logf("idle, but the stream cannot be asked what it holds (%v): waiting another %s", err, cfg.IdleExit)
+			} else {
+				logf("idle, but %d messages of the stream are not read yet: waiting another %s", behind, cfg.IdleExit)
+			}
+			lastArrival = time.Now()
 		}
 		if time.Since(lastDiscover) >= time.Second {
 			if err := discover(); err != nil && cctx.Err() == nil {
@@ -271,36 +323,143 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	st.LatencyP50, st.LatencyP99, st.LatencyMax = lat.pct(0.5), lat.pct(0.99), lat.max
 	st.MergeStats = m.Stats()
 	st.Sensors = m.Sensors()
+	for _, f := range order {
+		if f.badErr != nil {
+			st.BadBy = append(st.BadBy, f.name+": "+f.badErr.Error())
+		}
+	}
 	return st, nil
 }
 
-// feed reads one sensor's subject into its queue, waiting for room.
-func feed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, notify chan struct{}, logf func(string, ...any)) {
+// unread is the number of messages the stream holds for the feeds'
+// subjects beyond those received (0 when every feed is at the end).
+func unread(counts func() (map[string]uint64, error), order []*sensorFeed) (uint64, error) {
+	c, err := counts()
+	if err != nil {
+		return 0, err
+	}
+	var behind uint64
+	for _, f := range order {
+		if n, got := c[f.subject], f.msgs.Load(); n > got {
+			behind += n - got
+		}
+	}
+	return behind, nil
+}
+
+// release gives back the place and the bytes of an envelope the merge
+// loop no longer holds.
+func (f *sensorFeed) release(e *Envelope) {
+	f.bytes.Add(-int64(e.size))
+	f.space <- struct{}{}
+}
+
+// maxBadLogged is how many bad messages are logged one by one.
+const maxBadLogged = 10
+
+// feed reads one sensor's subject into its queue, waiting for room. Its
+// ordered consumer is made again (after the last message received) when
+// it fails: a server restarted, a cluster node lost.
+func feed(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, f *sensorFeed, maxBytes int64,
+	notify chan struct{}, logf func(string, ...any)) {
+	// behind reports messages the stream holds for the subject beyond
+	// those received: a consumer that stopped delivering (its server
+	// died and it did not notice) is made again
+	behind := func() uint64 {
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(f.subject))
+		if err != nil {
+			return 1 // the stream cannot say (no leader?): make the consumer again
+		}
+		if n, got := info.State.Subjects[f.subject], f.msgs.Load(); n > got {
+			return n - got
+		}
+		return 0
+	}
+	backoff := 250 * time.Millisecond
+	for ctx.Err() == nil {
+		// a few resets of its own, then ours (a fresh consumer after the
+		// last message received)
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{f.subject}, DeliverPolicy: jetstream.DeliverAllPolicy,
+			MaxResetAttempts: 3}
+		if last := f.lastSeq.Load(); last > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
+		}
+		cons, err := js.OrderedConsumer(ctx, stream.CachedInfo().Config.Name, cfg)
+		if err == nil {
+			got := f.msgs.Load()
+			err = readFeed(ctx, cons, f, maxBytes, notify, behind)
+			if f.msgs.Load() > got {
+				backoff = 250 * time.Millisecond // it had been working
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		logf("sensor %s: %v (reading it again from message %d in %s)", f.name, err, f.lastSeq.Load()+1, backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// readFeed reads until an error, or returns nil when the consumer has
+// delivered nothing for a while although the stream holds more (made
+// again by the caller).
+func readFeed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, maxBytes int64, notify chan struct{},
+	behind func() uint64) error {
 	// short pulls with heartbeats: a consumer whose server died is noticed
-	// (two missed heartbeats) and made again on another within seconds
-	it, err := cons.Messages(jetstream.PullMaxMessages(64), jetstream.PullExpiry(3*time.Second),
+	// (two missed heartbeats) and made again on another within seconds;
+	// at most 64 messages or 4 MB fetched ahead
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(64, 4<<20), jetstream.PullExpiry(3*time.Second),
 		jetstream.PullHeartbeat(time.Second))
 	if err != nil {
-		logf("sensor %s: %v", f.name, err)
-		return
+		return err
 	}
 	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	// a watchdog: nothing delivered for 5 s while the stream holds more
+	// (a consumer on a dead node, a reset that does not end) stops the
+	// iterator; the caller makes a fresh consumer
+	var stalled atomic.Uint64
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
 	go func() {
-		<-ctx.Done()
-		it.Stop()
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		last := f.msgs.Load()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			if now := f.msgs.Load(); now != last || len(f.space) == 0 {
+				last = now // moving, or waiting for the analyzer: not stalled
+				continue
+			}
+			if n := behind(); n > 0 {
+				stalled.Store(n)
+				it.Stop()
+				return
+			}
+		}
 	}()
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				logf("sensor %s: %v", f.name, err)
+			if n := stalled.Load(); n > 0 {
+				return fmt.Errorf("nothing delivered for 5 s while the stream holds %d more", n)
 			}
-			return
+			return err
 		}
-		var pending uint64
+		var pending, seq uint64
 		var stored time.Time
 		if md, err := msg.Metadata(); err == nil {
-			pending, stored = md.NumPending, md.Timestamp
+			pending, stored, seq = md.NumPending, md.Timestamp, md.Sequence.Stream
 		}
 		data := msg.Data()
 		var items []item
@@ -319,18 +478,32 @@ func feed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, notify ch
 			items = append(items, item{bad: bad, pending: pending + 1})
 		}
 		items[len(items)-1].pending = pending
+		// the message's bytes are held by its first envelope (or the bad
+		// item): released when it leaves the merge
 		items[0].size = len(data)
-		// a place per envelope (queued here or held by the merger)
+		// room: a place per envelope, and the bytes under the budget
+		for f.bytes.Load() > maxBytes-int64(len(data)) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		f.bytes.Add(int64(len(data)))
 		for range items {
 			select {
 			case <-f.space:
 			case <-ctx.Done():
-				return
+				return ctx.Err()
 			}
 		}
 		f.mu.Lock()
 		f.q = append(f.q, items...)
 		f.mu.Unlock()
+		f.msgs.Add(1)
+		if seq > 0 {
+			f.lastSeq.Store(seq)
+		}
 		select {
 		case notify <- struct{}{}:
 		default:
