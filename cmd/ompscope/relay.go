@@ -361,7 +361,7 @@ func (s *subscribeFlags) run(ctx context.Context, cmd string, fd *relayFeeder, s
 	}
 	if n := st.Implausible + st.RunsDropped; n > 0 {
 		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-refused", Count: n, Unit: "envelope",
-			What: "were refused: a sequence number far beyond what a sensor holds, or a sensor's run forgotten past 16 runs",
+			What:   "were refused: a sequence number far beyond what a sensor holds, or a sensor's run forgotten past 16 runs",
 			Detail: fmt.Sprintf("%d with an implausible sequence number, %d runs forgotten", st.Implausible, st.RunsDropped)})
 	}
 	if st.SensorsRefused > 0 {
