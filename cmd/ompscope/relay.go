@@ -304,8 +304,8 @@ func (f *relayFeeder) deliver(r *relay.Released) {
 			return
 		}
 		f.captureGap(analyze.CaptureGap{Reason: "sensor-dropped", Count: e.Count, Unit: "event",
-			What:   "were dropped by sensor " + r.Sensor + " (its server could not take them: its publishing buffer was full)",
-			Detail: "sensor " + r.Sensor, First: e.Start, Last: e.Time})
+			What:  "were dropped by sensor " + r.Sensor + " (its server could not take them: its publishing buffer was full)",
+			First: e.Start, Last: e.Time})
 		return
 	}
 	if before {

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -317,4 +319,83 @@ func TestEventLine(t *testing.T) {
 	if got, want := eventLine(e), "10:00:01.500000 tloc.add a→b tloc 10.255.0.1/mpls/ipsec path 1"; got != want {
 		t.Errorf("%q\nwant %q", got, want)
 	}
+}
+
+// TestSniffPublishDrops: a live sensor whose link to the server is cut
+// while it captures fills its publishing buffer, drops events (it says
+// when it starts and stops), counts them, and tells the central analyzer
+// once it can publish again: a capture-gap anomaly (sensor-dropped)
+// naming the sensor and the count.
+func TestSniffPublishDrops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	src, err := live.Open("lo", live.Options{Timeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Skipf("cannot capture on lo here (%v): the live integration test needs root or CAP_NET_RAW", err)
+	}
+	src.Close()
+	srv := natstest.Start(t)
+	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.Port))
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ompscope")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	keys := filepath.Join(dir, "k.keys")
+	os.WriteFile(keys, nil, 0o644)
+	sniff := exec.Command(bin, "sniff", "-i", "lo", "-f", "(udp or tcp) and net 127.98.0.0/16", "--keylog", keys, "-T", "json",
+		"--publish", px.url(), "--sensor", "lossy-lo", "--stream", "DROPS", "--publish-buffer", "64", "--publish-ack-wait", "500ms")
+	var serr bytes.Buffer
+	sniff.Stdout, sniff.Stderr = io.Discard, &serr
+	if err := sniff.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sniff.Process.Kill()
+	time.Sleep(700 * time.Millisecond)
+	px.setCut(true) // the sensor's link goes away while traffic flows
+	synthCmd := exec.Command(bin, "synth", "--live", "--to", "127.98.0.1", "--speed", "60", "--key-lead", "1s", "-q",
+		"-s", "route-flap", "--seed", "5", "--keylog", keys, "-o", filepath.Join(dir, "out"))
+	if out, err := synthCmd.CombinedOutput(); err != nil {
+		t.Fatalf("synth --live: %v\n%s", err, out)
+	}
+	px.setCut(false)
+	time.Sleep(2 * time.Second) // reconnected; what waited is acknowledged
+	sniff.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- sniff.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sniff exit: %v\n%s", err, serr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("sniff did not stop on SIGINT\n%s", serr.String())
+	}
+	m := regexp.MustCompile(`; (\d+) events dropped while the server could not take them`).FindStringSubmatch(serr.String())
+	if m == nil || !strings.Contains(serr.String(), "dropping events, counted") || !strings.Contains(serr.String(), "publishing again:") {
+		t.Fatalf("the sensor did not say it dropped events:\n%s", serr.String())
+	}
+	var cout, cerr bytes.Buffer
+	central := exec.Command(bin, "analyze", "--subscribe", srv.URL(), "--stream", "DROPS", "--idle-exit", "1s", "-T", "json")
+	central.Stdout, central.Stderr = &cout, &cerr
+	if err := central.Run(); err != nil {
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitAnomalies {
+			t.Fatalf("analyze --subscribe: %v\n%s", err, cerr.String())
+		}
+	}
+	var sum struct {
+		Anomalies []struct{ Kind, Subject, Explanation string }
+	}
+	if err := json.Unmarshal(cout.Bytes(), &sum); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range sum.Anomalies {
+		if a.Kind == "capture-gap" && a.Subject == "sensor-dropped" && strings.Contains(a.Explanation, m[1]+" event(s)") &&
+			strings.Contains(a.Explanation, "sensor lossy-lo") {
+			t.Logf("sensor: %s\ncentral: %s\nanomaly: %s", serr.String(), cerr.String(), a.Explanation)
+			return
+		}
+	}
+	t.Errorf("no sensor-dropped capture gap for %s events: %+v\nsensor: %s\ncentral: %s", m[1], sum.Anomalies, serr.String(), cerr.String())
 }

@@ -292,7 +292,11 @@ func (p *Publisher) failed(err error) {
 	p.lastErr = err
 	if msg := err.Error(); msg != p.logged {
 		p.logged = msg
-		p.logf("publishing: %v (sent again until acknowledged, for at most %s)", err, p.cfg.GiveUp)
+		if p.cfg.Block {
+			p.logf("publishing: %v (sent again until acknowledged, for at most %s)", err, p.cfg.GiveUp)
+		} else {
+			p.logf("publishing: %v (sent again once the server takes it)", err)
+		}
 	}
 	if p.failing.IsZero() {
 		p.failing = time.Now()
