@@ -156,6 +156,13 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *stats || f == "text" && !*quiet {
 		d.WriteStats(stderr)
 	}
+	return dissectStatus(d, runErr, stderr)
+}
+
+// dissectStatus is dissect's exit status once the capture is read: 1 when
+// reading failed, 4 when not one record could be read (and some could
+// not), else 0.
+func dissectStatus(d *dissect.Dissector, runErr error, stderr io.Writer) int {
 	if runErr != nil {
 		return exitRuntime
 	}
@@ -226,12 +233,5 @@ func dissectPublish(pf *publishFlags, in *inputFlags, cfg dissect.Config, r capS
 		fmt.Fprintf(stderr, "ompscope dissect: --publish: %v\n", perr)
 		return exitRuntime
 	}
-	if runErr != nil {
-		return exitRuntime
-	}
-	if unreadable(d) {
-		fmt.Fprintln(stderr, "ompscope dissect: no record of any control connection could be read")
-		return exitUnread
-	}
-	return exitOK
+	return dissectStatus(d, runErr, stderr)
 }

@@ -296,7 +296,7 @@ func startPipeSensor(t *testing.T, url, stream, sensor, file, keys string, extra
 	args := append([]string{"dissect", "-j", "1", "-r", "-", "--keylog", keys, "--publish", url, "--stream", stream, "--sensor", sensor}, extra...)
 	go func() {
 		defer close(ps.done)
-		ps.code = run(args, pr, io.Discard, &lockedBuf{mu: &ps.mu, b: &ps.errs})
+		ps.code = run(args, pr, io.Discard, &natstest.LockedWriter{Mu: &ps.mu, W: &ps.errs})
 		pr.Close()
 	}()
 	return ps
@@ -330,17 +330,6 @@ func (ps *pipeSensor) finish(t *testing.T) string {
 		t.Fatalf("the sensor: exit %d: %s", ps.code, ps.errs.String())
 	}
 	return ps.errs.String()
-}
-
-type lockedBuf struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
 }
 
 // streamMsgs is the number of messages the stream holds (0 if it cannot

@@ -158,21 +158,10 @@ func Dial(ctx context.Context, cfg PublishConfig) (*Publisher, error) {
 	if cfg.DedupWindow <= 0 {
 		cfg.DedupWindow = 10 * time.Minute
 	}
-	logf := cfg.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	nc, err := nats.Connect(cfg.URL, nats.Name("ompscope sensor "+cfg.Sensor), nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond), nats.Timeout(5*time.Second),
-		nats.ReconnectBufSize(cfg.MaxPendingBytes),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logf("disconnected from the server: %v", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logf("reconnected to %s", c.ConnectedUrlRedacted()) }))
+	logf := orSilent(cfg.Logf)
+	nc, err := connect(cfg.URL, "ompscope sensor "+cfg.Sensor, logf, nats.ReconnectBufSize(cfg.MaxPendingBytes))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", redact(cfg.URL), redactErr(err, cfg.URL))
+		return nil, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending+16),
 		jetstream.WithPublishAsyncTimeout(cfg.AckWait))
@@ -186,6 +175,32 @@ func Dial(ctx context.Context, cfg PublishConfig) (*Publisher, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// connect connects to a server of the list, reconnecting without end
+// (250 ms apart) and logging disconnections and reconnections; a URL's
+// password never reaches an error.
+func connect(urls, name string, logf func(string, ...any), opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logf("disconnected from the server: %v", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { logf("reconnected to %s", c.ConnectedUrlRedacted()) })}, opts...)
+	nc, err := nats.Connect(urls, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", redact(urls), redactErr(err, urls))
+	}
+	return nc, nil
+}
+
+func orSilent(logf func(string, ...any)) func(string, ...any) {
+	if logf == nil {
+		return func(string, ...any) {}
+	}
+	return logf
 }
 
 func cmpOr(v, def int) int {

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -128,20 +127,10 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	}
 	buf := max(cmpOr(cfg.Buffer, 16384), 2*BatchMax) // a message's envelopes always fit
 	maxBytes := int64(max(cmpOr(cfg.MaxBytes, 64<<20), 2*MaxEnvelope))
-	logf := cfg.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	nc, err := nats.Connect(cfg.URL, nats.Name("ompscope analyzer"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond), nats.Timeout(5*time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logf("disconnected from the server: %v", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logf("reconnected to %s", c.ConnectedUrlRedacted()) }))
+	logf := orSilent(cfg.Logf)
+	nc, err := connect(cfg.URL, "ompscope analyzer", logf)
 	if err != nil {
-		return st, fmt.Errorf("connecting to %s: %w", redact(cfg.URL), redactErr(err, cfg.URL))
+		return st, err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -124,7 +124,7 @@ func (s *Server) start() {
 	defer s.mu.Unlock()
 	s.log = &bytes.Buffer{}
 	s.cmd = exec.Command(s.bin, s.args...)
-	s.cmd.Stdout, s.cmd.Stderr = &lockedWriter{mu: &s.mu, w: s.log}, &lockedWriter{mu: &s.mu, w: s.log}
+	s.cmd.Stdout, s.cmd.Stderr = &LockedWriter{Mu: &s.mu, W: s.log}, &LockedWriter{Mu: &s.mu, W: s.log}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -170,13 +170,15 @@ func (s *Server) Log() string {
 	return s.log.String()
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
+// LockedWriter writes to a buffer under a mutex (a process's output read
+// while it runs).
+type LockedWriter struct {
+	Mu *sync.Mutex
+	W  *bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func (l *LockedWriter) Write(p []byte) (int, error) {
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
+	return l.W.Write(p)
 }
