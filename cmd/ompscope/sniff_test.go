@@ -89,11 +89,10 @@ func diffKeys(t *testing.T, what string, want, got []string) {
 	t.Errorf("%s: %d events, want %d", what, len(got), len(want))
 }
 
-// TestSniffLoopback: sniff on lo while the simulator replays a scenario
-// over real sockets, stop it with SIGINT; the events and anomalies equal
-// those of the same run analysed offline, and the -w file re-analyses to
-// the same result. Needs root (AF_PACKET on lo).
-func TestSniffLoopback(t *testing.T) {
+// liveTest skips unless lo can be captured on (and not with -short), and
+// builds the binary the live tests run, in dir.
+func liveTest(t *testing.T) (dir, bin string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -102,11 +101,20 @@ func TestSniffLoopback(t *testing.T) {
 		t.Skipf("cannot capture on lo here (%v): the live integration test needs root or CAP_NET_RAW", err)
 	}
 	src.Close()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "ompscope")
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "ompscope")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return dir, bin
+}
+
+// TestSniffLoopback: sniff on lo while the simulator replays a scenario
+// over real sockets, stop it with SIGINT; the events and anomalies equal
+// those of the same run analysed offline, and the -w file re-analyses to
+// the same result. Needs root (AF_PACKET on lo).
+func TestSniffLoopback(t *testing.T) {
+	dir, bin := liveTest(t)
 	keys := filepath.Join(dir, "k.keys")
 	os.WriteFile(keys, nil, 0o644)
 	wfile := filepath.Join(dir, "live.pcapng")
@@ -327,21 +335,9 @@ func TestEventLine(t *testing.T) {
 // once it can publish again: a capture-gap anomaly (sensor-dropped)
 // naming the sensor and the count.
 func TestSniffPublishDrops(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	src, err := live.Open("lo", live.Options{Timeout: 10 * time.Millisecond})
-	if err != nil {
-		t.Skipf("cannot capture on lo here (%v): the live integration test needs root or CAP_NET_RAW", err)
-	}
-	src.Close()
+	dir, bin := liveTest(t)
 	srv := natstest.Start(t)
 	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.Port))
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "ompscope")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	keys := filepath.Join(dir, "k.keys")
 	os.WriteFile(keys, nil, 0o644)
 	sniff := exec.Command(bin, "sniff", "-i", "lo", "-f", "(udp or tcp) and net 127.98.0.0/16", "--keylog", keys, "-T", "json",
