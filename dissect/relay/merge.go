@@ -68,6 +68,7 @@ type sensorState struct {
 	finished bool      // a run of it sent KindFinish, released, and nothing came after
 	got      uint64
 	outMax   time.Time // the newest capture time released
+	outRun   uint64    // the run it came from
 }
 
 type runState struct {
@@ -277,16 +278,21 @@ func (m *Merger) Pop(now time.Time, flush bool) *Released {
 	if e.Kind == KindFinish && !best.holes() {
 		best.finished = true
 	}
-	// late: another sensor's later capture time went first (a sensor's
-	// own order is the dissector's, as reading its capture)
+	// late: a later capture time of another sensor, or of another run of
+	// this one, went first (a run's own order is the dissector's, as
+	// reading its capture)
+	late := e.Run != best.outRun && e.Time.Before(best.outMax)
 	for _, o := range m.sensors {
 		if o != best && e.Time.Before(o.outMax) {
-			m.st.Late++
+			late = true
 			break
 		}
 	}
+	if late {
+		m.st.Late++
+	}
 	if e.Time.After(best.outMax) {
-		best.outMax = e.Time
+		best.outMax, best.outRun = e.Time, e.Run
 	}
 	return &Released{Sensor: best.name, Env: e}
 }

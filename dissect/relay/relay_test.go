@@ -403,6 +403,11 @@ func TestMerger(t *testing.T) {
 	if m2.Stats().Late != 1 {
 		t.Errorf("late %d", m2.Stats().Late)
 	}
+	// an earlier run of a sensor published after a later one is late too
+	m2.Push("fast", env(0, 1, 2, KindTick), 0, now)
+	if r := m2.Pop(now, true); r == nil || r.Env.Run != 0 || m2.Stats().Late != 2 {
+		t.Errorf("an earlier run after a later one: %v, late %d", r, m2.Stats().Late)
+	}
 }
 
 // TestSubscribeBackPressure: a slow analyzer holds at most Buffer
