@@ -186,7 +186,7 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
 	}
-	since, err := sf.check(fs)
+	since, until, err := sf.check(fs)
 	if err != nil {
 		fmt.Fprintf(stderr, "ompscope %s: %v\n", name, err)
 		return exitUsage
@@ -352,7 +352,7 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 	var runErr error
 	if sf.url != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		fd := newRelayFeeder(a, since)
+		fd := newRelayFeeder(a, since, until)
 		runErr = sf.run(ctx, name, fd, stderr)
 		stop()
 		a.Finish(fd.last)

@@ -163,6 +163,7 @@ type subscribeFlags struct {
 	url      string
 	stream   string
 	since    string
+	until    string
 	idleExit time.Duration
 	lateness time.Duration
 	holeWait time.Duration
@@ -173,34 +174,47 @@ func addSubscribeFlags(fs *pflag.FlagSet, s *subscribeFlags) {
 	fs.StringVar(&s.url, "subscribe", "", "analyze what sensors publish to a NATS JetStream server (nats://HOST:4222) instead of a capture: every sensor merged in capture-time order, from the stream's start (docs/scale-out.md)")
 	fs.StringVar(&s.stream, "stream", relay.DefaultStream, "with --subscribe: the JetStream stream")
 	fs.StringVar(&s.since, "since", "", "with --subscribe: analyze only what was captured from TIME on (RFC 3339; the stream is read from its start)")
+	fs.StringVar(&s.until, "until", "", "with --subscribe: analyze only what was captured up to TIME (RFC 3339): with --since, a past window")
 	fs.DurationVar(&s.idleExit, "idle-exit", 0, "with --subscribe: stop and print the summary once nothing new has arrived for this long (0: run until SIGINT/SIGTERM)")
 	fs.DurationVar(&s.lateness, "lateness", 2*time.Second, "with --subscribe: how far (capture time) a live sensor may lag the newest one and still hold the merge back; later messages are analyzed late and counted")
 	fs.DurationVar(&s.holeWait, "hole-wait", 30*time.Second, "with --subscribe: how long a missing message of a sensor is awaited before going on without it (counted)")
 }
 
-func (s *subscribeFlags) check(fs *pflag.FlagSet) (time.Time, error) {
+func (s *subscribeFlags) check(fs *pflag.FlagSet) (since, until time.Time, err error) {
 	if s.url == "" {
-		for _, n := range []string{"stream", "since", "idle-exit", "lateness", "hole-wait"} {
+		for _, n := range []string{"stream", "since", "until", "idle-exit", "lateness", "hole-wait"} {
 			if fs.Changed(n) {
-				return time.Time{}, fmt.Errorf("--%s goes with --subscribe", n)
+				return since, until, fmt.Errorf("--%s goes with --subscribe", n)
 			}
 		}
-		return time.Time{}, nil
+		return since, until, nil
 	}
 	if err := relay.CheckName("--stream", s.stream); err != nil {
-		return time.Time{}, err
+		return since, until, err
 	}
 	if s.idleExit < 0 || s.lateness < 0 || s.holeWait < 0 {
-		return time.Time{}, fmt.Errorf("--idle-exit, --lateness and --hole-wait take 0 or more")
+		return since, until, fmt.Errorf("--idle-exit, --lateness and --hole-wait take 0 or more")
 	}
-	if s.since == "" {
-		return time.Time{}, nil
+	parse := func(flag, v string) (time.Time, error) {
+		if v == "" {
+			return time.Time{}, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return t, fmt.Errorf("--%s %s: not an RFC 3339 time (2026-12-02T10:00:00Z)", flag, v)
+		}
+		return t, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s.since)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("--since %s: not an RFC 3339 time (2026-12-02T10:00:00Z)", s.since)
+	if since, err = parse("since", s.since); err != nil {
+		return
 	}
-	return t, nil
+	if until, err = parse("until", s.until); err != nil {
+		return
+	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		return since, until, fmt.Errorf("--since %s is not before --until %s", s.since, s.until)
+	}
+	return since, until, nil
 }
 
 // relayFeeder is the feeder of the central side: envelopes in, analyze
@@ -210,8 +224,10 @@ type relayFeeder struct {
 	dec         dissect.MessageDecoder
 	infos       map[relayKey]*analyze.SessionInfo
 	since       time.Time
+	until       time.Time
 	last        time.Time
 	skipped     uint64 // before --since
+	after       uint64 // after --until
 	unknown     uint64 // events of a session whose facts never came
 	gaps        int    // capture gaps the sensors reported, kept
 	gapsDropped uint64 // past maxRelayGaps
@@ -236,8 +252,8 @@ type relayKey struct {
 	run, num uint64
 }
 
-func newRelayFeeder(a *analyze.Analyzer, since time.Time) *relayFeeder {
-	return &relayFeeder{a: a, infos: map[relayKey]*analyze.SessionInfo{}, since: since}
+func newRelayFeeder(a *analyze.Analyzer, since, until time.Time) *relayFeeder {
+	return &relayFeeder{a: a, infos: map[relayKey]*analyze.SessionInfo{}, since: since, until: until}
 }
 
 func (f *relayFeeder) info(r *relay.Released) *analyze.SessionInfo {
@@ -274,6 +290,10 @@ func relayCert(c *relay.Cert) *analyze.Certificate {
 func (f *relayFeeder) deliver(r *relay.Released) {
 	e := r.Env
 	before := !f.since.IsZero() && e.Time.Before(f.since)
+	if !f.until.IsZero() && e.Time.After(f.until) {
+		f.after++ // outside the window (its session facts too: nothing after needs them)
+		return
+	}
 	switch e.Kind {
 	case relay.KindSession:
 		fa := e.Info
@@ -381,7 +401,7 @@ func (s *subscribeFlags) run(ctx context.Context, cmd string, fd *relayFeeder, s
 		n    uint64
 		what string
 	}{{st.Recovered, "arrived after being given up (analyzed late)"}, {st.Implausible, "refused (implausible sequence numbers)"},
-		{st.RunsDropped, "runs forgotten"}, {st.Unread, "messages not read"}, {fd.skipped, "before --since"},
+		{st.RunsDropped, "runs forgotten"}, {st.Unread, "messages not read"}, {fd.skipped, "before --since"}, {fd.after, "after --until"},
 		{fd.unknown, "events of sessions whose facts never came"}} {
 		if c.n > 0 {
 			fmt.Fprintf(stderr, ", %d %s", c.n, c.what)

@@ -182,11 +182,18 @@ func TestRelayOneSensorIdentical(t *testing.T) {
 			}
 			// --since: what was captured before it is skipped and counted
 			_, ssum, serr := runCmd(t, "", "analyze", "--subscribe", srv.URL(), "--stream", stream, "--idle-exit", "500ms",
-				"--since", "2026-01-01T10:57:50Z", "-T", "json")
-			var sv struct{ Capture struct{ Start time.Time } }
+				"--since", "2026-01-01T10:57:50Z", "--until", "2026-01-01T10:58:00Z", "-T", "json")
+			var sv struct {
+				Capture struct{ Start, End time.Time }
+			}
 			json.Unmarshal([]byte(ssum), &sv)
-			if !strings.Contains(serr, " before --since") || sv.Capture.Start.Before(time.Date(2026, 1, 1, 10, 57, 50, 0, time.UTC)) {
-				t.Errorf("--since: capture start %v: %s", sv.Capture.Start, serr)
+			if !strings.Contains(serr, " before --since") || !strings.Contains(serr, " after --until") ||
+				sv.Capture.Start.Before(time.Date(2026, 1, 1, 10, 57, 50, 0, time.UTC)) ||
+				sv.Capture.End.After(time.Date(2026, 1, 1, 10, 58, 0, 0, time.UTC)) || !sv.Capture.Start.Before(sv.Capture.End) {
+				t.Errorf("--since/--until: capture %v to %v: %s", sv.Capture.Start, sv.Capture.End, serr)
+			}
+			if code, _, e := runCmd(t, "", "analyze", "--subscribe", srv.URL(), "--since", "2026-01-01T10:58:00Z", "--until", "2026-01-01T10:57:00Z"); code != exitUsage || !strings.Contains(e, "is not before") {
+				t.Errorf("--since after --until: exit %d: %s", code, e)
 			}
 			html := filepath.Join(t.TempDir(), "r.html")
 			code, _, rerr := runCmd(t, "", "report", "--subscribe", srv.URL(), "--stream", stream, "--idle-exit", "500ms", "-o", html)
