@@ -71,8 +71,9 @@ func (p *publishFlags) check(fs *pflag.FlagSet) error {
 	if p.ackWait <= 0 || p.wait <= 0 || p.dedup <= 0 {
 		return fmt.Errorf("--publish-ack-wait, --publish-wait and --dedup-window must be more than 0")
 	}
-	if p.buffer < relay.BatchMax || p.buffer > 1<<20 {
-		return fmt.Errorf("--publish-buffer %d: must be %d to %d (a message holds up to %d envelopes)", p.buffer, relay.BatchMax, 1<<20, relay.BatchMax)
+	if p.buffer < relay.BatchMax || p.buffer > relay.MaxPublishBuffer {
+		return fmt.Errorf("--publish-buffer %d: must be %d to %d (a message holds up to %d envelopes; the analyzer awaits a missing one behind at most %d)",
+			p.buffer, relay.BatchMax, relay.MaxPublishBuffer, relay.BatchMax, relay.MaxPublishBuffer)
 	}
 	return nil
 }
@@ -290,8 +291,9 @@ func relayCert(c *relay.Cert) *analyze.Certificate {
 func (f *relayFeeder) deliver(r *relay.Released) {
 	e := r.Env
 	before := !f.since.IsZero() && e.Time.Before(f.since)
-	if !f.until.IsZero() && e.Time.After(f.until) {
-		f.after++ // outside the window (its session facts too: nothing after needs them)
+	after := func(t time.Time) bool { return !f.until.IsZero() && t.After(f.until) }
+	if e.Kind != relay.KindFinish && e.Kind != relay.KindLoss && after(e.Time) {
+		f.after++ // outside the window (session facts too: nothing after needs them)
 		return
 	}
 	switch e.Kind {
@@ -307,7 +309,8 @@ func (f *relayFeeder) deliver(r *relay.Released) {
 		return
 	case relay.KindFinish:
 		for _, g := range e.Gaps {
-			if !f.since.IsZero() && !g.Last.IsZero() && g.Last.Before(f.since) {
+			// a gap is kept when it overlaps the window
+			if !f.since.IsZero() && !g.Last.IsZero() && g.Last.Before(f.since) || after(g.First) {
 				continue
 			}
 			det := "sensor " + r.Sensor
@@ -319,7 +322,7 @@ func (f *relayFeeder) deliver(r *relay.Released) {
 		}
 		return
 	case relay.KindLoss:
-		if before {
+		if before || after(e.Start) {
 			f.skipped++
 			return
 		}
@@ -379,10 +382,9 @@ func (s *subscribeFlags) run(ctx context.Context, cmd string, fd *relayFeeder, s
 		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-unread", Count: st.Unread, Unit: "message",
 			What: "of the stream were not read: their consumers had not caught up when the analysis ended"})
 	}
-	if n := st.Implausible + st.RunsDropped; n > 0 {
-		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-refused", Count: n, Unit: "envelope",
-			What:   "were refused: a sequence number far beyond what a sensor holds, or a sensor's run forgotten past 16 runs",
-			Detail: fmt.Sprintf("%d with an implausible sequence number, %d runs forgotten", st.Implausible, st.RunsDropped)})
+	if st.Implausible > 0 {
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-refused", Count: st.Implausible, Unit: "envelope",
+			What: "were refused: their sequence numbers were far beyond what a sensor keeps unacknowledged (forged, or a sensor's bug)"})
 	}
 	if st.SensorsRefused > 0 {
 		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-sensors", Count: uint64(st.SensorsRefused), Unit: "sensor",

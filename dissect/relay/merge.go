@@ -49,13 +49,14 @@ type MergeStats struct {
 	Recovered   uint64 // given up, then arrived after all (released late)
 	Late        uint64 // released after a later capture time of another sensor
 	Implausible uint64 // a Seq too far ahead of its run: dropped
-	RunsDropped uint64 // runs forgotten past maxRuns per sensor
+	RunsDropped uint64 // runs forgotten past maxRuns per sensor (their place kept: a copy is still a duplicate)
 }
 
 // Bounds of the merger's tables.
 const (
-	maxRuns  = 16      // runs remembered per sensor (the least recent forgotten, counted)
-	maxGiven = 1 << 16 // Seqs given up remembered per run (for a late arrival)
+	maxRuns     = 16   // runs kept per sensor (the least recent forgotten, counted)
+	maxGivenUp  = 64   // ranges of Seqs given up kept per run (for a late arrival)
+	maxRunsDone = 1024 // forgotten runs whose next Seq is kept per sensor
 )
 
 type sensorState struct {
@@ -67,16 +68,60 @@ type sensorState struct {
 	caughtUp bool      // the stream had nothing more for it when its last envelope came
 	finished bool      // a run of it sent KindFinish, released, and nothing came after
 	got      uint64
-	outMax   time.Time // the newest capture time released
-	outRun   uint64    // the run it came from
+	outMax   time.Time         // the newest capture time released
+	outRun   uint64            // the run it came from
+	done     map[uint64]uint64 // forgotten runs: their next Seq
+	doneList []uint64          // their order, oldest first
 }
 
 type runState struct {
 	run    uint64
 	next   uint64 // next Seq expected
 	ooo    map[uint64]*Envelope
-	holeAt time.Time       // wall time the hole was first seen
-	given  map[uint64]bool // Seqs given up (a late arrival is still taken); true: counted missing
+	holeAt time.Time   // wall time the hole was first seen
+	given  []givenSpan // Seqs given up (a late arrival is still taken), in order
+}
+
+// givenSpan is a range [lo, hi) of Seqs given up; counted: they count as
+// missing (not: before the run's first seen envelope).
+type givenSpan struct {
+	lo, hi  uint64
+	counted bool
+}
+
+// take removes q from the ranges given up, reporting whether it was there
+// and whether it counted as missing.
+func (r *runState) take(q uint64) (ok, counted bool) {
+	for i, g := range r.given {
+		if q < g.lo || q >= g.hi {
+			continue
+		}
+		switch {
+		case g.lo+1 == g.hi:
+			r.given = append(r.given[:i], r.given[i+1:]...)
+		case q == g.lo:
+			r.given[i].lo++
+		case q == g.hi-1:
+			r.given[i].hi--
+		default:
+			r.given = append(r.given[:i+1], r.given[i:]...)
+			r.given[i].hi, r.given[i+1].lo = q, q+1
+		}
+		return true, g.counted
+	}
+	return false, false
+}
+
+// giveUp remembers [lo, hi) as given up (the oldest range forgotten past
+// maxGivenUp).
+func (r *runState) giveUp(lo, hi uint64, counted bool) {
+	if lo >= hi {
+		return
+	}
+	if len(r.given) >= maxGivenUp {
+		r.given = append(r.given[:0], r.given[1:]...)
+	}
+	r.given = append(r.given, givenSpan{lo, hi, counted})
 }
 
 // Released is an envelope the merger gives out, with its sensor.
@@ -112,17 +157,32 @@ func (m *Merger) run(s *sensorState, run, seq uint64) *runState {
 		}
 	}
 	if len(s.runs) >= maxRuns {
+		// forget the least recent run; what it held is given out, and
+		// its next Seq kept, so that a copy of it is still a duplicate
 		old := s.runs[0]
 		m.skipHole(s, old, ^uint64(0))
 		s.runs = s.runs[1:]
 		m.st.RunsDropped++
+		if s.done == nil {
+			s.done = map[uint64]uint64{}
+		}
+		if len(s.doneList) >= maxRunsDone {
+			delete(s.done, s.doneList[0])
+			s.doneList = s.doneList[1:]
+		}
+		s.done[old.run] = old.next
+		s.doneList = append(s.doneList, old.run)
 	}
-	// a run first seen at Seq n > 1: the stream began later (its limits
-	// dropped the start) or the first envelopes come later (resent);
-	// those within reach are taken if they come
-	r := &runState{run: run, next: seq, ooo: map[uint64]*Envelope{}, given: map[uint64]bool{}}
-	for q := seq - min(seq-1, uint64(m.limit())); q < seq; q++ {
-		r.given[q] = false
+	r := &runState{run: run, next: 1, ooo: map[uint64]*Envelope{}}
+	switch next, ok := s.done[run]; {
+	case ok:
+		r.next = next // a run forgotten, back
+	case s.got == 1 && seq > 1:
+		// the sensor's first envelope read is past its run's first: the
+		// stream's limits dropped the start; the run begins here (those
+		// before it, if they come, are taken late)
+		r.next = seq
+		r.giveUp(seq-min(seq-1, uint64(m.limit())), seq, false)
 	}
 	s.runs = append(s.runs, r)
 	return r
@@ -148,9 +208,8 @@ func (m *Merger) Push(name string, e *Envelope, pending uint64, now time.Time) b
 	r := m.run(s, e.Run, max(e.Seq, 1))
 	switch {
 	case e.Seq < r.next || r.ooo[e.Seq] != nil:
-		if counted, ok := r.given[e.Seq]; ok {
+		if ok, counted := r.take(e.Seq); ok {
 			// given up, and here after all: released late
-			delete(r.given, e.Seq)
 			if counted {
 				m.st.Missing--
 			}
@@ -208,18 +267,23 @@ func (m *Merger) drain(s *sensorState, r *runState) {
 // skipHole gives up the Seqs missing before the lowest held one (at most
 // upTo), counting them and remembering them (a late arrival is taken).
 func (m *Merger) skipHole(s *sensorState, r *runState, upTo uint64) {
-	for len(r.ooo) > 0 {
-		low := ^uint64(0)
-		for q := range r.ooo {
-			low = min(low, q)
-		}
+	if len(r.ooo) == 0 {
+		return
+	}
+	held := make([]uint64, 0, len(r.ooo))
+	for q := range r.ooo {
+		held = append(held, q)
+	}
+	slices.Sort(held)
+	for _, low := range held {
 		if low > upTo {
 			return
 		}
-		m.st.Missing += low - r.next
-		for q := r.next; q < low && len(r.given) < maxGiven; q++ {
-			r.given[q] = true
+		if low < r.next {
+			continue // released by drain already
 		}
+		m.st.Missing += low - r.next
+		r.giveUp(r.next, low, true)
 		r.next = low
 		m.drain(s, r)
 	}
@@ -259,7 +323,7 @@ func (m *Merger) Pop(now time.Time, flush bool) *Released {
 			lat = 2 * time.Second
 		}
 		for _, o := range m.sensors {
-			if o == best || o.finished || o.head < len(o.ready) {
+			if o == best || o.head < len(o.ready) || o.finished && o.caughtUp {
 				continue
 			}
 			if !o.caughtUp || o.holes() {
@@ -275,7 +339,7 @@ func (m *Merger) Pop(now time.Time, flush bool) *Released {
 	if best.head == len(best.ready) {
 		best.ready, best.head = best.ready[:0], 0
 	}
-	if e.Kind == KindFinish && !best.holes() {
+	if e.Kind == KindFinish && !best.holes() && best.head == len(best.ready) {
 		best.finished = true
 	}
 	// late: a later capture time of another sensor, or of another run of

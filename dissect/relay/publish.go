@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -11,6 +12,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// MaxPublishBuffer is the most envelopes a sensor keeps unacknowledged:
+// the central analyzer awaits a missing one behind as many (the default
+// Buffer), and refuses a sequence number twice as far ahead.
+const MaxPublishBuffer = 16384
 
 // DefaultStream is the JetStream stream sensors publish to.
 const DefaultStream = "OMPSCOPE"
@@ -227,10 +233,19 @@ func redact(urls string) string {
 }
 
 // redactErr is err with the user and password of each URL of the list
-// taken out of its text (a URL parser's error quotes the URL).
+// taken out of its text (a URL parser's error quotes the URL, escaped):
+// the user information as given, and anything before an '@' in the text.
 func redactErr(err error, urls string) error {
+	if !strings.Contains(urls, "@") {
+		return err
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// a URL that does not parse: its text is the URL, escaped; only
+		// the reason is kept
+		err = fmt.Errorf("a URL does not parse: %w", ue.Err)
+	}
 	msg := err.Error()
-	changed := false
 	for _, u := range strings.Split(urls, ",") {
 		i := strings.LastIndex(u, "@")
 		if i < 0 {
@@ -240,15 +255,16 @@ func redactErr(err error, urls string) error {
 		if j < 0 || j > i {
 			j = -3
 		}
-		if info := u[j+3 : i]; info != "" && strings.Contains(msg, info) {
-			msg, changed = strings.ReplaceAll(msg, info, "…"), true
+		if info := u[j+3 : i]; info != "" {
+			msg = strings.ReplaceAll(msg, info, "…")
 		}
 	}
-	if !changed {
-		return err
-	}
-	return errors.New(msg)
+	return errors.New(userInfoRE.ReplaceAllString(msg, "…@"))
 }
+
+// userInfoRE matches what stands before an '@' up to a space, a quote, a
+// slash or a comma (a user and password, however escaped).
+var userInfoRE = regexp.MustCompile(`[^\s"'/,]+@`)
 
 // EnsureStream makes sure the stream exists and takes the sensors'
 // subjects; it creates it (file storage) when it does not.

@@ -467,7 +467,8 @@ func TestRedact(t *testing.T) {
 		}
 	}
 	// a refused connection names the servers, never a password
-	for _, u := range []string{"nats://user:hunter2@127.0.0.1:1", "nats://user:hunter2@127.0.0.1:99999x", "nats://a:1,nats://user:hunter2@b:2x"} {
+	for _, u := range []string{"nats://user:hunter2@127.0.0.1:1", "nats://user:hunter2@127.0.0.1:99999x", "nats://a:1,nats://user:hunter2@b:2x",
+		`nats://user:hunter2"\x@127.0.0.1:99999x`} {
 		_, err := Dial(context.Background(), PublishConfig{URL: u, Sensor: "s"})
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("Dial %s: %v", redact(u), err)
@@ -548,4 +549,51 @@ func FuzzMerger(f *testing.F) {
 			t.Fatalf("kept %d, released %d, held %d", kept, out, m.Held())
 		}
 	})
+}
+
+// TestMergerRuns: a sensor's second run queued behind its first run's
+// Finish still holds the other sensors back while more of it is in the
+// stream; a run whose first envelopes come late (resent) waits for them
+// unless it is the first thing read of its sensor; a run forgotten past
+// maxRuns still knows its duplicates.
+func TestMergerRuns(t *testing.T) {
+	now := time.Now()
+	env := func(run, seq uint64, sec int, k Kind) *Envelope {
+		return &Envelope{Kind: k, Run: run, Seq: seq, Time: t0.Add(time.Duration(sec) * time.Second)}
+	}
+	m := &Merger{Lateness: time.Minute}
+	m.Push("d", env(1, 1, 0, KindTick), 5, now)
+	m.Push("d", env(1, 2, 1, KindFinish), 4, now)
+	m.Push("d", env(2, 1, 10, KindTick), 3, now) // the next file of d, more in the stream
+	m.Push("e", env(1, 1, 20, KindTick), 0, now)
+	var got []string
+	for r := m.Pop(now, false); r != nil; r = m.Pop(now, false) {
+		got = append(got, fmt.Sprintf("%s%d", r.Sensor, r.Env.Time.Sub(t0)/time.Second))
+	}
+	if g := strings.Join(got, " "); g != "d0 d1 d10" {
+		t.Errorf("released %s: e's 20 s went before the rest of d's second run", g)
+	}
+	// a later run of d whose first batch is stored after its second: a hole
+	m.Push("d", env(3, 65, 30, KindTick), 0, now)
+	if r := m.Pop(now, false); r != nil && r.Sensor == "d" {
+		t.Errorf("released d's run 3 at Seq 65 before its first envelopes: %v", r.Env.Seq)
+	}
+	m.Push("d", env(3, 1, 29, KindTick), 0, now)
+	var run3 []uint64
+	for r := m.Pop(now, true); r != nil; r = m.Pop(now, true) {
+		if r.Env.Run == 3 {
+			run3 = append(run3, r.Env.Seq)
+		}
+	}
+	if len(run3) != 2 || run3[0] != 1 || run3[1] != 65 {
+		t.Errorf("d's run 3 came out as Seqs %v, want 1 then 65", run3)
+	}
+	// 17 runs: the first is forgotten, but a copy of it is a duplicate
+	m3 := &Merger{}
+	for run := uint64(1); run <= maxRuns+1; run++ {
+		m3.Push("f", env(run, 1, int(run), KindTick), 0, now)
+	}
+	if m3.Push("f", env(1, 1, 1, KindTick), 0, now) || m3.Stats().RunsDropped == 0 || m3.Stats().Duplicates != 1 {
+		t.Errorf("a copy of a forgotten run: %+v", m3.Stats())
+	}
 }

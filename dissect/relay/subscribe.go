@@ -109,6 +109,9 @@ type sensorFeed struct {
 	bytes   atomic.Int64  // bytes it holds (queued or merging)
 	msgs    atomic.Uint64 // messages received
 	lastSeq atomic.Uint64 // the stream sequence of the last message received
+	pending atomic.Uint64 // the stream's count of messages after it (its consumer's view)
+	waiting atomic.Bool   // waiting for room (the analyzer is behind): not stalled
+	atEnd   atomic.Bool   // the stream holds nothing after lastSeq (set by the watchdog)
 	badErr  error         // the first bad message's error (merge loop only)
 }
 
@@ -216,7 +219,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				feed(cctx, js, stream, f, maxBytes, notify, logf)
+				feed(cctx, js, stream, f, maxBytes, int(nc.MaxPayload()), notify, logf)
 			}()
 		}
 		return nil
@@ -238,8 +241,12 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 			q := f.q
 			f.q = nil
 			f.mu.Unlock()
+			if len(q) == 0 && f.atEnd.Swap(false) {
+				m.Caught(f.name, true) // its messages expired or were purged before they came
+			}
 			for _, it := range q {
 				lastArrival = now
+				idleChecks = 0
 				st.Bytes += uint64(it.size)
 				if it.bad != nil {
 					st.Bad++
@@ -278,7 +285,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 		}
 		if cfg.IdleExit > 0 && time.Since(lastArrival) >= cfg.IdleExit {
 			// idle: but is everything the stream holds read?
-			behind, err := unread(streamCounts, order)
+			behind, err := unread(cctx, stream, order)
 			if err == nil && behind == 0 || idleChecks >= 3 {
 				if behind > 0 {
 					st.Unread = behind
@@ -321,19 +328,34 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 }
 
 // unread is the number of messages the stream holds for the feeds'
-// subjects beyond those received (0 when every feed is at the end).
-func unread(counts func() (map[string]uint64, error), order []*sensorFeed) (uint64, error) {
-	c, err := counts()
-	if err != nil {
-		return 0, err
-	}
+// subjects after the last each received (0 when every feed is at the
+// end). It compares stream sequences, not counts, so that a stream whose
+// limits drop old messages does not look read.
+func unread(ctx context.Context, stream jetstream.Stream, order []*sensorFeed) (uint64, error) {
 	var behind uint64
 	for _, f := range order {
-		if n, got := c[f.subject], f.msgs.Load(); n > got {
-			behind += n - got
+		last, err := lastSeqOf(ctx, stream, f.subject)
+		if err != nil {
+			return 0, err
+		}
+		if last > f.lastSeq.Load() {
+			behind += max(f.pending.Load(), 1)
 		}
 	}
 	return behind, nil
+}
+
+// lastSeqOf is the stream sequence of the subject's last message (0:
+// none).
+func lastSeqOf(ctx context.Context, stream jetstream.Stream, subject string) (uint64, error) {
+	m, err := stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.Sequence, nil
 }
 
 // release gives back the place and the bytes of an envelope the merge
@@ -350,19 +372,16 @@ const maxBadLogged = 10
 // ordered consumer is made again (after the last message received) when
 // it fails: a server restarted, a cluster node lost.
 func feed(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, f *sensorFeed, maxBytes int64,
-	notify chan struct{}, logf func(string, ...any)) {
-	// behind reports messages the stream holds for the subject beyond
-	// those received: a consumer that stopped delivering (its server
-	// died and it did not notice) is made again
-	behind := func() uint64 {
-		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(f.subject))
+	maxPayload int, notify chan struct{}, logf func(string, ...any)) {
+	// behind reports whether the stream holds messages for the subject
+	// after the last received: a consumer that stopped delivering (its
+	// server died and it did not notice) is made again
+	behind := func() bool {
+		last, err := lastSeqOf(ctx, stream, f.subject)
 		if err != nil {
-			return 1 // the stream cannot say (no leader?): make the consumer again
+			return true // the stream cannot say (no leader?): make the consumer again
 		}
-		if n, got := info.State.Subjects[f.subject], f.msgs.Load(); n > got {
-			return n - got
-		}
-		return 0
+		return last > f.lastSeq.Load()
 	}
 	backoff := 250 * time.Millisecond
 	for ctx.Err() == nil {
@@ -376,7 +395,7 @@ func feed(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, 
 		cons, err := js.OrderedConsumer(ctx, stream.CachedInfo().Config.Name, cfg)
 		if err == nil {
 			got := f.msgs.Load()
-			err = readFeed(ctx, cons, f, maxBytes, notify, behind)
+			err = readFeed(ctx, cons, f, maxBytes, notify, behind, maxPayload)
 			if f.msgs.Load() > got {
 				backoff = 250 * time.Millisecond // it had been working
 			}
@@ -398,11 +417,11 @@ func feed(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, 
 // delivered nothing for a while although the stream holds more (made
 // again by the caller).
 func readFeed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, maxBytes int64, notify chan struct{},
-	behind func() uint64) error {
+	behind func() bool, maxPayload int) error {
 	// short pulls with heartbeats: a consumer whose server died is noticed
 	// (two missed heartbeats) and made again on another within seconds;
 	// at most 64 messages or 4 MB fetched ahead
-	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(64, 4<<20), jetstream.PullExpiry(3*time.Second),
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(64, max(4<<20, 2*maxPayload)), jetstream.PullExpiry(3*time.Second),
 		jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return err
@@ -413,7 +432,7 @@ func readFeed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, maxBy
 	// a watchdog: nothing delivered for 5 s while the stream holds more
 	// (a consumer on a dead node, a reset that does not end) stops the
 	// iterator; the caller makes a fresh consumer
-	var stalled atomic.Uint64
+	var stalled atomic.Bool
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	go func() {
@@ -426,22 +445,23 @@ func readFeed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, maxBy
 				return
 			case <-t.C:
 			}
-			if now := f.msgs.Load(); now != last || len(f.space) == 0 {
+			if now := f.msgs.Load(); now != last || f.waiting.Load() {
 				last = now // moving, or waiting for the analyzer: not stalled
 				continue
 			}
-			if n := behind(); n > 0 {
-				stalled.Store(n)
+			if behind() {
+				stalled.Store(true)
 				it.Stop()
 				return
 			}
+			f.atEnd.Store(true) // nothing more: caught up, whatever it was told
 		}
 	}()
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if n := stalled.Load(); n > 0 {
-				return fmt.Errorf("nothing delivered for 5 s while the stream holds %d more", n)
+			if stalled.Load() {
+				return fmt.Errorf("nothing delivered for 5 s while the stream holds more")
 			}
 			return err
 		}
@@ -450,6 +470,7 @@ func readFeed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, maxBy
 		if md, err := msg.Metadata(); err == nil {
 			pending, stored, seq = md.NumPending, md.Timestamp, md.Sequence.Stream
 		}
+		f.atEnd.Store(false)
 		data := msg.Data()
 		var items []item
 		var bad error
@@ -467,11 +488,16 @@ func readFeed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, maxBy
 			items = append(items, item{bad: bad, pending: pending + 1})
 		}
 		items[len(items)-1].pending = pending
-		// the message's bytes are held by its first envelope (or the bad
-		// item): released when it leaves the merge
-		items[0].size = len(data)
+		// the message's bytes are shared by its envelopes (the rest on the
+		// last), each released when it leaves the merge
+		share := len(data) / len(items)
+		for i := range items {
+			items[i].size = share
+		}
+		items[len(items)-1].size += len(data) - share*len(items)
 		// room: a place per envelope, and the bytes under the budget
-		for f.bytes.Load() > maxBytes-int64(len(data)) {
+		f.waiting.Store(true)
+		for b := f.bytes.Load(); b > 0 && b > maxBytes-int64(len(data)); b = f.bytes.Load() {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -486,10 +512,12 @@ func readFeed(ctx context.Context, cons jetstream.Consumer, f *sensorFeed, maxBy
 				return ctx.Err()
 			}
 		}
+		f.waiting.Store(false)
 		f.mu.Lock()
 		f.q = append(f.q, items...)
 		f.mu.Unlock()
 		f.msgs.Add(1)
+		f.pending.Store(pending)
 		if seq > 0 {
 			f.lastSeq.Store(seq)
 		}
