@@ -106,12 +106,16 @@ func captureGapExplain(g *CaptureGap) string {
 }
 
 var captureGapKind = kindDef{kind: KindCaptureGap, det: &captureGapDetDef, explainText: explainText{
-	sev:     "warning; error when nothing could be analyzed",
-	subject: "the reason: unsupported-link, truncated, malformed, untracked-connections, sessions-evicted",
+	sev: "warning; error when nothing could be analyzed",
+	subject: "the reason: unsupported-link, truncated, malformed, untracked-connections, sessions-evicted; " +
+		"from a stream (analyze --subscribe): sensor-dropped, relay-missing, relay-bad, relay-unread, relay-refused, " +
+		"relay-sensors, relay-gap-reports",
 	meaning: "Part of the capture never reached the control connections: packets of a link type that is not " +
 		"decoded, packets cut short by the snap length or malformed below DTLS/TLS, TCP connections past the " +
 		"reassembler's cap, sessions evicted from a full session table (a flood of flows). It spans the capture " +
-		"(or the part where it happened) and counts what was lost.",
+		"(or the part where it happened) and counts what was lost. Analyzing what sensors publish to a stream, " +
+		"it also counts what a sensor dropped while its server could not take it, what never reached the " +
+		"analyzer, what was not an envelope, not read, or refused (docs/scale-out.md).",
 	matters: "The analysis can say nothing about what those packets carried. A capture that shows no anomaly but " +
 		"this one is not a clean bill of health; when nothing could be analyzed at all the run exits with status 4.",
 	check: "The capture: its link type (capinfos), its snap length (capture again with -s 0), the capture point; " +
