@@ -36,7 +36,7 @@ func cmdDissect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	quiet := fs.BoolP("quiet", "q", false, "decrypt and decode, print no message (with --stats: only the summary)")
 	export := fs.String("export-decrypted", "", "also write every record read (decrypted, or sent in the clear; those -Y keeps) to FILE as pcapng of exported PDUs: Wireshark opens it with no key and hands the plaintext to the \"ompscope\" dissector (dissect/wireshark/ompscope.lua); each packet's comment names its source frame")
 	var pf publishFlags
-	addPublishFlags(fs, &pf)
+	addPublishFlags(fs, &pf, false)
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st
 	}

@@ -53,7 +53,7 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	promisc := fs.Bool("promisc", false, "put the interface in promiscuous mode")
 	retention := fs.Duration("retention", time.Hour, "keep table history this long in capture time, so memory stays bounded on a long capture (at least the longest detector window, 1m by default; 0: keep all)")
 	var pf publishFlags
-	addPublishFlags(fs, &pf)
+	addPublishFlags(fs, &pf, true)
 	statusEvery := fs.Duration("status", 5*time.Second, "interval of the status line on stderr (0: never; only on a terminal unless --status is given)")
 	if st, done := parseFlags(fs, args, stdout); done {
 		return st

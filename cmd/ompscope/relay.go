@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -31,12 +30,19 @@ type publishFlags struct {
 	dedup    time.Duration
 }
 
-func addPublishFlags(fs *pflag.FlagSet, p *publishFlags) {
-	fs.StringVar(&p.url, "publish", "", "publish the decoded control messages to a NATS JetStream server (nats://HOST:4222; docs/scale-out.md) instead of printing them")
+// addPublishFlags adds the sensor's flags; live: sniff's (it publishes
+// besides analyzing; a capture file's dissect publishes instead of
+// printing).
+func addPublishFlags(fs *pflag.FlagSet, p *publishFlags, live bool) {
+	what := "instead of printing them"
+	if live {
+		what = "as well as analyzing them here"
+	}
+	fs.StringVar(&p.url, "publish", "", "publish the decoded control messages to a NATS JetStream server (nats://HOST:4222, or a comma-separated list of a cluster's; docs/scale-out.md), "+what)
 	fs.StringVar(&p.sensor, "sensor", "", "with --publish: this sensor's name, its subject in the stream (default: the host name)")
 	fs.StringVar(&p.stream, "stream", relay.DefaultStream, "with --publish: the JetStream stream (made, file-backed, if absent)")
 	fs.IntVar(&p.replicas, "replicas", 1, "with --publish: the stream's replicas when this sensor creates it (a cluster: 3)")
-	fs.DurationVar(&p.wait, "publish-wait", 30*time.Second, "with --publish: how long a capture file waits for the server to acknowledge what it sent before giving up (exit 1), at the end and on the way")
+	fs.DurationVar(&p.wait, "publish-wait", 30*time.Second, "with --publish: how long to wait for the server's acknowledgements before giving up (exit 1): at the end; with a capture file also on the way (a live capture drops and counts instead)")
 	fs.DurationVar(&p.ackWait, "publish-ack-wait", 5*time.Second, "with --publish: how long the server's acknowledgement of a message is awaited before it is sent again (the stream drops the copy it already has)")
 	fs.DurationVar(&p.dedup, "dedup-window", 10*time.Minute, "with --publish: the stream's duplicate window when this sensor creates it (a message sent again within it is stored once)")
 	fs.IntVar(&p.buffer, "publish-buffer", 8192, "with --publish: envelopes kept until the server acknowledges them (then a file waits; a live capture drops, counts and reports)")
@@ -172,7 +178,7 @@ type subscribeFlags struct {
 }
 
 func addSubscribeFlags(fs *pflag.FlagSet, s *subscribeFlags) {
-	fs.StringVar(&s.url, "subscribe", "", "analyze what sensors publish to a NATS JetStream server (nats://HOST:4222) instead of a capture: every sensor merged in capture-time order, from the stream's start (docs/scale-out.md)")
+	fs.StringVar(&s.url, "subscribe", "", "analyze what sensors publish to a NATS JetStream server (nats://HOST:4222, or a comma-separated list of a cluster's) instead of a capture: every sensor merged in capture-time order, from the stream's start (docs/scale-out.md)")
 	fs.StringVar(&s.stream, "stream", relay.DefaultStream, "with --subscribe: the JetStream stream")
 	fs.StringVar(&s.since, "since", "", "with --subscribe: analyze only what was captured from TIME on (RFC 3339; the stream is read from its start)")
 	fs.StringVar(&s.until, "until", "", "with --subscribe: analyze only what was captured up to TIME (RFC 3339): with --since, a past window")
@@ -276,18 +282,6 @@ func (f *relayFeeder) setInfo(r *relay.Released, si *analyze.SessionInfo) {
 	f.infos[relayKey{r.Sensor, r.Env.Run, r.Env.Session}] = si
 }
 
-func relayCert(c *relay.Cert) *analyze.Certificate {
-	if c == nil {
-		return nil
-	}
-	out := &analyze.Certificate{Time: c.Time, Frame: c.Frame, Empty: c.Empty, Subject: c.Subject, Issuer: c.Issuer,
-		SubjectEmpty: c.SubjectEmpty, SelfSigned: c.SelfSigned, ParseError: c.ParseError}
-	if !c.Empty {
-		out.SHA256 = hex.EncodeToString(c.SHA256[:])
-	}
-	return out
-}
-
 func (f *relayFeeder) deliver(r *relay.Released) {
 	e := r.Env
 	before := !f.since.IsZero() && e.Time.Before(f.since)
@@ -298,10 +292,8 @@ func (f *relayFeeder) deliver(r *relay.Released) {
 	}
 	switch e.Kind {
 	case relay.KindSession:
-		fa := e.Info
-		si := &analyze.SessionInfo{ID: fa.ID, Client: fa.Client, Server: fa.Server, Transport: fa.Transport,
-			Suite: fa.Suite, Version: fa.Version, KeySource: fa.KeySource, NullCipher: fa.NullCipher,
-			ClientCert: relayCert(fa.ClientCert), ServerCert: relayCert(fa.ServerCert)}
+		si := &analyze.SessionInfo{}
+		setSessionInfo(si, e.Info)
 		f.setInfo(r, si)
 		if e.Announce && !before {
 			f.a.SessionSeen(si, e.Time, e.Frame)

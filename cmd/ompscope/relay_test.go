@@ -133,6 +133,21 @@ func offline(t *testing.T, keys string, files ...string) (string, string) {
 	return out, string(b)
 }
 
+// sameAsOffline checks the central analysis (summary and timeline)
+// against analyze -r on the capture, byte for byte; it returns the
+// offline summary. logs are shown on a difference.
+func sameAsOffline(t *testing.T, sum, tl, keys, pc string, logs ...string) string {
+	t.Helper()
+	osum, otl := offline(t, keys, pc)
+	if sum != osum {
+		t.Errorf("the summary from the stream differs from analyze -r's:\n%s\n%s", lineDiff(sum, osum), strings.Join(logs, "\n"))
+	}
+	if tl != otl {
+		t.Errorf("the timeline from the stream differs from analyze -r's:\n%s", lineDiff(tl, otl))
+	}
+	return osum
+}
+
 // TestRelayOneSensorIdentical: a sample published by one sensor and
 // analyzed from the stream gives byte for byte the summary and timeline
 // of analyze -r on the sample (frames are the sensor's, which are the
@@ -148,13 +163,7 @@ func TestRelayOneSensorIdentical(t *testing.T) {
 				t.Errorf("the sensor's report: %s", errs)
 			}
 			sum, tl, cerr := central(t, srv.URL(), stream)
-			osum, otl := offline(t, keys, pc)
-			if sum != osum {
-				t.Errorf("the summary from the stream differs from analyze -r's:\n%s", lineDiff(sum, osum))
-			}
-			if tl != otl {
-				t.Errorf("the timeline from the stream differs from analyze -r's:\n%s", lineDiff(tl, otl))
-			}
+			osum := sameAsOffline(t, sum, tl, keys, pc)
 			if !strings.Contains(cerr, "from 1 sensor(s): edge-dc1") {
 				t.Errorf("the central's report: %s", cerr)
 			}
@@ -444,13 +453,7 @@ func TestRelayServerRestart(t *testing.T) {
 	srv.Restart()
 	serr := ps.finish(t)
 	sum, tl, cerr := wait()
-	osum, otl := offline(t, keys, pc)
-	if sum != osum {
-		t.Errorf("the summary differs from analyze -r's:\n%s\ncentral: %s", lineDiff(sum, osum), cerr)
-	}
-	if tl != otl {
-		t.Errorf("the timeline differs from analyze -r's:\n%s", lineDiff(tl, otl))
-	}
+	sameAsOffline(t, sum, tl, keys, pc, "central: "+cerr)
 	if !strings.Contains(serr, "disconnected from the server") || !strings.Contains(serr, "reconnected") {
 		t.Errorf("the sensor did not report the disconnection: %s", serr)
 	}
@@ -541,13 +544,7 @@ func TestRelaySensorDisconnected(t *testing.T) {
 	px.setCut(false)
 	serr := ps.finish(t)
 	sum, tl, cerr := central(t, srv.URL(), stream)
-	osum, otl := offline(t, keys, pc)
-	if sum != osum {
-		t.Errorf("the summary differs from analyze -r's:\n%s", lineDiff(sum, osum))
-	}
-	if tl != otl {
-		t.Errorf("the timeline differs from analyze -r's:\n%s", lineDiff(tl, otl))
-	}
+	sameAsOffline(t, sum, tl, keys, pc, "central: "+cerr)
 	var pub, acked, dup, resent int
 	if _, err := fmt.Sscanf(serr[strings.Index(serr, "published "):], "published %d envelopes", &pub); err != nil {
 		t.Fatalf("the sensor's report: %s", serr)
@@ -669,13 +666,7 @@ func TestRelayCluster(t *testing.T) {
 	ps.feed(t, 0.7)
 	serr := ps.finish(t)
 	sum, tl, cerr := wait()
-	osum, otl := offline(t, keys, pc)
-	if sum != osum {
-		t.Errorf("the summary differs from analyze -r's:\n%s\ncentral: %s\nsensor: %s", lineDiff(sum, osum), cerr, serr)
-	}
-	if tl != otl {
-		t.Errorf("the timeline differs from analyze -r's:\n%s", lineDiff(tl, otl))
-	}
+	sameAsOffline(t, sum, tl, keys, pc, "central: "+cerr, "sensor: "+serr)
 	// everything the stream holds was read (a consumer on the dead node
 	// is noticed and made again; idle-exit waits for it)
 	if !strings.Contains(cerr, " 0 missing") || regexp.MustCompile(`\d+ messages not read`).MatchString(cerr) {
@@ -717,5 +708,44 @@ func TestRelaySIGTERM(t *testing.T) {
 	osum, _ := offline(t, keys, pc)
 	if out.String() != osum {
 		t.Errorf("the summary after SIGTERM differs from analyze -r's:\n%s", lineDiff(out.String(), osum))
+	}
+}
+
+// TestRelayFlags: the scale-out flags are checked before anything is
+// read or connected, each refusal saying what is wrong (exit 2), and a
+// server that is not there is a clear runtime error (exit 1) that never
+// shows a password.
+func TestRelayFlags(t *testing.T) {
+	pc, keys := "../../pcaps/baseline.pcapng", "../../pcaps/baseline.keys"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"dissect", "-r", pc, "--sensor", "x"}, "--sensor goes with --publish"},
+		{[]string{"dissect", "-r", pc, "--publish", "nats://127.0.0.1:1", "--sensor", "a.b"}, `--sensor "a.b": use 1 to 64 letters`},
+		{[]string{"dissect", "-r", pc, "--publish", "nats://127.0.0.1:1", "--stream", "x y"}, "--stream"},
+		{[]string{"dissect", "-r", pc, "--publish", "nats://127.0.0.1:1", "--replicas", "9"}, "--replicas 9: JetStream takes 1 to 5"},
+		{[]string{"dissect", "-r", pc, "--publish", "nats://127.0.0.1:1", "--publish-buffer", "10"}, "--publish-buffer 10: must be 64 to 16384"},
+		{[]string{"dissect", "-r", pc, "--publish", "nats://127.0.0.1:1", "--publish-ack-wait", "0s"}, "must be more than 0"},
+		{[]string{"dissect", "-r", pc, "--publish", "nats://127.0.0.1:1", "-T", "json"}, "--format does not go with --publish"},
+		{[]string{"analyze", "--idle-exit", "1s", "-r", pc}, "--idle-exit goes with --subscribe"},
+		{[]string{"analyze", "--subscribe", "nats://127.0.0.1:1", "-r", pc}, "read a capture or a stream, not both"},
+		{[]string{"analyze", "--subscribe", "nats://127.0.0.1:1", "--keylog", keys}, "the sensors decrypt"},
+		{[]string{"analyze", "--subscribe", "nats://127.0.0.1:1", "--since", "yesterday"}, "--since yesterday: not an RFC 3339 time"},
+		{[]string{"analyze", "--subscribe", "nats://127.0.0.1:1", "--lateness", "-1s"}, "take 0 or more"},
+	} {
+		code, _, errs := runCmd(t, "", c.args...)
+		if code != exitUsage || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, %q; want exit 2 and %q", c.args, code, errs, c.want)
+		}
+	}
+	for _, args := range [][]string{
+		{"dissect", "-r", pc, "--keylog", keys, "--publish", "nats://u:hunter2@127.0.0.1:1"},
+		{"analyze", "--subscribe", "nats://u:hunter2@127.0.0.1:1", "--idle-exit", "1s"},
+	} {
+		code, _, errs := runCmd(t, "", args...)
+		if code != exitRuntime || !strings.Contains(errs, "connecting to nats://…@127.0.0.1:1") || strings.Contains(errs, "hunter2") {
+			t.Errorf("%v: exit %d: %s", args[0], code, errs)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ompscope/ompscope/analyze"
 	"github.com/ompscope/ompscope/dissect"
+	"github.com/ompscope/ompscope/dissect/relay"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 
@@ -19,7 +20,7 @@ import (
 // so that analyze never sees packets or crypto.
 type feeder struct {
 	a     *analyze.Analyzer
-	infos map[*tlsdec.Session]*analyze.SessionInfo
+	infos map[*tlsdec.Session]*feederSession
 	plain map[string]*analyze.SessionInfo
 	in    analyze.Input
 	last  time.Time // the last capture time ticked
@@ -40,7 +41,7 @@ func (f *feeder) Tick(t time.Time) {
 }
 
 func newFeeder(a *analyze.Analyzer) *feeder {
-	return &feeder{a: a, infos: map[*tlsdec.Session]*analyze.SessionInfo{}, plain: map[string]*analyze.SessionInfo{}}
+	return &feeder{a: a, infos: map[*tlsdec.Session]*feederSession{}, plain: map[string]*analyze.SessionInfo{}}
 }
 
 // maxInfos bounds the feeder's map of sessions: past it the map starts
@@ -49,31 +50,48 @@ func newFeeder(a *analyze.Analyzer) *feeder {
 // cannot grow it without end.
 const maxInfos = 1 << 16
 
+// feederSession is what the feeder keeps of a session: its facts as a
+// sensor would publish them, and the analyzer's view of them.
+type feederSession struct {
+	facts relay.SessionFacts
+	info  analyze.SessionInfo
+}
+
 func (f *feeder) info(s *tlsdec.Session) *analyze.SessionInfo {
-	si := f.infos[s]
-	if si == nil {
+	en := f.infos[s]
+	if en == nil {
 		if len(f.infos) >= maxInfos {
 			clear(f.infos)
 		}
-		si = &analyze.SessionInfo{ID: s.ID, Client: s.Client, Server: s.Server, Transport: s.Transport}
-		f.infos[s] = si
+		en = &feederSession{}
+		f.infos[s] = en
 	}
 	// facts learned late (suite, key source) are refreshed each time
-	si.Suite, si.KeySource, si.NullCipher = "", s.KeySource, s.NullCipher()
-	if s.HandshakeSeen {
-		si.Suite, si.Version = s.CipherSuiteName(), s.VersionName()
-	}
-	if si.ClientCert == nil && s.ClientCert != nil {
-		si.ClientCert = certificate(s.ClientCert)
-	}
-	if si.ServerCert == nil && s.ServerCert != nil {
-		si.ServerCert = certificate(s.ServerCert)
-	}
-	return si
+	relay.FillFacts(&en.facts, s)
+	setSessionInfo(&en.info, &en.facts)
+	return &en.info
 }
 
-// certificate converts what the dissector read of a certificate.
-func certificate(c *tlsdec.CertInfo) *analyze.Certificate {
+// setSessionInfo sets the analyzer's view of a session from its facts,
+// read from the capture (feeder) or from a stream (relayFeeder) alike;
+// certificates are converted once.
+func setSessionInfo(si *analyze.SessionInfo, fa *relay.SessionFacts) {
+	si.ID, si.Client, si.Server, si.Transport = fa.ID, fa.Client, fa.Server, fa.Transport
+	si.Suite, si.Version, si.KeySource, si.NullCipher = fa.Suite, fa.Version, fa.KeySource, fa.NullCipher
+	if si.ClientCert == nil {
+		si.ClientCert = certificate(fa.ClientCert)
+	}
+	if si.ServerCert == nil {
+		si.ServerCert = certificate(fa.ServerCert)
+	}
+}
+
+// certificate converts what the dissector read of a certificate (nil:
+// none).
+func certificate(c *relay.Cert) *analyze.Certificate {
+	if c == nil {
+		return nil
+	}
 	out := &analyze.Certificate{Time: c.Time, Frame: c.Frame, Empty: c.Empty, Subject: c.Subject, Issuer: c.Issuer,
 		SubjectEmpty: c.SubjectEmpty, SelfSigned: c.SelfSigned, ParseError: c.ParseError}
 	if !c.Empty {

@@ -477,8 +477,10 @@ func appendCert(dst []byte, c *Cert) []byte {
 
 // A batch is how envelopes travel: one NATS message holds up to
 // BatchMax envelopes (or BatchBytes), each preceded by its length
-// (uvarint), after "OB" and the version. A publish per envelope costs the
-// client and the server about 18 µs each; a batch shares it.
+// (uvarint), after "OB" and the version. The work is per NATS message, in
+// the client and in the server: one envelope per message published
+// 31 600 envelopes/s, batches 109 000 (pcaps/bench/relay.sh,
+// docs/performance.md).
 const (
 	batch0     = 'B'
 	BatchMax   = 64

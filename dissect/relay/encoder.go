@@ -142,10 +142,10 @@ func (c *Encoder) session(s *tlsdec.Session, t time.Time, frame uint64, announce
 		en = &sessEntry{num: c.nextSess}
 		c.sess[s] = en
 		c.facts = SessionFacts{}
-		c.fill(&c.facts, s)
+		FillFacts(&c.facts, s)
 	} else {
 		c.facts = en.facts
-		c.fill(&c.facts, s)
+		FillFacts(&c.facts, s)
 		if !announce && en.gen == c.gen && factsEqual(&c.facts, &en.facts) {
 			return en.num
 		}
@@ -158,9 +158,12 @@ func (c *Encoder) session(s *tlsdec.Session, t time.Time, frame uint64, announce
 	return en.num
 }
 
-// fill sets f from s as the analyzer's feeder does (facts learned late
-// refreshed; the version and certificates kept once seen).
-func (c *Encoder) fill(f *SessionFacts, s *tlsdec.Session) {
+// FillFacts sets f from what the dissector knows of s now: the facts
+// learned late (suite, key source) refreshed, the version and the
+// certificates kept once seen. The analyzer's feeder reading a capture
+// and a sensor publishing it use it alike, so that both analyses see the
+// same sessions.
+func FillFacts(f *SessionFacts, s *tlsdec.Session) {
 	f.ID, f.Client, f.Server, f.Transport = s.ID, s.Client, s.Server, s.Transport
 	f.Suite, f.KeySource, f.NullCipher = "", s.KeySource, s.NullCipher()
 	if s.HandshakeSeen {

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/ompscope/ompscope/dissect"
 	"github.com/ompscope/ompscope/dissect/relay/natstest"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
@@ -313,6 +316,11 @@ func TestEncoderTicks(t *testing.T) {
 	}
 }
 
+// env is an envelope of run, seq, at t0 + sec seconds.
+func env(run, seq uint64, sec int, k Kind) *Envelope {
+	return &Envelope{Kind: k, Run: run, Seq: seq, Time: t0.Add(time.Duration(sec) * time.Second)}
+}
+
 // TestMerger: two sensors' envelopes come interleaved, one sensor's out of
 // order and twice; the merger gives them in capture-time order, each
 // once, and holds a sensor's envelopes while another one may still send
@@ -320,9 +328,6 @@ func TestEncoderTicks(t *testing.T) {
 func TestMerger(t *testing.T) {
 	now := time.Now()
 	m := &Merger{Lateness: 2 * time.Second, HoleWait: time.Second}
-	env := func(run, seq uint64, sec int, k Kind) *Envelope {
-		return &Envelope{Kind: k, Run: run, Seq: seq, Time: t0.Add(time.Duration(sec) * time.Second)}
-	}
 	m.Expect("b")
 	m.Push("a", env(1, 1, 0, KindTick), 5, now)
 	m.Push("a", env(1, 2, 2, KindTick), 4, now)
@@ -558,9 +563,6 @@ func FuzzMerger(f *testing.F) {
 // maxRuns still knows its duplicates.
 func TestMergerRuns(t *testing.T) {
 	now := time.Now()
-	env := func(run, seq uint64, sec int, k Kind) *Envelope {
-		return &Envelope{Kind: k, Run: run, Seq: seq, Time: t0.Add(time.Duration(sec) * time.Second)}
-	}
 	m := &Merger{Lateness: time.Minute}
 	m.Push("d", env(1, 1, 0, KindTick), 5, now)
 	m.Push("d", env(1, 2, 1, KindFinish), 4, now)
@@ -595,5 +597,50 @@ func TestMergerRuns(t *testing.T) {
 	}
 	if m3.Push("f", env(1, 1, 1, KindTick), 0, now) || m3.Stats().RunsDropped == 0 || m3.Stats().Duplicates != 1 {
 		t.Errorf("a copy of a forgotten run: %+v", m3.Stats())
+	}
+}
+
+// TestPublisherGivesUp: a capture file's publisher whose stream is
+// deleted under it does not retry for ever: after GiveUp with nothing
+// acknowledged it stops (Err), Publish returns at once and Close says how
+// many messages were not acknowledged. A stream that exists with other
+// subjects is refused with a clear error.
+func TestPublisherGivesUp(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := context.Background()
+	p, err := Dial(ctx, PublishConfig{URL: srv.URL(), Stream: "GONE", Sensor: "s", Block: true, MaxPending: 64,
+		AckWait: 200 * time.Millisecond, GiveUp: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, "GONE"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := 1; i <= 1000 && p.Err() == nil; i++ {
+		p.Publish(&Envelope{Kind: KindTick, Run: 1, Seq: uint64(i), Time: t0})
+	}
+	if p.Err() == nil || time.Since(start) > 20*time.Second {
+		t.Fatalf("the publisher did not give up (%v after %s)", p.Err(), time.Since(start))
+	}
+	cerr := p.Close(ctx)
+	if cerr == nil || !strings.Contains(cerr.Error(), "not acknowledged") || !strings.Contains(cerr.Error(), "no message acknowledged for 2s") {
+		t.Errorf("Close: %v", cerr)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"elsewhere.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dial(ctx, PublishConfig{URL: srv.URL(), Stream: "OTHER", Sensor: "s"}); err == nil ||
+		!strings.Contains(err.Error(), "does not take the subjects ompscope.other.*") {
+		t.Errorf("a stream with other subjects: %v", err)
 	}
 }
