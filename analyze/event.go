@@ -14,7 +14,7 @@ import (
 // TimelineSchema is the schema version of the timeline NDJSON
 // (docs/timeline.md). It changes when a field changes meaning or goes away;
 // added fields do not change it.
-const TimelineSchema = "ompscope.timeline/2"
+const TimelineSchema = "ompscope.timeline/3"
 
 // EventType is the type of a timeline event.
 type EventType string
@@ -116,8 +116,8 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = appendStr(b, "old_state", s.Old) // not "old": a row's old is an object (one type per name)
 		b = appendStr(b, "new_state", s.New)
 		b = appendStr(b, "reason", s.Reason)
-		b = appendStr(b, "client", s.Client.String())
-		b = appendStr(b, "server", s.Server.String())
+		b = appendStr(b, "client_addr", s.Client.String())
+		b = appendStr(b, "server_addr", s.Server.String())
 		b = appendStr(b, "client_system_ip", s.ClientSystemIP)
 		b = appendStr(b, "server_system_ip", s.ServerSystemIP)
 	case e.Anomaly != nil:

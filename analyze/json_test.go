@@ -54,7 +54,7 @@ func TestTimelineJSON(t *testing.T) {
 		case strings.HasPrefix(typ, "service."):
 			need = []string{"from", "to", "family", "vpn", "service", "path_id", "originator", "reason"}
 		case typ == "peer.state":
-			need = []string{"layer", "old_state", "new_state", "reason", "client", "server", "client_system_ip", "server_system_ip"}
+			need = []string{"layer", "old_state", "new_state", "reason", "client_addr", "server_addr", "client_system_ip", "server_system_ip"}
 		case strings.HasPrefix(typ, "anomaly."):
 			need = []string{"anomaly"}
 			an := m["anomaly"].(map[string]any)
@@ -135,7 +135,7 @@ func TestSnapshotAndDiffJSON(t *testing.T) {
 		Exact  bool   `json:"exact"`
 		Tables []struct {
 			From, To string
-			OMP      string `json:"omp"`
+			OMP      string `json:"omp_state"`
 			Complete bool   `json:"complete"`
 			Routes   []map[string]any
 			TLOCs    []map[string]any `json:"tlocs"`
@@ -196,7 +196,7 @@ func TestPeersJSON(t *testing.T) {
 		t.Fatalf("%s", b)
 	}
 	p := ps[0]
-	if p["control"] != "up" || p["omp"] != "up" || p["hold_time_s"] != 60.0 || p["client"].(map[string]any)["system_ip"] != "10.0.0.11" {
+	if p["control_state"] != "up" || p["omp_state"] != "up" || p["hold_time_s"] != 60.0 || p["client"].(map[string]any)["system_ip"] != "10.0.0.11" {
 		t.Errorf("%v", p)
 	}
 }

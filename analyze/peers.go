@@ -196,9 +196,9 @@ func (a *Analyzer) DroppedAnomalies() int { return a.dropped }
 
 // Counts are live row counts.
 type Counts struct {
-	Routes   int `json:"routes"`
-	TLOCs    int `json:"tlocs"`
-	Services int `json:"services"`
+	Routes   int `json:"route_count"`
+	TLOCs    int `json:"tloc_count"`
+	Services int `json:"service_count"`
 }
 
 func (c *Counts) add(t *table) {
@@ -310,9 +310,9 @@ func (p Peer) MarshalJSON() ([]byte, error) {
 	type tj struct {
 		From     string `json:"from"`
 		To       string `json:"to"`
-		Routes   int    `json:"routes"`
-		TLOCs    int    `json:"tlocs"`
-		Services int    `json:"services"`
+		Routes   int    `json:"route_count"`
+		TLOCs    int    `json:"tloc_count"`
+		Services int    `json:"service_count"`
 		Stale    int    `json:"stale"`
 		GR       bool   `json:"graceful_restart"`
 		Complete bool   `json:"complete"`
@@ -323,8 +323,8 @@ func (p Peer) MarshalJSON() ([]byte, error) {
 	}
 	j := map[string]any{
 		"session": p.Session, "client": p.Client, "server": p.Server, "transport": p.Transport,
-		"suite": p.Suite, "version": p.Version, "key_source": p.KeySource, "null_cipher": p.NullCipher,
-		"control": p.Control, "omp": p.OMP, "start": ts(p.Start), "last": ts(p.Last),
+		"suite": p.Suite, "tls_version": p.Version, "key_source": p.KeySource, "null_cipher": p.NullCipher,
+		"control_state": p.Control, "omp_state": p.OMP, "start": ts(p.Start), "last": ts(p.Last),
 		"hold_time_s": p.HoldTime.Seconds(), "hold_known": p.HoldKnown, "graceful_restart": p.GR,
 		"gr_timer_s": p.GRTimer.Seconds(), "send_path_limit": p.SendPathLimit,
 		"observed_from_start": p.ObservedFromStart, "records": p.Records, "decode_errors": p.DecodeErrors,
@@ -345,7 +345,7 @@ func (d DeviceView) MarshalJSON() ([]byte, error) {
 		peers = []string{}
 	}
 	return marshal(map[string]any{"system_ip": d.SystemIP.String(), "device_type": d.DeviceType.String(),
-		"site_id": d.SiteID, "peers": peers, "received": d.Received, "advertised": d.Advertised})
+		"site_id": d.SiteID, "peer_system_ips": peers, "received": d.Received, "advertised": d.Advertised})
 }
 
 // SummaryJSON is the JSON summary (`analyze -T json`): everything the text
@@ -364,7 +364,7 @@ type SummaryJSON struct {
 		PartlyUnreadable int `json:"partly_unreadable"`
 		NeverReadable    int `json:"never_readable"`
 		GapRecords       int `json:"gap_records"`
-	} `json:"sessions"`
+	} `json:"session_counts"`
 	Peers     []Peer       `json:"peers"`
 	Fabric    []DeviceView `json:"fabric"`
 	Anomalies []Anomaly    `json:"anomalies"`
@@ -372,7 +372,7 @@ type SummaryJSON struct {
 
 // Summary builds the JSON summary.
 func (a *Analyzer) Summary(f Filter) *SummaryJSON {
-	s := &SummaryJSON{Schema: "ompscope.summary/2"}
+	s := &SummaryJSON{Schema: "ompscope.summary/3"}
 	start, end := a.Start(), a.Now()
 	s.Capture.Start, s.Capture.End, s.Capture.Duration = ts(start), ts(end), end.Sub(start).Seconds()
 	s.Peers = a.PeersFiltered(f)

@@ -13,7 +13,7 @@ import (
 // TablesSchema and DiffSchema are the schema versions of the JSON forms of
 // a Snapshot and a Diff.
 const (
-	TablesSchema = "ompscope.tables/1"
+	TablesSchema = "ompscope.tables/2"
 	DiffSchema   = "ompscope.diff/2"
 )
 
@@ -455,7 +455,7 @@ type tableJSON struct {
 	ToType   string   `json:"to_type"`
 	Session  string   `json:"session"`
 	Sessions []string `json:"sessions"`
-	OMP      string   `json:"omp"`
+	OMP      string   `json:"omp_state"`
 	GR       bool     `json:"graceful_restart"`
 	Complete bool     `json:"complete"`
 	Routes   []Row    `json:"routes"`

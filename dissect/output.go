@@ -15,7 +15,7 @@ import (
 )
 
 // DissectSchema is the schema version of `ompscope dissect -T json`.
-const DissectSchema = "ompscope.dissect/2"
+const DissectSchema = "ompscope.dissect/3"
 
 // EventJSON is the JSON object of one dissected record (docs/json.md).
 type EventJSON struct {

@@ -28,7 +28,7 @@ func TestAnalyzeSummary(t *testing.T) {
 		Peers     []map[string]any `json:"peers"`
 		Anomalies []map[string]any `json:"anomalies"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Schema != "ompscope.summary/2" || len(sum.Peers) == 0 || len(sum.Anomalies) == 0 {
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Schema != "ompscope.summary/3" || len(sum.Peers) == 0 || len(sum.Anomalies) == 0 {
 		t.Fatalf("json summary %d %.300s", code, out)
 	}
 }
@@ -43,7 +43,7 @@ func TestAnalyzeTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if !strings.Contains(lines[0], `"schema":"ompscope.timeline/2"`) {
+	if !strings.Contains(lines[0], `"schema":"ompscope.timeline/3"`) {
 		t.Errorf("first line %s", lines[0])
 	}
 	types := map[string]int{}
@@ -75,7 +75,7 @@ func TestAnalyzeAtDiffAndFilters(t *testing.T) {
 		t.Fatalf("exit %d %s", code, errs)
 	}
 	var snap map[string]any
-	if err := json.Unmarshal([]byte(out), &snap); err != nil || snap["schema"] != "ompscope.tables/1" {
+	if err := json.Unmarshal([]byte(out), &snap); err != nil || snap["schema"] != "ompscope.tables/2" {
 		t.Fatalf("snapshot %v %.200s", err, out)
 	}
 	all := strings.Count(out, `"prefix"`)

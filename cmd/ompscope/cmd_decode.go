@@ -20,7 +20,7 @@ func init() {
 }
 
 // decodeSchema is the schema version of decode's JSON objects.
-const decodeSchema = "ompscope.decode/2"
+const decodeSchema = "ompscope.decode/3"
 
 func cmdDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("decode", "decode [flags] [HEX ...]",

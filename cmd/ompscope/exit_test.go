@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 )
@@ -178,58 +177,6 @@ func TestDisplayFilter(t *testing.T) {
 	code, _, errs = runCmd(t, "", "dissect", "-r", "../../pcaps/route-flap.pcapng", "-Y", "frame >")
 	if code != exitUsage || !strings.Contains(errs, "at 8: expected a value") || !strings.Contains(errs, "^") {
 		t.Errorf("bad -Y: %d %q", code, errs)
-	}
-}
-
-// TestEKOutput: -T ek writes an action line before every document, and the
-// index templates in docs map every top-level member the samples' records
-// have (TestEKTemplates' part: the templates parse).
-func TestEKOutput(t *testing.T) {
-	raw, err := os.ReadFile("../../docs/ek-templates.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tpl map[string]struct {
-		Template struct {
-			Mappings struct {
-				Properties map[string]any `json:"properties"`
-			} `json:"mappings"`
-		} `json:"template"`
-	}
-	if err := json.Unmarshal(raw, &tpl); err != nil {
-		t.Fatalf("docs/ek-templates.json: %v", err)
-	}
-	for _, c := range []struct {
-		args  []string
-		index string
-	}{
-		{[]string{"dissect", "-r", "../../pcaps/route-flap.pcapng", "-T", "ek"}, "ompscope-dissect"},
-		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "ek", "--timeline", "-"}, "ompscope-timeline"},
-		{[]string{"analyze", "-r", "../../pcaps/route-flap.pcapng", "-T", "ek"}, "ompscope-summary"},
-	} {
-		code, out, errs := runCmd(t, "", c.args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", c.args, code, errs)
-		}
-		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-		if len(lines) < 2 || len(lines)%2 != 0 {
-			t.Fatalf("%v: %d lines", c.args, len(lines))
-		}
-		props := tpl[c.index].Template.Mappings.Properties
-		for i := 0; i < len(lines); i += 2 {
-			if lines[i] != `{"index":{"_index":"`+c.index+`"}}` {
-				t.Fatalf("%v: line %d: %q, want the action line", c.args, i, lines[i])
-			}
-			var doc map[string]any
-			if err := json.Unmarshal([]byte(lines[i+1]), &doc); err != nil {
-				t.Fatalf("%v: document %d: %v", c.args, i/2, err)
-			}
-			for k := range doc {
-				if _, ok := props[k]; !ok {
-					t.Errorf("%v: member %q is not in the %s template", c.args, k, c.index)
-				}
-			}
-		}
 	}
 }
 

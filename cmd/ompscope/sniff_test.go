@@ -38,7 +38,7 @@ func eventKey(t *testing.T, line []byte) string {
 	if err := json.Unmarshal(line, &e); err != nil {
 		t.Fatalf("%v: %s", err, line)
 	}
-	if e["type"] == "timeline.start" || e["schema"] == "ompscope.summary/2" {
+	if e["type"] == "timeline.start" || e["schema"] == "ompscope.summary/3" {
 		return "" // the start, and the summary that ends sniff's JSON output
 	}
 	for _, k := range []string{"time", "frame", "session", "client", "server"} {
@@ -160,7 +160,7 @@ func TestSniffLoopback(t *testing.T) {
 	if !strings.Contains(serr.String(), "captured") || strings.Contains(serr.String(), " 0 packets") {
 		t.Errorf("sniff summary: %s", serr.String())
 	}
-	if lines := bytes.Split(bytes.TrimSpace(sout.Bytes()), []byte("\n")); !bytes.Contains(lines[len(lines)-1], []byte(`"schema":"ompscope.summary/2"`)) {
+	if lines := bytes.Split(bytes.TrimSpace(sout.Bytes()), []byte("\n")); !bytes.Contains(lines[len(lines)-1], []byte(`"schema":"ompscope.summary/3"`)) {
 		t.Errorf("sniff -T json does not end with its summary: %.200s", lines[len(lines)-1])
 	}
 

@@ -39,34 +39,45 @@ func AppendNLRIJSON(b []byte, f Family, n *NLRI) []byte {
 	return append(b, '}')
 }
 
-func appendTLOCJSON(b []byte, k TLOCKey) []byte {
-	b = append(b, `{"system_ip":`...)
-	b = jsonw.Addr(b, k.SystemIP)
-	b = append(b, `,"color":`...)
-	b = enumStr(b, k.Color)
-	b = append(b, `,"encap":`...)
-	b = enumStr(b, k.Encap)
-	return b
+
+// appendTLOCKeyJSON appends k as the string "system-ip/color/encap"
+// (TLOCKey.String without its allocation; the names need no escaping).
+func appendTLOCKeyJSON(b []byte, k TLOCKey) []byte {
+	b = append(b, '"')
+	if k.SystemIP.IsValid() {
+		b = k.SystemIP.AppendTo(b)
+	} else {
+		b = append(b, "invalid IP"...)
+	}
+	b = append(b, '/')
+	b = append(b, k.Color.String()...)
+	b = append(b, '/')
+	b = append(b, k.Encap.String()...)
+	return append(b, '"')
 }
 
-// AppendAttrValueJSON appends the JSON form of an attribute's value.
+// AppendAttrValueJSON appends the JSON form of an attribute's value: the
+// value of the member AttrValueKey names, followed for ORIGIN by
+// `,"metric":N` and for ULTIMATE_TLOC by `,"action":NAME` (members of the
+// attribute's object beside it). A TLOC is written as everywhere else in
+// ompscope's JSON, "system-ip/color/encap", and an origin as its protocol's
+// name, the forms the analyzer's tables use under the same names.
 func AppendAttrValueJSON(b []byte, a Attribute) []byte {
 	switch a := a.(type) {
 	case *Originator:
 		return jsonw.Addr(b, a.Addr)
 	case *TLOCAttr:
-		return append(appendTLOCJSON(b, a.TLOCKey), '}')
+		return appendTLOCKeyJSON(b, a.TLOCKey)
 	case *OriginAttr:
-		b = append(b, `{"protocol":`...)
 		b = enumStr(b, a.Protocol)
 		b = append(b, `,"metric":`...)
-		return append(jsonw.Uint(b, uint64(a.Metric)), '}')
+		return jsonw.Uint(b, uint64(a.Metric))
 	case *Uint32Attr:
 		return jsonw.Uint(b, uint64(a.Value))
 	case *UltimateTLOC:
-		b = appendTLOCJSON(b, a.TLOCKey)
+		b = appendTLOCKeyJSON(b, a.TLOCKey)
 		b = append(b, `,"action":`...)
-		return append(enumStr(b, a.Action), '}')
+		return enumStr(b, a.Action)
 	case *Uint32ListAttr:
 		b = append(b, '[')
 		for i, v := range a.Values {
@@ -101,8 +112,8 @@ func AppendAttrValueJSON(b []byte, a Attribute) []byte {
 
 // AttrValueKey is the member that holds an attribute's value in JSON, one
 // per kind of value so that every member has one JSON type: "address"
-// (ORIGINATOR), "tloc" (TLOC, ULTIMATE_TLOC: an object), "origin" (an
-// object), "number", "numbers" (AS_PATH, COMMUNITY, GROUPS, REGION_PATH),
+// (ORIGINATOR), "tloc" (TLOC, ULTIMATE_TLOC: "system-ip/color/encap"),
+// "origin" (the protocol's name; "metric" beside it), "number", "numbers" (AS_PATH, COMMUNITY, GROUPS, REGION_PATH),
 // "address_port" (PRIVATE/PUBLIC_IPV4/IPV6), "value_name" (CARRIER,
 // BFD_STATUS, ROLE: the name of the value), "bool" (RESTRICT, TRANSPORT_GATEWAY), "encap_params" (an object),
 // "hex" (an attribute this package does not know).
@@ -235,9 +246,9 @@ func AppendJSON(b []byte, m Message) []byte {
 		return append(b, '}')
 	case *Alert:
 		b = append(b, `{"type":"ALERT","code":`...)
-		b = enumStr(b, m.Code)
-		b = append(b, `,"code_num":`...)
 		b = jsonw.Uint(b, uint64(m.Code))
+		b = append(b, `,"code_name":`...)
+		b = enumStr(b, m.Code)
 		b = append(b, `,"subcode":`...)
 		b = jsonw.Uint(b, uint64(m.Subcode))
 		b = append(b, `,"subcode_name":`...)
@@ -264,7 +275,7 @@ func AppendJSON(b []byte, m Message) []byte {
 		b = enumStr(b, m.Kind)
 		b = append(b, `,"name":`...)
 		b = jsonw.String(b, m.Name)
-		b = append(b, `,"body":`...)
+		b = append(b, `,"raw":`...)
 		return append(jsonw.Hex(b, m.Body), '}')
 	case *Unknown:
 		b = append(b, `{"type":`...)
@@ -273,7 +284,7 @@ func AppendJSON(b []byte, m Message) []byte {
 		b = jsonw.Uint(b, uint64(m.T))
 		b = append(b, `,"version":`...)
 		b = jsonw.Uint(b, uint64(m.Version))
-		b = append(b, `,"body":`...)
+		b = append(b, `,"raw":`...)
 		return append(jsonw.Hex(b, m.Body), '}')
 	}
 	return append(b, "null"...)

@@ -256,7 +256,7 @@ func TestJSONForm(t *testing.T) {
 	got, _ := json.Marshal(m)
 	want := `{"type":"UPDATE","family":"route-ipv4","withdrawn":[{"path_id":1,"vpn":10,"prefix":"10.1.0.0/16"}],` +
 		`"attributes":[{"code":1,"name":"ORIGINATOR","flags":64,"address":"10.0.0.5"},` +
-		`{"code":2,"name":"TLOC","flags":64,"tloc":{"system_ip":"10.0.0.5","color":"biz-internet","encap":"ipsec"}},` +
+		`{"code":2,"name":"TLOC","flags":64,"tloc":"10.0.0.5/biz-internet/ipsec"},` +
 		`{"code":4,"name":"PREFERENCE","flags":64,"number":100}],` +
 		`"reachable":[{"path_id":1,"vpn":10,"prefix":"10.5.0.0/24"},{"path_id":2,"vpn":10,"prefix":"10.5.0.1/32"},{"path_id":3,"vpn":0,"prefix":"0.0.0.0/0"}]}`
 	if string(got) != want {
@@ -273,7 +273,7 @@ func TestJSONForm(t *testing.T) {
 	}
 	a, _ := decodeAttrs(nil, []byte{0x40, 3, 0, 5, 8, 0, 0, 0, 20, 0xc0, 37, 0, 1, 2, 0xc0, 38, 0, 1, 1}, 0, nil)
 	got = AppendAttrsJSON(nil, a)
-	want = `[{"code":3,"name":"ORIGIN","flags":64,"origin":{"protocol":"OSPF-external-2","metric":20}},` +
+	want = `[{"code":3,"name":"ORIGIN","flags":64,"origin":"OSPF-external-2","metric":20},` +
 		`{"code":37,"name":"CARRIER","flags":192,"value_name":"carrier1"},{"code":38,"name":"RESTRICT","flags":192,"bool":true}]`
 	if string(got) != want {
 		t.Errorf("json\n %s\nwant\n %s", got, want)

@@ -7,8 +7,6 @@ import (
 // JSON form of vdaemon messages (documented in docs/json.md), written by
 // hand for speed.
 
-const hexDigits = "0123456789abcdef"
-
 // AppendHeaderJSON appends the header object.
 func AppendHeaderJSON(b []byte, h *Header) []byte {
 	b = append(b, `{"version":`...)
@@ -23,8 +21,8 @@ func AppendHeaderJSON(b []byte, h *Header) []byte {
 		b = append(b, `,"device_low":`...)
 		b = jsonw.Uint(b, uint64(h.DevLow))
 	}
-	b = append(b, `,"flags":"0x`...)
-	b = append(b, hexDigits[h.Flags>>4], hexDigits[h.Flags&0xf], '"')
+	b = append(b, `,"flags":`...)
+	b = jsonw.Uint(b, uint64(h.Flags))
 	if h.Reserved != 0 {
 		b = append(b, `,"reserved":`...)
 		b = jsonw.Uint(b, uint64(h.Reserved))
@@ -102,6 +100,16 @@ func AppendBodyJSON(b []byte, body Body) []byte {
 		b = append(b, `{"is_dummy":`...)
 		b = jsonw.Uint(b, uint64(m.IsDummy))
 		b = append(b, `,"family":`...)
+		switch m.Family {
+		case AFInet:
+			b = append(b, `"ipv4"`...)
+		case AFInet6:
+			b = append(b, `"ipv6"`...)
+		default:
+			b = append(b, `"family-`...)
+			b = append(jsonw.Uint(b, uint64(m.Family)), '"')
+		}
+		b = append(b, `,"family_code":`...)
 		b = jsonw.Uint(b, uint64(m.Family))
 		b = append(b, `,"address":`...)
 		b = jsonw.Addr(b, m.Addr)
@@ -109,7 +117,7 @@ func AppendBodyJSON(b []byte, body Body) []byte {
 		b = jsonw.Uint(b, uint64(m.Port))
 		b = append(b, `,"color":`...)
 		b = jsonw.String(b, m.Color.String())
-		b = append(b, `,"label":`...)
+		b = append(b, `,"label_bytes":`...)
 		b = jsonw.Hex(b, m.Label[:])
 		b = append(b, `,"hello_interval_ms":`...)
 		b = jsonw.Uint(b, uint64(m.IntervalMS))

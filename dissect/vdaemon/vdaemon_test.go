@@ -350,9 +350,9 @@ func TestJSONAndText(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(m)
-	want := `{"header":{"version":1,"type":"HELLO","type_code":5,"device_type":"vEdge","flags":"0xa0","domain_id":1,"site_id":100},` +
-		`"body":{"is_dummy":0,"family":2,"address":"192.168.10.5","port":12346,"color":"biz-internet",` +
-		`"label":"0000000000000000000000000000000000000000","hello_interval_ms":1000,"hello_tolerance_ms":12000,` +
+	want := `{"header":{"version":1,"type":"HELLO","type_code":5,"device_type":"vEdge","flags":160,"domain_id":1,"site_id":100},` +
+		`"body":{"is_dummy":0,"family":"ipv4","family_code":2,"address":"192.168.10.5","port":12346,"color":"biz-internet",` +
+		`"label_bytes":"0000000000000000000000000000000000000000","hello_interval_ms":1000,"hello_tolerance_ms":12000,` +
 		`"tlvs":[{"type":"num-vsmarts","code":33,"number":2},{"type":"num-vmanages","code":34,"number":1},{"type":"flags-0x19","code":25,"number":0}]}}`
 	if string(got) != want {
 		t.Errorf("json\n %s\nwant\n %s", got, want)
