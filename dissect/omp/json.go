@@ -39,7 +39,6 @@ func AppendNLRIJSON(b []byte, f Family, n *NLRI) []byte {
 	return append(b, '}')
 }
 
-
 // appendTLOCKeyJSON appends k as the string "system-ip/color/encap"
 // (TLOCKey.String without its allocation; the names need no escaping).
 func appendTLOCKeyJSON(b []byte, k TLOCKey) []byte {
