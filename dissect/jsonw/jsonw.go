@@ -81,8 +81,55 @@ func Sep(b []byte) []byte {
 	return b
 }
 
-// Uint appends an unsigned number.
-func Uint(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) }
+// Uint appends an unsigned number. It writes the digits in place, two at
+// a time, where strconv.AppendUint formats into a buffer of its own and
+// copies: numbers are most of what the dissector's JSON holds (path-ids,
+// VPNs, attribute codes, flags), and this is a sixth of its time.
+func Uint(b []byte, v uint64) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	if v < 100 {
+		return append(b, digitPairs[2*v], digitPairs[2*v+1])
+	}
+	n := 3
+	for x := v / 1000; x != 0; x /= 10 {
+		n++
+	}
+	l := len(b)
+	if cap(b)-l < n {
+		b = append(b, make([]byte, n)...)
+	} else {
+		b = b[:l+n]
+	}
+	i := l + n
+	for v >= 100 {
+		q := v / 100
+		r := v - q*100
+		i -= 2
+		b[i], b[i+1] = digitPairs[2*r], digitPairs[2*r+1]
+		v = q
+	}
+	if v >= 10 {
+		i -= 2
+		b[i], b[i+1] = digitPairs[2*v], digitPairs[2*v+1]
+	} else {
+		i--
+		b[i] = byte('0' + v)
+	}
+	return b
+}
+
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // Bool appends true or false.
 func Bool(b []byte, v bool) []byte { return strconv.AppendBool(b, v) }

@@ -3,6 +3,7 @@ package jsonw
 import (
 	"encoding/json"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -78,4 +79,35 @@ func TestTimeFormatter(t *testing.T) {
 	if got, want := string(f.Append(nil, time.Time{})), (time.Time{}).Format(Layout); got != want {
 		t.Errorf("zero time %s", got)
 	}
+}
+
+// TestUintMatchesStrconv: Uint writes what strconv.AppendUint writes, for
+// every number of digits and their edges, after any prefix.
+func TestUintMatchesStrconv(t *testing.T) {
+	vals := []uint64{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1<<32 - 1, 1 << 32, 1<<64 - 1}
+	for p := uint64(1); p < 1e19; p *= 10 {
+		vals = append(vals, p-1, p, p+1, p*7+3)
+	}
+	for _, v := range vals {
+		for _, prefix := range [][]byte{nil, []byte("x"), make([]byte, 3, 4)} {
+			want := strconv.AppendUint(append([]byte(nil), prefix...), v, 10)
+			if got := Uint(append([]byte(nil), prefix...), v); string(got) != string(want) {
+				t.Fatalf("Uint(%d) after %q: %q, want %q", v, prefix, got, want)
+			}
+			if got := Uint(prefix[:len(prefix):len(prefix)], v); string(got) != string(want) {
+				t.Fatalf("Uint(%d) (full slice): %q", v, got)
+			}
+		}
+	}
+}
+
+func FuzzUint(f *testing.F) {
+	f.Add(uint64(0))
+	f.Add(uint64(1<<64 - 1))
+	f.Add(uint64(12345))
+	f.Fuzz(func(t *testing.T, v uint64) {
+		if got, want := string(Uint([]byte("a"), v)), string(strconv.AppendUint([]byte("a"), v, 10)); got != want {
+			t.Fatalf("Uint(%d): %q, want %q", v, got, want)
+		}
+	})
 }

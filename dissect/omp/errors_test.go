@@ -131,7 +131,7 @@ func TestAttributeLengths(t *testing.T) {
 					b[len(b)-1] = 1
 				}
 			}
-			_, err := decodeAttrs(nil, b, 0, nil)
+			_, err := decodeAttrs(nil, b, 0, nil, 0)
 			if ok && err != nil {
 				t.Errorf("%s length %d: %v", code, l, err)
 			}
@@ -159,7 +159,7 @@ func TestAttributeBounds(t *testing.T) {
 		{[]byte{0xc0, 10, 0, 7, 1, 1, 1, 1, 1, 1, 0}, "0, want 1-4"},
 	}
 	for _, c := range cases {
-		_, err := decodeAttrs(nil, c.b, 10, nil)
+		_, err := decodeAttrs(nil, c.b, 10, nil, 0)
 		if err == nil || !strings.HasSuffix(err.Error(), c.want) {
 			t.Errorf("%x: error %v, want suffix %q", c.b, err, c.want)
 		}

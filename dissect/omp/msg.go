@@ -453,14 +453,17 @@ func (u *Update) DecodeFromBytes(data []byte) error {
 		u.RawWithdrawn = append([]byte(nil), wd...)
 	}
 	var spare *[]Attribute
+	hint := 0
 	if u.reuseAttrs {
 		// the values no longer in use join those left over earlier: each
 		// type's values are kept for the next UPDATE that has it (their
-		// number is bounded by the most of a type one UPDATE carried)
+		// number is bounded by the most of a type one UPDATE carried);
+		// the previous UPDATE's, in order, from hint on
+		hint = len(u.spare)
 		u.spare = append(u.spare, u.Attrs...)
 		spare = &u.spare
 	}
-	if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff, spare); err != nil {
+	if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff, spare, hint); err != nil {
 		return err
 	}
 	if u.reuseAttrs {

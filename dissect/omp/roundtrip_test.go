@@ -271,7 +271,7 @@ func TestJSONForm(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("json\n %s\nwant\n %s", got, want)
 	}
-	a, _ := decodeAttrs(nil, []byte{0x40, 3, 0, 5, 8, 0, 0, 0, 20, 0xc0, 37, 0, 1, 2, 0xc0, 38, 0, 1, 1}, 0, nil)
+	a, _ := decodeAttrs(nil, []byte{0x40, 3, 0, 5, 8, 0, 0, 0, 20, 0xc0, 37, 0, 1, 2, 0xc0, 38, 0, 1, 1}, 0, nil, 0)
 	got = AppendAttrsJSON(nil, a)
 	want = `[{"code":3,"name":"ORIGIN","flags":64,"origin":"OSPF-external-2","metric":20},` +
 		`{"code":37,"name":"CARRIER","flags":192,"value_name":"carrier1"},{"code":38,"name":"RESTRICT","flags":192,"bool":true}]`

@@ -210,7 +210,7 @@ func TestAttributeVectors(t *testing.T) {
 			if want == nil {
 				t.Fatalf("no expectation for %q", v.Name)
 			}
-			got, err := decodeAttrs(nil, v.Bytes, 0, nil)
+			got, err := decodeAttrs(nil, v.Bytes, 0, nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
