@@ -19,6 +19,14 @@ func String(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// eight bytes at a time while none needs a look: most strings
+		// (session ids, names, addresses) are plain ASCII
+		for i+8 <= len(s) && safe8(s[i:i+8]) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -61,6 +69,18 @@ func String(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// safe8 reports whether none of the 8 bytes of s is a control character,
+// '"', '\\' or non-ASCII, testing them at once in a 64-bit word: for any
+// word x, (x - n*lo) &^ x & hi is non-zero exactly when some byte of x is
+// below n (n <= 128), so a byte equal to c shows as a zero byte of x ^ c*lo.
+func safe8(s string) bool {
+	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q, bs := w^(lo*'"'), w^(lo*'\\')
+	return (w|(w-lo*0x20)&^w|(q-lo)&^q|(bs-lo)&^bs)&hi == 0
 }
 
 // Key appends ,"name": (without the comma when b ends with '{' or '[').

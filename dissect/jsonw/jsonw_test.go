@@ -79,6 +79,25 @@ func TestTimeFormatter(t *testing.T) {
 	if got, want := string(f.Append(nil, time.Time{})), (time.Time{}).Format(Layout); got != want {
 		t.Errorf("zero time %s", got)
 	}
+	// the edges of four-digit years, and every place of the fraction
+	for _, tm := range []time.Time{
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Add(-1),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 3, 1, 0, 0, 0, 7, time.UTC), time.Unix(1<<40, 0), time.Unix(-1<<40, 0),
+	} {
+		var g TimeFormatter
+		if got, want := string(g.Append(nil, tm)), tm.UTC().Format(Layout); got != want {
+			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
+	}
+	for ns := 1; ns < 1e9; ns *= 10 {
+		for _, n := range []int{ns, ns - 1, ns*9 + 1, 999999999 - ns} {
+			tm := base.Truncate(time.Second).Add(time.Duration(n))
+			if got, want := string(f.Append(nil, tm)), tm.Format(Layout); got != want {
+				t.Errorf("%d ns: %s, want %s", n, got, want)
+			}
+		}
+	}
 }
 
 // TestUintMatchesStrconv: Uint writes what strconv.AppendUint writes, for
@@ -110,4 +129,39 @@ func FuzzUint(f *testing.F) {
 			t.Fatalf("Uint(%d): %q, want %q", v, got, want)
 		}
 	})
+}
+
+// TestSafe8: the word-at-a-time test agrees with a byte-by-byte one for
+// every byte value at every place, and for every pair of values at two
+// places (where a borrow from one byte could reach the next).
+func TestSafe8(t *testing.T) {
+	ref := func(s string) bool {
+		for i := range len(s) {
+			if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+				return false
+			}
+		}
+		return true
+	}
+	b := []byte("abcdefgh")
+	for p := range 8 {
+		for v := range 256 {
+			c := append([]byte(nil), b...)
+			c[p] = byte(v)
+			if s := string(c); safe8(s) != ref(s) {
+				t.Fatalf("%q: safe8 %v", s, safe8(s))
+			}
+		}
+	}
+	for p := range 7 {
+		for v := range 256 {
+			for w := range 256 {
+				c := append([]byte(nil), b...)
+				c[p], c[p+1] = byte(v), byte(w)
+				if s := string(c); safe8(s) != ref(s) {
+					t.Fatalf("%q: safe8 %v", s, safe8(s))
+				}
+			}
+		}
+	}
 }

@@ -16,24 +16,35 @@ type TimeFormatter struct {
 // Layout is the layout the formatter writes.
 const Layout = "2006-01-02T15:04:05.000000000Z07:00"
 
-// Append appends t.
+// The seconds of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: RFC 3339
+// has four-digit years; times outside are written by time's own Format.
+const (
+	minSec = -62167219200
+	maxSec = 253402300799
+)
+
+// Append appends t. Within the second last formatted it writes the
+// cached prefix and the fraction only (no calendar arithmetic: the year
+// check is on the Unix seconds).
 func (f *TimeFormatter) Append(b []byte, t time.Time) []byte {
-	t = t.UTC()
 	s := t.Unix()
-	if !f.valid || s != f.sec || t.Year() < 0 || t.Year() > 9999 {
-		if t.Year() < 0 || t.Year() > 9999 {
-			return t.AppendFormat(b, Layout)
+	if !f.valid || s != f.sec {
+		if s < minSec || s > maxSec {
+			return t.UTC().AppendFormat(b, Layout)
 		}
 		f.sec, f.valid = s, true
-		f.prefix = t.AppendFormat(f.prefix[:0], "2006-01-02T15:04:05.")
+		f.prefix = t.UTC().AppendFormat(f.prefix[:0], "2006-01-02T15:04:05.")
 	}
 	b = append(b, f.prefix...)
-	ns := t.Nanosecond()
-	var d [9]byte
-	for i := 8; i >= 0; i-- {
-		d[i] = byte('0' + ns%10)
-		ns /= 10
+	ns := uint32(t.Nanosecond())
+	var d [10]byte
+	d[9] = 'Z'
+	d[0] = byte('0' + ns/100000000)
+	ns %= 100000000
+	for i := 7; i >= 1; i -= 2 {
+		r := ns % 100
+		ns /= 100
+		d[i], d[i+1] = digitPairs[2*r], digitPairs[2*r+1]
 	}
-	b = append(b, d[:]...)
-	return append(b, 'Z')
+	return append(b, d[:]...)
 }

@@ -267,11 +267,27 @@ var tlvNames = map[TLVType]string{
 }
 
 func (t TLVType) String() string {
+	if int(t) < len(tlvNameTable) {
+		return tlvNameTable[t]
+	}
 	if n, ok := tlvNames[t]; ok {
 		return n
 	}
 	return fmt.Sprintf("tlv-0x%04x", uint16(t))
 }
+
+// tlvNameTable is the name of every TLV type below 256, made once: the
+// JSON writer names every TLV of every HELLO.
+var tlvNameTable = func() (tab [256]string) {
+	for i := range tab {
+		if n, ok := tlvNames[TLVType(i)]; ok {
+			tab[i] = n
+		} else {
+			tab[i] = fmt.Sprintf("tlv-0x%04x", i)
+		}
+	}
+	return
+}()
 
 // MarshalText gives the name.
 func (t TLVType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
