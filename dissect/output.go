@@ -125,14 +125,15 @@ func (d *Dissector) WriteStats(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 		if st := per[s]; st != nil {
-			kinds := make([]string, 0, len(st.Messages))
-			for k := range st.Messages {
+			msgs := st.Messages()
+			kinds := make([]string, 0, len(msgs))
+			for k := range msgs {
 				kinds = append(kinds, k)
 			}
 			sort.Strings(kinds)
 			parts := make([]string, len(kinds))
 			for i, k := range kinds {
-				parts[i] = fmt.Sprintf("%s %d", k, st.Messages[k])
+				parts[i] = fmt.Sprintf("%s %d", k, msgs[k])
 			}
 			fmt.Fprintf(w, "  messages: %s\n", strings.Join(parts, ", "))
 		}

@@ -1,6 +1,8 @@
 package omp
 
 import (
+	"strconv"
+
 	"github.com/ompscope/ompscope/dissect/jsonw"
 )
 
@@ -152,6 +154,19 @@ func AttrValueKey(a Attribute) string {
 	return "hex"
 }
 
+// attrHeads is, for every attribute type, the start of its JSON object
+// up to its flags: `{"code":N,"name":"NAME","flags":`, made once (one
+// append per attribute instead of five).
+var attrHeads = func() (h [256]string) {
+	for i := range h {
+		b := append([]byte(`{"code":`), strconv.Itoa(i)...)
+		b = append(b, `,"name":`...)
+		b = enumStr(b, AttrType(i))
+		h[i] = string(append(b, `,"flags":`...))
+	}
+	return
+}()
+
 // AppendAttrsJSON appends the attribute list.
 func AppendAttrsJSON(b []byte, attrs []Attribute) []byte {
 	b = append(b, '[')
@@ -159,11 +174,7 @@ func AppendAttrsJSON(b []byte, attrs []Attribute) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"code":`...)
-		b = jsonw.Uint(b, uint64(a.Code()))
-		b = append(b, `,"name":`...)
-		b = enumStr(b, a.Code())
-		b = append(b, `,"flags":`...)
+		b = append(b, attrHeads[a.Code()]...)
 		b = jsonw.Uint(b, uint64(a.Flags()))
 		b = append(b, ',', '"')
 		b = append(b, AttrValueKey(a)...)
