@@ -33,7 +33,7 @@ import (
 )
 
 // Schema names the report's data format (meta.schema).
-const Schema = "ompscope.report/1"
+const Schema = "ompscope.report/2"
 
 //go:embed assets/uplot/uPlot.iife.min.js
 var uplotJS string

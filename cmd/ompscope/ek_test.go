@@ -31,6 +31,27 @@ type esTemplate struct {
 	typ       string
 }
 
+// ekPatterns holds each template's index_patterns (loadEKTemplates).
+var ekPatterns = map[string][]string{}
+
+// templateFor is the template whose index_patterns match index: exactly
+// one must, as Elasticsearch picks one template per index.
+func templateFor(t *testing.T, index string) string {
+	var names []string
+	for name, pats := range ekPatterns {
+		for _, p := range pats {
+			if ok, _ := path.Match(p, index); ok {
+				names = append(names, name)
+				break
+			}
+		}
+	}
+	if len(names) != 1 {
+		t.Fatalf("index %s: templates %v match it, want one", index, names)
+	}
+	return names[0]
+}
+
 // loadEKTemplates reads the three index templates.
 func loadEKTemplates(t *testing.T) map[string][]esTemplate {
 	raw, err := os.ReadFile("../../docs/ek-templates.json")
@@ -54,6 +75,7 @@ func loadEKTemplates(t *testing.T) map[string][]esTemplate {
 	}
 	out := map[string][]esTemplate{}
 	for index, it := range doc {
+		ekPatterns[index] = it.IndexPatterns
 		m := it.Template.Mappings
 		if m.Dynamic != true || m.DateDetection == nil || *m.DateDetection || m.NumericDetection == nil || *m.NumericDetection {
 			t.Errorf("%s: want dynamic true, date and numeric detection off", index)
@@ -218,10 +240,7 @@ func TestEKOutput(t *testing.T) {
 			if len(lines) < 2 || len(lines)%2 != 0 {
 				t.Fatalf("%v: %d lines", c.args, len(lines))
 			}
-			tplName := c.index
-			if tplName == "ompscope-snapshot" || tplName == "ompscope-diff" {
-				tplName = "ompscope-summary" // one template, three index patterns
-			}
+			tplName := templateFor(t, c.index) // summary, snapshot and diff share one
 			if fields[tplName] == nil {
 				fields[tplName] = map[string]string{}
 			}
@@ -294,6 +313,9 @@ func esCheckDoc(t *testing.T, tpls []esTemplate, o map[string]any, prefix string
 			}
 			if !esTakes(fields[p], kind, isTime) {
 				t.Errorf("%s: %s = %.60v (%s) refused by its %s field (%s)", where, p, v, kind, fields[p], by)
+			}
+			if isTime && fields[p] != "date_nanos" {
+				t.Errorf("%s: %s = %v, a time, mapped %s (%s)", where, p, v, fields[p], by)
 			}
 			if m, ok := v.(map[string]any); ok {
 				esCheckDoc(t, tpls, m, p+".", fields, where)

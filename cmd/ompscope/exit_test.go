@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -177,6 +178,80 @@ func TestDisplayFilter(t *testing.T) {
 	code, _, errs = runCmd(t, "", "dissect", "-r", "../../pcaps/route-flap.pcapng", "-Y", "frame >")
 	if code != exitUsage || !strings.Contains(errs, "at 8: expected a value") || !strings.Contains(errs, "^") {
 		t.Errorf("bad -Y: %d %q", code, errs)
+	}
+}
+
+// TestDisplayOnDissectOutput: on real dissect output, a TLOC's color and
+// system-ip select the UPDATEs whose TLOC attribute carries them (the
+// attribute's tloc is the string "system-ip/color/encap"): exactly the
+// records that have such an attribute (or NLRI, or, for the system-ip, a
+// HANDSHAKE from it: fields are looked up at any depth).
+func TestDisplayOnDissectOutput(t *testing.T) {
+	const f = "../../pcaps/baseline.pcapng"
+	_, all, _ := runCmd(t, "", "dissect", "-r", f, "-T", "json")
+	for _, c := range []struct{ expr, color, sys string }{
+		{`omp.type == UPDATE && color == "public-internet"`, "public-internet", ""},
+		{`omp.type == UPDATE && !(color == "public-internet")`, "!public-internet", ""},
+		{`omp.tloc.system_ip == 10.255.0.2`, "", "10.255.0.2"},
+	} {
+		var want []string
+		for _, l := range strings.Split(strings.TrimSpace(all), "\n") {
+			var rec struct {
+				OMP []struct {
+					Type      string
+					SystemIP  string `json:"system_ip"` // a HANDSHAKE's
+					Reachable []struct {
+						SystemIP string `json:"system_ip"`
+						Color    string
+					}
+					Withdrawn []struct {
+						SystemIP string `json:"system_ip"`
+						Color    string
+					}
+					Attributes []struct{ TLOC string }
+				}
+			}
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
+				t.Fatal(err)
+			}
+			colors, sys := map[string]bool{}, map[string]bool{}
+			update := false
+			for _, m := range rec.OMP {
+				update = update || m.Type == "UPDATE"
+				sys[m.SystemIP] = true
+				for _, n := range append(m.Reachable, m.Withdrawn...) {
+					colors[n.Color], sys[n.SystemIP] = true, true
+				}
+				for _, a := range m.Attributes {
+					if p := strings.Split(a.TLOC, "/"); len(p) == 3 {
+						sys[p[0]], colors[p[1]] = true, true
+					}
+				}
+			}
+			var keep bool
+			switch {
+			case c.sys != "":
+				keep = sys[c.sys]
+			case strings.HasPrefix(c.color, "!"):
+				keep = update && !colors[c.color[1:]]
+			default:
+				keep = update && colors[c.color]
+			}
+			if keep {
+				want = append(want, l)
+			}
+		}
+		code, out, errs := runCmd(t, "", "dissect", "-r", f, "-T", "json", "-Y", c.expr)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.expr, code, errs)
+		}
+		got := strings.Split(strings.TrimSpace(out), "\n")
+		if out == "" {
+			got = nil
+		}
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("%s: -Y kept %d records, %d have it", c.expr, len(got), len(want))
+		}
 	}
 }
 

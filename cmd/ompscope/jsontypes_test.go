@@ -56,8 +56,12 @@ func walkTypes(v any, path, name string, seen, names map[string]string, where st
 			walkTypes(m, path+"."+n, n, seen, names, where, t)
 		}
 	case []any:
+		elem := "" // an array's elements by the array's name and []: one kind too
+		if name != "" {
+			elem = name + "[]"
+		}
 		for _, m := range x {
-			walkTypes(m, path+"[]", "", seen, names, where, t)
+			walkTypes(m, path+"[]", elem, seen, names, where, t)
 		}
 	}
 }
@@ -326,6 +330,7 @@ func TestJSONSchemaNames(t *testing.T) {
 	type seen struct {
 		kind  string
 		dt    bool
+		array bool
 		where string
 	}
 	names := map[string]seen{}
@@ -341,9 +346,10 @@ func TestJSONSchemaNames(t *testing.T) {
 			}
 			continue
 		}
-		s := seen{kind, p.dateTime, p.where}
-		if old, ok := names[p.name]; ok && (old.kind != s.kind || old.dt != s.dt) {
-			t.Errorf("%q is %s (date-time %v) at %s, %s (date-time %v) at %s", p.name, s.kind, s.dt, s.where, old.kind, old.dt, old.where)
+		s := seen{kind, p.dateTime, p.array, p.where}
+		if old, ok := names[p.name]; ok && (old.kind != s.kind || old.dt != s.dt || old.array != s.array) {
+			t.Errorf("%q is %s (date-time %v, array %v) at %s, %s (date-time %v, array %v) at %s",
+				p.name, s.kind, s.dt, s.array, s.where, old.kind, old.dt, old.array, old.where)
 			continue
 		}
 		names[p.name] = s

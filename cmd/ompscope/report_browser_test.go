@@ -221,7 +221,7 @@ func sameTables(t *testing.T, what string, want, got map[string]any) {
 	bad := 0
 	for i := range wt {
 		w, g := wt[i].(map[string]any), gt[i].(map[string]any)
-		for _, k := range []string{"id", "from", "to", "from_type", "to_type", "session", "omp", "graceful_restart", "complete"} {
+		for _, k := range []string{"id", "from", "to", "from_type", "to_type", "session", "omp_state", "graceful_restart", "complete"} {
 			if !reflect.DeepEqual(w[k], g[k]) {
 				t.Errorf("%s: table %v→%v: %s %v, analyze --at has %v", what, w["from"], w["to"], k, g[k], w[k])
 			}
@@ -277,6 +277,18 @@ func TestReportInBrowser(t *testing.T) {
 					Kind, Severity string
 					Subject, Start string
 				}
+				Fabric []struct {
+					SystemIP      string   `json:"system_ip"`
+					PeerSystemIPs []string `json:"peer_system_ips"`
+					Received      struct {
+						Routes   int `json:"route_count"`
+						TLOCs    int `json:"tloc_count"`
+						Services int `json:"service_count"`
+					}
+					Advertised struct {
+						Routes int `json:"route_count"`
+					}
+				}
 			}
 			_, js, _ := runCmd(t, "", "analyze", "-r", file, "-T", "json")
 			if err := json.Unmarshal([]byte(js), &sum); err != nil {
@@ -298,6 +310,32 @@ func TestReportInBrowser(t *testing.T) {
 			p.eval(t, `document.querySelectorAll('#sessions-chart text.label').length`, &labels)
 			if want := min(len(sum.Peers), 150); labels != want || (want > 0 && segs < want) {
 				t.Errorf("session chart: %d rows and %d segments for %d sessions", labels, segs, len(sum.Peers))
+			}
+			// the fabric table: every device as analyze -T json has it
+			// (peers and counts, no "undefined")
+			var fab []string
+			p.eval(t, `[...document.querySelectorAll('#fabric-table tbody tr')].map(r => [...r.children].map(c => c.textContent).join('|'))`, &fab)
+			var wantFab []string
+			for i, d := range sum.Fabric {
+				if i == 500 {
+					break
+				}
+				peers := strings.Join(d.PeerSystemIPs, ", ")
+				if len(d.PeerSystemIPs) > 6 {
+					peers = strings.Join(d.PeerSystemIPs[:6], ", ") + fmt.Sprintf(" … (%d)", len(d.PeerSystemIPs))
+				}
+				wantFab = append(wantFab, fmt.Sprintf("%s|%s|%d|%d|%d|%d", d.SystemIP, peers, d.Received.Routes, d.Received.TLOCs, d.Received.Services, d.Advertised.Routes))
+			}
+			var gotFab []string
+			for _, r := range fab {
+				c := strings.Split(r, "|") // device, type, site, peers, holds routes, TLOCs, services, advertises routes, ...
+				if len(c) < 8 {
+					t.Fatalf("fabric row %q", r)
+				}
+				gotFab = append(gotFab, strings.Join([]string{c[0], c[3], c[4], c[5], c[6], c[7]}, "|"))
+			}
+			if !slices.Equal(gotFab, wantFab) || strings.Contains(strings.Join(fab, ""), "undefined") {
+				t.Errorf("fabric table on the page:\n %q\nanalyze -T json:\n %q", gotFab, wantFab)
 			}
 			// the anomalies: the same as analyze's, each with its kind
 			var got []string

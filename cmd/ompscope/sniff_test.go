@@ -41,7 +41,7 @@ func eventKey(t *testing.T, line []byte) string {
 	if e["type"] == "timeline.start" || e["schema"] == "ompscope.summary/3" {
 		return "" // the start, and the summary that ends sniff's JSON output
 	}
-	for _, k := range []string{"time", "frame", "session", "client", "server"} {
+	for _, k := range []string{"time", "frame", "session", "client_addr", "server_addr"} {
 		delete(e, k)
 	}
 	if a, ok := e["anomaly"].(map[string]any); ok {

@@ -8,7 +8,8 @@
 //
 // A filter is evaluated on the JSON object of a record (a dissect event, a
 // timeline line): a field names one or more JSON keys, looked up at any
-// depth (an UPDATE's NLRI, a TLOC attribute, a state change), and a
+// depth (an UPDATE's NLRI, a TLOC attribute, a state change; system_ip,
+// color and encap also the parts of a TLOC written "system-ip/color/encap"), and a
 // comparison is true when any value found satisfies it, as in Wireshark.
 // Fields: frame, time (RFC 3339 text compares as text; seconds since the
 // epoch as a number), session, src, dst, transport, direction, type (a
@@ -203,6 +204,11 @@ func (f field) each(o map[string]any, fn func(any) bool) {
 	walk(o, f.keys, fn)
 }
 
+// tlocParts says which part of a TLOC written as "system-ip/color/encap"
+// (a TLOC attribute's `tloc`, ULTIMATE_TLOC's, a timeline row's) a key
+// selects: its system-ip, color and encap are the TLOC's fields.
+var tlocParts = map[string]int{"system_ip": 0, "color": 1, "encap": 2}
+
 // walk finds the keys at any depth; it stops when fn says so.
 func walk(v any, keys []string, fn func(any) bool) bool {
 	switch x := v.(type) {
@@ -211,6 +217,15 @@ func walk(v any, keys []string, fn func(any) bool) bool {
 			if w, ok := x[k]; ok {
 				if !each(w, fn) {
 					return false
+				}
+			}
+			if part, ok := tlocParts[k]; ok {
+				for _, tk := range [...]string{"tloc", "ultimate_tloc"} {
+					if t, ok := x[tk].(string); ok {
+						if f := strings.Split(t, "/"); len(f) == 3 && !fn(f[part]) {
+							return false
+						}
+					}
 				}
 			}
 		}

@@ -6,8 +6,10 @@ import (
 )
 
 const (
-	hello  = `{"schema":"ompscope.dissect/1","frame":12,"src":"10.0.0.1:12346","dst":"10.0.0.2:12346","transport":"dtls","direction":"client","vdaemon":{"header":{"type":"HELLO","device_type":"vEdge","site_id":100}}}`
-	update = `{"schema":"ompscope.dissect/1","frame":1500,"transport":"tls","vdaemon":{"header":{"type":"DATA","site_id":100}},"omp":[{"type":"KEEPALIVE"},{"type":"UPDATE","reachable":[{"vpn":10,"prefix":"10.1.2.0/24"},{"vpn":20,"prefix":"192.168.0.0/16"}],"attributes":[{"type":"TLOC","value":{"system_ip":"1.1.1.9","color":"mpls"}}]}]}`
+	// in the shape of ompscope.dissect/3 (TestDisplayOnDissectOutput runs
+	// the same kind of filters on real output)
+	hello  = `{"schema":"ompscope.dissect/3","frame":12,"src":"10.0.0.1:12346","dst":"10.0.0.2:12346","transport":"dtls","direction":"client","vdaemon":{"header":{"type":"HELLO","device_type":"vEdge","site_id":100}}}`
+	update = `{"schema":"ompscope.dissect/3","frame":1500,"transport":"tls","vdaemon":{"header":{"type":"DATA","site_id":100}},"omp":[{"type":"HELLO"},{"type":"UPDATE","family":"route-ipv4","withdrawn":[],"reachable":[{"path_id":1,"vpn":10,"prefix":"10.1.2.0/24"},{"path_id":1,"vpn":20,"prefix":"192.168.0.0/16"}],"attributes":[{"code":2,"name":"TLOC","flags":64,"tloc":"1.1.1.9/mpls/ipsec"}]}]}`
 	anom   = `{"time":"2026-01-01T10:00:00Z","type":"anomaly.start","frame":77,"anomaly":{"kind":"route-flap","severity":"warning","subject":"route vpn=10"}}`
 	state  = `{"time":"2026-01-01T10:00:01Z","type":"peer.state","client_system_ip":"10.255.0.2","server_system_ip":"1.1.1.3","new":"down"}`
 )
@@ -102,9 +104,9 @@ func FuzzParse(f *testing.F) {
 // TestWiresharkFieldNames: the Wireshark dissector's field names select
 // what ompscope's own names do (one list, docs/wireshark.md).
 func TestWiresharkFieldNames(t *testing.T) {
-	js := []byte(`{"schema":"ompscope.dissect/1","frame":7,"vdaemon":{"header":{"type":"DATA","device_type":"vEdge","domain_id":1,"site_id":100}},` +
+	js := []byte(`{"schema":"ompscope.dissect/3","frame":7,"vdaemon":{"header":{"type":"DATA","device_type":"vEdge","domain_id":1,"site_id":100}},` +
 		`"omp":[{"type":"UPDATE","family":"route-ipv4","reachable":[{"path_id":3,"vpn":10,"prefix":"10.0.1.0/24"}],` +
-		`"attrs":[{"code":1,"name":"ORIGINATOR","flags":64,"value":"10.255.0.1"}]}]}`)
+		`"attributes":[{"code":1,"name":"ORIGINATOR","flags":64,"address":"10.255.0.1"}]}]}`)
 	for _, c := range [][2]string{
 		{`omp.update.prefix << 10.0.0.0/16`, `prefix << 10.0.0.0/16`},
 		{`vdaemon.device_type == "vEdge"`, `device == "vEdge"`},

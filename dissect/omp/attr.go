@@ -557,6 +557,7 @@ func tlocKey(v []byte) TLOCKey {
 // from it and overwritten instead of allocating one; the previous
 // UPDATE's values are in spare from index hint on, in their order.
 func decodeAttrs(attrs []Attribute, data []byte, off int, spare *[]Attribute, hint int) ([]Attribute, error) {
+	defer compactSpare(spare) // on every return: no hole left to pile up
 	attrs = attrs[:0]
 	for i := 0; i < len(data); {
 		if len(data)-i < 4 {
@@ -573,13 +574,11 @@ func decodeAttrs(attrs []Attribute, data []byte, off int, spare *[]Attribute, hi
 		}
 		a, err := decodeAttr(prev, t, flags, data[i+4:i+4+l], off+i)
 		if err != nil {
-			compactSpare(spare)
 			return attrs, err
 		}
 		attrs = append(attrs, a)
 		i += 4 + l
 	}
-	compactSpare(spare)
 	return attrs, nil
 }
 

@@ -38,7 +38,7 @@ done
 tsh=(tshark -r "$cap" -n -o "tls.keylog_file:$keys" "${ports[@]}" --disable-protocol rdpmt --disable-protocol udt --disable-protocol reload-framing)
 
 run() { # label, runs, command...: the median wall time of the runs (ms
-  # resolution: GNU time's %e has 10 ms, a twentieth of ompscope's runs
+  # resolution: GNU time's %e has 10 ms, a tenth to a twentieth of ompscope's runs
   # here), and the peak RSS of the last
   local label=$1 n=$2; shift 2
   local ts=()

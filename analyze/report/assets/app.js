@@ -540,7 +540,7 @@
           if (st.cur[r] < 0 || H.vAttr[st.cur[r]] === 0) continue;
           rows[H.gKind[H.rGrp[r]]].push(rowJSON(rowAt(st, r)));
         }
-        return { id: t.id, from: t.from, to: t.to, from_type: t.from_type, to_type: t.to_type, session, omp: ompAt(session, T),
+        return { id: t.id, from: t.from, to: t.to, from_type: t.from_type, to_type: t.to_type, session, omp_state: ompAt(session, T),
           graceful_restart: grSpanAt(t, T) !== null, complete: t.complete, routes: rows[0], tlocs: rows[1], services: rows[2] };
       }),
     };
@@ -1226,7 +1226,7 @@
       const g = svg('svg', { width: W, height: H, class: 'fabric', role: 'img', 'aria-label': 'fabric' });
       const drawn = new Set();
       for (const d of fab) {
-        for (const p of d.peers || []) {
+        for (const p of d.peer_system_ips || []) {
           const k = [d.system_ip, p].sort().join('|');
           if (drawn.has(k) || !pos.has(p)) continue;
           drawn.add(k);
@@ -1238,7 +1238,7 @@
         const [x, y] = pos.get(d.system_ip);
         const isC = d.device_type !== 'vEdge';
         g.append(svg('g', { class: 'dev ' + (isC ? 'ctrl' : 'edge') },
-          svg('title', {}, d.device_type + ' ' + d.system_ip + ' site ' + d.site_id + ': holds ' + d.received.routes + ' routes, ' + d.received.tlocs + ' TLOCs, ' + d.received.services + ' services; advertises ' + d.advertised.routes + ' routes'),
+          svg('title', {}, d.device_type + ' ' + d.system_ip + ' site ' + d.site_id + ': holds ' + d.received.route_count + ' routes, ' + d.received.tloc_count + ' TLOCs, ' + d.received.service_count + ' services; advertises ' + d.advertised.route_count + ' routes'),
           isC ? svg('rect', { x: x - 44, y: y - 14, width: 88, height: 28, rx: 5 }) : svg('circle', { cx: x, cy: y, r: 13 }),
           svg('text', { x, y: isC ? y + 4 : y + 26, 'text-anchor': 'middle' }, d.system_ip)));
       }
@@ -1250,8 +1250,8 @@
     const tb = el('tbody');
     const shown = fab.slice(0, 500);
     for (const d of shown) {
-      tb.append(el('tr', {}, [d.system_ip, d.device_type, d.site_id, (d.peers || []).length > 6 ? (d.peers || []).slice(0, 6).join(', ') + ' … (' + d.peers.length + ')' : (d.peers || []).join(', '),
-        d.received.routes, d.received.tlocs, d.received.services, d.advertised.routes, d.advertised.tlocs, d.advertised.services].map((v) => el('td', { text: v }))));
+      tb.append(el('tr', {}, [d.system_ip, d.device_type, d.site_id, (d.peer_system_ips || []).length > 6 ? d.peer_system_ips.slice(0, 6).join(', ') + ' … (' + d.peer_system_ips.length + ')' : (d.peer_system_ips || []).join(', '),
+        d.received.route_count, d.received.tloc_count, d.received.service_count, d.advertised.route_count, d.advertised.tloc_count, d.advertised.service_count].map((v) => el('td', { text: v }))));
     }
     tbl.append(tb);
     kids.push(tbl);
