@@ -80,6 +80,12 @@ type runState struct {
 	ooo    map[uint64]*Envelope
 	holeAt time.Time   // wall time the hole was first seen
 	given  []givenSpan // Seqs given up (a late arrival is still taken), in order
+	// startAt: the run's first envelope read was its sensor's first, at
+	// this Seq past 1. The Seqs before it are awaited while the stream
+	// has more of the sensor (a batch resent under load is stored after
+	// the next), and given up, uncounted, once it has not (the stream's
+	// limits dropped them). 0: none awaited so.
+	startAt uint64
 }
 
 // givenSpan is a range [lo, hi) of Seqs given up; counted: they count as
@@ -178,11 +184,10 @@ func (m *Merger) run(s *sensorState, run, seq uint64) *runState {
 	case ok:
 		r.next = next // a run forgotten, back
 	case s.got == 1 && seq > 1:
-		// the sensor's first envelope read is past its run's first: the
-		// stream's limits dropped the start; the run begins here (those
-		// before it, if they come, are taken late)
-		r.next = seq
-		r.giveUp(seq-min(seq-1, uint64(m.limit())), seq, false)
+		// the sensor's first envelope read is past its run's first:
+		// either the stream's limits dropped the start, or its first
+		// batches are stored further on (resent); settleStart decides
+		r.startAt = seq
 	}
 	s.runs = append(s.runs, r)
 	return r
@@ -194,7 +199,11 @@ func (m *Merger) Expect(name string) { m.sensor(name) }
 
 // Caught says whether the stream has more for the sensor (after a
 // message that was not an envelope).
-func (m *Merger) Caught(name string, caughtUp bool) { m.sensor(name).caughtUp = caughtUp }
+func (m *Merger) Caught(name string, caughtUp bool) {
+	s := m.sensor(name)
+	s.caughtUp = caughtUp
+	m.settleStarts(s)
+}
 
 // Push adds a received envelope; pending is how many more messages the
 // stream holds for the sensor (0: caught up). now is the wall time. It
@@ -228,8 +237,10 @@ func (m *Merger) Push(name string, e *Envelope, pending uint64, now time.Time) b
 		}
 		r.ooo[e.Seq] = e
 		if len(r.ooo) >= m.limit() {
+			m.settleStart(s, r, true)
 			m.skipHole(s, r, e.Seq)
 		}
+		m.settleStarts(s)
 		return true
 	}
 	m.accept(s, r, e)
@@ -237,7 +248,36 @@ func (m *Merger) Push(name string, e *Envelope, pending uint64, now time.Time) b
 	if len(r.ooo) > 0 {
 		r.holeAt = now
 	}
+	m.settleStarts(s)
 	return true
+}
+
+// settleStart gives up, uncounted, the Seqs before a run's first read
+// envelope (startAt) when the stream has nothing more of the sensor, or
+// when force says so (too much held, or waited long enough): the stream's
+// limits dropped them, and the run begins at startAt (those before it, if
+// they come, are taken late).
+func (m *Merger) settleStart(s *sensorState, r *runState, force bool) {
+	if r.startAt == 0 {
+		return
+	}
+	if r.next >= r.startAt {
+		r.startAt = 0 // they came
+		return
+	}
+	if !force && !s.caughtUp {
+		return
+	}
+	r.giveUp(max(r.next, r.startAt-min(r.startAt-1, uint64(m.limit()))), r.startAt, false)
+	r.next, r.startAt = r.startAt, 0
+	m.drain(s, r)
+}
+
+// settleStarts is settleStart of every run of s.
+func (m *Merger) settleStarts(s *sensorState) {
+	for _, r := range s.runs {
+		m.settleStart(s, r, false)
+	}
 }
 
 func (m *Merger) ready(s *sensorState, e *Envelope) {
@@ -300,6 +340,7 @@ func (m *Merger) Pop(now time.Time, flush bool) *Released {
 	for _, s := range m.sensors {
 		for _, r := range s.runs {
 			if len(r.ooo) > 0 && (flush || now.Sub(r.holeAt) >= hw) {
+				m.settleStart(s, r, true)
 				m.skipHole(s, r, ^uint64(0))
 			}
 		}

@@ -558,9 +558,11 @@ func FuzzMerger(f *testing.F) {
 
 // TestMergerRuns: a sensor's second run queued behind its first run's
 // Finish still holds the other sensors back while more of it is in the
-// stream; a run whose first envelopes come late (resent) waits for them
-// unless it is the first thing read of its sensor; a run forgotten past
-// maxRuns still knows its duplicates.
+// stream; a run whose first envelopes come late (resent) waits for them,
+// also when it is the first thing read of its sensor while the stream has
+// more of it (two sensors publishing to a new stream under load stored a
+// sensor's first batch after its second); a run forgotten past maxRuns
+// still knows its duplicates.
 func TestMergerRuns(t *testing.T) {
 	now := time.Now()
 	m := &Merger{Lateness: time.Minute}
@@ -589,6 +591,26 @@ func TestMergerRuns(t *testing.T) {
 	}
 	if len(run3) != 2 || run3[0] != 1 || run3[1] != 65 {
 		t.Errorf("d's run 3 came out as Seqs %v, want 1 then 65", run3)
+	}
+	// a sensor whose first envelope read is Seq 65, with more of it in
+	// the stream: Seqs 1-64 come next, and all go out in order, none late
+	m4 := &Merger{Lateness: time.Minute}
+	m4.Push("g", env(1, 65, 65, KindTick), 64, now)
+	m4.Push("h", env(1, 1, 100, KindTick), 0, now)
+	if r := m4.Pop(now, false); r != nil {
+		t.Errorf("released %s Seq %d while g's first Seqs are still in the stream", r.Sensor, r.Env.Seq)
+	}
+	for q := uint64(1); q <= 64; q++ {
+		m4.Push("g", env(1, q, int(q), KindTick), 64-q, now)
+	}
+	var order []uint64
+	for r := m4.Pop(now, true); r != nil; r = m4.Pop(now, true) {
+		if r.Sensor == "g" {
+			order = append(order, r.Env.Seq)
+		}
+	}
+	if st := m4.Stats(); len(order) != 65 || order[0] != 1 || order[64] != 65 || st.Late != 0 || st.Recovered != 0 || st.Missing != 0 {
+		t.Errorf("g came out as %v, stats %+v", order, st)
 	}
 	// 17 runs: the first is forgotten, but a copy of it is a duplicate
 	m3 := &Merger{}
