@@ -297,5 +297,5 @@ func TimelineHeader(start time.Time) []byte {
 // appendTime writes a capture time as every ompscope output does: RFC 3339
 // in UTC with nanoseconds, always nine digits (as dissect's ts).
 func appendTime(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
+	return jsonw.AppendTime(b, t)
 }

@@ -165,3 +165,29 @@ func TestSafe8(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTime: the stateless writer gives what time's Format gives, at
+// the edges of four-digit years, at every place of the fraction, and on
+// a spread of instants in any zone.
+func TestAppendTime(t *testing.T) {
+	check := func(tm time.Time) {
+		t.Helper()
+		if got, want := string(AppendTime([]byte("x"), tm)), "x"+tm.UTC().Format(Layout); got != want {
+			t.Fatalf("%v: %s, want %s", tm, got, want)
+		}
+	}
+	for _, tm := range []time.Time{
+		{}, time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Add(-1),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 3, 1, 0, 0, 0, 7, time.UTC), time.Date(2024, 2, 29, 23, 59, 59, 1, time.FixedZone("x", -7200)),
+	} {
+		check(tm)
+	}
+	for ns := 1; ns < 1e9; ns *= 10 {
+		check(time.Unix(1767265051, int64(ns)))
+		check(time.Unix(1767265051, int64(999999999-ns)))
+	}
+	for i := range int64(20000) {
+		check(time.Unix(i*7919*3601+i*i, i*104729%1e9).In(time.FixedZone("y", int(i%48-24)*1800)))
+	}
+}

@@ -48,3 +48,31 @@ func (f *TimeFormatter) Append(b []byte, t time.Time) []byte {
 	}
 	return append(b, d[:]...)
 }
+
+// AppendTime appends t as TimeFormatter does, without a cache (for
+// writers that share no state): the date and clock from time's calendar,
+// the digits written here rather than through Format's layout parsing,
+// which cost a tenth of the analyzer's timeline.
+func AppendTime(b []byte, t time.Time) []byte {
+	s := t.Unix()
+	if s < minSec || s > maxSec {
+		return t.UTC().AppendFormat(b, Layout)
+	}
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, sec := t.Clock()
+	b = append(b, digitPairs[2*(y/100)], digitPairs[2*(y/100)+1], digitPairs[2*(y%100)], digitPairs[2*(y%100)+1], '-',
+		digitPairs[2*int(mo)], digitPairs[2*int(mo)+1], '-', digitPairs[2*d], digitPairs[2*d+1], 'T',
+		digitPairs[2*h], digitPairs[2*h+1], ':', digitPairs[2*mi], digitPairs[2*mi+1], ':', digitPairs[2*sec], digitPairs[2*sec+1], '.')
+	ns := uint32(t.Nanosecond())
+	var f [10]byte
+	f[9] = 'Z'
+	f[0] = byte('0' + ns/100000000)
+	ns %= 100000000
+	for i := 7; i >= 1; i -= 2 {
+		r := ns % 100
+		ns /= 100
+		f[i], f[i+1] = digitPairs[2*r], digitPairs[2*r+1]
+	}
+	return append(b, f[:]...)
+}
