@@ -36,14 +36,19 @@ func (f *TimeFormatter) Append(b []byte, t time.Time) []byte {
 		f.prefix = t.UTC().AppendFormat(f.prefix[:0], "2006-01-02T15:04:05.")
 	}
 	b = append(b, f.prefix...)
-	ns := uint32(t.Nanosecond())
+	return appendFraction(b, t.Nanosecond())
+}
+
+// appendFraction appends the nine digits of ns and the zone, "Z".
+func appendFraction(b []byte, ns int) []byte {
+	n := uint32(ns)
 	var d [10]byte
 	d[9] = 'Z'
-	d[0] = byte('0' + ns/100000000)
-	ns %= 100000000
+	d[0] = byte('0' + n/100000000)
+	n %= 100000000
 	for i := 7; i >= 1; i -= 2 {
-		r := ns % 100
-		ns /= 100
+		r := n % 100
+		n /= 100
 		d[i], d[i+1] = digitPairs[2*r], digitPairs[2*r+1]
 	}
 	return append(b, d[:]...)
@@ -64,15 +69,5 @@ func AppendTime(b []byte, t time.Time) []byte {
 	b = append(b, digitPairs[2*(y/100)], digitPairs[2*(y/100)+1], digitPairs[2*(y%100)], digitPairs[2*(y%100)+1], '-',
 		digitPairs[2*int(mo)], digitPairs[2*int(mo)+1], '-', digitPairs[2*d], digitPairs[2*d+1], 'T',
 		digitPairs[2*h], digitPairs[2*h+1], ':', digitPairs[2*mi], digitPairs[2*mi+1], ':', digitPairs[2*sec], digitPairs[2*sec+1], '.')
-	ns := uint32(t.Nanosecond())
-	var f [10]byte
-	f[9] = 'Z'
-	f[0] = byte('0' + ns/100000000)
-	ns %= 100000000
-	for i := 7; i >= 1; i -= 2 {
-		r := ns % 100
-		ns /= 100
-		f[i], f[i+1] = digitPairs[2*r], digitPairs[2*r+1]
-	}
-	return append(b, f[:]...)
+	return appendFraction(b, t.Nanosecond())
 }
