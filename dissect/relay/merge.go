@@ -186,8 +186,11 @@ func (m *Merger) run(s *sensorState, run, seq uint64) *runState {
 	case s.got == 1 && seq > 1:
 		// the sensor's first envelope read is past its run's first:
 		// either the stream's limits dropped the start, or its first
-		// batches are stored further on (resent); settleStart decides
+		// batches are stored further on (resent); settleStart decides.
+		// Awaited: the limit's worth of Seqs before it (as many as a
+		// publisher holds unacknowledged)
 		r.startAt = seq
+		r.next = seq - min(seq-1, uint64(m.limit()))
 	}
 	s.runs = append(s.runs, r)
 	return r
@@ -268,9 +271,23 @@ func (m *Merger) settleStart(s *sensorState, r *runState, force bool) {
 	if !force && !s.caughtUp {
 		return
 	}
-	r.giveUp(max(r.next, r.startAt-min(r.startAt-1, uint64(m.limit()))), r.startAt, false)
-	r.next, r.startAt = r.startAt, 0
-	m.drain(s, r)
+	// those that came are released in order, the rest given up
+	held := make([]uint64, 0, len(r.ooo))
+	for q := range r.ooo {
+		if q < r.startAt {
+			held = append(held, q)
+		}
+	}
+	slices.Sort(held)
+	for _, q := range append(held, r.startAt) {
+		if q < r.next {
+			continue // released by drain already
+		}
+		r.giveUp(r.next, q, false)
+		r.next = q
+		m.drain(s, r)
+	}
+	r.startAt = 0
 }
 
 // settleStarts is settleStart of every run of s.
