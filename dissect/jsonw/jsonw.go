@@ -83,6 +83,16 @@ func safe8(s string) bool {
 	return (w|(w-lo*0x20)&^w|(q-lo)&^q|(bs-lo)&^bs)&hi == 0
 }
 
+// Name appends s as a JSON string without looking for characters to
+// escape: for names from a program's own tables (enumerated values,
+// "<kind>-N" for the unnamed), never for text from the wire. Callers keep
+// a test that every name they pass needs no escaping.
+func Name(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 // Key appends ,"name": (without the comma when b ends with '{' or '[').
 func Key(b []byte, name string) []byte {
 	if n := len(b); n > 0 && b[n-1] != '{' && b[n-1] != '[' {
@@ -104,7 +114,8 @@ func Sep(b []byte) []byte {
 // Uint appends an unsigned number. It writes the digits in place, two at
 // a time, where strconv.AppendUint formats into a buffer of its own and
 // copies: numbers are most of what the dissector's JSON holds (path-ids,
-// VPNs, attribute codes, flags), and this is a sixth of its time.
+// VPNs, attribute codes, flags), and strconv was a sixth of its time.
+// BenchmarkUint: 46 ns for ten typical numbers against 57 with strconv.
 func Uint(b []byte, v uint64) []byte {
 	if v < 10 {
 		return append(b, byte('0'+v))

@@ -11,15 +11,9 @@ import (
 // that embeds them. It is written by hand (no reflection): the dissector
 // prints hundreds of thousands of messages a second.
 
-// enumStr appends the name of an enumerated value as a JSON string. The
-// names come from this module's tables or are "<kind>-N": plain ASCII
-// with nothing to escape (TestEnumNamesNeedNoEscape), so they are copied
-// as they are, without jsonw.String's scan.
-func enumStr(b []byte, s interface{ String() string }) []byte {
-	b = append(b, '"')
-	b = append(b, s.String()...)
-	return append(b, '"')
-}
+// enumStr appends the name of an enumerated value as a JSON string
+// (jsonw.Name: the names need no escaping, TestEnumNamesNeedNoEscape).
+func enumStr(b []byte, s interface{ String() string }) []byte { return jsonw.Name(b, s.String()) }
 
 // AppendNLRIJSON appends the JSON form of one NLRI of family f.
 func AppendNLRIJSON(b []byte, f Family, n *NLRI) []byte {
@@ -49,20 +43,10 @@ func AppendNLRIJSON(b []byte, f Family, n *NLRI) []byte {
 	return append(b, '}')
 }
 
-// appendTLOCKeyJSON appends k as the string "system-ip/color/encap"
-// (TLOCKey.String without its allocation; the names need no escaping).
+// appendTLOCKeyJSON appends k as the JSON string "system-ip/color/encap"
+// (an address and two names: nothing to escape).
 func appendTLOCKeyJSON(b []byte, k TLOCKey) []byte {
-	b = append(b, '"')
-	if k.SystemIP.IsValid() {
-		b = k.SystemIP.AppendTo(b)
-	} else {
-		b = append(b, "invalid IP"...)
-	}
-	b = append(b, '/')
-	b = append(b, k.Color.String()...)
-	b = append(b, '/')
-	b = append(b, k.Encap.String()...)
-	return append(b, '"')
+	return append(k.AppendTo(append(b, '"')), '"')
 }
 
 // AppendAttrValueJSON appends the JSON form of an attribute's value: the
@@ -122,10 +106,12 @@ func AppendAttrValueJSON(b []byte, a Attribute) []byte {
 // AttrValueKey is the member that holds an attribute's value in JSON, one
 // per kind of value so that every member has one JSON type: "address"
 // (ORIGINATOR), "tloc" (TLOC, ULTIMATE_TLOC: "system-ip/color/encap"),
-// "origin" (the protocol's name; "metric" beside it), "number", "numbers" (AS_PATH, COMMUNITY, GROUPS, REGION_PATH),
-// "address_port" (PRIVATE/PUBLIC_IPV4/IPV6), "value_name" (CARRIER,
-// BFD_STATUS, ROLE: the name of the value), "bool" (RESTRICT, TRANSPORT_GATEWAY), "encap_params" (an object),
-// "hex" (an attribute this package does not know).
+// "origin" (the protocol's name; "metric" beside it), "number",
+// "numbers" (AS_PATH, COMMUNITY, GROUPS, REGION_PATH), "address_port"
+// (PRIVATE/PUBLIC_IPV4/IPV6), "value_name" (CARRIER, BFD_STATUS, ROLE:
+// the name of the value), "bool" (RESTRICT, TRANSPORT_GATEWAY),
+// "encap_params" (an object), "hex" (an attribute this package does not
+// know).
 func AttrValueKey(a Attribute) string {
 	switch a := a.(type) {
 	case *Originator:

@@ -31,8 +31,20 @@ type TLOCKey struct {
 	Encap    sdwan.Encap
 }
 
-func (k TLOCKey) String() string {
-	return k.SystemIP.String() + "/" + k.Color.String() + "/" + k.Encap.String()
+func (k TLOCKey) String() string { return string(k.AppendTo(nil)) }
+
+// AppendTo appends "system-ip/color/encap" (the system-ip as
+// netip.Addr.String writes it, "invalid IP" when there is none).
+func (k TLOCKey) AppendTo(b []byte) []byte {
+	if k.SystemIP.IsValid() {
+		b = k.SystemIP.AppendTo(b)
+	} else {
+		b = append(b, "invalid IP"...)
+	}
+	b = append(b, '/')
+	b = append(b, k.Color.String()...)
+	b = append(b, '/')
+	return append(b, k.Encap.String()...)
 }
 
 // TLOC returns the TLOC key of a TLOC NLRI.

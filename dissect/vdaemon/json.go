@@ -7,26 +7,16 @@ import (
 // JSON form of vdaemon messages (documented in docs/json.md), written by
 // hand for speed.
 
-// name appends the name of an enumerated value as a JSON string. Names
-// come from this module's tables or are "<kind>-N": ASCII with nothing to
-// escape (TestNamesNeedNoEscape), so they are copied without
-// jsonw.String's scan.
-func name(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
 // AppendHeaderJSON appends the header object.
 func AppendHeaderJSON(b []byte, h *Header) []byte {
 	b = append(b, `{"version":`...)
 	b = jsonw.Uint(b, uint64(h.Version))
 	b = append(b, `,"type":`...)
-	b = name(b, h.Type.String())
+	b = jsonw.Name(b, h.Type.String())
 	b = append(b, `,"type_code":`...)
 	b = jsonw.Uint(b, uint64(h.Type))
 	b = append(b, `,"device_type":`...)
-	b = name(b, h.Device.String())
+	b = jsonw.Name(b, h.Device.String())
 	if h.DevLow != 0 {
 		b = append(b, `,"device_low":`...)
 		b = jsonw.Uint(b, uint64(h.DevLow))
@@ -51,7 +41,7 @@ func appendTLVsJSON(b []byte, tlvs []TLV) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"type":`...)
-		b = name(b, t.Type.String())
+		b = jsonw.Name(b, t.Type.String())
 		b = append(b, `,"code":`...)
 		b = jsonw.Uint(b, uint64(t.Type))
 		// one member per kind of value, so that each has one JSON type
@@ -126,7 +116,7 @@ func AppendBodyJSON(b []byte, body Body) []byte {
 		b = append(b, `,"port":`...)
 		b = jsonw.Uint(b, uint64(m.Port))
 		b = append(b, `,"color":`...)
-		b = name(b, m.Color.String())
+		b = jsonw.Name(b, m.Color.String())
 		b = append(b, `,"label_bytes":`...)
 		b = jsonw.Hex(b, m.Label[:])
 		b = append(b, `,"hello_interval_ms":`...)
@@ -138,7 +128,7 @@ func AppendBodyJSON(b []byte, body Body) []byte {
 		b = appendExtra(b, m.Extra)
 	case *TearDown:
 		b = append(b, `{"error":`...)
-		b = name(b, m.Code.String())
+		b = jsonw.Name(b, m.Code.String())
 		b = append(b, `,"error_code":`...)
 		b = jsonw.Uint(b, uint64(m.Code))
 		if d := m.Code.Description(); d != "" {

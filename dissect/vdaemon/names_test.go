@@ -8,13 +8,14 @@ import (
 )
 
 // TestNamesNeedNoEscape: the JSON writer copies the names of message
-// types, devices, TLV types, colors and tear-down codes without escaping,
+// types, devices, TLV types, colors and tear-down codes with jsonw.Name,
+// without escaping,
 // which is right only if none has a character JSON escapes, for any value.
 func TestNamesNeedNoEscape(t *testing.T) {
 	check := func(s interface{ String() string }) {
 		t.Helper()
 		n := s.String()
-		if got, want := string(name(nil, n)), string(jsonw.String(nil, n)); got != want || n == "" {
+		if got, want := string(jsonw.Name(nil, n)), string(jsonw.String(nil, n)); got != want || n == "" {
 			t.Fatalf("%T %v: %s, escaped %s", s, s, got, want)
 		}
 	}
