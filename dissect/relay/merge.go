@@ -272,21 +272,8 @@ func (m *Merger) settleStart(s *sensorState, r *runState, force bool) {
 		return
 	}
 	// those that came are released in order, the rest given up
-	held := make([]uint64, 0, len(r.ooo))
-	for q := range r.ooo {
-		if q < r.startAt {
-			held = append(held, q)
-		}
-	}
-	slices.Sort(held)
-	for _, q := range append(held, r.startAt) {
-		if q < r.next {
-			continue // released by drain already
-		}
-		r.giveUp(r.next, q, false)
-		r.next = q
-		m.drain(s, r)
-	}
+	// (startAt itself is held: the run's first envelope read)
+	m.skipTo(s, r, r.startAt, false)
 	r.startAt = 0
 }
 
@@ -323,7 +310,12 @@ func (m *Merger) drain(s *sensorState, r *runState) {
 
 // skipHole gives up the Seqs missing before the lowest held one (at most
 // upTo), counting them and remembering them (a late arrival is taken).
-func (m *Merger) skipHole(s *sensorState, r *runState, upTo uint64) {
+func (m *Merger) skipHole(s *sensorState, r *runState, upTo uint64) { m.skipTo(s, r, upTo, true) }
+
+// skipTo releases the held Seqs up to upTo in order, giving up those
+// missing between them (remembered: a late arrival is taken; counted as
+// missing when counted).
+func (m *Merger) skipTo(s *sensorState, r *runState, upTo uint64, counted bool) {
 	if len(r.ooo) == 0 {
 		return
 	}
@@ -339,8 +331,10 @@ func (m *Merger) skipHole(s *sensorState, r *runState, upTo uint64) {
 		if low < r.next {
 			continue // released by drain already
 		}
-		m.st.Missing += low - r.next
-		r.giveUp(r.next, low, true)
+		if counted {
+			m.st.Missing += low - r.next
+		}
+		r.giveUp(r.next, low, counted)
 		r.next = low
 		m.drain(s, r)
 	}
