@@ -31,14 +31,18 @@ type esTemplate struct {
 	typ       string
 }
 
-// ekPatterns holds each template's index_patterns (loadEKTemplates).
-var ekPatterns = map[string][]string{}
+// ekTemplates are the index templates: each one's dynamic templates and
+// index patterns.
+type ekTemplates struct {
+	dyn      map[string][]esTemplate
+	patterns map[string][]string
+}
 
 // templateFor is the template whose index_patterns match index: exactly
 // one must, as Elasticsearch picks one template per index.
-func templateFor(t *testing.T, index string) string {
+func (e *ekTemplates) templateFor(t *testing.T, index string) string {
 	var names []string
-	for name, pats := range ekPatterns {
+	for name, pats := range e.patterns {
 		for _, p := range pats {
 			if ok, _ := path.Match(p, index); ok {
 				names = append(names, name)
@@ -53,7 +57,7 @@ func templateFor(t *testing.T, index string) string {
 }
 
 // loadEKTemplates reads the three index templates.
-func loadEKTemplates(t *testing.T) map[string][]esTemplate {
+func loadEKTemplates(t *testing.T) *ekTemplates {
 	raw, err := os.ReadFile("../../docs/ek-templates.json")
 	if err != nil {
 		t.Fatal(err)
@@ -73,9 +77,9 @@ func loadEKTemplates(t *testing.T) map[string][]esTemplate {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("docs/ek-templates.json: %v", err)
 	}
-	out := map[string][]esTemplate{}
+	out, patterns := map[string][]esTemplate{}, map[string][]string{}
 	for index, it := range doc {
-		ekPatterns[index] = it.IndexPatterns
+		patterns[index] = it.IndexPatterns
 		m := it.Template.Mappings
 		if m.Dynamic != true || m.DateDetection == nil || *m.DateDetection || m.NumericDetection == nil || *m.NumericDetection {
 			t.Errorf("%s: want dynamic true, date and numeric detection off", index)
@@ -122,7 +126,7 @@ func loadEKTemplates(t *testing.T) map[string][]esTemplate {
 			t.Fatalf("no template %s", want)
 		}
 	}
-	return out
+	return &ekTemplates{dyn: out, patterns: patterns}
 }
 
 // esDetected is the type Elasticsearch's dynamic mapping detects for a
@@ -189,7 +193,7 @@ func TestEKTemplatesMapSchemas(t *testing.T) {
 	props := schemaProperties(t)
 	n := 0
 	for _, p := range props {
-		for index, tl := range tpls {
+		for index, tl := range tpls.dyn {
 			typ, by := esMap(tl, p.name, p.kind)
 			if by == "default" && (typ == "text" || typ == "float") {
 				t.Errorf("%s: %s (%s, %s) falls to the default mapping %s", index, p.name, p.kind, p.where, typ)
@@ -240,7 +244,7 @@ func TestEKOutput(t *testing.T) {
 			if len(lines) < 2 || len(lines)%2 != 0 {
 				t.Fatalf("%v: %d lines", c.args, len(lines))
 			}
-			tplName := templateFor(t, c.index) // summary, snapshot and diff share one
+			tplName := tpls.templateFor(t, c.index) // summary, snapshot and diff share one
 			if fields[tplName] == nil {
 				fields[tplName] = map[string]string{}
 			}
@@ -252,7 +256,7 @@ func TestEKOutput(t *testing.T) {
 				if err := json.Unmarshal([]byte(lines[i+1]), &doc); err != nil {
 					t.Fatalf("%v: document %d: %v", c.args, i/2, err)
 				}
-				esCheckDoc(t, tpls[tplName], doc, "", fields[tplName], filepath.Base(f)+" "+c.index)
+				esCheckDoc(t, tpls.dyn[tplName], doc, "", fields[tplName], filepath.Base(f)+" "+c.index)
 				docs++
 			}
 		}
