@@ -431,11 +431,11 @@ func (a *Analyzer) heldNow(rk uint32, to *side, k omp.TLOCKey) (tlocHeld, bool) 
 	if rk == 0 {
 		name = to.name() // receivers without a system-ip are told apart by name, as in snapshots
 	}
-	i, _ := g.search(rk, 0, 0, 0)
+	i := g.searchRecv(rk)
 	for ; i < len(g.rows) && g.rows[i].rk == rk; i++ {
 		tr := g.rows[i]
 		at := tr.attrs()
-		if at == nil || (rk == 0 && tr.tab.to != to && tr.tab.to.name() != name) {
+		if at == nil || (rk == 0 && tr.tab().to != to && tr.tab().to.name() != name) {
 			continue
 		}
 		p := at.PrivateV4.Addr()
@@ -490,7 +490,7 @@ func (a *Analyzer) rowStatus(r *row) string {
 	if at == nil {
 		return ""
 	}
-	t := r.tab
+	t := r.tab()
 	if r.grp.key.kind != kRoute {
 		st, _ := a.baseBits(r, at)
 		return statusTexts[st]
@@ -500,11 +500,11 @@ func (a *Analyzer) rowStatus(r *row) string {
 	self := -1
 	g := r.grp
 	name := t.to.name()
-	i, _ := g.search(r.rk, 0, 0, 0)
+	i := g.searchRecv(r.rk)
 	for ; i < len(g.rows) && g.rows[i].rk == r.rk; i++ {
 		x := g.rows[i]
 		xat := x.attrs()
-		if xat == nil || (r.rk == 0 && x.tab.to.name() != name) {
+		if xat == nil || (r.rk == 0 && x.tab().to.name() != name) {
 			continue
 		}
 		st, h := a.baseBits(x, xat)
@@ -514,8 +514,8 @@ func (a *Analyzer) rowStatus(r *row) string {
 		if x == r {
 			self = len(paths)
 		}
-		fs := x.tab.from.sys
-		p := bpPath{from: x.tab.from.name(), fromSys: fs, notOrig: !(fs.IsValid() && fs == xat.Originator),
+		fs := x.tab().from.sys
+		p := bpPath{from: x.tab().from.name(), fromSys: fs, notOrig: !(fs.IsValid() && fs == xat.Originator),
 			stale: st&bitS != 0, eligible: st&(bitInv|bitU|bitL) == 0, pref: xat.Preference, tpref: h.pref, priv: h.priv,
 			origin: originRank(xat.Origin), metric: xat.Metric, orig: xat.Originator, tloc: xat.tlocID}
 		if !xat.Has(omp.AttrOrigin) {
@@ -616,7 +616,7 @@ func (a *Analyzer) baseBits(x *row, xat *Attrs) (uint8, tlocHeld) {
 		st = bitInv
 	default:
 		var ok bool
-		if h, ok = a.heldNow(x.rk, x.tab.to, xat.TLOC); ok {
+		if h, ok = a.heldNow(x.rk, x.tab().to, xat.TLOC); ok {
 			st = bitR
 		} else {
 			st = bitU

@@ -69,10 +69,10 @@ func newConflict(a *Analyzer) *conflictDet {
 func (d *conflictDet) rowChanged(c *rowChange) {
 	r, own := c.r, c.wasOwn || c.isOwn
 	g := r.grp
-	if rk := r.tab.rkey; rk != 0 {
+	if rk := r.tab().rkey; rk != 0 {
 		d.mark(confKey{g, rk})
 	}
-	if c.rekey && c.oldRK != 0 && c.oldRK != r.tab.rkey {
+	if c.rekey && c.oldRK != 0 && c.oldRK != r.tab().rkey {
 		d.mark(confKey{g, c.oldRK}) // the bucket it left
 	}
 	if own {
@@ -120,7 +120,7 @@ func mayConflict(kind uint8, rows []*row) bool {
 			if kind == kTLOC {
 				return true
 			}
-			if x.tab.sess != y.tab.sess && ax.HasTLOC() == ay.HasTLOC() && (!ax.HasTLOC() || ax.tlocID == ay.tlocID) &&
+			if x.tab().sess != y.tab().sess && ax.HasTLOC() == ay.HasTLOC() && (!ax.HasTLOC() || ax.tlocID == ay.tlocID) &&
 				ip4(x.originator(ax)) == ip4(y.originator(ay)) {
 				return true
 			}
@@ -165,7 +165,7 @@ func (d *conflictDet) eval(k confKey, now int64) {
 				e.tloc = at.tlocID
 			}
 		}
-		if k.recv == allOriginals && (!r.tab.from.sys.IsValid() || ip4(r.tab.from.sys) != owner) {
+		if k.recv == allOriginals && (!r.tab().from.sys.IsValid() || ip4(r.tab().from.sys) != owner) {
 			continue
 		}
 		es = append(es, e)
@@ -185,7 +185,7 @@ func (d *conflictDet) eval(k confKey, now int64) {
 			// its clone or a reflection)
 			return cmp.Compare(x.r.first(), y.r.first())
 		}
-		return x.r.tab.id - y.r.tab.id
+		return x.r.tab().id - y.r.tab().id
 	})
 	found := d.found[:0]
 	has := func(ck condKey) bool {
@@ -202,7 +202,7 @@ func (d *conflictDet) eval(k confKey, now int64) {
 				if ex.at == ey.at {
 					continue
 				}
-				sameSess := ex.r.tab.sess == ey.r.tab.sess
+				sameSess := ex.r.tab().sess == ey.r.tab().sess
 				subj := rowSubject(ex.r, ex.at)
 				if kind == kTLOC && ex.at.addrHash != ey.at.addrHash {
 					// two sources of one TLOC key with different
@@ -239,14 +239,14 @@ func (d *conflictDet) eval(k confKey, now int64) {
 		if c.key.kind == KindTLOCClone {
 			sev = SevError
 		}
-		a.condSet(c.key, k, now, now, c.r1.cur().frame(), a.cfg.ConflictGrace, sev, c.r1.tab.sess.id, false, func() string {
+		a.condSet(c.key, k, now, now, c.r1.cur().frame(), a.cfg.ConflictGrace, sev, c.r1.tab().sess.id, false, func() string {
 			// at raise time (most conditions end within the grace)
 			if c.key.kind == KindTLOCClone {
-				return "TLOC " + c.key.subject[len("tloc "):] + " is advertised with different addresses on two sessions (" + dirDesc(c.r1.tab) + ": " +
-					tlocAddrs(c.a1) + "; " + dirDesc(c.r2.tab) + ": " + tlocAddrs(c.a2) + "): two devices use one identity, or a stale copy survives."
+				return "TLOC " + c.key.subject[len("tloc "):] + " is advertised with different addresses on two sessions (" + dirDesc(c.r1.tab()) + ": " +
+					tlocAddrs(c.a1) + "; " + dirDesc(c.r2.tab()) + ": " + tlocAddrs(c.a2) + "): two devices use one identity, or a stale copy survives."
 			}
-			return "The same path (" + c.key.subject + ") arrives with different attributes from two sessions: " + dirDesc(c.r1.tab) + " says " +
-				attrsText(c.a1) + ", " + dirDesc(c.r2.tab) + " says " + attrsText(c.a2) + "."
+			return "The same path (" + c.key.subject + ") arrives with different attributes from two sessions: " + dirDesc(c.r1.tab()) + " says " +
+				attrsText(c.a1) + ", " + dirDesc(c.r2.tab()) + " says " + attrsText(c.a2) + "."
 		})
 	}
 	clear(found)

@@ -152,7 +152,7 @@ func (d *distDet) rebuild() {
 // distIndex notes, for a path a vSmart sent to an edge, that the edge
 // participates in the path's VPN and receives paths of its originator.
 func (d *distDet) index(r *row, at *Attrs, now int64) {
-	t := r.tab
+	t := r.tab()
 	if !t.from.isVSmart() || t.to.isVSmart() || !t.to.sys.IsValid() {
 		return
 	}
@@ -191,7 +191,7 @@ func (d *distDet) changed(r *row, at *Attrs, now int64) {
 	if at != nil {
 		d.index(r, at, now)
 	}
-	t := r.tab
+	t := r.tab()
 	if at != nil && !t.from.isVSmart() && t.to.isVSmart() && t.from.sys.IsValid() && t.from.sys == r.originator(at) {
 		d.armWindow(g, now+int64(d.a.cfg.DistributionWindow))
 	}
@@ -285,7 +285,7 @@ func (d *distDet) eval(g *group, now int64) {
 	var advs []adv
 	for _, r := range g.rows {
 		at := r.attrs()
-		t := r.tab
+		t := r.tab()
 		if at == nil || r.stale() || t.from.isVSmart() || !t.to.isVSmart() || !t.from.sys.IsValid() ||
 			t.from.sys != r.originator(at) || !t.to.sys.IsValid() {
 			continue
@@ -313,7 +313,7 @@ func (d *distDet) eval(g *group, now int64) {
 			return
 		}
 		refs = append(refs, condRef{k, src})
-		a.condSet(k, src, since, now, ad.r.cur().frame(), a.cfg.DistributionWindow, SevError, ad.r.tab.sess.id, false, explain)
+		a.condSet(k, src, since, now, ad.r.cur().frame(), a.cfg.DistributionWindow, SevError, ad.r.tab().sess.id, false, explain)
 		if c := a.conds[k]; c != nil && c.anom != nil {
 			c.anom.Explanation = explain()
 		}
@@ -368,7 +368,7 @@ func (d *distDet) route(g *group, orig uint32, advSince int64, ar *row, now int6
 		got := false
 		for _, r := range g.recvRange(f) {
 			at := r.attrs()
-			if at != nil && r.tab.from.isVSmart() && ip4(r.originator(at)) == orig {
+			if at != nil && r.tab().from.isVSmart() && ip4(r.originator(at)) == orig {
 				got = true
 				break
 			}
@@ -395,9 +395,9 @@ func (a *Analyzer) explainDistRoute(k condKey, ar *row) string {
 		}
 	}
 	slices.Sort(who)
-	return "Route " + k.subject[len("route "):] + ", advertised by " + sideDesc(ar.tab.from) + " to vSmart " + ar.tab.to.name() +
+	return "Route " + k.subject[len("route "):] + ", advertised by " + sideDesc(ar.tab().from) + " to vSmart " + ar.tab().to.name() +
 		", never reached edge(s) " + strings.Join(who, ", ") + " within the distribution window (" + a.cfg.DistributionWindow.String() +
-		"), although they are in vpn " + itoa(ar.grp.key.vpn) + " and receive other paths of " + ar.tab.from.name() +
+		"), although they are in vpn " + itoa(ar.grp.key.vpn) + " and receive other paths of " + ar.tab().from.name() +
 		" from the vSmarts: a vSmart filtered or lost it."
 }
 
@@ -426,14 +426,14 @@ func (d *distDet) tloc(g *group, vs uint32, advSince int64, ar *row, now int64,
 		return
 	}
 	for _, r := range g.rows {
-		if r.live() && r.tab.from.sys.IsValid() && ip4(r.tab.from.sys) == vs && ip4(r.tab.to.sys) != owner {
+		if r.live() && r.tab().from.sys.IsValid() && ip4(r.tab().from.sys) == vs && ip4(r.tab().to.sys) != owner {
 			return // reflected to someone
 		}
 	}
 	k := condKey{KindNotDistributed, "tloc " + g.key.tloc().String()}
 	n := len(others)
 	want(k, max(advSince, since), func() string {
-		return "TLOC " + g.key.tloc().String() + ", advertised by " + sideDesc(ar.tab.from) + " to vSmart " + addrOf4(vs).String() +
+		return "TLOC " + g.key.tloc().String() + ", advertised by " + sideDesc(ar.tab().from) + " to vSmart " + addrOf4(vs).String() +
 			", was not reflected by that vSmart on any of its " + itoa(uint32(n)) + " other observed OMP session(s) within the distribution window (" +
 			a.cfg.DistributionWindow.String() + "): no edge learns it from there, so no tunnel is built to it."
 	})

@@ -75,7 +75,7 @@ func (v *divergenceDet) rowChanged(c *rowChange) {
 	if c.rekey || r.grp.key.kind != kRoute {
 		return
 	}
-	t := r.tab
+	t := r.tab()
 	f := v.lastF
 	if t != v.lastT {
 		if f = v.fps[t]; f == nil {

@@ -88,7 +88,7 @@ func (d *flapDet) check(r *row, at, old *Attrs, now int64, frame uint64) {
 	subject := rowSubject(r, ka)
 	d.till[r] = until
 	d.subj[r] = subject
-	t := r.tab
+	t := r.tab()
 	what := "Route " + subject[len("route "):]
 	if kind == KindTLOCFlap {
 		what = "TLOC " + subject[len("tloc "):]

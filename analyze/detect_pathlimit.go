@@ -38,17 +38,17 @@ func (d *pathLimitDet) rowChanged(c *rowChange) {
 	if r.grp.key.kind != kRoute {
 		return
 	}
-	k := plKey{r.tab, r.grp}
+	k := plKey{r.tab(), r.grp}
 	if _, ok := d.active[k]; ok {
 		d.dirty.mark(k)
 		return
 	}
-	lim := r.tab.sess.pathLimit
+	lim := r.tab().sess.pathLimit
 	if lim <= 0 {
 		lim = omp.DefaultSendPathLimit
 	}
 	n := 0
-	for _, x := range r.grp.tableRange(r.tab) {
+	for _, x := range r.grp.tableRange(r.tab()) {
 		if x.live() {
 			n++
 		}

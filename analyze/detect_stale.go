@@ -119,7 +119,7 @@ func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 			if !match(r) || r.stale() {
 				continue
 			}
-			from, to := ip4(r.tab.from.sys), ip4(r.tab.to.sys)
+			from, to := ip4(r.tab().from.sys), ip4(r.tab().to.sys)
 			if to == e.recv && from == e.orig {
 				direct = true
 			}
@@ -136,9 +136,9 @@ func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 			if legit || !match(r) || r.stale() {
 				continue
 			}
-			w := ip4(r.tab.from.sys)
+			w := ip4(r.tab().from.sys)
 			for _, r2 := range g.recvRange(w) {
-				if match(r2) && !r2.stale() && ip4(r2.tab.from.sys) == e.orig {
+				if match(r2) && !r2.stale() && ip4(r2.tab().from.sys) == e.orig {
 					legit = true
 					break
 				}
@@ -158,7 +158,7 @@ func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 			continue
 		}
 		r1, recv := out, e.recv
-		a.condSet(k, src, e.at, now, out.cur().frame(), a.cfg.StaleGrace, SevError, out.tab.sess.id, false,
+		a.condSet(k, src, e.at, now, out.cur().frame(), a.cfg.StaleGrace, SevError, out.tab().sess.id, false,
 			func() string { return a.explainStale(g, k, r1, recv) })
 	}
 	clear(x.flushes[len(keep):])
@@ -181,8 +181,8 @@ func (a *Analyzer) explainStale(g *group, k condKey, r1 *row, recv0 uint32) stri
 			if ss, ok := s.(staleSrc); ok {
 				who = append(who, addrOf4(ss.recv).String())
 				for _, r := range g.rows {
-					if r.live() && !r.stale() && ip4(r.tab.from.sys) == ss.recv && rowSubject(r, r.attrs()) == k.subject {
-						to = r.tab.to.name()
+					if r.live() && !r.stale() && ip4(r.tab().from.sys) == ss.recv && rowSubject(r, r.attrs()) == k.subject {
+						to = r.tab().to.name()
 						break
 					}
 				}
@@ -191,7 +191,7 @@ func (a *Analyzer) explainStale(g *group, k condKey, r1 *row, recv0 uint32) stri
 	}
 	if len(who) == 0 {
 		who = []string{addrOf4(recv0).String()}
-		to = r1.tab.to.name()
+		to = r1.tab().to.name()
 	}
 	recv := strings.Join(who, " and ")
 	return recv + " still advertises " + k.subject + " (to " + to + ", among others) longer than " + a.cfg.StaleGrace.String() +

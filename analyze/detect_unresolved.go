@@ -156,8 +156,8 @@ func (d *unresolvedDet) tick(now int64) {
 		var frame uint64
 		sess, expl := "", ""
 		if r != nil {
-			frame, sess = r.cur().frame(), r.tab.sess.id
-			expl = "Route " + ck.subject[len("route "):] + " points to TLOC " + r.attrs().TLOC.String() + " (seen on " + dirDesc(r.tab) +
+			frame, sess = r.cur().frame(), r.tab().sess.id
+			expl = "Route " + ck.subject[len("route "):] + " points to TLOC " + r.attrs().TLOC.String() + " (seen on " + dirDesc(r.tab()) +
 				") but no session in this capture advertises that TLOC, so receivers cannot resolve its next hop and will not install it"
 		}
 		a.condSet(ck, k, now, now, frame, a.cfg.UnresolvedGrace, SevWarning, sess, false, func() string {

@@ -68,7 +68,7 @@ func (rc *recorder) version(r *row, v version, first bool) {
 		rc.dropped++
 		return
 	}
-	ti := r.tab.id
+	ti := r.tab().id
 	for len(rc.rowID) <= ti {
 		rc.rowID = append(rc.rowID, nil)
 	}
@@ -86,7 +86,7 @@ func (rc *recorder) version(r *row, v version, first bool) {
 			rc.groups = append(rc.groups, r.grp.key)
 		}
 		id = uint32(len(rc.rows))
-		rc.rows = append(rc.rows, recRow{tab: int32(r.tab.id), gid: g, pathID: r.pathID, fam: r.fam})
+		rc.rows = append(rc.rows, recRow{tab: int32(r.tab().id), gid: g, pathID: r.pathID, fam: r.fam()})
 		slots[r.ti] = id + 1
 	}
 	var ai uint32

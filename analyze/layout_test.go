@@ -12,8 +12,70 @@ func TestRowLayout(t *testing.T) {
 	if s := unsafe.Sizeof(version{}); s != 24 {
 		t.Errorf("version is %d bytes, want 24", s)
 	}
-	if s := unsafe.Sizeof(row{}); s != 64 {
-		t.Errorf("row is %d bytes, want 64", s)
+	if s := unsafe.Sizeof(row{}); s != 48 {
+		t.Errorf("row is %d bytes, want 48", s)
+	}
+}
+
+// A row finds its table and its history through its chunk: every slot of
+// every chunk, in use or freed and reused, with and without a history.
+func TestRowChunkHeader(t *testing.T) {
+	tabs := []*table{{id: 1}, {id: 2}}
+	var rows []*row
+	for i := range 3*rowChunk + 5 {
+		tb := tabs[i%2]
+		r := tb.newRow()
+		r.bits |= uint32(i%7) << rowFamShift
+		if i%3 == 0 {
+			h := tb.newHistory(r)
+			if h == nil {
+				t.Fatal("newHistory refused")
+			}
+			h.first = int64(i) + 1
+		}
+		rows = append(rows, r)
+	}
+	check := func() {
+		t.Helper()
+		for i, r := range rows {
+			if r == nil {
+				continue
+			}
+			if r.tab() != tabs[i%2] || int(r.fam()) != i%7 || !r.used() {
+				t.Fatalf("row %d: table %d, family %d", i, r.tab().id, r.fam())
+			}
+			if h := r.pastH(); (h != nil) != (i%3 == 0) || h != nil && h.first != int64(i)+1 {
+				t.Fatalf("row %d: history %v", i, h)
+			}
+		}
+	}
+	check()
+	// free every fifth row, then take the slots again
+	for i := 0; i < len(rows); i += 5 {
+		rows[i].tab().remove(rows[i])
+		rows[i] = nil
+	}
+	check()
+	for i := 0; i < len(rows); i += 5 {
+		tb := tabs[i%2]
+		r := tb.newRow()
+		r.bits |= uint32(i%7) << rowFamShift
+		if i%3 == 0 {
+			tb.newHistory(r).first = int64(i) + 1
+		}
+		rows[i] = r
+	}
+	check()
+	for _, tb := range tabs {
+		n := 0
+		for _, h := range tb.hist {
+			if h != nil {
+				n++
+			}
+		}
+		if want := len(tb.hist) - len(tb.histFree); n != want {
+			t.Errorf("table %d: %d histories held, %d slots in use", tb.id, n, want)
+		}
 	}
 }
 

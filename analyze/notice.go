@@ -350,7 +350,7 @@ func (a *Analyzer) pruneWithdrawn() {
 	for n < len(q) && q[n].t <= cutoff {
 		r := q[n].r
 		n++
-		if r.tab == nil || r.live() || r.cur().t > cutoff {
+		if !r.used() || r.live() || r.cur().t > cutoff {
 			// gone already (its slot free, or another row's since: one
 			// withdrawn before the cutoff is pruned all the same), or
 			// advertised (and maybe withdrawn) again since
@@ -375,7 +375,7 @@ func (a *Analyzer) pruneWithdrawn() {
 func (a *Analyzer) pruneRow(r *row, cutoff int64) {
 	g := r.grp
 	g.remove(r)
-	r.tab.remove(r) // r is a free slot from here
+	r.tab().remove(r) // r is a free slot from here
 	if a.groupIdle(g) {
 		a.dropGroup(g)
 	}
@@ -436,11 +436,12 @@ func (a *Analyzer) maybePrune() {
 			}
 			if i > 0 {
 				// drop the versions before the one in force at the cutoff
-				h := r.past
+				h := r.pastH()
 				h.v = append(h.v[:0], h.v[i:]...)
 				h.trimmedTo = r.ver(0).t
 				if len(h.v) == 0 {
-					r.past = &history{trimmedTo: r.v.t, first: h.first}
+					*h = history{trimmedTo: r.v.t, first: h.first}
+					h.v = h.buf[:0]
 				}
 				if h.trimmedTo > a.horizon {
 					a.horizon = h.trimmedTo

@@ -233,12 +233,12 @@ func (c *chaos) check() {
 		var live [3]int
 		n := 0
 		for i := int32(0); i < t.rows.hi; i++ {
-			if r := t.rows.slot(i); r.tab != nil && (r.tab != t || r.ti != i) {
+			if r := t.rows.slot(i); r.used() && (r.tab() != t || r.ti != i) {
 				tb.Fatalf("row slot broken")
 			}
 		}
 		for free := t.rows.free; free != 0; free = t.rows.slot(free - 1).ti {
-			if t.rows.slot(free-1).tab != nil {
+			if t.rows.slot(free - 1).used() {
 				tb.Fatalf("a row in use is on the free list")
 			}
 			if n++; n > int(t.rows.hi) {
@@ -252,7 +252,7 @@ func (c *chaos) check() {
 			if r.live() {
 				live[r.grp.key.kind]++
 			}
-			if g := r.grp; g.find(t, r.fam, r.pathID) != r {
+			if g := r.grp; g.find(t, r.fam(), r.pathID) != r {
 				tb.Fatalf("group index broken")
 			}
 			if isOwn(r, r.attrs()) != slices.Contains(r.grp.own, r) {
@@ -269,14 +269,14 @@ func (c *chaos) check() {
 			tb.Fatalf("group index: %v not found by its key", g.key)
 		}
 		for i, r := range g.rows {
-			if g.find(r.tab, r.fam, r.pathID) != r {
+			if g.find(r.tab(), r.fam(), r.pathID) != r {
 				tb.Fatalf("group find")
 			}
-			if i > 0 && rowCmp(g.rows[i-1].tab.rkey, g.rows[i-1].tab.id, g.rows[i-1].fam, g.rows[i-1].pathID, r) >= 0 {
+			if i > 0 && rowCmp(g.rows[i-1].tab().rkey, g.rows[i-1].tab().id, g.rows[i-1].fam(), g.rows[i-1].pathID, r) >= 0 {
 				tb.Fatalf("group order broken")
 			}
-			if r.tab.rkey != ip4(r.tab.to.sys) && r.tab.sess.tabs[r.tab.dir] == r.tab {
-				tb.Fatalf("table %d keyed %v, its receiver is %v", r.tab.id, addrOf4(r.tab.rkey), r.tab.to.sys)
+			if r.tab().rkey != ip4(r.tab().to.sys) && r.tab().sess.tabs[r.tab().dir] == r.tab() {
+				tb.Fatalf("table %d keyed %v, its receiver is %v", r.tab().id, addrOf4(r.tab().rkey), r.tab().to.sys)
 			}
 		}
 	}

@@ -116,7 +116,8 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	}
 	if r == nil {
 		r = t.newRow()
-		r.grp, r.pathID, r.fam = g, n.PathID, f
+		r.grp, r.pathID = g, n.PathID
+		r.bits |= uint32(f&7) << rowFamShift
 		g.addAt(r, pos)
 		// a path's first advertisement is not a change (for flaps)
 		a.setRow(r, at, now, frame, whyUpdate, false)
@@ -211,19 +212,25 @@ func rowKey(r *row, at *Attrs) RowKey {
 
 // push appends a version, dropping the oldest beyond HistoryPerRow.
 func (a *Analyzer) push(r *row, v version) {
-	v.setGR(r.tab.grCount)
+	v.setGR(r.tab().grCount)
 	if a.rec != nil {
-		a.rec.version(r, v, !r.hasV)
+		a.rec.version(r, v, !r.hasV())
 	}
-	if !r.hasV {
-		r.v, r.hasV = v, true
+	if !r.hasV() {
+		r.v = v
+		r.bits |= rowHasV
 		return
 	}
-	if r.past == nil {
-		r.past = &history{first: r.v.t}
-		r.past.v = r.past.buf[:0]
+	h := r.pastH()
+	if h == nil {
+		if h = r.tab().newHistory(r); h == nil {
+			a.stats.Saturated++ // the table's history slab is full: the old version is not kept
+			r.v = v
+			return
+		}
+		h.first = r.v.t
+		h.v = h.buf[:0]
 	}
-	h := r.past
 	if len(h.v)+1 >= a.cfg.HistoryPerRow {
 		copy(h.v, h.v[1:])
 		h.v = h.v[:len(h.v)-1]
@@ -251,7 +258,7 @@ func (a *Analyzer) version(now int64, frame uint64, at *Attrs, why uint8, counte
 // setRow records a new state of a row (at nil: withdrawn) and keeps every
 // index and detector in step.
 func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8, counted bool) {
-	t := r.tab
+	t := r.tab()
 	old := r.attrs()
 	if at != nil && t.deadAt != 0 && !t.inGR {
 		t.deadAt = 0 // UPDATEs on a session thought down: it is not
@@ -267,11 +274,11 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 	switch {
 	case old == nil && at != nil:
 		t.live[k]++
-		t.famLive[r.fam&7]++
+		t.famLive[r.fam()&7]++
 		c.firstInTable = t.live[k] == 1
 	case old != nil && at == nil:
 		t.live[k]--
-		t.famLive[r.fam&7]--
+		t.famLive[r.fam()&7]--
 		if a.cfg.Retention == 0 {
 			a.wq = append(a.wq, withdrawn{r, now})
 		}
@@ -313,7 +320,7 @@ func (a *Analyzer) rowEvent(r *row, old, at *Attrs, now int64, frame uint64, why
 		if k == nil {
 			k = old
 		}
-		if !f.table(r.tab) || !f.row(r, k) {
+		if !f.table(r.tab()) || !f.row(r, k) {
 			return
 		}
 	}
@@ -324,9 +331,9 @@ func (a *Analyzer) rowEvent(r *row, old, at *Attrs, now int64, frame uint64, why
 	case at == nil:
 		op, key = 2, old
 	}
-	t := r.tab
+	t := r.tab()
 	e := Event{Time: nsTime(now), Type: evTypes[r.grp.key.kind][op], Frame: frame, Session: t.sess.id,
-		From: t.from.name(), To: t.to.name(), Family: r.fam, Row: rowKey(r, key), Old: old, New: at,
+		From: t.from.name(), To: t.to.name(), Family: r.fam(), Row: rowKey(r, key), Old: old, New: at,
 		Reason: whyNames[why]}
 	if at != nil {
 		e.Status = a.rowStatus(r)
@@ -458,7 +465,7 @@ func isOwn(r *row, at *Attrs) bool {
 	if at == nil {
 		return false
 	}
-	from := ip4(r.tab.from.sys)
+	from := ip4(r.tab().from.sys)
 	return from != 0 && (from == r.owner(at) || from == ip4(r.originator(at)))
 }
 
@@ -559,8 +566,8 @@ func cmpRows(x, y *row) int {
 	if c := cmpGroupKey(gx, gy); c != 0 {
 		return c
 	}
-	if x.fam != y.fam {
-		return int(x.fam) - int(y.fam)
+	if x.fam() != y.fam() {
+		return int(x.fam()) - int(y.fam())
 	}
 	switch {
 	case x.pathID < y.pathID:
@@ -615,7 +622,7 @@ func sortGroups(gs []*group) {
 // (fam 0xff: every family).
 func (a *Analyzer) flushStale(t *table, now int64, frame uint64, why uint8, fam omp.Family) {
 	rs := liveRows(t, func(r *row) bool {
-		return r.live() && r.cur().gr() < t.grCount && (fam == 0xff || r.fam == fam)
+		return r.live() && r.cur().gr() < t.grCount && (fam == 0xff || r.fam() == fam)
 	})
 	recv := ip4(t.to.sys)
 	if !t.to.isVSmart() {

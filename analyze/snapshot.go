@@ -330,7 +330,7 @@ func (a *Analyzer) rowView(r *row, v *version, T int64, held map[tlocID]tlocHeld
 	for idx >= 0 && r.ver(idx) != v {
 		idx--
 	}
-	row := Row{Family: r.fam, Key: rowKey(r, at), FirstSeen: nsTime(r.first()), LastChange: nsTime(r.lastChange(idx)), Attrs: at, r: r}
+	row := Row{Family: r.fam(), Key: rowKey(r, at), FirstSeen: nsTime(r.first()), LastChange: nsTime(r.lastChange(idx)), Attrs: at, r: r}
 	var st string
 	switch r.grp.key.kind {
 	case kRoute, kService:
@@ -355,7 +355,7 @@ func (a *Analyzer) rowView(r *row, v *version, T int64, held map[tlocID]tlocHeld
 			st = StatusInvalid
 		}
 	}
-	if r.tab.staleAt(v, T) {
+	if r.tab().staleAt(v, T) {
 		st = StatusStale + "," + st
 	}
 	row.Status = st

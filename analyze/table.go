@@ -3,6 +3,7 @@ package analyze
 import (
 	"net/netip"
 	"slices"
+	"unsafe"
 
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
@@ -82,8 +83,8 @@ func (g *groupKey) tloc() omp.TLOCKey {
 
 // version is one state of a row. attrs nil means withdrawn.
 type version struct {
-	t     int64
 	attrs *Attrs
+	t     int64
 	m     uint64 // frame (low 40 bits), GR count (16), reason (7), counted (top bit)
 }
 
@@ -133,17 +134,46 @@ var whyNames = [...]string{ReasonUpdate, ReasonWithdraw, ReasonSessionDown, Reas
 
 // row is one path in one table: its current version inline, older ones
 // (when any are kept) apart. Most rows are advertised once and never
-// change: they cost this struct alone (80 bytes).
+// change: they cost this struct alone, 48 bytes. A row holds no pointer to
+// its table: the table is in the header of the chunk the row lives in
+// (tab), and the row's older versions are in its table's history slab
+// (pastH); family and flags share a word with the history's index.
 type row struct {
-	tab    *table
-	grp    *group
-	v      version  // the current version (when hasV)
-	past   *history // older versions, oldest first (nil: none)
-	pathID uint32
-	ti     int32  // slot in tab.rows (in a free slot: the next free slot + 1)
+	// what a search and a look at the current attributes read first, together
 	rk     uint32 // tab.rkey, copied: the group's binary search reads no table
-	fam    omp.Family
-	hasV   bool
+	bits   uint32 // history index + 1 (rowHistMask; 0: none), family, hasV, in use
+	ti     int32  // slot in tab.rows (in a free slot: the next free slot + 1)
+	pathID uint32
+	v      version // the current version (when hasV)
+	grp    *group
+}
+
+// The fields of row.bits.
+const (
+	rowHistMask        = 1<<27 - 1
+	rowFamShift        = 27
+	rowHasV     uint32 = 1 << 30
+	rowUsed     uint32 = 1 << 31
+)
+
+func (r *row) fam() omp.Family { return omp.Family(r.bits >> rowFamShift & 7) }
+func (r *row) hasV() bool      { return r.bits&rowHasV != 0 }
+func (r *row) used() bool      { return r.bits&rowUsed != 0 }
+
+// tab is the row's table, from the header of the row's chunk (the row
+// must be in use: a free slot's ti is the free list's link).
+func (r *row) tab() *table {
+	off := uintptr(uint32(r.ti)%rowChunk)*unsafe.Sizeof(row{}) + unsafe.Offsetof(rowChunkT{}.rows)
+	return (*rowChunkT)(unsafe.Pointer(uintptr(unsafe.Pointer(r)) - off)).tab
+}
+
+// pastH is the row's history (nil: none).
+func (r *row) pastH() *history {
+	i := r.bits & rowHistMask
+	if i == 0 {
+		return nil
+	}
+	return r.tab().hist[i-1]
 }
 
 // history is a row's older versions.
@@ -156,42 +186,43 @@ type history struct {
 
 // first is the time the row was first advertised.
 func (r *row) first() int64 {
-	if r.past != nil {
-		return r.past.first
+	if h := r.pastH(); h != nil {
+		return h.first
 	}
 	return r.v.t
 }
 
 // n is the number of versions kept.
 func (r *row) n() int {
-	switch {
-	case !r.hasV:
+	if !r.hasV() {
 		return 0
-	case r.past == nil:
-		return 1
 	}
-	return 1 + len(r.past.v)
+	if h := r.pastH(); h != nil {
+		return 1 + len(h.v)
+	}
+	return 1
 }
 
 // ver returns version i (0 the oldest kept, n()-1 the current).
 func (r *row) ver(i int) *version {
-	if r.past == nil || i == len(r.past.v) {
+	h := r.pastH()
+	if h == nil || i == len(h.v) {
 		return &r.v
 	}
-	return &r.past.v[i]
+	return &h.v[i]
 }
 
 func (r *row) trimmedTo() int64 {
-	if r.past == nil {
-		return 0
+	if h := r.pastH(); h != nil {
+		return h.trimmedTo
 	}
-	return r.past.trimmedTo
+	return 0
 }
 
 func (r *row) cur() *version { return &r.v }
 
 func (r *row) attrs() *Attrs {
-	if !r.hasV {
+	if !r.hasV() {
 		return nil
 	}
 	return r.v.attrs
@@ -202,7 +233,11 @@ func (r *row) live() bool { return r.attrs() != nil }
 // stale reports whether the row is stale now: its sender is in GR and has
 // not re-advertised it since the GR began.
 func (r *row) stale() bool {
-	return r.tab.inGR && r.hasV && r.v.gr() < r.tab.grCount
+	if !r.hasV() {
+		return false
+	}
+	t := r.tab()
+	return t.inGR && r.v.gr() < t.grCount
 }
 
 // lastAttrs is the attributes of the newest version that has any.
@@ -275,6 +310,8 @@ type table struct {
 	from, to *side
 	sessions []string
 	rows     rowStore
+	hist     []*history // the rows' histories (row.bits), with the free slots' indexes
+	histFree []uint32
 	live     [3]int
 	famLive  [8]int
 	created  int64
@@ -355,25 +392,27 @@ const (
 	heldDistDue                       // distDet has a check pending at group.due
 )
 
-// rowLess orders rows in a group: receiver key, table, family, path-id.
+// rowCmp orders rows in a group: receiver key, table, family, path-id.
 func rowCmp(rk uint32, tid int, fam omp.Family, pathID uint32, r *row) int {
-	switch {
-	case rk != r.rk:
+	if rk != r.rk {
 		if rk < r.rk {
 			return -1
 		}
 		return 1
-	case tid != r.tab.id:
-		if tid < r.tab.id {
+	}
+	if id := r.tab().id; tid != id {
+		if tid < id {
 			return -1
 		}
 		return 1
-	case fam != r.fam:
-		if fam < r.fam {
+	}
+	if rf := r.fam(); fam != rf {
+		if fam < rf {
 			return -1
 		}
 		return 1
-	case pathID != r.pathID:
+	}
+	if pathID != r.pathID {
 		if pathID < r.pathID {
 			return -1
 		}
@@ -397,6 +436,22 @@ func (g *group) search(rk uint32, tid int, fam omp.Family, pathID uint32) (int, 
 	return lo, lo < len(g.rows) && rowCmp(rk, tid, fam, pathID, g.rows[lo]) == 0
 }
 
+// searchRecv returns the index of the first row of receiver key rk or
+// after it: search(rk, 0, 0, 0), reading no table (table ids, families
+// and path-ids are never below zero).
+func (g *group) searchRecv(rk uint32) int {
+	lo, hi := 0, len(g.rows)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if g.rows[m].rk < rk {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
 // smallGroup is the size up to which a group is walked rather than
 // searched: a walk compares pointers and fields the rows already hold.
 const smallGroup = 12
@@ -413,7 +468,7 @@ func (g *group) find(t *table, f omp.Family, p uint32) *row {
 func (g *group) findPos(t *table, f omp.Family, p uint32) (*row, int) {
 	if len(g.rows) <= smallGroup {
 		for _, r := range g.rows {
-			if r.tab == t && r.pathID == p && r.fam == f {
+			if r.pathID == p && r.rk == t.rkey && r.fam() == f && r.tab() == t {
 				return r, -1
 			}
 		}
@@ -439,7 +494,7 @@ func (g *group) recvRange(rk uint32) []*row {
 		}
 		return g.rows[i:j]
 	}
-	i, _ := g.search(rk, 0, 0, 0)
+	i := g.searchRecv(rk)
 	j := i
 	for j < len(g.rows) && g.rows[j].rk == rk {
 		j++
@@ -451,18 +506,18 @@ func (g *group) recvRange(rk uint32) []*row {
 func (g *group) tableRange(t *table) []*row {
 	if len(g.rows) <= smallGroup {
 		i := 0
-		for i < len(g.rows) && g.rows[i].tab != t {
+		for i < len(g.rows) && (g.rows[i].rk != t.rkey || g.rows[i].tab() != t) {
 			i++
 		}
 		j := i
-		for j < len(g.rows) && g.rows[j].tab == t {
+		for j < len(g.rows) && g.rows[j].rk == t.rkey && g.rows[j].tab() == t {
 			j++
 		}
 		return g.rows[i:j]
 	}
 	i, _ := g.search(t.rkey, t.id, 0, 0)
 	j := i
-	for j < len(g.rows) && g.rows[j].tab == t {
+	for j < len(g.rows) && g.rows[j].rk == t.rkey && g.rows[j].tab() == t {
 		j++
 	}
 	return g.rows[i:j]
@@ -473,15 +528,15 @@ func (g *group) add(r *row) { g.addAt(r, -1) }
 // addAt adds r at place i, which findPos gave for r's table, family and
 // path-id with nothing added or removed since (-1: search for it).
 func (g *group) addAt(r *row, i int) {
-	r.rk = r.tab.rkey
+	r.rk = r.tab().rkey
 	if i < 0 {
-		i, _ = g.search(r.rk, r.tab.id, r.fam, r.pathID)
+		i, _ = g.search(r.rk, r.tab().id, r.fam(), r.pathID)
 	}
 	g.rows = slices.Insert(g.rows, i, r)
 }
 
 func (g *group) remove(r *row) {
-	if i, ok := g.search(r.rk, r.tab.id, r.fam, r.pathID); ok && g.rows[i] == r {
+	if i, ok := g.search(r.rk, r.tab().id, r.fam(), r.pathID); ok && g.rows[i] == r {
 		g.rows = slices.Delete(g.rows, i, i+1)
 	}
 	g.setOwn(r, false)
@@ -503,7 +558,7 @@ type condRef struct {
 	src any
 }
 
-// rowStore holds a table's rows in chunks of rowChunk: a row costs its 64
+// rowStore holds a table's rows in chunks of rowChunk: a row costs its 48
 // bytes and no pointer to it, and a pruned row's slot is taken by the
 // table's next new row instead of going to the collector (on the 2 000-edge
 // capture a tenth of the memory, and the allocation of every row). Rows do
@@ -513,7 +568,7 @@ type condRef struct {
 // The chunks go when the table is empty; a table that shrinks keeps the
 // chunks of its largest size until then.
 type rowStore struct {
-	chunks []*[rowChunk]row
+	chunks []*rowChunkT
 	n      int   // rows in use
 	hi     int32 // slots handed out at least once
 	free   int32 // first free slot + 1 (0: none), linked through row.ti
@@ -521,7 +576,15 @@ type rowStore struct {
 
 const rowChunk = 128
 
-func (s *rowStore) slot(i int32) *row { return &s.chunks[i/rowChunk][i%rowChunk] }
+// rowChunkT is a chunk of rows with their table, which row.tab finds from
+// a row's slot: the pointer the rows would otherwise each carry (8 of the
+// 64 bytes a row took with it).
+type rowChunkT struct {
+	tab  *table
+	rows [rowChunk]row
+}
+
+func (s *rowStore) slot(i int32) *row { return &s.chunks[i/rowChunk].rows[i%rowChunk] }
 
 // len is the number of rows in use.
 func (s *rowStore) len() int { return s.n }
@@ -529,7 +592,7 @@ func (s *rowStore) len() int { return s.n }
 // all yields the rows in use, in slot order.
 func (s *rowStore) all(yield func(*row) bool) {
 	for i := int32(0); i < s.hi; i++ {
-		if r := s.slot(i); r.tab != nil && !yield(r) {
+		if r := s.slot(i); r.used() && !yield(r) {
 			return
 		}
 	}
@@ -543,28 +606,67 @@ func (t *table) newRow() *row {
 		s.free = s.slot(i).ti
 	} else {
 		if int(s.hi) == len(s.chunks)*rowChunk {
-			s.chunks = append(s.chunks, new([rowChunk]row))
+			s.chunks = append(s.chunks, &rowChunkT{tab: t})
 		}
 		i = s.hi
 		s.hi++
 	}
 	r := s.slot(i)
-	*r = row{tab: t, ti: i}
+	*r = row{ti: i, bits: rowUsed}
 	s.n++
 	return r
 }
 
-// remove frees r's slot (r must be out of every index).
+// remove frees r's slot (r must be out of every index), and its history's.
 func (t *table) remove(r *row) {
 	s := &t.rows
-	if r.tab != t || r.ti < 0 || r.ti >= s.hi || s.slot(r.ti) != r {
+	if !r.used() || r.ti < 0 || r.ti >= s.hi || r.tab() != t || s.slot(r.ti) != r {
 		return
 	}
+	t.dropHistory(r)
 	i := r.ti
 	*r = row{ti: s.free}
 	s.free = i + 1
 	if s.n--; s.n == 0 {
 		*s = rowStore{}
+		t.hist, t.histFree = nil, nil
+	}
+}
+
+// newHistory gives r an empty history and returns it (nil when the table
+// holds rowHistMask histories already: the caller counts it in
+// Stats.Saturated). The table's slab holds the pointers: a row carries a
+// 27-bit index instead of an 8-byte pointer. (Histories in chunks of the
+// slab itself, allocation-free, were tried: slower on the churning
+// capture, each new history landing on a cold slot.)
+func (t *table) newHistory(r *row) *history {
+	h := &history{}
+	if i := r.bits & rowHistMask; i != 0 {
+		t.hist[i-1] = h
+		return h
+	}
+	var i uint32
+	if n := len(t.histFree); n > 0 {
+		i = t.histFree[n-1]
+		t.histFree = t.histFree[:n-1]
+		t.hist[i] = h
+	} else {
+		if len(t.hist) >= rowHistMask {
+			return nil
+		}
+		i = uint32(len(t.hist))
+		t.hist = append(t.hist, h)
+	}
+	r.bits = r.bits&^rowHistMask | (i + 1)
+	return h
+}
+
+// dropHistory frees r's history slot.
+func (t *table) dropHistory(r *row) {
+	if i := r.bits & rowHistMask; i != 0 {
+		t.hist[i-1] = nil
+		t.histFree = append(t.histFree, i-1)
+		r.bits &^= rowHistMask
 	}
 }
 
