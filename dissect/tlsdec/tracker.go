@@ -112,7 +112,8 @@ type Tracker struct {
 	keys     *KeyStore
 	opt      Options
 	sessions map[pairKey]*Session
-	head     *Session // the proven, most recently active first
+	certs    map[string]*CertInfo // Certificate messages read (certInfo)
+	head     *Session             // the proven, most recently active first
 	tail     *Session
 	uhead    *Session // the unproven, most recently active first
 	utail    *Session
