@@ -98,7 +98,8 @@ type item struct {
 	ev     Event // itemRecord (Session: the worker's)
 	sess   *tlsdec.Session
 	ob     *outBatch // the batch holding the session's state
-	snap   int32     // index of that state in ob.snaps (-1: none)
+	snap   int32     // index of that state in ob.snaps (-1: the same as the session's last one)
+	prog   tlsdec.Progress
 	reason tlsdec.Reason
 	n      int
 	t      time.Time
@@ -131,6 +132,12 @@ type worker struct {
 	free   chan *outBatch
 	cur    *outBatch
 	key    uint64 // the connection a TCP step is about (its first frame), 0: none
+	// last is the state of each session in the last snapshot taken of it:
+	// a session's state is copied into a batch only when it changed, not
+	// with every record (the copies, 600 bytes written, read and cleared
+	// for each record, and their memory, were a third of a parallel
+	// run's CPU on small records)
+	last map[*tlsdec.Session]*tlsdec.Session
 }
 
 // parallel is a Dissector's parallel machinery, made by its first
@@ -156,8 +163,11 @@ type parallel struct {
 	cur     []*outBatch
 	next    []int // next step of cur[i]
 	shadows map[*tlsdec.Session]*tlsdec.Session
-	merge   []item
-	done    bool // Finish ran
+	// unseen holds the state of sessions whose items were all read ahead
+	// and not delivered (after a stop): a later item may refer to it
+	unseen map[*tlsdec.Session]*tlsdec.Session
+	merge  []item
+	done   bool // Finish ran
 }
 
 const (
@@ -192,7 +202,7 @@ func (d *Dissector) startParallel(n int) {
 	cfg.TLS.MaxTotalPendingBytes = max(share(cfg.TLS.MaxTotalPendingBytes), cfg.TLS.MaxPendingBytes)
 	for i := 0; i < n; i++ {
 		w := &worker{in: make(chan *inBatch, queueDepth), out: make(chan *outBatch, queueDepth),
-			free: make(chan *outBatch, queueDepth+2), inFree: p.inFree}
+			free: make(chan *outBatch, queueDepth+2), inFree: p.inFree, last: map[*tlsdec.Session]*tlsdec.Session{}}
 		wc := cfg
 		wc.OnGap = w.gap
 		wc.OnSessionEnd = w.end
@@ -207,6 +217,7 @@ func (d *Dissector) startParallel(n int) {
 			if prev := cfg.TLS.OnEvict; prev != nil {
 				prev(s)
 			}
+			delete(w.last, s)
 			ob := w.cur
 			if ob == nil {
 				return
@@ -293,9 +304,17 @@ func (w *worker) add(kind uint8, s *tlsdec.Session) *item {
 	it := &ob.items[len(ob.items)-1]
 	if s != nil {
 		it.key = s.FirstFrame
-		ob.snaps = append(ob.snaps, tlsdec.Session{})
-		s.CopyInfo(&ob.snaps[len(ob.snaps)-1])
-		it.snap = int32(len(ob.snaps) - 1)
+		it.prog = s.Progress()
+		last := w.last[s]
+		if last == nil || !s.SameInfo(last) {
+			if last == nil {
+				last = new(tlsdec.Session)
+				w.last[s] = last
+			}
+			s.CopyInfo(last)
+			ob.snaps = append(ob.snaps, *last)
+			it.snap = int32(len(ob.snaps) - 1)
+		}
 	}
 	if w.key != 0 {
 		it.key = w.key
@@ -471,7 +490,8 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 			case opPacket:
 				items := p.take(int(e.shard))
 				if stopped {
-					continue // read ahead after Between said stop: not delivered
+					p.skip(items) // read ahead after Between said stop: not delivered
+					continue
 				}
 				d.files.note(e.frame, e.file, e.fileFrame)
 				d.deliver(items)
@@ -551,26 +571,34 @@ func (d *Dissector) deliver(items []item) {
 		it := &items[i]
 		if it.kind == itemEvict {
 			delete(p.shadows, it.sess) // the tracker let it go: so does the merger
+			delete(p.unseen, it.sess)
 			continue
 		}
 		if p.discard {
+			p.skip(items[i : i+1])
 			continue
 		}
 		var s *tlsdec.Session
 		if it.sess != nil {
 			s = p.shadows[it.sess]
 			if s == nil {
-				s = new(tlsdec.Session)
+				if s = p.unseen[it.sess]; s != nil {
+					delete(p.unseen, it.sess)
+				} else {
+					s = new(tlsdec.Session)
+				}
 				p.shadows[it.sess] = s
 			}
 			if it.snap >= 0 {
 				*s = it.ob.snaps[it.snap]
 			}
+			s.SetProgress(it.prog)
 		}
 		switch it.kind {
 		case itemRecord:
-			d.ev = it.ev // (a local Event would escape: an allocation per record)
-			ev := &d.ev
+			// the item's own Event, in the batch, no copy (a local one
+			// would escape: an allocation per record)
+			ev := &it.ev
 			if s == nil {
 				ev.Msg = d.decode(ev.Plaintext) // a message in the clear
 			} else {
@@ -596,6 +624,28 @@ func (d *Dissector) deliver(items []item) {
 				d.cfg.OnSessionInfo(s, it.t, it.frame)
 			}
 		}
+	}
+}
+
+// skip takes in the session states of items not delivered: a later item
+// of the session may be the same as them.
+func (p *parallel) skip(items []item) {
+	for i := range items {
+		it := &items[i]
+		if it.sess == nil || it.snap < 0 { // (an eviction has no state)
+			continue
+		}
+		s := p.shadows[it.sess]
+		if s == nil {
+			if s = p.unseen[it.sess]; s == nil {
+				if p.unseen == nil {
+					p.unseen = map[*tlsdec.Session]*tlsdec.Session{}
+				}
+				s = new(tlsdec.Session)
+				p.unseen[it.sess] = s
+			}
+		}
+		*s = it.ob.snaps[it.snap]
 	}
 }
 

@@ -65,8 +65,7 @@ func (r *Reader) nextPcap(p *Packet) error {
 	frame := r.stats.Packets + 1
 	// The modified format appends ifindex, protocol, packet type and
 	// padding (8 bytes) to the usual 16-byte record header.
-	h := r.hdr[:r.recHdr]
-	n, err := r.readFull(h)
+	h, n, err := r.readHeader(r.hdr[:r.recHdr])
 	if err != nil {
 		if n == 0 && err == io.EOF {
 			return io.EOF

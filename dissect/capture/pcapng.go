@@ -63,6 +63,9 @@ func isPacketBlock(t uint32) bool { return t == blockEPB || t == blockSPB || t =
 func (r *Reader) readBlock() (btype uint32, body []byte, start int64, err error) {
 	start = r.off
 	h := r.hdr[:12]
+	if btype, body, ok := r.takeBlock(); ok {
+		return btype, body, start, nil
+	}
 	n, err := r.readFull(h[:8])
 	if err != nil {
 		if n == 0 && err == io.EOF {
@@ -121,6 +124,28 @@ func (r *Reader) readBlock() (btype uint32, body []byte, start int64, err error)
 			Msg: fmt.Sprintf("trailing length %d differs from leading length %d", trail, blen)}
 	}
 	return btype, body[:rest-4], start, nil
+}
+
+// takeBlock is readBlock's fast path: a whole block other than a section
+// header, with sound lengths, that the buffered reader holds, taken in
+// place. Anything else (false) is read, and its faults told, by readBlock.
+func (r *Reader) takeBlock() (btype uint32, body []byte, ok bool) {
+	if r.br.Buffered() < 12 {
+		return 0, nil, false
+	}
+	h, _ := r.br.Peek(8)
+	o := r.ord()
+	btype, blen := o.u32(h[0:4]), o.u32(h[4:8])
+	if btype == blockSHB || blen < 12 || blen%4 != 0 || blen > MaxBlockLen || int(blen) > r.br.Buffered() {
+		return 0, nil, false
+	}
+	b, _ := r.br.Peek(int(blen))
+	if o.u32(b[blen-4:]) != blen {
+		return 0, nil, false
+	}
+	_, _ = r.br.Discard(int(blen))
+	r.off += int64(blen)
+	return btype, b[8 : blen-4 : blen-4], true
 }
 
 func (r *Reader) ord() order { return order(r.be) }

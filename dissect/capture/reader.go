@@ -320,10 +320,39 @@ func (r *Reader) readFull(b []byte) (int, error) {
 	return n, err
 }
 
-// readBody reads n bytes into the reusable buffer. Bodies larger than the
+// take returns the next n bytes where they are, in the buffered reader's
+// buffer, when it holds them all: the record headers and packets of a
+// capture file are read with no copy (the copy into the reusable buffer
+// was a tenth of `dissect -q`). They are valid until the next read, as
+// the reusable buffer's were.
+func (r *Reader) take(n int) ([]byte, bool) {
+	if n > r.br.Buffered() {
+		return nil, false
+	}
+	b, _ := r.br.Peek(n)
+	_, _ = r.br.Discard(n)
+	r.off += int64(n)
+	return b[:n:n], true // an append must not write over the bytes after it
+}
+
+// readHeader reads a header of len(h) bytes: in place when buffered, else
+// into h.
+func (r *Reader) readHeader(h []byte) ([]byte, int, error) {
+	if b, ok := r.take(len(h)); ok {
+		return b, len(b), nil
+	}
+	n, err := r.readFull(h)
+	return h, n, err
+}
+
+// readBody reads n bytes into the reusable buffer (or takes them in
+// place, when buffered). Bodies larger than the
 // buffer are read in chunks so that memory grows only with the bytes that
 // really are in the input. It returns the bytes read and any error.
 func (r *Reader) readBody(n int) ([]byte, error) {
+	if b, ok := r.take(n); ok {
+		return b, nil
+	}
 	if cap(r.buf) > 16<<20 && n <= readChunk {
 		r.buf = nil // do not keep a huge buffer after one huge block
 	}

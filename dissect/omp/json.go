@@ -2,6 +2,7 @@ package omp
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/ompscope/ompscope/dissect/jsonw"
 )
@@ -142,19 +143,24 @@ func AttrValueKey(a Attribute) string {
 
 // attrHeads is, for every attribute type, the start of its JSON object
 // up to its flags: `{"code":N,"name":"NAME","flags":`, made once (one
-// append per attribute instead of five).
-var attrHeads = func() (h [256]string) {
-	for i := range h {
+// append per attribute instead of five), when first used.
+var (
+	attrHeads     [256]string
+	attrHeadsOnce sync.Once
+)
+
+func makeAttrHeads() {
+	for i := range attrHeads {
 		b := append([]byte(`{"code":`), strconv.Itoa(i)...)
 		b = append(b, `,"name":`...)
 		b = enumStr(b, AttrType(i))
-		h[i] = string(append(b, `,"flags":`...))
+		attrHeads[i] = string(append(b, `,"flags":`...))
 	}
-	return
-}()
+}
 
 // AppendAttrsJSON appends the attribute list.
 func AppendAttrsJSON(b []byte, attrs []Attribute) []byte {
+	attrHeadsOnce.Do(makeAttrHeads)
 	b = append(b, '[')
 	for i, a := range attrs {
 		if i > 0 {

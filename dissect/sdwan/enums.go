@@ -16,12 +16,19 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
-// enum is the shared machinery: a table from value to name.
+// enum is the shared machinery: a table from value to name. Its lookup
+// tables are made when first used (once): eleven enums of 256 names each,
+// made at start-up, were a tenth of every command's start (a millisecond
+// and thousands of allocations).
 type enum struct {
 	kind    string
 	names   map[uint32]string
+	aliases map[string]uint32 // other spellings parse accepts
+
+	once    sync.Once
 	rev     map[string]uint32
 	dense   []string // the name of every value below len(dense), known or not
 	isKnown []bool
@@ -34,22 +41,32 @@ type enum struct {
 const denseEnum = 256
 
 func newEnum(kind string, names map[uint32]string) *enum {
-	e := &enum{kind: kind, names: names, rev: make(map[string]uint32, len(names))}
-	for v, n := range names {
-		e.rev[strings.ToLower(n)] = v
-	}
-	e.dense, e.isKnown = make([]string, denseEnum), make([]bool, denseEnum)
-	for v := range uint32(denseEnum) {
-		n, ok := names[v]
-		if !ok {
-			n = kind + "-" + strconv.FormatUint(uint64(v), 10)
+	return &enum{kind: kind, names: names}
+}
+
+// tables makes the lookup tables.
+func (e *enum) tables() {
+	e.once.Do(func() {
+		e.rev = make(map[string]uint32, len(e.names)+len(e.aliases))
+		for v, n := range e.names {
+			e.rev[strings.ToLower(n)] = v
 		}
-		e.dense[v], e.isKnown[v] = n, ok
-	}
-	return e
+		for n, v := range e.aliases {
+			e.rev[n] = v
+		}
+		e.dense, e.isKnown = make([]string, denseEnum), make([]bool, denseEnum)
+		for v := range uint32(denseEnum) {
+			n, ok := e.names[v]
+			if !ok {
+				n = e.kind + "-" + strconv.FormatUint(uint64(v), 10)
+			}
+			e.dense[v], e.isKnown[v] = n, ok
+		}
+	})
 }
 
 func (e *enum) name(v uint32) string {
+	e.tables()
 	if v < uint32(len(e.dense)) {
 		return e.dense[v]
 	}
@@ -60,6 +77,7 @@ func (e *enum) name(v uint32) string {
 }
 
 func (e *enum) known(v uint32) bool {
+	e.tables()
 	if v < uint32(len(e.isKnown)) {
 		return e.isKnown[v]
 	}
@@ -68,16 +86,20 @@ func (e *enum) known(v uint32) bool {
 }
 
 // alias makes parse accept another spelling of v (a MIB's, an older
-// release's).
+// release's). Called while the package is initialised, before any use.
 func (e *enum) alias(v uint32, names ...string) *enum {
+	if e.aliases == nil {
+		e.aliases = map[string]uint32{}
+	}
 	for _, n := range names {
-		e.rev[strings.ToLower(n)] = v
+		e.aliases[strings.ToLower(n)] = v
 	}
 	return e
 }
 
 // parse accepts a name (case-insensitive), "<kind>-N", or a plain number.
 func (e *enum) parse(s string, max uint64) (uint32, error) {
+	e.tables()
 	if v, ok := e.rev[strings.ToLower(strings.TrimSpace(s))]; ok {
 		return v, nil
 	}

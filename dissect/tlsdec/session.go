@@ -313,6 +313,46 @@ func (s *Session) CopyInfo(dst *Session) {
 	dst.notes = slices.Clip(s.notes) // s only appends: the elements seen stay as they are
 }
 
+// Progress is what a session's records change as they come: the last
+// frame and time, the counts of records decrypted and sent in the clear.
+// A parallel run copies it with every record and the rest of the session
+// (CopyInfo) only when that changed (SameInfo).
+type Progress struct {
+	LastFrame            uint64
+	LastSeen             time.Time
+	Decrypted, Cleartext uint64
+}
+
+// Progress returns s's progress.
+func (s *Session) Progress() Progress {
+	return Progress{LastFrame: s.LastFrame, LastSeen: s.LastSeen, Decrypted: s.Decrypted, Cleartext: s.Cleartext}
+}
+
+// SetProgress sets s's progress.
+func (s *Session) SetProgress(p Progress) {
+	s.LastFrame, s.LastSeen, s.Decrypted, s.Cleartext = p.LastFrame, p.LastSeen, p.Decrypted, p.Cleartext
+}
+
+// SameInfo reports whether c, a CopyInfo of s taken earlier, still says
+// what s says apart from its Progress: a copy of c with s's Progress is
+// then what CopyInfo would give now. (TestSameInfoComparesEveryField
+// keeps the list of fields whole.)
+func (s *Session) SameInfo(c *Session) bool {
+	return s.ID == c.ID && s.Transport == c.Transport && s.Client == c.Client && s.Server == c.Server &&
+		s.RolesKnown == c.RolesKnown && s.FirstFrame == c.FirstFrame && s.FirstSeen == c.FirstSeen &&
+		s.HandshakeSeen == c.HandshakeSeen && s.HelloVerify == c.HelloVerify && s.Version == c.Version &&
+		s.CipherSuite == c.CipherSuite && s.ExtendedMasterSecret == c.ExtendedMasterSecret &&
+		s.EncryptThenMAC == c.EncryptThenMAC && s.Resumed == c.Resumed && s.PSKIdentity == c.PSKIdentity &&
+		s.ClientCert == c.ClientCert && s.ServerCert == c.ServerCert &&
+		s.ClientRandom == c.ClientRandom && s.ServerRandom == c.ServerRandom && s.KeySource == c.KeySource &&
+		s.ClientFinishedOK == c.ClientFinishedOK && s.ServerFinishedOK == c.ServerFinishedOK && s.Ended == c.Ended &&
+		s.Duplicates == c.Duplicates && s.Recovered == c.Recovered && s.Resyncs == c.Resyncs &&
+		s.BytesLost == c.BytesLost && s.BytesSkipped == c.BytesSkipped &&
+		s.failures == c.failures && s.firstFailure == c.firstFailure &&
+		// notes are only appended to, and a copy's are clipped
+		len(s.notes) == len(c.notes) && s.proven == c.proven
+}
+
 // sessState is the tracker-private state of a Session.
 type sessState struct {
 	dtls  bool

@@ -112,7 +112,8 @@ type Tracker struct {
 	keys     *KeyStore
 	opt      Options
 	sessions map[pairKey]*Session
-	head     *Session // the proven, most recently active first
+	certs    map[string]*CertInfo // Certificate messages read (certInfo)
+	head     *Session             // the proven, most recently active first
 	tail     *Session
 	uhead    *Session // the unproven, most recently active first
 	utail    *Session
@@ -130,16 +131,27 @@ type Tracker struct {
 	pendingTotal int // pending record bytes held by all sessions
 }
 
+// pairKey names the two endpoints of a session, in either order, and its
+// transport. Its fields are two netip.Addr (their bits and the handle
+// that tells IPv4, IPv6 and a zone apart) and one word for the ports and
+// the transport, with no padding, so the session map hashes and compares
+// it as one block of memory: a key of two netip.AddrPort (a port and
+// padding after each address) was hashed field by field, a tenth of
+// `dissect -q`.
 type pairKey struct {
-	a, b netip.AddrPort
-	tls  bool
+	a, b  netip.Addr
+	ports uint64 // a's port <<32 | b's port <<16 | TLS
 }
 
 func makePairKey(x, y netip.AddrPort, tls bool) pairKey {
 	if y.Compare(x) < 0 {
 		x, y = y, x
 	}
-	return pairKey{x, y, tls}
+	k := pairKey{a: x.Addr(), b: y.Addr(), ports: uint64(x.Port())<<32 | uint64(y.Port())<<16}
+	if tls {
+		k.ports |= 1
+	}
+	return k
 }
 
 // NewTracker returns a tracker reading keys from keys (which may be nil:
