@@ -15,6 +15,10 @@ func TestRowLayout(t *testing.T) {
 	if s := unsafe.Sizeof(row{}); s != 48 {
 		t.Errorf("row is %d bytes, want 48", s)
 	}
+	// a chunk fills a size class of Go's allocator (2 048 bytes)
+	if s := unsafe.Sizeof(rowChunkT{}); s > 2048 || s+unsafe.Sizeof(row{}) <= 2048 {
+		t.Errorf("a chunk of rows is %d bytes, want the most that fit in 2 048", s)
+	}
 }
 
 // A row finds its table and its history through its chunk: every slot of
