@@ -283,6 +283,33 @@ func (c *chaos) check() {
 	if ng != a.groups.len() {
 		tb.Fatalf("group index counts %d groups, holds %d", a.groups.len(), ng)
 	}
+	// the unresolved-route index: one entry per group.urefs entry, each
+	// uref at its place in its TLOC's list
+	for _, d := range a.dets {
+		ud, ok := d.(*unresolvedDet)
+		if !ok {
+			continue
+		}
+		n := 0
+		for g := range a.groups.all {
+			for _, u := range g.urefs {
+				if l := ud.byTLOC[u.tloc]; int(u.pos) >= len(l) || l[u.pos] != g {
+					tb.Fatalf("unresolved index: %v's entry for TLOC %v is not at %d", g.key, u.tloc, u.pos)
+				}
+				n++
+			}
+		}
+		m := 0
+		for _, l := range ud.byTLOC {
+			if len(l) == 0 {
+				tb.Fatalf("unresolved index: an empty TLOC list kept")
+			}
+			m += len(l)
+		}
+		if m != n {
+			tb.Fatalf("unresolved index holds %d entries, the groups %d", m, n)
+		}
+	}
 	for id, st := range a.tlocs {
 		n := 0
 		for _, t := range a.tables {
