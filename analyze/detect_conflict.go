@@ -203,14 +203,13 @@ func (d *conflictDet) eval(k confKey, now int64) {
 					continue
 				}
 				sameSess := ex.r.tab().sess == ey.r.tab().sess
-				subj := rowSubject(ex.r, ex.at)
 				if kind == kTLOC && ex.at.addrHash != ey.at.addrHash {
 					// two sources of one TLOC key with different
 					// addresses: a clone (two paths of one sender count)
 					if sameSess && ex.r.pathID == ey.r.pathID {
 						continue
 					}
-					if ck := (condKey{KindTLOCClone, subj}); !has(ck) {
+					if ck := (condKey{KindTLOCClone, rowSubject(ex.r, ex.at)}); !has(ck) {
 						found = append(found, cand{key: ck, r1: ex.r, r2: ey.r, a1: ex.at, a2: ey.at})
 					}
 					continue
@@ -218,7 +217,8 @@ func (d *conflictDet) eval(k confKey, now int64) {
 				if sameSess || (kind == kTLOC && ex.at.otherHash == ey.at.otherHash) {
 					continue
 				}
-				if ck := (condKey{KindAttributeConflict, subj}); !has(ck) {
+				// the subject (a string) only for a pair that conflicts
+				if ck := (condKey{KindAttributeConflict, rowSubject(ex.r, ex.at)}); !has(ck) {
 					found = append(found, cand{key: ck, r1: ex.r, r2: ey.r, a1: ex.at, a2: ey.at})
 				}
 			}
