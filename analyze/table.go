@@ -89,8 +89,8 @@ type version struct {
 }
 
 // A version packs its frame number, the table's GR count and its reason
-// in one word, so that a row is 64 bytes (one size class down from 80: a
-// tenth of the analyzer's memory on the 2 000-edge capture). Frame numbers
+// in one word, so that a row is 48 bytes (80 before: the row is most of
+// the analyzer's memory on the 2 000-edge capture). Frame numbers
 // past 2^40 (a trillion packets) and GR periods past 65 535 on one table
 // saturate, counted in Stats.Saturated.
 const (
@@ -589,8 +589,7 @@ type rowStore struct {
 const rowChunk = 42
 
 // rowChunkT is a chunk of rows with their table, which row.tab finds from
-// a row's slot: the pointer the rows would otherwise each carry (8 of the
-// 64 bytes a row took with it).
+// a row's slot: the pointer the rows would otherwise each carry.
 type rowChunkT struct {
 	tab  *table
 	rows [rowChunk]row
