@@ -3,6 +3,7 @@ package analyze
 import (
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ompscope/ompscope/dissect/omp"
@@ -40,6 +41,7 @@ type Analyzer struct {
 	// scratch of rowStatus (reused: no allocation per timeline event)
 	bpRows   []Row
 	bpPaths  []bpPath
+	tlocGen  uint64 // counts TLOC groups made and dropped (Attrs.tgen), from a start of its own
 	bpPtrs   []*bpPath
 	bpBits   []uint8
 	conds    map[condKey]*cond
@@ -94,6 +96,9 @@ type Stats struct {
 	Saturated     int // frame numbers past 2^40 or GR periods past 65 535 on one table, kept at that maximum in row versions
 }
 
+// analyzerSeq numbers the analyzers of the process (Analyzer.tlocGen).
+var analyzerSeq atomic.Uint64
+
 // New returns an analyzer with the given configuration.
 func New(cfg Config) *Analyzer {
 	a := newAnalyzer(cfg)
@@ -107,6 +112,7 @@ func New(cfg Config) *Analyzer {
 func newAnalyzer(cfg Config) *Analyzer {
 	return &Analyzer{
 		cfg:      cfg.withDefaults(),
+		tlocGen:  analyzerSeq.Add(1) << 32, // distinct per analyzer: an Attrs never matches another's
 		sessions: make(map[string]*session),
 		devices:  make(map[uint32]*device),
 		addrMap:  make(map[netip.Addr]uint32),

@@ -53,7 +53,11 @@ type Attrs struct {
 	// first, attribute-conflict on TLOCs the second.
 	addrHash, otherHash uint64
 	tlocID              tlocID // compact form of TLOC (when Has(AttrTLOC))
-	json                []byte // the JSON object (immutable once built)
+	// the group of the TLOC (nil: none) as it was when the analyzer's
+	// tlocGen was tgen (Analyzer.tlocGroup)
+	tgrp *group
+	tgen uint64
+	json []byte // the JSON object (immutable once built)
 }
 
 // Has reports whether the attribute type is present.

@@ -420,8 +420,8 @@ func composeStatus(r *Row) string {
 
 // heldNow reports whether receiver rk (table t's receiver when rk is 0)
 // holds TLOC k now, with the TLOC's preference and private address.
-func (a *Analyzer) heldNow(rk uint32, to *side, k omp.TLOCKey) (tlocHeld, bool) {
-	g := a.groups.get(&groupKey{addr: addr16(k.SystemIP), color: uint32(k.Color), encap: uint8(k.Encap), kind: kTLOC})
+func (a *Analyzer) heldNow(rk uint32, to *side, at *Attrs) (tlocHeld, bool) {
+	g := a.tlocGroup(at)
 	if g == nil {
 		return tlocHeld{}, false
 	}
@@ -448,6 +448,20 @@ func (a *Analyzer) heldNow(rk uint32, to *side, k omp.TLOCKey) (tlocHeld, bool) 
 		found = true
 	}
 	return h, found
+}
+
+// tlocGroup returns the group of at's TLOC (nil: none), remembered in at
+// until a TLOC group comes or goes (Analyzer.tlocGen): the timeline's
+// status asks it for every path of a prefix on every event, and most
+// attribute sets name one of a few TLOCs that stay.
+func (a *Analyzer) tlocGroup(at *Attrs) *group {
+	if at.tgen == a.tlocGen {
+		return at.tgrp
+	}
+	k := at.TLOC
+	g := a.groups.get(&groupKey{addr: addr16(k.SystemIP), color: uint32(k.Color), encap: uint8(k.Encap), kind: kTLOC})
+	at.tgrp, at.tgen = g, a.tlocGen
+	return g
 }
 
 // Status bits, in Cisco's order.
@@ -616,7 +630,7 @@ func (a *Analyzer) baseBits(x *row, xat *Attrs) (uint8, tlocHeld) {
 		st = bitInv
 	default:
 		var ok bool
-		if h, ok = a.heldNow(x.rk, x.tab().to, xat.TLOC); ok {
+		if h, ok = a.heldNow(x.rk, x.tab().to, xat); ok {
 			st = bitR
 		} else {
 			st = bitU

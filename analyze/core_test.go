@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"net/netip"
+	"strconv"
 	"testing"
 
 	"github.com/ompscope/ompscope/dissect/omp"
@@ -106,5 +108,39 @@ func TestTablesEventsSnapshot(t *testing.T) {
 	}
 	if got := s.Tables[0].Routes[0].FirstSeen; !got.Equal(sec(1)) {
 		t.Errorf("first seen %v", got)
+	}
+}
+
+// routeSubject writes what the concatenation of the parts' strings wrote.
+func TestRouteSubject(t *testing.T) {
+	for _, c := range []struct {
+		vpn  uint32
+		p    netip.Prefix
+		orig netip.Addr
+	}{
+		{10, netip.MustParsePrefix("10.1.0.0/24"), netip.MustParseAddr("10.255.0.1")},
+		{0, netip.MustParsePrefix("0.0.0.0/0"), netip.Addr{}},
+		{4294967295, netip.MustParsePrefix("2001:db8::/32"), netip.MustParseAddr("1.1.1.1")},
+		{7, netip.Prefix{}, netip.MustParseAddr("255.255.255.255")},
+		{7, netip.PrefixFrom(netip.MustParseAddr("10.0.0.0"), 40), netip.MustParseAddr("::1")},
+	} {
+		o := "0.0.0.0"
+		if c.orig.IsValid() {
+			o = c.orig.String()
+		}
+		want := "route vpn=" + strconv.FormatUint(uint64(c.vpn), 10) + " prefix=" + c.p.String() + " originator=" + o
+		if got := routeSubject(c.vpn, c.p, c.orig); got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
+	}
+}
+
+func TestDivergenceSubject(t *testing.T) {
+	for _, c := range [][2]netip.Addr{{netip.MustParseAddr("1.1.1.3"), netip.MustParseAddr("1.1.1.4")},
+		{{}, netip.MustParseAddr("2001:db8::1")}} {
+		want := "vsmarts " + c[0].String() + "," + c[1].String() + " vpn=" + strconv.Itoa(4096)
+		if got := divergenceSubject(c[0], c[1], 4096); got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
 	}
 }

@@ -387,6 +387,9 @@ func (a *Analyzer) pruneRow(r *row, cutoff int64) {
 // dropGroup takes an idle group out of memory.
 func (a *Analyzer) dropGroup(g *group) {
 	a.groups.del(g)
+	if g.key.kind == kTLOC {
+		a.tlocGen++ // the TLOC groups Attrs remember (tlocGroup) are stale
+	}
 }
 
 // groupIdle reports whether a group holds nothing any detector still

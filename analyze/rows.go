@@ -3,6 +3,7 @@ package analyze
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
@@ -111,6 +112,9 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		g.key = gk
 		g.rows = ga.rows[:0]
 		a.groups.put(g)
+		if gk.kind == kTLOC {
+			a.tlocGen++
+		}
 	} else {
 		r, pos = g.findPos(t, f, n.PathID)
 	}
@@ -162,11 +166,24 @@ func (a *Analyzer) withdrawUnknown(t *table, u *omp.Update, n *omp.NLRI, r *row,
 }
 
 func routeSubject(vpn uint32, p netip.Prefix, orig netip.Addr) string {
-	o := "0.0.0.0"
-	if orig.IsValid() {
-		o = orig.String()
+	// built in one buffer: one allocation where concatenating the
+	// parts' strings took four (transient conflicts build many)
+	var buf [96]byte
+	b := append(buf[:0], "route vpn="...)
+	b = strconv.AppendUint(b, uint64(vpn), 10)
+	b = append(b, " prefix="...)
+	if p.IsValid() {
+		b = p.AppendTo(b)
+	} else {
+		b = append(b, p.String()...)
 	}
-	return "route vpn=" + itoa(vpn) + " prefix=" + p.String() + " originator=" + o
+	b = append(b, " originator="...)
+	if orig.IsValid() {
+		b = appendAddrText(b, orig)
+	} else {
+		b = append(b, "0.0.0.0"...)
+	}
+	return string(b)
 }
 
 func serviceSubject(vpn uint32, svc sdwan.Service, orig netip.Addr) string {
