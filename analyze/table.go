@@ -160,9 +160,13 @@ func (r *row) fam() omp.Family { return omp.Family(r.bits >> rowFamShift & 7) }
 func (r *row) hasV() bool      { return r.bits&rowHasV != 0 }
 func (r *row) used() bool      { return r.bits&rowUsed != 0 }
 
-// tab is the row's table, from the header of the row's chunk (the row
-// must be in use: a free slot's ti is the free list's link).
+// tab is the row's table, from the header of the row's chunk; nil for a
+// free slot (whose ti is the free list's link, not its place), as a
+// freed row's table pointer was before rows lost it.
 func (r *row) tab() *table {
+	if r.bits&rowUsed == 0 {
+		return nil
+	}
 	off := uintptr(uint32(r.ti)%rowChunk)*unsafe.Sizeof(row{}) + unsafe.Offsetof(rowChunkT{}.rows)
 	return (*rowChunkT)(unsafe.Pointer(uintptr(unsafe.Pointer(r)) - off)).tab
 }
@@ -356,7 +360,7 @@ func (t *table) grAt(at int64) bool {
 }
 
 // group holds every row of one prefix / TLOC / service across the fabric.
-// rows is sorted by (receiver, table, family, path-id) (see rowLess): the
+// rows is sorted by (receiver, table, family, path-id) (see rowCmp): the
 // rows one receiver holds, and the rows of one table, lie together, so a
 // detector reaches the rows it needs by binary search instead of a scan of
 // the group, and finding a row needs no index. own lists the live rows an
@@ -581,7 +585,7 @@ type rowStore struct {
 	free   int32 // first free slot + 1 (0: none), linked through row.ti
 }
 
-// rowChunk rows and the header fill 2 040 of the 2 048 bytes of one of
+// rowChunk rows and the header fill 2 024 of the 2 048 bytes of one of
 // the allocator's size classes (128 rows took 6 152 bytes, rounded up to
 // 6 528), and a table's last, partly filled chunk wastes 1 KB on average
 // rather than 3: on the 2 000-edge capture (16 000 tables) about 70 MB

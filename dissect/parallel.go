@@ -632,7 +632,13 @@ func (d *Dissector) deliver(items []item) {
 func (p *parallel) skip(items []item) {
 	for i := range items {
 		it := &items[i]
-		if it.sess == nil || it.snap < 0 { // (an eviction has no state)
+		if it.kind == itemEvict {
+			// the tracker let it go: so does the merger (as deliver does)
+			delete(p.shadows, it.sess)
+			delete(p.unseen, it.sess)
+			continue
+		}
+		if it.sess == nil || it.snap < 0 {
 			continue
 		}
 		s := p.shadows[it.sess]

@@ -104,8 +104,16 @@ func certInfo(body []byte, frame uint64) (ci *CertInfo, err error) {
 	return ci, nil
 }
 
-// maxCertCache bounds the certificates a tracker remembers parsed.
-const maxCertCache = 256
+// The bounds of the certificates a tracker remembers parsed: at most
+// maxCertCache messages of at most maxCertCacheBody bytes each, 2 MiB in
+// all (a controller's chain is a few KB; a hostile capture of large,
+// distinct Certificate messages must not hold 256 handshakes' worth of
+// memory outside the handshake caps).
+const (
+	maxCertCache      = 256
+	maxCertCacheBody  = 16 << 10
+	maxCertCacheBytes = 2 << 20
+)
 
 // certInfo is certInfo (the function) remembering what it read: every
 // session of a controller presents the same Certificate message, and
@@ -119,7 +127,7 @@ func (t *Tracker) certInfo(body []byte, frame uint64) (*CertInfo, error) {
 		return &ci, nil
 	}
 	ci, err := certInfo(body, frame)
-	if err != nil || len(t.certs) >= maxCertCache {
+	if err != nil || len(t.certs) >= maxCertCache || len(body) > maxCertCacheBody || t.certBytes+len(body) > maxCertCacheBytes {
 		return ci, err
 	}
 	if t.certs == nil {
@@ -127,6 +135,7 @@ func (t *Tracker) certInfo(body []byte, frame uint64) (*CertInfo, error) {
 	}
 	c := *ci
 	t.certs[string(body)] = &c
+	t.certBytes += len(body)
 	return ci, nil
 }
 

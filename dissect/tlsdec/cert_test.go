@@ -76,3 +76,47 @@ func TestCertInfo(t *testing.T) {
 		t.Error(nilInfo.String())
 	}
 }
+
+// The tracker's cache of parsed Certificate messages gives what a fresh
+// parse gives, with the frame of the message at hand, and stays within
+// its bounds: no message larger than maxCertCacheBody, no more than
+// maxCertCacheBytes in all.
+func TestCertCache(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(n int64, cn string) []byte {
+		tm := &x509.Certificate{SerialNumber: big.NewInt(n), Subject: pkix.Name{CommonName: cn}, NotBefore: start, NotAfter: start.AddDate(1, 0, 0)}
+		der, err := x509.CreateCertificate(rand.Reader, tm, tm, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return certMsg(der)
+	}
+	tr := &Tracker{}
+	msg := mk(1, "vsmart-1")
+	a, err := tr.certInfo(msg, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := tr.certInfo(msg, 20)
+	want, _ := certInfo(msg, 20)
+	if b == a || b.Frame != 20 || b.String() != want.String() || b.SelfSigned != want.SelfSigned || a.Frame != 10 {
+		t.Errorf("cached %+v, fresh %+v", b, want)
+	}
+	// a message past maxCertCacheBody is parsed, not kept
+	big := mk(2, strings.Repeat("x", maxCertCacheBody))
+	if _, err := tr.certInfo(big, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tr.certs[string(big)]; ok || len(tr.certs) != 1 {
+		t.Errorf("a %d-byte message kept", len(big))
+	}
+	// many distinct ones: the total stays under maxCertCacheBytes
+	mid := strings.Repeat("y", maxCertCacheBody/2)
+	for i := range 300 {
+		tr.certInfo(mk(int64(100+i), mid), 1)
+	}
+	if tr.certBytes > maxCertCacheBytes || len(tr.certs) > maxCertCache {
+		t.Errorf("%d messages, %d bytes kept", len(tr.certs), tr.certBytes)
+	}
+}

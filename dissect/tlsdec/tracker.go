@@ -109,23 +109,24 @@ const (
 // not safe for concurrent use: drive it from one goroutine. The KeyStore it
 // reads may be filled concurrently.
 type Tracker struct {
-	keys     *KeyStore
-	opt      Options
-	sessions map[pairKey]*Session
-	certs    map[string]*CertInfo // Certificate messages read (certInfo)
-	head     *Session             // the proven, most recently active first
-	tail     *Session
-	uhead    *Session // the unproven, most recently active first
-	utail    *Session
-	count    int // both
-	ucount   int // the unproven
-	keyGen   uint64
-	keyLimit uint64 // SetKeyLimit
-	waiting  map[*Session]struct{}
-	stats    Stats
-	rec      Record
-	out      func(*Record) // the callback of the current call (DTLSDatagram, TLSData, Retry)
-	buf      []byte        // decrypted plaintext, shared: valid during emit only
+	keys      *KeyStore
+	opt       Options
+	sessions  map[pairKey]*Session
+	certs     map[string]*CertInfo // Certificate messages read (certInfo)
+	certBytes int                  // the bytes of their keys
+	head      *Session             // the proven, most recently active first
+	tail      *Session
+	uhead     *Session // the unproven, most recently active first
+	utail     *Session
+	count     int // both
+	ucount    int // the unproven
+	keyGen    uint64
+	keyLimit  uint64 // SetKeyLimit
+	waiting   map[*Session]struct{}
+	stats     Stats
+	rec       Record
+	out       func(*Record) // the callback of the current call (DTLSDatagram, TLSData, Retry)
+	buf       []byte        // decrypted plaintext, shared: valid during emit only
 
 	hsTotal      int // handshake bytes held by all sessions
 	pendingTotal int // pending record bytes held by all sessions
