@@ -13,7 +13,8 @@ import (
 // prints hundreds of thousands of messages a second.
 
 // enumStr appends the name of an enumerated value as a JSON string
-// (jsonw.Name: the names need no escaping, TestEnumNamesNeedNoEscape).
+// (jsonw.Name: the names need no escaping, TestEnumNamesNeedNoEscape here
+// and TestNamesNeedNoEscape in sdwan).
 func enumStr(b []byte, s interface{ String() string }) []byte { return jsonw.Name(b, s.String()) }
 
 // AppendNLRIJSON appends the JSON form of one NLRI of family f.

@@ -2,7 +2,10 @@ package sdwan
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
+
+	"github.com/ompscope/ompscope/dissect/internal/jsonname"
 )
 
 func TestNames(t *testing.T) {
@@ -104,5 +107,24 @@ func TestRIBStatusAndLossReasons(t *testing.T) {
 	}
 	if LossReasons[5] != "tloc-preference" || LossReasons[11] != "stale-entry" || LossReasons[26] != "sub-region-id" {
 		t.Error(LossReasons)
+	}
+}
+
+// TestNamesNeedNoEscape: the codecs' JSON writers copy the names of these
+// types without escaping (jsonw.Name), which is right only if no value of
+// any of them has a name with a character JSON escapes: every value of the
+// 8-bit types, colors (32 bits) well past their dense table.
+func TestNamesNeedNoEscape(t *testing.T) {
+	for v := range 256 {
+		u := uint8(v)
+		for _, s := range []fmt.Stringer{DeviceType(u), Encap(u), Service(u), Origin(u), Carrier(u), ConnError(u)} {
+			jsonname.Check(t, s)
+		}
+	}
+	for v := range uint32(1024) {
+		jsonname.Check(t, Color(v))
+	}
+	for _, v := range []uint32{1 << 20, 1<<32 - 1} {
+		jsonname.Check(t, Color(v))
 	}
 }
