@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"testing"
+	"testing/iotest"
 )
 
 // FuzzReader feeds whole files to the reader. Whatever the bytes, it must
@@ -78,6 +81,16 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("consumed %d bytes of %d", st.Bytes, len(data))
 		}
 		_ = r.Stats().String()
+		// the same bytes a byte at a time: the buffered reader then rarely
+		// holds a whole record, so records go the copying way rather than
+		// being taken in place; both must read the same
+		var fs, ss []string
+		fast, fr, ferr := readFrom(t, bytes.NewReader(data), func(k uint32, d []byte) { fs = append(fs, fmt.Sprint(k, d)) })
+		slow, sr, serr := readFrom(t, iotest.OneByteReader(bytes.NewReader(data)), func(k uint32, d []byte) { ss = append(ss, fmt.Sprint(k, d)) })
+		if fmt.Sprint(ferr) != fmt.Sprint(serr) || !reflect.DeepEqual(fast, slow) || !reflect.DeepEqual(fs, ss) ||
+			(fr != nil) != (sr != nil) || fr != nil && !reflect.DeepEqual(fr.Stats(), sr.Stats()) {
+			t.Fatalf("read in place: %d packets, %v; a byte at a time: %d packets, %v", len(fast), ferr, len(slow), serr)
+		}
 	})
 }
 

@@ -36,7 +36,13 @@ type got struct {
 // (io.EOF for a clean end).
 func readAll(t testing.TB, b []byte, onSecrets func(uint32, []byte)) ([]got, *Reader, error) {
 	t.Helper()
-	r, err := NewReader(bytes.NewReader(b))
+	return readFrom(t, bytes.NewReader(b), onSecrets)
+}
+
+// readFrom is readAll from any source.
+func readFrom(t testing.TB, src io.Reader, onSecrets func(uint32, []byte)) ([]got, *Reader, error) {
+	t.Helper()
+	r, err := NewReader(src)
 	if err != nil {
 		return nil, nil, err
 	}
