@@ -120,3 +120,34 @@ func TestCertCache(t *testing.T) {
 		t.Errorf("%d messages, %d bytes kept", len(tr.certs), tr.certBytes)
 	}
 }
+
+// benchCertMsg is a Certificate message of one self-signed ECDSA
+// certificate, as a controller presents it to each of its peers.
+func benchCertMsg(b *testing.B) []byte {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tm := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "vsmart-1", Organization: []string{"Acme"}},
+		NotBefore: start, NotAfter: start.AddDate(1, 0, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tm, tm, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return certMsg(der)
+}
+
+// The tracker's cache against parsing each session's Certificate message
+// again (x509 and the self-signature check).
+func BenchmarkCertInfoParse(b *testing.B) {
+	msg := benchCertMsg(b)
+	for range b.N {
+		certInfo(msg, 1)
+	}
+}
+
+func BenchmarkCertInfoCached(b *testing.B) {
+	msg := benchCertMsg(b)
+	tr := &Tracker{}
+	for range b.N {
+		tr.certInfo(msg, 1)
+	}
+}
