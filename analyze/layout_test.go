@@ -56,7 +56,11 @@ func TestRowChunkHeader(t *testing.T) {
 	check()
 	// free every fifth row, then take the slots again
 	for i := 0; i < len(rows); i += 5 {
-		rows[i].tab().remove(rows[i])
+		r := rows[i]
+		r.tab().remove(r)
+		if r.used() || r.tab() != nil || r.pastH() != nil {
+			t.Fatalf("row %d: a freed slot still has a table or a history", i)
+		}
 		rows[i] = nil
 	}
 	check()
