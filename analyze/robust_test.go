@@ -394,3 +394,88 @@ func FuzzAnalyzer(f *testing.F) {
 		runChaos(t, next, 3*len(data)+10)
 	})
 }
+
+// TestLargeGroup grows one prefix's group far past smallGroup (paths from
+// six edges to a vSmart, and the vSmart's reflections of them to each
+// edge: many receivers, many tables per receiver), withdraws the paths in
+// a shuffled order, lets them be pruned, and advertises them again,
+// checking every few steps that the group's rows are in order and that
+// every row is found (by binary search, past smallGroup). TestChaos's
+// groups stay under smallGroup.
+func TestLargeGroup(t *testing.T) {
+	f := newFab(t, Config{})
+	c := &chaos{a: f.a, tb: t}
+	vs := vsmart(1)
+	var xs []*sess
+	var es []dev
+	for i := 1; i <= 6; i++ {
+		e := edge(i, uint32(100+i))
+		es = append(es, e)
+		xs = append(xs, f.connect(e, vs))
+	}
+	const paths = 5
+	type adv struct {
+		x      *sess
+		client bool
+		orig   int
+		path   uint32
+	}
+	var all []adv
+	for i, x := range xs {
+		for p := uint32(1); p <= paths; p++ {
+			all = append(all, adv{x, true, i, p})
+			for j := range xs {
+				if j != i {
+					all = append(all, adv{xs[j], false, i, uint32(i)*paths + p})
+				}
+			}
+		}
+	}
+	largest := func() *group {
+		var big *group
+		for g := range f.a.groups.all {
+			if big == nil || len(g.rows) > len(big.rows) {
+				big = g
+			}
+		}
+		return big
+	}
+	sec := 1.0
+	for round := 0; round < 2; round++ {
+		for k, a := range all {
+			f.at(sec)
+			sec += 0.01
+			a.x.adv(a.client, omp.FamilyRouteV4, pathAttrs(es[a.orig].sys, sdwan.ColorBizInternet, 100, sdwan.OriginConnected, 0),
+				route(1, "10.1.0.0/16", a.path))
+			if k%7 == 0 {
+				c.check()
+			}
+		}
+		c.check()
+		g := largest()
+		if len(g.rows) != len(all) {
+			t.Fatalf("round %d: the prefix's group holds %d rows of %d", round, len(g.rows), len(all))
+		}
+		r := rand.New(rand.NewPCG(uint64(round), 3))
+		r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		for k, a := range all {
+			f.at(sec)
+			sec += 0.01
+			a.x.wd(a.client, omp.FamilyRouteV4, route(1, "10.1.0.0/16", a.path))
+			if k%7 == 0 {
+				c.check()
+			}
+		}
+		// pruned in the order withdrawn, a window after: the group
+		// shrinks past smallGroup to nothing
+		w := f.a.cfg.Window().Seconds()
+		for s := sec; s < sec+w+5; s += 0.5 {
+			f.at(s)
+			c.check()
+		}
+		sec += w + 5
+		if g := largest(); g != nil && len(g.rows) > 0 {
+			t.Fatalf("round %d: %d rows left after the prune", round, len(g.rows))
+		}
+	}
+}
