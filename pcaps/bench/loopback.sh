@@ -8,6 +8,7 @@
 #
 # Usage: pcaps/bench/loopback.sh [extra loopbench flags]
 #   e.g. -dissect (also run dissect.Dissector.Packet on every packet),
+#        -jobs N (through Dissector.RunSource, the commands' pipeline),
 #        -impl pcapgo (gopacket's pcapgo.EthernetHandle, for comparison),
 #        -buffer 212992 (a small socket buffer), -rates 100000,200000
 set -eu
@@ -20,3 +21,8 @@ echo "== capture alone"
 echo
 echo "== capture + dissect.Dissector.Packet (no keys)"
 "$bin" -step "${STEP:-2s}" -dissect "$@"
+echo
+echo "== the commands' pipeline: Dissector.RunSource with one worker, then one per core"
+"$bin" -step "${STEP:-2s}" -jobs 1 "$@"
+echo
+"$bin" -step "${STEP:-2s}" -jobs "$(nproc)" "$@"

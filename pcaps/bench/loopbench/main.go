@@ -8,10 +8,15 @@
 // the sending and capturing threads. It ends with the highest rate
 // captured without a single kernel drop and what limited it.
 //
+// With -jobs N the packets go through the pipeline the commands use,
+// Dissector.RunSource with N workers (sniff and analyze -i run it so),
+// instead of a loop of its own; the capture CPU is then the process's,
+// less the sending threads'.
+//
 // It needs root (or CAP_NET_RAW). Every step is bounded in time and
 // packet count. Usage (see also ../../bench/loopback.sh):
 //
-//	go run ./pcaps/bench/loopbench [-rates 50000,100000,...] [-step 2s] [-size 120] [-dissect] [-impl live|pcapgo]
+//	go run ./pcaps/bench/loopbench [-rates 50000,100000,...] [-step 2s] [-size 120] [-dissect] [-jobs N] [-impl live|pcapgo]
 package main
 
 import (
@@ -48,6 +53,7 @@ func main() {
 	size := flag.Int("size", 120, "UDP payload bytes (a DTLS application-data record)")
 	port := flag.Int("port", 12346, "destination UDP port on 127.0.0.1 (a controller DTLS port passes the default filter)")
 	doDissect := flag.Bool("dissect", false, "also run each packet through dissect.Dissector.Packet (no keys)")
+	jobs := flag.Int("jobs", 0, "run the packets through Dissector.RunSource with this many workers, the commands' pipeline (0: a loop of its own; -impl live only)")
 	impl := flag.String("impl", "live", "capture implementation: live (dissect/live.Source) or pcapgo (gopacket pcapgo.EthernetHandle, for comparison)")
 	bufSize := flag.Int("buffer", 0, "socket receive buffer in bytes (0: live.DefaultBufferSize; pcapgo: kernel default)")
 	keepGoing := flag.Bool("keep-going", false, "try every rate even after drops")
@@ -84,7 +90,10 @@ func main() {
 	defer srv.Close()
 	srv.SetReadBuffer(4096)
 
-	capt, err := newCapturer(*impl, *bufSize, *doDissect)
+	if *jobs < 0 || *jobs > 64 || *jobs > 0 && *impl != "live" {
+		fatalf("-jobs must be 0..64, and needs -impl live")
+	}
+	capt, err := newCapturer(*impl, *bufSize, *doDissect, *jobs)
 	if err != nil {
 		fatalf("%v", err)
 	}
@@ -93,7 +102,7 @@ func main() {
 	fmt.Printf("machine: %d CPUs (%s), kernel %s, GOMAXPROCS %d\n", runtime.NumCPU(), cpuModel(), kernel(), runtime.GOMAXPROCS(0))
 	fmt.Printf("load average at start: %s\n", loadavg())
 	fmt.Printf("capture: %s; %d-byte UDP payloads (%d-byte frames) to 127.0.0.1:%d from %d sending threads; %v per rate; dissect=%v\n",
-		capt.describe(), *size, *size+42, *port, *senders, *step, *doDissect)
+		capt.describe(), *size, *size+42, *port, *senders, *step, *doDissect || *jobs > 0)
 	fmt.Printf("%10s %10s %10s %10s %8s %9s %9s  %s\n", "target/s", "sent/s", "captured", "drops", "lost", "capt CPU", "send CPU", "note")
 	fmt.Printf("(CPU: share of one CPU over the step; send CPU sums the sending threads)\n")
 
@@ -124,7 +133,9 @@ func main() {
 			continue
 		}
 		limit = fmt.Sprintf("the capture at %d packets/s: capturing thread at %.0f%% of a CPU, senders at %.0f%%", rate, 100*r.captCPU, 100*r.sendCPU)
-		if r.captCPU > 0.85 {
+		if *jobs > 0 {
+			limit = fmt.Sprintf("the capture at %d packets/s: the pipeline (the process less the senders) at %.0f%% of a CPU, senders at %.0f%% — the source reads one packet per recvmsg system call", rate, 100*r.captCPU, 100*r.sendCPU)
+		} else if r.captCPU > 0.85 {
 			limit += " — the capturing thread is CPU-bound (one recvmsg system call per packet)"
 		} else {
 			limit += " — the capturing thread had CPU time to spare: it was not scheduled often enough (all CPUs busy) and the socket buffer filled"
@@ -150,7 +161,7 @@ type stepResult struct {
 
 func runStep(c *capturer, rate int, dur time.Duration, size, port, senders int) stepResult {
 	st0 := c.stats()
-	capCPU0 := threadCPU(c.tid.Load())
+	capCPU0 := c.cpu()
 	count0 := c.count.Load()
 
 	var sent atomic.Uint64
@@ -182,7 +193,10 @@ func runStep(c *capturer, rate int, dur time.Duration, size, port, senders int) 
 		time.Sleep(10 * time.Millisecond)
 	}
 	st := c.stats()
-	capCPU := threadCPU(c.tid.Load()) - capCPU0
+	capCPU := c.cpu() - capCPU0
+	if c.jobs > 0 {
+		capCPU -= time.Duration(sendCPU.Load()) // the process's, less the senders'
+	}
 	return stepResult{
 		sent:     sent.Load(),
 		captured: c.count.Load() - count0,
@@ -260,10 +274,12 @@ type capturer struct {
 	done     chan struct{}
 	bufSize  int
 	dissects bool
+	jobs     int // >0: through Dissector.RunSource with this many workers
+	closing  atomic.Bool
 }
 
-func newCapturer(impl string, bufSize int, doDissect bool) (*capturer, error) {
-	c := &capturer{impl: impl, done: make(chan struct{}), dissects: doDissect}
+func newCapturer(impl string, bufSize int, doDissect bool, jobs int) (*capturer, error) {
+	c := &capturer{impl: impl, done: make(chan struct{}), dissects: doDissect, jobs: jobs}
 	filter := filter.Default(dissect.ControllerDTLSPorts(), []uint16{dissect.DefaultTLSPort})
 	var next func(*capture.Packet) error
 	switch impl {
@@ -321,6 +337,14 @@ func newCapturer(impl string, bufSize int, doDissect bool) (*capturer, error) {
 		runtime.LockOSThread()
 		c.tid.Store(int64(unix.Gettid()))
 		close(ready)
+		if jobs > 0 {
+			d := dissect.New(dissect.Config{}, func(*dissect.Event) {})
+			err := d.RunSource(c.src, dissect.RunOptions{Workers: jobs, OnPacket: func(*capture.Packet) { c.count.Add(1) }})
+			if err != nil && !c.closing.Load() {
+				fatalf("capture: %v", err)
+			}
+			return
+		}
 		var p capture.Packet
 		for {
 			err := next(&p)
@@ -340,7 +364,23 @@ func newCapturer(impl string, bufSize int, doDissect bool) (*capturer, error) {
 	return c, nil
 }
 
+// cpu is the CPU time of the capturing thread, or with jobs of the whole
+// process.
+func (c *capturer) cpu() time.Duration {
+	if c.jobs == 0 {
+		return threadCPU(c.tid.Load())
+	}
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func (c *capturer) describe() string {
+	if c.jobs > 0 {
+		return fmt.Sprintf("dissect/live.Source on lo through Dissector.RunSource with %d workers, default filter (%d BPF instructions), socket buffer %d bytes", c.jobs, len(c.src.Program()), c.bufSize)
+	}
 	if c.src != nil {
 		return fmt.Sprintf("dissect/live.Source on lo, default filter (%d BPF instructions), socket buffer %d bytes", len(c.src.Program()), c.bufSize)
 	}
@@ -362,6 +402,7 @@ func (c *capturer) stats() live.Stats {
 }
 
 func (c *capturer) close() {
+	c.closing.Store(true)
 	if c.src != nil {
 		c.src.Close()
 	} else {
