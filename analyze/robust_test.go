@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"maps"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
@@ -24,6 +25,14 @@ type chaos struct {
 	sessions []*SessionInfo
 	lastTime time.Time
 	tb       testing.TB
+	// sizes records the group sizes check saw, when not nil
+	sizes map[int]bool
+}
+
+func (c *chaos) seenGroup(n int) {
+	if c.sizes != nil {
+		c.sizes[n] = true
+	}
 }
 
 func (c *chaos) pick(n int) int {
@@ -278,7 +287,23 @@ func (c *chaos) check() {
 			if r.tab().rkey != ip4(r.tab().to.sys) && r.tab().sess.tabs[r.tab().dir] == r.tab() {
 				tb.Fatalf("table %d keyed %v, its receiver is %v", r.tab().id, addrOf4(r.tab().rkey), r.tab().to.sys)
 			}
+			// the ranges by receiver and by table (searched past
+			// smallGroup, walked under it) are the rows a filter keeps
+			if i == 0 || r.rk != g.rows[i-1].rk {
+				want := slices.DeleteFunc(slices.Clone(g.rows), func(x *row) bool { return x.rk != r.rk })
+				if got := g.recvRange(r.rk); !slices.Equal(got, want) {
+					tb.Fatalf("group of %d rows: receiver %v's range holds %d rows, the receiver %d", len(g.rows), addrOf4(r.rk), len(got), len(want))
+				}
+			}
+			if i == 0 || r.tab() != g.rows[i-1].tab() {
+				t := r.tab()
+				want := slices.DeleteFunc(slices.Clone(g.rows), func(x *row) bool { return x.rk != t.rkey || x.tab() != t })
+				if got := g.tableRange(t); !slices.Equal(got, want) {
+					tb.Fatalf("group of %d rows: table %d's range holds %d rows, the table %d", len(g.rows), t.id, len(got), len(want))
+				}
+			}
 		}
+		c.seenGroup(len(g.rows))
 	}
 	if ng != a.groups.len() {
 		tb.Fatalf("group index counts %d groups, holds %d", a.groups.len(), ng)
@@ -397,14 +422,17 @@ func FuzzAnalyzer(f *testing.F) {
 
 // TestLargeGroup grows one prefix's group far past smallGroup (paths from
 // six edges to a vSmart, and the vSmart's reflections of them to each
-// edge: many receivers, many tables per receiver), withdraws the paths in
-// a shuffled order, lets them be pruned, and advertises them again,
-// checking every few steps that the group's rows are in order and that
-// every row is found (by binary search, past smallGroup). TestChaos's
-// groups stay under smallGroup.
+// edge: seven receivers, the vSmart's rows in six tables), withdraws the
+// paths in a shuffled order, lets them be pruned (the group shrinks
+// through every size back under smallGroup, and goes), and advertises
+// them again, checking every few steps that the group's rows are in
+// order, that every row is found and that the ranges by receiver and by
+// table are right. Past smallGroup, findPos, recvRange and tableRange
+// search the group instead of walking it: TestChaos's groups never grow
+// that large.
 func TestLargeGroup(t *testing.T) {
 	f := newFab(t, Config{})
-	c := &chaos{a: f.a, tb: t}
+	c := &chaos{a: f.a, tb: t, sizes: map[int]bool{}}
 	vs := vsmart(1)
 	var xs []*sess
 	var es []dev
@@ -458,16 +486,16 @@ func TestLargeGroup(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(uint64(round), 3))
 		r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-		for k, a := range all {
+		// withdrawn one a second, pruned in the same order a window
+		// after: the group shrinks a row at a time through every size
+		// to nothing
+		clear(c.sizes)
+		for _, a := range all {
 			f.at(sec)
-			sec += 0.01
+			sec++
 			a.x.wd(a.client, omp.FamilyRouteV4, route(1, "10.1.0.0/16", a.path))
-			if k%7 == 0 {
-				c.check()
-			}
+			c.check()
 		}
-		// pruned in the order withdrawn, a window after: the group
-		// shrinks past smallGroup to nothing
 		w := f.a.cfg.Window().Seconds()
 		for s := sec; s < sec+w+5; s += 0.5 {
 			f.at(s)
@@ -476,6 +504,11 @@ func TestLargeGroup(t *testing.T) {
 		sec += w + 5
 		if g := largest(); g != nil && len(g.rows) > 0 {
 			t.Fatalf("round %d: %d rows left after the prune", round, len(g.rows))
+		}
+		for _, n := range []int{len(all) / 2, 2 * smallGroup, smallGroup + 1, smallGroup, 1} {
+			if !c.sizes[n] {
+				t.Fatalf("round %d: the prune never left the group at %d rows (saw %v)", round, n, slices.Sorted(maps.Keys(c.sizes)))
+			}
 		}
 	}
 }

@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 x=${1:-1}
+[[ $x =~ ^[1-9][0-9]*$ ]] || { echo "SCALE must be a whole number from 1" >&2; exit 2; }
 for suite in TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA; do
   echo "== $suite, small records (baseline)"
   SUITES=$suite NO_TLS=1 ./dissect-vs-tshark.sh 10 "$((60 * x))m"
