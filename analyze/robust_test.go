@@ -1,9 +1,9 @@
 package analyze
 
 import (
-	"maps"
 	"encoding/json"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
