@@ -10,8 +10,8 @@
 # Each run writes its profile through OMPSCOPE_CPUPROFILE; `go tool pprof
 # -proto` adds them up. Run it again after a change that moves the hot
 # paths (docs/performance.md, "Profile-guided optimization").
-# Usage: pcaps/bench/pgo.sh [WORKDIR]   (about 3 GB of captures; a minute
-# of simulation and a minute of runs)
+# Usage: pcaps/bench/pgo.sh [WORKDIR]   (about 3 GB of captures; about two
+# minutes on the 2-core machine, most of it simulation)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . pcaps/bench/lib.sh
@@ -41,5 +41,8 @@ run scale analyze -j 1 -r "$work/scale/scale.pcapng" -T json
 run small-quiet dissect -j 1 -r "$work/small/baseline.pcap" --keylog "$work/small/baseline.keys" -q
 run small-json dissect -j 1 -r "$work/small/baseline.pcap" --keylog "$work/small/baseline.keys" -T json
 run heavy-json dissect -j 2 -r "$work/heavy/churn.pcap" --keylog "$work/heavy/churn.keys" -T json
-go tool pprof -proto "$prof"/*.prof > cmd/ompscope/default.pgo
+# into a temporary file first: a failed merge must not leave the build a
+# truncated profile
+go tool pprof -proto "$prof"/*.prof > "$work/default.pgo"
+mv "$work/default.pgo" cmd/ompscope/default.pgo
 echo "wrote cmd/ompscope/default.pgo ($(wc -c < cmd/ompscope/default.pgo) bytes)"

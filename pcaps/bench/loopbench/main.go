@@ -9,7 +9,7 @@
 // captured without a single kernel drop and what limited it.
 //
 // With -jobs N the packets go through the pipeline the commands use,
-// Dissector.RunSource with N workers (sniff and analyze -i run it so),
+// Dissector.RunSource with N workers (sniff runs it so on an interface),
 // instead of a loop of its own; the capture CPU is then the process's,
 // less the sending threads': it includes the Go runtime's scheduling and
 // collector and this program's own polling, so it is not comparable with
