@@ -187,18 +187,26 @@ func TestParallelSameAsOne(t *testing.T) {
 	}
 }
 
-// TestParallelShadowsFollowEvictions: the sink's copies of sessions go
-// when the tracker evicts them (MaxSessions bounds memory with -j too).
-func TestParallelShadowsFollowEvictions(t *testing.T) {
+// runEvicting runs edge-reboot-gr.pcapng with two workers and at most two
+// sessions (evictions all along), stopping when between says so (nil: never).
+func runEvicting(t *testing.T, between func() bool) *Dissector {
+	t.Helper()
 	r, err := capture.Open("../pcaps/edge-reboot-gr.pcapng")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	d := NewWithSink(Config{TLS: tlsdec.Options{MaxSessions: 2}}, &recSink{})
-	if err := d.RunSource(r, RunOptions{Workers: 2}); err != nil {
+	if err := d.RunSource(r, RunOptions{Workers: 2, Between: between}); err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// TestParallelShadowsFollowEvictions: the sink's copies of sessions go
+// when the tracker evicts them (MaxSessions bounds memory with -j too).
+func TestParallelShadowsFollowEvictions(t *testing.T) {
+	d := runEvicting(t, nil)
 	if n := len(d.par.shadows); n > 8 {
 		t.Errorf("%d session copies kept with at most 2 sessions a worker", n)
 	}
@@ -209,16 +217,8 @@ func TestParallelShadowsFollowEvictions(t *testing.T) {
 // read-ahead the merger skips still lets evicted sessions go, as delivery
 // does: the state of sessions skipped but not evicted is all it keeps.
 func TestParallelSkippedReadAheadFollowsEvictions(t *testing.T) {
-	r, err := capture.Open("../pcaps/edge-reboot-gr.pcapng")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	d := NewWithSink(Config{TLS: tlsdec.Options{MaxSessions: 2}}, &recSink{})
 	n := 0
-	if err := d.RunSource(r, RunOptions{Workers: 2, Between: func() bool { n++; return n == 1 }}); err != nil {
-		t.Fatal(err)
-	}
+	d := runEvicting(t, func() bool { n++; return n == 1 })
 	p := d.par
 	// the reader hands over a file's packets 256 at a time: the stop at
 	// the first leaves at least the rest of its batch to skip
