@@ -16,6 +16,14 @@ var pathLimitDetDef = detectorDef{name: "path-limit-exceeded", make: func(a *Ana
 // the send-path-limit negotiated on its session. A change of a route row
 // marks its table and prefix; the tick counts that table's rows of the
 // prefix, which lie together in the group (a binary search, not a scan).
+//
+// Only a path coming live can take a count over the limit: a withdrawal
+// or a change of attributes leaves it as the last count found it (at or
+// under the limit, or marked). A limit can also fall under rows already
+// counted: when a session negotiates a lower one than it had (OMP seen
+// before its HANDSHAKE), or adopts a table kept in graceful restart from
+// a session with a higher one; then that table's prefixes are all
+// marked (rare events, one pass over the table).
 
 type plKey struct {
 	t *table
@@ -27,10 +35,70 @@ type pathLimitDet struct {
 	active map[plKey]condKey
 	dirty  marks[plKey]
 	buf    []*row
+
+	lim     map[*session]int // a session's limit when it is not the default
+	adopted map[*table]int   // an adopted table's sessions, when last seen
 }
 
 func newPathLimit(a *Analyzer) *pathLimitDet {
-	return &pathLimitDet{a: a, active: map[plKey]condKey{}}
+	return &pathLimitDet{a: a, active: map[plKey]condKey{}, lim: map[*session]int{}, adopted: map[*table]int{}}
+}
+
+// limitOf is the send-path-limit of session s (the default when none was
+// negotiated).
+func limitOf(s *session) int {
+	if s.pathLimit <= 0 {
+		return omp.DefaultSendPathLimit
+	}
+	return s.pathLimit
+}
+
+func (d *pathLimitDet) event(e *coreEvent) {
+	switch e.kind {
+	case evSessionChanged:
+		lim := limitOf(e.s)
+		old, ok := d.lim[e.s]
+		if !ok {
+			old = omp.DefaultSendPathLimit
+		}
+		if lim == old {
+			return
+		}
+		if lim == omp.DefaultSendPathLimit {
+			delete(d.lim, e.s)
+		} else {
+			d.lim[e.s] = lim
+		}
+		if lim < old {
+			for _, t := range e.s.tabs {
+				d.markAll(t)
+			}
+		}
+	case evTableChanged:
+		if n := len(e.t.sessions); n > 1 && d.adopted[e.t] != n {
+			d.adopted[e.t] = n
+			d.markAll(e.t)
+		}
+	case evDropped:
+		if e.s != nil {
+			delete(d.lim, e.s)
+		}
+		if e.t != nil {
+			delete(d.adopted, e.t)
+		}
+	}
+}
+
+// markAll marks every prefix with a live path in table t.
+func (d *pathLimitDet) markAll(t *table) {
+	if t == nil || t.rows.len() == 0 {
+		return
+	}
+	for r := range t.rows.all {
+		if r.grp.key.kind == kRoute && r.live() {
+			d.dirty.mark(plKey{t, r.grp})
+		}
+	}
 }
 
 func (d *pathLimitDet) rowChanged(c *rowChange) {
@@ -43,10 +111,10 @@ func (d *pathLimitDet) rowChanged(c *rowChange) {
 		d.dirty.mark(k)
 		return
 	}
-	lim := r.tab().sess.pathLimit
-	if lim <= 0 {
-		lim = omp.DefaultSendPathLimit
+	if c.rekey || c.old != nil || c.new == nil {
+		return // no path came live: the count cannot have risen
 	}
+	lim := limitOf(r.tab().sess)
 	n := 0
 	for _, x := range r.grp.tableRange(r.tab()) {
 		if x.live() {
@@ -79,10 +147,7 @@ func (d *pathLimitDet) eval(k plKey, now int64) {
 		}
 	}
 	d.buf = rows[:0]
-	lim := k.t.sess.pathLimit
-	if lim <= 0 {
-		lim = omp.DefaultSendPathLimit
-	}
+	lim := limitOf(k.t.sess)
 	old, had := d.active[k]
 	if len(rows) <= lim {
 		if had {

@@ -602,6 +602,66 @@ func TestPathLimit(t *testing.T) {
 	}
 }
 
+// A limit can fall under rows already counted: a session whose OMP was
+// seen before its HANDSHAKE negotiates a lower limit than the default,
+// or a session adopts a table kept in graceful restart and negotiates a
+// lower limit than the session it came from. No row changes then; the
+// notice must still start when the limit falls.
+func TestPathLimitFallsUnderCountedRows(t *testing.T) {
+	adv3 := func(x *sess, e dev) {
+		for i := 1; i <= 3; i++ {
+			x.adv(true, omp.FamilyRouteV4, routeAttrs(e.sys, tk(e.sys, sdwan.ColorBizInternet), 100, uint32(i)), route(1, "10.1.0.0/24", uint32(i)))
+		}
+	}
+	for _, spl := range []uint8{2, 3} {
+		t.Run("handshake after traffic, limit "+itoa(uint32(spl)), func(t *testing.T) {
+			f := newFab(t, Config{})
+			e1, v1 := edge(1, 100), vsmart(1)
+			x := f.session(e1, v1)
+			x.challenge()
+			x.hello(true)
+			x.hello(false)
+			f.at(1)
+			advertiseEdge(x, e1)
+			adv3(x, e1) // counted against the default limit (4)
+			f.at(4)
+			x.c.spl, x.s.spl = spl, spl
+			x.handshakes()
+			f.finish(10)
+			if spl == 3 {
+				f.wantNone()
+				return
+			}
+			an := f.wantOne(KindPathLimitExceeded, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
+			if !an.Start.Equal(sec(4)) || !strings.Contains(an.Explanation, "3 paths") || !strings.Contains(an.Explanation, "limit of 2") {
+				t.Errorf("%+v", an)
+			}
+		})
+		t.Run("adopted in graceful restart, limit "+itoa(uint32(spl)), func(t *testing.T) {
+			f := newFab(t, Config{})
+			e1, v1 := edge(1, 100), vsmart(1)
+			x := f.connect(e1, v1) // limit 4
+			f.at(1)
+			advertiseEdge(x, e1)
+			adv3(x, e1)
+			f.at(10)
+			x.end() // GR: the vSmart keeps e1's table
+			f.at(20)
+			e1.spl, v1.spl = spl, spl
+			f.connect(e1, v1) // adopts the table; nothing re-advertised yet
+			f.finish(30)
+			if spl == 3 {
+				f.wantNone()
+				return
+			}
+			an := f.wantOne(KindPathLimitExceeded, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
+			if !an.Start.Equal(sec(20)) || !strings.Contains(an.Explanation, "3 paths") {
+				t.Errorf("%+v", an)
+			}
+		})
+	}
+}
+
 // ---- 13 tloc-clone
 
 func TestTLOCClone(t *testing.T) {
