@@ -65,10 +65,22 @@ func newConflict(a *Analyzer) *conflictDet {
 	return &conflictDet{a: a, active: map[confKey][]condKey{}, nact: map[*group]int32{}}
 }
 
-// rowChanged marks the buckets the row belongs to.
+// rowChanged marks the buckets the row belongs to. A withdrawal makes no
+// new pair of copies: it marks only the buckets that hold notices.
 func (d *conflictDet) rowChanged(c *rowChange) {
 	r, own := c.r, c.wasOwn || c.isOwn
 	g := r.grp
+	if c.new == nil && !c.rekey {
+		if g.held&heldConflict == 0 {
+			return
+		}
+		for _, k := range [2]confKey{{g, r.tab().rkey}, {g, allOriginals}} {
+			if _, ok := d.active[k]; ok && k.recv != 0 && (own || k.recv != allOriginals) {
+				d.dirty.mark(k)
+			}
+		}
+		return
+	}
 	if rk := r.tab().rkey; rk != 0 {
 		d.mark(confKey{g, rk})
 	}

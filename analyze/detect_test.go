@@ -521,6 +521,45 @@ func TestAttributeConflict(t *testing.T) {
 	}
 }
 
+// A withdrawal ends a conflict at once, whether it met at a receiver or
+// between the owner's own advertisements to two vSmarts.
+func TestAttributeConflictEndsWithWithdrawal(t *testing.T) {
+	t.Run("at a receiver", func(t *testing.T) {
+		f := newFab(t, Config{})
+		e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
+		b1 := f.connect(e2, v1)
+		b2 := f.connect(e2, v2)
+		f.at(1)
+		reflectTo(b1, false, e1, "10.1.0.0/24")
+		b2.adv(false, omp.FamilyTLOCv4, tlocAttrs(e1.sys, 100, "192.0.2.11:12346", "192.0.2.11:12346"), tlocNLRI(e1.sys, sdwan.ColorBizInternet, 1))
+		b2.adv(false, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 50), route(1, "10.1.0.0/24", 1))
+		f.at(15)
+		b2.wd(false, omp.FamilyRouteV4, route(1, "10.1.0.0/24", 1))
+		f.finish(30)
+		an := f.wantOne(KindAttributeConflict, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
+		if !an.Start.Equal(sec(1)) || !an.End.Equal(sec(15)) {
+			t.Errorf("%+v", an)
+		}
+	})
+	t.Run("between the owner's advertisements", func(t *testing.T) {
+		f := newFab(t, Config{})
+		e1, v1, v2 := edge(1, 100), vsmart(1), vsmart(2)
+		a1 := f.connect(e1, v1)
+		a2 := f.connect(e1, v2)
+		f.at(1)
+		advertiseEdge(a1, e1, "10.1.0.0/24")
+		advertiseEdge(a2, e1)
+		a2.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 50), route(1, "10.1.0.0/24", 1))
+		f.at(15)
+		a2.wd(true, omp.FamilyRouteV4, route(1, "10.1.0.0/24", 1))
+		f.finish(30)
+		an := f.wantOne(KindAttributeConflict, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
+		if !an.Start.Equal(sec(1)) || !an.End.Equal(sec(15)) {
+			t.Errorf("%+v", an)
+		}
+	})
+}
+
 func TestAttributeConflictResolvedInGrace(t *testing.T) {
 	f := newFab(t, Config{})
 	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
