@@ -277,34 +277,10 @@ func (d *distDet) eval(g *group, now int64) {
 	if d.stale {
 		d.rebuild()
 	}
-	type adv struct {
-		orig  uint32
-		since int64
-		r     *row
-	}
-	var advs []adv
-	for _, r := range g.rows {
-		at := r.attrs()
-		t := r.tab()
-		if at == nil || r.stale() || t.from.isVSmart() || !t.to.isVSmart() || !t.from.sys.IsValid() ||
-			t.from.sys != r.originator(at) || !t.to.sys.IsValid() {
-			continue
-		}
-		o := ip4(t.from.sys)
-		if g.key.kind == kTLOC {
-			o = ip4(t.to.sys) // the source is the vSmart
-		}
-		s := liveSince(r)
-		i := slices.IndexFunc(advs, func(x adv) bool { return x.orig == o })
-		if i < 0 {
-			advs = append(advs, adv{o, s, r})
-		} else if s < advs[i].since {
-			advs[i].since, advs[i].r = s, r
-		}
-	}
+	advs := d.sources(g, g.own)
 	var refs []condRef
 	next := int64(0)
-	want := func(k condKey, src distSrc, since int64, ad adv, explain func() string) {
+	want := func(k condKey, src distSrc, since int64, ad distAdv, explain func() string) {
 		due := since + int64(a.cfg.DistributionWindow)
 		if due > now {
 			if next == 0 || due < next {
@@ -342,6 +318,52 @@ func (d *distDet) eval(g *group, now int64) {
 	if next != 0 {
 		d.arm(g, next)
 	}
+}
+
+// distAdv is a source of a group's path: the originator that advertised
+// it to a vSmart (for a TLOC: the vSmart it was advertised to).
+type distAdv struct {
+	orig  uint32
+	since int64
+	r     *row // the source's earliest row (the first in the group's order among equals)
+	first *row // the source's first row in the group's order
+}
+
+// sources returns the sources of group g's path, in the order of their
+// first rows in the group, from rows: the group's own list (a few rows:
+// advertisements sent by their originators), or all its rows in order,
+// which gives the same (robust_test checks it).
+func (d *distDet) sources(g *group, rows []*row) []distAdv {
+	var advs []distAdv
+	for _, r := range rows {
+		at := r.attrs()
+		t := r.tab()
+		if at == nil || r.stale() || t.from.isVSmart() || !t.to.isVSmart() || !t.from.sys.IsValid() ||
+			t.from.sys != r.originator(at) || !t.to.sys.IsValid() {
+			continue
+		}
+		o := ip4(t.from.sys)
+		if g.key.kind == kTLOC {
+			o = ip4(t.to.sys) // the source is the vSmart
+		}
+		s := liveSince(r)
+		i := slices.IndexFunc(advs, func(x distAdv) bool { return x.orig == o })
+		if i < 0 {
+			advs = append(advs, distAdv{o, s, r, r})
+			continue
+		}
+		ad := &advs[i]
+		if s < ad.since || s == ad.since && rowBefore(r, ad.r) {
+			ad.since, ad.r = s, r
+		}
+		if rowBefore(r, ad.first) {
+			ad.first = r
+		}
+	}
+	if len(advs) > 1 {
+		slices.SortFunc(advs, func(x, y distAdv) int { return rowCmp(x.first.rk, x.first.tab().id, x.first.fam(), x.first.pathID, y.first) })
+	}
+	return advs
 }
 
 // distRoute finds the receivers expected to hold route (g, orig) that do

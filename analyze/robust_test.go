@@ -308,6 +308,18 @@ func (c *chaos) check() {
 	if ng != a.groups.len() {
 		tb.Fatalf("group index counts %d groups, holds %d", a.groups.len(), ng)
 	}
+	// not-distributed finds a path's sources in the group's own list: the
+	// same sources, in the same order, as a walk of all its rows
+	for _, d := range a.dets {
+		if dd, ok := d.(*distDet); ok {
+			for g := range a.groups.all {
+				own, all := dd.sources(g, g.own), dd.sources(g, g.rows)
+				if !slices.EqualFunc(own, all, func(x, y distAdv) bool { return x.orig == y.orig && x.since == y.since && x.r == y.r }) {
+					tb.Fatalf("not-distributed: %v's sources from its own list %v, from all its rows %v", g.key, own, all)
+				}
+			}
+		}
+	}
 	// the unresolved-route index: one entry per group.urefs entry, each
 	// uref at its place in its TLOC's list
 	for _, d := range a.dets {

@@ -426,6 +426,9 @@ func rowCmp(rk uint32, tid int, fam omp.Family, pathID uint32, r *row) int {
 	return 0
 }
 
+// rowBefore reports whether row x comes before row y in their group.
+func rowBefore(x, y *row) bool { return rowCmp(x.rk, x.tab().id, x.fam(), x.pathID, y) < 0 }
+
 // search returns the index of the first row not before (rk, tid, fam,
 // pathID) and whether it is that row.
 func (g *group) search(rk uint32, tid int, fam omp.Family, pathID uint32) (int, bool) {
