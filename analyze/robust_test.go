@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -443,6 +444,18 @@ func FuzzAnalyzer(f *testing.F) {
 // search the group instead of walking it: TestChaos's groups never grow
 // that large.
 func TestLargeGroup(t *testing.T) {
+	// rows leave a group found by their pointer up to scanRemove rows,
+	// by a search past it: both ways
+	for _, scan := range []int{scanRemove, smallGroup} {
+		t.Run("scanRemove="+strconv.Itoa(scan), func(t *testing.T) {
+			defer func(n int) { scanRemove = n }(scanRemove)
+			scanRemove = scan
+			testLargeGroup(t)
+		})
+	}
+}
+
+func testLargeGroup(t *testing.T) {
 	f := newFab(t, Config{})
 	c := &chaos{a: f.a, tb: t, sizes: map[int]bool{}}
 	vs := vsmart(1)

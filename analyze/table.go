@@ -549,8 +549,19 @@ func (g *group) addAt(r *row, i int) {
 	g.rows = slices.Insert(g.rows, i, r)
 }
 
+// scanRemove is the group size up to which remove looks for a row's
+// pointer in the list rather than searching by key. The list is read in
+// order (the prefetcher keeps ahead) and the delete moves half of it
+// anyway; a search touches a row, and its chunk's header, at every step,
+// each a cache miss when, as when a pruned row leaves, the group is cold.
+var scanRemove = 1024 // a variable for the tests
+
 func (g *group) remove(r *row) {
-	if i, ok := g.search(r.rk, r.tab().id, r.fam(), r.pathID); ok && g.rows[i] == r {
+	if len(g.rows) <= scanRemove {
+		if i := slices.Index(g.rows, r); i >= 0 {
+			g.rows = slices.Delete(g.rows, i, i+1)
+		}
+	} else if i, ok := g.search(r.rk, r.tab().id, r.fam(), r.pathID); ok && g.rows[i] == r {
 		g.rows = slices.Delete(g.rows, i, i+1)
 	}
 	g.setOwn(r, false)
