@@ -361,7 +361,9 @@ func (d *distDet) sources(g *group, rows []*row) []distAdv {
 		}
 	}
 	if len(advs) > 1 {
-		slices.SortFunc(advs, func(x, y distAdv) int { return rowCmp(x.first.rk, x.first.tab().id, x.first.fam(), x.first.pathID, y.first) })
+		slices.SortFunc(advs, func(x, y distAdv) int {
+			return rowCmp(x.first.rk, x.first.tab().id, x.first.fam(), x.first.pathID, y.first)
+		})
 	}
 	return advs
 }
