@@ -58,6 +58,7 @@ type Analyzer struct {
 	evDepth   int
 	rc        rowChange // the change being told (setRow)
 	jbuf      []byte    // the JSON line of the event being told (OnEventJSON)
+	jenc      eventEncoder
 
 	rec  *recorder    // Config.Record's history (nil without it)
 	gaps []CaptureGap // CaptureGap's
@@ -524,7 +525,7 @@ func (a *Analyzer) emit(e *Event) {
 		a.cfg.OnEvent(e)
 	}
 	if a.cfg.OnEventJSON != nil {
-		a.jbuf = e.AppendJSON(a.jbuf[:0])
+		a.jbuf = e.appendJSON(a.jbuf[:0], &a.jenc)
 		a.cfg.OnEventJSON(e.Time, a.jbuf)
 	}
 }
@@ -533,7 +534,7 @@ func (a *Analyzer) emit(e *Event) {
 // (Config.OnEventJSON alone): the event can live on the caller's stack.
 func (a *Analyzer) emitJSON(e *Event) {
 	a.stats.Events++
-	a.jbuf = e.AppendJSON(a.jbuf[:0])
+	a.jbuf = e.appendJSON(a.jbuf[:0], &a.jenc)
 	a.cfg.OnEventJSON(e.Time, a.jbuf)
 }
 

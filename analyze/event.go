@@ -95,9 +95,27 @@ type StateChange struct {
 func (e *Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
 
 // AppendJSON appends the event's JSON (no newline).
-func (e *Event) AppendJSON(b []byte) []byte {
+func (e *Event) AppendJSON(b []byte) []byte { return e.appendJSON(b, nil) }
+
+// eventEncoder remembers, from one event's line to the next, what lines
+// in a row mostly repeat: the second of the time (a capture's events come
+// in order, many per record) and the session, escaped. Without it the
+// time took a quarter, the session a fifth of the encoding of the 2 h
+// churn capture's 4 M route events.
+type eventEncoder struct {
+	tf       jsonw.TimeFormatter
+	sess     string
+	sessJSON []byte
+}
+
+// appendJSON is AppendJSON, with what enc remembers (nil: nothing).
+func (e *Event) appendJSON(b []byte, enc *eventEncoder) []byte {
 	b = append(b, `{"schema":"`+TimelineSchema+`","time":"`...)
-	b = appendTime(b, e.Time)
+	if enc != nil {
+		b = enc.tf.Append(b, e.Time)
+	} else {
+		b = appendTime(b, e.Time)
+	}
 	b = append(b, `","type":"`...)
 	b = append(b, e.Type...)
 	b = append(b, '"')
@@ -107,7 +125,16 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	}
 	if e.Session != "" {
 		b = append(b, `,"session":`...)
-		b = jsonw.String(b, e.Session)
+		switch {
+		case enc == nil:
+			b = jsonw.String(b, e.Session)
+		case e.Session == enc.sess:
+			b = append(b, enc.sessJSON...)
+		default:
+			n := len(b)
+			b = jsonw.String(b, e.Session)
+			enc.sess, enc.sessJSON = e.Session, append(enc.sessJSON[:0], b[n:]...)
+		}
 	}
 	switch {
 	case e.State != nil:

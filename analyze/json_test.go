@@ -242,3 +242,24 @@ func TestOnEventJSON(t *testing.T) {
 		}
 	}
 }
+
+// An encoder remembers the last second and session from one line to the
+// next: its lines are AppendJSON's, whatever the order of times and
+// sessions (back in time, a new second, years RFC 3339 cannot write,
+// sessions that alternate or need escaping).
+func TestEventEncoderMatchesAppendJSON(t *testing.T) {
+	base := time.Date(2026, 1, 1, 10, 57, 31, 131800000, time.UTC)
+	times := []time.Time{base, base.Add(5), base.Add(time.Second), base, base.Add(-time.Hour),
+		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC), base.Add(time.Second + 7), time.Time{}, base}
+	sessions := []string{"dtls:192.0.2.1:12346>198.51.100.1:12346#1", "dtls:192.0.2.1:12346>198.51.100.1:12346#1",
+		"tls:[2001:db8::1]:23456>[2001:db8::2]:23456#2", "", "a\"b\\c\n\x01é\xff", "dtls:192.0.2.1:12346>198.51.100.1:12346#1"}
+	var enc eventEncoder
+	var got []byte
+	for i := 0; i < 60; i++ {
+		e := &Event{Time: times[i%len(times)], Type: EvRouteAdd, Frame: uint64(i), Session: sessions[i*7%len(sessions)]}
+		got = e.appendJSON(got[:0], &enc)
+		if want := e.AppendJSON(nil); string(got) != string(want) {
+			t.Fatalf("event %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
