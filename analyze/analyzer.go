@@ -675,14 +675,14 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 		gt = max(hs.grTimer, o.hs.grTimer)
 	}
 	s.grTimerNS = int64(gt) * int64(time.Second)
-	oldLimit := s.pathLimit
+	oldLimit := limitOf(s)
 	s.pathLimit = int(min(hs.spl, o.hs.spl))
 	adopted := a.adoptGR(s, now)
 	st, reason := ompUp, "HANDSHAKE exchanged"
 	if adopted {
 		st, reason = ompInitGR, "HANDSHAKE exchanged; tables kept from graceful restart"
 	}
-	if s.omp == st && s.pathLimit != oldLimit {
+	if s.omp == st && limitOf(s) != oldLimit {
 		// OMP was already up (seen before the HANDSHAKE): setOMP says
 		// nothing, but the limit the tables are held to changed
 		a.tell(&coreEvent{kind: evSessionChanged, s: s, now: now})

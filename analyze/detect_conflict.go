@@ -66,11 +66,13 @@ func newConflict(a *Analyzer) *conflictDet {
 }
 
 // rowChanged marks the buckets the row belongs to. A withdrawal makes no
-// new pair of copies: it marks only the buckets that hold notices.
+// new pair of copies: it marks only the buckets that hold notices, unless
+// a comparison in the group once left out a stale copy (which a refresh
+// may since have made live again without a change any detector hears).
 func (d *conflictDet) rowChanged(c *rowChange) {
 	r, own := c.r, c.wasOwn || c.isOwn
 	g := r.grp
-	if c.new == nil && !c.rekey {
+	if c.new == nil && !c.rekey && g.held&heldConflictStale == 0 {
 		if g.held&heldConflict == 0 {
 			return
 		}
@@ -165,7 +167,11 @@ func (d *conflictDet) eval(k confKey, now int64) {
 	es := d.es[:0]
 	for _, r := range rows {
 		at := r.attrs()
-		if at == nil || r.stale() {
+		if at == nil {
+			continue
+		}
+		if r.stale() {
+			g.held |= heldConflictStale
 			continue
 		}
 		e := centry{r: r, at: at}

@@ -21,9 +21,10 @@ var pathLimitDetDef = detectorDef{name: "path-limit-exceeded", make: func(a *Ana
 // or a change of attributes leaves it as the last count found it (at or
 // under the limit, or marked). A limit can also fall under rows already
 // counted: when a session negotiates a lower one than it had (OMP seen
-// before its HANDSHAKE), or adopts a table kept in graceful restart from
-// a session with a higher one; then that table's prefixes are all
-// marked (rare events, one pass over the table).
+// before its HANDSHAKE: the core then tells evSessionChanged), or adopts
+// a table kept in graceful restart (from a session whose limit may have
+// been higher); then all that table's prefixes are marked (rare events,
+// one pass over the table).
 
 type plKey struct {
 	t *table

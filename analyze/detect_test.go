@@ -560,6 +560,36 @@ func TestAttributeConflictEndsWithWithdrawal(t *testing.T) {
 	})
 }
 
+// A conflict hidden while one copy was stale (graceful restart) is found
+// when that copy is refreshed (the same attributes again: no change any
+// detector hears) and the GR flush of another path of the prefix is the
+// bucket's next change; a withdrawal must then still look at the bucket.
+func TestAttributeConflictAfterGRRefresh(t *testing.T) {
+	f := newFab(t, Config{})
+	e1, v1, v2 := edge(1, 100), vsmart(1), vsmart(2)
+	a1 := f.connect(e1, v1)
+	a2 := f.connect(e1, v2)
+	f.at(1)
+	advertiseEdge(a1, e1, "10.1.0.0/24")
+	a1.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.0.0/24", 2))
+	f.at(5)
+	a1.end() // GR: v1 keeps e1's table, stale
+	f.at(6)
+	advertiseEdge(a2, e1)
+	a2.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 50), route(1, "10.1.0.0/24", 1))
+	f.at(20)
+	y := f.connect(e1, v1)
+	f.at(21)
+	y.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.0.0/24", 1)) // refresh
+	f.at(22)
+	advertiseEdge(y, e1) // TLOC, END_OF_RIB: path 2 flushed
+	f.finish(60)
+	an := f.wantOne(KindAttributeConflict, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
+	if !an.Start.Equal(sec(22)) {
+		t.Errorf("%+v", an)
+	}
+}
+
 func TestAttributeConflictResolvedInGrace(t *testing.T) {
 	f := newFab(t, Config{})
 	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
@@ -652,6 +682,30 @@ func TestPathLimitFallsUnderCountedRows(t *testing.T) {
 			x.adv(true, omp.FamilyRouteV4, routeAttrs(e.sys, tk(e.sys, sdwan.ColorBizInternet), 100, uint32(i)), route(1, "10.1.0.0/24", uint32(i)))
 		}
 	}
+	// adopted from a session with a higher limit (8) by one with the
+	// default: no evSessionChanged marks anything (the new session's
+	// limit is the default); only the adoption can
+	t.Run("adopted in graceful restart, limit 8 to the default", func(t *testing.T) {
+		f := newFab(t, Config{})
+		e1, v1 := edge(1, 100), vsmart(1)
+		e1.spl, v1.spl = 8, 8
+		x := f.connect(e1, v1)
+		f.at(1)
+		advertiseEdge(x, e1)
+		for i := 1; i <= 6; i++ {
+			x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, uint32(i)), route(1, "10.1.0.0/24", uint32(i)))
+		}
+		f.at(10)
+		x.end()
+		f.at(20)
+		e1.spl, v1.spl = 4, 4
+		f.connect(e1, v1)
+		f.finish(30)
+		an := f.wantOne(KindPathLimitExceeded, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
+		if !an.Start.Equal(sec(20)) || !strings.Contains(an.Explanation, "6 paths") {
+			t.Errorf("%+v", an)
+		}
+	})
 	for _, spl := range []uint8{2, 3} {
 		t.Run("handshake after traffic, limit "+itoa(uint32(spl)), func(t *testing.T) {
 			f := newFab(t, Config{})

@@ -68,7 +68,8 @@ const (
 	evCaptureGap
 	// evSessionChanged: the control or OMP state of s changed, or it
 	// learned something that changes which tables count (sessions,
-	// synced tables, ...).
+	// synced tables, ...) or what they are held to (the send-path-limit
+	// a HANDSHAKE negotiated while OMP was already up).
 	evSessionChanged
 	// evTableChanged: what table t means changed (GR began or ended, it
 	// was adopted, synced or found incomplete).

@@ -395,6 +395,11 @@ type heldBits uint8
 const (
 	heldConflict heldBits = 1 << iota // conflictDet has an active bucket
 	heldDistDue                       // distDet has a check pending at group.due
+	// conflictDet once left a stale copy out of a comparison: a refresh
+	// (the same attributes again after graceful restart) tells no
+	// detector, so a pair it hid may be live now unseen (for good: it
+	// only sends the group's changes the long way)
+	heldConflictStale
 )
 
 // rowCmp orders rows in a group: receiver key, table, family, path-id.
