@@ -505,7 +505,16 @@ func TestHoldZeroDisables(t *testing.T) {
 
 // ---- 10 attribute-conflict
 
-func TestAttributeConflict(t *testing.T) {
+// edgeToTwoVSmarts connects edge 1 to vSmarts 1 and 2.
+func edgeToTwoVSmarts(t *testing.T) (f *fab, e1 dev, a1, a2 *sess) {
+	f = newFab(t, Config{})
+	e1 = edge(1, 100)
+	return f, e1, f.connect(e1, vsmart(1)), f.connect(e1, vsmart(2))
+}
+
+// conflictAtReceiver has e2 receive e1's route from v1 and, with another
+// preference, from v2, at 1 s; it returns v2's session.
+func conflictAtReceiver(t *testing.T) (*fab, *sess) {
 	f := newFab(t, Config{})
 	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
 	b1 := f.connect(e2, v1)
@@ -514,6 +523,11 @@ func TestAttributeConflict(t *testing.T) {
 	reflectTo(b1, false, e1, "10.1.0.0/24")
 	b2.adv(false, omp.FamilyTLOCv4, tlocAttrs(e1.sys, 100, "192.0.2.11:12346", "192.0.2.11:12346"), tlocNLRI(e1.sys, sdwan.ColorBizInternet, 1))
 	b2.adv(false, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 50), route(1, "10.1.0.0/24", 1))
+	return f, b2
+}
+
+func TestAttributeConflict(t *testing.T) {
+	f, _ := conflictAtReceiver(t)
 	f.finish(20)
 	an := f.wantOne(KindAttributeConflict, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
 	if !an.Start.Equal(sec(1)) || !strings.Contains(an.Explanation, "PREFERENCE 50") {
@@ -524,40 +538,32 @@ func TestAttributeConflict(t *testing.T) {
 // A withdrawal ends a conflict at once, whether it met at a receiver or
 // between the owner's own advertisements to two vSmarts.
 func TestAttributeConflictEndsWithWithdrawal(t *testing.T) {
-	t.Run("at a receiver", func(t *testing.T) {
-		f := newFab(t, Config{})
-		e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
-		b1 := f.connect(e2, v1)
-		b2 := f.connect(e2, v2)
-		f.at(1)
-		reflectTo(b1, false, e1, "10.1.0.0/24")
-		b2.adv(false, omp.FamilyTLOCv4, tlocAttrs(e1.sys, 100, "192.0.2.11:12346", "192.0.2.11:12346"), tlocNLRI(e1.sys, sdwan.ColorBizInternet, 1))
-		b2.adv(false, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 50), route(1, "10.1.0.0/24", 1))
-		f.at(15)
-		b2.wd(false, omp.FamilyRouteV4, route(1, "10.1.0.0/24", 1))
-		f.finish(30)
-		an := f.wantOne(KindAttributeConflict, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
-		if !an.Start.Equal(sec(1)) || !an.End.Equal(sec(15)) {
-			t.Errorf("%+v", an)
-		}
-	})
-	t.Run("between the owner's advertisements", func(t *testing.T) {
-		f := newFab(t, Config{})
-		e1, v1, v2 := edge(1, 100), vsmart(1), vsmart(2)
-		a1 := f.connect(e1, v1)
-		a2 := f.connect(e1, v2)
-		f.at(1)
-		advertiseEdge(a1, e1, "10.1.0.0/24")
-		advertiseEdge(a2, e1)
-		a2.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 50), route(1, "10.1.0.0/24", 1))
-		f.at(15)
-		a2.wd(true, omp.FamilyRouteV4, route(1, "10.1.0.0/24", 1))
-		f.finish(30)
-		an := f.wantOne(KindAttributeConflict, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
-		if !an.Start.Equal(sec(1)) || !an.End.Equal(sec(15)) {
-			t.Errorf("%+v", an)
-		}
-	})
+	for _, c := range []struct {
+		name       string
+		setup      func(t *testing.T) (*fab, *sess) // the conflict from 1 s; the session whose copy goes
+		fromClient bool
+	}{
+		{"at a receiver", conflictAtReceiver, false},
+		{"between the owner's advertisements", func(t *testing.T) (*fab, *sess) {
+			f, e1, a1, a2 := edgeToTwoVSmarts(t)
+			f.at(1)
+			advertiseEdge(a1, e1, "10.1.0.0/24")
+			advertiseEdge(a2, e1)
+			a2.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 50), route(1, "10.1.0.0/24", 1))
+			return f, a2
+		}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, x := c.setup(t)
+			f.at(15)
+			x.wd(c.fromClient, omp.FamilyRouteV4, route(1, "10.1.0.0/24", 1))
+			f.finish(30)
+			an := f.wantOne(KindAttributeConflict, "route vpn=1 prefix=10.1.0.0/24 originator=10.0.0.11")
+			if !an.Start.Equal(sec(1)) || !an.End.Equal(sec(15)) {
+				t.Errorf("%+v", an)
+			}
+		})
+	}
 }
 
 // A conflict hidden while one copy was stale (graceful restart) is found
@@ -565,10 +571,8 @@ func TestAttributeConflictEndsWithWithdrawal(t *testing.T) {
 // detector hears) and the GR flush of another path of the prefix is the
 // bucket's next change; a withdrawal must then still look at the bucket.
 func TestAttributeConflictAfterGRRefresh(t *testing.T) {
-	f := newFab(t, Config{})
-	e1, v1, v2 := edge(1, 100), vsmart(1), vsmart(2)
-	a1 := f.connect(e1, v1)
-	a2 := f.connect(e1, v2)
+	f, e1, a1, a2 := edgeToTwoVSmarts(t)
+	v1 := a1.s
 	f.at(1)
 	advertiseEdge(a1, e1, "10.1.0.0/24")
 	a1.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.0.0/24", 2))

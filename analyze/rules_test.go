@@ -155,10 +155,7 @@ func TestVSmartMeshNeverPeeringSeenFromCore(t *testing.T) {
 // An edge's capture: the edge's sessions to two vSmarts, nothing between
 // the vSmarts. Never a false alarm: info, "not observed".
 func TestVSmartMeshNotObservedFromEdge(t *testing.T) {
-	f := newFab(t, Config{})
-	e1, v1, v2 := edge(1, 100), vsmart(1), vsmart(2)
-	a1 := f.connect(e1, v1)
-	a2 := f.connect(e1, v2)
+	f, e1, a1, a2 := edgeToTwoVSmarts(t)
 	advertiseEdge(a1, e1, "10.1.0.0/24")
 	advertiseEdge(a2, e1, "10.1.0.0/24")
 	f.finish(30)
