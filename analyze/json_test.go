@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -253,10 +254,16 @@ func TestEventEncoderMatchesAppendJSON(t *testing.T) {
 		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC), base.Add(time.Second + 7), time.Time{}, base}
 	sessions := []string{"dtls:192.0.2.1:12346>198.51.100.1:12346#1", "dtls:192.0.2.1:12346>198.51.100.1:12346#1",
 		"tls:[2001:db8::1]:23456>[2001:db8::2]:23456#2", "", "a\"b\\c\n\x01é\xff", "dtls:192.0.2.1:12346>198.51.100.1:12346#1"}
+	names := []string{"10.0.0.11", "10.0.0.11", "?198.51.100.1:12346", "", "x\"\u2028"}
+	fams := []omp.Family{omp.FamilyRouteV4, omp.FamilyRouteV4, omp.FamilyTLOCv4, omp.FamilyService, omp.FamilyRouteV6}
+	origs := []netip.Addr{netip.MustParseAddr("10.0.0.11"), netip.MustParseAddr("10.0.0.11"), {}, netip.MustParseAddr("2001:db8::1")}
 	var enc eventEncoder
 	var got []byte
-	for i := 0; i < 60; i++ {
-		e := &Event{Time: times[i%len(times)], Type: EvRouteAdd, Frame: uint64(i), Session: sessions[i*7%len(sessions)]}
+	for i := 0; i < 200; i++ {
+		e := &Event{Time: times[i%len(times)], Type: EvRouteAdd, Frame: uint64(i), Session: sessions[i*7%len(sessions)],
+			From: names[i%len(names)], To: names[i*3%len(names)], Family: fams[i%len(fams)], Reason: names[i*5%len(names)],
+			Status: names[i*2%len(names)], Row: RowKey{VPN: uint32(i % 3), PathID: uint32(i), Originator: origs[i%len(origs)],
+				Prefix: netip.MustParsePrefix("10.1.0.0/24")}}
 		got = e.appendJSON(got[:0], &enc)
 		if want := e.AppendJSON(nil); string(got) != string(want) {
 			t.Fatalf("event %d:\n got %s\nwant %s", i, got, want)
