@@ -273,18 +273,15 @@ func redactErr(err error, urls string) error {
 var userInfoRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^\s"'/,]+@`) })
 
 // EnsureStream makes sure the stream exists and takes the sensors'
-// subjects; it creates it (file storage) when it does not.
+// subjects; it creates it (file storage) when it does not. Sensors that
+// start together race to create it: the server may then refuse all but
+// one (the name in use, or, for a creation it is still making, the
+// subjects overlapping), and the losers find the winner's stream.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int, dedup time.Duration) error {
 	want := subjects(stream)
 	s, err := js.Stream(ctx, stream)
 	if err == nil {
-		for _, sub := range s.CachedInfo().Config.Subjects {
-			if sub == want || sub == ">" || sub == "ompscope.>" || sub == "ompscope."+strings.ToLower(stream)+".>" {
-				return nil
-			}
-		}
-		return fmt.Errorf("stream %s exists but does not take the subjects %s (its subjects: %s)", stream, want,
-			strings.Join(s.CachedInfo().Config.Subjects, ", "))
+		return takes(s, stream, want)
 	}
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("stream %s: %w", stream, err)
@@ -297,10 +294,24 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, re
 	}
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{want},
 		Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: dedup})
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("creating stream %s: %w", stream, err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if s, lerr := js.Stream(ctx, stream); lerr == nil {
+		return takes(s, stream, want) // another sensor created it meanwhile
+	}
+	return fmt.Errorf("creating stream %s: %w", stream, err)
+}
+
+// takes checks that stream s (named stream) takes the subjects want.
+func takes(s jetstream.Stream, stream, want string) error {
+	for _, sub := range s.CachedInfo().Config.Subjects {
+		if sub == want || sub == ">" || sub == "ompscope.>" || sub == "ompscope."+strings.ToLower(stream)+".>" {
+			return nil
+		}
+	}
+	return fmt.Errorf("stream %s exists but does not take the subjects %s (its subjects: %s)", stream, want,
+		strings.Join(s.CachedInfo().Config.Subjects, ", "))
 }
 
 // MsgID is a batch's message ID: the sensor, its run (the capture time

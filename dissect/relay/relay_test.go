@@ -418,6 +418,63 @@ func TestMerger(t *testing.T) {
 // TestSubscribeBackPressure: a slow analyzer holds at most Buffer
 // envelopes per sensor; the rest waits in the server, and everything
 // arrives in order, once.
+// Sensors started together each make sure the stream exists: whichever
+// creates it, the others must find it, never fail (the server refuses a
+// creation it is still making for another with "subjects overlap").
+func TestEnsureStreamRace(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := context.Background()
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sensors = 8
+	for round := 0; round < 200; round++ {
+		stream := fmt.Sprintf("RACE%d", round)
+		errs := make(chan error, sensors)
+		start := make(chan struct{})
+		for range sensors {
+			go func() { // each on a connection of its own, as sensors are
+				c, err := nats.Connect(srv.URL())
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				cjs, err := jetstream.New(c)
+				if err != nil {
+					errs <- err
+					return
+				}
+				<-start
+				errs <- EnsureStream(ctx, cjs, stream, 1, 0)
+			}()
+		}
+		close(start)
+		for range sensors {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		s, err := js.Stream(ctx, stream)
+		if err != nil || takes(s, stream, subjects(stream)) != nil {
+			t.Fatalf("round %d: stream %v, %v", round, s, err)
+		}
+	}
+	// a stream of that name that takes other subjects is still refused
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"elsewhere.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStream(ctx, js, "OTHER", 1, 0); err == nil || !strings.Contains(err.Error(), "does not take the subjects") {
+		t.Errorf("a stream taking other subjects: %v", err)
+	}
+}
+
 func TestSubscribeBackPressure(t *testing.T) {
 	srv := natstest.Start(t)
 	ctx := context.Background()
