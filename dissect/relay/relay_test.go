@@ -415,24 +415,13 @@ func TestMerger(t *testing.T) {
 	}
 }
 
-// TestSubscribeBackPressure: a slow analyzer holds at most Buffer
-// envelopes per sensor; the rest waits in the server, and everything
-// arrives in order, once.
 // Sensors started together each make sure the stream exists: whichever
 // creates it, the others must find it, never fail (the server refuses a
 // creation it is still making for another with "subjects overlap").
 func TestEnsureStreamRace(t *testing.T) {
 	srv := natstest.Start(t)
 	ctx := context.Background()
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jsClient(t, srv.URL())
 	const sensors = 8
 	for round := 0; round < 200; round++ {
 		stream := fmt.Sprintf("RACE%d", round)
@@ -475,6 +464,9 @@ func TestEnsureStreamRace(t *testing.T) {
 	}
 }
 
+// TestSubscribeBackPressure: a slow analyzer holds at most Buffer
+// envelopes per sensor; the rest waits in the server, and everything
+// arrives in order, once.
 func TestSubscribeBackPressure(t *testing.T) {
 	srv := natstest.Start(t)
 	ctx := context.Background()
@@ -692,15 +684,7 @@ func TestPublisherGivesUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jsClient(t, srv.URL())
 	if err := js.DeleteStream(ctx, "GONE"); err != nil {
 		t.Fatal(err)
 	}
@@ -722,4 +706,20 @@ func TestPublisherGivesUp(t *testing.T) {
 		!strings.Contains(err.Error(), "does not take the subjects ompscope.other.*") {
 		t.Errorf("a stream with other subjects: %v", err)
 	}
+}
+
+// jsClient connects to the server at url for JetStream calls of its own
+// (closed at the test's end).
+func jsClient(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
