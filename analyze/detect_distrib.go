@@ -65,7 +65,9 @@ type distDet struct {
 
 func (d *distDet) event(e *coreEvent) {
 	switch e.kind {
-	case evSessionChanged, evGap, evTableChanged:
+	case evSessionChanged, evGap, evTableChanged, evHandshake:
+		// (a HANDSHAKE can make a session observed, distEligible, with
+		// no change of state: when its OMP was seen before, already up)
 		d.stale = true
 	}
 }

@@ -373,3 +373,32 @@ func TestNotDistributedWindowConfig(t *testing.T) {
 		t.Errorf("%+v", an)
 	}
 }
+
+// A receiver's session whose OMP was seen before its HANDSHAKEs counts
+// from the vSmart's HANDSHAKE on (it is then observed): a route advertised
+// after it that never reaches the receiver is not distributed, without
+// waiting for some other event to make the detector look again (the
+// convergence window, which would, is an hour here).
+func TestNotDistributedAfterLateHandshake(t *testing.T) {
+	f := newFab(t, Config{ConvergenceWindow: time.Hour})
+	e1, e2, v1 := edge(1, 100), edge(2, 200), vsmart(1)
+	a := f.connect(e1, v1)
+	advertiseEdge(a, e1, "10.1.5.0/24")
+	f.at(10)
+	b := f.session(e2, v1)
+	b.challenge()
+	b.hello(true)
+	b.hello(false)
+	b.keepalive(true) // OMP up, HANDSHAKE not seen
+	reflectTo(b, false, e1, "10.1.5.0/24")
+	f.at(31)
+	b.handshakes()
+	f.at(32)
+	reflectTo(b, false, e1, "10.1.6.0/24")
+	a.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.7.0/24", 1))
+	f.finish(100)
+	an := f.wantOne(KindNotDistributed, "route vpn=1 prefix=10.1.7.0/24 originator=10.0.0.11")
+	if !an.Start.Equal(sec(32)) || !an.Raised.Equal(sec(32).Add(DefaultDistributionWindow)) || !strings.Contains(an.Explanation, "10.0.0.12") {
+		t.Errorf("%+v", an)
+	}
+}
