@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -675,17 +676,16 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 		gt = max(hs.grTimer, o.hs.grTimer)
 	}
 	s.grTimerNS = int64(gt) * int64(time.Second)
-	oldLimit := limitOf(s)
+	oldLimit := s.sendPathLimit()
 	s.pathLimit = int(min(hs.spl, o.hs.spl))
+	if s.sendPathLimit() < oldLimit {
+		// rows seen before the HANDSHAKE were counted against the default
+		a.tell(&coreEvent{kind: evPathLimit, s: s, n: oldLimit, now: now})
+	}
 	adopted := a.adoptGR(s, now)
 	st, reason := ompUp, "HANDSHAKE exchanged"
 	if adopted {
 		st, reason = ompInitGR, "HANDSHAKE exchanged; tables kept from graceful restart"
-	}
-	if s.omp == st && limitOf(s) != oldLimit {
-		// OMP was already up (seen before the HANDSHAKE): setOMP says
-		// nothing, but the limit the tables are held to changed
-		a.tell(&coreEvent{kind: evSessionChanged, s: s, now: now})
 	}
 	a.setOMP(s, st, now, frame, reason)
 	a.armHold(s.sides[0])
@@ -729,6 +729,10 @@ func (a *Analyzer) adoptGR(s *session, now int64) bool {
 		if cur != nil {
 			cur.deadAt = now
 		}
+		oldLimit := math.MaxInt // (a table of no session: counted against an unknown limit)
+		if old.sess != nil {
+			oldLimit = old.sess.sendPathLimit()
+		}
 		if os := old.sess; os != nil && os.tabs[old.dir] == old {
 			os.tabs[old.dir] = nil
 			if os.omp == ompDownGR && (os.tabs[1-old.dir] == nil || !os.tabs[1-old.dir].inGR) {
@@ -745,6 +749,9 @@ func (a *Analyzer) adoptGR(s *session, now int64) bool {
 		s.tabs[d] = old
 		adopted = true
 		a.tell(&coreEvent{kind: evTableChanged, t: old, now: now})
+		if s.sendPathLimit() < oldLimit {
+			a.tell(&coreEvent{kind: evPathLimit, s: s, t: old, n: oldLimit, now: now})
+		}
 	}
 	return adopted
 }

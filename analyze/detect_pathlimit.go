@@ -3,8 +3,6 @@ package analyze
 import (
 	"cmp"
 	"slices"
-
-	"github.com/ompscope/ompscope/dissect/omp"
 )
 
 // KindPathLimitExceeded names the notice of this detector.
@@ -20,10 +18,10 @@ var pathLimitDetDef = detectorDef{name: "path-limit-exceeded", make: func(a *Ana
 // Only a path coming live can take a count over the limit: a withdrawal
 // or a change of attributes leaves it as the last count found it (at or
 // under the limit, or marked). A limit can also fall under rows already
-// counted: when a session negotiates a lower one than it had (OMP seen
-// before its HANDSHAKE: the core then tells evSessionChanged), or adopts
-// a table kept in graceful restart (from a session whose limit may have
-// been higher); then all that table's prefixes are marked (rare events,
+// counted, when a HANDSHAKE negotiates less than the default for rows
+// seen before it, or a session adopts a table kept in graceful restart
+// with a lower limit than its old session's; the core tells it
+// (evPathLimit), and all the table's prefixes are marked (rare events,
 // one pass over the table).
 
 type plKey struct {
@@ -36,57 +34,22 @@ type pathLimitDet struct {
 	active map[plKey]condKey
 	dirty  marks[plKey]
 	buf    []*row
-
-	lim     map[*session]int // a session's limit when it is not the default
-	adopted map[*table]int   // an adopted table's sessions, when last seen
 }
 
 func newPathLimit(a *Analyzer) *pathLimitDet {
-	return &pathLimitDet{a: a, active: map[plKey]condKey{}, lim: map[*session]int{}, adopted: map[*table]int{}}
-}
-
-// limitOf is the send-path-limit of session s (the default when none was
-// negotiated).
-func limitOf(s *session) int {
-	if s.pathLimit <= 0 {
-		return omp.DefaultSendPathLimit
-	}
-	return s.pathLimit
+	return &pathLimitDet{a: a, active: map[plKey]condKey{}}
 }
 
 func (d *pathLimitDet) event(e *coreEvent) {
-	switch e.kind {
-	case evSessionChanged:
-		lim := limitOf(e.s)
-		old, ok := d.lim[e.s]
-		if !ok {
-			old = omp.DefaultSendPathLimit
-		}
-		if lim == old {
-			return
-		}
-		if lim == omp.DefaultSendPathLimit {
-			delete(d.lim, e.s)
-		} else {
-			d.lim[e.s] = lim
-		}
-		if lim < old {
-			for _, t := range e.s.tabs {
-				d.markAll(t)
-			}
-		}
-	case evTableChanged:
-		if n := len(e.t.sessions); n > 1 && d.adopted[e.t] != n {
-			d.adopted[e.t] = n
-			d.markAll(e.t)
-		}
-	case evDropped:
-		if e.s != nil {
-			delete(d.lim, e.s)
-		}
-		if e.t != nil {
-			delete(d.adopted, e.t)
-		}
+	if e.kind != evPathLimit {
+		return
+	}
+	if e.t != nil {
+		d.markAll(e.t)
+		return
+	}
+	for _, t := range e.s.tabs {
+		d.markAll(t)
 	}
 }
 
@@ -115,7 +78,7 @@ func (d *pathLimitDet) rowChanged(c *rowChange) {
 	if c.rekey || c.old != nil || c.new == nil {
 		return // no path came live: the count cannot have risen
 	}
-	lim := limitOf(r.tab().sess)
+	lim := r.tab().sess.sendPathLimit()
 	n := 0
 	for _, x := range r.grp.tableRange(r.tab()) {
 		if x.live() {
@@ -148,7 +111,7 @@ func (d *pathLimitDet) eval(k plKey, now int64) {
 		}
 	}
 	d.buf = rows[:0]
-	lim := limitOf(k.t.sess)
+	lim := k.t.sess.sendPathLimit()
 	old, had := d.active[k]
 	if len(rows) <= lim {
 		if had {

@@ -68,8 +68,7 @@ const (
 	evCaptureGap
 	// evSessionChanged: the control or OMP state of s changed, or it
 	// learned something that changes which tables count (sessions,
-	// synced tables, ...) or what they are held to (the send-path-limit
-	// a HANDSHAKE negotiated while OMP was already up).
+	// synced tables, ...).
 	evSessionChanged
 	// evTableChanged: what table t means changed (GR began or ended, it
 	// was adopted, synced or found incomplete).
@@ -111,6 +110,10 @@ const (
 	// evSessionInfo: s learned facts before any record (its
 	// certificates, Analyzer.SessionSeen).
 	evSessionInfo
+	// evPathLimit: the send-path-limit the tables of s (or table t alone,
+	// adopted by s in graceful restart) are held to fell below n, the
+	// limit their rows were counted against.
+	evPathLimit
 	// evVDaemon: side sd of s sent vdaemon message vd (after its evHeader,
 	// before the core acted on the body).
 	evVDaemon

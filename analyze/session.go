@@ -3,6 +3,7 @@ package analyze
 import (
 	"net/netip"
 
+	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
 )
 
@@ -164,6 +165,15 @@ type session struct {
 	tunnelRp     uint8    // untunnelled-control problems already reported
 	tunnelWhy    []string // what they were
 	tunnelAn     *Anomaly // the untunnelled-control anomaly of the session
+}
+
+// sendPathLimit is the send-path-limit the session's tables are held to
+// (the default until a HANDSHAKE negotiated one).
+func (s *session) sendPathLimit() int {
+	if s.pathLimit <= 0 {
+		return omp.DefaultSendPathLimit
+	}
+	return s.pathLimit
 }
 
 func (s *session) subject() string {
