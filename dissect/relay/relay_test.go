@@ -417,8 +417,10 @@ func TestMerger(t *testing.T) {
 
 // Sensors started together each make sure the stream exists: whichever
 // creates it, the others must find it, never fail (the server refuses a
-// creation it is still making for another with "subjects overlap").
-func TestEnsureStreamRace(t *testing.T) {
+// creation it is still making for another with "subjects overlap"). A
+// stream that takes other subjects, or subjects another stream takes,
+// is an error.
+func TestEnsureStream(t *testing.T) {
 	srv := natstest.Start(t)
 	ctx := context.Background()
 	js := jsClient(t, srv.URL())
@@ -461,6 +463,15 @@ func TestEnsureStreamRace(t *testing.T) {
 	}
 	if err := EnsureStream(ctx, js, "OTHER", 1, 0); err == nil || !strings.Contains(err.Error(), "does not take the subjects") {
 		t.Errorf("a stream taking other subjects: %v", err)
+	}
+	// a creation refused for good (another stream, of another name, takes
+	// the subjects) is an error that says so, not taken for a race lost
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SQUATTER", Subjects: []string{subjects("CLASH")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStream(ctx, js, "CLASH", 1, 0); err == nil || !strings.Contains(err.Error(), "creating stream CLASH") ||
+		!strings.Contains(err.Error(), "overlap") {
+		t.Errorf("subjects taken by another stream: %v", err)
 	}
 }
 
