@@ -687,8 +687,7 @@ func TestPathLimitFallsUnderCountedRows(t *testing.T) {
 		}
 	}
 	// adopted from a session with a higher limit (8) by one with the
-	// default: no evSessionChanged marks anything (the new session's
-	// limit is the default); only the adoption can
+	// default: the new session's own limit did not fall; the table's did
 	t.Run("adopted in graceful restart, limit 8 to the default", func(t *testing.T) {
 		f := newFab(t, Config{})
 		e1, v1 := edge(1, 100), vsmart(1)
