@@ -6,7 +6,10 @@
 bench_init() {
   [ -x /usr/bin/time ] || { echo "GNU time is not installed (apt-get install time)"; exit 1; }
   if [ $# -ge 1 ] && [ -n "$1" ]; then
-    work=$1; mkdir -p "$work"
+    case $1 in
+    -*) echo "usage: $0 [WORKDIR] (a folder, not an option: $1)" >&2; exit 2 ;;
+    esac
+    work=$1; mkdir -p -- "$work"
   else
     work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
   fi

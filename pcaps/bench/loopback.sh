@@ -20,8 +20,9 @@ echo "== capture alone"
 echo
 echo "== capture + dissect.Dissector.Packet (no keys)"
 "$bin" -step "${STEP:-2s}" -dissect "$@"
-case " $* " in
-*" -impl pcapgo "* | *" -impl=pcapgo "*) exit 0 ;; # the pipeline reads dissect/live only
+case " $* " in # (flag takes -impl and --impl, with a space or an =)
+*" -impl pcapgo "* | *" -impl=pcapgo "* | *" --impl pcapgo "* | *" --impl=pcapgo "*)
+  exit 0 ;; # the pipeline reads dissect/live only
 esac
 echo
 echo "== the commands' pipeline: Dissector.RunSource with one worker, then one per core"

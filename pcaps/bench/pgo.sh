@@ -18,13 +18,14 @@ cd "$(dirname "$0")/../.."
 bench_init "${1:-}"
 
 prof=$work/profiles
+rm -rf "$prof" # a kept WORKDIR: only this run's profiles are summed
 mkdir -p "$prof"
 synth() { # scenario dir args...
   local s=$1 d=$2; shift 2
   [ -f "$d/$s.pcapng" ] || "$bin" synth -s "$s" -o "$d" -q "$@"
 }
 gcm=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
-synth churn "$work/churn" --duration 120m
+synth churn "$work/churn-x8" --duration 120m # (analyze-scale.sh's 2 h capture)
 synth scale "$work/scale" --edges 2000 --routes 1000000
 synth baseline "$work/small" --edges 10 --duration 600m --suites "$gcm" --no-psk --no-tls
 synth churn "$work/heavy" --edges 4 --duration 150m --suites "$gcm" --no-psk --no-tls
@@ -34,8 +35,8 @@ run() { # name command...
   OMPSCOPE_CPUPROFILE=$prof/$name.prof "$bin" "$@" > /dev/null
   echo "profiled: $name"
 }
-run churn analyze -j 1 -r "$work/churn/churn.pcapng" -T json
-run churn-timeline analyze -j 1 -r "$work/churn/churn.pcapng" -T json --timeline "$work/timeline.ndjson"
+run churn analyze -j 1 -r "$work/churn-x8/churn.pcapng" -T json
+run churn-timeline analyze -j 1 -r "$work/churn-x8/churn.pcapng" -T json --timeline "$work/timeline.ndjson"
 rm -f "$work/timeline.ndjson"
 run scale analyze -j 1 -r "$work/scale/scale.pcapng" -T json
 run small-quiet dissect -j 1 -r "$work/small/baseline.pcap" --keylog "$work/small/baseline.keys" -q
