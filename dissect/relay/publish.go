@@ -276,31 +276,66 @@ var userInfoRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompil
 // subjects; it creates it (file storage) when it does not. Sensors that
 // start together race to create it: the server may then refuse all but
 // one (the name in use, or, for a creation it is still making, the
-// subjects overlapping), and the losers find the winner's stream.
+// subjects overlapping), and on a cluster leave a lookup unanswered while
+// a replicated creation is in flight. So the lookup and the creation are
+// tried again, each try with a deadline of its own (ensureTry), a few
+// times (ensureTries) within ctx; a stream that exists but takes other
+// subjects is an answer, not tried again.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int, dedup time.Duration) error {
-	want := subjects(stream)
-	s, err := js.Stream(ctx, stream)
-	if err == nil {
-		return takes(s, stream, want)
-	}
-	if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("stream %s: %w", stream, err)
-	}
 	if replicas <= 0 {
 		replicas = 1
 	}
 	if dedup <= 0 {
 		dedup = 10 * time.Minute
 	}
+	var err error
+	for try := 0; try < ensureTries; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(ensurePause):
+			}
+		}
+		var done bool
+		done, err = ensureOnce(ctx, js, stream, replicas, dedup)
+		if done || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// EnsureStream's tries: how many, each one's deadline, the pause between.
+var (
+	ensureTries = 5
+	ensureTry   = 2 * time.Second
+	ensurePause = 200 * time.Millisecond
+)
+
+// ensureOnce is one try of EnsureStream: done when its error (nil or
+// not) is the answer, not when another try may do better.
+func ensureOnce(ctx context.Context, js jetstream.JetStream, stream string, replicas int, dedup time.Duration) (done bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, ensureTry)
+	defer cancel()
+	want := subjects(stream)
+	s, err := js.Stream(ctx, stream)
+	if err == nil {
+		return true, takes(s, stream, want)
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, fmt.Errorf("stream %s: %w", stream, err)
+	}
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{want},
 		Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: dedup})
 	if err == nil {
-		return nil
+		return true, nil
 	}
-	if s, lerr := js.Stream(ctx, stream); lerr == nil {
-		return takes(s, stream, want) // another sensor created it meanwhile
+	s, lerr := js.Stream(ctx, stream)
+	if lerr == nil {
+		return true, takes(s, stream, want) // another sensor created it meanwhile
 	}
-	return fmt.Errorf("creating stream %s: %w", stream, err)
+	return false, fmt.Errorf("creating stream %s: %w (and looking it up again: %v)", stream, err, lerr)
 }
 
 // takes checks that stream s (named stream) takes the subjects want.

@@ -424,39 +424,7 @@ func TestEnsureStream(t *testing.T) {
 	srv := natstest.Start(t)
 	ctx := context.Background()
 	js := jsClient(t, srv.URL())
-	const sensors = 8
-	for round := 0; round < 200; round++ {
-		stream := fmt.Sprintf("RACE%d", round)
-		errs := make(chan error, sensors)
-		start := make(chan struct{})
-		for range sensors {
-			go func() { // each on a connection of its own, as sensors are
-				c, err := nats.Connect(srv.URL())
-				if err != nil {
-					errs <- err
-					return
-				}
-				defer c.Close()
-				cjs, err := jetstream.New(c)
-				if err != nil {
-					errs <- err
-					return
-				}
-				<-start
-				errs <- EnsureStream(ctx, cjs, stream, 1, 0)
-			}()
-		}
-		close(start)
-		for range sensors {
-			if err := <-errs; err != nil {
-				t.Fatalf("round %d: %v", round, err)
-			}
-		}
-		s, err := js.Stream(ctx, stream)
-		if err != nil || takes(s, stream, subjects(stream)) != nil {
-			t.Fatalf("round %d: stream %v, %v", round, s, err)
-		}
-	}
+	raceStreams(t, []string{srv.URL()}, 200, 8, 1)
 	// a stream of that name that takes other subjects is still refused
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"elsewhere.>"}}); err != nil {
 		t.Fatal(err)
@@ -716,6 +684,62 @@ func TestPublisherGivesUp(t *testing.T) {
 	if _, err := Dial(ctx, PublishConfig{URL: srv.URL(), Stream: "OTHER", Sensor: "s"}); err == nil ||
 		!strings.Contains(err.Error(), "does not take the subjects ompscope.other.*") {
 		t.Errorf("a stream with other subjects: %v", err)
+	}
+}
+
+// On a cluster a replicated creation in flight can leave the other
+// sensors' lookups unanswered until their deadline: EnsureStream tries
+// again, each try with a deadline of its own, within the caller's 10 s
+// (as cmd/ompscope's --publish gives it).
+func TestEnsureStreamCluster(t *testing.T) {
+	nodes := natstest.Cluster(t)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, n.URL())
+	}
+	raceStreams(t, urls, 5, 6, 3)
+}
+
+// raceStreams has sensors start together rounds times, each on a
+// connection of its own to one of urls in turn, each making sure the
+// round's stream exists (with replicas) within 10 s: none may fail, and
+// the stream must take their subjects.
+func raceStreams(t *testing.T, urls []string, rounds, sensors, replicas int) {
+	t.Helper()
+	js := jsClient(t, urls[0])
+	for round := 0; round < rounds; round++ {
+		stream := fmt.Sprintf("RACE%d", round)
+		errs := make(chan error, sensors)
+		start := make(chan struct{})
+		for i := range sensors {
+			go func() {
+				c, err := nats.Connect(urls[i%len(urls)])
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				cjs, err := jetstream.New(c)
+				if err != nil {
+					errs <- err
+					return
+				}
+				<-start
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				errs <- EnsureStream(ctx, cjs, stream, replicas, 0)
+			}()
+		}
+		close(start)
+		for range sensors {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		s, err := js.Stream(context.Background(), stream)
+		if err != nil || takes(s, stream, subjects(stream)) != nil {
+			t.Fatalf("round %d: stream %v, %v", round, s, err)
+		}
 	}
 }
 
