@@ -9,7 +9,8 @@
 # SCALE (default 1) multiplies the captures' duration: 10 gives 10 h of
 # baseline (2.3 M small records) and 150 min of churn (420 000 OMP-heavy
 # records), where the process's start (10-24 ms) no longer counts and the
-# parallel run has time to pay; tshark -T ek then takes about 5 minutes.
+# parallel run has time to pay; tshark -T ek then takes up to 5 minutes a
+# capture (four captures, two suites each).
 set -euo pipefail
 cd "$(dirname "$0")"
 x=${1:-1}
