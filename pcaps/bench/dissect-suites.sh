@@ -10,7 +10,7 @@
 # baseline (2.3 M small records) and 150 min of churn (420 000 OMP-heavy
 # records), where the process's start (10-24 ms) no longer counts and the
 # parallel run has time to pay; tshark -T ek then takes up to 5 minutes a
-# capture (four captures, two suites each).
+# capture (four: two suites, small and OMP-heavy records).
 set -euo pipefail
 cd "$(dirname "$0")"
 x=${1:-1}
