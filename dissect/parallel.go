@@ -12,6 +12,7 @@ import (
 
 	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/flow"
+	"github.com/ompscope/ompscope/dissect/internal/part"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
 )
 
@@ -46,10 +47,12 @@ import (
 // the sink is done with it, cost four times the CPU of decoding in one
 // place: the values were never in cache.)
 //
-// The limits (sessions, connections, buffers) are divided among the
-// workers, so the memory bound does not grow with their number; which
-// session a flood of fake flows evicts then depends on how the flows fall
-// into shards. Sessions between the same two addresses share a worker.
+// The limits (sessions, connections, buffers) are cut into parts by the
+// pair of IP addresses (internal/part), the same parts whatever the number
+// of workers, and a worker holds whole parts (the part's number modulo the
+// workers): a part sees the same packets in the same order with any
+// number of workers, so what a flood of fake flows evicts does not depend
+// on them, and the memory bound does not grow with them.
 
 type opKind uint8
 
@@ -185,21 +188,10 @@ func (d *Dissector) startParallel(n int) {
 	p.lastGen = d.cfg.Keys.Generation()
 	cfg := d.cfg
 	cfg.OnGap, cfg.OnSessionEnd, cfg.OnSessionInfo = nil, nil, nil
-	cfg.Flow = cfg.Flow.WithDefaults()
 	cfg.Flow.ExternalClock = true
-	share := func(v int) int { return max(1, (v+n-1)/n) }
-	cfg.Flow.MaxConns = share(cfg.Flow.MaxConns)
-	cfg.Flow.MaxTCPBuffer = max(share(cfg.Flow.MaxTCPBuffer), cfg.Flow.MaxConnBuffer)
-	cfg.Flow.MaxFragDatagrams = share(cfg.Flow.MaxFragDatagrams)
-	cfg.Flow.MaxFragBytes = max(share(cfg.Flow.MaxFragBytes), 65535)
-	if cfg.TLS.MaxSessions == 0 {
-		cfg.TLS.MaxSessions = d.maxSessions
-	}
-	cfg.TLS = cfg.TLS.WithDefaults()
-	cfg.TLS.MaxSessions = share(cfg.TLS.MaxSessions)
-	cfg.TLS.MaxUnproven = max(share(cfg.TLS.MaxUnproven), 16)
-	cfg.TLS.MaxTotalHandshakeBytes = max(share(cfg.TLS.MaxTotalHandshakeBytes), cfg.TLS.MaxHandshakeBytes)
-	cfg.TLS.MaxTotalPendingBytes = max(share(cfg.TLS.MaxTotalPendingBytes), cfg.TLS.MaxPendingBytes)
+	// every worker has the limits whole, in the same parts as this
+	// Dissector: it uses only the parts it is given
+	cfg.TLS.MaxSessions, cfg.TLS.Parts = d.maxSessions, d.parts
 	for i := 0; i < n; i++ {
 		w := &worker{in: make(chan *inBatch, queueDepth), out: make(chan *outBatch, queueDepth),
 			free: make(chan *outBatch, queueDepth+2), inFree: p.inFree, last: map[*tlsdec.Session]*tlsdec.Session{}}
@@ -447,7 +439,7 @@ func (r *reader) run() {
 			r.broadcast(opSweep, now, pk.Time, pk.Frame)
 		}
 		p.lastT, p.lastF = pk.Time, pk.Frame
-		i := int(flow.ShardKey(pk.Data, pk.LinkType) % uint64(len(p.ws)))
+		i := part.Of(flow.ShardKey(pk.Data, pk.LinkType), d.parts) % len(p.ws)
 		r.step(i, op{kind: opPacket, pkt: pk, now: now, gen: p.lastGen}, ordEntry{kind: opPacket, shard: int32(i), t: pk.Time,
 			frame: pk.Frame, file: pk.File, fileFrame: pk.FileFrame})
 		if r.opt.MaxPackets > 0 && n >= r.opt.MaxPackets {

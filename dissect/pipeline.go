@@ -7,6 +7,7 @@ import (
 
 	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/flow"
+	"github.com/ompscope/ompscope/dissect/internal/part"
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
@@ -204,6 +205,7 @@ type Dissector struct {
 	maxSessions int       // the tracker's session limit
 	lastGen     uint64    // the key store's generation at the last retry
 	par         *parallel // a parallel run's workers (RunOptions.Workers)
+	parts       int       // the parts of the limits (tlsdec.Options.Parts, flow.Config.Parts)
 	w           *worker   // set when this Dissector is one of them
 }
 
@@ -251,11 +253,6 @@ func New(cfg Config, onEvent func(*Event)) *Dissector {
 	for _, p := range append(append([]uint16{}, tp...), cfg.ExtraTLSPorts...) {
 		setBit(&d.tls, p)
 	}
-	fc := cfg.Flow
-	fc.TCPFilter = func(src, dst netip.AddrPort) bool {
-		return hasBit(&d.tls, src.Port()) || hasBit(&d.tls, dst.Port())
-	}
-	d.flow = flow.NewDecoder(fc, (*flowHandler)(d))
 	tc := cfg.TLS
 	if tc.MaxSessions == 0 {
 		// A fabric has a control connection per edge and controller:
@@ -264,6 +261,20 @@ func New(cfg Config, onEvent func(*Event)) *Dissector {
 		// handshake holds well under a kilobyte).
 		tc.MaxSessions = 1 << 17
 	}
+	// the limits' parts, the same for the flows and the sessions, and
+	// from the configuration alone: a parallel run gives each worker
+	// whole parts (internal/part)
+	if tc.Parts <= 0 {
+		tc.Parts = part.Count(tc.MaxSessions)
+	}
+	tc.Parts = min(tc.Parts, part.Max)
+	d.parts = tc.Parts
+	fc := cfg.Flow
+	fc.Parts = d.parts
+	fc.TCPFilter = func(src, dst netip.AddrPort) bool {
+		return hasBit(&d.tls, src.Port()) || hasBit(&d.tls, dst.Port())
+	}
+	d.flow = flow.NewDecoder(fc, (*flowHandler)(d))
 	if cfg.OnSessionInfo != nil {
 		prev := tc.OnCertificate
 		tc.OnCertificate = func(s *tlsdec.Session) {

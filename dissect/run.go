@@ -90,7 +90,11 @@ type RunOptions struct {
 	// sink and Between; when Between stops the run, the packets the reader
 	// had already read are not delivered, but the workers have seen them
 	// (what Finish flushes may then differ from one goroutine's, as for a
-	// live capture stopped by a signal). 0 or 1: one goroutine.
+	// live capture stopped by a signal). 0 or 1: one goroutine. A worker
+	// holds whole parts of the limits (tlsdec.Options.Parts: 64 by
+	// default, fewer for a session table under 8 192), so there are at
+	// most that many workers; a table under 256 sessions makes one part,
+	// and the run then has one goroutine.
 	Workers int
 }
 
@@ -101,6 +105,7 @@ type RunOptions struct {
 // come. The error is the source's; everything before it was dissected.
 // Call Finish after it.
 func (d *Dissector) RunSource(src Source, opt RunOptions) error {
+	opt.Workers = min(opt.Workers, d.parts)
 	if opt.Workers > 1 || d.par != nil {
 		if d.par != nil && d.par.done {
 			return errors.New("dissect: RunSource after Finish")

@@ -187,8 +187,9 @@ func TestParallelSameAsOne(t *testing.T) {
 	}
 }
 
-// runEvicting runs edge-reboot-gr.pcapng with two workers and at most two
-// sessions (evictions all along), stopping when between says so (nil: never).
+// runEvicting runs edge-reboot-gr.pcapng with two workers, each holding one
+// of two parts of a table of four sessions: at most two sessions a worker
+// (evictions all along), stopping when between says so (nil: never).
 func runEvicting(t *testing.T, between func() bool) *Dissector {
 	t.Helper()
 	r, err := capture.Open("../pcaps/edge-reboot-gr.pcapng")
@@ -196,7 +197,7 @@ func runEvicting(t *testing.T, between func() bool) *Dissector {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	d := NewWithSink(Config{TLS: tlsdec.Options{MaxSessions: 2}}, &recSink{})
+	d := NewWithSink(Config{TLS: tlsdec.Options{MaxSessions: 4, Parts: 2}}, &recSink{})
 	if err := d.RunSource(r, RunOptions{Workers: 2, Between: between}); err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +208,11 @@ func runEvicting(t *testing.T, between func() bool) *Dissector {
 // when the tracker evicts them (MaxSessions bounds memory with -j too).
 func TestParallelShadowsFollowEvictions(t *testing.T) {
 	d := runEvicting(t, nil)
+	for i, w := range d.par.ws {
+		if st := w.d.tracker.Stats(); st.SessionsEvicted == 0 {
+			t.Errorf("worker %d evicted nothing (%d sessions): the test sees no eviction there", i, st.SessionsCreated)
+		}
+	}
 	if n := len(d.par.shadows); n > 8 {
 		t.Errorf("%d session copies kept with at most 2 sessions a worker", n)
 	}

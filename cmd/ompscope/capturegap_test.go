@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +200,25 @@ func TestFloodEvictsStrangersNotSessions(t *testing.T) {
 	if ev == "" || !strings.Contains(ev, ": 0 of them had decrypted records") {
 		t.Errorf("flood: the evictions are not reported, or real sessions were evicted: %q", ev)
 	}
+	// what the full table evicts does not depend on the workers: the
+	// summary and the timeline are the same bytes with 1, 2 and 3
+	outs := map[int]string{}
+	for _, j := range []int{1, 2, 3} {
+		tl := filepath.Join(dir, fmt.Sprintf("flood-j%d.ndjson", j))
+		code, sum, errs := runCmd(t, "", "analyze", "-r", out, "--keylog", base+".keys", "-j", strconv.Itoa(j),
+			"--max-sessions", "2000", "-T", "json", "--timeline", tl)
+		if code != exitOK && code != exitAnomalies {
+			t.Fatalf("flood, -j %d: exit %d %q", j, code, errs)
+		}
+		b, err := os.ReadFile(tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[j] = sum + string(b)
+		if j > 1 && outs[j] != outs[1] {
+			t.Errorf("flood: -j %d gives another summary or timeline than -j 1 (%d and %d bytes)", j, len(outs[j]), len(outs[1]))
+		}
+	}
 	recs := func(g gapJSON) (n int) {
 		for _, p := range g.Peers {
 			n += p.Records
@@ -221,7 +242,9 @@ func TestFloodEvictsStrangersNotSessions(t *testing.T) {
 }
 
 // clientHello is an Ethernet/IPv4/UDP frame to a controller's DTLS port
-// carrying a DTLS 1.2 ClientHello, from address and port n.
+// carrying a DTLS 1.2 ClientHello, from address and port n; every fourth
+// comes from one address (its ports differ), so that one part of the
+// session table fills more than the others.
 func clientHello(t *testing.T, n int) []byte {
 	t.Helper()
 	body := []byte{0xfe, 0xfd}                                // client version DTLS 1.2
@@ -236,6 +259,9 @@ func clientHello(t *testing.T, n int) []byte {
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
 		SrcIP: net.IPv4(100, 64, byte(n>>8), byte(n)), DstIP: net.IPv4(203, 0, 113, 13)}
+	if n%4 == 0 {
+		ip.SrcIP = net.IPv4(100, 65, 0, 1)
+	}
 	udp := &layers.UDP{SrcPort: layers.UDPPort(20000 + n%30000), DstPort: 12346}
 	udp.SetNetworkLayerForChecksum(ip)
 	buf := gopacket.NewSerializeBuffer()

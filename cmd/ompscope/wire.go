@@ -147,6 +147,9 @@ func (f *feeder) Gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
 // evictions counts the sessions the trackers evicted (MaxSessions),
 // reported as a capture gap; the parallel dissector's workers call it
 // from their goroutines.
+// maxEvictionFrames is how many frames the sessions-evicted gap cites.
+const maxEvictionFrames = 16
+
 type evictions struct {
 	mu     sync.Mutex
 	n      uint64
@@ -168,8 +171,12 @@ func (e *evictions) hook(cfg *dissect.Config) {
 		if s.Decrypted > 0 {
 			e.proven++
 		}
-		if len(e.frames) < 16 {
-			e.frames = append(e.frames, s.LastFrame)
+		// the 16 earliest last frames, in order: the same set whatever
+		// order the workers of a parallel run evict in
+		if f := s.LastFrame; len(e.frames) < maxEvictionFrames || f < e.frames[len(e.frames)-1] {
+			i, _ := slices.BinarySearch(e.frames, f)
+			e.frames = slices.Insert(e.frames, i, f)
+			e.frames = e.frames[:min(len(e.frames), maxEvictionFrames)]
 		}
 		if e.first.IsZero() || s.LastSeen.Before(e.first) {
 			e.first = s.LastSeen

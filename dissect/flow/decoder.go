@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/ompscope/ompscope/dissect/capture"
+	"github.com/ompscope/ompscope/dissect/internal/part"
 )
 
 // Config tunes a Decoder. Zero fields take the documented defaults.
@@ -51,6 +52,16 @@ type Config struct {
 	// MaxConns is the most connections tracked at once (each costs
 	// about half a kilobyte besides its buffered data). Default 262144.
 	MaxConns int
+
+	// Parts cuts the bounds over all flows (MaxFragDatagrams,
+	// MaxFragBytes, MaxTCPBuffer, MaxConns) into parts by the flow's pair
+	// of IP addresses (dissect/internal/part), each part held to its
+	// share on its own: a full part evicts or refuses within itself.
+	// Default 1 (the bounds are over all flows), at most 64. A dissector
+	// sets it from its configuration alone, and gives a parallel run's
+	// workers whole parts, so that what the bounds keep does not depend
+	// on the number of workers.
+	Parts int
 
 	// ExternalClock makes the caller run the clock: Packet no longer
 	// takes its time as the clock nor applies the timeouts; Advance does.
@@ -96,6 +107,27 @@ func (c *Config) setDefaults() {
 	if c.MaxConns <= 0 {
 		c.MaxConns = 262144
 	}
+	c.Parts = min(max(c.Parts, 1), part.Max)
+}
+
+// partLimits are a part's shares of the bounds over all flows
+// (Config.Parts).
+type partLimits struct {
+	fragDatagrams, fragBytes, tcpBuffer, conns int
+}
+
+func (c *Config) partLimits() partLimits {
+	n := c.Parts
+	return partLimits{fragDatagrams: part.Share(c.MaxFragDatagrams, n, 1), fragBytes: part.Share(c.MaxFragBytes, n, maxDatagram),
+		tcpBuffer: part.Share(c.MaxTCPBuffer, n, 0), conns: part.Share(c.MaxConns, n, 1)}
+}
+
+// partOf is the part of the flows between a and b (16-byte forms).
+func (c *Config) partOf(a, b [16]byte) int {
+	if c.Parts <= 1 {
+		return 0
+	}
+	return part.Of(part.Hash16(a, b), c.Parts)
 }
 
 // sweepInterval is how often (in capture time) timeouts are checked.
@@ -119,13 +151,14 @@ type Decoder struct {
 	dg   Datagram
 	frag defragger
 	tcp  tcpState
+	lim  partLimits // each part's share of the bounds (Config.Parts)
 }
 
 // NewDecoder returns a Decoder that reports to h.
 func NewDecoder(cfg Config, h Handler) *Decoder {
 	cfg.setDefaults()
-	d := &Decoder{cfg: cfg, h: h}
-	d.frag.init(&d.cfg, &d.st)
+	d := &Decoder{cfg: cfg, h: h, lim: cfg.partLimits()}
+	d.frag.init(&d.cfg, &d.lim, &d.st)
 	d.tcp.init(d)
 	return d
 }

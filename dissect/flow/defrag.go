@@ -28,6 +28,7 @@ type fragDatagram struct {
 	bytes  int
 	nh     uint8 // upper-layer protocol named by the first fragment
 	gone   bool
+	part   int    // the part of the bounds it counts in (Config.Parts)
 	buf    []byte // the fragments' bytes, in arrival order
 }
 
@@ -36,7 +37,9 @@ func (dg *fragDatagram) data(fr *fragment) []byte { return dg.buf[fr.at : fr.at+
 // defragger reassembles IPv4 and IPv6 datagrams within fixed bounds.
 type defragger struct {
 	cfg     *Config
+	lim     *partLimits
 	st      *Stats
+	parts   []fragPart // by Config.Parts
 	m       map[fragKey]*fragDatagram
 	queue   []*fragDatagram // creation order, for eviction; may hold gone entries
 	qbuf    []*fragDatagram // the queue's array (the queue is a window of it)
@@ -46,11 +49,17 @@ type defragger struct {
 	lastNH  uint8           // upper-layer protocol of the datagram last completed
 }
 
+// fragPart is what a part of the bounds holds.
+type fragPart struct {
+	datagrams, bytes int
+}
+
 // maxDatagram bounds the reassembled payload.
 const maxDatagram = 65535
 
-func (f *defragger) init(cfg *Config, st *Stats) {
-	f.cfg, f.st = cfg, st
+func (f *defragger) init(cfg *Config, lim *partLimits, st *Stats) {
+	f.cfg, f.lim, f.st = cfg, lim, st
+	f.parts = make([]fragPart, cfg.Parts)
 	f.m = make(map[fragKey]*fragDatagram)
 }
 
@@ -75,11 +84,13 @@ func (f *defragger) add(k fragKey, off int, data []byte, more bool, nh uint8, no
 		return nil, 0
 	}
 	if dg == nil {
-		for len(f.m) >= f.cfg.MaxFragDatagrams {
-			f.evictOldest(nil)
+		pi := f.cfg.partOf(k.src, k.dst)
+		for f.parts[pi].datagrams >= f.lim.fragDatagrams {
+			f.evictOldest(pi, nil)
 		}
 		dg = f.newDatagram()
-		dg.key, dg.first = k, now
+		dg.key, dg.first, dg.part = k, now, pi
+		f.parts[pi].datagrams++
 		f.m[k] = dg
 		if len(f.queue) == cap(f.queue) && len(f.queue) < cap(f.qbuf)/2 {
 			// the queue drifted to the end of its array: move it back
@@ -122,8 +133,9 @@ func (f *defragger) add(k fragKey, off int, data []byte, more bool, nh uint8, no
 		f.drop(dg, FragTooMany)
 		return nil, 0
 	}
-	for f.pending+len(data) > f.cfg.MaxFragBytes {
-		if !f.evictOldest(dg) {
+	pt := &f.parts[dg.part]
+	for pt.bytes+len(data) > f.lim.fragBytes {
+		if !f.evictOldest(dg.part, dg) {
 			f.drop(dg, FragMemory)
 			return nil, 0
 		}
@@ -135,6 +147,7 @@ func (f *defragger) add(k fragKey, off int, data []byte, more bool, nh uint8, no
 	dg.buf = append(dg.buf, data...)
 	dg.bytes += len(data)
 	f.pending += len(data)
+	pt.bytes += len(data)
 	dg.maxEnd = max(dg.maxEnd, end)
 	dg.addSpan(off, end)
 	if off == 0 {
@@ -189,6 +202,9 @@ func (dg *fragDatagram) addSpan(off, end int) {
 func (f *defragger) remove(dg *fragDatagram) {
 	delete(f.m, dg.key)
 	f.pending -= dg.bytes
+	pt := &f.parts[dg.part]
+	pt.datagrams--
+	pt.bytes -= dg.bytes
 	dg.gone = true
 	// Drop gone entries from the head of the queue, and compact it
 	// when it is mostly dead.
@@ -259,10 +275,11 @@ func (f *defragger) drop(dg *fragDatagram, why FragDrop) {
 	}
 }
 
-// evictOldest drops the oldest datagram other than keep; false if none.
-func (f *defragger) evictOldest(keep *fragDatagram) bool {
+// evictOldest drops the oldest datagram of part pi other than keep; false
+// if none.
+func (f *defragger) evictOldest(pi int, keep *fragDatagram) bool {
 	for _, q := range f.queue {
-		if !q.gone && q != keep {
+		if !q.gone && q != keep && q.part == pi {
 			f.drop(q, FragMemory)
 			return true
 		}

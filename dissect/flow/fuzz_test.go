@@ -144,7 +144,10 @@ func FuzzDecoder(f *testing.F) {
 	))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ch := newChecker(t)
-		d := NewDecoder(Config{TCPGapTimeout: 2 * time.Second, TCPIdleTimeout: 20 * time.Second, FragTimeout: 5 * time.Second, MaxConnBuffer: 4096, MaxTCPBuffer: 8192}, ch)
+		// the bounds in four parts (as a dissector has them), small
+		// enough for a fuzzer's input to fill
+		d := NewDecoder(Config{TCPGapTimeout: 2 * time.Second, TCPIdleTimeout: 20 * time.Second, FragTimeout: 5 * time.Second, MaxConnBuffer: 4096, MaxTCPBuffer: 8192,
+			Parts: 4, MaxConns: 8, MaxFragDatagrams: 8}, ch)
 		now := t0
 		var frame uint64
 		for len(in) >= 3 {
@@ -155,7 +158,9 @@ func FuzzDecoder(f *testing.F) {
 			d.Packet(in[3:3+n], lt, now, frame)
 			in = in[3+n:]
 		}
+		checkParts(t, d)
 		d.Flush()
+		checkParts(t, d)
 		st := d.Stats()
 		if st.Accounted() != st.Packets || st.Packets != frame {
 			t.Fatalf("accounted %d of %d packets:\n%s", st.Accounted(), st.Packets, st)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/ompscope/ompscope/dissect/internal/part"
 )
 
 // ShardKey returns a hash of the two IP addresses of a frame, the same in
@@ -54,14 +56,7 @@ func ShardKey(data []byte, lt layers.LinkType) uint64 {
 	default:
 		return 0
 	}
-	h1, h2 := addrHash(a1), addrHash(a2)
-	h := h1 ^ h2 + (h1+h2)*0x9e3779b97f4a7c15 // symmetric in the two addresses
-	h ^= h >> 31
-	h *= 0xbf58476d1ce4e5b9
-	if h ^= h >> 29; h == 0 {
-		h = 1 // 0 says "no IP header"
-	}
-	return h
+	return part.Hash(a1, a2) // never 0: 0 says "no IP header"
 }
 
 // etherOff unwraps VLAN tags after a link header and returns the offset of
@@ -78,11 +73,4 @@ func etherOff(data []byte, et uint16, off int) int {
 		return -1
 	}
 	return off
-}
-
-func addrHash(a netip.Addr) uint64 {
-	b := a.As16()
-	x := binary.LittleEndian.Uint64(b[:8])*0xff51afd7ed558ccd ^ binary.LittleEndian.Uint64(b[8:])
-	x *= 0xc4ceb9fe1a85ec53
-	return x ^ x>>33
 }

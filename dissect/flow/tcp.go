@@ -74,13 +74,20 @@ type conn struct {
 	last     int64 // capture time of the latest packet (Unix ns)
 	closed   bool
 	buffered int
+	part     *tcpPart // the part of the bounds it counts in (Config.Parts)
+}
+
+// tcpPart is what a part of the bounds holds.
+type tcpPart struct {
+	conns, buffered int
 }
 
 // tcpState is the TCP reassembler.
 type tcpState struct {
 	d        *Decoder
 	conns    map[connKey]*conn
-	buffered int
+	parts    []tcpPart // by Config.Parts
+	buffered int       // over all parts
 	ids      uint64
 	seg      Segment
 	scratch  []*conn
@@ -90,6 +97,7 @@ type tcpState struct {
 func (t *tcpState) init(d *Decoder) {
 	t.d = d
 	t.conns = make(map[connKey]*conn)
+	t.parts = make([]tcpPart, d.cfg.Parts)
 }
 
 // tcpPacket decodes a TCP header and hands the segment to the reassembler.
@@ -135,7 +143,7 @@ func (t *tcpState) packet(src, dst netip.AddrPort, flags uint8, seq, ackNum uint
 			st.TCPNoConn++
 			return
 		}
-		if len(t.conns) >= t.d.cfg.MaxConns {
+		if t.full(src, dst) {
 			st.TCPConnLimit++
 			return
 		}
@@ -185,7 +193,7 @@ func (t *tcpState) packet(src, dst netip.AddrPort, flags uint8, seq, ackNum uint
 			// A new SYN with another ISN: the 4-tuple is reused.
 			t.close(c, CloseReused)
 			t.remove(c)
-			if len(t.conns) >= t.d.cfg.MaxConns {
+			if t.full(src, dst) {
 				st.TCPConnLimit++
 				return
 			}
@@ -220,9 +228,16 @@ func (t *tcpState) packet(src, dst netip.AddrPort, flags uint8, seq, ackNum uint
 	t.checkDone(c, dir)
 }
 
+// full reports whether the part of the bounds a connection between src and
+// dst would count in holds all the connections it may.
+func (t *tcpState) full(src, dst netip.AddrPort) bool {
+	return t.parts[t.d.cfg.partOf(src.Addr().As16(), dst.Addr().As16())].conns >= t.d.lim.conns
+}
+
 func (t *tcpState) newConn(k connKey, src, dst netip.AddrPort, syn, ack bool, frame uint64) *conn {
 	t.ids++
-	c := &conn{key: k}
+	c := &conn{key: k, part: &t.parts[t.d.cfg.partOf(src.Addr().As16(), dst.Addr().As16())]}
+	c.part.conns++
 	c.ID = t.ids
 	c.FirstFrame = frame
 	if syn && ack {
@@ -261,7 +276,7 @@ func (t *tcpState) data(c *conn, dir Dir, seq uint32, payload []byte, ts time.Ti
 		}
 		// Ahead of a gap: buffer, making room if needed.
 		n := bufCap(len(payload))
-		if c.buffered+n <= t.d.cfg.MaxConnBuffer && t.buffered+n <= t.d.cfg.MaxTCPBuffer && len(h.live()) < maxOOOSegments {
+		if c.buffered+n <= t.d.cfg.MaxConnBuffer && c.part.buffered+n <= t.d.lim.tcpBuffer && len(h.live()) < maxOOOSegments {
 			t.buffer(c, dir, seq, payload, ts, frame)
 			return
 		}
@@ -345,6 +360,7 @@ func (t *tcpState) buffer(c *conn, dir Dir, seq uint32, payload []byte, ts time.
 	n := cap(buf)
 	h.bytes += n
 	c.buffered += n
+	c.part.buffered += n
 	t.buffered += n
 	t.d.st.TCPOutOfOrder++
 	if h.waitSince == 0 {
@@ -368,6 +384,7 @@ func (t *tcpState) drain(c *conn, dir Dir) {
 		n := cap(s.data)
 		h.bytes -= n
 		c.buffered -= n
+		c.part.buffered -= n
 		t.buffered -= n
 		data := s.data
 		if rel < 0 {
@@ -488,6 +505,8 @@ func (t *tcpState) close(c *conn, why CloseReason) {
 
 func (t *tcpState) remove(c *conn) {
 	t.buffered -= c.buffered
+	c.part.buffered -= c.buffered
+	c.part.conns--
 	c.buffered = 0
 	delete(t.conns, c.key)
 }

@@ -77,8 +77,8 @@ func TestDTLSAllPionSuites(t *testing.T) {
 				s := onlySession(t, tr)
 				checkSession(t, s, suite, ems, "keylog:test.keylog")
 				checkAccounting(t, tr)
-				if tr.hsTotal != 0 {
-					t.Errorf("%d handshake bytes still held after both Finished", tr.hsTotal)
+				if tr.hsTotal() != 0 {
+					t.Errorf("%d handshake bytes still held after both Finished", tr.hsTotal())
 				}
 				if !s.HelloVerify {
 					t.Errorf("pion's default cookie exchange (HelloVerifyRequest) not seen")

@@ -154,8 +154,8 @@ func TestTotalBounds(t *testing.T) {
 		dropped += s.Failures(ReasonHandshakeDropped)
 		noKey += s.Failures(ReasonNoKey)
 	}
-	if dropped == 0 || noKey == 0 || tr.hsTotal > 1500 || tr.pendingTotal > 2000 {
-		t.Fatalf("handshake-dropped %d, no-key %d, totals %d/%d", dropped, noKey, tr.hsTotal, tr.pendingTotal)
+	if dropped == 0 || noKey == 0 || tr.hsTotal() > 1500 || tr.pendingTotal() > 2000 {
+		t.Fatalf("handshake-dropped %d, no-key %d, totals %d/%d", dropped, noKey, tr.hsTotal(), tr.pendingTotal())
 	}
 	// Keys arrive: what waited is decrypted, the accounting returns to what
 	// the sessions still hold.
@@ -163,8 +163,8 @@ func TestTotalBounds(t *testing.T) {
 	tr.Retry(nil)
 	checkAccounting(t, tr)
 	tr.Finish()
-	if tr.pendingTotal != 0 {
-		t.Fatalf("pending total %d after Finish", tr.pendingTotal)
+	if tr.pendingTotal() != 0 {
+		t.Fatalf("pending total %d after Finish", tr.pendingTotal())
 	}
 }
 

@@ -151,7 +151,7 @@ func FuzzDTLSDatagram(f *testing.F) {
 		f.Add(encodeChunks(dg))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		tr := NewTracker(ks, Options{MaxSessions: 4, MaxHandshakeBytes: 8 << 10, MaxPendingRecords: 8})
+		tr := NewTracker(ks, Options{MaxSessions: 4, MaxHandshakeBytes: 8 << 10, MaxPendingRecords: 8, Parts: 2})
 		emit := fuzzEmit(t, len(in))
 		for i, c := range decodeChunks(in) {
 			src, dst := cliAddr, srvAddr

@@ -13,16 +13,16 @@ import (
 // message reassembly, the transcript (for the handshake hash and the
 // extended master secret), Finished checks. parse.go reads the messages.
 
-// hsRoom reports whether n more handshake bytes fit the session's and the
-// tracker's bounds.
+// hsRoom reports whether n more handshake bytes fit the session's and its
+// part's bounds.
 func (t *Tracker) hsRoom(st *sessState, n int) bool {
-	return st.hsBytes+n <= t.opt.MaxHandshakeBytes && t.hsTotal+n <= t.opt.MaxTotalHandshakeBytes
+	return st.hsBytes+n <= t.opt.MaxHandshakeBytes && st.pt.hsTotal+n <= t.lim.hs
 }
 
 // hsAdd accounts n (possibly negative) handshake bytes.
 func (t *Tracker) hsAdd(st *sessState, n int) {
 	st.hsBytes += n
-	t.hsTotal += n
+	st.pt.hsTotal += n
 }
 
 // Transcript slots: the handshake messages of a full handshake in the order

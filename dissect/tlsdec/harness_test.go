@@ -517,10 +517,70 @@ func checkAccounting(t testing.TB, tr *Tracker) {
 		hs += held
 		pend += p
 	}
-	if hs != tr.hsTotal || pend != tr.pendingTotal {
-		t.Fatalf("totals: handshake %d (accounted %d), pending %d (accounted %d)", hs, tr.hsTotal, pend, tr.pendingTotal)
+	if hs != tr.hsTotal() || pend != tr.pendingTotal() {
+		t.Fatalf("totals: handshake %d (accounted %d), pending %d (accounted %d)", hs, tr.hsTotal(), pend, tr.pendingTotal())
 	}
 	if hs > tr.opt.MaxTotalHandshakeBytes || pend > tr.opt.MaxTotalPendingBytes {
 		t.Fatalf("over the bounds: handshake %d, pending %d", hs, pend)
 	}
+	checkParts(t, tr)
+}
+
+// checkParts checks each part of tr's table: its two lists hold exactly
+// its sessions, each in its part (by its addresses), proven or not as the
+// list says, and its counts and byte totals are what its sessions hold,
+// within its shares.
+func checkParts(t testing.TB, tr *Tracker) {
+	t.Helper()
+	all := 0
+	for i := range tr.parts {
+		pt := &tr.parts[i]
+		n, un, hs, pend := 0, 0, 0, 0
+		for _, l := range []struct {
+			head   *Session
+			proven bool
+		}{{pt.head, true}, {pt.uhead, false}} {
+			for s := l.head; s != nil; s = s.next {
+				if s.state.pt != pt || tr.partOf(s.Client.Addr(), s.Server.Addr()) != pt {
+					t.Fatalf("session %s is listed in part %d, not its own", s.ID, i)
+				}
+				if s.proven != l.proven {
+					t.Fatalf("session %s (proven %v) is in the other list of part %d", s.ID, s.proven, i)
+				}
+				n++
+				if !s.proven {
+					un++
+				}
+				hs += s.state.hsBytes
+				pend += s.state.pendingBytes
+			}
+		}
+		if n != pt.count || un != pt.ucount || hs != pt.hsTotal || pend != pt.pendingTotal {
+			t.Fatalf("part %d: %d sessions (%d unproven), %d handshake and %d pending bytes; accounted %d (%d), %d, %d",
+				i, n, un, hs, pend, pt.count, pt.ucount, pt.hsTotal, pt.pendingTotal)
+		}
+		if n > tr.lim.sessions || un > tr.lim.unproven || hs > tr.lim.hs || pend > tr.lim.pending {
+			t.Fatalf("part %d over its shares %+v: %d sessions (%d unproven), %d handshake and %d pending bytes", i, tr.lim, n, un, hs, pend)
+		}
+		all += n
+	}
+	if all != tr.count {
+		t.Fatalf("%d sessions in the parts, %d counted", all, tr.count)
+	}
+}
+
+// hsTotal is the handshake bytes the parts account.
+func (t *Tracker) hsTotal() (n int) {
+	for i := range t.parts {
+		n += t.parts[i].hsTotal
+	}
+	return
+}
+
+// pendingTotal is the pending bytes the parts account.
+func (t *Tracker) pendingTotal() (n int) {
+	for i := range t.parts {
+		n += t.parts[i].pendingTotal
+	}
+	return
 }

@@ -75,7 +75,7 @@ func (t *Tracker) dropPending(s *Session) {
 	if n := len(st.pending); n > 0 {
 		s.failN(ReasonNoKey, n, "%s", st.keyMsg)
 	}
-	t.pendingTotal -= st.pendingBytes
+	st.pt.pendingTotal -= st.pendingBytes
 	st.pending, st.pendingBytes = nil, 0
 	delete(t.waiting, s)
 }
@@ -91,7 +91,7 @@ func (t *Tracker) queue(r *rec, reason Reason, msg string) {
 	body := r.body
 	if t.opt.MaxPendingRecords < 0 || len(st.pending) >= t.opt.MaxPendingRecords ||
 		st.pendingBytes+len(body) > t.opt.MaxPendingBytes ||
-		t.pendingTotal+len(body) > t.opt.MaxTotalPendingBytes {
+		st.pt.pendingTotal+len(body) > t.lim.pending {
 		s.fail(ReasonNoKey, "%s", msg)
 		return
 	}
@@ -99,7 +99,7 @@ func (t *Tracker) queue(r *rec, reason Reason, msg string) {
 	p.s, p.body = nil, bytes.Clone(body)
 	st.pending = append(st.pending, p)
 	st.pendingBytes += len(body)
-	t.pendingTotal += len(body)
+	st.pt.pendingTotal += len(body)
 	t.waiting[s] = struct{}{}
 }
 
@@ -108,7 +108,7 @@ func (t *Tracker) queue(r *rec, reason Reason, msg string) {
 func (t *Tracker) flushPending(s *Session) {
 	st := s.state
 	list := st.pending
-	t.pendingTotal -= st.pendingBytes
+	st.pt.pendingTotal -= st.pendingBytes
 	st.pending, st.pendingBytes = nil, 0
 	delete(t.waiting, s)
 	for i := range list {

@@ -355,6 +355,7 @@ func (s *Session) SameInfo(c *Session) bool {
 
 // sessState is the tracker-private state of a Session.
 type sessState struct {
+	pt    *tpart // the part of the table it is in
 	dtls  bool
 	half  [2]halfConn // [0]: records the client sends, [1]: the server's
 	reasm [2]dtlsReasm

@@ -108,8 +108,8 @@ func TestTLSGoSuites(t *testing.T) {
 				checkApp(t, name, r, sess)
 				checkTLSSession(t, onlySession(t, tr), gs.id, "keylog:test.keylog")
 				checkAccounting(t, tr)
-				if tr.hsTotal != 0 {
-					t.Errorf("%d handshake bytes held after both Finished", tr.hsTotal)
+				if tr.hsTotal() != 0 {
+					t.Errorf("%d handshake bytes held after both Finished", tr.hsTotal())
 				}
 			}
 			if strings.HasPrefix(name, "TLS_RSA_") {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/ompscope/ompscope/dissect/internal/part"
 )
 
 // The session table: sessions by endpoint pair, in least-recently-active
@@ -41,6 +43,15 @@ type Options struct {
 	// up to this cap. (AES-GCM/CCM records are found at once from their
 	// explicit nonce, which implementations set to the sequence number.)
 	ResyncWindow int
+	// Parts cuts the table into parts by the sessions' pair of IP
+	// addresses (dissect/internal/part), each holding its share of
+	// MaxSessions, MaxUnproven, MaxTotalHandshakeBytes and
+	// MaxTotalPendingBytes, with its own order of activity: a full part
+	// evicts from itself. Default 1 (one table), at most 64. A dissector
+	// sets it from its configuration alone, and gives a parallel run's
+	// workers whole parts, so that what a full table evicts does not
+	// depend on the number of workers.
+	Parts int
 	// OnEvict, if set, is called with each session evicted by MaxSessions.
 	OnEvict func(*Session)
 	// OnCertificate, if set, is called when a session learns a side's
@@ -84,6 +95,7 @@ func (o *Options) defaults() {
 	if o.ResyncWindow <= 0 {
 		o.ResyncWindow = 256
 	}
+	o.Parts = min(max(o.Parts, 1), part.Max)
 }
 
 // Stats are tracker-wide counters.
@@ -114,12 +126,9 @@ type Tracker struct {
 	sessions  map[pairKey]*Session
 	certs     map[string]*CertInfo // Certificate messages read (certInfo)
 	certBytes int                  // the bytes of their keys
-	head      *Session             // the proven, most recently active first
-	tail      *Session
-	uhead     *Session // the unproven, most recently active first
-	utail     *Session
-	count     int // both
-	ucount    int // the unproven
+	parts     []tpart
+	lim       partLimits // each part's
+	count     int        // sessions in all parts
 	keyGen    uint64
 	keyLimit  uint64 // SetKeyLimit
 	waiting   map[*Session]struct{}
@@ -127,9 +136,22 @@ type Tracker struct {
 	rec       Record
 	out       func(*Record) // the callback of the current call (DTLSDatagram, TLSData, Retry)
 	buf       []byte        // decrypted plaintext, shared: valid during emit only
+}
 
-	hsTotal      int // handshake bytes held by all sessions
-	pendingTotal int // pending record bytes held by all sessions
+// tpart is a part of the session table (Options.Parts): its sessions in
+// order of activity, and what they hold.
+type tpart struct {
+	head, tail   *Session // the proven, most recently active first
+	uhead, utail *Session // the unproven, most recently active first
+	count        int      // both
+	ucount       int      // the unproven
+	hsTotal      int      // handshake bytes held by its sessions
+	pendingTotal int      // pending record bytes held by its sessions
+}
+
+// partLimits are a part's shares of the table's limits.
+type partLimits struct {
+	sessions, unproven, hs, pending int
 }
 
 // pairKey names the two endpoints of a session, in either order, and its
@@ -162,9 +184,14 @@ func NewTracker(keys *KeyStore, opts Options) *Tracker {
 		keys = NewKeyStore()
 	}
 	opts.defaults()
+	n := opts.Parts
 	return &Tracker{
-		keys:     keys,
-		opt:      opts,
+		keys:  keys,
+		opt:   opts,
+		parts: make([]tpart, n),
+		lim: partLimits{sessions: part.Share(opts.MaxSessions, n, 1), unproven: part.Share(opts.MaxUnproven, n, 1),
+			hs:      part.Share(opts.MaxTotalHandshakeBytes, n, opts.MaxHandshakeBytes),
+			pending: part.Share(opts.MaxTotalPendingBytes, n, opts.MaxPendingBytes)},
 		sessions: map[pairKey]*Session{},
 		waiting:  map[*Session]struct{}{},
 		keyGen:   keys.Generation(),
@@ -179,9 +206,11 @@ func (t *Tracker) Stats() Stats { return t.stats }
 // yet evicted), ordered by first frame.
 func (t *Tracker) Sessions() []*Session {
 	out := make([]*Session, 0, t.count)
-	for _, h := range []*Session{t.head, t.uhead} {
-		for s := h; s != nil; s = s.next {
-			out = append(out, s)
+	for i := range t.parts {
+		for _, h := range []*Session{t.parts[i].head, t.parts[i].uhead} {
+			for s := h; s != nil; s = s.next {
+				out = append(out, s)
+			}
 		}
 	}
 	SortSessions(out)
@@ -197,10 +226,11 @@ func provenNow(s *Session) bool {
 }
 
 func (t *Tracker) list(s *Session) (head, tail **Session) {
+	pt := s.state.pt
 	if s.proven {
-		return &t.head, &t.tail
+		return &pt.head, &pt.tail
 	}
-	return &t.uhead, &t.utail
+	return &pt.uhead, &pt.utail
 }
 
 // touch makes s the most recently active of its list, moving it to the
@@ -209,7 +239,7 @@ func (t *Tracker) touch(s *Session) {
 	if !s.proven && provenNow(s) {
 		t.unlink(s)
 		s.proven = true
-		t.ucount--
+		s.state.pt.ucount--
 	}
 	head, tail := t.list(s)
 	if *head == s {
@@ -241,31 +271,41 @@ func (t *Tracker) unlink(s *Session) {
 	s.prev, s.next = nil, nil
 }
 
-// victim is the session a full table gives up: the least recently active
+// victim is the session a full part gives up: the least recently active
 // unproven one, else the least recently active.
-func (t *Tracker) victim() *Session {
-	if t.utail != nil {
-		return t.utail
+func (pt *tpart) victim() *Session {
+	if pt.utail != nil {
+		return pt.utail
 	}
-	return t.tail
+	return pt.tail
+}
+
+// partOf is the part of the table a session between a and b belongs to.
+func (t *Tracker) partOf(a, b netip.Addr) *tpart {
+	if len(t.parts) == 1 {
+		return &t.parts[0]
+	}
+	return &t.parts[part.Of(part.Hash(a, b), len(t.parts))]
 }
 
 func (t *Tracker) newSession(key pairKey, client, server netip.AddrPort, transport string, ts time.Time, frame uint64) *Session {
-	for t.count > 0 && (t.count >= t.opt.MaxSessions || t.ucount >= t.opt.MaxUnproven && t.utail != nil) {
-		t.evict(t.victim())
+	pt := t.partOf(client.Addr(), server.Addr())
+	for pt.count > 0 && (pt.count >= t.lim.sessions || pt.ucount >= t.lim.unproven && pt.utail != nil) {
+		t.evict(pt.victim())
 	}
 	s := &Session{
 		ID: sessionID(transport, client, server, frame), Transport: transport,
 		Client: client, Server: server, FirstFrame: frame, LastFrame: frame,
 		FirstSeen: ts, LastSeen: ts, key: key,
-		state: &sessState{dtls: transport == "dtls", chSeq: -1}, onFail: t.opt.OnFailure,
+		state: &sessState{dtls: transport == "dtls", chSeq: -1, pt: pt}, onFail: t.opt.OnFailure,
 	}
 	if old := t.sessions[key]; old != nil {
 		old.Ended = true
 	}
 	t.sessions[key] = s
 	t.count++
-	t.ucount++
+	pt.count++
+	pt.ucount++
 	t.stats.SessionsCreated++
 	t.touch(s)
 	return s
@@ -274,8 +314,9 @@ func (t *Tracker) newSession(key pairKey, client, server netip.AddrPort, transpo
 func (t *Tracker) evict(s *Session) {
 	t.unlink(s)
 	t.count--
+	s.state.pt.count--
 	if !s.proven {
-		t.ucount--
+		s.state.pt.ucount--
 	}
 	if t.sessions[s.key] == s {
 		delete(t.sessions, s.key)
