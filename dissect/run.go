@@ -91,10 +91,11 @@ type RunOptions struct {
 	// had already read are not delivered, but the workers have seen them
 	// (what Finish flushes may then differ from one goroutine's, as for a
 	// live capture stopped by a signal). 0 or 1: one goroutine. A worker
-	// holds whole parts of the limits (tlsdec.Options.Parts: 64 by
-	// default, fewer for a session table under 8 192), so there are at
-	// most that many workers; a table under 256 sessions makes one part,
-	// and the run then has one goroutine.
+	// holds whole parts of the limits, and New chooses their number from
+	// the session table alone (64 for the default table, fewer under
+	// 8 192 sessions, one under 256; Config.TLS.Parts, when set, chooses
+	// it), so there are at most that many workers, and with one part the
+	// run has one goroutine.
 	Workers int
 }
 

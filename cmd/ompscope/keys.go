@@ -38,7 +38,7 @@ func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
 	fs.UintSliceVar(&f.dtlsPort, "dtls-port", nil, "extra UDP port(s) carrying DTLS control connections (besides 12346 and the per-core and port-hopping ports)")
 	fs.UintSliceVar(&f.tlsPort, "tls-port", nil, "extra TCP port(s) carrying TLS control connections (besides 23456)")
 	fs.BoolVar(&f.noHeur, "no-heuristic", false, "do not look for DTLS on other UDP ports")
-	fs.IntVar(&f.maxSess, "max-sessions", 1<<17, "DTLS/TLS sessions tracked at once (an eighth of them may be sessions that have not proven themselves with a ServerHello or an encrypted record); past it the least recently active unproven session is evicted, else the least recently active (counted: a capture-gap anomaly)")
+	fs.IntVar(&f.maxSess, "max-sessions", 1<<17, "DTLS/TLS sessions tracked at once (an eighth of them may be sessions that have not proven themselves with a ServerHello or an encrypted record); past it the least recently active unproven session is evicted, else the least recently active (counted: a capture-gap anomaly). The table is held in up to 64 parts by address pair, each with its share (2 048 sessions by default), the same whatever --jobs is")
 	fs.IntVarP(&f.jobs, "jobs", "j", dissect.Workers(), "workers decrypting in parallel, sessions sharded among them by address pair; records are decoded and analyzed in capture order, and the limits (--max-sessions and the buffers) are cut into the same parts whatever the number, so the output is the same for any number (1: one goroutine; at most 64 are used, fewer with a --max-sessions under 8192)")
 }
 

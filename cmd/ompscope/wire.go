@@ -144,12 +144,12 @@ func (f *feeder) Gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
 	f.a.Gap(&g)
 }
 
-// evictions counts the sessions the trackers evicted (MaxSessions),
-// reported as a capture gap; the parallel dissector's workers call it
-// from their goroutines.
 // maxEvictionFrames is how many frames the sessions-evicted gap cites.
 const maxEvictionFrames = 16
 
+// evictions counts the sessions the trackers evicted (MaxSessions),
+// reported as a capture gap; the parallel dissector's workers call it
+// from their goroutines.
 type evictions struct {
 	mu     sync.Mutex
 	n      uint64

@@ -60,7 +60,12 @@ type Config struct {
 	// Default 1 (the bounds are over all flows), at most 64. A dissector
 	// sets it from its configuration alone, and gives a parallel run's
 	// workers whole parts, so that what the bounds keep does not depend
-	// on the number of workers.
+	// on the number of workers. A share is the bound divided by Parts,
+	// rounded up, and at least what one flow may hold on its own (one
+	// connection, MaxConnBuffer; one datagram, 65 535 bytes): the parts
+	// together may then hold more than the bound, up to Parts times that
+	// (with 64 parts and the defaults, 256 MiB of out-of-order TCP data
+	// and 4 MiB of fragments).
 	Parts int
 
 	// ExternalClock makes the caller run the clock: Packet no longer
@@ -119,7 +124,7 @@ type partLimits struct {
 func (c *Config) partLimits() partLimits {
 	n := c.Parts
 	return partLimits{fragDatagrams: part.Share(c.MaxFragDatagrams, n, 1), fragBytes: part.Share(c.MaxFragBytes, n, maxDatagram),
-		tcpBuffer: part.Share(c.MaxTCPBuffer, n, 0), conns: part.Share(c.MaxConns, n, 1)}
+		tcpBuffer: part.Share(c.MaxTCPBuffer, n, c.MaxConnBuffer), conns: part.Share(c.MaxConns, n, 1)}
 }
 
 // partOf is the part of the flows between a and b (16-byte forms).

@@ -276,7 +276,9 @@ func (f *defragger) drop(dg *fragDatagram, why FragDrop) {
 }
 
 // evictOldest drops the oldest datagram of part pi other than keep; false
-// if none.
+// if none. It walks the queue from its head to the part's first datagram:
+// at most the datagrams held (MaxFragDatagrams over all parts) and the
+// gone entries not yet compacted away (a few times that).
 func (f *defragger) evictOldest(pi int, keep *fragDatagram) bool {
 	for _, q := range f.queue {
 		if !q.gone && q != keep && q.part == pi {

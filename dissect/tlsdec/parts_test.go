@@ -1,6 +1,7 @@
 package tlsdec
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -12,13 +13,29 @@ import (
 // TestPartsDecompose: with the table in parts, a tracker given every
 // datagram gives each part's sessions exactly what a tracker given only
 // that part's datagrams gives them, while a flood of one-packet flows
-// fills every part and live sessions go on. This is what makes a parallel
-// run's evictions the same with any number of workers: a worker holds
-// whole parts.
+// fills every part. This is what makes a parallel run's evictions the same
+// with any number of workers: a worker holds whole parts. Two runs: the
+// session shares reached while live sessions go on (none evicted, all
+// decrypt); and the byte shares reached (handshake bytes held by the
+// flood, records waiting for keys that arrive at the end).
 func TestPartsDecompose(t *testing.T) {
 	const parts = 4
 	sess := gcmSession(t)
-	opts := Options{MaxSessions: 2048, Parts: parts} // 64 unproven a part
+	t.Run("sessions", func(t *testing.T) {
+		decompose(t, sess, Options{MaxSessions: 2048, Parts: parts}, false) // 64 unproven a part
+	})
+	t.Run("bytes", func(t *testing.T) {
+		// a part holds 3 000 handshake bytes (the flood's ClientHellos,
+		// 75 bytes each, fill it) and 3 000 bytes of records waiting
+		decompose(t, sess, Options{MaxSessions: 2048, Parts: parts, MaxHandshakeBytes: 3000, MaxTotalHandshakeBytes: parts * 3000,
+			MaxPendingBytes: 1000, MaxTotalPendingBytes: parts * 3000}, true)
+	})
+}
+
+// decompose runs the test with opts; with keysLater the trackers start
+// without keys, which arrive after the last datagram (Retry).
+func decompose(t *testing.T, sess session, opts Options, keysLater bool) {
+	parts := opts.Parts
 	type dgram struct {
 		src, dst netip.AddrPort
 		data     []byte
@@ -77,10 +94,13 @@ func TestPartsDecompose(t *testing.T) {
 	}
 	one := onlySession(t, alone).Decrypted
 
+	if keysLater {
+		keys = NewKeyStore()
+	}
 	whole := NewTracker(keys, opts)
-	var each [parts]*Tracker
+	each := make([]*Tracker, parts)
 	var wl log
-	var el [parts]log
+	el := make([]log, parts)
 	for k := range each {
 		each[k] = NewTracker(keys, opts)
 	}
@@ -90,6 +110,14 @@ func TestPartsDecompose(t *testing.T) {
 		each[k].DTLSDatagram(d.src, d.dst, t0, uint64(i+1), d.data, emitTo(&el[k]))
 	}
 	checkParts(t, whole)
+	if keysLater {
+		keys.LoadKeyLog(bytes.NewReader(sess.keylog), "k")
+		whole.Retry(emitTo(&wl))
+		for k, tr := range each {
+			tr.Retry(emitTo(&el[k]))
+		}
+		checkParts(t, whole)
+	}
 	var decrypted, evicted uint64
 	for k, tr := range each {
 		checkParts(t, tr)
@@ -120,8 +148,21 @@ func TestPartsDecompose(t *testing.T) {
 	if st := whole.Stats(); st.SessionsEvicted != evicted {
 		t.Errorf("%d sessions evicted by one tracker, %d by the parts' trackers", st.SessionsEvicted, evicted)
 	}
-	if decrypted != 8*one || one == 0 {
-		t.Errorf("the live sessions decrypted %d records, want 8 × %d: the flood evicted one", decrypted, one)
+	if !keysLater {
+		if decrypted != 8*one || one == 0 {
+			t.Errorf("the live sessions decrypted %d records, want 8 × %d: the flood evicted one", decrypted, one)
+		}
+		return
+	}
+	// the byte shares were reached: handshakes dropped, records refused
+	// for want of room while others waited and were decrypted
+	var dropped, noKey uint64
+	for _, s := range whole.Sessions() {
+		dropped += s.Failures(ReasonHandshakeDropped)
+		noKey += s.Failures(ReasonNoKey)
+	}
+	if dropped == 0 || noKey == 0 || decrypted == 0 {
+		t.Errorf("handshake bytes dropped %d, records not kept for a key %d, decrypted %d: a byte share was not reached", dropped, noKey, decrypted)
 	}
 }
 
