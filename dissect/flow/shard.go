@@ -2,7 +2,6 @@ package flow
 
 import (
 	"encoding/binary"
-	"net/netip"
 
 	"github.com/gopacket/gopacket/layers"
 
@@ -41,22 +40,19 @@ func ShardKey(data []byte, lt layers.LinkType) uint64 {
 		return 0
 	}
 	b := data[off:]
-	var a1, a2 netip.Addr
 	switch b[0] >> 4 {
 	case 4:
 		if len(b) < 20 {
 			return 0
 		}
-		a1, a2 = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
+		return part.Hash4([4]byte(b[12:16]), [4]byte(b[16:20])) // never 0: 0 says "no IP header"
 	case 6:
 		if len(b) < 40 {
 			return 0
 		}
-		a1, a2 = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
-	default:
-		return 0
+		return part.Hash16([16]byte(b[8:24]), [16]byte(b[24:40]))
 	}
-	return part.Hash(a1, a2) // never 0: 0 says "no IP header"
+	return 0
 }
 
 // etherOff unwraps VLAN tags after a link header and returns the offset of

@@ -54,8 +54,13 @@ func Share(v, n, floor int) int {
 func Hash(a1, a2 netip.Addr) uint64 { return Hash16(a1.As16(), a2.As16()) }
 
 // Hash16 is Hash of two addresses in their 16-byte form (netip.Addr.As16).
-func Hash16(a1, a2 [16]byte) uint64 {
-	h1, h2 := addrHash(a1), addrHash(a2)
+func Hash16(a1, a2 [16]byte) uint64 { return mix(addrHash(&a1), addrHash(&a2)) }
+
+// Hash4 is Hash of two IPv4 addresses (as netip.AddrFrom4 makes them),
+// for the reader of a parallel run, which hashes every packet.
+func Hash4(a1, a2 [4]byte) uint64 { return mix(addr4Hash(a1), addr4Hash(a2)) }
+
+func mix(h1, h2 uint64) uint64 {
 	h := h1 ^ h2 + (h1+h2)*0x9e3779b97f4a7c15 // symmetric in the two addresses
 	h ^= h >> 31
 	h *= 0xbf58476d1ce4e5b9
@@ -73,8 +78,16 @@ func Of(h uint64, n int) int {
 	return int(h % uint64(n))
 }
 
-func addrHash(b [16]byte) uint64 {
+func addrHash(b *[16]byte) uint64 {
 	x := binary.LittleEndian.Uint64(b[:8])*0xff51afd7ed558ccd ^ binary.LittleEndian.Uint64(b[8:])
+	x *= 0xc4ceb9fe1a85ec53
+	return x ^ x>>33
+}
+
+// addr4Hash is addrHash of the 16-byte form of an IPv4 address
+// (::ffff:a.b.c.d): its first 8 bytes are 0.
+func addr4Hash(b [4]byte) uint64 {
+	x := 0xffff0000 | uint64(binary.LittleEndian.Uint32(b[:]))<<32
 	x *= 0xc4ceb9fe1a85ec53
 	return x ^ x>>33
 }
