@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/ompscope/ompscope/dissect/internal/linediff"
 	"github.com/ompscope/ompscope/dissect/internal/part"
 )
 
@@ -170,17 +171,8 @@ func TestPartsDecompose(t *testing.T) {
 				}
 			}
 			got := recs[k].lines
-			for i := range max(len(want), len(got)) {
-				if i >= len(want) || i >= len(got) || want[i] != got[i] {
-					w, g := "(none)", "(none)"
-					if i < len(want) {
-						w = want[i]
-					}
-					if i < len(got) {
-						g = got[i]
-					}
-					t.Fatalf("seed %d, part %d, event %d of %d/%d:\n  one decoder: %s\n  the part's:  %s", seed, k, i, len(want), len(got), w, g)
-				}
+			if i, w, g, differ := linediff.First(want, got); differ {
+				t.Fatalf("seed %d, part %d, event %d of %d/%d:\n  one decoder: %s\n  the part's:  %s", seed, k, i, len(want), len(got), w, g)
 			}
 			ps := d.Stats()
 			sum.TCPConnLimit += ps.TCPConnLimit

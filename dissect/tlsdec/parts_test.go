@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/ompscope/ompscope/dissect/internal/linediff"
 	"github.com/ompscope/ompscope/dissect/internal/part"
 )
 
@@ -169,16 +170,7 @@ func decompose(t *testing.T, sess session, opts Options, keysLater bool) {
 // sameLines fails t at the first line where got differs from want.
 func sameLines(t *testing.T, what string, want, got []string) {
 	t.Helper()
-	for i := range max(len(want), len(got)) {
-		if i >= len(want) || i >= len(got) || want[i] != got[i] {
-			w, g := "(none)", "(none)"
-			if i < len(want) {
-				w = want[i]
-			}
-			if i < len(got) {
-				g = got[i]
-			}
-			t.Fatalf("%s, line %d of %d/%d:\n  one tracker:     %s\n  the part's own:  %s", what, i, len(want), len(got), w, g)
-		}
+	if i, w, g, differ := linediff.First(want, got); differ {
+		t.Fatalf("%s, line %d of %d/%d:\n  one tracker:     %s\n  the part's own:  %s", what, i, len(want), len(got), w, g)
 	}
 }
