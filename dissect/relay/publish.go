@@ -324,6 +324,9 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, stream string, repl
 		return true, takes(s, stream, want)
 	}
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		if e := noJetStream(err); e != nil {
+			return true, fmt.Errorf("stream %s: %w", stream, e) // no try will do better
+		}
 		return false, fmt.Errorf("stream %s: %w", stream, err)
 	}
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{want},
@@ -336,6 +339,17 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, stream string, repl
 		return true, takes(s, stream, want) // another sensor created it meanwhile
 	}
 	return false, fmt.Errorf("creating stream %s: %w (and looking it up again: %v)", stream, err, lerr)
+}
+
+// noJetStream returns an error that says the server has no JetStream when
+// err is what such a server answers (nobody listens to the JetStream API:
+// "no responders"), else nil.
+func noJetStream(err error) error {
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		return fmt.Errorf("the server has no JetStream (nats-server -js, or jetstream {} in its configuration, or an account with JetStream): %w", err)
+	}
+	return nil
 }
 
 // takes checks that stream s (named stream) takes the subjects want.

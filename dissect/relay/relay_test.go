@@ -443,6 +443,30 @@ func TestEnsureStream(t *testing.T) {
 	}
 }
 
+// TestEnsureStreamWithoutJetStream: a server without JetStream is an
+// error that says so, at once (not after the retries a lost race earns).
+func TestEnsureStreamWithoutJetStream(t *testing.T) {
+	srv := natstest.StartPlain(t)
+	js := jsClient(t, srv.URL())
+	start := time.Now()
+	err := EnsureStream(context.Background(), js, "NOJS", 1, 0)
+	took := time.Since(start)
+	t.Logf("%v after %v", err, took)
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "jetstream") {
+		t.Errorf("a server without JetStream: %v", err)
+	}
+	if took > ensureTry {
+		t.Errorf("a server without JetStream answered after %v: retried", took)
+	}
+	// the central's side says the same
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = Subscribe(ctx, SubscribeConfig{URL: srv.URL(), Stream: "NOJS", IdleExit: time.Second}, func(*Released) {})
+	if err == nil || !strings.Contains(err.Error(), "the server has no JetStream") {
+		t.Errorf("subscribing to a server without JetStream: %v", err)
+	}
+}
+
 // TestSubscribeBackPressure: a slow analyzer holds at most Buffer
 // envelopes per sensor; the rest waits in the server, and everything
 // arrives in order, once.

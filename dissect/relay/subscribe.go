@@ -149,6 +149,9 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 			break
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			if e := noJetStream(err); e != nil {
+				err = e
+			}
 			return st, fmt.Errorf("stream %s: %w", cfg.Stream, err)
 		}
 		if !waited {

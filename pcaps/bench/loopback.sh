@@ -12,6 +12,11 @@
 #        -buffer 212992 (a small socket buffer), -rates 100000,200000
 set -eu
 cd "$(dirname "$0")/../.."
+case " $* " in # (the last two sections choose -jobs themselves)
+*" -jobs"* | *" --jobs"*)
+  echo "loopback.sh: -jobs is the script's to choose (none, then 1, then one per core); for another number run loopbench itself (go run ./pcaps/bench/loopbench -jobs N)" >&2
+  exit 2 ;;
+esac
 bin=$(mktemp -d)/loopbench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 CGO_ENABLED=0 go build -o "$bin" ./pcaps/bench/loopbench

@@ -68,6 +68,17 @@ func Start(t *testing.T) *Server {
 	return s
 }
 
+// StartPlain starts one server without JetStream (a core NATS server,
+// which a sensor may be pointed at by mistake); it is killed when the
+// test ends.
+func StartPlain(t *testing.T) *Server {
+	s := &Server{t: t, bin: Binary(t), Name: "plain", Port: FreePorts(t, 1)[0]}
+	s.args = []string{"-a", "127.0.0.1", "-p", fmt.Sprint(s.Port), "-n", s.Name}
+	s.Restart()
+	t.Cleanup(s.Kill)
+	return s
+}
+
 // Cluster starts three JetStream servers routed to each other.
 func Cluster(t *testing.T) []*Server {
 	bin := Binary(t)

@@ -106,7 +106,11 @@ func main() {
 	fmt.Printf("capture: %s; %d-byte UDP payloads (%d-byte frames) to 127.0.0.1:%d from %d sending threads; %v per rate; dissect=%v\n",
 		capt.describe(), *size, *size+42, *port, *senders, *step, *doDissect || *jobs > 0)
 	fmt.Printf("%10s %10s %10s %10s %8s %9s %9s  %s\n", "target/s", "sent/s", "captured", "drops", "lost", "capt CPU", "send CPU", "note")
-	fmt.Printf("(CPU: share of one CPU over the step; send CPU sums the sending threads)\n")
+	if *jobs > 0 {
+		fmt.Printf("(CPU: in percent of one CPU over the step, so past 100%% with workers on several; capt CPU is the whole process less the sending threads, runtime and collector included; send CPU sums the sending threads)\n")
+	} else {
+		fmt.Printf("(CPU: share of one CPU over the step; capt CPU is the capturing thread's; send CPU sums the sending threads)\n")
+	}
 
 	best := 0
 	limit := ""
