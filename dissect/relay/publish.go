@@ -280,7 +280,8 @@ var userInfoRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompil
 // a replicated creation is in flight. So the lookup and the creation are
 // tried again, each try with a deadline of its own (ensureTry), a few
 // times (ensureTries) within ctx; a stream that exists but takes other
-// subjects is an answer, not tried again.
+// subjects is an answer, not tried again, and so is a server without
+// JetStream (nobody answers the JetStream API: noJetStream).
 func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int, dedup time.Duration) error {
 	if replicas <= 0 {
 		replicas = 1
@@ -347,7 +348,7 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, stream string, repl
 func noJetStream(err error) error {
 	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-		return fmt.Errorf("the server has no JetStream (nats-server -js, or jetstream {} in its configuration, or an account with JetStream): %w", err)
+		return fmt.Errorf("the server has no JetStream, or cannot reach one (nats-server -js, or jetstream {} in its configuration, or an account with JetStream; a leaf node whose link to its hub is down): %w", err)
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 case " $* " in # (the last two sections choose -jobs themselves)
 *" -jobs"* | *" --jobs"*)
-  echo "loopback.sh: -jobs is the script's to choose (none, then 1, then one per core); for another number run loopbench itself (go run ./pcaps/bench/loopbench -jobs N)" >&2
+  echo "loopback.sh: -jobs is the script's to choose (none, then 1, then one per core, at most 64); for another number run loopbench itself (go build ./pcaps/bench/loopbench, then run it as root with -jobs N)" >&2
   exit 2 ;;
 esac
 bin=$(mktemp -d)/loopbench
