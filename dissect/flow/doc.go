@@ -24,7 +24,9 @@
 // IPv4 and IPv6 fragments are reassembled with fixed bounds: at most
 // Config.MaxFragments fragments per datagram, 65535 bytes per datagram,
 // Config.MaxFragDatagrams datagrams and Config.MaxFragBytes bytes pending in
-// total (the oldest datagram is evicted beyond that), and a timeout in
+// total (the oldest datagram is evicted beyond that; with Config.Parts, in
+// total for each part of the address pairs, the oldest of the part), and a
+// timeout in
 // capture time (Config.FragTimeout, 30 s by default). Exact duplicates are
 // discarded; overlapping IPv4 fragments keep the bytes that arrived first;
 // overlapping IPv6 fragments void the datagram (RFC 5722). Every discard is
@@ -52,7 +54,8 @@
 // as Segment.Gap bytes before the next chunk, when data behind it has
 // waited Config.TCPGapTimeout of capture time, when buffering would exceed
 // Config.MaxConnBuffer per connection or Config.MaxTCPBuffer in total (or
-// 1024 segments per direction), and when the connection ends. Connections end
+// in its part's share, with Config.Parts; or 1024 segments per direction),
+// and when the connection ends. Connections end
 // on FIN from both sides, RST, Config.TCPIdleTimeout of capture-time
 // inactivity, reuse of the 4-tuple by a new SYN, or Flush.
 //

@@ -36,7 +36,10 @@
 //
 // Memory is bounded (Options): sessions (LRU eviction), handshake bytes
 // per session and in all, records waiting for keys per session and in all.
-// Every drop is counted.
+// The bounds over all sessions may be cut into parts by the sessions'
+// address pair (Options.Parts), each held on its own, so that a parallel
+// dissector's workers, each holding whole parts, evict what one tracker
+// would. Every drop is counted.
 //
 // Nothing unauthenticated is emitted as decrypted plaintext. Records that
 // cannot be decrypted are counted per Session by Reason ("no-key",
@@ -48,7 +51,7 @@
 //
 // The code is laid out by layer, as Go's crypto/tls is:
 //   - tracker.go: the session table (Tracker, sessions by endpoint pair,
-//     LRU eviction, the Options that bound it);
+//     LRU eviction in parts, the Options that bound it);
 //   - dtls.go: the DTLS record layer (datagrams into records, epochs,
 //     replay windows); tls.go: the TLS record layer (a byte stream into
 //     records, resynchronisation after lost bytes); record.go what both
