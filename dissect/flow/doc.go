@@ -26,11 +26,10 @@
 // Config.MaxFragDatagrams datagrams and Config.MaxFragBytes bytes pending in
 // total (the oldest datagram is evicted beyond that; with Config.Parts, in
 // total for each part of the address pairs, the oldest of the part), and a
-// timeout in
-// capture time (Config.FragTimeout, 30 s by default). Exact duplicates are
-// discarded; overlapping IPv4 fragments keep the bytes that arrived first;
-// overlapping IPv6 fragments void the datagram (RFC 5722). Every discard is
-// counted by reason in Stats.FragDrops.
+// timeout in capture time (Config.FragTimeout, 30 s by default). Exact
+// duplicates are discarded; overlapping IPv4 fragments keep the bytes that
+// arrived first; overlapping IPv6 fragments void the datagram (RFC 5722).
+// Every discard is counted by reason in Stats.FragDrops.
 //
 // # UDP
 //
