@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -128,6 +129,7 @@ type outBatch struct {
 }
 
 type worker struct {
+	p      *parallel
 	inFree chan *inBatch
 	d      *Dissector
 	in     chan *inBatch
@@ -152,10 +154,11 @@ type parallel struct {
 	ordFree chan []ordEntry
 	wg      sync.WaitGroup
 
-	stop    atomic.Bool // the merger asks the reader to stop
-	retry   atomic.Bool // Retry asked during the run
-	running bool        // a run is under way (the merger's view)
-	discard bool        // deliver drops what it is given (read ahead after a stop)
+	stop    atomic.Bool           // the merger asks the reader to stop
+	fault   atomic.Pointer[error] // a worker faulted reading a packet in place: the run's error
+	retry   atomic.Bool           // Retry asked during the run
+	running bool                  // a run is under way (the merger's view)
+	discard bool                  // deliver drops what it is given (read ahead after a stop)
 
 	clk     *flow.Decoder // the run's clock
 	lastGen uint64
@@ -194,7 +197,7 @@ func (d *Dissector) startParallel(n int) {
 	cfg.TLS.MaxSessions, cfg.TLS.Parts = d.maxSessions, d.parts
 	for i := 0; i < n; i++ {
 		w := &worker{in: make(chan *inBatch, queueDepth), out: make(chan *outBatch, queueDepth),
-			free: make(chan *outBatch, queueDepth+2), inFree: p.inFree, last: map[*tlsdec.Session]*tlsdec.Session{}}
+			free: make(chan *outBatch, queueDepth+2), inFree: p.inFree, last: map[*tlsdec.Session]*tlsdec.Session{}, p: p}
 		wc := cfg
 		wc.OnGap = w.gap
 		wc.OnSessionEnd = w.end
@@ -227,6 +230,12 @@ func (d *Dissector) startParallel(n int) {
 	d.par = p
 }
 
+// holder is a source that can keep its packets' bytes valid for a while
+// (capture.Reader and capture.Merger of files OpenMapped mapped).
+type holder interface {
+	Hold(n int) bool
+}
+
 type nopFlow struct{}
 
 func (nopFlow) UDP(*flow.Datagram)                    {}
@@ -237,7 +246,9 @@ func (nopFlow) TCPClose(*flow.Conn, flow.CloseReason) {}
 
 func (w *worker) run(wg *sync.WaitGroup) {
 	defer wg.Done()
-	d := w.d
+	// packets in place in a mapped capture file (reader.inPlace) fault
+	// if the file loses pages under the run
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	for ib := range w.in {
 		var ob *outBatch
 		select {
@@ -246,28 +257,7 @@ func (w *worker) run(wg *sync.WaitGroup) {
 			ob = &outBatch{}
 		}
 		w.cur = ob
-		for i := range ib.ops {
-			o := &ib.ops[i]
-			d.tracker.SetKeyLimit(o.gen)
-			switch o.kind {
-			case opPacket:
-				d.flow.Advance(o.now, false)
-				d.Packet(&o.pkt)
-			case opSweep:
-				d.lastTime, d.lastFrm = o.t, o.frame
-				d.flow.Advance(o.now, true)
-			case opKeys:
-				d.tracker.Retry(d.emitFn)
-			case opFlush:
-				d.lastTime, d.lastFrm = o.t, o.frame
-				d.flow.Flush()
-			case opRetryEnd:
-				d.tracker.Retry(d.emitFn)
-			case opFinish:
-				d.tracker.Finish()
-			}
-			ob.ends = append(ob.ends, int32(len(ob.items)))
-		}
+		w.steps(ib, ob)
 		w.cur = nil
 		clear(ib.ops)
 		ib.ops = ib.ops[:0]
@@ -279,6 +269,52 @@ func (w *worker) run(wg *sync.WaitGroup) {
 		w.out <- ob
 	}
 	close(w.out)
+}
+
+// steps runs a batch's steps. After a fault reading a packet (the mapped
+// capture file lost pages: the run ends with that error) the worker
+// runs no more packets; every step still gets its place in the batch, so
+// the merger reaches the end.
+func (w *worker) steps(ib *inBatch, ob *outBatch) {
+	d := w.d
+	defer func() {
+		if r := recover(); r != nil {
+			f := capture.AsFault(r)
+			if f == nil {
+				panic(r)
+			}
+			w.p.fault.CompareAndSwap(nil, &f)
+			for len(ob.ends) < len(ib.ops) {
+				ob.ends = append(ob.ends, int32(len(ob.items)))
+			}
+		}
+	}()
+	for i := range ib.ops {
+		o := &ib.ops[i]
+		if o.kind == opPacket && w.p.fault.Load() != nil {
+			ob.ends = append(ob.ends, int32(len(ob.items)))
+			continue
+		}
+		d.tracker.SetKeyLimit(o.gen)
+		switch o.kind {
+		case opPacket:
+			d.flow.Advance(o.now, false)
+			d.Packet(&o.pkt)
+		case opSweep:
+			d.lastTime, d.lastFrm = o.t, o.frame
+			d.flow.Advance(o.now, true)
+		case opKeys:
+			d.tracker.Retry(d.emitFn)
+		case opFlush:
+			d.lastTime, d.lastFrm = o.t, o.frame
+			d.flow.Flush()
+		case opRetryEnd:
+			d.tracker.Retry(d.emitFn)
+		case opFinish:
+			d.tracker.Finish()
+		}
+		ob.ends = append(ob.ends, int32(len(ob.items)))
+	}
 }
 
 // keep copies a plaintext into the batch: the sink reads it after the
@@ -337,14 +373,18 @@ func (w *worker) end(s *tlsdec.Session, t time.Time, frame uint64, why string) {
 // ---- the reader
 
 type reader struct {
-	d     *Dissector
-	p     *parallel
-	src   Source
-	opt   RunOptions
-	live  bool
-	bs    []*inBatch
-	ord   []ordEntry
-	since time.Time // the oldest step not sent (live sources)
+	d    *Dissector
+	p    *parallel
+	src  Source
+	opt  RunOptions
+	live bool
+	// inPlace: the source keeps each packet's bytes valid until every
+	// step that can hold it has run (capture.Reader.Hold), so a step
+	// refers to them where they are, with no copy into its batch
+	inPlace bool
+	bs      []*inBatch
+	ord     []ordEntry
+	since   time.Time // the oldest step not sent (live sources)
 }
 
 func (p *parallel) getIn() *inBatch {
@@ -378,7 +418,7 @@ func (r *reader) flush() {
 // step adds a step to worker i (-1: every worker) and to the order.
 func (r *reader) step(i int, o op, oe ordEntry) {
 	add := func(b *inBatch) {
-		if o.kind == opPacket {
+		if o.kind == opPacket && !r.inPlace {
 			n := len(b.arena)
 			b.arena = append(b.arena, o.pkt.Data...)
 			o.pkt.Data = b.arena[n:len(b.arena):len(b.arena)]
@@ -406,10 +446,19 @@ func (r *reader) broadcast(k opKind, now int64, t time.Time, frame uint64) {
 }
 
 func (r *reader) run() {
+	err := r.read()
+	r.ord = append(r.ord, ordEntry{kind: opStop, err: err})
+	r.flush()
+}
+
+// read reads the source until its end, an error, MaxPackets or a stop.
+// A fault reading a mapped capture file is its error.
+func (r *reader) read() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer catchFault(&err)
 	p, d := r.p, r.d
 	var pk capture.Packet
 	var n uint64
-	var err error
 	for !p.stop.Load() {
 		err = r.src.Next(&pk)
 		if errors.Is(err, capture.ErrIdle) {
@@ -449,8 +498,7 @@ func (r *reader) run() {
 	if err == io.EOF {
 		err = nil
 	}
-	r.ord = append(r.ord, ordEntry{kind: opStop, err: err})
-	r.flush()
+	return err
 }
 
 // ---- the merger
@@ -469,6 +517,11 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 		ord: make([]ordEntry, 0, batchOps)}
 	for i := range rd.bs {
 		rd.bs[i] = p.getIn()
+	}
+	if h, ok := src.(holder); ok {
+		// the steps not yet run: the batches a worker's channel holds, the
+		// one it runs and the one the reader fills, for every worker
+		rd.inPlace = h.Hold(len(p.ws) * (queueDepth + 2) * batchOps)
 	}
 	p.stop.Store(false)
 	p.running = true
@@ -497,6 +550,9 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 				}
 			case opStop:
 				p.ordFree <- ord[:0]
+				if f := p.fault.Load(); f != nil {
+					return *f // the reader faulted too, or stopped before it could
+				}
 				return e.err
 			default:
 				p.discard = stopped

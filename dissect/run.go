@@ -3,6 +3,7 @@ package dissect
 import (
 	"errors"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/ompscope/ompscope/dissect/capture"
@@ -105,7 +106,11 @@ type RunOptions struct {
 // capture file's Decryption Secrets Blocks go to the key store as they
 // come. The error is the source's; everything before it was dissected.
 // Call Finish after it.
-func (d *Dissector) RunSource(src Source, opt RunOptions) error {
+//
+// A fault reading a capture file mapped into memory
+// (capture.OpenMapped), as when another process truncates it, ends the
+// run with a *capture.FaultError.
+func (d *Dissector) RunSource(src Source, opt RunOptions) (err error) {
 	opt.Workers = min(opt.Workers, d.parts)
 	if opt.Workers > 1 || d.par != nil {
 		if d.par != nil && d.par.done {
@@ -117,6 +122,8 @@ func (d *Dissector) RunSource(src Source, opt RunOptions) error {
 	if r, ok := src.(capture.SecretsSource); ok {
 		r.SetOnSecrets(d.Secrets)
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer catchFault(&err)
 	var p capture.Packet
 	var n uint64
 	for {
@@ -153,5 +160,18 @@ func (d *Dissector) RunSource(src Source, opt RunOptions) error {
 		if opt.Between != nil && opt.Between() {
 			return nil
 		}
+	}
+}
+
+// catchFault turns a memory fault (with debug.SetPanicOnFault) into the
+// run's error: a capture file mapped into memory lost pages under the
+// reader. Any other panic goes on, from where it began.
+func catchFault(err *error) {
+	if r := recover(); r != nil {
+		if f := capture.AsFault(r); f != nil {
+			*err = f
+			return
+		}
+		panic(r)
 	}
 }

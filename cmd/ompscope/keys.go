@@ -129,11 +129,11 @@ func (f *inputFlags) open(stdin io.Reader) (capSource, error) {
 		if f.read[0] == "-" {
 			return capture.NewReader(stdin)
 		}
-		return capture.Open(f.read[0])
+		return capture.OpenMapped(f.read[0])
 	}
 	var rs []*capture.Reader
 	for _, name := range f.read {
-		r, err := capture.Open(name)
+		r, err := capture.OpenMapped(name)
 		if err != nil {
 			for _, o := range rs {
 				o.Close()

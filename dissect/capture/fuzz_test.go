@@ -91,6 +91,13 @@ func FuzzReader(f *testing.F) {
 			(fr != nil) != (sr != nil) || fr != nil && !reflect.DeepEqual(fr.Stats(), sr.Stats()) {
 			t.Fatalf("read in place: %d packets, %v; a byte at a time: %d packets, %v", len(fast), ferr, len(slow), serr)
 		}
+		// and from memory, as a mapped file is read
+		var ms []string
+		mem, mr, merr := readMem(t, data, func(k uint32, d []byte) { ms = append(ms, fmt.Sprint(k, d)) })
+		if fmt.Sprint(ferr) != fmt.Sprint(merr) || !reflect.DeepEqual(fast, mem) || !reflect.DeepEqual(fs, ms) ||
+			(fr != nil) != (mr != nil) || fr != nil && !reflect.DeepEqual(fr.Stats(), mr.Stats()) {
+			t.Fatalf("streamed: %d packets, %v; from memory: %d packets, %v", len(fast), ferr, len(mem), merr)
+		}
 	})
 }
 

@@ -130,6 +130,9 @@ func (r *Reader) readBlock() (btype uint32, body []byte, start int64, err error)
 // header, with sound lengths, that the buffered reader holds, taken in
 // place. Anything else (false) is read, and its faults told, by readBlock.
 func (r *Reader) takeBlock() (btype uint32, body []byte, ok bool) {
+	if r.br == nil {
+		return r.takeBlockMem()
+	}
 	if r.br.Buffered() < 12 {
 		return 0, nil, false
 	}
@@ -146,6 +149,25 @@ func (r *Reader) takeBlock() (btype uint32, body []byte, ok bool) {
 	_, _ = r.br.Discard(int(blen))
 	r.off += int64(blen)
 	return btype, b[8 : blen-4 : blen-4], true
+}
+
+// takeBlockMem is takeBlock on a capture held in memory.
+func (r *Reader) takeBlockMem() (btype uint32, body []byte, ok bool) {
+	m := r.mem[r.pos:]
+	if len(m) < 12 {
+		return 0, nil, false
+	}
+	o := r.ord()
+	btype, blen := o.u32(m[0:4]), o.u32(m[4:8])
+	if btype == blockSHB || blen < 12 || blen%4 != 0 || blen > MaxBlockLen || int64(blen) > int64(len(m)) {
+		return 0, nil, false
+	}
+	if o.u32(m[blen-4:]) != blen {
+		return 0, nil, false
+	}
+	r.pos += int(blen)
+	r.off += int64(blen)
+	return btype, m[8 : blen-4 : blen-4], true
 }
 
 func (r *Reader) ord() order { return order(r.be) }

@@ -156,6 +156,10 @@ type Reader struct {
 	OnSecrets func(kind uint32, data []byte)
 
 	br      *bufio.Reader
+	mem     []byte // the whole input, mapped in memory (br is nil): packets are taken from it in place
+	pos     int    // the next byte of mem
+	dropped int    // mem before this was given back (releaseBehind)
+	hold    []int  // Hold: where each of the last packets began in mem, a ring
 	closers []io.Closer
 	off     int64
 	gz      bool
@@ -187,9 +191,44 @@ func Open(path string) (*Reader, error) {
 	if path == "-" {
 		return NewReader(os.Stdin)
 	}
+	return open(path, false)
+}
+
+// OpenMapped is Open reading a regular file mapped into memory, in place
+// (no copy through a read buffer; a compressed file, a pipe or standard
+// input is read as Open reads it). The pages read are given back as the
+// reading goes on, so the resident memory stays small.
+//
+// A file that another process truncates while it is read makes the next
+// read of a page it lost fault (SIGBUS). Read such a Reader only where
+// that fault is turned into an error: dissect.RunSource does it for
+// every read of its packets (debug.SetPanicOnFault and
+// capture.FaultError); anywhere else use Open.
+func OpenMapped(path string) (*Reader, error) {
+	if path == "-" {
+		return NewReader(os.Stdin)
+	}
+	return open(path, true)
+}
+
+func open(path string, mapped bool) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	if mem, unmap := mapFile(f, mapped); mem != nil {
+		r, err := newMapped(mem)
+		if err == nil {
+			r.closers = append(r.closers, f, unmap)
+			return r, nil
+		}
+		// compressed, or malformed: read as a stream, whose errors are
+		// the ones Open gives
+		_ = unmap.Close()
+		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+			f.Close()
+			return nil, serr
+		}
 	}
 	r, err := NewReader(f)
 	if err != nil {
@@ -206,26 +245,55 @@ func Open(path string) (*Reader, error) {
 func NewReader(src io.Reader) (*Reader, error) {
 	r := &Reader{br: bufio.NewReaderSize(src, bufferSize)}
 	magic, err := r.br.Peek(4)
+	if err := r.start(magic, err); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newMapped reads a capture held whole in memory (a mapped file). A
+// compressed one is refused (errNotMapped): it is read as a stream.
+func newMapped(mem []byte) (*Reader, error) {
+	r := &Reader{mem: mem}
+	if len(mem) >= 2 && mem[0] == 0x1f && mem[1] == 0x8b {
+		return nil, errNotMapped
+	}
+	magic := mem[:min(4, len(mem))]
+	var err error
+	if len(magic) < 4 {
+		err = io.EOF
+	}
+	if err := r.start(magic, err); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+var errNotMapped = errors.New("compressed: not read in place")
+
+// start detects the format from the first bytes and reads the file
+// header.
+func (r *Reader) start(magic []byte, err error) error {
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(r.br)
 		if err != nil {
-			return nil, &Error{Format: "gzip", Where: "gzip header", Msg: "cannot start decompression", Err: err}
+			return &Error{Format: "gzip", Where: "gzip header", Msg: "cannot start decompression", Err: err}
 		}
 		r.gz = true
 		r.closers = append(r.closers, zr)
 		r.br = bufio.NewReaderSize(zr, bufferSize)
 		magic, err = r.br.Peek(4)
 		if err != nil && len(magic) < 4 {
-			return nil, r.gzipOr(&Error{Format: "capture", Where: "file header", Field: "magic", Msg: fmt.Sprintf("input has only %d bytes", len(magic)), Err: io.ErrUnexpectedEOF}, err)
+			return r.gzipOr(&Error{Format: "capture", Where: "file header", Field: "magic", Msg: fmt.Sprintf("input has only %d bytes", len(magic)), Err: io.ErrUnexpectedEOF}, err)
 		}
 	} else if len(magic) < 4 {
 		if len(magic) == 0 && err == io.EOF {
-			return nil, &Error{Format: "capture", Where: "file header", Msg: "empty input", Err: io.ErrUnexpectedEOF}
+			return &Error{Format: "capture", Where: "file header", Msg: "empty input", Err: io.ErrUnexpectedEOF}
 		}
 		if err != io.EOF {
-			return nil, &Error{Format: "capture", Where: "file header", Msg: "cannot read", Err: err}
+			return &Error{Format: "capture", Where: "file header", Msg: "cannot read", Err: err}
 		}
-		return nil, &Error{Format: "capture", Where: "file header", Field: "magic", Msg: fmt.Sprintf("input has only %d bytes", len(magic)), Err: io.ErrUnexpectedEOF}
+		return &Error{Format: "capture", Where: "file header", Field: "magic", Msg: fmt.Sprintf("input has only %d bytes", len(magic)), Err: io.ErrUnexpectedEOF}
 	}
 	m := binary.LittleEndian.Uint32(magic)
 	switch m {
@@ -236,16 +304,16 @@ func NewReader(src io.Reader) (*Reader, error) {
 		r.stats.Format = "pcapng"
 		err = r.readFirstSHB()
 	default:
-		return nil, &Error{Format: "capture", Where: "file header", Field: "magic",
+		return &Error{Format: "capture", Where: "file header", Field: "magic",
 			Msg: fmt.Sprintf("not a pcap or pcapng file (first bytes % x)", magic)}
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if r.gz {
 		r.stats.Format += "+gzip"
 	}
-	return r, nil
+	return nil
 }
 
 // Format names the detected format: "pcap", "pcap-ns" (nanosecond
@@ -298,6 +366,10 @@ func (r *Reader) Next(p *Packet) error {
 	if r.err != nil {
 		return r.err
 	}
+	start := r.pos
+	if r.mem != nil {
+		r.release()
+	}
 	var err error
 	if r.ng {
 		err = r.nextNG(p)
@@ -310,11 +382,26 @@ func (r *Reader) Next(p *Packet) error {
 	}
 	r.stats.Packets++
 	p.Frame = r.stats.Packets
+	if r.hold != nil {
+		r.hold[r.stats.Packets%uint64(len(r.hold))] = start
+	}
 	return nil
 }
 
 // readFull reads exactly len(b) bytes, tracking the stream offset.
 func (r *Reader) readFull(b []byte) (int, error) {
+	if r.br == nil {
+		n := copy(b, r.mem[r.pos:])
+		r.pos += n
+		r.off += int64(n)
+		switch {
+		case n == len(b):
+			return n, nil
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, io.ErrUnexpectedEOF
+	}
 	n, err := io.ReadFull(r.br, b)
 	r.off += int64(n)
 	return n, err
@@ -326,6 +413,15 @@ func (r *Reader) readFull(b []byte) (int, error) {
 // was a tenth of `dissect -q`). They are valid until the next read, as
 // the reusable buffer's were.
 func (r *Reader) take(n int) ([]byte, bool) {
+	if r.br == nil {
+		if n > len(r.mem)-r.pos {
+			return nil, false
+		}
+		b := r.mem[r.pos : r.pos+n : r.pos+n]
+		r.pos += n
+		r.off += int64(n)
+		return b, true
+	}
 	if n > r.br.Buffered() {
 		return nil, false
 	}

@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"github.com/ompscope/ompscope/dissect/internal/race"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -34,9 +36,37 @@ type got struct {
 
 // readAll reads every packet of b and returns them with the final error
 // (io.EOF for a clean end).
+// It reads b again as OpenMapped reads a mapped file (in place, from
+// memory) and fails the test unless both read the same.
 func readAll(t testing.TB, b []byte, onSecrets func(uint32, []byte)) ([]got, *Reader, error) {
 	t.Helper()
-	return readFrom(t, bytes.NewReader(b), onSecrets)
+	var ss, ms []string
+	out, r, err := readFrom(t, bytes.NewReader(b), func(k uint32, d []byte) {
+		ss = append(ss, fmt.Sprint(k, d))
+		if onSecrets != nil {
+			onSecrets(k, d)
+		}
+	})
+	mout, mr, merr := readMem(t, b, func(k uint32, d []byte) { ms = append(ms, fmt.Sprint(k, d)) })
+	if fmt.Sprint(err) != fmt.Sprint(merr) || !reflect.DeepEqual(out, mout) || !reflect.DeepEqual(ss, ms) ||
+		(r != nil) != (mr != nil) || r != nil && !reflect.DeepEqual(r.Stats(), mr.Stats()) {
+		t.Fatalf("streamed: %d packets, %v; from memory: %d packets, %v", len(out), err, len(mout), merr)
+	}
+	return out, r, err
+}
+
+// readMem reads b as OpenMapped reads a mapped file: in place from
+// memory, or streamed when that is refused (compressed, malformed).
+func readMem(t testing.TB, b []byte, onSecrets func(uint32, []byte)) ([]got, *Reader, error) {
+	t.Helper()
+	if len(b) == 0 { // an empty file is not mapped
+		return readFrom(t, bytes.NewReader(b), onSecrets)
+	}
+	r, err := newMapped(b)
+	if err != nil {
+		return readFrom(t, bytes.NewReader(b), onSecrets)
+	}
+	return readPackets(t, r, onSecrets)
 }
 
 // readFrom is readAll from any source.
@@ -46,6 +76,11 @@ func readFrom(t testing.TB, src io.Reader, onSecrets func(uint32, []byte)) ([]go
 	if err != nil {
 		return nil, nil, err
 	}
+	return readPackets(t, r, onSecrets)
+}
+
+func readPackets(t testing.TB, r *Reader, onSecrets func(uint32, []byte)) ([]got, *Reader, error) {
+	t.Helper()
 	r.OnSecrets = onSecrets
 	var out []got
 	var p Packet
