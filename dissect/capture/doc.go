@@ -15,7 +15,15 @@
 // The reader is streaming: it reads through a bufio.Reader and never loads the
 // file into memory. Reader.Next fills a caller-owned Packet whose Data slice
 // is only valid until the next call, so the steady state allocates nothing
-// per packet. Large blocks are read in chunks, so a length field that claims
+// per packet. OpenMapped reads a regular file mapped into memory instead,
+// taking records where they lie and giving the pages behind back as it
+// goes (resident memory grows by at most releaseStep); Hold then keeps
+// each packet valid for a number of further packets, so a parallel run
+// hands packets to its workers with no copy. A file truncated under a
+// mapped Reader faults on the next read of a lost page: read it only
+// where that fault becomes an error (dissect.RunSource; FaultError,
+// AsFault). On 2.3 M small records, `dissect -j 1 -q` spent 4-5 % less
+// CPU mapped than streamed (16 alternating runs, docs/performance.md). Large blocks are read in chunks, so a length field that claims
 // more bytes than the input holds fails with an error before anything of that
 // size is allocated.
 //
