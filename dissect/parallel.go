@@ -154,11 +154,11 @@ type parallel struct {
 	ordFree chan []ordEntry
 	wg      sync.WaitGroup
 
-	stop    atomic.Bool           // the merger asks the reader to stop
-	fault   atomic.Pointer[error] // a worker faulted reading a packet in place: the run's error
-	retry   atomic.Bool           // Retry asked during the run
-	running bool                  // a run is under way (the merger's view)
-	discard bool                  // deliver drops what it is given (read ahead after a stop)
+	stop    atomic.Bool             // the merger asks the reader to stop
+	fault   atomic.Pointer[faultAt] // a worker faulted reading a packet in place: the run's error
+	retry   atomic.Bool             // Retry asked during the run
+	running bool                    // a run is under way (the merger's view)
+	discard bool                    // deliver drops what it is given (read ahead after a stop)
 
 	clk     *flow.Decoder // the run's clock
 	lastGen uint64
@@ -236,6 +236,12 @@ type holder interface {
 	Hold(n int) bool
 }
 
+// faultAt is a worker's fault reading the packet of a frame in place.
+type faultAt struct {
+	err   error
+	frame uint64
+}
+
 type nopFlow struct{}
 
 func (nopFlow) UDP(*flow.Datagram)                    {}
@@ -277,19 +283,25 @@ func (w *worker) run(wg *sync.WaitGroup) {
 // the merger reaches the end.
 func (w *worker) steps(ib *inBatch, ob *outBatch) {
 	d := w.d
+	cur := -1
 	defer func() {
 		if r := recover(); r != nil {
 			f := capture.AsFault(r)
 			if f == nil {
 				panic(r)
 			}
-			w.p.fault.CompareAndSwap(nil, &f)
+			at := &faultAt{err: f}
+			if cur >= 0 && ib.ops[cur].kind == opPacket {
+				at.frame = ib.ops[cur].pkt.Frame
+			}
+			w.p.fault.CompareAndSwap(nil, at)
 			for len(ob.ends) < len(ib.ops) {
 				ob.ends = append(ob.ends, int32(len(ob.items)))
 			}
 		}
 	}()
 	for i := range ib.ops {
+		cur = i
 		o := &ib.ops[i]
 		if o.kind == opPacket && w.p.fault.Load() != nil {
 			ob.ends = append(ob.ends, int32(len(ob.items)))
@@ -519,11 +531,14 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 		rd.bs[i] = p.getIn()
 	}
 	if h, ok := src.(holder); ok {
-		// the steps not yet run: the batches a worker's channel holds, the
-		// one it runs and the one the reader fills, for every worker
-		rd.inPlace = h.Hold(len(p.ws) * (queueDepth + 2) * batchOps)
+		// the packets not yet done with are those of the order stream not
+		// yet merged (a packet's worker has run it when the merger takes
+		// its results): the batch the merger follows, queueDepth in the
+		// channel and the one the reader fills, whatever the workers
+		rd.inPlace = h.Hold((queueDepth + 2) * batchOps)
 	}
 	p.stop.Store(false)
+	p.fault.Store(nil)
 	p.running = true
 	defer func() { p.running = false }()
 	go rd.run()
@@ -534,6 +549,12 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 			switch e.kind {
 			case opPacket:
 				items := p.take(int(e.shard))
+				if f := p.fault.Load(); f != nil && !stopped && e.frame >= f.frame {
+					// a worker faulted reading this packet: the run ends
+					// before it, as if Between had said stop
+					stopped = true
+					p.stop.Store(true)
+				}
 				if stopped {
 					p.skip(items) // read ahead after Between said stop: not delivered
 					continue
@@ -551,7 +572,7 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 			case opStop:
 				p.ordFree <- ord[:0]
 				if f := p.fault.Load(); f != nil {
-					return *f // the reader faulted too, or stopped before it could
+					return f.err // the reader faulted too, or stopped before it could
 				}
 				return e.err
 			default:

@@ -5,11 +5,15 @@ package capture
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestOpenMappedReadsAsOpen: every sample capture reads the same mapped
@@ -54,15 +58,20 @@ func TestOpenMappedReadsAsOpen(t *testing.T) {
 // bigPcap writes a capture of n packets of size bytes, each filled with
 // its frame number, larger than releaseStep.
 func bigPcap(t *testing.T, n, size int) string {
+	return bigPcapFrom(t, n, size, 0)
+}
+
+// bigPcapFrom is bigPcap with times from second base on.
+func bigPcapFrom(t *testing.T, n, size, base int) string {
 	recs := make([]pcapRec, n)
 	for i := range recs {
 		d := make([]byte, size)
 		for j := 0; j+4 <= size; j += 4 {
 			binary.LittleEndian.PutUint32(d[j:], uint32(i+1))
 		}
-		recs[i] = pcapRec{sec: uint32(i), orig: uint32(size), data: d}
+		recs[i] = pcapRec{sec: uint32(base + i), orig: uint32(size), data: d}
 	}
-	name := filepath.Join(t.TempDir(), fmt.Sprintf("big%d.pcap", n))
+	name := filepath.Join(t.TempDir(), fmt.Sprintf("big%d-%d.pcap", n, base))
 	if err := os.WriteFile(name, pcapFile(binary.LittleEndian, false, 65535, 1, recs), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -133,8 +142,12 @@ func TestHoldAndRelease(t *testing.T) {
 // TestMergerHold: packets of several mapped files merged stay valid as
 // long as Hold asks.
 func TestMergerHold(t *testing.T) {
-	const n, size, hold = 20000, 600, 2000
-	a, b := bigPcap(t, n, size), bigPcap(t, n/2, size)
+	// records of a page each, so that a page given back one packet too
+	// early always reaches into a held one; the second file's packets all
+	// after the first's, so that the merged packets held are all of one
+	// file while the other's next one waits
+	const n, size, hold = 8000, 4096 - 16, 2000
+	a, b := bigPcap(t, n, size), bigPcapFrom(t, 3*n/4, size, n) // 32 and 24 MB
 	ra, err := OpenMapped(a)
 	if err != nil {
 		t.Fatal(err)
@@ -149,8 +162,9 @@ func TestMergerHold(t *testing.T) {
 		t.Fatal("Hold refused")
 	}
 	type kept struct {
-		d []byte
-		f uint64
+		d    []byte
+		f    uint64
+		file int
 	}
 	ring := make([]kept, hold+1)
 	var p Packet
@@ -161,15 +175,140 @@ func TestMergerHold(t *testing.T) {
 			}
 			break
 		}
-		ring[i%len(ring)] = kept{p.Data, p.FileFrame}
+		ring[i%len(ring)] = kept{p.Data, p.FileFrame, p.File}
 		if i >= hold {
 			k := ring[(i-hold)%len(ring)]
 			if !intact(k.d, k.f) {
 				t.Fatalf("merged packet %d no longer intact after %d", i-hold, i)
 			}
 		}
+		// no file gave back the pages of a packet still held (the bytes
+		// alone cannot tell: see TestHoldAndRelease)
+		oldest := [2]uint64{}
+		for j := max(0, i-hold); j <= i; j++ {
+			k := ring[j%len(ring)]
+			if oldest[k.file] == 0 || k.f < oldest[k.file] {
+				oldest[k.file] = k.f
+			}
+		}
+		for f, r := range []*Reader{ra, rb} {
+			if o := oldest[f]; o > 0 && r.dropped > 24+int(o-1)*(16+size) {
+				t.Fatalf("after merged packet %d: file %d gave back %d bytes, past its frame %d still held", i, f, r.dropped, o)
+			}
+		}
 	}
-	if ra.dropped == 0 {
-		t.Error("nothing given back")
+	if ra.dropped == 0 || rb.dropped == 0 {
+		t.Errorf("given back: %d and %d bytes", ra.dropped, rb.dropped)
 	}
+}
+
+// TestMappedFileShrinks: a file truncated under a mapped Reader is an
+// error (FaultError), never records made of the zeros past its new end
+// (an all-zero pcap record header is a valid, empty record), whether the
+// cut falls in a record or between two, in pcap or pcapng.
+func TestMappedFileShrinks(t *testing.T) {
+	const size = 600
+	for _, cut := range []int{24 + 5*(16+size) + 100, 24 + 5*(16+size)} {
+		name := bigPcap(t, 100, size)
+		r, err := OpenMapped(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(name, int64(cut)); err != nil {
+			t.Fatal(err)
+		}
+		var p Packet
+		n := 0
+		for {
+			if err = r.Next(&p); err != nil {
+				break
+			}
+			if n++; p.CapLen != size {
+				t.Fatalf("cut at %d: frame %d of %d bytes: not a record of the file", cut, p.Frame, p.CapLen)
+			}
+		}
+		var fe *FaultError
+		if !errors.As(err, &fe) || n > 6 {
+			t.Errorf("cut at %d: %d packets, then %v", cut, n, err)
+		}
+		r.Close()
+	}
+	// pcapng: the zeros are no block
+	src, err := os.ReadFile("../../pcaps/route-flap.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(t.TempDir(), "c.pcapng")
+	if err := os.WriteFile(name, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenMapped(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := os.Truncate(name, 10000); err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	for err == nil {
+		err = r.Next(&p)
+	}
+	var fe *FaultError
+	if !errors.As(err, &fe) {
+		t.Errorf("pcapng cut at 10000: %v", err)
+	}
+}
+
+// TestMappedNextAfterClose: a mapped Reader read after Close says so; it
+// does not read the mapping that is gone.
+func TestMappedNextAfterClose(t *testing.T) {
+	r, err := OpenMapped("../../pcaps/route-flap.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	if err := r.Next(&p); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if err := r.Next(&p); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Next after Close: %v", err)
+	}
+}
+
+var faultSink byte
+
+// TestAsFaultOnlyInMappings: a fault is a changed capture file only
+// inside a file mapped now; elsewhere it is a bug, and the caller panics
+// with it again.
+func TestAsFaultOnlyInMappings(t *testing.T) {
+	fault := func(mem []byte) (recovered any) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() { recovered = recover() }()
+		faultSink = mem[0]
+		return nil
+	}
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mprotect(mem, unix.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	r := fault(mem)
+	if r == nil || AsFault(r) != nil {
+		t.Errorf("a fault outside any capture mapping: recovered %v, AsFault %v", r, AsFault(r))
+	}
+	addMapped(mem)
+	r = fault(mem)
+	var fe *FaultError
+	if !errors.As(AsFault(r), &fe) || fe.Addr == 0 {
+		t.Errorf("a fault inside a capture mapping: recovered %v, AsFault %v", r, AsFault(r))
+	}
+	dropMapped(mem)
+	if AsFault(r) != nil {
+		t.Error("a fault in a mapping gone still counts")
+	}
+	unix.Munmap(mem)
 }

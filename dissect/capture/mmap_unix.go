@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ompscope/ompscope/dissect/internal/mmaptest"
 )
 
 // mapFile maps a regular file into memory, read only, when want is set;
@@ -25,12 +27,16 @@ func mapFile(f *os.File, want bool) ([]byte, io.Closer) {
 		return nil, nil
 	}
 	_ = unix.Madvise(mem, unix.MADV_SEQUENTIAL) // a hint: read ahead further
+	addMapped(mem)
 	return mem, unmapper(mem)
 }
 
 type unmapper []byte
 
-func (u unmapper) Close() error { return unix.Munmap(u) }
+func (u unmapper) Close() error {
+	dropMapped(u)
+	return unix.Munmap(u)
+}
 
 // releaseBehind gives back the pages of the mapping before limit: they
 // leave the process's resident memory (and stay in the page cache).
@@ -39,6 +45,11 @@ func (r *Reader) releaseBehind(limit int) {
 	if end <= r.dropped {
 		return
 	}
-	_ = unix.Madvise(r.mem[r.dropped:end], unix.MADV_DONTNEED)
+	if mmaptest.ProtectReleased {
+		// tests: a read of a page given back too early faults
+		_ = unix.Mprotect(r.mem[r.dropped:end], unix.PROT_NONE)
+	} else {
+		_ = unix.Madvise(r.mem[r.dropped:end], unix.MADV_DONTNEED)
+	}
 	r.dropped = end
 }

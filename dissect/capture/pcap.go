@@ -77,6 +77,9 @@ func (r *Reader) nextPcap(p *Packet) error {
 	frac := o.u32(h[4:8])
 	capLen := o.u32(h[8:12])
 	origLen := o.u32(h[12:16])
+	if sec|frac|capLen|origLen == 0 && r.mem != nil && r.shrunk() {
+		return &FaultError{} // zeros past the new end of a truncated file, not a record
+	}
 	if uint64(capLen) > uint64(r.maxCap) {
 		return &Error{Format: "pcap", Where: "record header", Field: "incl_len", Offset: start + 8, Frame: frame,
 			Msg: fmt.Sprintf("captured length %d exceeds limit %d (snaplen %d)", capLen, r.maxCap, r.stats.Interfaces[0].SnapLen)}

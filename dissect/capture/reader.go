@@ -156,10 +156,11 @@ type Reader struct {
 	OnSecrets func(kind uint32, data []byte)
 
 	br      *bufio.Reader
-	mem     []byte // the whole input, mapped in memory (br is nil): packets are taken from it in place
-	pos     int    // the next byte of mem
-	dropped int    // mem before this was given back (releaseBehind)
-	hold    []int  // Hold: where each of the last packets began in mem, a ring
+	mem     []byte   // the whole input, mapped in memory (br is nil): packets are taken from it in place
+	pos     int      // the next byte of mem
+	dropped int      // mem before this was given back (releaseBehind)
+	hold    []int    // Hold: where each of the last packets began in mem, a ring
+	file    *os.File // the mapped file (shrunk)
 	closers []io.Closer
 	off     int64
 	gz      bool
@@ -219,6 +220,7 @@ func open(path string, mapped bool) (*Reader, error) {
 	if mem, unmap := mapFile(f, mapped); mem != nil {
 		r, err := newMapped(mem)
 		if err == nil {
+			r.file = f
 			r.closers = append(r.closers, f, unmap)
 			return r, nil
 		}
@@ -348,6 +350,11 @@ func (r *Reader) Stats() Stats {
 
 // Close releases the file and decompressor opened by Open or NewReader.
 func (r *Reader) Close() error {
+	if r.mem != nil {
+		// the mapping goes: a later Next must not read it
+		r.mem, r.hold, r.file = nil, nil, nil
+		r.err = os.ErrClosed
+	}
 	var first error
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		if err := r.closers[i].Close(); err != nil && first == nil {
@@ -377,6 +384,9 @@ func (r *Reader) Next(p *Packet) error {
 		err = r.nextPcap(p)
 	}
 	if err != nil {
+		if err != io.EOF && r.mem != nil && r.shrunk() {
+			err = &FaultError{}
+		}
 		r.err = err
 		return err
 	}
