@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -311,5 +313,32 @@ func BenchmarkRowStatus(b *testing.B) {
 				f.a.rowStatus(r)
 			}
 		})
+	}
+}
+
+// TestBPCompareIsTheCriteria: the written-out comparison of the timeline's
+// status gives what the criteria the snapshots explain give, on paths
+// that differ in every criterion and tie in every one.
+func TestBPCompareIsTheCriteria(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	path := func() bpPath {
+		// few values each, so that ties on the first criteria are common
+		return bpPath{stale: rng.IntN(2) == 0, notOrig: rng.IntN(2) == 0, pref: uint32(rng.IntN(3)),
+			tpref: uint32(rng.IntN(3)), origin: rng.IntN(3), metric: uint32(rng.IntN(3))}
+	}
+	signs := map[int]int{}
+	for range 100000 {
+		x, y := path(), path()
+		got, want := bpCompare(&x, &y), bpCompareByCriteria(&x, &y)
+		if (got < 0) != (want < 0) || (got > 0) != (want > 0) {
+			t.Fatalf("%+v against %+v: %d, the criteria say %d", x, y, got, want)
+		}
+		signs[cmp.Compare(got, 0)]++
+	}
+	if signs[-1] == 0 || signs[0] == 0 || signs[1] == 0 {
+		t.Errorf("the paths never gave each answer: %v", signs)
+	}
+	if len(bpCriteria) != 6 {
+		t.Errorf("%d criteria: bpCompare writes out 6", len(bpCriteria))
 	}
 }
