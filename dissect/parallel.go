@@ -129,7 +129,6 @@ type outBatch struct {
 }
 
 type worker struct {
-	p      *parallel
 	inFree chan *inBatch
 	d      *Dissector
 	in     chan *inBatch
@@ -154,11 +153,10 @@ type parallel struct {
 	ordFree chan []ordEntry
 	wg      sync.WaitGroup
 
-	stop    atomic.Bool             // the merger asks the reader to stop
-	fault   atomic.Pointer[faultAt] // a worker faulted reading a packet in place: the run's error
-	retry   atomic.Bool             // Retry asked during the run
-	running bool                    // a run is under way (the merger's view)
-	discard bool                    // deliver drops what it is given (read ahead after a stop)
+	stop    atomic.Bool // the merger asks the reader to stop
+	retry   atomic.Bool // Retry asked during the run
+	running bool        // a run is under way (the merger's view)
+	discard bool        // deliver drops what it is given (read ahead after a stop)
 
 	clk     *flow.Decoder // the run's clock
 	lastGen uint64
@@ -197,7 +195,7 @@ func (d *Dissector) startParallel(n int) {
 	cfg.TLS.MaxSessions, cfg.TLS.Parts = d.maxSessions, d.parts
 	for i := 0; i < n; i++ {
 		w := &worker{in: make(chan *inBatch, queueDepth), out: make(chan *outBatch, queueDepth),
-			free: make(chan *outBatch, queueDepth+2), inFree: p.inFree, last: map[*tlsdec.Session]*tlsdec.Session{}, p: p}
+			free: make(chan *outBatch, queueDepth+2), inFree: p.inFree, last: map[*tlsdec.Session]*tlsdec.Session{}}
 		wc := cfg
 		wc.OnGap = w.gap
 		wc.OnSessionEnd = w.end
@@ -230,18 +228,6 @@ func (d *Dissector) startParallel(n int) {
 	d.par = p
 }
 
-// holder is a source that can keep its packets' bytes valid for a while
-// (capture.Reader and capture.Merger of files OpenMapped mapped).
-type holder interface {
-	Hold(n int) bool
-}
-
-// faultAt is a worker's fault reading the packet of a frame in place.
-type faultAt struct {
-	err   error
-	frame uint64
-}
-
 type nopFlow struct{}
 
 func (nopFlow) UDP(*flow.Datagram)                    {}
@@ -252,9 +238,6 @@ func (nopFlow) TCPClose(*flow.Conn, flow.CloseReason) {}
 
 func (w *worker) run(wg *sync.WaitGroup) {
 	defer wg.Done()
-	// packets in place in a mapped capture file (reader.inPlace) fault
-	// if the file loses pages under the run
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	for ib := range w.in {
 		var ob *outBatch
 		select {
@@ -277,36 +260,11 @@ func (w *worker) run(wg *sync.WaitGroup) {
 	close(w.out)
 }
 
-// steps runs a batch's steps. After a fault reading a packet (the mapped
-// capture file lost pages: the run ends with that error) the worker
-// runs no more packets; every step still gets its place in the batch, so
-// the merger reaches the end.
+// steps runs a batch's steps.
 func (w *worker) steps(ib *inBatch, ob *outBatch) {
 	d := w.d
-	cur := -1
-	defer func() {
-		if r := recover(); r != nil {
-			f := capture.AsFault(r)
-			if f == nil {
-				panic(r)
-			}
-			at := &faultAt{err: f}
-			if cur >= 0 && ib.ops[cur].kind == opPacket {
-				at.frame = ib.ops[cur].pkt.Frame
-			}
-			w.p.fault.CompareAndSwap(nil, at)
-			for len(ob.ends) < len(ib.ops) {
-				ob.ends = append(ob.ends, int32(len(ob.items)))
-			}
-		}
-	}()
 	for i := range ib.ops {
-		cur = i
 		o := &ib.ops[i]
-		if o.kind == opPacket && w.p.fault.Load() != nil {
-			ob.ends = append(ob.ends, int32(len(ob.items)))
-			continue
-		}
 		d.tracker.SetKeyLimit(o.gen)
 		switch o.kind {
 		case opPacket:
@@ -385,18 +343,14 @@ func (w *worker) end(s *tlsdec.Session, t time.Time, frame uint64, why string) {
 // ---- the reader
 
 type reader struct {
-	d    *Dissector
-	p    *parallel
-	src  Source
-	opt  RunOptions
-	live bool
-	// inPlace: the source keeps each packet's bytes valid until every
-	// step that can hold it has run (capture.Reader.Hold), so a step
-	// refers to them where they are, with no copy into its batch
-	inPlace bool
-	bs      []*inBatch
-	ord     []ordEntry
-	since   time.Time // the oldest step not sent (live sources)
+	d     *Dissector
+	p     *parallel
+	src   Source
+	opt   RunOptions
+	live  bool
+	bs    []*inBatch
+	ord   []ordEntry
+	since time.Time // the oldest step not sent (live sources)
 }
 
 func (p *parallel) getIn() *inBatch {
@@ -430,7 +384,7 @@ func (r *reader) flush() {
 // step adds a step to worker i (-1: every worker) and to the order.
 func (r *reader) step(i int, o op, oe ordEntry) {
 	add := func(b *inBatch) {
-		if o.kind == opPacket && !r.inPlace {
+		if o.kind == opPacket {
 			n := len(b.arena)
 			b.arena = append(b.arena, o.pkt.Data...)
 			o.pkt.Data = b.arena[n:len(b.arena):len(b.arena)]
@@ -530,15 +484,7 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 	for i := range rd.bs {
 		rd.bs[i] = p.getIn()
 	}
-	if h, ok := src.(holder); ok {
-		// the packets not yet done with are those of the order stream not
-		// yet merged (a packet's worker has run it when the merger takes
-		// its results): the batch the merger follows, queueDepth in the
-		// channel and the one the reader fills, whatever the workers
-		rd.inPlace = h.Hold((queueDepth + 2) * batchOps)
-	}
 	p.stop.Store(false)
-	p.fault.Store(nil)
 	p.running = true
 	defer func() { p.running = false }()
 	go rd.run()
@@ -549,12 +495,6 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 			switch e.kind {
 			case opPacket:
 				items := p.take(int(e.shard))
-				if f := p.fault.Load(); f != nil && !stopped && e.frame >= f.frame {
-					// a worker faulted reading this packet: the run ends
-					// before it, as if Between had said stop
-					stopped = true
-					p.stop.Store(true)
-				}
 				if stopped {
 					p.skip(items) // read ahead after Between said stop: not delivered
 					continue
@@ -571,9 +511,6 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 				}
 			case opStop:
 				p.ordFree <- ord[:0]
-				if f := p.fault.Load(); f != nil {
-					return f.err // the reader faulted too, or stopped before it could
-				}
 				return e.err
 			default:
 				p.discard = stopped

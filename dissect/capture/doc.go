@@ -12,23 +12,24 @@
 // pcap format of some old Linux tools, or the pcapng Section Header Block are
 // recognised.
 //
-// The reader is streaming: it reads through a bufio.Reader and never loads the
+// Open's reader is streaming: it reads through a bufio.Reader and never loads the
 // file into memory. Reader.Next fills a caller-owned Packet whose Data slice
 // is only valid until the next call, so the steady state allocates nothing
-// per packet. OpenMapped reads a regular file mapped into memory instead,
-// taking records where they lie and giving the pages behind back as it
-// goes (resident memory grows by about releaseStep, and the packets Hold
-// keeps); Hold keeps each packet valid for a number of further packets,
-// so a parallel run hands packets to its workers with no copy. A file
-// truncated under a mapped Reader faults on the next read of a page it
-// lost: read it only where that fault becomes an error
-// (dissect.RunSource; FaultError, AsFault, which takes only faults inside
-// a capture's mapping). The zeros past the new end of its last page are
-// never taken for records: an all-zero pcap record header, or any error,
-// makes the Reader look at the file's size first. On 2.3 M small records, `dissect -j 1 -q` spent 4-5 % less
-// CPU mapped than streamed (16 alternating runs, docs/performance.md). Large blocks are read in chunks, so a length field that claims
-// more bytes than the input holds fails with an error before anything of that
-// size is allocated.
+// per packet. Large blocks are read in chunks, so a length field that
+// claims more bytes than the input holds fails with an error before
+// anything of that size is allocated.
+//
+// OpenMapped reads a regular file mapped into memory instead, taking
+// records where they lie and giving the pages behind back as it goes
+// (resident memory grows by about releaseStep). A file truncated under a
+// mapped Reader faults on the next read of a page it lost: read it only
+// where that fault becomes an error (dissect.RunSource; FaultError, and
+// AsFault, which takes only faults inside a capture's mapping). The
+// zeros past the new end of its last page are never taken for records:
+// an all-zero pcap record header, or any error, makes the Reader look at
+// the file's size first. On 2.3 M small records `dissect -j 1 -q` spent
+// 4-5 % less CPU mapped than streamed (16 alternating runs,
+// docs/performance.md); BenchmarkReadFile measures the reader alone.
 //
 // The pcapng reader is this package's own (gopacket's pcapgo.NgReader parses
 // Decryption Secrets Blocks but gives no access to them). It handles several

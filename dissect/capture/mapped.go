@@ -92,46 +92,11 @@ func (r *Reader) shrunk() bool {
 	return err == nil && fi.Size() < int64(len(r.mem))
 }
 
-// Hold asks that each packet's Data stay valid until n more packets have
-// been read, not only until the next call to Next: a reader handing
-// packets to other goroutines then need not copy them. It is true when
-// the Reader can (a file that OpenMapped mapped into memory), false when
-// Data stays valid until the next call only. Call it before the first
-// Next.
-func (r *Reader) Hold(n int) bool {
-	if r.mem == nil || n <= 0 || r.stats.Packets > 0 {
-		return false
-	}
-	r.hold = make([]int, n+1)
-	return true
-}
-
-// release gives back the mapped pages before the oldest packet still
-// valid, once there are releaseStep bytes of them.
+// release gives back the mapped pages before the packet about to be
+// read (the one before it is no longer valid), once there are
+// releaseStep bytes of them.
 func (r *Reader) release() {
-	limit := r.pos // the packet before is no longer valid
-	if r.hold != nil {
-		// about to read packet m: packets m-n .. m-1 stay valid
-		m, n := r.stats.Packets+1, uint64(len(r.hold)-1)
-		if m <= n {
-			return
-		}
-		limit = r.hold[(m-n)%uint64(len(r.hold))]
+	if r.pos-r.dropped >= releaseStep {
+		r.releaseBehind(r.pos)
 	}
-	if limit-r.dropped >= releaseStep {
-		r.releaseBehind(limit)
-	}
-}
-
-// Hold holds every file's packets (see Reader.Hold): true when every file
-// can.
-func (m *Merger) Hold(n int) bool {
-	ok := true
-	for _, r := range m.rs {
-		// a file's reader reads at most n packets after a merged one in
-		// the next n merged (its packet read ahead is counted among
-		// them); one more is a margin
-		ok = r.Hold(n+1) && ok
-	}
-	return ok
 }

@@ -7,8 +7,6 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/ompscope/ompscope/dissect/internal/mmaptest"
 )
 
 // mapFile maps a regular file into memory, read only, when want is set;
@@ -45,11 +43,6 @@ func (r *Reader) releaseBehind(limit int) {
 	if end <= r.dropped {
 		return
 	}
-	if mmaptest.ProtectReleased {
-		// tests: a read of a page given back too early faults
-		_ = unix.Mprotect(r.mem[r.dropped:end], unix.PROT_NONE)
-	} else {
-		_ = unix.Madvise(r.mem[r.dropped:end], unix.MADV_DONTNEED)
-	}
+	_ = unix.Madvise(r.mem[r.dropped:end], unix.MADV_DONTNEED)
 	r.dropped = end
 }

@@ -159,7 +159,6 @@ type Reader struct {
 	mem     []byte   // the whole input, mapped in memory (br is nil): packets are taken from it in place
 	pos     int      // the next byte of mem
 	dropped int      // mem before this was given back (releaseBehind)
-	hold    []int    // Hold: where each of the last packets began in mem, a ring
 	file    *os.File // the mapped file (shrunk)
 	closers []io.Closer
 	off     int64
@@ -257,7 +256,7 @@ func NewReader(src io.Reader) (*Reader, error) {
 // compressed one is refused (errNotMapped): it is read as a stream.
 func newMapped(mem []byte) (*Reader, error) {
 	r := &Reader{mem: mem}
-	if len(mem) >= 2 && mem[0] == 0x1f && mem[1] == 0x8b {
+	if isGzip(mem) {
 		return nil, errNotMapped
 	}
 	magic := mem[:min(4, len(mem))]
@@ -273,10 +272,13 @@ func newMapped(mem []byte) (*Reader, error) {
 
 var errNotMapped = errors.New("compressed: not read in place")
 
+// isGzip tells whether b begins with gzip's magic bytes.
+func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
+
 // start detects the format from the first bytes and reads the file
 // header.
 func (r *Reader) start(magic []byte, err error) error {
-	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if isGzip(magic) {
 		zr, err := gzip.NewReader(r.br)
 		if err != nil {
 			return &Error{Format: "gzip", Where: "gzip header", Msg: "cannot start decompression", Err: err}
@@ -348,11 +350,12 @@ func (r *Reader) Stats() Stats {
 	return s
 }
 
-// Close releases the file and decompressor opened by Open or NewReader.
+// Close releases the file and decompressor opened by Open or NewReader,
+// and the mapping of OpenMapped (a later Next returns os.ErrClosed).
 func (r *Reader) Close() error {
 	if r.mem != nil {
 		// the mapping goes: a later Next must not read it
-		r.mem, r.hold, r.file = nil, nil, nil
+		r.mem, r.file = nil, nil
 		r.err = os.ErrClosed
 	}
 	var first error
@@ -373,7 +376,6 @@ func (r *Reader) Next(p *Packet) error {
 	if r.err != nil {
 		return r.err
 	}
-	start := r.pos
 	if r.mem != nil {
 		r.release()
 	}
@@ -392,9 +394,6 @@ func (r *Reader) Next(p *Packet) error {
 	}
 	r.stats.Packets++
 	p.Frame = r.stats.Packets
-	if r.hold != nil {
-		r.hold[r.stats.Packets%uint64(len(r.hold))] = start
-	}
 	return nil
 }
 
