@@ -592,7 +592,9 @@ func (a *Analyzer) rowStatus(r *row) string {
 // bpCompare compares two paths on every criterion (< 0: x better): the
 // steps of bpCriteria written out, for the timeline's status of every
 // changed row (the loop's calls through the table were a quarter of
-// rowStatus's time). TestBPCompareIsTheCriteria holds the two together.
+// rowStatus's time; BenchmarkRowStatus with 4 paths 183-234 ns against
+// 275-289, with 64 paths 3.1-3.9 µs against 4.1-5.0).
+// TestBPCompareIsTheCriteria holds the two together.
 func bpCompare(x, y *bpPath) int {
 	if d := b2i(x.stale) - b2i(y.stale); d != 0 {
 		return d

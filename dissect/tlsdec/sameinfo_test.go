@@ -79,3 +79,35 @@ func change(v reflect.Value) bool {
 	}
 	return true
 }
+
+// BenchmarkSameInfo: a parallel run's worker asks it for every record, of
+// a session and its last copy, which are the same; the first-failure
+// messages compared as arrays of strings (as before) and by where they
+// lie (sameStrings).
+func BenchmarkSameInfo(b *testing.B) {
+	s := Session{ID: "dtls:198.18.0.1:12346>203.0.113.13:12446#55", Client: netip.MustParseAddrPort("198.18.0.1:12346")}
+	s.fail(ReasonNoKey, "no key for client random %x", [4]byte{1, 2, 3, 4})
+	var c Session
+	s.CopyInfo(&c)
+	b.Run("SameInfo", func(b *testing.B) {
+		for b.Loop() {
+			if !s.SameInfo(&c) {
+				b.Fatal("not the same")
+			}
+		}
+	})
+	b.Run("firstFailure/arrays", func(b *testing.B) {
+		for b.Loop() {
+			if s.firstFailure != c.firstFailure {
+				b.Fatal("not the same")
+			}
+		}
+	})
+	b.Run("firstFailure/sameStrings", func(b *testing.B) {
+		for b.Loop() {
+			if !sameStrings(&s.firstFailure, &c.firstFailure) {
+				b.Fatal("not the same")
+			}
+		}
+	})
+}

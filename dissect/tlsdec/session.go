@@ -357,8 +357,9 @@ func (s *Session) SameInfo(c *Session) bool {
 // sameStrings tells whether a and b hold the same strings by where they
 // lie (a copy that CopyInfo made shares them): nine comparisons of two
 // words where comparing the arrays called a function per string (a
-// tenth of a parallel run's CPU was SameInfo's). Equal strings that lie
-// apart count as different: that costs a copy, never a missed change.
+// tenth of a parallel run's CPU was SameInfo's; BenchmarkSameInfo: 13 ns
+// against 28-34 for the arrays). Equal strings that lie apart count as
+// different: that costs a copy, never a missed change.
 func sameStrings(a, b *[numReasons]string) bool {
 	for i := range a {
 		if len(a[i]) != len(b[i]) || len(a[i]) > 0 && unsafe.StringData(a[i]) != unsafe.StringData(b[i]) {
