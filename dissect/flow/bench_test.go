@@ -2,6 +2,7 @@ package flow
 
 import (
 	"encoding/binary"
+	"fmt"
 	"github.com/ompscope/ompscope/dissect/internal/race"
 	"net/netip"
 	"testing"
@@ -198,3 +199,31 @@ func benchGopacket(b *testing.B, swap bool) {
 
 func BenchmarkGopacketReassemblyInOrder(b *testing.B)    { benchGopacket(b, false) }
 func BenchmarkGopacketReassemblyOutOfOrder(b *testing.B) { benchGopacket(b, true) }
+
+// BenchmarkFragFloodOnePair: first fragments of ever new datagrams, all
+// between one pair of addresses, while datagrams of 2 000 other pairs
+// fill the other parts of the bounds: each new datagram evicts the
+// oldest of its own part (the default 64 parts of 16 datagrams).
+func BenchmarkFragFloodOnePair(b *testing.B) {
+	first := func(src, dst string, id uint16) []byte {
+		full := udpIP(b, ap(src), ap(dst), make([]byte, 200))
+		fr := frag4(full, [][2]int{{0, 104}, {104, 208}}, nil)[0]
+		binary.BigEndian.PutUint16(fr[4:], id)
+		return ether(b, fr)
+	}
+	d := NewDecoder(Config{Parts: 64}, &counter{})
+	for i := range 2000 {
+		d.Packet(first(fmt.Sprintf("10.1.%d.%d:5000", i/250, i%250+1), "10.2.0.1:12346", 1), layers.LinkTypeEthernet, t0, 1)
+	}
+	frame := first("10.0.0.1:5000", "10.0.0.2:12346", 0)
+	b.ReportAllocs()
+	id := uint16(0)
+	for b.Loop() {
+		id++
+		binary.BigEndian.PutUint16(frame[14+4:], id)
+		d.Packet(frame, layers.LinkTypeEthernet, t0, 1)
+	}
+	if st := d.Stats(); st.FragDrops[FragMemory] == 0 {
+		b.Fatalf("no eviction: %v", st.FragDrops)
+	}
+}

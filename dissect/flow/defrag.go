@@ -26,10 +26,11 @@ type fragDatagram struct {
 	maxEnd int
 	first  int64 // capture time of the first fragment (Unix ns)
 	bytes  int
-	nh     uint8 // upper-layer protocol named by the first fragment
-	gone   bool
+	nh     uint8  // upper-layer protocol named by the first fragment
 	part   int    // the part of the bounds it counts in (Config.Parts)
 	buf    []byte // the fragments' bytes, in arrival order
+	// prev, next: the part's datagrams in creation order
+	prev, next *fragDatagram
 }
 
 func (dg *fragDatagram) data(fr *fragment) []byte { return dg.buf[fr.at : fr.at+fr.end-fr.off] }
@@ -41,17 +42,18 @@ type defragger struct {
 	st      *Stats
 	parts   []fragPart // by Config.Parts
 	m       map[fragKey]*fragDatagram
-	queue   []*fragDatagram // creation order, for eviction; may hold gone entries
-	qbuf    []*fragDatagram // the queue's array (the queue is a window of it)
-	free    []*fragDatagram // gone and out of the queue: reused (no allocation per datagram)
+	free    []*fragDatagram // removed: reused (no allocation per datagram)
 	pending int             // bytes held
 	out     []byte          // reassembly buffer, reused
 	lastNH  uint8           // upper-layer protocol of the datagram last completed
 }
 
-// fragPart is what a part of the bounds holds.
+// fragPart is what a part of the bounds holds: counts, and its datagrams
+// in creation order (evictOldest takes the head, whatever the other
+// parts hold; expire looks at the heads).
 type fragPart struct {
 	datagrams, bytes int
+	head, tail       *fragDatagram
 }
 
 // maxDatagram bounds the reassembled payload.
@@ -90,18 +92,15 @@ func (f *defragger) add(k fragKey, off int, data []byte, more bool, nh uint8, no
 		}
 		dg = f.newDatagram()
 		dg.key, dg.first, dg.part = k, now, pi
-		f.parts[pi].datagrams++
+		pt := &f.parts[pi]
+		pt.datagrams++
+		if dg.prev = pt.tail; pt.tail != nil {
+			pt.tail.next = dg
+		} else {
+			pt.head = dg
+		}
+		pt.tail = dg
 		f.m[k] = dg
-		if len(f.queue) == cap(f.queue) && len(f.queue) < cap(f.qbuf)/2 {
-			// the queue drifted to the end of its array: move it back
-			n := copy(f.qbuf, f.queue)
-			clear(f.qbuf[n:])
-			f.queue = f.qbuf[:n]
-		}
-		f.queue = append(f.queue, dg)
-		if cap(f.queue) > cap(f.qbuf) {
-			f.qbuf = f.queue[:cap(f.queue)] // it grew: its array is the queue's home now
-		}
 	}
 	if !more {
 		if (dg.total >= 0 && dg.total != end) || dg.maxEnd > end {
@@ -205,36 +204,17 @@ func (f *defragger) remove(dg *fragDatagram) {
 	pt := &f.parts[dg.part]
 	pt.datagrams--
 	pt.bytes -= dg.bytes
-	dg.gone = true
-	// Drop gone entries from the head of the queue, and compact it
-	// when it is mostly dead.
-	for len(f.queue) > 0 && f.queue[0].gone {
-		f.pop()
+	if dg.prev != nil {
+		dg.prev.next = dg.next
+	} else {
+		pt.head = dg.next
 	}
-	if len(f.queue) > 64 && len(f.queue) > 4*len(f.m) {
-		n := 0
-		for _, q := range f.queue {
-			if q.gone {
-				f.recycle(q)
-			} else {
-				f.queue[n] = q
-				n++
-			}
-		}
-		clear(f.queue[n:])
-		f.queue = f.queue[:n]
+	if dg.next != nil {
+		dg.next.prev = dg.prev
+	} else {
+		pt.tail = dg.prev
 	}
-}
-
-// pop takes the (gone) head of the queue off and keeps it for reuse. An
-// emptied queue starts again at the front of its array, so that appending
-// does not allocate.
-func (f *defragger) pop() {
-	f.recycle(f.queue[0])
-	f.queue[0] = nil
-	if f.queue = f.queue[1:]; len(f.queue) == 0 {
-		f.queue = f.qbuf[:0]
-	}
+	f.recycle(dg)
 }
 
 // maxFreeDatagrams bounds the datagrams kept for reuse, maxFreeBuf the
@@ -276,42 +256,34 @@ func (f *defragger) drop(dg *fragDatagram, why FragDrop) {
 }
 
 // evictOldest drops the oldest datagram of part pi other than keep; false
-// if none. It walks the queue from its head to the part's first datagram:
-// at most the datagrams held (MaxFragDatagrams over all parts) and the
-// gone entries not yet compacted away (a few times that).
+// if none: the head of the part's list, or the one after it.
 func (f *defragger) evictOldest(pi int, keep *fragDatagram) bool {
-	for _, q := range f.queue {
-		if !q.gone && q != keep && q.part == pi {
-			f.drop(q, FragMemory)
-			return true
-		}
+	q := f.parts[pi].head
+	if q == keep && q != nil {
+		q = q.next
 	}
-	return false
+	if q == nil {
+		return false
+	}
+	f.drop(q, FragMemory)
+	return true
 }
 
-// expire drops datagrams older than the fragment timeout.
+// expire drops datagrams older than the fragment timeout: from the head
+// of each part's list (creation order), to the first that is not.
 func (f *defragger) expire(now int64) {
-	for len(f.queue) > 0 {
-		q := f.queue[0]
-		if !q.gone && now-q.first <= int64(f.cfg.FragTimeout) {
-			break
-		}
-		if !q.gone {
+	for i := range f.parts {
+		for q := f.parts[i].head; q != nil && now-q.first > int64(f.cfg.FragTimeout); q = f.parts[i].head {
 			f.drop(q, FragTimeout)
-		} else {
-			f.pop()
 		}
 	}
 }
 
 // dropAll discards every pending datagram.
 func (f *defragger) dropAll(why FragDrop) {
-	for len(f.queue) > 0 {
-		q := f.queue[0]
-		if q.gone {
-			f.pop()
-			continue
+	for i := range f.parts {
+		for q := f.parts[i].head; q != nil; q = f.parts[i].head {
+			f.drop(q, why)
 		}
-		f.drop(q, why) // removes q from the head
 	}
 }
