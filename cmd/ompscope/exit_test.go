@@ -296,6 +296,8 @@ func TestNewFlagsRefuseBadValues(t *testing.T) {
 		{"analyze", "-r", "/nonexistent.pcap", "-T", "csv"},
 		{"analyze", "-r", "/nonexistent.pcap", "-Y", "(frame"},
 		{"dissect", "-r", "/nonexistent.pcap", "-T", "yaml"},
+		{"analyze", "-r", "/nonexistent.pcap", "--max-sessions", "8"},
+		{"dissect", "-r", "/nonexistent.pcap", "--max-sessions", "9223372036854775807"},
 	} {
 		code, _, errs := runCmd(t, "", args...)
 		if code != exitUsage || strings.Contains(errs, "nonexistent") {

@@ -38,9 +38,13 @@ func addInputFlags(fs *pflag.FlagSet, f *inputFlags) {
 	fs.UintSliceVar(&f.dtlsPort, "dtls-port", nil, "extra UDP port(s) carrying DTLS control connections (besides 12346 and the per-core and port-hopping ports)")
 	fs.UintSliceVar(&f.tlsPort, "tls-port", nil, "extra TCP port(s) carrying TLS control connections (besides 23456)")
 	fs.BoolVar(&f.noHeur, "no-heuristic", false, "do not look for DTLS on other UDP ports")
-	fs.IntVar(&f.maxSess, "max-sessions", 1<<17, "DTLS/TLS sessions tracked at once (an eighth of them may be sessions that have not proven themselves with a ServerHello or an encrypted record); past it the least recently active unproven session is evicted, else the least recently active (counted: a capture-gap anomaly). The table is held in up to 64 parts by address pair, each with its share (2 048 sessions by default), the same whatever --jobs is")
+	fs.IntVar(&f.maxSess, "max-sessions", 1<<17, "DTLS/TLS sessions tracked at once (an eighth of them may be sessions that have not proven themselves with a ServerHello or an encrypted record); the table is held in up to 64 parts by address pair, each with its share (2048 sessions by default), the same whatever --jobs is; past a part's share its least recently active unproven session is evicted, else its least recently active (counted: a capture-gap anomaly); at most 16777216")
 	fs.IntVarP(&f.jobs, "jobs", "j", dissect.Workers(), "workers decrypting in parallel, sessions sharded among them by address pair; records are decoded and analyzed in capture order, and the limits (--max-sessions and the buffers) are cut into the same parts whatever the number, so the output is the same for any number (1: one goroutine; at most 64 are used, fewer with a --max-sessions under 8192)")
 }
+
+// maxSessionsLimit bounds --max-sessions: 16 M sessions, far more than a
+// fabric has control connections (a session holds about 3 KB).
+const maxSessionsLimit = 1 << 24
 
 // workers checks --jobs.
 func (f *inputFlags) workers() (int, error) {
@@ -149,8 +153,8 @@ func (f *inputFlags) config(ks *tlsdec.KeyStore) (dissect.Config, error) {
 	if _, err := f.workers(); err != nil {
 		return dissect.Config{}, err
 	}
-	if f.maxSess < 16 {
-		return dissect.Config{}, fmt.Errorf("--max-sessions %d: want 16 or more", f.maxSess)
+	if f.maxSess < 16 || f.maxSess > maxSessionsLimit {
+		return dissect.Config{}, fmt.Errorf("--max-sessions %d: want 16 to %d", f.maxSess, maxSessionsLimit)
 	}
 	ports := func(name string, in []uint) ([]uint16, error) {
 		out := make([]uint16, len(in))

@@ -47,7 +47,7 @@ func Count(maxSessions int) int {
 // always hold one. (So the parts together may hold up to n times floor
 // when that is more than v.)
 func Share(v, n, floor int) int {
-	return max((v+n-1)/n, min(floor, v))
+	return max(v/n+min(v%n, 1), min(floor, v)) // (v+n-1)/n would overflow near MaxInt
 }
 
 // Hash is a hash of two addresses, the same in either order, never 0.

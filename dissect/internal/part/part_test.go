@@ -1,6 +1,7 @@
 package part
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -44,6 +45,26 @@ func TestCount(t *testing.T) {
 		}
 		if n := Count(c.sessions); n > 1 && c.sessions/n < minSessions {
 			t.Errorf("Count(%d) = %d: fewer than %d sessions a part", c.sessions, n, minSessions)
+		}
+	}
+}
+
+// TestShare: v/n rounded up, at least the floor where v allows it, for
+// limits up to the largest int (a share must not wrap to nothing).
+func TestShare(t *testing.T) {
+	for _, c := range []struct{ v, n, floor, want int }{
+		{1 << 17, 64, 1, 2048},
+		{1<<17 + 1, 64, 1, 2049},
+		{10, 64, 1, 1},
+		{4 << 20, 64, 65535, 65536},
+		{64 << 10, 64, 65535, 65535},
+		{100, 64, 65535, 100}, // the floor is never more than the limit
+		{math.MaxInt, 64, 1, math.MaxInt/64 + 1},
+		{math.MaxInt, 1, 1, math.MaxInt},
+		{math.MaxInt - 1, 2, 1, math.MaxInt / 2},
+	} {
+		if got := Share(c.v, c.n, c.floor); got != c.want {
+			t.Errorf("Share(%d, %d, %d) = %d, want %d", c.v, c.n, c.floor, got, c.want)
 		}
 	}
 }
