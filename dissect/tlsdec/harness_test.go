@@ -520,8 +520,10 @@ func checkAccounting(t testing.TB, tr *Tracker) {
 	if hs != tr.hsTotal() || pend != tr.pendingTotal() {
 		t.Fatalf("totals: handshake %d (accounted %d), pending %d (accounted %d)", hs, tr.hsTotal(), pend, tr.pendingTotal())
 	}
-	if hs > tr.opt.MaxTotalHandshakeBytes || pend > tr.opt.MaxTotalPendingBytes {
-		t.Fatalf("over the bounds: handshake %d, pending %d", hs, pend)
+	// the bound over all parts: each part's share, which is at least one
+	// session's own limit (so may add up to more than the total)
+	if n := len(tr.parts); hs > n*tr.lim.hs || pend > n*tr.lim.pending {
+		t.Fatalf("over the bounds: handshake %d, pending %d (%d parts of %d and %d)", hs, pend, n, tr.lim.hs, tr.lim.pending)
 	}
 	checkParts(t, tr)
 }

@@ -47,7 +47,10 @@ type Options struct {
 	// addresses (dissect/internal/part), each holding its share of
 	// MaxSessions, MaxUnproven, MaxTotalHandshakeBytes and
 	// MaxTotalPendingBytes, with its own order of activity: a full part
-	// evicts from itself. Default 1 (one table), at most 64. A dissector
+	// evicts from itself. A part's byte shares are never less than one
+	// session's own limits (MaxHandshakeBytes, MaxPendingBytes), so the
+	// parts together may hold more than the totals when those are small
+	// (parts × the limit). Default 1 (one table), at most 64. A dissector
 	// sets it from its configuration alone, and gives a parallel run's
 	// workers whole parts, so that what a full table evicts does not
 	// depend on the number of workers.

@@ -9,8 +9,9 @@
 # SCALE (default 1) multiplies the captures' duration: 10 gives 10 h of
 # baseline (2.3 M small records) and 150 min of churn (420 000 OMP-heavy
 # records), where the process's start (10-24 ms) no longer counts and the
-# parallel run has time to pay; tshark -T ek then takes up to 5 minutes a
-# capture (four: two suites, small and OMP-heavy records).
+# parallel run has time to pay; tshark -T ek then takes 3.5-7 minutes on
+# each small-record capture and 1-2 on each OMP-heavy one (the four: 10-16
+# minutes on the 2-core machines of docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 x=${1:-1}
