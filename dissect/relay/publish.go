@@ -308,7 +308,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, re
 }
 
 // EnsureStream's tries: how many, each one's deadline, the pause between.
-var (
+const (
 	ensureTries = 5
 	ensureTry   = 2 * time.Second
 	ensurePause = 200 * time.Millisecond
@@ -339,8 +339,37 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, stream string, repl
 	if lerr == nil {
 		return true, takes(s, stream, want) // another sensor created it meanwhile
 	}
+	if !mayPassLater(err) {
+		return true, fmt.Errorf("creating stream %s: %w", stream, err)
+	}
 	return false, fmt.Errorf("creating stream %s: %w (and looking it up again: %v)", stream, err, lerr)
 }
+
+// mayPassLater tells whether a refused creation may go otherwise on
+// another try: no answer in time, or the server's refusals of a race
+// with another sensor (the name in use; the subjects overlapping a
+// creation still under way) and of a cluster still forming (no leader,
+// no peers to place the replicas on). Any other refusal (more replicas
+// than the cluster has servers, a limit of the account) is final.
+func mayPassLater(err error) bool {
+	var je jetstream.JetStreamError
+	if !errors.As(err, &je) || je.APIError() == nil {
+		return true
+	}
+	switch je.APIError().ErrorCode {
+	case jetstream.JSErrCodeStreamNameInUse, jsErrSubjectOverlap, jsErrClusterNotAvailable, jsErrClusterNoPeers:
+		return true
+	}
+	return false
+}
+
+// JetStream API error codes the client names no constant for (the
+// server's errors.json).
+const (
+	jsErrClusterNoPeers      jetstream.ErrorCode = 10005 // no suitable peers for placement
+	jsErrClusterNotAvailable jetstream.ErrorCode = 10008 // JetStream cluster not available
+	jsErrSubjectOverlap      jetstream.ErrorCode = 10065 // subjects overlap with an existing stream
+)
 
 // noJetStream returns an error that says the server has no JetStream when
 // err is what such a server answers (nobody listens to the JetStream API:
@@ -348,7 +377,7 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, stream string, repl
 func noJetStream(err error) error {
 	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-		return fmt.Errorf("the server has no JetStream, or cannot reach one (nats-server -js, or jetstream {} in its configuration, or an account with JetStream; a leaf node whose link to its hub is down): %w", err)
+		return fmt.Errorf("the server has no JetStream (start nats-server with -js or jetstream {} in its configuration, or enable it for the account), or, for a leaf node, cannot reach its hub: %w", err)
 	}
 	return nil
 }

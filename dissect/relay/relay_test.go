@@ -441,6 +441,54 @@ func TestEnsureStream(t *testing.T) {
 		!strings.Contains(err.Error(), "overlap") {
 		t.Errorf("subjects taken by another stream: %v", err)
 	}
+	// a refusal no other try can change (three replicas on one server)
+	// is the answer at once, with the server's reason
+	start := time.Now()
+	err := EnsureStream(ctx, js, "THREE", 3, 0)
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "creating stream THREE") || strings.Contains(err.Error(), "looking it up again") {
+		t.Errorf("three replicas on one server: %v", err)
+	}
+	if took >= ensurePause {
+		t.Errorf("three replicas on one server: answered after %v: retried", took)
+	}
+}
+
+// TestRefusalsSorted: which errors say the server has no JetStream, and
+// which refusals of a creation another try may change.
+func TestRefusalsSorted(t *testing.T) {
+	for _, err := range []error{nats.ErrNoResponders, jetstream.ErrJetStreamNotEnabled, jetstream.ErrJetStreamNotEnabledForAccount,
+		fmt.Errorf("looking up: %w", jetstream.ErrJetStreamNotEnabled)} {
+		if e := noJetStream(err); e == nil || !strings.Contains(e.Error(), "the server has no JetStream") {
+			t.Errorf("%v: %v", err, e)
+		}
+	}
+	for _, err := range []error{jetstream.ErrStreamNotFound, context.DeadlineExceeded, errors.New("other")} {
+		if e := noJetStream(err); e != nil {
+			t.Errorf("%v taken for no JetStream: %v", err, e)
+		}
+	}
+	api := func(code jetstream.ErrorCode) error {
+		return &jetstream.APIError{Code: 400, ErrorCode: code, Description: "refused"}
+	}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{context.DeadlineExceeded, true},
+		{nats.ErrTimeout, true},
+		{jetstream.ErrStreamNameAlreadyInUse, true},
+		{api(jsErrSubjectOverlap), true},
+		{api(jsErrClusterNotAvailable), true},
+		{api(jsErrClusterNoPeers), true},
+		{api(10074), false}, // replicas > 1 not supported in non-clustered mode
+		{api(10027), false}, // maximum streams limit reached
+		{fmt.Errorf("wrapped: %w", api(10074)), false},
+	} {
+		if got := mayPassLater(c.err); got != c.want {
+			t.Errorf("%v: may pass later %v, want %v", c.err, got, c.want)
+		}
+	}
 }
 
 // TestEnsureStreamWithoutJetStream: a server without JetStream is an
