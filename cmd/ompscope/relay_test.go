@@ -23,6 +23,7 @@ import (
 	"github.com/ompscope/ompscope/dissect/flow"
 	"github.com/ompscope/ompscope/dissect/relay"
 	"github.com/ompscope/ompscope/dissect/relay/natstest"
+	"github.com/ompscope/ompscope/pcaps/linediff"
 )
 
 // The scale-out tests run real nats-server processes (natstest): one
@@ -216,21 +217,12 @@ func TestRelayOneSensorIdentical(t *testing.T) {
 }
 
 // lineDiff shows the first line that differs.
-func lineDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := range max(len(al), len(bl)) {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return fmt.Sprintf("line %d:\n  got  %.400s\n  want %.400s", i+1, x, y)
-		}
+func lineDiff(got, want string) string {
+	i, w, g, differ := linediff.First(strings.Split(want, "\n"), strings.Split(got, "\n"))
+	if !differ {
+		return "(same lines)"
 	}
-	return "(same lines)"
+	return fmt.Sprintf("line %d:\n  got  %.400s\n  want %.400s", i+1, g, w)
 }
 
 var (

@@ -10,8 +10,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/ompscope/ompscope/dissect/internal/linediff"
 	"github.com/ompscope/ompscope/dissect/internal/part"
+	"github.com/ompscope/ompscope/pcaps/linediff"
 )
 
 // partRecorder describes each event of a Decoder in a line, with the part

@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/ompscope/ompscope/dissect/internal/linediff"
 	"github.com/ompscope/ompscope/dissect/internal/part"
+	"github.com/ompscope/ompscope/pcaps/linediff"
 )
 
 // TestPartsDecompose: with the table in parts, a tracker given every

@@ -1,5 +1,5 @@
-// Package linediff finds where two lists of lines part, for tests that
-// compare two runs' outputs line by line.
+// Package linediff finds where two lists of lines part, for the tests (of
+// dissect and cmd) that compare two runs' outputs line by line.
 package linediff
 
 // First returns the first index where want and got differ and the line of
