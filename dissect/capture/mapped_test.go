@@ -262,3 +262,21 @@ func BenchmarkReadFile(b *testing.B) {
 		})
 	}
 }
+
+// TestOpenMappedRefusesAsOpen: a file that is no capture, or whose header
+// is cut short, gets from OpenMapped the error Open gives (the mapping is
+// let go and the file read as a stream).
+func TestOpenMappedRefusesAsOpen(t *testing.T) {
+	ng, _, _, pc, _ := sampleFiles()
+	for i, b := range [][]byte{[]byte("GET / HTTP/1.1\r\n"), pc[:10], ng[:20], {0x1f, 0x8b, 8}} {
+		name := filepath.Join(t.TempDir(), fmt.Sprintf("bad%d", i))
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, serr := Open(name)
+		_, merr := OpenMapped(name)
+		if serr == nil || fmt.Sprint(serr) != fmt.Sprint(merr) {
+			t.Errorf("%q: Open says %v, OpenMapped %v", b, serr, merr)
+		}
+	}
+}
