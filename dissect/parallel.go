@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/flow"
 	"github.com/ompscope/ompscope/dissect/internal/part"
@@ -68,14 +70,17 @@ const (
 	opStop                   // the source ended (err) or the run stopped
 )
 
-// op is one step for a worker.
+// op is one step for a worker: of a packet, what the worker reads (not a
+// whole capture.Packet: the steps are written by the reader and read by a
+// worker on another core).
 type op struct {
 	kind  opKind
-	pkt   capture.Packet // opPacket (Data in the batch's arena)
-	now   int64          // the run's clock
-	gen   uint64         // the key generation the worker sees
-	t     time.Time      // opSweep, opFlush: the packet the step belongs to
+	lt    layers.LinkType // opPacket
+	data  []byte          // opPacket: in the batch's arena
+	t     time.Time       // opPacket: the packet's; opSweep, opFlush: the packet the step belongs to
 	frame uint64
+	now   int64  // the run's clock
+	gen   uint64 // the key generation the worker sees
 }
 
 // inBatch is a batch of steps for one worker.
@@ -95,20 +100,29 @@ type ordEntry struct {
 	fileFrame uint64
 }
 
-// item is one thing a worker produced for the sink.
+// item is one thing a worker produced for the sink. A record's item holds
+// what the merger cannot take from the session (its time, frame,
+// direction, sequence and plaintext), not a whole Event: the merger builds
+// the Event in its own reused value (items of 400 bytes, written by a
+// worker and read by the merger for every record, were a tenth of a
+// parallel run's CPU on small records).
 type item struct {
-	kind   uint8 // itemRecord, itemGap, itemEnd
-	key    uint64
-	ev     Event // itemRecord (Session: the worker's)
-	sess   *tlsdec.Session
-	ob     *outBatch // the batch holding the session's state
-	snap   int32     // index of that state in ob.snaps (-1: the same as the session's last one)
-	prog   tlsdec.Progress
-	reason tlsdec.Reason
-	n      int
-	t      time.Time
-	frame  uint64
-	why    string
+	kind      uint8 // itemRecord, itemGap, itemEnd
+	dir       tlsdec.Direction
+	decrypted bool
+	reason    tlsdec.Reason
+	epoch     uint16
+	snap      int32 // index of the session's state in ob.snaps (-1: the same as the session's last one)
+	key       uint64
+	sess      *tlsdec.Session
+	ob        *outBatch // the batch holding the session's state
+	prog      tlsdec.Progress
+	t         time.Time // itemRecord: the record's; itemEnd, itemInfo: the event's
+	frame     uint64
+	seq       uint64 // itemRecord
+	n         int    // itemGap: the bytes lost; a record outside any session: its Event in ob.plain
+	pt        []byte // itemRecord: the plaintext, in ob.arena
+	why       string // itemEnd
 }
 
 const (
@@ -125,6 +139,7 @@ type outBatch struct {
 	items []item
 	ends  []int32
 	snaps []tlsdec.Session
+	plain []Event // vdaemon messages in the clear, outside any session
 	arena []byte
 }
 
@@ -142,6 +157,9 @@ type worker struct {
 	// for each record, and their memory, were a third of a parallel
 	// run's CPU on small records)
 	last map[*tlsdec.Session]*tlsdec.Session
+	// lastS and lastC: the session of the latest item and its entry in
+	// last (records of one session come in runs: no map lookup for them)
+	lastS, lastC *tlsdec.Session
 }
 
 // parallel is a Dissector's parallel machinery, made by its first
@@ -211,13 +229,16 @@ func (d *Dissector) startParallel(n int) {
 				prev(s)
 			}
 			delete(w.last, s)
+			if w.lastS == s {
+				w.lastS, w.lastC = nil, nil
+			}
 			ob := w.cur
 			if ob == nil {
 				return
 			}
 			ob.items = append(ob.items, item{kind: itemEvict, sess: s, snap: -1})
 		}
-		w.d = New(wc, w.record)
+		w.d = New(wc, func(*Event) { panic("dissect: a worker hands its records to the merger (worker.record)") })
 		w.d.w = w
 		p.ws = append(p.ws, w)
 		p.wg.Add(1)
@@ -269,7 +290,9 @@ func (w *worker) steps(ib *inBatch, ob *outBatch) {
 		switch o.kind {
 		case opPacket:
 			d.flow.Advance(o.now, false)
-			d.Packet(&o.pkt)
+			d.Counters.Packets++
+			d.lastTime, d.lastFrm = o.t, o.frame
+			d.flow.Packet(o.data, o.lt, o.t, o.frame)
 		case opSweep:
 			d.lastTime, d.lastFrm = o.t, o.frame
 			d.flow.Advance(o.now, true)
@@ -303,7 +326,10 @@ func (w *worker) add(kind uint8, s *tlsdec.Session) *item {
 	if s != nil {
 		it.key = s.FirstFrame
 		it.prog = s.Progress()
-		last := w.last[s]
+		last := w.lastC
+		if s != w.lastS {
+			last = w.last[s]
+		}
 		if last == nil || !s.SameInfo(last) {
 			if last == nil {
 				last = new(tlsdec.Session)
@@ -313,6 +339,7 @@ func (w *worker) add(kind uint8, s *tlsdec.Session) *item {
 			ob.snaps = append(ob.snaps, *last)
 			it.snap = int32(len(ob.snaps) - 1)
 		}
+		w.lastS, w.lastC = s, last
 	}
 	if w.key != 0 {
 		it.key = w.key
@@ -320,9 +347,20 @@ func (w *worker) add(kind uint8, s *tlsdec.Session) *item {
 	return it
 }
 
-func (w *worker) record(e *Event) {
-	it := w.add(itemRecord, e.Session)
-	it.ev = *e
+// record keeps a session's application record for the merger.
+func (w *worker) record(r *tlsdec.Record) {
+	it := w.add(itemRecord, r.Session)
+	it.t, it.frame, it.dir, it.epoch, it.seq, it.decrypted = r.Time, r.Frame, r.Dir, r.Epoch, r.Seq, r.Decrypted
+	it.pt = w.keep(r.Plaintext)
+}
+
+// plain keeps a vdaemon message sent in the clear, outside any session.
+func (w *worker) plain(e *Event) {
+	it := w.add(itemRecord, nil)
+	ob := w.cur
+	it.n = len(ob.plain)
+	ob.plain = append(ob.plain, *e)
+	ob.plain[it.n].Plaintext = w.keep(e.Plaintext)
 }
 
 func (w *worker) gap(s *tlsdec.Session, r tlsdec.Reason, n int) {
@@ -381,24 +419,30 @@ func (r *reader) flush() {
 	r.since = time.Time{}
 }
 
-// step adds a step to worker i (-1: every worker) and to the order.
-func (r *reader) step(i int, o op, oe ordEntry) {
-	add := func(b *inBatch) {
-		if o.kind == opPacket {
-			n := len(b.arena)
-			b.arena = append(b.arena, o.pkt.Data...)
-			o.pkt.Data = b.arena[n:len(b.arena):len(b.arena)]
-		}
+// step adds a step to every worker and to the order.
+func (r *reader) step(o op, oe ordEntry) {
+	for _, b := range r.bs {
 		b.ops = append(b.ops, o)
 	}
-	if i < 0 {
-		for _, b := range r.bs {
-			add(b)
-		}
-	} else {
-		add(r.bs[i])
-	}
 	r.ord = append(r.ord, oe)
+	r.stepped()
+}
+
+// packet adds a packet's step to worker i, its bytes copied into the
+// batch, and to the order: written where they go, not built and copied.
+func (r *reader) packet(i int, pk *capture.Packet, now int64) {
+	b := r.bs[i]
+	n := len(b.arena)
+	b.arena = append(b.arena, pk.Data...)
+	b.ops = append(b.ops, op{kind: opPacket, lt: pk.LinkType, data: b.arena[n:len(b.arena):len(b.arena)], t: pk.Time,
+		frame: pk.Frame, now: now, gen: r.p.lastGen})
+	r.ord = append(r.ord, ordEntry{kind: opPacket, shard: int32(i), t: pk.Time, frame: pk.Frame, file: pk.File,
+		fileFrame: pk.FileFrame})
+	r.stepped()
+}
+
+// stepped sends the batches when they are full (or, live, old).
+func (r *reader) stepped() {
 	if r.live && r.since.IsZero() {
 		r.since = time.Now()
 	}
@@ -408,7 +452,7 @@ func (r *reader) step(i int, o op, oe ordEntry) {
 }
 
 func (r *reader) broadcast(k opKind, now int64, t time.Time, frame uint64) {
-	r.step(-1, op{kind: k, now: now, gen: r.p.lastGen, t: t, frame: frame}, ordEntry{kind: k, shard: -1, t: t})
+	r.step(op{kind: k, now: now, gen: r.p.lastGen, t: t, frame: frame}, ordEntry{kind: k, shard: -1, t: t})
 }
 
 func (r *reader) run() {
@@ -455,8 +499,7 @@ func (r *reader) read() (err error) {
 		}
 		p.lastT, p.lastF = pk.Time, pk.Frame
 		i := part.Of(flow.ShardKey(pk.Data, pk.LinkType), d.parts) % len(p.ws)
-		r.step(i, op{kind: opPacket, pkt: pk, now: now, gen: p.lastGen}, ordEntry{kind: opPacket, shard: int32(i), t: pk.Time,
-			frame: pk.Frame, file: pk.File, fileFrame: pk.FileFrame})
+		r.packet(i, &pk, now)
 		if r.opt.MaxPackets > 0 && n >= r.opt.MaxPackets {
 			break
 		}
@@ -548,7 +591,8 @@ func (p *parallel) take(i int) []item {
 func (p *parallel) recycle(i int, ob *outBatch) {
 	clear(ob.items) // drop the references for the collector
 	clear(ob.snaps)
-	ob.items, ob.ends, ob.snaps, ob.arena = ob.items[:0], ob.ends[:0], ob.snaps[:0], ob.arena[:0]
+	clear(ob.plain)
+	ob.items, ob.ends, ob.snaps, ob.plain, ob.arena = ob.items[:0], ob.ends[:0], ob.snaps[:0], ob.plain[:0], ob.arena[:0]
 	select {
 	case p.ws[i].free <- ob:
 	default:
@@ -602,17 +646,17 @@ func (d *Dissector) deliver(items []item) {
 		}
 		switch it.kind {
 		case itemRecord:
-			// the item's own Event, in the batch, no copy (a local one
-			// would escape: an allocation per record)
-			ev := &it.ev
+			ev := &d.ev
 			if s == nil {
-				ev.Msg = d.decode(ev.Plaintext) // a message in the clear
+				*ev = it.ob.plain[it.n] // a message in the clear
+				ev.Msg = d.decode(ev.Plaintext)
 			} else {
 				// decoded here, in order, into the Dissector's values
 				// (decoding in the workers, each record into values of
 				// its own until the sink is done with it, cost four times
 				// as much CPU: the values are cold)
-				ev.Session = s
+				*ev = Event{Time: it.t, Frame: it.frame, Session: s, Dir: it.dir, Epoch: it.epoch, Seq: it.seq,
+					Decrypted: it.decrypted, Transport: s.Transport, Plaintext: it.pt}
 				d.decodeRecord(ev, it.sess)
 			}
 			d.files.set(ev)

@@ -318,9 +318,7 @@ func (d *Dissector) Sessions() ([]*tlsdec.Session, map[*tlsdec.Session]*SessionS
 
 // Packet runs one captured packet through the pipeline.
 func (d *Dissector) Packet(p *capture.Packet) {
-	if d.w == nil {
-		d.files.note(p.Frame, p.File, p.FileFrame)
-	}
+	d.files.note(p.Frame, p.File, p.FileFrame) // (a parallel run's workers take their steps in worker.steps)
 	d.Counters.Packets++
 	d.lastTime, d.lastFrm = p.Time, p.Frame
 	d.flow.Decode(p)
@@ -473,7 +471,7 @@ func (d *Dissector) plain(t time.Time, frame uint64, src, dst netip.AddrPort, tr
 			return
 		}
 		d.Counters.PlainMessages++
-		d.w.record(&Event{Time: t, Frame: frame, Src: src, Dst: dst, Transport: transport, Plaintext: d.w.keep(payload),
+		d.w.plain(&Event{Time: t, Frame: frame, Src: src, Dst: dst, Transport: transport, Plaintext: payload,
 			SrcDevice: h.Device})
 		return
 	}
@@ -507,13 +505,7 @@ func (d *Dissector) emit(r *tlsdec.Record) {
 		return
 	}
 	if d.w != nil {
-		// a worker of a parallel run: the merger decodes, in order
-		src, dst := s.Client, s.Server
-		if r.Dir == tlsdec.FromServer {
-			src, dst = s.Server, s.Client
-		}
-		d.w.record(&Event{Time: r.Time, Frame: r.Frame, Src: src, Dst: dst, Session: s, Dir: r.Dir, Epoch: r.Epoch,
-			Seq: r.Seq, Decrypted: r.Decrypted, Transport: s.Transport, Plaintext: d.w.keep(r.Plaintext)})
+		d.w.record(r) // a worker of a parallel run: the merger decodes, in order
 		return
 	}
 	d.ev = Event{Time: r.Time, Frame: r.Frame, Session: s, Dir: r.Dir, Epoch: r.Epoch, Seq: r.Seq,

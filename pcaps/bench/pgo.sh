@@ -5,7 +5,8 @@
 # the workloads the bench scripts measure, each simulated here:
 #   analyze on the 2 h churning capture, without and with --timeline;
 #   analyze on the 2 000-edge, 1 000 000-route scale capture;
-#   dissect -q and -T json on 10 h of small AES-GCM records;
+#   dissect -q (one and two workers) and -T json on 10 h of small AES-GCM
+#   records;
 #   dissect -T json with two workers on 150 min of OMP-heavy records.
 # Each run writes its profile through OMPSCOPE_CPUPROFILE; `go tool pprof
 # -proto` adds them up. Run it again after a change that moves the hot
@@ -40,6 +41,7 @@ run churn-timeline analyze -j 1 -r "$work/churn-x8/churn.pcapng" -T json --timel
 rm -f "$work/timeline.ndjson"
 run scale analyze -j 1 -r "$work/scale/scale.pcapng" -T json
 run small-quiet dissect -j 1 -r "$work/small/baseline.pcap" --keylog "$work/small/baseline.keys" -q
+run small-quiet-j2 dissect -j 2 -r "$work/small/baseline.pcap" --keylog "$work/small/baseline.keys" -q
 run small-json dissect -j 1 -r "$work/small/baseline.pcap" --keylog "$work/small/baseline.keys" -T json
 run heavy-json dissect -j 2 -r "$work/heavy/churn.pcap" --keylog "$work/heavy/churn.keys" -T json
 # into a temporary file first: a failed merge must not leave the build a
