@@ -394,7 +394,6 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 		e.SetEscapeHTML(false)
 		return e
 	}
-	enc := newEnc("ompscope-summary")
 	// --at (each instant) and --diff are both printed when both are given;
 	// the summary when neither is, unless the timeline is the output
 	for i, atIn := range atIns {
@@ -439,17 +438,23 @@ func runAnalyze(reportMode bool, args []string, stdin io.Reader, stdout, stderr 
 		}
 		rerr = writeReport(rout, a, info, stderr)
 	}
+	// every write error surfaces (a full disk, a closed pipe)
+	var werr error
 	if len(atIns) == 0 && *diff == "" && *timeline != "-" && !reportMode {
 		if f == "json" {
-			enc.Encode(a.Summary(filter))
+			var w io.Writer = bw
+			if ek {
+				w = newBulk(bw, "ompscope-summary")
+			}
+			werr = a.Summary(filter).WriteJSON(w)
 		} else {
 			a.WriteSummaryOpts(bw, sumOpts)
 		}
 	}
-	// every write error surfaces (a full disk, a closed pipe)
-	var werr error
 	if tw != nil {
-		werr = tw.Flush()
+		if err := tw.Flush(); werr == nil {
+			werr = err
+		}
 	}
 	if err := bw.Flush(); werr == nil {
 		werr = err

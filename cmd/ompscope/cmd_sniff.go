@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"github.com/ompscope/ompscope/dissect/filter"
 	"github.com/ompscope/ompscope/dissect/tlsdec"
@@ -325,9 +324,9 @@ func cmdSniff(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if ek {
 			w = newBulk(bw, index)
 		}
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		enc.Encode(a.Summary(analyze.Filter{}))
+		if err := a.Summary(analyze.Filter{}).WriteJSON(w); err != nil && runErr == nil {
+			runErr = fmt.Errorf("writing the output: %w", err)
+		}
 	}
 	if err := bw.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("writing the output: %w", err)

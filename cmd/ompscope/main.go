@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -117,6 +118,7 @@ func main() {
 	if p := os.Getenv("OMPSCOPE_MEMPROFILE"); p != "" {
 		f, err := os.Create(p)
 		if err == nil {
+			runtime.GC() // the profile says what is live at the end, not at the last collection
 			err = pprof.WriteHeapProfile(f)
 			if cerr := f.Close(); err == nil {
 				err = cerr
