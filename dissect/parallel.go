@@ -165,6 +165,7 @@ type worker struct {
 // parallel is a Dissector's parallel machinery, made by its first
 // parallel run and ended by Finish.
 type parallel struct {
+	d       *Dissector // the merger's
 	ws      []*worker
 	inFree  chan *inBatch
 	order   chan []ordEntry
@@ -185,6 +186,9 @@ type parallel struct {
 	cur     []*outBatch
 	next    []int // next step of cur[i]
 	shadows map[*tlsdec.Session]*tlsdec.Session
+	// lastSess and lastShadow: the latest delivered item's session and
+	// its entry in shadows (no map lookup for a run of one session's)
+	lastSess, lastShadow *tlsdec.Session
 	// unseen holds the state of sessions whose items were all read ahead
 	// and not delivered (after a stop): a later item may refer to it
 	unseen map[*tlsdec.Session]*tlsdec.Session
@@ -246,6 +250,7 @@ func (d *Dissector) startParallel(n int) {
 	}
 	p.cur = make([]*outBatch, n)
 	p.next = make([]int, n)
+	p.d = d
 	d.par = p
 }
 
@@ -620,8 +625,7 @@ func (d *Dissector) deliver(items []item) {
 	for i := range items {
 		it := &items[i]
 		if it.kind == itemEvict {
-			delete(p.shadows, it.sess) // the tracker let it go: so does the merger
-			delete(p.unseen, it.sess)
+			p.forget(it.sess) // the tracker let it go: so does the merger
 			continue
 		}
 		if p.discard {
@@ -630,7 +634,11 @@ func (d *Dissector) deliver(items []item) {
 		}
 		var s *tlsdec.Session
 		if it.sess != nil {
-			s = p.shadows[it.sess]
+			if it.sess == p.lastSess {
+				s = p.lastShadow
+			} else {
+				s = p.shadows[it.sess]
+			}
 			if s == nil {
 				if s = p.unseen[it.sess]; s != nil {
 					delete(p.unseen, it.sess)
@@ -639,6 +647,7 @@ func (d *Dissector) deliver(items []item) {
 				}
 				p.shadows[it.sess] = s
 			}
+			p.lastSess, p.lastShadow = it.sess, s
 			if it.snap >= 0 {
 				*s = it.ob.snaps[it.snap]
 			}
@@ -677,15 +686,24 @@ func (d *Dissector) deliver(items []item) {
 	}
 }
 
+// forget drops the merger's state of a session the tracker let go, and
+// its counts.
+func (p *parallel) forget(s *tlsdec.Session) {
+	p.d.dropCounts(s)
+	delete(p.shadows, s)
+	delete(p.unseen, s)
+	if p.lastSess == s {
+		p.lastSess, p.lastShadow = nil, nil
+	}
+}
+
 // skip takes in the session states of items not delivered: a later item
 // of the session may be the same as them.
 func (p *parallel) skip(items []item) {
 	for i := range items {
 		it := &items[i]
 		if it.kind == itemEvict {
-			// the tracker let it go: so does the merger (as deliver does)
-			delete(p.shadows, it.sess)
-			delete(p.unseen, it.sess)
+			p.forget(it.sess) // the tracker let it go: so does the merger (as deliver does)
 			continue
 		}
 		if it.sess == nil || it.snap < 0 {

@@ -186,14 +186,18 @@ func (st *SessionStats) Messages() map[string]uint64 {
 // Dissector runs the pipeline packets → records → messages. It is not
 // safe for concurrent use.
 type Dissector struct {
-	cfg      Config
-	dtls     [65536 / 64]uint64 // port bitmap
-	tls      [65536 / 64]uint64
-	flow     *flow.Decoder
-	tracker  *tlsdec.Tracker
-	onEvent  func(*Event)
-	ev       Event
-	perSess  map[*tlsdec.Session]*SessionStats
+	cfg     Config
+	dtls    [65536 / 64]uint64 // port bitmap
+	tls     [65536 / 64]uint64
+	flow    *flow.Decoder
+	tracker *tlsdec.Tracker
+	onEvent func(*Event)
+	ev      Event
+	perSess map[*tlsdec.Session]*SessionStats
+	// lastKey and lastSt: the latest record's session and its counts
+	// (records of one session come in runs: no map lookup for them)
+	lastKey  *tlsdec.Session
+	lastSt   *SessionStats
 	Counters Counters
 	lastTime time.Time
 	lastFrm  uint64
@@ -282,6 +286,16 @@ func New(cfg Config, onEvent func(*Event)) *Dissector {
 				prev(s)
 			}
 			cfg.OnSessionInfo(s, s.LastSeen, s.LastFrame)
+		}
+	}
+	// a session the tracker lets go takes its counts with it: they are
+	// shown only for the sessions it holds (Sessions), and a long run
+	// (sniff, sessions coming and going) would keep every one it ever saw
+	prevEvict := tc.OnEvict
+	tc.OnEvict = func(s *tlsdec.Session) {
+		d.dropCounts(s)
+		if prevEvict != nil {
+			prevEvict(s)
 		}
 	}
 	if cfg.OnGap != nil {
@@ -515,16 +529,27 @@ func (d *Dissector) emit(r *tlsdec.Record) {
 	d.onEvent(&d.ev)
 }
 
+// dropCounts forgets the counts of a session the tracker let go.
+func (d *Dissector) dropCounts(s *tlsdec.Session) {
+	delete(d.perSess, s)
+	if d.lastKey == s {
+		d.lastKey, d.lastSt = nil, nil
+	}
+}
+
 // decodeRecord decodes the plaintext of a session's record into e (Msg,
 // the addresses by direction, the devices), counting it for its session
 // under key (the tracker's session; e.Session may be a parallel run's copy).
 func (d *Dissector) decodeRecord(e *Event, key *tlsdec.Session) {
 	s := e.Session
 	d.Counters.AppRecords++
-	st := d.perSess[key]
-	if st == nil {
-		st = &SessionStats{}
-		d.perSess[key] = st
+	st := d.lastSt
+	if key != d.lastKey || st == nil {
+		if st = d.perSess[key]; st == nil {
+			st = &SessionStats{}
+			d.perSess[key] = st
+		}
+		d.lastKey, d.lastSt = key, st
 	}
 	st.AppRecord++
 	e.Msg = d.decode(e.Plaintext)

@@ -236,3 +236,46 @@ func TestParallelSkippedReadAheadFollowsEvictions(t *testing.T) {
 	}
 	d.Finish()
 }
+
+// TestSessionCountsFollowEvictions: the per-session counts (Sessions'
+// second result) go with the sessions the tracker evicts, with one
+// worker or two: a long run keeps the counts of the sessions it holds,
+// not of every session it ever saw. (A table of 16 in two parts: five
+// of the capture's sessions evicted, the rest decrypted whole.)
+func TestSessionCountsFollowEvictions(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		r, err := capture.Open("../pcaps/edge-reboot-gr.pcapng")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := NewWithSink(Config{TLS: tlsdec.Options{MaxSessions: 16, Parts: 2}}, &recSink{})
+		if err := d.RunSource(r, RunOptions{Workers: workers}); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		d.Finish()
+		all, counts := d.Sessions()
+		evicted := d.tracker.Stats().SessionsEvicted
+		if d.par != nil {
+			evicted = 0
+			for _, w := range d.par.ws {
+				evicted += w.d.tracker.Stats().SessionsEvicted
+			}
+		}
+		if evicted == 0 {
+			t.Fatalf("-j %d: no session evicted: the test sees no eviction", workers)
+		}
+		if len(counts) > len(all) {
+			t.Errorf("-j %d: counts kept for %d sessions, %d held (%d evicted)", workers, len(counts), len(all), evicted)
+		}
+		withRecords := 0
+		for _, s := range all {
+			if c := counts[s]; c != nil && c.AppRecord > 0 {
+				withRecords++
+			}
+		}
+		if withRecords == 0 {
+			t.Errorf("-j %d: no held session has counts", workers)
+		}
+	}
+}
