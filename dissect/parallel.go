@@ -664,8 +664,7 @@ func (d *Dissector) deliver(items []item) {
 				// (decoding in the workers, each record into values of
 				// its own until the sink is done with it, cost four times
 				// as much CPU: the values are cold)
-				*ev = Event{Time: it.t, Frame: it.frame, Session: s, Dir: it.dir, Epoch: it.epoch, Seq: it.seq,
-					Decrypted: it.decrypted, Transport: s.Transport, Plaintext: it.pt}
+				ev.setRecord(it.t, it.frame, s, it.dir, it.epoch, it.seq, it.decrypted, it.pt)
 				d.decodeRecord(ev, it.sess)
 			}
 			d.files.set(ev)

@@ -64,7 +64,7 @@ func (t *Tracker) DTLSDatagram(src, dst netip.AddrPort, ts time.Time, frame uint
 	t.out = emit
 	t.checkKeys()
 	key := makePairKey(src, dst, false)
-	s := t.sessions[key]
+	s := t.lookup(key)
 	if s == nil || t.newHandshake(s, payload) {
 		if _, ok := dtlsHeaderOK(payload); !ok {
 			if s == nil {

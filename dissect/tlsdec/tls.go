@@ -38,10 +38,10 @@ func tlsHeaderProblem(b []byte) string {
 // ended; a later connection on the same endpoints is a new session.
 func (t *Tracker) TLSEnd(src, dst netip.AddrPort) *Session {
 	key := makePairKey(src, dst, true)
-	s := t.sessions[key]
+	s := t.lookup(key)
 	if s != nil {
 		s.Ended = true
-		delete(t.sessions, key)
+		t.dropSession(key)
 	}
 	return s
 }
@@ -56,7 +56,7 @@ func (t *Tracker) TLSData(src, dst netip.AddrPort, ts time.Time, frame uint64, d
 	t.out = emit
 	t.checkKeys()
 	key := makePairKey(src, dst, true)
-	s := t.sessions[key]
+	s := t.lookup(key)
 	if s == nil {
 		client, server, known := src, dst, false
 		if typ, ok := firstTLSHandshake(data); ok && gap == 0 {
