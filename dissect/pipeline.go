@@ -135,6 +135,7 @@ type SessionStats struct {
 	Devices   [2]sdwan.DeviceType
 	AppRecord uint64
 	kinds     []kindN // messages by kind, in order of first sight (a handful per session)
+	last      uint8   // the index in kinds of the last message's kind
 }
 
 // kindN counts the messages of one kind: a vdaemon type (0-255, records
@@ -153,12 +154,20 @@ const (
 )
 
 func (st *SessionStats) count(k uint16) {
+	// the kind of the session's last message first: most come in runs
+	// (HELLOs, UPDATEs)
+	if i := int(st.last); i < len(st.kinds) && st.kinds[i].kind == k {
+		st.kinds[i].n++
+		return
+	}
 	for i := range st.kinds {
 		if st.kinds[i].kind == k {
 			st.kinds[i].n++
+			st.last = uint8(min(i, 255))
 			return
 		}
 	}
+	st.last = uint8(min(len(st.kinds), 255))
 	st.kinds = append(st.kinds, kindN{k, 1})
 }
 
