@@ -232,15 +232,7 @@ func (d *Dissector) startParallel(n int) {
 			if prev := cfg.TLS.OnEvict; prev != nil {
 				prev(s)
 			}
-			delete(w.last, s)
-			if w.lastS == s {
-				w.lastS, w.lastC = nil, nil
-			}
-			ob := w.cur
-			if ob == nil {
-				return
-			}
-			ob.items = append(ob.items, item{kind: itemEvict, sess: s, snap: -1})
+			w.evicted(s)
 		}
 		w.d = New(wc, func(*Event) { panic("dissect: a worker hands its records to the merger (worker.record)") })
 		w.d.w = w
@@ -350,6 +342,21 @@ func (w *worker) add(kind uint8, s *tlsdec.Session) *item {
 		it.key = w.key
 	}
 	return it
+}
+
+// evicted forgets a session the worker's tracker let go, and tells the
+// merger, last in the step: a step every worker takes (a timeout, the
+// end) is merged by key, and the session's own items of the step must
+// come before the merger lets it go, or they would bring it back for good
+// (TestParallelEvictionLastInItsStep).
+func (w *worker) evicted(s *tlsdec.Session) {
+	delete(w.last, s)
+	if w.lastS == s {
+		w.lastS, w.lastC = nil, nil
+	}
+	if ob := w.cur; ob != nil {
+		ob.items = append(ob.items, item{kind: itemEvict, key: ^uint64(0), sess: s, snap: -1})
+	}
 }
 
 // record keeps a session's application record for the merger.

@@ -1,6 +1,7 @@
 package jsonw
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"strconv"
@@ -9,7 +10,7 @@ import (
 )
 
 func TestStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", "quo\"te", "back\\slash", "ctl\x00\x01\x1f", "tab\tnl\nret\r",
+	for _, s := range []string{"", "plain", "quo\"te", "back\\slash", "ctl\x00\x01\x1f", "tab\tnl\nret\r", "bs\bff\f\x7f",
 		"é ü 中文", "bad\xff\xfeutf8", "\u2028\u2029", "<html>&"} {
 		got := string(String(nil, s))
 		var want []byte
@@ -52,10 +53,22 @@ func TestValues(t *testing.T) {
 
 func FuzzString(f *testing.F) {
 	f.Add("a\"b\\c\x00é\xff")
+	f.Add("\b\f\u2028<&>")
 	f.Fuzz(func(t *testing.T, s string) {
 		var back string
-		if err := json.Unmarshal(String(nil, s), &back); err != nil {
+		got := String(nil, s)
+		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatalf("%q: %v", s, err)
+		}
+		// byte for byte what encoding/json writes with HTML escaping off
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if w := bytes.TrimSuffix(want.Bytes(), []byte("\n")); !bytes.Equal(got, w) {
+			t.Fatalf("%q: %s, encoding/json %s", s, got, w)
 		}
 	})
 }
