@@ -309,16 +309,8 @@ type SummaryJSON struct {
 // and a buffer per peer besides.
 func (s *SummaryJSON) WriteJSON(w io.Writer) error {
 	var dw docWriter
-	b := make([]byte, 0, 64<<10)
-	flush := func() error {
-		if len(b) < 48<<10 {
-			return nil
-		}
-		_, err := w.Write(b)
-		b = b[:0]
-		return err
-	}
-	b = append(b, `{"schema":`...)
+	sw := &streamWriter{w: w, b: make([]byte, 0, 64<<10)}
+	b := append(sw.b, `{"schema":`...)
 	b = jsonw.String(b, s.Schema)
 	c := &s.Capture
 	b = append(b, `,"capture":{"start":`...)
@@ -341,61 +333,62 @@ func (s *SummaryJSON) WriteJSON(w io.Writer) error {
 		b = append(append(append(b, '"'), f.name...), `":`...)
 		b = strconv.AppendInt(b, int64(f.v), 10)
 	}
-	b = append(b, `},"peers":`...)
-	if s.Peers == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range s.Peers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = s.Peers[i].appendJSON(b, &dw)
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		b = append(b, ']')
+	sw.b = append(b, `},"peers":`...)
+	if err := writeList(sw, s.Peers, func(b []byte, p *Peer) ([]byte, error) { return p.appendJSON(b, &dw), nil }); err != nil {
+		return err
 	}
-	b = append(b, `,"fabric":`...)
-	if s.Fabric == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range s.Fabric {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = s.Fabric[i].appendJSON(b, &dw)
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		b = append(b, ']')
+	sw.b = append(sw.b, `,"fabric":`...)
+	if err := writeList(sw, s.Fabric, func(b []byte, d *DeviceView) ([]byte, error) { return d.appendJSON(b, &dw), nil }); err != nil {
+		return err
 	}
-	b = append(b, `,"anomalies":`...)
-	if s.Anomalies == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range s.Anomalies {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			j, err := s.Anomalies[i].MarshalJSON()
-			if err != nil {
-				return err
-			}
-			b = append(b, j...)
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		b = append(b, ']')
+	sw.b = append(sw.b, `,"anomalies":`...)
+	if err := writeList(sw, s.Anomalies, func(b []byte, an *Anomaly) ([]byte, error) {
+		j, err := an.MarshalJSON()
+		return append(b, j...), err
+	}); err != nil {
+		return err
 	}
-	b = append(b, "}\n"...)
-	_, err := w.Write(b)
+	sw.b = append(sw.b, "}\n"...)
+	_, err := w.Write(sw.b)
 	return err
+}
+
+// streamWriter hands a document to its writer in pieces of about 48 KB.
+type streamWriter struct {
+	w io.Writer
+	b []byte
+}
+
+func (sw *streamWriter) flush() error {
+	if len(sw.b) < 48<<10 {
+		return nil
+	}
+	_, err := sw.w.Write(sw.b)
+	sw.b = sw.b[:0]
+	return err
+}
+
+// writeList writes a list (null when nil), one element at a time.
+func writeList[T any](sw *streamWriter, xs []T, elem func([]byte, *T) ([]byte, error)) error {
+	if xs == nil {
+		sw.b = append(sw.b, "null"...)
+		return nil
+	}
+	sw.b = append(sw.b, '[')
+	for i := range xs {
+		if i > 0 {
+			sw.b = append(sw.b, ',')
+		}
+		var err error
+		if sw.b, err = elem(sw.b, &xs[i]); err != nil {
+			return err
+		}
+		if err := sw.flush(); err != nil {
+			return err
+		}
+	}
+	sw.b = append(sw.b, ']')
+	return nil
 }
 
 // Summary builds the JSON summary.
