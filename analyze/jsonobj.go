@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,13 +72,6 @@ func (o *jobj) float(name string, v float64) {
 	o.add(name, lo)
 }
 
-// raw adds a member whose value is already JSON.
-func (o *jobj) raw(name string, v []byte) {
-	lo := len(o.buf)
-	o.buf = append(o.buf, v...)
-	o.add(name, lo)
-}
-
 // strs adds an array of strings.
 func (o *jobj) strs(name string, v []string) {
 	lo := len(o.buf)
@@ -142,10 +136,19 @@ type docWriter struct {
 	tmp            []byte
 }
 
-// text adds a member whose value is the string form of a, written by its
-// AppendTo (no string made).
-func (o *jobj) text(name string, w *docWriter, appendTo func([]byte) []byte) {
-	w.tmp = appendTo(w.tmp[:0])
+// addr and addrPort add a member whose value is the string form of an
+// address, written by its AppendTo (no string made).
+func (o *jobj) addr(name string, w *docWriter, a netip.Addr) {
+	w.tmp = a.AppendTo(w.tmp[:0])
+	o.textTmp(name, w)
+}
+
+func (o *jobj) addrPort(name string, w *docWriter, a netip.AddrPort) {
+	w.tmp = a.AppendTo(w.tmp[:0])
+	o.textTmp(name, w)
+}
+
+func (o *jobj) textTmp(name string, w *docWriter) {
 	lo := len(o.buf)
 	o.buf = jsonw.String(o.buf, unsafe.String(unsafe.SliceData(w.tmp), len(w.tmp))) // (read at once, never kept)
 	o.add(name, lo)
@@ -163,12 +166,12 @@ func (e *Endpoint) appendJSON(b []byte, w *docWriter) []byte {
 	o := &w.ep
 	o.reset()
 	if e.Addr.Addr().IsValid() {
-		o.text("addr", w, e.Addr.AppendTo)
+		o.addrPort("addr", w, e.Addr)
 	} else {
 		o.str("addr", "invalid AddrPort") // (its String; AppendTo writes nothing)
 	}
 	if e.SystemIP.IsValid() {
-		o.text("system_ip", w, e.SystemIP.AppendTo)
+		o.addr("system_ip", w, e.SystemIP)
 	} else {
 		o.str("system_ip", "")
 	}
@@ -296,15 +299,19 @@ func (d *DeviceView) appendJSON(b []byte, w *docWriter) []byte {
 	o := &w.peer // (a device has no peer inside)
 	o.reset()
 	if d.SystemIP.IsValid() {
-		o.text("system_ip", w, d.SystemIP.AppendTo)
+		o.addr("system_ip", w, d.SystemIP)
 	} else {
 		o.str("system_ip", "invalid IP")
 	}
 	o.str("device_type", d.DeviceType.String())
 	o.uint("site_id", uint64(d.SiteID))
 	o.strs("peer_system_ips", d.Peers) // (nil: [], as before)
-	o.raw("received", d.Received.appendJSON(w.tmp[:0]))
-	o.raw("advertised", d.Advertised.appendJSON(w.tmp[:0]))
+	lo := len(o.buf)
+	o.buf = d.Received.appendJSON(o.buf)
+	o.add("received", lo)
+	lo = len(o.buf)
+	o.buf = d.Advertised.appendJSON(o.buf)
+	o.add("advertised", lo)
 	return o.appendTo(b)
 }
 
