@@ -550,7 +550,7 @@ func (a *Analyzer) teardown(s *session, d int, b *vdaemon.TearDown, now int64, f
 
 func repeats(in *instant) string {
 	if in.ev.count > 1 {
-		return " Seen " + itoa(uint32(min(in.ev.count, 1<<31))) + " times."
+		return " Seen " + itoa(uint32(min(uint64(in.ev.count), 1<<31))) + " times."
 	}
 	return ""
 }

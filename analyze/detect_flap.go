@@ -103,7 +103,7 @@ func (d *flapDet) check(r *row, at, old *Attrs, now int64, frame uint64) {
 		}
 		return what + " changed more than " + itoa(uint32(n)) + " times within " + win +
 			" (advertised, changed or withdrawn by UPDATEs; first seen on " + dirn + "; " +
-			itoa(uint32(min(cnt, 1<<31))) + " change(s) counted while flapping): every change is recomputed and re-sent across the fabric."
+			itoa(uint32(min(uint64(cnt), 1<<31))) + " change(s) counted while flapping): every change is recomputed and re-sent across the fabric."
 	})
 	d.arm(r, k)
 }

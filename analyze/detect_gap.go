@@ -32,10 +32,10 @@ func (u *gapDet) event(e *coreEvent) {
 func gapExplain(s *session) string {
 	reasons := make([]string, 0, len(s.gapReasons))
 	for r, n := range s.gapReasons {
-		reasons = append(reasons, r+" ×"+itoa(uint32(min(n, 1<<31))))
+		reasons = append(reasons, r+" ×"+itoa(uint32(min(uint64(n), 1<<31))))
 	}
 	slices.Sort(reasons)
-	return itoa(uint32(min(s.gapRecords, 1<<31))) + " record(s) of " + s.subject() + " (" + sessDesc(s) +
+	return itoa(uint32(min(uint64(s.gapRecords), 1<<31))) + " record(s) of " + s.subject() + " (" + sessDesc(s) +
 		") could not be read (" + strings.Join(reasons, ", ") +
 		"): routes, TLOCs, state changes and anomalies they carried are not in this analysis."
 }
