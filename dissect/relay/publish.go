@@ -279,7 +279,7 @@ var userInfoRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompil
 // subjects overlapping), and on a cluster leave a lookup unanswered while
 // a replicated creation is in flight. So the lookup and the creation are
 // tried again, each try with a deadline of its own (ensureTry), a few
-// times (ensureTries) within ctx; a stream that exists but takes other
+// times (ensureTries, the pauses growing) within ctx; a stream that exists but takes other
 // subjects is an answer, not tried again, and so is a server without
 // JetStream (nobody answers the JetStream API: noJetStream).
 func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int, dedup time.Duration) error {
@@ -290,13 +290,15 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, re
 		dedup = 10 * time.Minute
 	}
 	var err error
+	pause := ensurePause
 	for try := 0; try < ensureTries; try++ {
 		if try > 0 {
 			select {
 			case <-ctx.Done():
 				return err
-			case <-time.After(ensurePause):
+			case <-time.After(pause):
 			}
+			pause = min(2*pause, ensureMaxPause)
 		}
 		var done bool
 		done, err = ensureOnce(ctx, js, stream, replicas, dedup)
@@ -307,11 +309,18 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, stream string, re
 	return err
 }
 
-// EnsureStream's tries: how many, each one's deadline, the pause between.
+// EnsureStream's tries: how many, each one's deadline, the first pause
+// between two, doubled after each up to ensureMaxPause: 9 s of pauses in
+// all, time for a cluster that just started to know its peers (one that
+// has its leader but not yet the peers to place three replicas on answers
+// at once "no suitable peers for placement"; five tries 200 ms apart, a
+// second in all, were not always enough for a cluster of three started
+// by the tests on a busy machine).
 const (
-	ensureTries = 5
-	ensureTry   = 2 * time.Second
-	ensurePause = 200 * time.Millisecond
+	ensureTries    = 8
+	ensureTry      = 2 * time.Second
+	ensurePause    = 200 * time.Millisecond
+	ensureMaxPause = 2 * time.Second
 )
 
 // ensureOnce is one try of EnsureStream: done when its error (nil or

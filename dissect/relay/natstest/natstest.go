@@ -8,6 +8,7 @@ package natstest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Server is one nats-server process.
@@ -101,20 +103,39 @@ func Cluster(t *testing.T) []*Server {
 	for _, s := range out {
 		s.waitReady(20 * time.Second)
 	}
-	// JetStream needs a meta leader before streams can be made
+	// JetStream needs a meta leader before streams can be made, and the
+	// leader needs to know its peers before it places three replicas: a
+	// stream of three replicas, made and deleted, says both are there
 	deadline := time.Now().Add(30 * time.Second)
+	var last error
 	for time.Now().Before(deadline) {
-		if nc, err := nats.Connect(out[0].URL(), nats.Timeout(time.Second)); err == nil {
-			_, err := nc.Request("$JS.API.INFO", nil, time.Second)
-			nc.Close()
-			if err == nil {
-				return out
-			}
+		if last = placeThree(out[0].URL()); last == nil {
+			return out
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("the cluster has no JetStream leader:\n%s", out[0].Log())
+	t.Fatalf("the cluster cannot place a stream of three replicas (%v):\n%s", last, out[0].Log())
 	return nil
+}
+
+// placeThree makes a stream of three replicas and deletes it.
+func placeThree(url string) error {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "NATSTEST_PROBE", Subjects: []string{"natstest.probe"},
+		Replicas: 3, Storage: jetstream.MemoryStorage}); err != nil {
+		return err
+	}
+	return js.DeleteStream(ctx, "NATSTEST_PROBE")
 }
 
 // URL is the server's client URL.
