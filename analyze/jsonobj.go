@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -56,7 +55,7 @@ func (o *jobj) int(name string, v int64) {
 
 func (o *jobj) uint(name string, v uint64) {
 	lo := len(o.buf)
-	o.buf = strconv.AppendUint(o.buf, v, 10)
+	o.buf = jsonw.Uint(o.buf, v)
 	o.add(name, lo)
 }
 
@@ -68,7 +67,7 @@ func (o *jobj) bool(name string, v bool) {
 
 func (o *jobj) float(name string, v float64) {
 	lo := len(o.buf)
-	o.buf = appendFloatJSON(o.buf, v)
+	o.buf = jsonw.Float(o.buf, v)
 	o.add(name, lo)
 }
 
@@ -105,28 +104,6 @@ func (o *jobj) appendTo(b []byte) []byte {
 		b = append(b, o.buf[m.lo:m.hi]...)
 	}
 	return append(b, '}')
-}
-
-// appendFloatJSON appends f as encoding/json writes a float64 (finite
-// values only: durations and counts).
-func appendFloatJSON(b []byte, f float64) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, "null"...) // never given: encoding/json would fail
-	}
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }
 
 // docWriter holds the reused objects of the peers', endpoints' and

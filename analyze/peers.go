@@ -318,7 +318,7 @@ func (s *SummaryJSON) WriteJSON(w io.Writer) error {
 	b = append(b, `,"end":`...)
 	b = jsonw.String(b, c.End)
 	b = append(b, `,"duration_s":`...)
-	b = appendFloatJSON(b, c.Duration)
+	b = jsonw.Float(b, c.Duration)
 	n := &s.Sessions
 	for i, f := range []struct {
 		name string

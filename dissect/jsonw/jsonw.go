@@ -6,6 +6,7 @@ package jsonw
 
 import (
 	"encoding/hex"
+	"math"
 	"net/netip"
 	"strconv"
 	"unicode/utf8"
@@ -165,6 +166,29 @@ const digitPairs = "00010203040506070809" +
 	"70717273747576777879" +
 	"80818283848586878889" +
 	"90919293949596979899"
+
+// Float appends f as encoding/json writes a float64: fixed-point, or with
+// an exponent (e-7, not e-07) below 1e-6 and from 1e21. NaN and the
+// infinities, which encoding/json refuses, are written null.
+func Float(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
 
 // Bool appends true or false.
 func Bool(b []byte, v bool) []byte { return strconv.AppendBool(b, v) }

@@ -3,6 +3,7 @@ package jsonw
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -203,4 +204,29 @@ func TestAppendTime(t *testing.T) {
 	for i := range int64(20000) {
 		check(time.Unix(i*7919*3601+i*i, i*104729%1e9).In(time.FixedZone("y", int(i%48-24)*1800)))
 	}
+}
+
+// FuzzFloat: Float writes what encoding/json writes, for every finite
+// float64 (NaN and the infinities, which it refuses: null).
+func FuzzFloat(f *testing.F) {
+	for _, v := range []float64{0, 1, -1, 0.5, 1e-7, 4.28e-7, 1e-6, 1e20, 1e21, 123456789.125, -2.5e-9, math.MaxFloat64,
+		math.SmallestNonzeroFloat64} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) {
+		got := Float(nil, v)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			if string(got) != "null" {
+				t.Fatalf("%v: %s", v, got)
+			}
+			return
+		}
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("%v: %s, encoding/json %s", v, got, want)
+		}
+	})
 }
