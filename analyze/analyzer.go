@@ -64,9 +64,6 @@ type Analyzer struct {
 	rec  *recorder    // Config.Record's history (nil without it)
 	gaps []CaptureGap // CaptureGap's
 
-	lastTLOC   *tlocState // tlocLive's last answer
-	lastTLOCID tlocID
-
 	anomalies []*Anomaly
 	anomID    int
 	dropped   int

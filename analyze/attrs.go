@@ -57,7 +57,8 @@ type Attrs struct {
 	// tlocGen was tgen (Analyzer.tlocGroup)
 	tgrp *group
 	tgen uint64
-	json []byte // the JSON object (immutable once built)
+	tst  *tlocState // the fabric state of tlocID, once it has one (Analyzer.tlocLiveAt)
+	json []byte     // the JSON object (immutable once built)
 }
 
 // Has reports whether the attribute type is present.

@@ -79,7 +79,7 @@ func (d *unresolvedDet) ref(r *row, at *Attrs, n int32) {
 		g.urefs = append(g.urefs, uref{tloc: at.tlocID, orig: orig, n: n, pos: int32(len(l))})
 		d.byTLOC[at.tlocID] = append(l, g)
 	}
-	if !d.a.tlocLive(at.tlocID) {
+	if !d.a.tlocLiveAt(at) {
 		d.add(unresKey{g, orig}, n)
 	}
 }
@@ -188,7 +188,7 @@ func (d *unresolvedDet) example(k unresKey) *row {
 		if at == nil || !at.HasTLOC() || ip4(r.originator(at)) != k.orig {
 			continue
 		}
-		if !d.a.tlocLive(at.tlocID) {
+		if !d.a.tlocLiveAt(at) {
 			return r
 		}
 	}

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +139,101 @@ func TestDuplicateAmongManyAlikeClaims(t *testing.T) {
 	if !strings.Contains(an.Explanation, "site-ids") {
 		t.Errorf("explanation: %s", an.Explanation)
 	}
+}
+
+// TestConflictMarksMatchAllPairs drives a small fabric (three edges, each
+// connected to two vSmarts) with random UPDATEs, withdrawals, graceful
+// restarts and reconnections whose attributes often differ between the
+// copies of a path, twice: once with every pair of a bucket compared on
+// each change (mayConflict), once with only the pairs of the row that
+// changed (mayConflictWith). The timelines and the summaries must be the
+// same, byte for byte, and the runs must raise the conflict detector's
+// notices.
+func TestConflictMarksMatchAllPairs(t *testing.T) {
+	run := func(seed uint64, all bool) []byte {
+		defer func(v bool) { conflictAllPairs = v }(conflictAllPairs)
+		conflictAllPairs = all
+		r := rand.New(rand.NewPCG(seed, 11))
+		var out []byte
+		f := newFab(t, Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') },
+			ConflictGrace: time.Duration(r.IntN(3)) * time.Second})
+		edges := []dev{edge(1, 100), edge(2, 200), edge(3, 300)}
+		vs := []dev{vsmart(1), vsmart(2)}
+		type link struct {
+			e, v int
+			x    *sess
+		}
+		var links []*link
+		for e := range edges {
+			for v := range vs {
+				links = append(links, &link{e: e, v: v, x: f.connect(edges[e], vs[v])})
+			}
+		}
+		prefixes := []string{"10.1.0.0/24", "10.2.0.0/24"}
+		colors := []sdwan.Color{sdwan.ColorBizInternet, sdwan.ColorMPLS}
+		now := 0.0
+		for range 300 {
+			now += float64(r.IntN(2000)) / 1000
+			f.at(now)
+			l := links[r.IntN(len(links))]
+			x := l.x
+			if x.closed {
+				if r.IntN(4) == 0 {
+					l.x = f.connect(edges[l.e], vs[l.v])
+				}
+				continue
+			}
+			fromClient := r.IntN(2) == 0
+			o := edges[l.e] // the edge advertises its own paths; a vSmart reflects any edge's
+			if !fromClient {
+				o = edges[r.IntN(len(edges))]
+			}
+			color := colors[r.IntN(2)]
+			pid := uint32(1 + r.IntN(2))
+			switch r.IntN(10) {
+			case 0, 1, 2:
+				x.adv(fromClient, omp.FamilyRouteV4, routeAttrs(o.sys, tk(o.sys, color), o.site, uint32(50*r.IntN(2))),
+					route(1, prefixes[r.IntN(2)], pid))
+			case 3, 4:
+				addr := o.addr.String()
+				if r.IntN(3) == 0 {
+					addr = "192.0.2.99"
+				}
+				x.adv(fromClient, omp.FamilyTLOCv4, tlocAttrs(o.sys, o.site, addr+":12346", addr+":12346"), tlocNLRI(o.sys, color, pid))
+			case 5:
+				x.wd(fromClient, omp.FamilyRouteV4, route(1, prefixes[r.IntN(2)], pid))
+			case 6:
+				x.wd(fromClient, omp.FamilyTLOCv4, tlocNLRI(o.sys, color, pid))
+			case 7:
+				x.eor(fromClient, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+			case 8:
+				if r.IntN(4) == 0 {
+					x.end() // graceful restart: the peer keeps the table, stale
+				}
+			}
+		}
+		f.finish(now + 100)
+		var b bytes.Buffer
+		if err := f.a.WriteSummary(&b); err != nil {
+			t.Fatal(err)
+		}
+		return append(out, b.Bytes()...)
+	}
+	n := 200
+	if testing.Short() {
+		n = 30
+	}
+	var conflicts, clones int
+	for seed := range uint64(n) {
+		x, y := run(seed, true), run(seed, false)
+		if !bytes.Equal(x, y) {
+			t.Fatalf("seed %d: the output differs when only the changed row's pairs are compared", seed)
+		}
+		conflicts += bytes.Count(x, []byte(`"`+KindAttributeConflict+`"`))
+		clones += bytes.Count(x, []byte(`"`+KindTLOCClone+`"`))
+	}
+	if conflicts == 0 || clones == 0 {
+		t.Fatalf("%d attribute-conflict and %d tloc-clone in the outputs: a kind was never compared", conflicts, clones)
+	}
+	t.Logf("%d runs: %d attribute-conflict, %d tloc-clone", n, conflicts, clones)
 }

@@ -300,15 +300,7 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 			a.wq = append(a.wq, withdrawn{r, now})
 		}
 	}
-	switch k {
-	case kRoute, kService:
-		if old != nil {
-			a.tlocUnref(old)
-		}
-		if at != nil {
-			a.tlocRef(at)
-		}
-	case kTLOC:
+	if k == kTLOC {
 		id := tlocID{ip4(g.key.addr4()), g.key.color, g.key.encap}
 		if old == nil && at != nil {
 			a.tlocUp(id, now)
@@ -419,32 +411,14 @@ func (a *Analyzer) tlocState(id tlocID) *tlocState {
 	return st
 }
 
-// tlocRef counts a route/service row pointing to its TLOC.
-func (a *Analyzer) tlocRef(at *Attrs) {
-	if at.HasTLOC() {
-		a.tlocState(at.tlocID).refs++
+// tlocLiveAt reports whether some table of the fabric holds the TLOC of
+// at. The TLOC's state is remembered in at: an Attrs belongs to one
+// analyzer, and a.tlocs never drops an entry.
+func (a *Analyzer) tlocLiveAt(at *Attrs) bool {
+	if at.tst == nil {
+		at.tst = a.tlocs[at.tlocID] // none yet: looked up again next time
 	}
-}
-
-func (a *Analyzer) tlocUnref(at *Attrs) {
-	if !at.HasTLOC() {
-		return
-	}
-	if st := a.tlocs[at.tlocID]; st != nil {
-		st.refs--
-	}
-}
-
-// tlocLive reports whether some table of the fabric holds TLOC id.
-func (a *Analyzer) tlocLive(id tlocID) bool {
-	if a.lastTLOC != nil && a.lastTLOCID == id {
-		return a.lastTLOC.live > 0
-	}
-	st := a.tlocs[id]
-	if st != nil {
-		a.lastTLOC, a.lastTLOCID = st, id
-	}
-	return st != nil && st.live > 0
+	return at.tst != nil && at.tst.live > 0
 }
 
 // tlocUp: a TLOC row went live (the TLOC comes to the fabric with its

@@ -705,8 +705,9 @@ func (t *table) dropHistory(r *row) {
 }
 
 // tlocState counts, for one TLOC key, its live TLOC rows in the whole
-// fabric and the live route/service rows that point to it.
+// fabric. (It also counted the route and service rows pointing to the
+// TLOC, a count nothing read: two map lookups per route event, 2.6 % of
+// the instructions of `analyze` on the churn capture.)
 type tlocState struct {
 	live int
-	refs int
 }
