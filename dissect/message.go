@@ -48,12 +48,16 @@ func DecodeMessage(b []byte) Message {
 // body, and the OMP UPDATEs with their NLRI and attributes (a record of a
 // hundred NLRI costs no allocation per NLRI, and a steady stream of DATA
 // and HELLO records none at all). The Message it returns is valid
-// until the next Decode; a caller that keeps anything copies it.
+// until the next Decode; a caller that keeps anything copies it. The
+// attributes of a section seen before are the decoder's cached values
+// (omp.AttrCache): shared by the UPDATEs that carry it, never to be
+// changed.
 type MessageDecoder struct {
 	v      vdaemon.Message
 	bodies vdaemon.Bodies
 	upds   []famUpdates // by address family, in the order first seen
 	msgs   []omp.Message
+	attrs  *omp.AttrCache // the UPDATEs' attribute sections, by their bytes
 }
 
 // famUpdates are the reused UPDATEs of one address family (a short list
@@ -100,6 +104,10 @@ func (d *MessageDecoder) decodeOMP(data []byte) ([]omp.Message, error) {
 			if f.used == len(f.list) {
 				u := &omp.Update{}
 				u.ReuseAttributes(true)
+				if d.attrs == nil {
+					d.attrs = omp.NewAttrCache()
+				}
+				u.UseAttrCache(d.attrs)
 				f.list = append(f.list, u)
 			}
 			u := f.list[f.used]

@@ -98,7 +98,9 @@ func collectJSON(t *testing.T, path string, reuse bool) [][]byte {
 
 // FuzzMessageDecoder: on any pair of records, the reused decode of the
 // second equals its fresh decode (nothing of the first leaks into it), and
-// neither panics.
+// neither panics. Each is then decoded twice more, each time after the
+// other: the third decode takes the attribute sections from the cache
+// (omp.AttrCache), and must still equal a fresh decode.
 func FuzzMessageDecoder(f *testing.F) {
 	files, _ := filepath.Glob("../pcaps/route-flap.pcapng")
 	for _, p := range files {
@@ -126,6 +128,18 @@ func FuzzMessageDecoder(f *testing.F) {
 		want := DecodeMessage(b)
 		if !bytes.Equal(want.AppendJSONMembers(nil), got.AppendJSONMembers(nil)) {
 			t.Fatalf("reused decode of %x after %x differs from a fresh one", b, a)
+		}
+		fa := DecodeMessage(a)
+		wantA := fa.AppendJSONMembers(nil)
+		for range 2 {
+			ga := md.Decode(a)
+			if !bytes.Equal(wantA, ga.AppendJSONMembers(nil)) {
+				t.Fatalf("decode of %x again after %x differs from a fresh one", a, b)
+			}
+			gb := md.Decode(b)
+			if !bytes.Equal(want.AppendJSONMembers(nil), gb.AppendJSONMembers(nil)) {
+				t.Fatalf("decode of %x again after %x differs from a fresh one", b, a)
+			}
 		}
 	})
 }

@@ -122,7 +122,15 @@ type Update struct {
 
 	reuseAttrs bool        // ReuseAttributes
 	spare      []Attribute // values of the previous decode, to overwrite
+	cache      *AttrCache  // UseAttrCache
+	shared     bool        // Attrs is the cache's (own holds the array of ours)
+	own        []Attribute
 }
+
+// UseAttrCache makes DecodeFromBytes, with ReuseAttributes, take the
+// attributes of a section c holds from c instead of decoding them (c's
+// values, not to be changed), and offer c the sections it decodes.
+func (u *Update) UseAttrCache(c *AttrCache) { u.cache = c }
 
 // ReuseAttributes makes DecodeFromBytes overwrite the attribute values of
 // the previous decode instead of allocating new ones: a caller that keeps
@@ -452,22 +460,41 @@ func (u *Update) DecodeFromBytes(data []byte) error {
 	} else {
 		u.RawWithdrawn = append([]byte(nil), wd...)
 	}
-	var spare *[]Attribute
-	hint := 0
-	if u.reuseAttrs {
-		// the values no longer in use join those left over earlier: each
-		// type's values are kept for the next UPDATE that has it (their
-		// number is bounded by the most of a type one UPDATE carried);
-		// the previous UPDATE's, in order, from hint on
-		hint = len(u.spare)
-		u.spare = append(u.spare, u.Attrs...)
-		spare = &u.spare
+	if u.shared {
+		// the previous decode's attributes were the cache's: neither the
+		// values nor the array are ours to overwrite
+		u.Attrs, u.own, u.shared = u.own, nil, false
 	}
-	if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff, spare, hint); err != nil {
-		return err
+	hit := false
+	if u.reuseAttrs && u.cache != nil && len(ad) > 0 {
+		if l, ok := u.cache.get(ad); ok {
+			u.spare = append(u.spare, u.Attrs...) // ours, for a later decode
+			clear(u.Attrs)
+			u.own, u.Attrs, u.shared, hit = u.Attrs[:0], l, true, true
+			u.RawAttrs = ad
+		}
 	}
-	if u.reuseAttrs {
-		u.RawAttrs = ad
+	if !hit {
+		var spare *[]Attribute
+		hint := 0
+		if u.reuseAttrs {
+			// the values no longer in use join those left over earlier: each
+			// type's values are kept for the next UPDATE that has it (their
+			// number is bounded by the most of a type one UPDATE carried);
+			// the previous UPDATE's, in order, from hint on
+			hint = len(u.spare)
+			u.spare = append(u.spare, u.Attrs...)
+			spare = &u.spare
+		}
+		if u.Attrs, err = decodeAttrs(u.Attrs, ad, adOff, spare, hint); err != nil {
+			return err
+		}
+		if u.reuseAttrs {
+			u.RawAttrs = ad
+			if u.cache != nil && len(ad) > 0 {
+				u.cache.offer(ad, u.Attrs)
+			}
+		}
 	}
 	if u.Family.Parsed() {
 		if u.Reachable, err = decodeNLRIs(u.Family, u.Reachable, nl, nlOff, "reachable"); err != nil {
