@@ -51,7 +51,7 @@ type Analyzer struct {
 	// the detectors (registry.go), by the hooks they implement
 	dets      []detector
 	rowW      []rowWatcher
-	evW       []eventWatcher
+	evByKind  [evKinds][]eventWatcher // the detectors told events, by the kinds each is told (eventFilter)
 	tickers   []ticker
 	finishers []finisher
 	holders   []groupHolder

@@ -13,6 +13,8 @@ var alertDetDef = detectorDef{name: "alert", make: func(a *Analyzer) detector { 
 
 type alertDet struct{ a *Analyzer }
 
+func (*alertDet) eventKinds() uint64 { return 1 << evAlert }
+
 func (u *alertDet) event(e *coreEvent) {
 	if e.kind != evAlert {
 		return

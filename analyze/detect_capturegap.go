@@ -65,6 +65,8 @@ var captureGapDetDef = detectorDef{name: "capture-gap", make: func(a *Analyzer) 
 
 type captureGapDet struct{ a *Analyzer }
 
+func (*captureGapDet) eventKinds() uint64 { return 1 << evCaptureGap }
+
 func (u *captureGapDet) event(e *coreEvent) {
 	if e.kind != evCaptureGap {
 		return

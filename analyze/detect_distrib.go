@@ -63,6 +63,10 @@ type distDet struct {
 	fifoArmed bool
 }
 
+func (*distDet) eventKinds() uint64 {
+	return 1<<evSessionChanged | 1<<evGap | 1<<evTableChanged | 1<<evHandshake
+}
+
 func (d *distDet) event(e *coreEvent) {
 	switch e.kind {
 	case evSessionChanged, evGap, evTableChanged, evHandshake:

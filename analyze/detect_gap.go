@@ -18,6 +18,8 @@ var gapDetDef = detectorDef{name: "decryption-gap", make: func(a *Analyzer) dete
 
 type gapDet struct{ a *Analyzer }
 
+func (*gapDet) eventKinds() uint64 { return 1 << evGap }
+
 func (u *gapDet) event(e *coreEvent) {
 	if e.kind != evGap {
 		return

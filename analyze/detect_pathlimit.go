@@ -40,6 +40,8 @@ func newPathLimit(a *Analyzer) *pathLimitDet {
 	return &pathLimitDet{a: a, active: map[plKey]condKey{}}
 }
 
+func (*pathLimitDet) eventKinds() uint64 { return 1 << evPathLimit }
+
 func (d *pathLimitDet) event(e *coreEvent) {
 	if e.kind != evPathLimit {
 		return

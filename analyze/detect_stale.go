@@ -43,6 +43,8 @@ type flushEntry struct {
 	at   int64
 }
 
+func (*staleDet) eventKinds() uint64 { return 1 << evFlushed }
+
 func (d *staleDet) event(e *coreEvent) {
 	if e.kind != evFlushed {
 		return

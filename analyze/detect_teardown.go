@@ -14,6 +14,8 @@ var teardownDetDef = detectorDef{name: "teardown", make: func(a *Analyzer) detec
 
 type teardownDet struct{ a *Analyzer }
 
+func (*teardownDet) eventKinds() uint64 { return 1 << evTeardown }
+
 func (u *teardownDet) event(e *coreEvent) {
 	if e.kind != evTeardown {
 		return

@@ -108,6 +108,8 @@ func (d *unresolvedDet) unindex(t tlocID, pos int32) {
 	d.byTLOC[t] = l[:last]
 }
 
+func (*unresolvedDet) eventKinds() uint64 { return 1 << evTLOC }
+
 func (d *unresolvedDet) event(e *coreEvent) {
 	if e.kind != evTLOC {
 		return

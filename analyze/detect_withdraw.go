@@ -18,6 +18,8 @@ var withdrawDetDef = detectorDef{name: "withdraw-unknown", make: func(a *Analyze
 
 type withdrawDet struct{ a *Analyzer }
 
+func (*withdrawDet) eventKinds() uint64 { return 1 << evWithdrawUnknown }
+
 func (w *withdrawDet) event(e *coreEvent) {
 	if e.kind != evWithdrawUnknown {
 		return

@@ -237,3 +237,52 @@ func TestConflictMarksMatchAllPairs(t *testing.T) {
 	}
 	t.Logf("%d runs: %d attribute-conflict, %d tloc-clone", n, conflicts, clones)
 }
+
+// TestEventFiltersChangeNothing runs the chaos input (every kind of
+// message, gaps, ends, in any order) and the random fabric of
+// TestConflictMarksMatchAllPairs twice: once with every detector told
+// every event, once with the detectors that filter (eventFilter) told only
+// their kinds. The timelines and summaries must be the same, byte for
+// byte.
+func TestEventFiltersChangeNothing(t *testing.T) {
+	run := func(seed uint64, all bool) []byte {
+		defer func(v bool) { tellAll = v }(tellAll)
+		tellAll = all
+		r := rand.New(rand.NewPCG(seed, 13))
+		var out []byte
+		c := &chaos{next: r.IntN, now: t0, tb: t}
+		c.a = New(Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') }, HistoryPerRow: 3,
+			RouteFlapCount: 1, TLOCFlapCount: 1, Retention: []time.Duration{0, -1, time.Minute}[r.IntN(3)]})
+		for range 800 {
+			c.step()
+		}
+		c.a.Finish(c.now)
+		var b bytes.Buffer
+		if err := c.a.WriteSummary(&b); err != nil {
+			t.Fatal(err)
+		}
+		return append(out, b.Bytes()...)
+	}
+	n := 200
+	if testing.Short() {
+		n = 30
+	}
+	kinds := map[string]bool{}
+	for seed := range uint64(n) {
+		x, y := run(seed, true), run(seed, false)
+		if !bytes.Equal(x, y) {
+			t.Fatalf("seed %d: the output differs with the event filters", seed)
+		}
+		for _, k := range Kinds() {
+			if bytes.Contains(x, []byte(`"`+k+`"`)) {
+				kinds[string(k)] = true
+			}
+		}
+	}
+	// the filtered detectors' kinds that chaos raises
+	for _, k := range []Kind{KindAlert, KindTeardown, KindDecryptionGap, KindWithdrawUnknown, KindUnresolvedRoute} {
+		if !kinds[string(k)] {
+			t.Errorf("no %s in any run: its detector's filter went untested", k)
+		}
+	}
+}
