@@ -58,7 +58,9 @@ type Attrs struct {
 	tgrp *group
 	tgen uint64
 	tst  *tlocState // the fabric state of tlocID, once it has one (Analyzer.tlocLiveAt)
-	json []byte     // the JSON object (immutable once built)
+	// ip4 of Originator (row.orig4)
+	orig4 uint32
+	json  []byte // the JSON object (immutable once built)
 }
 
 // Has reports whether the attribute type is present.
@@ -325,6 +327,7 @@ func (in *interner) build(s []omp.Attribute) *Attrs {
 	if at.HasTLOC() {
 		at.tlocID = tlocIDOf(at.TLOC)
 	}
+	at.orig4 = ip4(at.Originator)
 	// its JSON, once: every timeline event that carries the set copies it
 	at.json = buildAttrsJSON(nil, at)
 	return at

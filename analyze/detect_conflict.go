@@ -150,7 +150,7 @@ func mayConflict(kind uint8, rows []*row) bool {
 				return true
 			}
 			if x.tab().sess != y.tab().sess && ax.HasTLOC() == ay.HasTLOC() && (!ax.HasTLOC() || ax.tlocID == ay.tlocID) &&
-				ip4(x.originator(ax)) == ip4(y.originator(ay)) {
+				x.orig4(ax) == y.orig4(ay) {
 				return true
 			}
 		}
@@ -187,7 +187,7 @@ func mayConflictWith(kind uint8, rows []*row, r *row) bool {
 			return true
 		}
 		if r.tab().sess != y.tab().sess && ax.HasTLOC() == ay.HasTLOC() && (!ax.HasTLOC() || ax.tlocID == ay.tlocID) &&
-			ip4(r.originator(ax)) == ip4(y.originator(ay)) {
+			r.orig4(ax) == y.orig4(ay) {
 			return true
 		}
 	}
@@ -228,7 +228,7 @@ func (d *conflictDet) eval(k confKey, now int64) {
 		e := centry{r: r, at: at}
 		owner := tsys
 		if kind != kTLOC {
-			e.orig = ip4(r.originator(at))
+			e.orig = r.orig4(at)
 			owner = e.orig
 			if at.HasTLOC() {
 				e.tloc = at.tlocID

@@ -167,7 +167,7 @@ func (d *distDet) index(r *row, at *Attrs, now int64) {
 	var orig uint32
 	switch g.kind {
 	case kRoute:
-		orig = ip4(r.originator(at))
+		orig = r.orig4(at)
 		k := uint64(f)<<32 | uint64(g.vpn)
 		if _, ok := d.recvVPN[k]; !ok {
 			d.recvVPN[k] = now
@@ -398,7 +398,7 @@ func (d *distDet) route(g *group, orig uint32, advSince int64, ar *row, now int6
 		got := false
 		for _, r := range g.recvRange(f) {
 			at := r.attrs()
-			if at != nil && r.tab().from.isVSmart() && ip4(r.originator(at)) == orig {
+			if at != nil && r.tab().from.isVSmart() && r.orig4(at) == orig {
 				got = true
 				break
 			}

@@ -102,7 +102,7 @@ func (v *divergenceDet) move(f *tableFP, r *row, at *Attrs, add bool) {
 		tl = at.tlocID
 	}
 	g := &r.grp.key
-	h := pathHash(g, ip4(r.originator(at)), tl)
+	h := pathHash(g, r.orig4(at), tl)
 	x := f.vpn(g.vpn)
 	if add {
 		x.sum += h
@@ -289,7 +289,7 @@ func (v *divergenceDet) explain(t1, t2 *table, vpn uint32) string {
 			if at == nil || r.grp.key.kind != kRoute || r.grp.key.vpn != vpn {
 				continue
 			}
-			k := pk{r.grp, ip4(r.originator(at)), at.tlocID}
+			k := pk{r.grp, r.orig4(at), at.tlocID}
 			m[k]++
 			n++
 		}

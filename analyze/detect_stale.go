@@ -56,7 +56,7 @@ func (d *staleDet) event(e *coreEvent) {
 		x = &staleGroup{}
 		d.gs[g] = x
 	}
-	f := flushEntry{recv: e.recv, orig: ip4(r.originator(at)), at: e.now}
+	f := flushEntry{recv: e.recv, orig: r.orig4(at), at: e.now}
 	if g.key.kind != kTLOC && at.HasTLOC() {
 		f.tloc = at.tlocID
 	}
@@ -110,7 +110,7 @@ func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 	for _, e := range x.flushes {
 		match := func(r *row) bool {
 			at := r.attrs()
-			if at == nil || ip4(r.originator(at)) != e.orig {
+			if at == nil || r.orig4(at) != e.orig {
 				return false
 			}
 			return kind == kTLOC || e.tloc == (tlocID{}) || (at.HasTLOC() && at.tlocID == e.tloc)

@@ -62,7 +62,7 @@ func (d *unresolvedDet) rowChanged(c *rowChange) {
 
 // ref counts a live route row (attributes at) pointing to its TLOC.
 func (d *unresolvedDet) ref(r *row, at *Attrs, n int32) {
-	g, orig := r.grp, ip4(r.originator(at))
+	g, orig := r.grp, r.orig4(at)
 	i := slices.IndexFunc(g.urefs, func(u uref) bool { return u.tloc == at.tlocID && u.orig == orig })
 	switch {
 	case i >= 0:
@@ -187,7 +187,7 @@ func (d *unresolvedDet) tick(now int64) {
 func (d *unresolvedDet) example(k unresKey) *row {
 	for _, r := range k.g.rows {
 		at := r.attrs()
-		if at == nil || !at.HasTLOC() || ip4(r.originator(at)) != k.orig {
+		if at == nil || !at.HasTLOC() || r.orig4(at) != k.orig {
 			continue
 		}
 		if !d.a.tlocLiveAt(at) {

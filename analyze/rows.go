@@ -447,7 +447,7 @@ func (r *row) owner(at *Attrs) uint32 {
 	if r.grp.key.kind == kTLOC {
 		return ip4(r.grp.key.addr4())
 	}
-	return ip4(r.originator(at))
+	return r.orig4(at)
 }
 
 // isOwn reports whether a live row is sent by the path's owner (or, for a
@@ -457,7 +457,7 @@ func isOwn(r *row, at *Attrs) bool {
 		return false
 	}
 	from := ip4(r.tab().from.sys)
-	return from != 0 && (from == r.owner(at) || from == ip4(r.originator(at)))
+	return from != 0 && (from == r.owner(at) || from == r.orig4(at))
 }
 
 // ownUpdate keeps the group's own list in step with row r (attributes at
