@@ -141,109 +141,150 @@ func TestDuplicateAmongManyAlikeClaims(t *testing.T) {
 	}
 }
 
-// TestConflictMarksMatchAllPairs drives a small fabric (three edges, each
-// connected to two vSmarts) with random UPDATEs, withdrawals, graceful
-// restarts and reconnections whose attributes often differ between the
-// copies of a path, twice: once with every pair of a bucket compared on
-// each change (mayConflict), once with only the pairs of the row that
-// changed (mayConflictWith). The timelines and the summaries must be the
-// same, byte for byte, and the runs must raise the conflict detector's
-// notices.
+// randomFabric drives a fabric of three edges, each connected to each of
+// nv vSmarts, with random UPDATEs (copies of a path whose preference and
+// TLOC addresses differ, up to paths path-ids), withdrawals, END_OF_RIBs,
+// graceful restarts and reconnections, some of whose HANDSHAKEs come late
+// (the tables are re-keyed when the system-ips are learned), under a
+// random grace, retention and history depth. It returns the timeline and
+// the summary.
+func randomFabric(t *testing.T, seed uint64, nv, paths int) []byte {
+	r := rand.New(rand.NewPCG(seed, 11))
+	var out []byte
+	f := newFab(t, Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') },
+		ConflictGrace: time.Duration(r.IntN(3)) * time.Second, HistoryPerRow: 1 + r.IntN(3),
+		Retention: []time.Duration{0, -1, 5 * time.Second}[r.IntN(3)]})
+	edges := []dev{edge(1, 100), edge(2, 200), edge(3, 300)}
+	var vs []dev
+	for v := range nv {
+		vs = append(vs, vsmart(1+v))
+	}
+	type link struct {
+		e, v int
+		x    *sess
+		late bool // HANDSHAKEs not yet sent
+	}
+	open := func(l *link) {
+		if r.IntN(3) > 0 {
+			l.x, l.late = f.connect(edges[l.e], vs[l.v]), false
+			return
+		}
+		x := f.session(edges[l.e], vs[l.v])
+		x.challenge()
+		x.hello(true)
+		x.hello(false)
+		x.keepalive(true) // OMP up, no HANDSHAKE: system-ips unknown
+		l.x, l.late = x, true
+	}
+	var links []*link
+	for e := range edges {
+		for v := range vs {
+			l := &link{e: e, v: v}
+			open(l)
+			links = append(links, l)
+		}
+	}
+	prefixes := []string{"10.1.0.0/24", "10.2.0.0/24"}
+	colors := []sdwan.Color{sdwan.ColorBizInternet, sdwan.ColorMPLS}
+	now := 0.0
+	for range 300 {
+		now += float64(r.IntN(2000)) / 1000
+		f.at(now)
+		l := links[r.IntN(len(links))]
+		x := l.x
+		if x.closed {
+			if r.IntN(4) == 0 {
+				open(l)
+			}
+			continue
+		}
+		if l.late && r.IntN(8) == 0 {
+			x.handshakes()
+			l.late = false
+		}
+		fromClient := r.IntN(2) == 0
+		o := edges[l.e] // the edge advertises its own paths; a vSmart reflects any edge's
+		if !fromClient {
+			o = edges[r.IntN(len(edges))]
+		}
+		color := colors[r.IntN(2)]
+		pid := uint32(1 + r.IntN(paths))
+		switch r.IntN(10) {
+		case 0, 1, 2:
+			x.adv(fromClient, omp.FamilyRouteV4, routeAttrs(o.sys, tk(o.sys, color), o.site, uint32(50*r.IntN(2))),
+				route(1, prefixes[r.IntN(2)], pid))
+		case 3, 4:
+			addr := o.addr.String()
+			if r.IntN(3) == 0 {
+				addr = "192.0.2.99"
+			}
+			x.adv(fromClient, omp.FamilyTLOCv4, tlocAttrs(o.sys, o.site, addr+":12346", addr+":12346"), tlocNLRI(o.sys, color, pid))
+		case 5:
+			x.wd(fromClient, omp.FamilyRouteV4, route(1, prefixes[r.IntN(2)], pid))
+		case 6:
+			x.wd(fromClient, omp.FamilyTLOCv4, tlocNLRI(o.sys, color, pid))
+		case 7:
+			x.eor(fromClient, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+		case 8:
+			if r.IntN(4) == 0 {
+				x.end() // graceful restart: the peer keeps the table, stale
+			}
+		}
+	}
+	f.finish(now + 100)
+	var b bytes.Buffer
+	if err := f.a.WriteSummary(&b); err != nil {
+		t.Fatal(err)
+	}
+	return append(out, b.Bytes()...)
+}
+
+// TestConflictMarksMatchAllPairs runs random fabrics twice: once with
+// every pair of a bucket compared on each change (mayConflict), once with
+// only the pairs of the row that changed (mayConflictWith). The timelines
+// and the summaries must be the same, byte for byte, and the runs must
+// raise the conflict detector's notices. Two vSmarts and two path-ids
+// make small buckets; four vSmarts and twelve path-ids buckets of more
+// than 16 rows (which mayConflict does not look into).
 func TestConflictMarksMatchAllPairs(t *testing.T) {
-	run := func(seed uint64, all bool) []byte {
-		defer func(v bool) { conflictAllPairs = v }(conflictAllPairs)
-		conflictAllPairs = all
-		r := rand.New(rand.NewPCG(seed, 11))
-		var out []byte
-		f := newFab(t, Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') },
-			ConflictGrace: time.Duration(r.IntN(3)) * time.Second})
-		edges := []dev{edge(1, 100), edge(2, 200), edge(3, 300)}
-		vs := []dev{vsmart(1), vsmart(2)}
-		type link struct {
-			e, v int
-			x    *sess
-		}
-		var links []*link
-		for e := range edges {
-			for v := range vs {
-				links = append(links, &link{e: e, v: v, x: f.connect(edges[e], vs[v])})
-			}
-		}
-		prefixes := []string{"10.1.0.0/24", "10.2.0.0/24"}
-		colors := []sdwan.Color{sdwan.ColorBizInternet, sdwan.ColorMPLS}
-		now := 0.0
-		for range 300 {
-			now += float64(r.IntN(2000)) / 1000
-			f.at(now)
-			l := links[r.IntN(len(links))]
-			x := l.x
-			if x.closed {
-				if r.IntN(4) == 0 {
-					l.x = f.connect(edges[l.e], vs[l.v])
-				}
-				continue
-			}
-			fromClient := r.IntN(2) == 0
-			o := edges[l.e] // the edge advertises its own paths; a vSmart reflects any edge's
-			if !fromClient {
-				o = edges[r.IntN(len(edges))]
-			}
-			color := colors[r.IntN(2)]
-			pid := uint32(1 + r.IntN(2))
-			switch r.IntN(10) {
-			case 0, 1, 2:
-				x.adv(fromClient, omp.FamilyRouteV4, routeAttrs(o.sys, tk(o.sys, color), o.site, uint32(50*r.IntN(2))),
-					route(1, prefixes[r.IntN(2)], pid))
-			case 3, 4:
-				addr := o.addr.String()
-				if r.IntN(3) == 0 {
-					addr = "192.0.2.99"
-				}
-				x.adv(fromClient, omp.FamilyTLOCv4, tlocAttrs(o.sys, o.site, addr+":12346", addr+":12346"), tlocNLRI(o.sys, color, pid))
-			case 5:
-				x.wd(fromClient, omp.FamilyRouteV4, route(1, prefixes[r.IntN(2)], pid))
-			case 6:
-				x.wd(fromClient, omp.FamilyTLOCv4, tlocNLRI(o.sys, color, pid))
-			case 7:
-				x.eor(fromClient, omp.FamilyTLOCv4, omp.FamilyRouteV4)
-			case 8:
-				if r.IntN(4) == 0 {
-					x.end() // graceful restart: the peer keeps the table, stale
-				}
-			}
-		}
-		f.finish(now + 100)
-		var b bytes.Buffer
-		if err := f.a.WriteSummary(&b); err != nil {
-			t.Fatal(err)
-		}
-		return append(out, b.Bytes()...)
-	}
-	n := 200
+	n := 150
 	if testing.Short() {
-		n = 30
+		n = 20
 	}
-	var conflicts, clones int
-	for seed := range uint64(n) {
-		x, y := run(seed, true), run(seed, false)
-		if !bytes.Equal(x, y) {
-			t.Fatalf("seed %d: the output differs when only the changed row's pairs are compared", seed)
+	for _, shape := range []struct{ nv, paths int }{{2, 2}, {4, 12}} {
+		var conflicts, clones int
+		for seed := range uint64(n) {
+			run := func(all bool) []byte {
+				defer func(v bool) { conflictAllPairs = v }(conflictAllPairs)
+				conflictAllPairs = all
+				return randomFabric(t, seed, shape.nv, shape.paths)
+			}
+			x, y := run(true), run(false)
+			if !bytes.Equal(x, y) {
+				t.Fatalf("%d vSmarts, %d path-ids, seed %d: the output differs when only the changed row's pairs are compared",
+					shape.nv, shape.paths, seed)
+			}
+			for _, l := range bytes.Split(x, []byte("\n")) {
+				if bytes.Contains(l, []byte(`"type":"anomaly.start"`)) {
+					conflicts += bytes.Count(l, []byte(`"kind":"`+KindAttributeConflict+`"`))
+					clones += bytes.Count(l, []byte(`"kind":"`+KindTLOCClone+`"`))
+				}
+			}
 		}
-		conflicts += bytes.Count(x, []byte(`"`+KindAttributeConflict+`"`))
-		clones += bytes.Count(x, []byte(`"`+KindTLOCClone+`"`))
+		if conflicts == 0 || clones == 0 {
+			t.Fatalf("%d vSmarts, %d path-ids: %d attribute-conflict and %d tloc-clone raised: a kind was never compared",
+				shape.nv, shape.paths, conflicts, clones)
+		}
+		t.Logf("%d vSmarts, %d path-ids, %d runs: %d attribute-conflict and %d tloc-clone raised", shape.nv, shape.paths, n, conflicts, clones)
 	}
-	if conflicts == 0 || clones == 0 {
-		t.Fatalf("%d attribute-conflict and %d tloc-clone in the outputs: a kind was never compared", conflicts, clones)
-	}
-	t.Logf("%d runs: %d attribute-conflict, %d tloc-clone", n, conflicts, clones)
 }
 
 // TestEventFiltersChangeNothing runs the chaos input (every kind of
-// message, gaps, ends, in any order) and the random fabric of
-// TestConflictMarksMatchAllPairs twice: once with every detector told
-// every event, once with the detectors that filter (eventFilter) told only
-// their kinds. The timelines and summaries must be the same, byte for
-// byte.
+// message, gaps, ends, in any order) and random fabrics (randomFabric:
+// graceful restarts, late HANDSHAKEs, reconnections) twice: once with
+// every detector told every event, once with the detectors that filter
+// (eventFilter) told only their kinds. The timelines and summaries must be
+// the same, byte for byte.
 func TestEventFiltersChangeNothing(t *testing.T) {
 	run := func(seed uint64, all bool) []byte {
 		defer func(v bool) { tellAll = v }(tellAll)
@@ -272,6 +313,18 @@ func TestEventFiltersChangeNothing(t *testing.T) {
 		x, y := run(seed, true), run(seed, false)
 		if !bytes.Equal(x, y) {
 			t.Fatalf("seed %d: the output differs with the event filters", seed)
+		}
+		for _, nv := range []int{2, 4} {
+			fab := func(all bool) []byte {
+				defer func(v bool) { tellAll = v }(tellAll)
+				tellAll = all
+				return randomFabric(t, seed, nv, 4)
+			}
+			if fx, fy := fab(true), fab(false); !bytes.Equal(fx, fy) {
+				t.Fatalf("fabric of %d vSmarts, seed %d: the output differs with the event filters", nv, seed)
+			} else {
+				x = append(x, fx...)
+			}
 		}
 		for _, k := range Kinds() {
 			if bytes.Contains(x, []byte(`"`+k+`"`)) {

@@ -262,6 +262,9 @@ func (c *chaos) check() {
 			if r.live() {
 				live[r.grp.key.kind]++
 			}
+			if at := r.attrs(); r.orig4(at) != ip4(r.originator(at)) {
+				tb.Fatalf("orig4 %x, originator %v", r.orig4(at), r.originator(at))
+			}
 			if g := r.grp; g.find(t, r.fam(), r.pathID) != r {
 				tb.Fatalf("group index broken")
 			}

@@ -258,12 +258,10 @@ func (r *row) lastAttrs() *Attrs {
 	return nil
 }
 
-// originator of a row: the ORIGINATOR attribute (for TLOCs, the TLOC's
-// system-ip when the attribute is absent; for services, the NLRI's).
-// orig4 is r.orig4(at), without making the address: the
+// orig4 is ip4(r.originator(at)), without making the address: the
 // attribute set keeps its originator's (Attrs.orig4), the group key a
 // TLOC's or service's system-ip. (ip4 of an originator was 2 % of
-// `analyze` on the churn capture.)
+// `analyze` on the churn capture; the chaos test checks the two agree.)
 func (r *row) orig4(at *Attrs) uint32 {
 	switch r.grp.key.kind {
 	case kService:
@@ -279,6 +277,8 @@ func (r *row) orig4(at *Attrs) uint32 {
 	return 0
 }
 
+// originator of a row: the ORIGINATOR attribute (for TLOCs, the TLOC's
+// system-ip when the attribute is absent; for services, the NLRI's).
 func (r *row) originator(at *Attrs) netip.Addr {
 	switch r.grp.key.kind {
 	case kService:

@@ -133,6 +133,9 @@ func (d *MessageDecoder) decodeOMP(data []byte) ([]omp.Message, error) {
 	return out, nil
 }
 
+// AttrCacheStats returns the counts of the decoder's attribute cache.
+func (d *MessageDecoder) AttrCacheStats() omp.AttrCacheStats { return d.attrs.Stats() }
+
 func (d *MessageDecoder) family(fam uint8) *famUpdates {
 	for i := range d.upds {
 		if d.upds[i].fam == fam {

@@ -82,6 +82,12 @@ func (d *Dissector) WriteStats(w io.Writer) {
 		fmt.Fprintf(w, ", %d vdaemon messages in the clear", d.Counters.PlainMessages)
 	}
 	fmt.Fprintln(w)
+	if st := d.dec.AttrCacheStats(); st.Resets > 0 {
+		// its cap was reached: said, as every cap is (nothing is lost:
+		// the sections are decoded instead)
+		fmt.Fprintf(w, "attribute cache: full and emptied %d times (%d sections kept, %d hits, %d decoded)\n",
+			st.Resets, st.Kept, st.Hits, st.Misses)
+	}
 	for _, e := range d.Counters.SecretErrors {
 		fmt.Fprintf(w, "  key material: %v\n", e)
 	}

@@ -9,17 +9,19 @@ import "hash/maphash"
 // and decoding one costs ten times a map lookup. A section is kept the
 // second time it is decoded, so a stream of sections that never repeat
 // costs a hash each and allocates nothing; the cache holds at most
-// attrCacheEntries sections of at most attrCacheKey bytes and is emptied
-// when full (Resets counts it).
+// attrCacheEntries sections of at most attrCacheKey bytes, attrCacheAttrs
+// attributes in all (about 2.5 MB at most: TestAttrCacheMemoryBounded),
+// and is emptied when full (Resets counts it).
 //
 // The attributes a hit returns are the cache's: they stay valid while the
 // cache lives, and a caller must not change them (as with any decoded
 // value, it clones what it keeps). An AttrCache is not safe for concurrent
 // use: the Updates that share one are decoded by one goroutine.
 type AttrCache struct {
-	m    map[string][]Attribute
-	seen [attrSeenSlots]uint64 // hashes of sections decoded once
-	seed maphash.Seed
+	m     map[string][]Attribute
+	seen  [attrSeenSlots]uint64 // hashes of sections decoded once
+	seed  maphash.Seed
+	attrs int // attributes kept
 
 	// Hits counts sections found; Misses sections decoded; Kept sections
 	// stored; Resets the times the cache was full and emptied.
@@ -29,6 +31,7 @@ type AttrCache struct {
 const (
 	attrCacheEntries = 1024
 	attrCacheKey     = 1024
+	attrCacheAttrs   = 16384
 	attrSeenSlots    = 1024
 )
 
@@ -60,8 +63,9 @@ func (c *AttrCache) offer(raw []byte, list []Attribute) {
 		*s = h
 		return
 	}
-	if len(c.m) >= attrCacheEntries {
+	if len(c.m) >= attrCacheEntries || c.attrs+len(list) > attrCacheAttrs {
 		clear(c.m)
+		c.attrs = 0
 		c.Resets++
 	}
 	kept := make([]Attribute, len(list))
@@ -69,5 +73,19 @@ func (c *AttrCache) offer(raw []byte, list []Attribute) {
 		kept[i] = a.Clone()
 	}
 	c.m[string(raw)] = kept
+	c.attrs += len(list)
 	c.Kept++
+}
+
+// AttrCacheStats are an AttrCache's counts.
+type AttrCacheStats struct {
+	Hits, Misses, Kept, Resets uint64
+}
+
+// Stats returns c's counts (zero for a nil cache).
+func (c *AttrCache) Stats() AttrCacheStats {
+	if c == nil {
+		return AttrCacheStats{}
+	}
+	return AttrCacheStats{c.Hits, c.Misses, c.Kept, c.Resets}
 }
