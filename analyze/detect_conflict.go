@@ -137,25 +137,27 @@ func mayConflict(kind uint8, rows []*row) bool {
 		return true
 	}
 	for i, x := range rows {
-		ax := x.attrs()
-		if ax == nil {
-			continue
-		}
-		for _, y := range rows[i+1:] {
-			ay := y.attrs()
-			if ay == nil || ay == ax {
-				continue
-			}
-			if kind == kTLOC {
-				return true
-			}
-			if x.tab().sess != y.tab().sess && ax.HasTLOC() == ay.HasTLOC() && (!ax.HasTLOC() || ax.tlocID == ay.tlocID) &&
-				x.orig4(ax) == y.orig4(ay) {
-				return true
+		if ax := x.attrs(); ax != nil {
+			for _, y := range rows[i+1:] {
+				if mayPair(kind, x, ax, y) {
+					return true
+				}
 			}
 		}
 	}
 	return false
+}
+
+// mayPair reports whether rows x (attributes ax, not nil) and y are two
+// live copies of one path that differ, from two sessions (for a TLOC, any
+// two copies that differ: possibly a clone).
+func mayPair(kind uint8, x *row, ax *Attrs, y *row) bool {
+	ay := y.attrs()
+	if ay == nil || ay == ax {
+		return false
+	}
+	return kind == kTLOC || x.tab().sess != y.tab().sess && ax.HasTLOC() == ay.HasTLOC() &&
+		(!ax.HasTLOC() || ax.tlocID == ay.tlocID) && x.orig4(ax) == y.orig4(ay)
 }
 
 // conflictAllPairs makes every change compare every pair of its buckets
@@ -179,15 +181,7 @@ func mayConflictWith(kind uint8, rows []*row, r *row) bool {
 		return false
 	}
 	for _, y := range rows {
-		ay := y.attrs()
-		if y == r || ay == nil || ay == ax {
-			continue
-		}
-		if kind == kTLOC {
-			return true
-		}
-		if r.tab().sess != y.tab().sess && ax.HasTLOC() == ay.HasTLOC() && (!ax.HasTLOC() || ax.tlocID == ay.tlocID) &&
-			r.orig4(ax) == y.orig4(ay) {
+		if y != r && mayPair(kind, r, ax, y) {
 			return true
 		}
 	}
