@@ -402,3 +402,24 @@ func TestNotDistributedAfterLateHandshake(t *testing.T) {
 		t.Errorf("%+v", an)
 	}
 }
+
+// A gap in what the receiver sends (e2 has advertised nothing to the
+// vSmart) makes its session partly unreadable too: the receiver is not
+// judged, although everything the vSmart sent it was read.
+func TestNotDistributedReceiverGapWithoutTable(t *testing.T) {
+	f := newFab(t, Config{})
+	e1, e2, v1 := edge(1, 100), edge(2, 200), vsmart(1)
+	a := f.connect(e1, v1)
+	b := f.connect(e2, v1)
+	f.at(1)
+	advertiseEdge(a, e1, "10.1.0.0/24", "10.1.9.0/24")
+	reflectTo(b, false, e1, "10.1.0.0/24")
+	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+	f.at(2)
+	f.a.Gap(&Gap{Time: f.now, Frame: 900, Session: b.info, Dir: DirClient, Reason: "auth-failed"})
+	f.finish(60)
+	if n := len(f.anomalies(KindNotDistributed)); n != 0 {
+		t.Errorf("%+v", f.anomalies(KindNotDistributed))
+	}
+	f.wantOneOf(KindDecryptionGap, b.subject())
+}
