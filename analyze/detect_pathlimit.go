@@ -81,8 +81,12 @@ func (d *pathLimitDet) rowChanged(c *rowChange) {
 		return // no path came live: the count cannot have risen
 	}
 	lim := r.tab().sess.sendPathLimit()
+	rows := r.grp.tableRange(r.tab())
+	if len(rows) <= lim {
+		return // no more live paths than rows
+	}
 	n := 0
-	for _, x := range r.grp.tableRange(r.tab()) {
+	for _, x := range rows {
 		if x.live() {
 			n++
 		}
