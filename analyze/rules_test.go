@@ -356,14 +356,7 @@ func TestNotDistributedWindowConfig(t *testing.T) {
 	if w := New(Config{}).Config().DistributionWindow; w != DefaultDistributionWindow {
 		t.Errorf("default %v", w)
 	}
-	f := newFab(t, Config{DistributionWindow: 5 * time.Second})
-	e1, e2, v1 := edge(1, 100), edge(2, 200), vsmart(1)
-	a := f.connect(e1, v1)
-	b := f.connect(e2, v1)
-	f.at(1)
-	advertiseEdge(a, e1, "10.1.0.0/24", "10.1.9.0/24")
-	reflectTo(b, false, e1, "10.1.0.0/24")
-	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+	f, e2, a, b := oneRouteMissing(t, Config{DistributionWindow: 5 * time.Second})
 	advertiseEdge(b, e2)
 	reflectTo(a, false, e2)
 	a.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
@@ -407,14 +400,7 @@ func TestNotDistributedAfterLateHandshake(t *testing.T) {
 // vSmart) makes its session partly unreadable too: the receiver is not
 // judged, although everything the vSmart sent it was read.
 func TestNotDistributedReceiverGapWithoutTable(t *testing.T) {
-	f := newFab(t, Config{})
-	e1, e2, v1 := edge(1, 100), edge(2, 200), vsmart(1)
-	a := f.connect(e1, v1)
-	b := f.connect(e2, v1)
-	f.at(1)
-	advertiseEdge(a, e1, "10.1.0.0/24", "10.1.9.0/24")
-	reflectTo(b, false, e1, "10.1.0.0/24")
-	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+	f, _, _, b := oneRouteMissing(t, Config{})
 	f.at(2)
 	f.a.Gap(&Gap{Time: f.now, Frame: 900, Session: b.info, Dir: DirClient, Reason: "auth-failed"})
 	f.finish(60)
@@ -422,4 +408,21 @@ func TestNotDistributedReceiverGapWithoutTable(t *testing.T) {
 		t.Errorf("%+v", f.anomalies(KindNotDistributed))
 	}
 	f.wantOneOf(KindDecryptionGap, b.subject())
+}
+
+// oneRouteMissing connects edges 1 and 2 to vSmart 1; at 1 s edge 1
+// advertises 10.1.0.0/24 and 10.1.9.0/24, and the vSmart reflects only
+// the first to edge 2 (and its END_OF_RIB). It returns the fabric, edge 2
+// and the two sessions.
+func oneRouteMissing(t *testing.T, cfg Config) (f *fab, e2 dev, a, b *sess) {
+	f = newFab(t, cfg)
+	e1, v1 := edge(1, 100), vsmart(1)
+	e2 = edge(2, 200)
+	a = f.connect(e1, v1)
+	b = f.connect(e2, v1)
+	f.at(1)
+	advertiseEdge(a, e1, "10.1.0.0/24", "10.1.9.0/24")
+	reflectTo(b, false, e1, "10.1.0.0/24")
+	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+	return f, e2, a, b
 }
