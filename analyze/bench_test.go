@@ -289,3 +289,41 @@ func BenchmarkChurnFreshPathIDs(b *testing.B) {
 	rows, _ := tableRows(bf.a)
 	b.ReportMetric(float64(rows), "rows-kept")
 }
+
+// BenchmarkConflictMark measures what attribute-conflict pays to decide
+// whether a receiver's bucket may hold a conflict when one of its rows
+// changed: edge 2 receives eight paths of one prefix (eight TLOCs of edge
+// 1) from each of two vSmarts, a bucket of 16 rows, the largest mayConflict
+// still compares pair by pair. "all pairs" is mayConflict, "changed row"
+// mayConflictWith (the row of the first path from the first vSmart).
+func BenchmarkConflictMark(b *testing.B) {
+	f := newFab(b, Config{})
+	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
+	for _, x := range []*sess{f.connect(e2, v1), f.connect(e2, v2)} {
+		for p := range uint32(8) {
+			x.adv(false, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.Color(1+p)), 100, 0), route(1, "10.1.0.0/24", 1+p))
+		}
+	}
+	k := groupKey{addr: addr16(netip.MustParseAddr("10.1.0.0")), vpn: 1, kind: kRoute, bits: 24}
+	g := f.a.group(&k)
+	if g == nil {
+		b.Fatal("no group")
+	}
+	rows := g.recvRange(ip4(e2.sys))
+	if len(rows) != 16 {
+		b.Fatalf("%d rows at the receiver", len(rows))
+	}
+	if mayConflict(kRoute, rows) || mayConflictWith(kRoute, rows, rows[0]) {
+		b.Fatal("copies that agree may conflict")
+	}
+	b.Run("all pairs", func(b *testing.B) {
+		for b.Loop() {
+			mayConflict(kRoute, rows)
+		}
+	})
+	b.Run("changed row", func(b *testing.B) {
+		for b.Loop() {
+			mayConflictWith(kRoute, rows, rows[0])
+		}
+	})
+}
