@@ -109,7 +109,7 @@ func (d *conflictDet) mark(k confKey, r *row) {
 	if k.recv != allOriginals {
 		rows = g.recvRange(k.recv)
 	}
-	may := false
+	var may bool
 	if r != nil {
 		may = mayConflictWith(g.key.kind, rows, r)
 	} else {
@@ -172,7 +172,8 @@ var conflictAllPairs = false
 // it looks at has changed since: a stale copy, or a row's place, sends
 // the change to mayConflict instead) or made a notice, which keeps the
 // bucket marked on every change (active). It costs the size of the bucket
-// instead of its square (mayConflict was 5 % of `analyze` on the churn
+// instead of its square (up to 16 rows, where mayConflict stops comparing;
+// BenchmarkConflictMark: 0.16 against 1.5 µs for 16; mayConflict was 5 % of `analyze` on the churn
 // capture, a bucket holding a receiver's copies from two vSmarts of every
 // path of a prefix).
 func mayConflictWith(kind uint8, rows []*row, r *row) bool {

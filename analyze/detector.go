@@ -132,6 +132,9 @@ const (
 	evKinds // the number of kinds
 )
 
+// eventKinds' bits hold every kind.
+var _ [64 - evKinds]struct{}
+
 // coreEvent is one thing the core saw or decided, for the detectors. Which
 // fields are set depends on kind (see the evKind constants).
 type coreEvent struct {

@@ -62,7 +62,7 @@ func TestMessageDecoderAttrCache(t *testing.T) {
 	d.dec = md
 	var out bytes.Buffer
 	d.WriteStats(&out)
-	if !strings.Contains(out.String(), "attribute cache: full and emptied "+strconv.FormatUint(st.Resets, 10)+" times") {
+	if !strings.Contains(out.String(), "attribute cache: filled and cleared "+strconv.FormatUint(st.Resets, 10)+" time(s)") {
 		t.Fatalf("the statistics do not say the cache was emptied:\n%s", out.String())
 	}
 }

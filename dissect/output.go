@@ -85,7 +85,7 @@ func (d *Dissector) WriteStats(w io.Writer) {
 	if st := d.dec.AttrCacheStats(); st.Resets > 0 {
 		// its cap was reached: said, as every cap is (nothing is lost:
 		// the sections are decoded instead)
-		fmt.Fprintf(w, "attribute cache: full and emptied %d times (%d sections kept, %d hits, %d decoded)\n",
+		fmt.Fprintf(w, "attribute cache: filled and cleared %d time(s); %d sections stored in all, %d found, %d decoded (output unaffected)\n",
 			st.Resets, st.Kept, st.Hits, st.Misses)
 	}
 	for _, e := range d.Counters.SecretErrors {

@@ -618,8 +618,9 @@ func (d *Dissector) deliverAll() {
 	for i := range p.ws {
 		m = append(m, p.take(i)...)
 	}
-	// each worker's items come in key order already; a stable sort keeps
-	// the order within a connection or session
+	// a worker's items come in key order, but for the eviction it adds
+	// last in its step (key ^0, worker.evicted); a stable sort keeps the
+	// order within a connection or session
 	slices.SortStableFunc(m, func(x, y item) int { return cmp.Compare(x.key, y.key) })
 	d.deliver(m)
 	clear(m)

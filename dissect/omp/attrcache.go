@@ -6,9 +6,11 @@ import "hash/maphash"
 // Updates that share it (Update.UseAttrCache): a fabric's UPDATEs carry a
 // few hundred distinct sections again and again (the 15-minute churn
 // capture: 179 000 UPDATEs with attributes, about a hundred sections),
-// and decoding one costs ten times a map lookup. A section is kept the
-// second time it is decoded, so a stream of sections that never repeat
-// costs a hash each and allocates nothing; the cache holds at most
+// and finding one here costs a third of decoding it (BenchmarkAttrSection:
+// about 100 against 300 ns for an UPDATE of six attributes). A section is
+// kept the second time it is decoded, so a stream of sections that never
+// repeat costs a map lookup and a hash more per UPDATE (7-24 %) and
+// allocates nothing; the cache holds at most
 // attrCacheEntries sections of at most attrCacheKey bytes, attrCacheAttrs
 // attributes in all (about 2.5 MB at most: TestAttrCacheMemoryBounded),
 // and is emptied when full (Resets counts it).
@@ -17,6 +19,10 @@ import "hash/maphash"
 // cache lives, and a caller must not change them (as with any decoded
 // value, it clones what it keeps). An AttrCache is not safe for concurrent
 // use: the Updates that share one are decoded by one goroutine.
+//
+// The analyzer keeps its attribute sets by the same bytes (analyze's
+// interner, internRaw): a consumer's cache of what it builds from the
+// values, where this one saves the decoding of them.
 type AttrCache struct {
 	m     map[string][]Attribute
 	seen  [attrSeenSlots]uint64 // hashes of sections decoded once
