@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,42 @@ func TestUnresolvedRoute(t *testing.T) {
 	f.finish(30)
 	if got := f.anomalies(KindUnresolvedRoute); len(got) != 2 || !got[1].Start.Equal(sec(20)) || !got[1].Active {
 		t.Fatalf("after TLOC loss: %+v", got)
+	}
+	if len(f.a.tlocs) != 1 { // biz-internet only: the mpls TLOC left the index with its row
+		t.Fatalf("TLOC index holds %d, want 1", len(f.a.tlocs))
+	}
+}
+
+// A TLOC that left the fabric and came back resolves the routes through
+// it again (the routes' attributes remembered the TLOC's first state).
+func TestUnresolvedRouteTLOCBack(t *testing.T) {
+	f := newFab(t, Config{})
+	e1, v1 := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v1)
+	f.at(1)
+	mpls := tlocNLRI(e1.sys, sdwan.ColorMPLS, 1)
+	x.adv(true, omp.FamilyTLOCv4, tlocAttrs(e1.sys, 100, "192.0.2.11:12346", "192.0.2.11:12346"), mpls)
+	x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorMPLS), 100, 0), route(1, "10.9.0.0/24", 1))
+	for i, end := range []float64{10, 30, 50} {
+		f.at(end)
+		x.wd(true, omp.FamilyTLOCv4, mpls)
+		f.at(end + 9) // past the grace: unresolved
+		x.keepalive(true)
+		f.at(end + 10)
+		x.adv(true, omp.FamilyTLOCv4, tlocAttrs(e1.sys, 100, "192.0.2.11:12346", "192.0.2.11:12346"), mpls)
+		// a route through it, with the same attributes as the first
+		x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorMPLS), 100, 0), route(1, fmt.Sprintf("10.10.%d.0/24", i), 1))
+		f.at(end + 17) // past the grace of the new route
+		x.keepalive(true)
+		got := f.anomalies(KindUnresolvedRoute)
+		if len(got) != i+1 || !got[i].Start.Equal(sec(end)) || got[i].Active || !got[i].End.Equal(sec(end+10)) {
+			t.Fatalf("loss %d: %+v", i, got)
+		}
+		x.wd(true, omp.FamilyRouteV4, route(1, fmt.Sprintf("10.10.%d.0/24", i), 1))
+	}
+	f.finish(80)
+	if n := len(f.anomalies(KindUnresolvedRoute)); n != 3 { // the new routes resolved
+		t.Fatalf("%d unresolved-route notices, want 3", n)
 	}
 }
 

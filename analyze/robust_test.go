@@ -363,6 +363,17 @@ func (c *chaos) check() {
 		if n != st.live {
 			tb.Fatalf("tloc %v live %d, rows say %d", id, st.live, n)
 		}
+		if st.live == 0 || st.gone {
+			tb.Fatalf("tloc %v kept with no live row (gone %v)", id, st.gone)
+		}
+	}
+	// an Attrs' remembered TLOC state is the index's, or marked gone
+	for _, t := range a.tables {
+		for r := range t.rows.all {
+			if at := r.attrs(); at != nil && at.tst != nil && !at.tst.gone && a.tlocs[at.tlocID] != at.tst {
+				tb.Fatalf("attributes of %v remember a TLOC state the index does not hold", r.grp.key)
+			}
+		}
 	}
 	s := a.Snapshot(time.Time{}, Filter{})
 	checkRowStatus(tb, a, s)

@@ -412,13 +412,15 @@ func (a *Analyzer) tlocState(id tlocID) *tlocState {
 }
 
 // tlocLiveAt reports whether some table of the fabric holds the TLOC of
-// at. The TLOC's state is remembered in at: an Attrs belongs to one
-// analyzer, and a.tlocs never drops an entry.
+// at. The TLOC's state is remembered in at (an Attrs belongs to one
+// analyzer) until the state leaves a.tlocs with the TLOC's last row.
 func (a *Analyzer) tlocLiveAt(at *Attrs) bool {
-	if at.tst == nil {
-		at.tst = a.tlocs[at.tlocID] // none yet: looked up again next time
+	st := at.tst
+	if st == nil || st.gone {
+		st = a.tlocs[at.tlocID] // none: looked up again next time
+		at.tst = st
 	}
-	return at.tst != nil && at.tst.live > 0
+	return st != nil && st.live > 0
 }
 
 // tlocUp: a TLOC row went live (the TLOC comes to the fabric with its
@@ -437,6 +439,10 @@ func (a *Analyzer) tlocDown(id tlocID, now int64) {
 	st := a.tlocState(id)
 	st.live--
 	if st.live == 0 {
+		// the TLOC leaves the index, so that what it holds follows the
+		// live tables and not every TLOC ever seen
+		delete(a.tlocs, id)
+		st.gone = true
 		a.tell(&coreEvent{kind: evTLOC, tloc: id, now: now})
 	}
 }

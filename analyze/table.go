@@ -730,7 +730,10 @@ func (t *table) dropHistory(r *row) {
 // tlocState counts, for one TLOC key, its live TLOC rows in the whole
 // fabric. (It also counted the route and service rows pointing to the
 // TLOC, a count nothing read: two map lookups per route event, 2.6 % of
-// the instructions of `analyze` on the churn capture.)
+// the instructions of `analyze` on the churn capture.) A state leaves
+// Analyzer.tlocs with the TLOC's last live row and is marked gone, so
+// that an Attrs holding it looks again.
 type tlocState struct {
 	live int
+	gone bool
 }
