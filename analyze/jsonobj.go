@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/ompscope/ompscope/dissect/jsonw"
 )
@@ -110,24 +109,19 @@ func (o *jobj) appendTo(b []byte) []byte {
 // devices' documented forms, one per level of nesting.
 type docWriter struct {
 	peer, ep, cert jobj
-	tmp            []byte
 }
 
 // addr and addrPort add a member whose value is the string form of an
-// address, written by its AppendTo (no string made).
-func (o *jobj) addr(name string, w *docWriter, a netip.Addr) {
-	w.tmp = a.AppendTo(w.tmp[:0])
-	o.textTmp(name, w)
-}
-
-func (o *jobj) addrPort(name string, w *docWriter, a netip.AddrPort) {
-	w.tmp = a.AppendTo(w.tmp[:0])
-	o.textTmp(name, w)
-}
-
-func (o *jobj) textTmp(name string, w *docWriter) {
+// address, written by jsonw (no string made).
+func (o *jobj) addr(name string, a netip.Addr) {
 	lo := len(o.buf)
-	o.buf = jsonw.String(o.buf, unsafe.String(unsafe.SliceData(w.tmp), len(w.tmp))) // (read at once, never kept)
+	o.buf = jsonw.Addr(o.buf, a)
+	o.add(name, lo)
+}
+
+func (o *jobj) addrPort(name string, a netip.AddrPort) {
+	lo := len(o.buf)
+	o.buf = jsonw.AddrPort(o.buf, a)
 	o.add(name, lo)
 }
 
@@ -143,12 +137,12 @@ func (e *Endpoint) appendJSON(b []byte, w *docWriter) []byte {
 	o := &w.ep
 	o.reset()
 	if e.Addr.Addr().IsValid() {
-		o.addrPort("addr", w, e.Addr)
+		o.addrPort("addr", e.Addr)
 	} else {
 		o.str("addr", "invalid AddrPort") // (its String; AppendTo writes nothing)
 	}
 	if e.SystemIP.IsValid() {
-		o.addr("system_ip", w, e.SystemIP)
+		o.addr("system_ip", e.SystemIP)
 	} else {
 		o.str("system_ip", "")
 	}
@@ -276,7 +270,7 @@ func (d *DeviceView) appendJSON(b []byte, w *docWriter) []byte {
 	o := &w.peer // (a device has no peer inside)
 	o.reset()
 	if d.SystemIP.IsValid() {
-		o.addr("system_ip", w, d.SystemIP)
+		o.addr("system_ip", d.SystemIP)
 	} else {
 		o.str("system_ip", "invalid IP")
 	}

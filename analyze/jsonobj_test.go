@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -298,29 +299,78 @@ func TestSummaryWriteJSONMatchesEncoder(t *testing.T) {
 }
 
 // TestSummaryWriteJSONSurfacesWriteErrors: a writer that fails makes
-// WriteJSON fail, at the first flush as at the last write.
+// WriteJSON fail, whichever of its writes fails: in the peers', the
+// fabric's or the anomalies' list, or the last.
 func TestSummaryWriteJSONSurfacesWriteErrors(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	s := &SummaryJSON{Schema: "ompscope.summary/3"}
-	for range 100 {
+	for range 300 {
 		s.Peers = append(s.Peers, randPeer(r))
+		s.Fabric = append(s.Fabric, randDevice(r))
+		s.Anomalies = append(s.Anomalies, Anomaly{ID: r.IntN(99), Kind: Kind(randString(r)), Subject: randString(r),
+			Start: randTime(r), End: randTime(r), Raised: randTime(r), Explanation: strings.Repeat(randString(r), 20)})
 	}
-	for _, after := range []int{0, 1} {
-		w := &failAfter{n: after}
-		if err := s.WriteJSON(w); err == nil {
-			t.Fatalf("a writer failing after %d writes: no error", after)
+	var buf bytes.Buffer
+	cw := &countWrites{w: &buf}
+	if err := s.WriteJSON(cw); err != nil {
+		t.Fatal(err)
+	}
+	peers := bytes.Index(buf.Bytes(), []byte(`"fabric":`))
+	fabric := bytes.Index(buf.Bytes(), []byte(`"anomalies":`))
+	// the writes that end in each part
+	var in [3]int
+	for _, end := range cw.ends {
+		switch {
+		case end < peers:
+			in[0]++
+		case end < fabric:
+			in[1]++
+		default:
+			in[2]++
+		}
+	}
+	if in[0] < 2 || in[1] < 1 || in[2] < 2 {
+		t.Fatalf("writes in peers, fabric, anomalies and last: %v; make the summary bigger", in)
+	}
+	for after := range len(cw.ends) {
+		// the one write that fails: WriteJSON returns its error and
+		// writes no more
+		w := &failOnce{n: after}
+		if err := s.WriteJSON(w); !errors.Is(err, errTestWrite) || w.later != 0 {
+			t.Fatalf("write %d of %d failing: %v, then %d more writes", after+1, len(cw.ends), err, w.later)
 		}
 	}
 }
 
-type failAfter struct{ n int }
+// failOnce fails its write n (from 0) and no other, counting the writes
+// after it.
+type failOnce struct{ n, later int }
 
-func (w *failAfter) Write(p []byte) (int, error) {
-	if w.n == 0 {
+func (w *failOnce) Write(p []byte) (int, error) {
+	switch {
+	case w.n == 0:
+		w.n = -1
 		return 0, errTestWrite
+	case w.n < 0:
+		w.later++
+	default:
+		w.n--
 	}
-	w.n--
 	return len(p), nil
+}
+
+// countWrites records where in the document each write ends.
+type countWrites struct {
+	w    io.Writer
+	n    int
+	ends []int
+}
+
+func (c *countWrites) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	c.ends = append(c.ends, c.n)
+	return n, err
 }
 
 var errTestWrite = &json.UnsupportedValueError{Str: "write refused"}

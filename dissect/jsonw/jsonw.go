@@ -203,8 +203,13 @@ func Hex(b []byte, v []byte) []byte {
 }
 
 // Addr appends an address as a string ("" for the zero Addr, as
-// encoding/json does with netip.Addr).
+// encoding/json does with netip.Addr). An IPv6 zone (any text after
+// '%', from what a user typed; never from packet bytes) is escaped as
+// String escapes it.
 func Addr(b []byte, a netip.Addr) []byte {
+	if a.Zone() != "" {
+		return String(b, a.String())
+	}
 	b = append(b, '"')
 	if a.IsValid() {
 		b = a.AppendTo(b)
@@ -212,9 +217,12 @@ func Addr(b []byte, a netip.Addr) []byte {
 	return append(b, '"')
 }
 
-// AddrPort appends "ip:port" ("" for the zero value... encoding/json
-// writes "invalid AddrPort"; we write the same).
+// AddrPort appends "ip:port" (encoding/json writes "invalid AddrPort"
+// for the zero value; we write the same), its zone escaped as Addr's.
 func AddrPort(b []byte, a netip.AddrPort) []byte {
+	if a.Addr().Zone() != "" {
+		return String(b, a.String())
+	}
 	b = append(b, '"')
 	b = a.AppendTo(b)
 	return append(b, '"')

@@ -52,6 +52,40 @@ func TestValues(t *testing.T) {
 	}
 }
 
+// Addresses, with and without a zone (which may hold any text), come out
+// as encoding/json writes them (HTML characters aside, as String).
+func TestAddrMatchesEncodingJSON(t *testing.T) {
+	zones := []string{"", "eth0", "a\"b", "x\\y", "ctl\x01\n", "bad\xffutf8", "<&>"}
+	for _, z := range zones {
+		for _, a := range []netip.Addr{{}, netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fe80::1")} {
+			if z != "" {
+				if !a.Is6() {
+					continue
+				}
+				a = a.WithZone(z)
+			}
+			ap := netip.AddrPortFrom(a, 12346)
+			for _, c := range []struct {
+				got []byte
+				v   any
+			}{{Addr(nil, a), a}, {AddrPort(nil, ap), ap}} {
+				var buf bytes.Buffer
+				enc := json.NewEncoder(&buf)
+				enc.SetEscapeHTML(false)
+				if err := enc.Encode(c.v); err != nil {
+					t.Fatal(err)
+				}
+				if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); string(c.got) != string(want) {
+					t.Errorf("%#v: %s, want %s", c.v, c.got, want)
+				}
+				if !json.Valid(c.got) {
+					t.Errorf("%#v: %s is not JSON", c.v, c.got)
+				}
+			}
+		}
+	}
+}
+
 func FuzzString(f *testing.F) {
 	f.Add("a\"b\\c\x00é\xff")
 	f.Add("\b\f\u2028<&>")
