@@ -105,6 +105,22 @@ type Config struct {
 	// DefaultRecordMax, about 20 bytes each); the rest are counted in
 	// History.Dropped.
 	RecordMax int
+
+	// reference holds the tests' switches to the slow, plain ways the
+	// shortcuts are checked against (per analyzer, so tests may run side
+	// by side).
+	reference referenceWays
+}
+
+// referenceWays: each on, the analyzer works the plain way.
+type referenceWays struct {
+	// tellAll tells every watcher every event, filter or not: the
+	// reference TestEventFiltersChangeNothing holds the filters to.
+	tellAll bool
+	// allPairs makes every change compare every pair of its buckets
+	// (mayConflict): the reference TestConflictMarksMatchAllPairs holds
+	// mayConflictWith to.
+	allPairs bool
 }
 
 // Instant names a moment of the capture: an absolute time, an offset from

@@ -87,7 +87,7 @@ func (d *conflictDet) rowChanged(c *rowChange) {
 	// out) can only make pairs with itself: the others are as they were
 	// when one of their rows last changed and was compared
 	with := r
-	if c.rekey || g.held&heldConflictStale != 0 || conflictAllPairs {
+	if c.rekey || g.held&heldConflictStale != 0 || d.a.cfg.reference.allPairs {
 		with = nil
 	}
 	if rk := r.tab().rkey; rk != 0 {
@@ -159,11 +159,6 @@ func mayPair(kind uint8, x *row, ax *Attrs, y *row) bool {
 	return kind == kTLOC || x.tab().sess != y.tab().sess && ax.HasTLOC() == ay.HasTLOC() &&
 		(!ax.HasTLOC() || ax.tlocID == ay.tlocID) && x.orig4(ax) == y.orig4(ay)
 }
-
-// conflictAllPairs makes every change compare every pair of its buckets
-// (mayConflict): the reference TestConflictMarksMatchAllPairs holds
-// mayConflictWith to.
-var conflictAllPairs = false
 
 // mayConflictWith is mayConflict for the pairs of rows that hold r. Its
 // answer for a bucket is the whole answer when every other pair was

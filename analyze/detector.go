@@ -42,10 +42,6 @@ type eventWatcher interface{ event(e *coreEvent) }
 // were 3 % of `analyze` on the churn capture.)
 type eventFilter interface{ eventKinds() uint64 }
 
-// tellAll tells every watcher every event, filter or not: the reference
-// TestEventFiltersChangeNothing holds the filters to.
-var tellAll = false
-
 type ticker interface{ tick(now int64) }
 type finisher interface{ finish(now int64) }
 
@@ -237,7 +233,7 @@ func (a *Analyzer) newDetectors() {
 		}
 		if w, ok := d.(eventWatcher); ok {
 			kinds := ^uint64(0)
-			if f, ok := d.(eventFilter); ok && !tellAll {
+			if f, ok := d.(eventFilter); ok && !a.cfg.reference.tellAll {
 				kinds = f.eventKinds()
 			}
 			for k := range evKinds {

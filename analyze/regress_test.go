@@ -148,12 +148,12 @@ func TestDuplicateAmongManyAlikeClaims(t *testing.T) {
 // (the tables are re-keyed when the system-ips are learned), under a
 // random grace, retention and history depth. It returns the timeline and
 // the summary.
-func randomFabric(t *testing.T, seed uint64, nv, paths int) []byte {
+func randomFabric(t *testing.T, seed uint64, nv, paths int, ref referenceWays) []byte {
 	r := rand.New(rand.NewPCG(seed, 11))
 	var out []byte
 	f := newFab(t, Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') },
 		ConflictGrace: time.Duration(r.IntN(3)) * time.Second, HistoryPerRow: 1 + r.IntN(3),
-		Retention: []time.Duration{0, -1, 5 * time.Second}[r.IntN(3)]})
+		Retention: []time.Duration{0, -1, 5 * time.Second}[r.IntN(3)], reference: ref})
 	edges := []dev{edge(1, 100), edge(2, 200), edge(3, 300)}
 	var vs []dev
 	for v := range nv {
@@ -255,9 +255,7 @@ func TestConflictMarksMatchAllPairs(t *testing.T) {
 		var conflicts, clones int
 		for seed := range uint64(n) {
 			run := func(all bool) []byte {
-				defer func(v bool) { conflictAllPairs = v }(conflictAllPairs)
-				conflictAllPairs = all
-				return randomFabric(t, seed, shape.nv, shape.paths)
+				return randomFabric(t, seed, shape.nv, shape.paths, referenceWays{allPairs: all})
 			}
 			x, y := run(true), run(false)
 			if !bytes.Equal(x, y) {
@@ -287,13 +285,12 @@ func TestConflictMarksMatchAllPairs(t *testing.T) {
 // the same, byte for byte.
 func TestEventFiltersChangeNothing(t *testing.T) {
 	run := func(seed uint64, all bool) []byte {
-		defer func(v bool) { tellAll = v }(tellAll)
-		tellAll = all
 		r := rand.New(rand.NewPCG(seed, 13))
 		var out []byte
 		c := &chaos{next: r.IntN, now: t0, tb: t}
 		c.a = New(Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') }, HistoryPerRow: 3,
-			RouteFlapCount: 1, TLOCFlapCount: 1, Retention: []time.Duration{0, -1, time.Minute}[r.IntN(3)]})
+			RouteFlapCount: 1, TLOCFlapCount: 1, Retention: []time.Duration{0, -1, time.Minute}[r.IntN(3)],
+			reference: referenceWays{tellAll: all}})
 		for range 800 {
 			c.step()
 		}
@@ -316,9 +313,7 @@ func TestEventFiltersChangeNothing(t *testing.T) {
 		}
 		for _, nv := range []int{2, 4} {
 			fab := func(all bool) []byte {
-				defer func(v bool) { tellAll = v }(tellAll)
-				tellAll = all
-				return randomFabric(t, seed, nv, 4)
+				return randomFabric(t, seed, nv, 4, referenceWays{tellAll: all})
 			}
 			if fx, fy := fab(true), fab(false); !bytes.Equal(fx, fy) {
 				t.Fatalf("fabric of %d vSmarts, seed %d: the output differs with the event filters", nv, seed)
