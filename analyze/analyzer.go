@@ -35,6 +35,7 @@ type Analyzer struct {
 	unnamed  map[netip.Addr][]*side // ends from addresses no HANDSHAKE named yet
 	groups   groupIndex
 	tlocs    map[tlocID]*tlocState
+	histPool histPool             // the tables' dropped row histories, for new ones
 	grWait   map[[2]uint32]*table // GR tables waiting for their peers to reconnect
 	in       *interner
 

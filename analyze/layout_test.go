@@ -32,7 +32,8 @@ func TestRowLayout(t *testing.T) {
 // A row finds its table and its history through its chunk: every slot of
 // every chunk, in use or freed and reused, with and without a history.
 func TestRowChunkHeader(t *testing.T) {
-	tabs := []*table{{id: 1}, {id: 2}}
+	var hp histPool
+	tabs := []*table{{id: 1, hp: &hp}, {id: 2, hp: &hp}}
 	var rows []*row
 	for i := range 3*rowChunk + 5 {
 		tb := tabs[i%2]

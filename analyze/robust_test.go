@@ -271,6 +271,17 @@ func (c *chaos) check() {
 			if isOwn(r, r.attrs()) != slices.Contains(r.grp.own, r) {
 				tb.Fatalf("own list broken")
 			}
+			// a row's versions run forward in time from its first
+			// advertisement and its trim (a history from the pool holds
+			// nothing of its last row)
+			for i := 1; i < r.n(); i++ {
+				if r.ver(i-1).t > r.ver(i).t {
+					tb.Fatalf("row %v: version %d at %d after version %d at %d", r.grp.key, i-1, r.ver(i-1).t, i, r.ver(i).t)
+				}
+			}
+			if r.n() > 0 && (r.ver(0).t < r.first() || r.trimmedTo() != 0 && r.ver(0).t < r.trimmedTo() && r.n() > 1) {
+				tb.Fatalf("row %v: oldest version at %d, first advertised %d, trimmed to %d", r.grp.key, r.ver(0).t, r.first(), r.trimmedTo())
+			}
 		}
 		if live != t.live {
 			tb.Fatalf("live counts %v, rows say %v", t.live, live)

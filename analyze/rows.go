@@ -17,7 +17,7 @@ func (a *Analyzer) tableFor(s *session, d int, now int64) *table {
 	}
 	a.tableID++
 	t := &table{id: a.tableID, sess: s, dir: d, from: s.sides[d], to: s.sides[1-d], sessions: []string{s.id},
-		created: now}
+		created: now, hp: &a.histPool}
 	t.complete = s.sides[d].hs != nil
 	t.gapped = s.gapDir[d] > 0
 	t.rkey = ip4(t.to.sys)

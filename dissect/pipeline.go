@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/ompscope/ompscope/dissect/capture"
 	"github.com/ompscope/ompscope/dissect/flow"
@@ -203,10 +204,8 @@ type Dissector struct {
 	onEvent func(*Event)
 	ev      Event
 	perSess map[*tlsdec.Session]*SessionStats
-	// lastKey and lastSt: the latest record's session and its counts
-	// (records of one session come in runs: no map lookup for them)
-	lastKey  *tlsdec.Session
-	lastSt   *SessionStats
+	// recent: a direct-mapped cache of perSess (statsCache)
+	recent   statsCache
 	Counters Counters
 	lastTime time.Time
 	lastFrm  uint64
@@ -540,9 +539,30 @@ func (d *Dissector) emit(r *tlsdec.Record) {
 // dropCounts forgets the counts of a session the tracker let go.
 func (d *Dissector) dropCounts(s *tlsdec.Session) {
 	delete(d.perSess, s)
-	if d.lastKey == s {
-		d.lastKey, d.lastSt = nil, nil
+	if c := &d.recent[statsSlot(s)]; c.key == s {
+		*c = statsEntry{}
 	}
+}
+
+// statsCache holds the counts of a few sessions in front of perSess: the
+// records of tens of sessions come interleaved, and the map's lookup was
+// 80 of the 3 230 instructions `dissect -q -j 1` spent on a small record
+// (cachegrind, 200 000 packets of the 10 h GCM capture, 41 sessions; one
+// remembered session took 3 % of the lookups away). A slot never disagrees
+// with the map: dropCounts empties it with the map's entry, and
+// decodeRecord fills it with what the map holds
+// (TestSessionCountsFollowEvictions).
+type statsCache [64]statsEntry
+
+type statsEntry struct {
+	key *tlsdec.Session
+	st  *SessionStats
+}
+
+// statsSlot mixes the session's address (sessions are hundreds of bytes
+// apart).
+func statsSlot(s *tlsdec.Session) int {
+	return int((uint64(uintptr(unsafe.Pointer(s))>>4) * 0x9e3779b97f4a7c15) >> 58)
 }
 
 // setRecord makes e a session's record before decodeRecord: every field
@@ -563,13 +583,14 @@ func (e *Event) setRecord(t time.Time, frame uint64, s *tlsdec.Session, dir tlsd
 func (d *Dissector) decodeRecord(e *Event, key *tlsdec.Session) {
 	s := e.Session
 	d.Counters.AppRecords++
-	st := d.lastSt
-	if key != d.lastKey || st == nil {
+	c := &d.recent[statsSlot(key)]
+	st := c.st
+	if c.key != key {
 		if st = d.perSess[key]; st == nil {
 			st = &SessionStats{}
 			d.perSess[key] = st
 		}
-		d.lastKey, d.lastSt = key, st
+		*c = statsEntry{key, st}
 	}
 	st.AppRecord++
 	e.Msg = d.decode(e.Plaintext)

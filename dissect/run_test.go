@@ -284,6 +284,20 @@ func TestSessionCountsFollowEvictions(t *testing.T) {
 		if withRecords == 0 {
 			t.Errorf("-j %d: no held session has counts", workers)
 		}
+		// the cache in front of the counts holds only what they hold
+		filled := 0
+		for i, c := range d.recent {
+			if c.key == nil {
+				continue
+			}
+			filled++
+			if counts[c.key] != c.st || statsSlot(c.key) != i {
+				t.Errorf("-j %d: the counts' cache holds session %s in slot %d, the counts do not", workers, c.key.ID, i)
+			}
+		}
+		if filled == 0 {
+			t.Errorf("-j %d: the counts' cache is empty", workers)
+		}
 	}
 }
 

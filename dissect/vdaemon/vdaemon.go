@@ -343,6 +343,9 @@ func decodeTLVs(layer string, data []byte, off int) ([]TLV, []byte, error) {
 	if count > len(rest)/4 {
 		return nil, nil, errf(layer, "tlv count", off-1, "%d TLVs cannot fit in %d bytes", count, len(rest))
 	}
+	if count == 0 {
+		return []TLV{}, rest, nil // (a HELLO's list, mostly: no call to make)
+	}
 	tlvs := make([]TLV, 0, count)
 	for i := 0; i < count; i++ {
 		if len(rest) < 4 {
@@ -350,9 +353,8 @@ func decodeTLVs(layer string, data []byte, off int) ([]TLV, []byte, error) {
 		}
 		t := TLVType(binary.BigEndian.Uint16(rest))
 		l := int(binary.BigEndian.Uint16(rest[2:]))
-		field := fmt.Sprintf("tlv 0x%04x (%s)", uint16(t), t)
 		if l > len(rest)-4 {
-			return nil, nil, errf(layer, field, off, "length %d, only %d bytes left", l, len(rest)-4)
+			return nil, nil, errf(layer, fmt.Sprintf("tlv 0x%04x (%s)", uint16(t), t), off, "length %d, only %d bytes left", l, len(rest)-4)
 		}
 		v := rest[4 : 4+l]
 		tv := TLV{Type: t}
