@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"math"
 	"net/netip"
 	"slices"
@@ -76,6 +77,7 @@ type Analyzer struct {
 	marks        []*mark     // Config.SnapshotAt
 	wq           []withdrawn // rows withdrawn, oldest first (Retention 0)
 	wqHead       int
+	wqCompactAt  int // wq's length at which compactWQ runs
 	stats        Stats
 }
 
@@ -111,19 +113,20 @@ func New(cfg Config) *Analyzer {
 
 func newAnalyzer(cfg Config) *Analyzer {
 	return &Analyzer{
-		cfg:      cfg.withDefaults(),
-		tlocGen:  analyzerSeq.Add(1) << 32, // distinct per analyzer: an Attrs never matches another's
-		sessions: make(map[string]*session),
-		devices:  make(map[uint32]*device),
-		addrMap:  make(map[netip.Addr]uint32),
-		unnamed:  make(map[netip.Addr][]*side),
-		groups:   newGroupIndex(),
-		tlocs:    make(map[tlocID]*tlocState),
-		grWait:   make(map[[2]uint32]*table),
-		in:       newInterner(),
-		recvTabs: make(map[uint32][]*table),
-		conds:    make(map[condKey]*cond),
-		instants: make(map[condKey]*instant),
+		cfg:         cfg.withDefaults(),
+		wqCompactAt: cmp.Or(cfg.reference.wqCompactMin, wqCompactMin),
+		tlocGen:     analyzerSeq.Add(1) << 32, // distinct per analyzer: an Attrs never matches another's
+		sessions:    make(map[string]*session),
+		devices:     make(map[uint32]*device),
+		addrMap:     make(map[netip.Addr]uint32),
+		unnamed:     make(map[netip.Addr][]*side),
+		groups:      newGroupIndex(),
+		tlocs:       make(map[tlocID]*tlocState),
+		grWait:      make(map[[2]uint32]*table),
+		in:          newInterner(),
+		recvTabs:    make(map[uint32][]*table),
+		conds:       make(map[condKey]*cond),
+		instants:    make(map[condKey]*instant),
 	}
 }
 

@@ -121,6 +121,9 @@ type referenceWays struct {
 	// (mayConflict): the reference TestConflictMarksMatchAllPairs holds
 	// mayConflictWith to.
 	allPairs bool
+	// wqCompactMin, when not 0, replaces wqCompactMin (1: the withdrawn
+	// queue is compacted at every withdrawal; very large: never).
+	wqCompactMin int
 }
 
 // Instant names a moment of the capture: an absolute time, an offset from

@@ -370,6 +370,38 @@ func (a *Analyzer) pruneWithdrawn() {
 	}
 }
 
+// compactWQ keeps the last entry of each row in the withdrawn queue: a
+// row withdrawn many times within the detectors' window (or in a capture
+// whose clock stands still) had one entry per withdrawal, and the queue
+// grew with the withdrawals rather than with the rows. Pruning is the
+// same: an entry prunes its row only when the row's last version is
+// older than the cutoff, and the row's last entry, no newer than that
+// version and later in the queue, is taken in the same pass
+// (TestWithdrawnQueueCompaction runs random fabrics and chaos with the
+// queue compacted at every withdrawal and never). The next compaction
+// waits until the queue has doubled, so each entry is moved O(1) times.
+func (a *Analyzer) compactWQ() {
+	q := a.wq[a.wqHead:]
+	seen := make(map[*row]struct{}, len(q)/2)
+	k := len(q)
+	for i := len(q) - 1; i >= 0; i-- {
+		if _, ok := seen[q[i].r]; ok {
+			continue
+		}
+		seen[q[i].r] = struct{}{}
+		k--
+		q[k] = q[i]
+	}
+	n := copy(a.wq, q[k:])
+	clear(a.wq[n:])
+	a.wq, a.wqHead = a.wq[:n], 0
+	a.wqCompactAt = max(2*n, cmp.Or(a.cfg.reference.wqCompactMin, wqCompactMin))
+}
+
+// wqCompactMin is the withdrawn queue's length below which compactWQ
+// does not run.
+const wqCompactMin = 1 << 16
+
 // pruneRow takes a row withdrawn before cutoff out of memory (and its
 // group, when nothing holds it any more).
 func (a *Analyzer) pruneRow(r *row, cutoff int64) {

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -236,7 +237,65 @@ func randomFabric(t *testing.T, seed uint64, nv, paths int, ref referenceWays) [
 	if err := f.a.WriteSummary(&b); err != nil {
 		t.Fatal(err)
 	}
+	fmt.Fprintf(&b, "pruned %d\n", f.a.stats.PrunedRows)
 	return append(out, b.Bytes()...)
+}
+
+// TestWithdrawnQueueCompaction runs random fabrics and the chaos input
+// with the withdrawn queue compacted at every withdrawal and never: the
+// timelines, summaries and rows pruned must be the same. And a row
+// withdrawn 100 000 times at one instant leaves one entry or so, not
+// 100 000.
+func TestWithdrawnQueueCompaction(t *testing.T) {
+	n := 150
+	if testing.Short() {
+		n = 20
+	}
+	pruned := 0
+	for seed := range uint64(n) {
+		x := randomFabric(t, seed, 2, 4, referenceWays{wqCompactMin: 1})
+		y := randomFabric(t, seed, 2, 4, referenceWays{wqCompactMin: 1 << 40})
+		if !bytes.Equal(x, y) {
+			t.Fatalf("fabric seed %d: the output differs when the withdrawn queue is compacted", seed)
+		}
+		run := func(min int) ([]byte, int) {
+			r := rand.New(rand.NewPCG(seed, 17))
+			var out []byte
+			c := &chaos{next: r.IntN, now: t0, tb: t}
+			c.a = New(Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') }, HistoryPerRow: 3,
+				RouteFlapCount: 1, TLOCFlapCount: 1, reference: referenceWays{wqCompactMin: min}})
+			for range 800 {
+				c.step()
+			}
+			c.a.Finish(c.now)
+			var b bytes.Buffer
+			if err := c.a.WriteSummary(&b); err != nil {
+				t.Fatal(err)
+			}
+			return append(out, b.Bytes()...), c.a.stats.PrunedRows
+		}
+		cx, px := run(1)
+		cy, py := run(1 << 40)
+		if !bytes.Equal(cx, cy) || px != py {
+			t.Fatalf("chaos seed %d: the output differs when the withdrawn queue is compacted (%d and %d rows pruned)", seed, px, py)
+		}
+		pruned += px
+	}
+	if pruned == 0 {
+		t.Fatal("no row pruned: the test compares nothing")
+	}
+	f := newFab(t, Config{reference: referenceWays{wqCompactMin: 16}})
+	e1, v1 := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v1)
+	advertiseEdge(x, e1)
+	f.at(10)
+	for range 100_000 {
+		x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.5.0.0/24", 1))
+		x.wd(true, omp.FamilyRouteV4, route(1, "10.5.0.0/24", 1))
+	}
+	if q := len(f.a.wq) - f.a.wqHead; q > 32 {
+		t.Fatalf("the withdrawn queue holds %d entries for one row", q)
+	}
 }
 
 // TestConflictMarksMatchAllPairs runs random fabrics twice: once with

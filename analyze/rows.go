@@ -298,6 +298,9 @@ func (a *Analyzer) setRow(r *row, at *Attrs, now int64, frame uint64, why uint8,
 		t.famLive[r.fam()&7]--
 		if a.cfg.Retention == 0 {
 			a.wq = append(a.wq, withdrawn{r, now})
+			if len(a.wq)-a.wqHead >= a.wqCompactAt {
+				a.compactWQ()
+			}
 		}
 	}
 	if k == kTLOC {
