@@ -380,10 +380,7 @@ func (r *Reader) nextNG(p *Packet) error {
 				return &Error{Format: "pcapng", Where: "DSB", Field: "secrets length", Offset: start + 12,
 					Msg: fmt.Sprintf("secrets length %d exceeds the %d bytes left in the block", l, len(body)-8)}
 			}
-			if r.stats.Secrets == nil {
-				r.stats.Secrets = make(map[uint32]uint64)
-			}
-			r.stats.Secrets[kind]++
+			countType(&r.stats.Secrets, &r.stats.OtherSecrets, kind)
 			if r.OnSecrets != nil {
 				r.OnSecrets(kind, body[8:8+l])
 			}
@@ -393,10 +390,7 @@ func (r *Reader) nextNG(p *Packet) error {
 			r.stats.Blocks.Custom++
 		default:
 			r.stats.Blocks.Unknown++
-			if r.stats.UnknownTypes == nil {
-				r.stats.UnknownTypes = make(map[uint32]uint64)
-			}
-			r.stats.UnknownTypes[btype]++
+			countType(&r.stats.UnknownTypes, &r.stats.OtherUnknownTypes, btype)
 		}
 	}
 }

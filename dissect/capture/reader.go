@@ -101,10 +101,16 @@ type Stats struct {
 	Packets uint64 // packets delivered by Next
 	// Blocks counts pcapng blocks (all zero for pcap).
 	Blocks BlockCounts
-	// UnknownTypes counts skipped blocks by block type.
-	UnknownTypes map[uint32]uint64
-	// Secrets counts Decryption Secrets Blocks by secrets type.
-	Secrets map[uint32]uint64
+	// UnknownTypes counts skipped blocks by block type, for the first
+	// MaxTypesCounted types; OtherUnknownTypes counts the blocks of the
+	// rest (a file of 12-byte blocks of distinct types made a map entry
+	// per block).
+	UnknownTypes      map[uint32]uint64
+	OtherUnknownTypes uint64
+	// Secrets counts Decryption Secrets Blocks by secrets type, for the
+	// first MaxTypesCounted types; OtherSecrets the blocks of the rest.
+	Secrets      map[uint32]uint64
+	OtherSecrets uint64
 	// Interfaces lists every interface seen (all sections).
 	Interfaces []Interface
 }
@@ -120,8 +126,14 @@ func (s Stats) String() string {
 		for _, t := range sortedKeys(s.UnknownTypes) {
 			fmt.Fprintf(&b, "  unknown block type 0x%08x: %d\n", t, s.UnknownTypes[t])
 		}
+		if s.OtherUnknownTypes > 0 {
+			fmt.Fprintf(&b, "  unknown blocks of %d+ other types: %d\n", MaxTypesCounted, s.OtherUnknownTypes)
+		}
 		for _, t := range sortedKeys(s.Secrets) {
 			fmt.Fprintf(&b, "  secrets type 0x%08x: %d\n", t, s.Secrets[t])
+		}
+		if s.OtherSecrets > 0 {
+			fmt.Fprintf(&b, "  secrets blocks of %d+ other types: %d\n", MaxTypesCounted, s.OtherSecrets)
 		}
 	}
 	for i, ifc := range s.Interfaces {
@@ -135,6 +147,22 @@ func (s Stats) String() string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// MaxTypesCounted is how many distinct block types, and secrets types,
+// Stats counts one by one.
+const MaxTypesCounted = 64
+
+// countType counts one of type t in *m, or in *other past MaxTypesCounted.
+func countType(m *map[uint32]uint64, other *uint64, t uint32) {
+	if *m == nil {
+		*m = make(map[uint32]uint64)
+	}
+	if _, ok := (*m)[t]; ok || len(*m) < MaxTypesCounted {
+		(*m)[t]++
+		return
+	}
+	*other++
 }
 
 func sortedKeys(m map[uint32]uint64) []uint32 {

@@ -844,3 +844,32 @@ func benchRead(b *testing.B, f []byte) {
 
 func BenchmarkReadPcap(b *testing.B)   { benchRead(b, benchFile(b, false, 200)) }
 func BenchmarkReadPcapNG(b *testing.B) { benchRead(b, benchFile(b, true, 200)) }
+
+// TestTypesCountedBounded: a file of blocks of 10 000 distinct unknown
+// types and 10 000 distinct secrets types keeps MaxTypesCounted of each
+// one by one and counts the rest together.
+func TestTypesCountedBounded(t *testing.T) {
+	b := &ngBuilder{o: binary.LittleEndian}
+	b.shb()
+	b.idb(uint16(layers.LinkTypeEthernet), 0)
+	const n = 10_000
+	for i := range uint32(n) {
+		b.block(0x50000000+i, []byte("x"))
+		b.dsb(0x60000000+i, []byte("s"))
+	}
+	b.block(0x50000000, []byte("x")) // a type already counted
+	_, r, err := readAll(t, b.buf.Bytes(), func(uint32, []byte) {})
+	mustEOF(t, err)
+	st := r.Stats()
+	if len(st.UnknownTypes) != MaxTypesCounted || st.UnknownTypes[0x50000000] != 2 || st.OtherUnknownTypes != n-MaxTypesCounted {
+		t.Errorf("unknown types: %d counted one by one (first %d), %d others", len(st.UnknownTypes), st.UnknownTypes[0x50000000], st.OtherUnknownTypes)
+	}
+	if len(st.Secrets) != MaxTypesCounted || st.OtherSecrets != n-MaxTypesCounted || st.Blocks.DSB != n {
+		t.Errorf("secrets types: %d counted one by one, %d others, %d blocks", len(st.Secrets), st.OtherSecrets, st.Blocks.DSB)
+	}
+	s := st.String()
+	if strings.Count(s, "\n") > 2*MaxTypesCounted+10 || !strings.Contains(s, "unknown blocks of 64+ other types: 9936") ||
+		!strings.Contains(s, "secrets blocks of 64+ other types: 9936") {
+		t.Errorf("summary of %d lines:\n%s", strings.Count(s, "\n"), s[:min(len(s), 300)])
+	}
+}
