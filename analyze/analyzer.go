@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -359,6 +360,7 @@ func (a *Analyzer) SessionEnd(info *SessionInfo, t time.Time, why string) {
 // and closes once MergeWindow passes without one (unreadable spans closer
 // than that are one anomaly).
 func (a *Analyzer) gapRecord(s *session, dirs []int, since, now int64, frame uint64, reason string, n int) {
+	reason = gapReasonKey(s, reason)
 	s.gapRecords += n
 	s.gapReasons[reason] += n
 	a.stats.GapRecords += n
@@ -371,6 +373,25 @@ func (a *Analyzer) gapRecord(s *session, dirs []int, since, now int64, frame uin
 		s.gapOpen[d] = true
 	}
 	a.tell(&coreEvent{kind: evGap, s: s, dirs: dirs, since: since, now: now, frame: frame, reason: reason, n: n})
+}
+
+// A session keeps maxGapReasons reasons of at most maxGapReasonLen bytes
+// each; the rest are counted as gapReasonOther. (A gap's reason is the
+// dissector's word, or, from a relay's stream, any text a sensor sent.)
+const (
+	maxGapReasons   = 16
+	maxGapReasonLen = 80
+	gapReasonOther  = "other reasons"
+)
+
+func gapReasonKey(s *session, reason string) string {
+	if len(reason) > maxGapReasonLen {
+		reason = strings.ToValidUTF8(reason[:maxGapReasonLen], "") + "…"
+	}
+	if _, ok := s.gapReasons[reason]; !ok && len(s.gapReasons) >= maxGapReasons-1 {
+		return gapReasonOther
+	}
+	return reason
 }
 
 func sessDesc(s *session) string {

@@ -865,6 +865,35 @@ func TestDecryptionGap(t *testing.T) {
 	}
 }
 
+// TestDecryptionGapReasonsBounded: a session keeps 16 gap reasons at
+// most, each of 80 bytes at most (a relay's stream may carry any text);
+// the rest are counted as "other reasons", and every record is counted.
+func TestDecryptionGapReasonsBounded(t *testing.T) {
+	f := newFab(t, Config{})
+	x := f.session(edge(1, 100), vsmart(1))
+	f.at(5)
+	for i := range 1000 {
+		f.frame++
+		f.a.Gap(&Gap{Time: f.now, Frame: f.frame, Session: x.info, Dir: DirClient, Reason: fmt.Sprintf("reason-%d-%s", i, strings.Repeat("x", i)), Records: 2})
+	}
+	f.finish(10)
+	s := f.a.sessions[x.info.ID]
+	total := 0
+	for r, n := range s.gapReasons {
+		if len(r) > maxGapReasonLen+len("…") {
+			t.Errorf("a reason of %d bytes kept", len(r))
+		}
+		total += n
+	}
+	if len(s.gapReasons) != maxGapReasons || s.gapReasons[gapReasonOther] == 0 || total != 2000 {
+		t.Fatalf("%d reasons kept, %d records as %q, %d in all", len(s.gapReasons), s.gapReasons[gapReasonOther], gapReasonOther, total)
+	}
+	an := f.wantOneOf(KindDecryptionGap, x.subject())
+	if an.EvidenceCount != 2000 || len(an.Explanation) > 4000 {
+		t.Errorf("evidence %d, explanation of %d bytes", an.EvidenceCount, len(an.Explanation))
+	}
+}
+
 func (x *sess) subject() string {
 	return "session " + x.info.Client.String() + " > " + x.info.Server.String()
 }
