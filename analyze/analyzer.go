@@ -97,6 +97,11 @@ type Stats struct {
 	AttrSets      int // distinct attribute sets interned (allocated)
 	PrunedRows    int
 	Saturated     int // frame numbers past 2^40 or GR periods past 65 535 on one table, kept at that maximum in row versions
+	// DistUnnoted counts paths from vSmarts whose VPN or originator
+	// not-distributed did not note for their receiver, which had 65 536
+	// of them noted already (the receiver is not judged for those: fewer
+	// notices, never a false one)
+	DistUnnoted int
 }
 
 // analyzerSeq numbers the analyzers of the process (Analyzer.tlocGen).

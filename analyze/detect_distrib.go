@@ -41,8 +41,8 @@ const KindNotDistributed Kind = "not-distributed"
 
 var distDetDef = detectorDef{name: "not-distributed", make: func(a *Analyzer) detector {
 	return &distDet{a: a, recv: map[uint32]*distRecv{}, vs: map[uint32][]*session{}, recvVPN: map[uint64]int64{},
-		recvOrig: map[uint64]int64{}, vpnRecv: map[uint32][]uint32{}, set: map[*group][]condRef{},
-		queued: map[*group]bool{}}
+		recvOrig: map[uint64]int64{}, vpnRecv: map[uint32][]uint32{}, recvN: map[uint32]*distNoted{},
+		maxVPNs: distMaxVPNs, maxOrigs: distMaxOrigs, set: map[*group][]condRef{}, queued: map[*group]bool{}}
 }, flags: []Flag{{Name: "distribution-window", Usage: "not-distributed: how long a route or TLOC may take to reach the peers it should reach",
 	Dur: func(c *Config) *time.Duration { return &c.DistributionWindow }, DefDur: DefaultDistributionWindow}}}
 
@@ -54,8 +54,17 @@ type distDet struct {
 	recvVPN  map[uint64]int64      // receiver<<32|vpn → first route of the vpn from a vSmart
 	recvOrig map[uint64]int64      // receiver<<32|originator → first path of it from a vSmart
 	vpnRecv  map[uint32][]uint32   // vpn → receivers (recvVPN keys)
-	set      map[*group][]condRef  // open conditions per group
-	queued   map[*group]bool       // queued for re-evaluation
+	// A receiver's VPNs and originators are remembered for the rest of
+	// the capture (a withdrawn path still says the receiver is in the
+	// VPN and gets the originator's paths), so they do not follow the
+	// live rows: recvN counts them per receiver, and past maxVPNs
+	// (maxOrigs) a receiver's new ones are not noted but counted in
+	// Stats.DistUnnoted (the receiver is then not judged for them).
+	recvN    map[uint32]*distNoted
+	maxVPNs  int                  // distMaxVPNs (a test lowers it)
+	maxOrigs int                  // distMaxOrigs
+	set      map[*group][]condRef // open conditions per group
+	queued   map[*group]bool      // queued for re-evaluation
 	q        []*group
 
 	fifo      []distDue // checks one window after an advertisement, in time order
@@ -96,6 +105,17 @@ func (d *distDet) holdsGroup(g *group) bool {
 	_, set := d.set[g]
 	return set || g.held&heldDistDue != 0 || d.queued[g]
 }
+
+// distMaxVPNs and distMaxOrigs bound the VPNs and the originators noted
+// per receiver: more than any fabric has (VPN numbers stop at 65 530),
+// reached only by a flood of made-up ones.
+const (
+	distMaxVPNs  = 1 << 16
+	distMaxOrigs = 1 << 16
+)
+
+// distNoted counts a receiver's entries in recvVPN and recvOrig.
+type distNoted struct{ vpns, origs int }
 
 // distRecv is what the detector knows about one receiver's sessions with
 // vSmarts (rebuilt when sessions change).
@@ -170,8 +190,13 @@ func (d *distDet) index(r *row, at *Attrs, now int64) {
 		orig = r.orig4(at)
 		k := uint64(f)<<32 | uint64(g.vpn)
 		if _, ok := d.recvVPN[k]; !ok {
-			d.recvVPN[k] = now
-			d.vpnRecv[g.vpn] = append(d.vpnRecv[g.vpn], f)
+			if n := d.noted(f); n.vpns < d.maxVPNs {
+				n.vpns++
+				d.recvVPN[k] = now
+				d.vpnRecv[g.vpn] = append(d.vpnRecv[g.vpn], f)
+			} else {
+				d.a.stats.DistUnnoted++
+			}
 		}
 	case kTLOC:
 		orig = ip4(g.addr4())
@@ -181,9 +206,24 @@ func (d *distDet) index(r *row, at *Attrs, now int64) {
 	if orig != 0 {
 		k := uint64(f)<<32 | uint64(orig)
 		if _, ok := d.recvOrig[k]; !ok {
-			d.recvOrig[k] = now
+			if n := d.noted(f); n.origs < d.maxOrigs {
+				n.origs++
+				d.recvOrig[k] = now
+			} else {
+				d.a.stats.DistUnnoted++
+			}
 		}
 	}
+}
+
+// noted returns receiver f's counts of noted VPNs and originators.
+func (d *distDet) noted(f uint32) *distNoted {
+	n := d.recvN[f]
+	if n == nil {
+		n = &distNoted{}
+		d.recvN[f] = n
+	}
+	return n
 }
 
 // distChanged is called when a route or TLOC row changes: an original

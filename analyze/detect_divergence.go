@@ -91,6 +91,13 @@ func (v *divergenceDet) rowChanged(c *rowChange) {
 	if c.new != nil {
 		v.move(f, r, c.new, true)
 	}
+	if x := f.last; x != nil && x.n == 0 && x.sum == 0 {
+		// the VPN's last path left the table: an empty fingerprint
+		// compares as an absent one, so the VPN leaves the map (memory
+		// follows the live rows)
+		delete(f.m, f.lastVPN)
+		f.last = nil
+	}
 	if t.from.dev == sdwan.DeviceVSmart {
 		v.mark(t)
 	}
@@ -211,12 +218,11 @@ func (v *divergenceDet) eval(now int64) {
 		var vpns []uint32
 		for _, t := range tabs {
 			for vp := range v.fpOf(t).m {
-				if !slices.Contains(vpns, vp) {
-					vpns = append(vpns, vp)
-				}
+				vpns = append(vpns, vp)
 			}
 		}
 		slices.Sort(vpns)
+		vpns = slices.Compact(vpns)
 		var refs []condRef
 		type pend struct {
 			k      condKey

@@ -335,6 +335,35 @@ func (c *chaos) check() {
 			}
 		}
 	}
+	// vsmart-divergence's fingerprints are those of the tables' rows, and
+	// hold no VPN without a path (a VPN leaves with its last path)
+	for _, d := range a.dets {
+		if v, ok := d.(*divergenceDet); ok {
+			for t, fp := range v.fps {
+				want := map[uint32]fprint{}
+				for r := range t.rows.all {
+					if at := r.attrs(); at != nil && r.grp.key.kind == kRoute {
+						var tl tlocID
+						if at.HasTLOC() {
+							tl = at.tlocID
+						}
+						x := want[r.grp.key.vpn]
+						x.sum += pathHash(&r.grp.key, r.orig4(at), tl)
+						x.n++
+						want[r.grp.key.vpn] = x
+					}
+				}
+				if len(fp.m) != len(want) {
+					tb.Fatalf("vsmart-divergence: table %d has fingerprints of %d VPNs, its rows %d", t.id, len(fp.m), len(want))
+				}
+				for vpn, x := range fp.m {
+					if *x != want[vpn] {
+						tb.Fatalf("vsmart-divergence: table %d vpn %d fingerprint %+v, its rows %+v", t.id, vpn, *x, want[vpn])
+					}
+				}
+			}
+		}
+	}
 	// the unresolved-route index: one entry per group.urefs entry, each
 	// uref at its place in its TLOC's list
 	for _, d := range a.dets {
