@@ -254,6 +254,9 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 	if mid > 0 {
 		para(w, W, "", fmt.Sprintf("Visibility: %d session(s) began before the capture; their tables hold only what was advertised while capturing.", mid))
 	}
+	if l := a.limitsHit(); l != "" {
+		para(w, W, "", "Limits: "+l+".")
+	}
 	fab := a.Fabric()
 	if p := o.Filter.Peer; p != "" {
 		fab = slices.DeleteFunc(fab, func(d DeviceView) bool { return d.SystemIP.String() != p && !slices.Contains(d.Peers, p) })
@@ -484,4 +487,17 @@ func framesText(fr []uint64) string {
 		parts[i] = strconv.FormatUint(f, 10)
 	}
 	return ": " + strings.Join(parts, " ")
+}
+
+// limitsHit says which of the analyzer's caps the capture reached ("":
+// none), for the summary: what each leaves out is counted in Stats.
+func (a *Analyzer) limitsHit() string {
+	var l []string
+	if n := a.stats.Saturated; n > 0 {
+		l = append(l, fmt.Sprintf("%d row version(s) kept at a saturated frame number or graceful-restart count, or not kept (a table's history full)", n))
+	}
+	if n := a.stats.DistUnnoted; n > 0 {
+		l = append(l, fmt.Sprintf("%d path(s) whose VPN or originator not-distributed did not note (%d per receiver): their receivers are not judged for them", n, distMaxVPNs))
+	}
+	return strings.Join(l, "; ")
 }

@@ -1,7 +1,9 @@
 package analyze
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/ompscope/ompscope/dissect/omp"
@@ -71,8 +73,17 @@ func TestVPNChurnLeavesNoDetectorState(t *testing.T) {
 			}
 		}
 	}
-	if st := f.a.Stats(); st.DistUnnoted < 2*(n-limit) {
+	st := f.a.Stats()
+	if st.DistUnnoted < 2*(n-limit) {
 		t.Errorf("Stats.DistUnnoted %d, want at least %d", st.DistUnnoted, 2*(n-limit))
+	}
+	// the summary says so
+	var b strings.Builder
+	if err := f.a.WriteSummary(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), fmt.Sprintf("Limits: %d path(s) whose VPN or originator not-distributed did not note", st.DistUnnoted)) {
+		t.Errorf("the summary does not tell the limit:\n%s", b.String())
 	}
 	f.wantNone()
 }
