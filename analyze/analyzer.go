@@ -101,7 +101,8 @@ type Stats struct {
 	// not-distributed did not note for their receiver, which had 65 536
 	// of them noted already (the receiver is not judged for those: fewer
 	// notices, never a false one)
-	DistUnnoted int
+	DistUnnoted   int
+	MeshUntracked int // vSmart HANDSHAKEs naming a vSmart vsmart-mesh-incomplete did not track: it tracked maxMeshVSmarts (128) already
 }
 
 // analyzerSeq numbers the analyzers of the process (Analyzer.tlocGen).

@@ -57,9 +57,12 @@ type certDet struct {
 }
 
 // certPending is a session queued for its issuer check, due MergeWindow
-// after the session started; seq keeps the order it was queued in.
+// after the session started; seq keeps the order it was queued in. st is
+// the session's state, which knows its place in the queue (a session
+// dropped from memory leaves the queue with it).
 type certPending struct {
 	s   *session
+	st  *certState
 	seq uint64
 }
 
@@ -76,13 +79,21 @@ func (q certQueue) Less(i, j int) bool {
 	}
 	return q[i].seq < q[j].seq
 }
-func (q certQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *certQueue) Push(x any)   { *q = append(*q, x.(certPending)) }
+func (q certQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].st.at, q[j].st.at = i, j
+}
+func (q *certQueue) Push(x any) {
+	p := x.(certPending)
+	p.st.at = len(*q)
+	*q = append(*q, p)
+}
 func (q *certQueue) Pop() any {
 	old := *q
 	x := old[len(old)-1]
 	old[len(old)-1] = certPending{}
 	*q = old[:len(old)-1]
+	x.st.at = -1
 	return x
 }
 
@@ -94,7 +105,8 @@ type certState struct {
 	seen    [2]bool // the side's certificate was checked on its own
 	issuer  [2]bool // the side's issuer was checked against the fabric's set
 	learned bool    // the session taught its issuers
-	queued  bool    // in pending
+	queued  bool    // waiting for its issuer check
+	at      int     // its place in pending (-1: not there)
 	what    []string
 	in      *instant
 }
@@ -108,7 +120,13 @@ func (u *certDet) event(e *coreEvent) {
 	switch e.kind {
 	case evDropped:
 		if e.s != nil {
-			delete(u.st, e.s) // its entry in pending is skipped when reached
+			// the session leaves memory: its state and its place in
+			// pending go (a capture that never learns an issuer would
+			// keep every session queued)
+			if st := u.st[e.s]; st != nil && st.at >= 0 {
+				heap.Remove(&u.pending, st.at)
+			}
+			delete(u.st, e.s)
 		}
 	case evRecord, evSessionChanged, evSessionInfo:
 		s := e.s
@@ -117,7 +135,7 @@ func (u *certDet) event(e *coreEvent) {
 		}
 		st := u.st[s]
 		if st == nil {
-			st = &certState{}
+			st = &certState{at: -1}
 			u.st[s] = st
 		}
 		u.learn(s, st)
@@ -184,7 +202,7 @@ func (u *certDet) immediate(s *session, st *certState, e *coreEvent) {
 		if !st.queued {
 			st.queued = true
 			u.seq++
-			heap.Push(&u.pending, certPending{s: s, seq: u.seq})
+			heap.Push(&u.pending, certPending{s: s, st: st, seq: u.seq})
 		}
 		p := certProblems(c)
 		if len(p) == 0 {
@@ -265,6 +283,9 @@ func (u *certDet) checkDue(due []certPending, now int64) {
 }
 
 func (u *certDet) finish(now int64) {
+	for _, p := range u.pending {
+		p.st.at = -1
+	}
 	u.checkDue(u.pending, now)
 	u.pending = nil
 }

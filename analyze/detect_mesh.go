@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"cmp"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,13 +21,30 @@ import (
 const KindVSmartMeshIncomplete Kind = "vsmart-mesh-incomplete"
 
 var meshDetDef = detectorDef{name: "vsmart-mesh-incomplete", make: func(a *Analyzer) detector {
-	return &meshDet{a: a, vsmarts: map[uint32]int64{}}
+	return &meshDet{a: a, vsmarts: map[uint32]int64{}, active: map[[2]uint32]struct{}{}}
 }}
 
+// maxMeshVSmarts bounds the vSmarts the detector tracks at once (a real
+// fabric has at most about 20; every pair of them is a possible notice at
+// the end, and 128 vSmarts make 8 128 pairs, within the default
+// MaxAnomalies). A HANDSHAKE naming another vSmart while the detector
+// tracks as many is counted in Stats.MeshUntracked, and that vSmart is
+// left out.
+const maxMeshVSmarts = 128
+
 type meshDet struct {
-	a       *Analyzer
-	vsmarts map[uint32]int64 // vSmart system-ips (from HANDSHAKEs) → first seen
-	dirty   bool
+	a *Analyzer
+	// vsmarts: vSmart system-ips (from HANDSHAKEs) → first seen. A vSmart
+	// that no session in memory names any more (its sessions were pruned,
+	// or the end that named it named another system-ip since) leaves at
+	// the next evaluation: memory follows the live sessions.
+	vsmarts map[uint32]int64
+	// active: the pairs eval set a condition for (and that may still
+	// hold it): eval looks at these and at the pairs seen peering, not
+	// at every pair.
+	active map[[2]uint32]struct{}
+	dirty  bool
+	cands  [][2]uint32 // reused by eval
 }
 
 func (m *meshDet) event(e *coreEvent) {
@@ -35,8 +54,12 @@ func (m *meshDet) event(e *coreEvent) {
 		if sd.dev == sdwan.DeviceVSmart && sd.sys.IsValid() {
 			sys := ip4(sd.sys)
 			if _, ok := m.vsmarts[sys]; !ok {
+				m.dirty = true // (when full: vSmarts gone may leave at the next evaluation)
+				if len(m.vsmarts) >= maxMeshVSmarts {
+					m.a.stats.MeshUntracked++
+					return
+				}
 				m.vsmarts[sys] = e.now
-				m.dirty = true
 			}
 		}
 	case evSessionChanged:
@@ -57,17 +80,21 @@ func (m *meshDet) finish(now int64) { m.unobserved() }
 
 type meshSrc struct{}
 
-// meshPairs returns the vSmart pairs (lower system-ip first) with whether
-// a session between them is up now and whether one was ever seen.
-func (m *meshDet) pairs() (pairs [][2]uint32, up, seen map[[2]uint32]bool) {
+// scan looks at the sessions in memory: it drops the vSmarts none of them
+// names, and returns the vSmart pairs (lower system-ip first) a session
+// between them is up now for and those one was ever seen for.
+func (m *meshDet) scan() (up, seen map[[2]uint32]bool) {
 	a := m.a
-	vs := make([]uint32, 0, len(m.vsmarts))
-	for v := range m.vsmarts {
-		vs = append(vs, v)
-	}
-	slices.Sort(vs)
+	live := make(map[uint32]bool, len(m.vsmarts))
 	up, seen = map[[2]uint32]bool{}, map[[2]uint32]bool{}
 	for _, s := range a.sessList {
+		for _, sd := range s.sides {
+			if v := ip4(sd.sys); sd.sys.IsValid() {
+				if _, ok := m.vsmarts[v]; ok {
+					live[v] = true
+				}
+			}
+		}
 		x, y := ip4(s.sides[0].sys), ip4(s.sides[1].sys)
 		if x == 0 || y == 0 || x == y {
 			continue
@@ -89,29 +116,53 @@ func (m *meshDet) pairs() (pairs [][2]uint32, up, seen map[[2]uint32]bool) {
 			up[p] = true
 		}
 	}
+	if len(live) < len(m.vsmarts) {
+		maps.DeleteFunc(m.vsmarts, func(v uint32, _ int64) bool { return !live[v] })
+	}
+	return up, seen
+}
+
+// pairs returns every pair of the vSmarts tracked, lower system-ip first,
+// in order.
+func (m *meshDet) pairs() (pairs [][2]uint32) {
+	vs := slices.Sorted(maps.Keys(m.vsmarts))
 	for i := range vs {
 		for j := i + 1; j < len(vs); j++ {
 			pairs = append(pairs, [2]uint32{vs[i], vs[j]})
 		}
 	}
-	return pairs, up, seen
+	return pairs
 }
 
 func meshSubject(p [2]uint32) string {
 	return "vsmarts " + addrOf4(p[0]).String() + "," + addrOf4(p[1]).String()
 }
 
-// evalMesh: two vSmarts whose OMP session was seen and is down now, for
+// eval: two vSmarts whose OMP session was seen and is down now, for
 // longer than the convergence window, leave the mesh incomplete.
 func (m *meshDet) eval(now int64) {
 	a := m.a
-	pairs, up, seen := m.pairs()
-	for _, p := range pairs {
+	up, seen := m.scan()
+	// A pair neither seen nor holding a condition has nothing to clear:
+	// only the others are looked at, in the order of all pairs.
+	cands := m.cands[:0]
+	for p := range seen {
+		cands = append(cands, p)
+	}
+	for p := range m.active {
+		if !seen[p] {
+			cands = append(cands, p)
+		}
+	}
+	slices.SortFunc(cands, cmpPair)
+	clear(m.active)
+	for _, p := range cands {
 		k := condKey{KindVSmartMeshIncomplete, meshSubject(p)}
 		if up[p] || !seen[p] {
 			a.condClear(k, meshSrc{}, now)
 			continue
 		}
+		m.active[p] = struct{}{}
 		if _, ok := a.conds[k]; ok {
 			continue
 		}
@@ -121,6 +172,14 @@ func (m *meshDet) eval(now int64) {
 				"so edges connected to only one of them miss the others' routes (and vsmart-divergence follows)."
 		})
 	}
+	m.cands = cands[:0]
+}
+
+func cmpPair(x, y [2]uint32) int {
+	if c := cmp.Compare(x[0], y[0]); c != 0 {
+		return c
+	}
+	return cmp.Compare(x[1], y[1])
 }
 
 // meshUnobserved, at the end: vSmart pairs between which the capture never
@@ -131,7 +190,8 @@ func (m *meshDet) eval(now int64) {
 // capture point may simply not see their traffic: info, "not observed".
 func (m *meshDet) unobserved() {
 	a := m.a
-	pairs, _, seen := m.pairs()
+	_, seen := m.scan()
+	pairs := m.pairs()
 	var vv [][2]uint32 // observed vSmart-to-vSmart sessions
 	for _, p := range pairs {
 		if seen[p] {

@@ -415,6 +415,22 @@ func (c *chaos) check() {
 			}
 		}
 	}
+	for _, d := range a.dets {
+		switch d := d.(type) {
+		case *certDet:
+			// the queue of issuer checks holds sessions in memory, each
+			// at the place its state says
+			for i, p := range d.pending {
+				if d.st[p.s] != p.st || p.st.at != i || a.sessions[p.s.id] != p.s {
+					tb.Fatalf("rogue-certificate: queue entry %d is not its session's, or of a session dropped", i)
+				}
+			}
+		case *meshDet:
+			if len(d.vsmarts) > maxMeshVSmarts {
+				tb.Fatalf("vsmart-mesh-incomplete tracks %d vSmarts, more than %d", len(d.vsmarts), maxMeshVSmarts)
+			}
+		}
+	}
 	s := a.Snapshot(time.Time{}, Filter{})
 	checkRowStatus(tb, a, s)
 	if _, err := json.Marshal(s); err != nil {
