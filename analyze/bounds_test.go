@@ -1,8 +1,10 @@
 package analyze
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,6 +92,13 @@ func TestVSmartMeshCap(t *testing.T) {
 	}
 	if n := len(m.vsmarts); n > maxMeshVSmarts {
 		t.Errorf("%d vSmarts tracked at the end", n)
+	}
+	var b strings.Builder
+	if err := f.a.WriteSummary(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), fmt.Sprintf("%d HANDSHAKE(s) named a vSmart past the %d", extra, maxMeshVSmarts)) {
+		t.Errorf("the summary does not tell the limit")
 	}
 }
 

@@ -499,5 +499,8 @@ func (a *Analyzer) limitsHit() string {
 	if n := a.stats.DistUnnoted; n > 0 {
 		l = append(l, fmt.Sprintf("%d path(s) whose VPN or originator not-distributed did not note (%d per receiver): their receivers are not judged for them", n, distMaxVPNs))
 	}
+	if n := a.stats.MeshUntracked; n > 0 {
+		l = append(l, fmt.Sprintf("%d HANDSHAKE(s) named a vSmart past the %d vsmart-mesh-incomplete tracks: their pairs are not judged", n, maxMeshVSmarts))
+	}
 	return strings.Join(l, "; ")
 }
