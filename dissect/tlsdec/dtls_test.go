@@ -556,6 +556,57 @@ func TestDTLSSessionLimit(t *testing.T) {
 	}
 }
 
+// TestEvictReleasesBuffers: sessions evicted mid-handshake keep none of
+// their handshake's bytes, though their Session is still held (here by
+// the test, as by a listing or a relay's encoder).
+func TestEvictReleasesBuffers(t *testing.T) {
+	sess := gcmSession(t)
+	var evicted []*Session
+	tr := NewTracker(keyStoreFrom(t, sess.keylog), Options{MaxSessions: 2, OnEvict: func(s *Session) { evicted = append(evicted, s) }})
+	held := 0
+	for p := 0; p < 6; p++ {
+		cli := netipAddrPort("192.0.2.1", uint16(40000+p))
+		for i, d := range sess.dgrams[:3] { // the handshake's start only
+			src, dst := cli, srvAddr
+			if !d.fromClient {
+				src, dst = srvAddr, cli
+			}
+			tr.DTLSDatagram(src, dst, t0, uint64(p*1000+i+1), d.data, nil)
+		}
+		if p == 0 {
+			for _, b := range tr.Sessions()[0].state.slots {
+				held += len(b)
+			}
+		}
+	}
+	if held == 0 || len(evicted) != 4 {
+		t.Fatalf("%d bytes held by a session mid-handshake, %d sessions evicted: the test sees nothing", held, len(evicted))
+	}
+	for _, s := range evicted {
+		st := s.state
+		for i, b := range st.slots {
+			if b != nil {
+				t.Errorf("%s: slot %d keeps %d bytes", s.ID, i, len(b))
+			}
+		}
+		if st.reasm[0].partial != nil || st.reasm[1].partial != nil || st.finPending[0] != nil || st.finPending[1] != nil || st.hsBytes != 0 {
+			t.Errorf("%s: fragments or a Finished kept (%d bytes counted)", s.ID, st.hsBytes)
+		}
+		for d := range st.half {
+			if st.half[d].stream != nil || st.half[d].hsBuf != nil {
+				t.Errorf("%s: direction %d keeps a partial record or message", s.ID, d)
+			}
+		}
+	}
+	sum := 0
+	for _, s := range tr.Sessions() {
+		sum += s.state.hsBytes
+	}
+	if tr.parts[0].hsTotal != sum || sum == 0 {
+		t.Errorf("handshake bytes counted %d, the held sessions hold %d", tr.parts[0].hsTotal, sum)
+	}
+}
+
 func TestIsDTLS(t *testing.T) {
 	sess := gcmSession(t)
 	for i, d := range sess.dgrams {

@@ -387,9 +387,28 @@ func (t *Tracker) evict(s *Session) {
 		t.dropPending(s)
 	}
 	t.hsAdd(s.state, -s.state.hsBytes)
+	releaseBuffers(s.state)
 	t.stats.SessionsEvicted++
 	if t.opt.OnEvict != nil {
 		t.opt.OnEvict(s)
+	}
+}
+
+// releaseBuffers lets go of what an evicted session held to decrypt: the
+// handshake's messages and fragments, a TLS record or handshake message
+// still incomplete. The Session itself may stay referenced a while (a
+// listing, a relay's encoder, the cmd's session infos: up to 65 536 of
+// them), and with it, before, up to the handshake limit and two TLS
+// records' worth of bytes each, outside every budget. The rest of the
+// state (keys, cipher, counters) is small and stays, so that nothing that
+// still looks at the session finds it half made.
+func releaseBuffers(st *sessState) {
+	st.slots = [numSlots][]byte{}
+	st.reasm = [2]dtlsReasm{}
+	st.finPending = [2][]byte{}
+	st.hsBytes = 0
+	for i := range st.half {
+		st.half[i].stream, st.half[i].hsBuf = nil, nil
 	}
 }
 
