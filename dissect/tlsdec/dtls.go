@@ -142,6 +142,9 @@ func itoa(n int) string {
 // ClientHello, its random, when payload starts with an epoch-0 DTLS
 // handshake record holding the message's first fragment.
 func firstDTLSHandshake(payload []byte) (typ uint8, random []byte, ok bool) {
+	if len(payload) == 0 || payload[0] != ContentHandshake {
+		return 0, nil, false // (most datagrams: application data, asked of each)
+	}
 	n, hok := dtlsHeaderOK(payload)
 	if !hok || payload[0] != ContentHandshake || payload[3] != 0 || payload[4] != 0 || n < dtlsHSHeaderLen {
 		return 0, nil, false

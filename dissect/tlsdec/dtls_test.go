@@ -3,6 +3,7 @@ package tlsdec
 import (
 	"bytes"
 	"encoding/hex"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -652,5 +653,46 @@ func TestDTLSGarbage(t *testing.T) {
 	}
 	if m := s.FirstFailure(ReasonMalformed); !strings.Contains(m, "frame 99") || !strings.Contains(m, "byte") {
 		t.Errorf("malformed description lacks frame/offset: %q", m)
+	}
+}
+
+// TestEmitSetsEveryRecordField: emit sets the Record it hands on field by
+// field; whatever an earlier record left in any field, the one handed on
+// is the record's own. (A field added to Record and not to emit fails
+// here.)
+func TestEmitSetsEveryRecordField(t *testing.T) {
+	tr := NewTracker(NewKeyStore(), Options{})
+	var got Record
+	tr.out = func(r *Record) { got = *r }
+	// poison every field of the reused record
+	v := reflect.ValueOf(&tr.rec).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f.SetUint(99)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			f.SetInt(99)
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 3, 3))
+		case reflect.Struct:
+			if _, ok := f.Interface().(time.Time); !ok {
+				t.Fatalf("Record.%s: a struct this test cannot poison", v.Type().Field(i).Name)
+			}
+			f.Set(reflect.ValueOf(time.Unix(99, 0)))
+		default:
+			t.Fatalf("Record.%s: a %s this test cannot poison", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	s := &Session{}
+	r := &rec{s: s, side: 1, ts: t0, frame: 7, typ: ContentApplicationData, epoch: 0, seq: 0}
+	tr.emit(r, false, nil)
+	want := Record{Session: s, Dir: DirUnknown, Time: t0, Frame: 7, ContentType: ContentApplicationData}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("emit handed on %+v, want %+v", got, want)
 	}
 }

@@ -36,9 +36,12 @@ func (t *Tracker) emit(r *rec, decrypted bool, pt []byte) {
 	if s.RolesKnown {
 		dir = Direction(r.side + 1)
 	}
-	t.rec = Record{Session: s, Dir: dir, Time: r.ts, Frame: r.frame, ContentType: r.typ,
-		Epoch: r.epoch, Seq: r.seq, Decrypted: decrypted, Plaintext: pt}
-	t.out(&t.rec)
+	// field by field: the composite literal was built aside and copied
+	// whole (TestEmitSetsEveryRecordField keeps the list whole)
+	rc := &t.rec
+	rc.Session, rc.Dir, rc.Time, rc.Frame, rc.ContentType = s, dir, r.ts, r.frame, r.typ
+	rc.Epoch, rc.Seq, rc.Decrypted, rc.Plaintext = r.epoch, r.seq, decrypted, pt
+	t.out(rc)
 }
 
 // --- keys arriving late ---

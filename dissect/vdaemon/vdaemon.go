@@ -562,7 +562,7 @@ func (h *Hello) decode(data []byte) error {
 	p += al
 	h.Port = binary.BigEndian.Uint16(data[p:])
 	h.Color = sdwan.Color(binary.BigEndian.Uint32(data[p+2:]))
-	copy(h.Label[:], data[p+6:])
+	h.Label = [helloLabelLen]byte(data[p+6:]) // (copy called memmove)
 	p += 6 + helloLabelLen
 	h.IntervalMS = binary.BigEndian.Uint32(data[p:])
 	h.ToleranceMS = binary.BigEndian.Uint32(data[p+4:])
