@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/ompscope/ompscope/dissect/omp"
 	"github.com/ompscope/ompscope/dissect/sdwan"
@@ -15,21 +16,37 @@ import (
 // rebuild the tables at any instant without the analyzer. A version costs
 // about 20 bytes (time, row, attribute set, GR count), a row 16, a
 // distinct attribute set its Attrs; Config.RecordMax bounds the versions
-// (the rest are counted in History.Dropped).
+// (the rest are counted in History.Dropped). The distinct attribute sets
+// the versions point to are bounded too, by their bytes (attrBudget):
+// a capture whose every UPDATE carries new attributes pinned an Attrs, of
+// 400 bytes and more, per version, 13 GB at the default RecordMax.
 
 // DefaultRecordMax is the default of Config.RecordMax.
 const DefaultRecordMax = 32_000_000
+
+// recVersionBytes is what a recorded version costs.
+const recVersionBytes = 20
+
+// attrBudget is the bytes of distinct attribute sets a recorder of max
+// versions keeps: half what its versions may take, 1 MiB at least.
+func attrBudget(versions int) int { return max(versions*recVersionBytes/2, 1<<20) }
+
+// attrsBytes estimates what an attribute set holds.
+func attrsBytes(at *Attrs) int {
+	return int(unsafe.Sizeof(Attrs{})) + 48*len(at.List) + cap(at.json)
+}
 
 type recorder struct {
 	max int
 	// rowID[table][slot] is the row a table's slot holds now + 1 (slots
 	// are reused; no map of millions of rows)
-	rowID  [][]uint32
-	gid    map[groupKey]uint32
-	groups []groupKey
-	rows   []recRow
-	attrID map[*Attrs]uint32
-	attrs  []*Attrs
+	rowID     [][]uint32
+	gid       map[groupKey]uint32
+	groups    []groupKey
+	rows      []recRow
+	attrID    map[*Attrs]uint32
+	attrs     []*Attrs
+	attrBytes int // attrsBytes of attrs
 
 	evT    []int64
 	evRow  []uint32
@@ -61,13 +78,20 @@ func newRecorder(max int) *recorder {
 // version records v, a new version of r (called from push, after the GR
 // count is set).
 func (rc *recorder) version(r *row, v version, first bool) {
-	if len(rc.evT) >= rc.max {
+	var newAttrs int // the bytes of v's attribute set, when it is new
+	if v.attrs != nil {
+		if _, ok := rc.attrID[v.attrs]; !ok {
+			newAttrs = attrsBytes(v.attrs)
+		}
+	}
+	if len(rc.evT) >= rc.max || rc.attrBytes+newAttrs > attrBudget(rc.max) {
 		if rc.dropped == 0 {
 			rc.droppedFrom = v.t
 		}
 		rc.dropped++
 		return
 	}
+	rc.attrBytes += newAttrs
 	ti := r.tab().id
 	for len(rc.rowID) <= ti {
 		rc.rowID = append(rc.rowID, nil)

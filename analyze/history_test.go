@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ompscope/ompscope/dissect/omp"
+	"github.com/ompscope/ompscope/dissect/sdwan"
 )
 
 // replay rebuilds, from a History alone, the rows live at T: table id,
@@ -162,5 +163,27 @@ func TestHistoryCap(t *testing.T) {
 	}
 	if f2 := newFab(t, Config{}); f2.a.History() != nil {
 		t.Error("History without Config.Record is not nil")
+	}
+}
+
+// TestHistoryAttrCap: versions whose attribute sets are all distinct stop
+// being kept once those sets hold the budget's bytes; the rest are
+// counted as dropped.
+func TestHistoryAttrCap(t *testing.T) {
+	const max = 200_000 // 4 MB of versions, 2 MB of attribute sets
+	f := newFab(t, Config{Record: true, RecordMax: max})
+	e1, v := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v)
+	advertiseEdge(x, e1)
+	const n = 8000
+	for i := range n {
+		// a new preference each time: a new attribute set
+		x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), uint32(1000+i), 0), route(1, "10.9.0.0/24", 1))
+	}
+	f.finish(5)
+	h := f.a.History()
+	rc := f.a.rec
+	if rc.attrBytes > attrBudget(max) || len(rc.attrs) < 1000 || h.Dropped == 0 || len(h.VerTime)+h.Dropped < n {
+		t.Errorf("%d attribute sets of %d bytes kept (budget %d), %d versions kept, %d dropped", len(rc.attrs), rc.attrBytes, attrBudget(max), len(h.VerTime), h.Dropped)
 	}
 }
