@@ -102,6 +102,15 @@ func (d *Dissector) WriteStats(w io.Writer) {
 	if n := d.Counters.SecretErrorsMore; n > 0 {
 		fmt.Fprintf(w, "  key material: %d more problem(s) not listed\n", n)
 	}
+	if c := d.cfg.Keys.Counts(); c.Refused > 0 || c.OlderDropped > 0 {
+		// the key store's caps were reached: said, as every cap is
+		fmt.Fprintf(w, "  key material: %d key(s) refused (the store held its maximum), %d older secret(s) of re-keyed client randoms or PSK identities dropped (8 kept each)\n",
+			c.Refused, c.OlderDropped)
+	}
+	if st := d.trackerStats(); st.RecordDrops > 0 {
+		fmt.Fprintf(w, "incomplete TLS records: %d dropped (%d bytes) at the bound on their bytes in all sessions; their sessions count them as lost-sync\n",
+			st.RecordDrops, st.RecordBytesDropped)
+	}
 	fs := d.FlowStats()
 	fmt.Fprintf(w, "link/IP/transport: %s", fs.String())
 	for _, s := range sess {

@@ -809,3 +809,26 @@ func (d *Dissector) FlowStats() flow.Stats {
 	}
 	return st
 }
+
+// trackerStats sums the counters of the session trackers (a parallel
+// run's once its workers are done; before, nothing).
+func (d *Dissector) trackerStats() tlsdec.Stats {
+	if d.par == nil {
+		return d.tracker.Stats()
+	}
+	var st tlsdec.Stats
+	if !d.par.done {
+		return st
+	}
+	for _, w := range d.par.ws {
+		ws := w.d.tracker.Stats()
+		st.Datagrams += ws.Datagrams
+		st.NotDTLS += ws.NotDTLS
+		st.TLSChunks += ws.TLSChunks
+		st.SessionsCreated += ws.SessionsCreated
+		st.SessionsEvicted += ws.SessionsEvicted
+		st.RecordDrops += ws.RecordDrops
+		st.RecordBytesDropped += ws.RecordBytesDropped
+	}
+	return st
+}

@@ -269,8 +269,11 @@ func New(cfg Config, onEvent func(*Event)) *Dissector {
 	if tc.MaxSessions == 0 {
 		// A fabric has a control connection per edge and controller:
 		// 2 000 edges make 8 000 sessions. Evicting live ones would lose
-		// their records, so allow many (a session without a pending
-		// handshake holds well under a kilobyte).
+		// their records, so allow many. A session holds about 3 KB of
+		// its own; what it buffers (its handshake, records waiting for
+		// a key, an incomplete TLS record) counts against the tracker's
+		// byte budgets (MaxTotalHandshakeBytes, MaxTotalPendingBytes,
+		// MaxTotalRecordBytes), not per session.
 		tc.MaxSessions = 1 << 17
 	}
 	// the limits' parts, the same for the flows and the sessions, and

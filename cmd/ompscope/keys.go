@@ -196,6 +196,9 @@ func keyHint(stderr io.Writer, cmd string, d *dissect.Dissector, ks *tlsdec.KeyS
 		return
 	}
 	c := ks.Counts()
+	if c.Refused > 0 {
+		fmt.Fprintf(stderr, "ompscope %s: %d key(s) were refused: the key store held its maximum of master secrets or PSK identities (see dissect --stats).\n", cmd, c.Refused)
+	}
 	if c.MasterSecrets+c.PSKs+c.RSAKeys == 0 {
 		fmt.Fprintf(stderr, "ompscope %s: %d record(s) of %d session(s) could not be decrypted: no key was given. "+
 			"Give the key log (--keylog FILE: CLIENT_RANDOM lines, as SSLKEYLOGFILE writes them), a pre-shared key "+

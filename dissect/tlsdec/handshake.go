@@ -265,6 +265,11 @@ func (t *Tracker) tlsHandshake(s *Session, side int, frame uint64, data []byte, 
 		n := copy(h.hsBuf, buf)
 		t.hsAdd(st, n-len(h.hsBuf))
 		h.hsBuf = h.hsBuf[:n]
+		if cap(h.hsBuf) > max(streamKeepCap, 2*n) {
+			// a large message done: let its buffer go (only the bytes
+			// held are accounted)
+			h.hsBuf = bytes.Clone(h.hsBuf)
+		}
 		return
 	}
 	if len(buf) == 0 {

@@ -514,6 +514,9 @@ func checkAccounting(t testing.TB, tr *Tracker) {
 		if p != st.pendingBytes {
 			t.Fatalf("session %s: holds %d pending bytes, accounted %d", s.ID, p, st.pendingBytes)
 		}
+		if c := cap(st.half[0].stream) + cap(st.half[1].stream); c != st.streamHeld {
+			t.Fatalf("session %s: holds %d bytes of record buffers, accounted %d", s.ID, c, st.streamHeld)
+		}
 		hs += held
 		pend += p
 	}
@@ -556,6 +559,18 @@ func checkParts(t testing.TB, tr *Tracker) {
 				hs += s.state.hsBytes
 				pend += s.state.pendingBytes
 			}
+		}
+		stream := 0
+		var prev *Session
+		for s := pt.shead; s != nil; s = s.state.snext {
+			if s.state.pt != pt || s.state.sprev != prev || s.state.streamHeld <= 0 {
+				t.Fatalf("session %s is misplaced in the record-buffer list of part %d", s.ID, i)
+			}
+			stream += s.state.streamHeld
+			prev = s
+		}
+		if prev != pt.stail || stream != pt.streamTotal || stream > tr.lim.stream {
+			t.Fatalf("part %d: %d bytes of record buffers listed, %d accounted, share %d", i, stream, pt.streamTotal, tr.lim.stream)
 		}
 		if n != pt.count || un != pt.ucount || hs != pt.hsTotal || pend != pt.pendingTotal {
 			t.Fatalf("part %d: %d sessions (%d unproven), %d handshake and %d pending bytes; accounted %d (%d), %d, %d",

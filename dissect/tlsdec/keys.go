@@ -20,6 +20,20 @@ const (
 	maxKeyLogErrs  = 100  // errors listed per load; the rest are summarised
 	maxPSKLen      = 1024 // longest accepted pre-shared key
 	maxPSKIdentity = 1024
+	// maxOlderKeys bounds the entries a key keeps of those it replaced
+	// (for views of older generations, Tracker.SetKeyLimit): a client
+	// random re-keyed again and again (a key log or a capture's
+	// Decryption Secrets Blocks are input like any other) keeps the
+	// newest and this many before it; the rest are dropped and counted
+	// (KeyCounts.OlderDropped).
+	maxOlderKeys = 8
+)
+
+// The caps on the store's entries (vars: tests lower them). Keys past
+// them are refused, reported as errors and counted (KeyCounts.Refused).
+var (
+	maxMasterSecrets = 4 << 20 // client randoms (about 150 bytes each)
+	maxPSKs          = 1 << 16 // identities (up to 2 KiB each)
 )
 
 // KeyStore holds the user's key material: TLS 1.2 master secrets from NSS
@@ -34,6 +48,8 @@ type KeyStore struct {
 	psks    map[string]keyEntry // "" is the identity-less default PSK
 	rsa     []rsaEntry
 	ignored int // key log lines with other labels
+	refused int // keys refused: the store held its maximum (put)
+	dropped int // older entries dropped from keys' chains (put)
 	gen     atomic.Uint64
 }
 
@@ -61,17 +77,33 @@ func (e *keyEntry) at(limit uint64) (keyEntry, bool) {
 	return keyEntry{}, false
 }
 
-// put stores e under key in m, keeping the entry it replaces for views of
-// older generations. Called with mu held, gen the generation being made.
-func put[K comparable](m map[K]keyEntry, key K, e keyEntry, gen uint64) {
-	if old, ok := m[key]; ok {
-		if bytes.Equal(old.secret, e.secret) && old.source == e.source {
-			return // the same key again (a key log read again): nothing changes
-		}
+// put stores e under key in m, keeping the entry it replaces (and up to
+// maxOlderKeys in all) for views of older generations; a new key is
+// refused when m holds limit keys (both counted in k). Called with k.mu
+// held, gen the generation being made. It reports false when it refused
+// e.
+func put[K comparable](k *KeyStore, m map[K]keyEntry, key K, e keyEntry, gen uint64, limit int) bool {
+	old, ok := m[key]
+	switch {
+	case ok && bytes.Equal(old.secret, e.secret) && old.source == e.source:
+		return true // the same key again (a key log read again): nothing changes
+	case ok:
 		e.prev = &old
+		p := e.prev
+		for i := 1; i < maxOlderKeys && p.prev != nil; i++ {
+			p = p.prev
+		}
+		for q := p.prev; q != nil; q = q.prev {
+			k.dropped++
+		}
+		p.prev = nil
+	case len(m) >= limit:
+		k.refused++
+		return false
 	}
 	e.gen = gen
 	m[key] = e
+	return true
 }
 
 // NewKeyStore returns an empty key store.
@@ -91,13 +123,20 @@ type KeyCounts struct {
 	PSKs          int
 	RSAKeys       int
 	IgnoredLines  int // well-formed key log lines with other labels (TLS 1.3 secrets, ...)
+	// Refused counts the keys refused because the store held its maximum
+	// (4 194 304 master secrets, 65 536 PSK identities); OlderDropped the
+	// older secrets of re-keyed client randoms or identities let go of
+	// (each keeps the newest and 8 before it).
+	Refused      int
+	OlderDropped int
 }
 
 // Counts reports how many keys of each kind the store holds.
 func (k *KeyStore) Counts() KeyCounts {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return KeyCounts{MasterSecrets: len(k.masters), PSKs: len(k.psks), RSAKeys: len(k.rsa), IgnoredLines: k.ignored}
+	return KeyCounts{MasterSecrets: len(k.masters), PSKs: len(k.psks), RSAKeys: len(k.rsa), IgnoredLines: k.ignored,
+		Refused: k.refused, OlderDropped: k.dropped}
 }
 
 // AddMasterSecret stores a 48-byte TLS 1.2 master secret for the session
@@ -113,9 +152,11 @@ func (k *KeyStore) AddMasterSecret(clientRandom, master []byte, source string) e
 	var cr [32]byte
 	copy(cr[:], clientRandom)
 	k.mu.Lock()
-	put(k.masters, cr, keyEntry{secret: bytes.Clone(master), source: source}, k.gen.Load()+1)
+	defer k.mu.Unlock()
+	if !put(k, k.masters, cr, keyEntry{secret: bytes.Clone(master), source: source}, k.gen.Load()+1, maxMasterSecrets) {
+		return fmt.Errorf("tlsdec: master secret refused: the key store holds its maximum of %d", maxMasterSecrets)
+	}
 	k.gen.Add(1)
-	k.mu.Unlock()
 	return nil
 }
 
@@ -219,15 +260,23 @@ func (k *KeyStore) loadKeyLog(r io.Reader, name, source string) (n int, errs []e
 		errs = append(errs, fmt.Errorf("%s: %d more malformed lines not listed", name, more))
 	}
 	k.mu.Lock()
+	refused := 0
 	for _, e := range entries {
-		put(k.masters, e.cr, keyEntry{secret: e.ms, source: source}, k.gen.Load()+1)
+		if !put(k, k.masters, e.cr, keyEntry{secret: e.ms, source: source}, k.gen.Load()+1, maxMasterSecrets) {
+			refused++
+		}
 	}
 	k.ignored += ignored
-	if len(entries) > 0 {
+	if len(entries) > refused {
 		k.gen.Add(1)
 	}
 	k.mu.Unlock()
-	return len(entries), errs
+	if refused > 0 {
+		// first, so that a caller listing only the first errors shows it
+		errs = append([]error{fmt.Errorf("%s: %d CLIENT_RANDOM entries refused: the key store holds its maximum of %d master secrets",
+			name, refused, maxMasterSecrets)}, errs...)
+	}
+	return len(entries) - refused, errs
 }
 
 func isLabel(b []byte) bool {
@@ -251,9 +300,11 @@ func (k *KeyStore) AddPSK(identity string, key []byte) error {
 		return fmt.Errorf("tlsdec: PSK identity is %d bytes, want at most %d", len(identity), maxPSKIdentity)
 	}
 	k.mu.Lock()
-	put(k.psks, identity, keyEntry{secret: bytes.Clone(key), source: "psk"}, k.gen.Load()+1)
+	defer k.mu.Unlock()
+	if !put(k, k.psks, identity, keyEntry{secret: bytes.Clone(key), source: "psk"}, k.gen.Load()+1, maxPSKs) {
+		return fmt.Errorf("tlsdec: PSK refused: the key store holds its maximum of %d PSK identities", maxPSKs)
+	}
 	k.gen.Add(1)
-	k.mu.Unlock()
 	return nil
 }
 

@@ -401,6 +401,12 @@ type sessState struct {
 
 	pending      []pendingRec
 	pendingBytes int
+
+	// streamHeld is the capacity of half[*].stream as its part accounts
+	// it; sprev/snext link the session in its part's list of the
+	// sessions holding such bytes (settleStream).
+	streamHeld   int
+	sprev, snext *Session
 }
 
 // SortSessions orders sessions as the tracker lists them: by the frame

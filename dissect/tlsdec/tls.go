@@ -42,6 +42,7 @@ func (t *Tracker) TLSEnd(src, dst netip.AddrPort) *Session {
 	if s != nil {
 		s.Ended = true
 		t.dropSession(key)
+		t.streamRelease(s) // no more bytes come to complete a record
 	}
 	return s
 }
@@ -85,6 +86,12 @@ func (t *Tracker) TLSData(src, dst netip.AddrPort, ts time.Time, frame uint64, d
 	if src != s.Client {
 		side = 1
 	}
+	t.tlsStream(s, side, ts, frame, data, gap)
+	t.settleStream(s)
+}
+
+// tlsStream cuts one direction's bytes into records (TLSData).
+func (t *Tracker) tlsStream(s *Session, side int, ts time.Time, frame uint64, data []byte, gap int) {
 	st := s.state
 	h := &st.half[side]
 	if gap > 0 {
@@ -147,6 +154,10 @@ func (t *Tracker) TLSData(src, dst netip.AddrPort, ts time.Time, frame uint64, d
 			// ... then its body.
 			need := tlsRecordHeaderLen + int(binary.BigEndian.Uint16(h.stream[3:5]))
 			take := min(need-len(h.stream), len(data))
+			if cap(h.stream) < need && len(h.stream)+take < need {
+				// room for the whole record at once (no growth by doubling)
+				h.stream = append(make([]byte, 0, need), h.stream...)
+			}
 			h.stream = append(h.stream, data[:take]...)
 			data = data[take:]
 			if len(h.stream) < need {
@@ -172,6 +183,9 @@ func (t *Tracker) TLSData(src, dst netip.AddrPort, ts time.Time, frame uint64, d
 			continue
 		}
 		if len(data) < tlsRecordHeaderLen+n {
+			if cap(h.stream) < tlsRecordHeaderLen+n {
+				h.stream = make([]byte, 0, tlsRecordHeaderLen+n)
+			}
 			h.stream = append(h.stream, data...)
 			return
 		}
@@ -358,4 +372,127 @@ func (t *Tracker) resyncOpen(h *halfConn, typ uint8, ver uint16, next uint64, bo
 		}
 	}
 	return nil, next, false, errAuth
+}
+
+// --- the bytes of incomplete records ---
+
+const (
+	// streamKeepCap is the capacity a direction's record buffer may keep
+	// when it holds little or nothing: more is let go of, so that a record
+	// once large does not leave its buffer behind.
+	streamKeepCap = 4 << 10
+	// maxRecordHeld bounds what one session's two record buffers may hold
+	// (their capacity) after a TLSData call: in resynchronisation, up to
+	// two records (findTLSRecord), with twice that in capacity.
+	maxRecordHeld = 2 * 2 * 2 * (tlsRecordHeaderLen + maxCiphertext)
+)
+
+// streamRoom is the capacity h.stream may keep: twice what it holds, or
+// the whole record it is completing, and never less than streamKeepCap.
+func (h *halfConn) streamRoom() int {
+	n := max(streamKeepCap, 2*len(h.stream))
+	if !h.resync && len(h.stream) >= tlsRecordHeaderLen {
+		n = max(n, tlsRecordHeaderLen+int(binary.BigEndian.Uint16(h.stream[3:5])))
+	}
+	return n
+}
+
+// settleStream accounts the record buffers of s after a TLSData call (their
+// capacity, trimmed to streamRoom), makes s the most recently active of
+// its part's sessions holding such bytes, and lets the least recently
+// active let go of theirs while the part holds more than its share of
+// Options.MaxTotalRecordBytes.
+func (t *Tracker) settleStream(s *Session) {
+	st := s.state
+	held := 0
+	for i := range st.half {
+		h := &st.half[i]
+		if cap(h.stream) > h.streamRoom() {
+			if len(h.stream) == 0 {
+				h.stream = nil
+			} else {
+				h.stream = append([]byte(nil), h.stream...)
+			}
+		}
+		held += cap(h.stream)
+	}
+	if held == 0 && st.streamHeld == 0 {
+		return
+	}
+	pt := st.pt
+	pt.streamTotal += held - st.streamHeld
+	if st.streamHeld > 0 {
+		t.streamUnlink(s)
+	}
+	st.streamHeld = held
+	if held > 0 {
+		// the most recently active: at the tail
+		st.sprev = pt.stail
+		if pt.stail != nil {
+			pt.stail.state.snext = s
+		} else {
+			pt.shead = s
+		}
+		pt.stail = s
+	}
+	for pt.streamTotal > t.lim.stream && pt.shead != nil {
+		t.dropStream(pt.shead)
+	}
+}
+
+// streamUnlink takes s out of its part's list of sessions holding record
+// bytes (not its accounting).
+func (t *Tracker) streamUnlink(s *Session) {
+	st := s.state
+	pt := st.pt
+	if st.sprev != nil {
+		st.sprev.state.snext = st.snext
+	} else if pt.shead == s {
+		pt.shead = st.snext
+	}
+	if st.snext != nil {
+		st.snext.state.sprev = st.sprev
+	} else if pt.stail == s {
+		pt.stail = st.sprev
+	}
+	st.sprev, st.snext = nil, nil
+}
+
+// streamRelease lets go of the record buffers of s and of their
+// accounting, counting nothing (an evicted or ended session).
+func (t *Tracker) streamRelease(s *Session) {
+	st := s.state
+	if st.streamHeld > 0 {
+		t.streamUnlink(s)
+		st.pt.streamTotal -= st.streamHeld
+		st.streamHeld = 0
+	}
+	st.half[0].stream, st.half[1].stream = nil, nil
+}
+
+// dropStream makes s let go of its incomplete records for the bound on
+// them: their bytes are lost, counted as skipped, each record as a
+// lost-sync failure, and the direction resynchronises on the next record.
+func (t *Tracker) dropStream(s *Session) {
+	st := s.state
+	for i := range st.half {
+		h := &st.half[i]
+		n := len(h.stream)
+		if n == 0 {
+			continue
+		}
+		t.stats.RecordDrops++
+		t.stats.RecordBytesDropped += uint64(n)
+		s.BytesSkipped += uint64(n)
+		h.lostBytes += n
+		if !h.resync {
+			s.Resyncs++
+		}
+		h.resync = true
+		h.seqKnown = false
+		t.dropHSBuf(st, h)
+		s.fail(ReasonLostSync, "frame %d: %d bytes of an incomplete record dropped: the %d-byte bound on incomplete records in all sessions was reached",
+			s.LastFrame, n, t.opt.MaxTotalRecordBytes)
+	}
+	t.streamRelease(s)
 }

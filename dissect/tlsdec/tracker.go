@@ -38,6 +38,15 @@ type Options struct {
 	MaxPendingRecords    int
 	MaxPendingBytes      int
 	MaxTotalPendingBytes int
+	// MaxTotalRecordBytes caps the bytes held over all sessions for TLS
+	// records still incomplete (a record split across TCP segments, or
+	// the bytes searched for the next record header after lost bytes;
+	// default 64 MiB; a session holds at most maxRecordHeld of them).
+	// Past it, the least recently active sessions holding such bytes let
+	// go of them: the bytes are counted as skipped (Session.BytesSkipped,
+	// Stats.RecordBytesDropped), the record as a lost-sync failure, and
+	// the direction resynchronises on the next record.
+	MaxTotalRecordBytes int
 	// ResyncWindow caps how many sequence numbers are tried for a TLS
 	// record after bytes were lost (default 256). The tracker tries as many
 	// as the lost bytes could have held records (21 bytes each at least),
@@ -90,6 +99,9 @@ func (o *Options) defaults() {
 	if o.MaxTotalPendingBytes <= 0 {
 		o.MaxTotalPendingBytes = 64 << 20
 	}
+	if o.MaxTotalRecordBytes <= 0 {
+		o.MaxTotalRecordBytes = 64 << 20
+	}
 	if o.MaxPendingRecords == 0 {
 		o.MaxPendingRecords = 256
 	}
@@ -109,6 +121,10 @@ type Stats struct {
 	TLSChunks       uint64 // chunks given to TLSData
 	SessionsCreated uint64
 	SessionsEvicted uint64
+	// RecordDrops counts the incomplete TLS records (or resync bytes)
+	// dropped by MaxTotalRecordBytes, RecordBytesDropped their bytes.
+	RecordDrops        uint64
+	RecordBytesDropped uint64
 }
 
 // Role tells TLSData which side of a TCP connection src is, when the layer
@@ -152,11 +168,15 @@ type tpart struct {
 	ucount       int      // the unproven
 	hsTotal      int      // handshake bytes held by its sessions
 	pendingTotal int      // pending record bytes held by its sessions
+	// the sessions holding incomplete TLS records, least recently active
+	// first, and the capacity of their buffers (settleStream)
+	shead, stail *Session
+	streamTotal  int
 }
 
 // partLimits are a part's shares of the table's limits.
 type partLimits struct {
-	sessions, unproven, hs, pending int
+	sessions, unproven, hs, pending, stream int
 }
 
 // pairKey names the two endpoints of a session, in either order, and its
@@ -253,7 +273,8 @@ func NewTracker(keys *KeyStore, opts Options) *Tracker {
 		parts: make([]tpart, n),
 		lim: partLimits{sessions: part.Share(opts.MaxSessions, n, 1), unproven: part.Share(opts.MaxUnproven, n, 1),
 			hs:      part.Share(opts.MaxTotalHandshakeBytes, n, opts.MaxHandshakeBytes),
-			pending: part.Share(opts.MaxTotalPendingBytes, n, opts.MaxPendingBytes)},
+			pending: part.Share(opts.MaxTotalPendingBytes, n, opts.MaxPendingBytes),
+			stream:  part.Share(opts.MaxTotalRecordBytes, n, maxRecordHeld)},
 		sessions: map[pairKey]*Session{},
 		waiting:  map[*Session]struct{}{},
 		keyGen:   keys.Generation(),
@@ -387,6 +408,7 @@ func (t *Tracker) evict(s *Session) {
 		t.dropPending(s)
 	}
 	t.hsAdd(s.state, -s.state.hsBytes)
+	t.streamRelease(s)
 	releaseBuffers(s.state)
 	t.stats.SessionsEvicted++
 	if t.opt.OnEvict != nil {
