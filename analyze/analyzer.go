@@ -33,6 +33,7 @@ type Analyzer struct {
 	tables   []*table
 	tableID  int
 	devices  map[uint32]*device
+	maxDev   int                    // the cap of devices and of addrMap (maxDevices; tests lower it)
 	addrMap  map[netip.Addr]uint32  // underlay address → system-ip (0: ambiguous)
 	unnamed  map[netip.Addr][]*side // ends from addresses no HANDSHAKE named yet
 	groups   groupIndex
@@ -103,6 +104,20 @@ type Stats struct {
 	// notices, never a false one)
 	DistUnnoted   int
 	MeshUntracked int // vSmart HANDSHAKEs naming a vSmart vsmart-mesh-incomplete did not track: it tracked maxMeshVSmarts (128) already
+	// SessionsRefused counts the inputs (Message, Gap, SessionSeen
+	// calls) of sessions not analyzed: they were new while the analyzer
+	// held Config.MaxSessions sessions
+	SessionsRefused int
+	// DevicesUntracked counts HANDSHAKEs whose system-ip or underlay
+	// address the analyzer did not record (it held maxDevices, 65 536, of
+	// them): that device is not judged for duplicate system-ips, its
+	// site-id is not known from it, and its address names no other session
+	DevicesUntracked int
+	// TableSessionsOmitted counts the sessions a table's list of carriers
+	// (TableView.Sessions) left out: a table adopted by more than
+	// maxTableSessions graceful-restart reconnections keeps the first and
+	// the last ones
+	TableSessionsOmitted int
 }
 
 // analyzerSeq numbers the analyzers of the process (Analyzer.tlocGen).
@@ -125,6 +140,7 @@ func newAnalyzer(cfg Config) *Analyzer {
 		tlocGen:     analyzerSeq.Add(1) << 32, // distinct per analyzer: an Attrs never matches another's
 		sessions:    make(map[string]*session),
 		devices:     make(map[uint32]*device),
+		maxDev:      maxDevices,
 		addrMap:     make(map[netip.Addr]uint32),
 		unnamed:     make(map[netip.Addr][]*side),
 		groups:      newGroupIndex(),
@@ -190,7 +206,10 @@ func (a *Analyzer) Finish(end time.Time) {
 	a.finished = true
 }
 
-// session returns the session of info, creating it.
+// session returns the session of info, creating it; nil when it is new
+// and the analyzer holds Config.MaxSessions sessions (the input is then
+// counted in Stats.SessionsRefused and not analyzed: as if the capture
+// point did not see the session, never a notice about it).
 func (a *Analyzer) session(info *SessionInfo, now int64) *session {
 	var key string
 	if info == nil {
@@ -221,6 +240,10 @@ func (a *Analyzer) session(info *SessionInfo, now int64) *session {
 			}
 		}
 		return s
+	}
+	if len(a.sessions) >= a.cfg.MaxSessions {
+		a.stats.SessionsRefused++
+		return nil
 	}
 	s := &session{id: key, start: now, last: now, gapReasons: map[string]int{}}
 	if info != nil {
@@ -263,6 +286,9 @@ func (a *Analyzer) Message(in *Input) {
 	now := a.advanceTo(timeNS(in.Time))
 	a.stats.Inputs++
 	s := a.session(in.Session, now)
+	if s == nil {
+		return
+	}
 	a.tellv(coreEvent{kind: evRecord, s: s, now: now, frame: in.Frame})
 	d := 1
 	if in.FromClient {
@@ -304,6 +330,9 @@ func (a *Analyzer) SessionSeen(info *SessionInfo, t time.Time, frame uint64) {
 	}
 	now := a.advanceTo(timeNS(t))
 	s := a.session(info, now)
+	if s == nil {
+		return
+	}
 	a.tellv(coreEvent{kind: evSessionInfo, s: s, now: now, frame: frame})
 }
 
@@ -315,6 +344,9 @@ func (a *Analyzer) Gap(g *Gap) {
 	now := a.advanceTo(timeNS(g.Time))
 	a.stats.Gaps++
 	s := a.session(g.Session, now)
+	if s == nil {
+		return
+	}
 	a.tellv(coreEvent{kind: evRecord, s: s, now: now, frame: g.Frame})
 	n := max(g.Records, 1)
 	reason := g.Reason
@@ -369,6 +401,7 @@ func (a *Analyzer) gapRecord(s *session, dirs []int, since, now int64, frame uin
 	reason = gapReasonKey(s, reason)
 	s.gapRecords += n
 	s.gapReasons[reason] += n
+	s.lastGap = now
 	a.stats.GapRecords += n
 	for _, d := range dirs {
 		s.gapDir[d] += n
@@ -653,12 +686,18 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 	s.ompStart = true
 	if sd.sys.IsValid() {
 		sys := ip4(sd.sys)
-		dv := a.device(sys)
-		dv.dev, dv.site, dv.siteOK = m.DeviceType, m.SiteID, true
+		untracked := false
+		if dv := a.device(sys); dv != nil {
+			dv.dev, dv.site, dv.siteOK = m.DeviceType, m.SiteID, true
+		} else {
+			untracked = true
+		}
 		a.tell(&coreEvent{kind: evHandshake, s: s, sd: sd, now: now, frame: frame})
 		if ad := sd.addr.Addr(); ad.IsValid() {
 			if old, ok := a.addrMap[ad]; ok && old != sys {
 				a.addrMap[ad] = 0 // shared address (NAT): no inference from it
+			} else if !ok && len(a.addrMap) >= a.maxDev {
+				untracked = true // (the address names no other session)
 			} else if !ok {
 				a.addrMap[ad] = sys
 				// name the ends of other sessions from that address (in
@@ -674,6 +713,9 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 				}
 				delete(a.unnamed, ad)
 			}
+		}
+		if untracked {
+			a.stats.DevicesUntracked++
 		}
 		a.claim(sd, now, frame)
 	}
@@ -726,9 +768,20 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 	}
 }
 
+// maxDevices bounds the system-ips (devices) and the underlay addresses
+// (addrMap) the analyzer records from HANDSHAKEs: a real fabric has at
+// most a few thousand devices. Past it, HANDSHAKEs naming others are
+// counted in Stats.DevicesUntracked.
+const maxDevices = 1 << 16
+
+// device returns the device of sys, creating it; nil when it is new and
+// the analyzer records maxDevices already.
 func (a *Analyzer) device(sys uint32) *device {
 	d := a.devices[sys]
 	if d == nil {
+		if len(a.devices) >= a.maxDev {
+			return nil
+		}
 		d = &device{sys: sys}
 		a.devices[sys] = d
 	}
@@ -770,6 +823,12 @@ func (a *Analyzer) adoptGR(s *session, now int64) bool {
 		old.sess, old.dir = s, d
 		old.from, old.to = s.sides[d], s.sides[1-d]
 		a.rekeyTable(old)
+		if len(old.sessions) > maxTableSessions {
+			// the first and the last maxTableSessions are kept
+			old.sessions = append(old.sessions[:1], old.sessions[2:]...)
+			old.sessOmitted++
+			a.stats.TableSessionsOmitted++
+		}
 		old.sessions = append(old.sessions, s.id)
 		if a.rec != nil {
 			a.rec.adopt(old, s, now)
@@ -979,6 +1038,9 @@ func (a *Analyzer) holdFire(sd *side, now int64) {
 
 func (a *Analyzer) claim(sd *side, now int64, frame uint64) {
 	d := a.device(ip4(sd.sys))
+	if d == nil {
+		return // a device past the cap (Stats.DevicesUntracked): not claimed, not judged
+	}
 	// An older session of the same device to the same peer that has gone
 	// quiet is superseded (the device restarted faster than the peer's
 	// timers): it goes down with graceful restart.

@@ -88,6 +88,16 @@ type Config struct {
 	// MaxAnomalies bounds the anomalies kept (oldest closed ones are
 	// dropped first and counted). Default 10000.
 	MaxAnomalies int
+	// MaxSessions bounds the sessions the analyzer holds at once
+	// (default DefaultMaxSessions, 1 048 576; each costs about 2 KB with
+	// its detector state, more with its tables). The records, gaps and
+	// ends of a session new while it holds as many are not analyzed: they
+	// are counted in Stats.SessionsRefused and the summary tells it (as
+	// when the capture point does not see a session; detectors that judge
+	// a session's absence do not then call it evident). With Retention
+	// positive, sessions down for longer than it leave memory and make
+	// room again; with Retention 0, sessions stay for the summary.
+	MaxSessions int
 	// MaxEvidence bounds the evidence frame numbers kept per anomaly (the
 	// count is always exact). Default 16.
 	MaxEvidence int
@@ -156,6 +166,7 @@ const (
 	DefaultHistoryPerRow      = 8
 	DefaultMaxAnomalies       = 10000
 	DefaultMaxEvidence        = 16
+	DefaultMaxSessions        = 1 << 20
 )
 
 func (c Config) withDefaults() Config {
@@ -200,6 +211,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAnomalies <= 0 {
 		c.MaxAnomalies = DefaultMaxAnomalies
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = DefaultMaxSessions
 	}
 	if c.MaxEvidence <= 0 {
 		c.MaxEvidence = DefaultMaxEvidence

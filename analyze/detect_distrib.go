@@ -425,7 +425,9 @@ func (d *distDet) route(g *group, orig uint32, advSince int64, ar *row, now int6
 		if f == orig {
 			continue
 		}
-		if dv := a.devices[f]; dv != nil && (dv.dup || dv.dev == sdwan.DeviceVSmart) {
+		// (once the analyzer recorded its cap of devices, a receiver it
+		// did not record may be either: it is not judged)
+		if dv := a.devices[f]; dv == nil && a.stats.DevicesUntracked > 0 || dv != nil && (dv.dup || dv.dev == sdwan.DeviceVSmart) {
 			continue
 		}
 		rc := d.recv[f]

@@ -209,9 +209,11 @@ func (v *divergenceDet) eval(now int64) {
 				tabs = append(tabs, t)
 			}
 		}
-		if d := a.devices[R]; d != nil && d.dup {
+		if d := a.devices[R]; d == nil && a.stats.DevicesUntracked > 0 || d != nil && d.dup {
 			// two devices share the receiver's system-ip: which tables
-			// belong together is ambiguous (duplicate-system-ip says so)
+			// belong together is ambiguous (duplicate-system-ip says so;
+			// once the analyzer recorded its cap of devices, a receiver
+			// it did not record may be one)
 			tabs = nil
 		}
 		slices.SortFunc(tabs, func(x, y *table) int { return cmp.Compare(ip4(x.from.sys), ip4(y.from.sys)) })

@@ -248,7 +248,11 @@ func (m *meshDet) unobserved() {
 		// OMP sessions with edges too (not only through one controller's
 		// link, where the other vSmarts appear only as its peers).
 		ownTraffic := withEdges[p[0]] && withEdges[p[1]]
-		if len(px) > 0 && len(py) > 0 && (len(common) == 0 || ownTraffic) {
+		// (the session of a pair may have been one the analyzer did not
+		// take, at its cap: then the capture does not evidently show it
+		// missing)
+		refused := a.stats.SessionsRefused > 0
+		if len(px) > 0 && len(py) > 0 && (len(common) == 0 || ownTraffic) && !refused {
 			a.condSet(k, meshSrc{}, since, a.clock, 0, 0, SevWarning, "", false, func() string {
 				how := "not all through one vSmart"
 				if len(common) > 0 {
@@ -263,6 +267,9 @@ func (m *meshDet) unobserved() {
 		}
 		why := "the capture never shows " + x + " or " + y + " in a session with another vSmart"
 		switch {
+		case refused:
+			why = "the analyzer did not take sessions new while it held Config.MaxSessions (" + strconv.Itoa(a.cfg.MaxSessions) +
+				"), and theirs may be one of them"
 		case len(px) > 0 && len(py) > 0:
 			why = "the vSmart-to-vSmart sessions it shows all go through " + addrOf4(common[0]).String() +
 				" (a capture on that controller's link sees no other vSmart pair)"

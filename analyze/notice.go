@@ -503,10 +503,16 @@ func (a *Analyzer) maybePrune() {
 		}
 		return drop
 	})
+	// A session whose last records could not be read goes too once they
+	// are older than the cutoff and than the merge window: its
+	// decryption-gap closed (MergeWindow after the last record) and holds
+	// what it reports; a record of the session after that makes a session
+	// and a decryption-gap anew.
+	gapCut := min(cutoff, a.clock-int64(a.cfg.MergeWindow)-int64(time.Second))
 	keep := a.sessList[:0]
 	for _, s := range a.sessList {
 		if s.ctl == ctlDown && s.downAt < cutoff && !s.omp.running() && (s.tabs[0] == nil || s.tabs[0].deadAt != 0) &&
-			(s.tabs[1] == nil || s.tabs[1].deadAt != 0) && !s.gapOpen[0] && !s.gapOpen[1] {
+			(s.tabs[1] == nil || s.tabs[1].deadAt != 0) && (!s.gapOpen[0] && !s.gapOpen[1] || s.lastGap < gapCut) {
 			delete(a.sessions, s.id)
 			for _, sd := range s.sides {
 				ad := sd.addr.Addr()

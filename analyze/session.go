@@ -155,7 +155,8 @@ type session struct {
 	records      int
 	decodeErrors int
 	gapRecords   int
-	gapOpen      [2]bool
+	gapOpen      [2]bool // unreadable records not followed by a readable one yet, per direction
+	lastGap      int64   // when the last unreadable record was reported
 	gapDir       [2]int
 	gapReasons   map[string]int
 	policies     int

@@ -127,7 +127,10 @@ type TableView struct {
 	FromType sdwan.DeviceType
 	ToType   sdwan.DeviceType
 	Session  string   // the session that owns the table now
-	Sessions []string // every session that carried it (GR reconnections)
+	Sessions []string // every session that carried it (GR reconnections): the first and the last maxTableSessions (16)
+	// SessionsOmitted counts the sessions that carried it left out of
+	// Sessions (between the first and the last 16)
+	SessionsOmitted int
 	// OMP is the OMP state of the owning session at the instant ("up",
 	// "init-in-gr", "down-in-gr", "down", "handshake", "none").
 	OMP      string
@@ -263,8 +266,8 @@ func (a *Analyzer) snapshotAll(T int64) *Snapshot {
 			continue
 		}
 		tv := &TableView{ID: t.id, From: t.from.name(), To: t.to.name(), FromType: t.from.dev, ToType: t.to.dev,
-			Session: t.sess.id, Sessions: slices.Clone(t.sessions), OMP: t.sess.ompAt(T).String(), GR: t.grAt(T),
-			Complete: t.complete && !t.gapped, t: t}
+			Session: t.sess.id, Sessions: slices.Clone(t.sessions), SessionsOmitted: t.sessOmitted,
+			OMP: t.sess.ompAt(T).String(), GR: t.grAt(T), Complete: t.complete && !t.gapped, t: t}
 		for r := range t.rows.all {
 			v, known := r.at(T)
 			if !known {
@@ -455,6 +458,7 @@ type tableJSON struct {
 	ToType   string   `json:"to_type"`
 	Session  string   `json:"session"`
 	Sessions []string `json:"sessions"`
+	Omitted  int      `json:"sessions_omitted,omitempty"`
 	OMP      string   `json:"omp_state"`
 	GR       bool     `json:"graceful_restart"`
 	Complete bool     `json:"complete"`
@@ -473,7 +477,7 @@ func nonNil(r []Row) []Row {
 // MarshalJSON gives the documented form of a table.
 func (t *TableView) MarshalJSON() ([]byte, error) {
 	return marshal(tableJSON{t.ID, t.From, t.To, t.FromType.String(), t.ToType.String(), t.Session, t.Sessions,
-		t.OMP, t.GR, t.Complete, nonNil(t.Routes), nonNil(t.TLOCs), nonNil(t.Services)})
+		t.SessionsOmitted, t.OMP, t.GR, t.Complete, nonNil(t.Routes), nonNil(t.TLOCs), nonNil(t.Services)})
 }
 
 // MarshalJSON gives the documented form of a snapshot.

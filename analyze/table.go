@@ -326,6 +326,11 @@ type span struct {
 	n          uint32
 }
 
+// maxTableSessions is how many of the last sessions that adopted a table
+// (graceful restart) it lists, after the first one; the others are
+// counted (table.sessOmitted, Stats.TableSessionsOmitted).
+const maxTableSessions = 16
+
 // table is what one OMP speaker advertised to another over one session
 // direction (or, after a GR reconnection, over the sessions that adopted
 // it).
@@ -335,15 +340,17 @@ type table struct {
 	sess     *session
 	dir      int
 	from, to *side
-	sessions []string
-	rows     rowStore
-	hist     []*history // the rows' histories (row.bits), with the free slots' indexes
-	histFree []uint32
-	hp       *histPool // the analyzer's
-	live     [3]int
-	famLive  [8]int
-	created  int64
-	deadAt   int64 // flushed for good (session down, no GR)
+	sessions []string // the first session, then the last maxTableSessions that adopted it
+	// sessOmitted counts the adopting sessions sessions left out
+	sessOmitted int
+	rows        rowStore
+	hist        []*history // the rows' histories (row.bits), with the free slots' indexes
+	histFree    []uint32
+	hp          *histPool // the analyzer's
+	live        [3]int
+	famLive     [8]int
+	created     int64
+	deadAt      int64 // flushed for good (session down, no GR)
 
 	inGR       bool
 	grCount    uint32 // GR periods begun

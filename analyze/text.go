@@ -502,5 +502,16 @@ func (a *Analyzer) limitsHit() string {
 	if n := a.stats.MeshUntracked; n > 0 {
 		l = append(l, fmt.Sprintf("%d HANDSHAKE(s) named a vSmart past the %d vsmart-mesh-incomplete tracks: their pairs are not judged", n, maxMeshVSmarts))
 	}
+	if n := a.stats.SessionsRefused; n > 0 {
+		l = append(l, fmt.Sprintf("%d input(s) of sessions new while the analyzer held %d (MaxSessions) were not analyzed", n, a.cfg.MaxSessions))
+	}
+	if n := a.stats.DevicesUntracked; n > 0 {
+		l = append(l, fmt.Sprintf("%d HANDSHAKE(s) named a system-ip or address past the %d devices the analyzer records: "+
+			"those are not judged for duplicate system-ips", n, a.maxDev))
+	}
+	if n := a.stats.TableSessionsOmitted; n > 0 {
+		l = append(l, fmt.Sprintf("%d session(s) left out of the lists of the sessions that carried a table (the first and the last %d are kept)",
+			n, maxTableSessions))
+	}
 	return strings.Join(l, "; ")
 }
