@@ -17,7 +17,8 @@ import (
 // about 20 bytes (time, row, attribute set, GR count), a row 16, a
 // distinct attribute set its Attrs; Config.RecordMax bounds the versions
 // (the rest are counted in History.Dropped). The distinct attribute sets
-// the versions point to are bounded too, by their bytes (attrBudget):
+// the versions point to are bounded too, by their bytes (attrBudget;
+// past either, every later version is dropped):
 // a capture whose every UPDATE carries new attributes pinned an Attrs, of
 // 400 bytes and more, per version, 13 GB at the default RecordMax.
 
@@ -84,7 +85,10 @@ func (rc *recorder) version(r *row, v version, first bool) {
 			newAttrs = attrsBytes(v.attrs)
 		}
 	}
-	if len(rc.evT) >= rc.max || rc.attrBytes+newAttrs > attrBudget(rc.max) {
+	// once one version is dropped, every later one is: a row's later
+	// versions kept without its first would land on the row its slot
+	// held before
+	if rc.dropped > 0 || len(rc.evT) >= rc.max || rc.attrBytes+newAttrs > attrBudget(rc.max) {
 		if rc.dropped == 0 {
 			rc.droppedFrom = v.t
 		}

@@ -187,3 +187,31 @@ func TestHistoryAttrCap(t *testing.T) {
 		t.Errorf("%d attribute sets of %d bytes kept (budget %d), %d versions kept, %d dropped", len(rc.attrs), rc.attrBytes, attrBudget(max), len(h.VerTime), h.Dropped)
 	}
 }
+
+// TestHistoryDropsAllAfterTheFirst: once the attribute budget drops a
+// version, no later version is kept, not even one reusing a set the
+// recorder holds: a row whose first version was dropped would have its
+// next put on the row its slot held before (here 10.1.0.0/24, pruned).
+func TestHistoryDropsAllAfterTheFirst(t *testing.T) {
+	const max = 200_000
+	f := newFab(t, Config{Record: true, RecordMax: max})
+	e1, v := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v)
+	advertiseEdge(x, e1)
+	base := routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0)
+	f.at(1)
+	x.adv(true, omp.FamilyRouteV4, base, route(1, "10.1.0.0/24", 1))
+	x.wd(true, omp.FamilyRouteV4, route(1, "10.1.0.0/24", 1))
+	f.at(200) // 10.1.0.0/24 pruned: its slot is free
+	x.keepalive(true)
+	for i := 0; f.a.rec.dropped == 0; i++ {
+		x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), uint32(1000+i), 0), route(1, "10.9.0.0/24", 1))
+	}
+	kept := len(f.a.rec.evT)
+	x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 7, 0), route(1, "10.2.0.0/24", 1))
+	x.adv(true, omp.FamilyRouteV4, base, route(1, "10.2.0.0/24", 1)) // a set the recorder holds
+	f.finish(300)
+	if n := len(f.a.rec.evT); n != kept {
+		t.Fatalf("%d versions kept after the first dropped", n-kept)
+	}
+}

@@ -287,6 +287,10 @@ func TestSummaryWriteJSONMatchesEncoder(t *testing.T) {
 				Start: randTime(r), End: randTime(r), Raised: randTime(r), Explanation: randString(r),
 				Evidence: []uint64{r.Uint64()}, EvidenceCount: r.IntN(9)})
 		}
+		if r.IntN(3) == 0 {
+			s.Limits = &Limits{SaturatedVersions: r.IntN(3), NotDistributedUnnoted: r.IntN(3), MeshUntracked: r.IntN(3),
+				SessionsRefused: r.IntN(3), DevicesUntracked: r.IntN(3), TableSessionsOmitted: r.IntN(3)}
+		}
 		want := encodeSummary(s)
 		var got bytes.Buffer
 		if err := s.WriteJSON(&got); err != nil {

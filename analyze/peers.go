@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/json"
 	"io"
 	"net/netip"
 	"slices"
@@ -300,6 +301,39 @@ type SummaryJSON struct {
 	Peers     []Peer       `json:"peers"`
 	Fabric    []DeviceView `json:"fabric"`
 	Anomalies []Anomaly    `json:"anomalies"`
+	// Limits: what the analyzer's caps left out (absent when none was
+	// reached).
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits counts what the analyzer's caps left out of the analysis; the
+// text summary's "Limits:" line says the same.
+type Limits struct {
+	// row versions kept at a saturated frame number or GR count, or not
+	// kept (a table's history slab full)
+	SaturatedVersions int `json:"saturated_versions,omitempty"`
+	// paths whose VPN or originator not-distributed did not note (their
+	// receiver had as many noted as it notes): not judged
+	NotDistributedUnnoted int `json:"not_distributed_unnoted,omitempty"`
+	// HANDSHAKEs that named a vSmart past those vsmart-mesh-incomplete tracks
+	MeshUntracked int `json:"mesh_untracked,omitempty"`
+	// inputs of sessions new while the analyzer held Config.MaxSessions
+	SessionsRefused int `json:"sessions_refused,omitempty"`
+	// HANDSHAKEs that named a device past those the analyzer records
+	DevicesUntracked int `json:"devices_untracked,omitempty"`
+	// sessions left out of tables' lists of the sessions that carried them
+	TableSessionsOmitted int `json:"table_sessions_omitted,omitempty"`
+}
+
+// limits is the analyzer's Limits, nil when no cap was reached.
+func (a *Analyzer) limits() *Limits {
+	st := &a.stats
+	l := Limits{SaturatedVersions: st.Saturated, NotDistributedUnnoted: st.DistUnnoted, MeshUntracked: st.MeshUntracked,
+		SessionsRefused: st.SessionsRefused, DevicesUntracked: st.DevicesUntracked, TableSessionsOmitted: st.TableSessionsOmitted}
+	if l == (Limits{}) {
+		return nil
+	}
+	return &l
 }
 
 // WriteJSON writes s as a json.Encoder with HTML escaping off writes it
@@ -347,6 +381,13 @@ func (s *SummaryJSON) WriteJSON(w io.Writer) error {
 		return append(b, j...), err
 	}); err != nil {
 		return err
+	}
+	if s.Limits != nil {
+		j, err := json.Marshal(s.Limits)
+		if err != nil {
+			return err
+		}
+		sw.b = append(append(sw.b, `,"limits":`...), j...)
 	}
 	sw.b = append(sw.b, "}\n"...)
 	_, err := w.Write(sw.b)
@@ -411,6 +452,7 @@ func (a *Analyzer) Summary(f Filter) *SummaryJSON {
 	}
 	s.Sessions.Total, s.Sessions.GapRecords = len(s.Peers), a.stats.GapRecords
 	s.Fabric = a.Fabric()
+	s.Limits = a.limits()
 	s.Anomalies = a.Anomalies()
 	if f.Peer != "" {
 		s.Fabric = slices.DeleteFunc(s.Fabric, func(d DeviceView) bool { return d.SystemIP.String() != f.Peer && !slices.Contains(d.Peers, f.Peer) })

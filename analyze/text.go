@@ -492,24 +492,35 @@ func framesText(fr []uint64) string {
 // limitsHit says which of the analyzer's caps the capture reached ("":
 // none), for the summary: what each leaves out is counted in Stats.
 func (a *Analyzer) limitsHit() string {
+	lim := a.limits()
+	if lim == nil {
+		return ""
+	}
 	var l []string
-	if n := a.stats.Saturated; n > 0 {
+	if n := lim.SaturatedVersions; n > 0 {
 		l = append(l, fmt.Sprintf("%d row version(s) kept at a saturated frame number or graceful-restart count, or not kept (a table's history full)", n))
 	}
-	if n := a.stats.DistUnnoted; n > 0 {
-		l = append(l, fmt.Sprintf("%d path(s) whose VPN or originator not-distributed did not note (%d per receiver): their receivers are not judged for them", n, distMaxVPNs))
+	if n := lim.NotDistributedUnnoted; n > 0 {
+		vpns, origs := 0, 0
+		for _, d := range a.dets {
+			if d, ok := d.(*distDet); ok {
+				vpns, origs = d.maxVPNs, d.maxOrigs
+			}
+		}
+		l = append(l, fmt.Sprintf("%d path(s) whose VPN or originator not-distributed did not note (%d VPNs and %d originators per receiver): "+
+			"their receivers are not judged for them", n, vpns, origs))
 	}
-	if n := a.stats.MeshUntracked; n > 0 {
+	if n := lim.MeshUntracked; n > 0 {
 		l = append(l, fmt.Sprintf("%d HANDSHAKE(s) named a vSmart past the %d vsmart-mesh-incomplete tracks: their pairs are not judged", n, maxMeshVSmarts))
 	}
-	if n := a.stats.SessionsRefused; n > 0 {
+	if n := lim.SessionsRefused; n > 0 {
 		l = append(l, fmt.Sprintf("%d input(s) of sessions new while the analyzer held %d (MaxSessions) were not analyzed", n, a.cfg.MaxSessions))
 	}
-	if n := a.stats.DevicesUntracked; n > 0 {
+	if n := lim.DevicesUntracked; n > 0 {
 		l = append(l, fmt.Sprintf("%d HANDSHAKE(s) named a system-ip or address past the %d devices the analyzer records: "+
 			"those are not judged for duplicate system-ips", n, a.maxDev))
 	}
-	if n := a.stats.TableSessionsOmitted; n > 0 {
+	if n := lim.TableSessionsOmitted; n > 0 {
 		l = append(l, fmt.Sprintf("%d session(s) left out of the lists of the sessions that carried a table (the first and the last %d are kept)",
 			n, maxTableSessions))
 	}

@@ -82,8 +82,16 @@ func TestVPNChurnLeavesNoDetectorState(t *testing.T) {
 	if err := f.a.WriteSummary(&b); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), fmt.Sprintf("Limits: %d path(s) whose VPN or originator not-distributed did not note", st.DistUnnoted)) {
+	if !strings.Contains(b.String(), fmt.Sprintf("Limits: %d path(s) whose VPN or originator not-distributed did not note (%d VPNs and %d originators per receiver)",
+		st.DistUnnoted, limit, limit)) {
 		t.Errorf("the summary does not tell the limit:\n%s", b.String())
+	}
+	b.Reset()
+	if err := f.a.Summary(Filter{}).WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), fmt.Sprintf(`,"limits":{"not_distributed_unnoted":%d}}`, st.DistUnnoted)) {
+		t.Errorf("the JSON summary does not tell the limit: %s", b.String()[max(0, b.Len()-300):])
 	}
 	f.wantNone()
 }

@@ -156,7 +156,7 @@ func writeReport(o *reportOut, a *analyze.Analyzer, info report.Info, stderr io.
 		}
 	}
 	if h.Dropped > 0 {
-		fmt.Fprintf(stderr, "ompscope report: %d row versions past --report-max-versions are not in the report; its tables are incomplete from %s on\n",
+		fmt.Fprintf(stderr, "ompscope report: %d row versions past --report-max-versions (or past the half of its budget their distinct attribute sets may take) are not in the report; its tables are incomplete from %s on\n",
 			h.Dropped, analyzeTime(h.DroppedFrom))
 	}
 	if h.StatesDropped > 0 {

@@ -86,7 +86,7 @@ func TestReportCommand(t *testing.T) {
 	}
 	// a cap of row versions is said, and counted
 	code, _, errs = runCmd(t, "", "report", "-r", sample, "-o", filepath.Join(dir, "c.html"), "--report-max-versions", "10")
-	if code != exitOK || !strings.Contains(errs, "past --report-max-versions are not in the report") {
+	if code != exitOK || !strings.Contains(errs, "row versions past --report-max-versions (or past the half of its budget their distinct attribute sets may take) are not in the report") {
 		t.Errorf("capped report: %d %q", code, errs)
 	}
 }
