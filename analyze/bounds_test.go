@@ -12,24 +12,17 @@ import (
 // The detectors' own tables follow the live state and are capped (counted
 // when the cap is hit), whatever a hostile capture sends.
 
-func theMeshDet(tb testing.TB, a *Analyzer) *meshDet {
-	for _, d := range a.dets {
-		if m, ok := d.(*meshDet); ok {
-			return m
-		}
-	}
-	tb.Fatal("no vsmart-mesh-incomplete detector")
-	return nil
-}
+func theMeshDet(tb testing.TB, a *Analyzer) *meshDet { return theDet[*meshDet](tb, a) }
 
-func theCertDet(tb testing.TB, a *Analyzer) *certDet {
-	for _, d := range a.dets {
-		if u, ok := d.(*certDet); ok {
-			return u
-		}
+func theCertDet(tb testing.TB, a *Analyzer) *certDet { return theDet[*certDet](tb, a) }
+
+// theDet is the analyzer's detector of type T (the test fails without).
+func theDet[T any](tb testing.TB, a *Analyzer) T {
+	d, ok := detectorOf[T](a)
+	if !ok {
+		tb.Fatalf("no detector of type %T", d)
 	}
-	tb.Fatal("no rogue-certificate detector")
-	return nil
+	return d
 }
 
 // vsmartN is a vSmart with system-ip 10.2.n/256.n%256.
@@ -107,20 +100,15 @@ func TestVSmartMeshCap(t *testing.T) {
 // the session is back, then none.
 func TestVSmartMeshEvalLooksAtWhatCounts(t *testing.T) {
 	f := newFab(t, Config{})
-	v1, v2, v3 := vsmart(1), vsmart(2), vsmart(3)
-	f.connect(v1, v2)
-	f.connect(v1, v3)
-	m23 := f.connect(v2, v3)
-	f.at(10)
-	m23.end()
+	meshOfThreeOneDown(f)
 	f.at(11)
-	f.connect(v2, vsmart(4)) // an evaluation
+	f.connect(vsmart(2), vsmart(4)) // an evaluation
 	f.at(12)
 	m := theMeshDet(t, f.a)
 	if len(m.active) != 1 {
 		t.Fatalf("active pairs %v, want the pair 2-3", m.active)
 	}
-	f.connect(v2, v3)
+	f.connect(vsmart(2), vsmart(3))
 	f.at(13)
 	if len(m.active) != 0 {
 		t.Errorf("active pairs %v after the pair is back, want none", m.active)

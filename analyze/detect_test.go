@@ -274,13 +274,13 @@ func TestSiteIDMismatchHeader(t *testing.T) {
 
 // ---- 6 vsmart-divergence
 
-func divergenceFabric(t *testing.T, lag float64) *fab {
-	f := newFab(t, Config{})
-	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
-	a1 := f.connect(e1, v1)
-	a2 := f.connect(e1, v2)
-	b1 := f.connect(e2, v1)
-	b2 := f.connect(e2, v2)
+// reflectedFabric: edge e1 advertises 10.1.0.0/24 to vsmart1 and vsmart2
+// (a1, a2), which reflect it to e2 (b1) and e2b (b2: e2 or another edge),
+// at 1s; the vSmarts peer.
+func reflectedFabric(f *fab, e1, e2, e2b dev) (a1, a2, b1, b2 *sess) {
+	v1, v2 := vsmart(1), vsmart(2)
+	a1, a2 = f.connect(e1, v1), f.connect(e1, v2)
+	b1, b2 = f.connect(e2, v1), f.connect(e2b, v2)
 	f.connect(v1, v2)
 	f.at(1)
 	advertiseEdge(a1, e1, "10.1.0.0/24")
@@ -289,6 +289,13 @@ func divergenceFabric(t *testing.T, lag float64) *fab {
 	reflectTo(b2, false, e1, "10.1.0.0/24")
 	b1.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
 	b2.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+	return a1, a2, b1, b2
+}
+
+func divergenceFabric(t *testing.T, lag float64) *fab {
+	f := newFab(t, Config{})
+	e1, e2 := edge(1, 100), edge(2, 200)
+	a1, a2, b1, b2 := reflectedFabric(f, e1, e2, e2)
 	// at 20s a new route; vsmart1 reflects it at once, vsmart2 after lag
 	f.at(20)
 	a1.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.9.0/24", 1))

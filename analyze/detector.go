@@ -315,3 +315,14 @@ func (s *marks[K]) take(cmp func(x, y K) int) []K {
 	s.order = ks[:0]
 	return ks
 }
+
+// detectorOf returns the analyzer's detector of type T, if it has one.
+func detectorOf[T any](a *Analyzer) (T, bool) {
+	for _, d := range a.dets {
+		if x, ok := d.(T); ok {
+			return x, true
+		}
+	}
+	var none T
+	return none, false
+}

@@ -259,20 +259,8 @@ func TestWithdrawnQueueCompaction(t *testing.T) {
 			t.Fatalf("fabric seed %d: the output differs when the withdrawn queue is compacted", seed)
 		}
 		run := func(min int) ([]byte, int) {
-			r := rand.New(rand.NewPCG(seed, 17))
-			var out []byte
-			c := &chaos{next: r.IntN, now: t0, tb: t}
-			c.a = New(Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') }, HistoryPerRow: 3,
-				RouteFlapCount: 1, TLOCFlapCount: 1, reference: referenceWays{wqCompactMin: min}})
-			for range 800 {
-				c.step()
-			}
-			c.a.Finish(c.now)
-			var b bytes.Buffer
-			if err := c.a.WriteSummary(&b); err != nil {
-				t.Fatal(err)
-			}
-			return append(out, b.Bytes()...), c.a.stats.PrunedRows
+			out, a := chaosOutput(t, rand.New(rand.NewPCG(seed, 17)), Config{reference: referenceWays{wqCompactMin: min}})
+			return out, a.stats.PrunedRows
 		}
 		cx, px := run(1)
 		cy, py := run(1 << 40)
@@ -336,6 +324,26 @@ func TestConflictMarksMatchAllPairs(t *testing.T) {
 	}
 }
 
+// chaosOutput runs 800 steps of the chaos input drawn from r through an
+// analyzer of cfg (history of 3, flaps from 1 change), and returns its
+// timeline and summary, and the analyzer.
+func chaosOutput(t *testing.T, r *rand.Rand, cfg Config) ([]byte, *Analyzer) {
+	var out []byte
+	c := &chaos{next: r.IntN, now: t0, tb: t}
+	cfg.OnEvent = func(e *Event) { out = append(e.AppendJSON(out), '\n') }
+	cfg.HistoryPerRow, cfg.RouteFlapCount, cfg.TLOCFlapCount = 3, 1, 1
+	c.a = New(cfg)
+	for range 800 {
+		c.step()
+	}
+	c.a.Finish(c.now)
+	var b bytes.Buffer
+	if err := c.a.WriteSummary(&b); err != nil {
+		t.Fatal(err)
+	}
+	return append(out, b.Bytes()...), c.a
+}
+
 // TestEventFiltersChangeNothing runs the chaos input (every kind of
 // message, gaps, ends, in any order) and random fabrics (randomFabric:
 // graceful restarts, late HANDSHAKEs, reconnections) twice: once with
@@ -345,20 +353,8 @@ func TestConflictMarksMatchAllPairs(t *testing.T) {
 func TestEventFiltersChangeNothing(t *testing.T) {
 	run := func(seed uint64, all bool) []byte {
 		r := rand.New(rand.NewPCG(seed, 13))
-		var out []byte
-		c := &chaos{next: r.IntN, now: t0, tb: t}
-		c.a = New(Config{OnEvent: func(e *Event) { out = append(e.AppendJSON(out), '\n') }, HistoryPerRow: 3,
-			RouteFlapCount: 1, TLOCFlapCount: 1, Retention: []time.Duration{0, -1, time.Minute}[r.IntN(3)],
-			reference: referenceWays{tellAll: all}})
-		for range 800 {
-			c.step()
-		}
-		c.a.Finish(c.now)
-		var b bytes.Buffer
-		if err := c.a.WriteSummary(&b); err != nil {
-			t.Fatal(err)
-		}
-		return append(out, b.Bytes()...)
+		out, _ := chaosOutput(t, r, Config{Retention: []time.Duration{0, -1, time.Minute}[r.IntN(3)], reference: referenceWays{tellAll: all}})
+		return out
 	}
 	n := 200
 	if testing.Short() {

@@ -84,15 +84,21 @@ func TestUntunnelledControlLateAndGap(t *testing.T) {
 
 // ---- vsmart-mesh-incomplete
 
-// Three vSmarts in full mesh; one session drops and stays down.
-func TestVSmartMeshThreeOneDrops(t *testing.T) {
-	f := newFab(t, Config{})
+// meshOfThreeOneDown: three vSmarts in full mesh; the session of the
+// second and third drops at 10s.
+func meshOfThreeOneDown(f *fab) {
 	v1, v2, v3 := vsmart(1), vsmart(2), vsmart(3)
 	f.connect(v1, v2)
 	f.connect(v1, v3)
 	m23 := f.connect(v2, v3)
 	f.at(10)
 	m23.end()
+}
+
+// Three vSmarts in full mesh; one session drops and stays down.
+func TestVSmartMeshThreeOneDrops(t *testing.T) {
+	f := newFab(t, Config{})
+	meshOfThreeOneDown(f)
 	f.finish(40)
 	an := f.wantOne(KindVSmartMeshIncomplete, "vsmarts 10.0.0.2,10.0.0.3")
 	if an.Severity != SevError || !an.Start.Equal(sec(10)) || !an.Raised.Equal(sec(25)) || !an.Active ||

@@ -257,22 +257,11 @@ func TestDeviceCapNoFalseDivergence(t *testing.T) {
 		if capped {
 			f.a.maxDev = 3
 		}
-		e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
+		e1, e2 := edge(1, 100), edge(2, 200)
 		e2b := e2
 		e2b.addr = netip.AddrFrom4([4]byte{192, 0, 2, 99})
 		e2b.site = 300
-		a1 := f.connect(e1, v1)
-		a2 := f.connect(e1, v2)
-		b1 := f.connect(e2, v1)
-		b2 := f.connect(e2b, v2)
-		f.connect(v1, v2)
-		f.at(1)
-		advertiseEdge(a1, e1, "10.1.0.0/24")
-		advertiseEdge(a2, e1, "10.1.0.0/24")
-		reflectTo(b1, false, e1, "10.1.0.0/24")
-		reflectTo(b2, false, e1, "10.1.0.0/24")
-		b1.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
-		b2.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+		a1, _, b1, _ := reflectedFabric(f, e1, e2, e2b)
 		f.at(20)
 		a1.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.9.0/24", 1))
 		b1.adv(false, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.9.0/24", 1))

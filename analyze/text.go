@@ -501,11 +501,9 @@ func (a *Analyzer) limitsHit() string {
 		l = append(l, fmt.Sprintf("%d row version(s) kept at a saturated frame number or graceful-restart count, or not kept (a table's history full)", n))
 	}
 	if n := lim.NotDistributedUnnoted; n > 0 {
-		vpns, origs := 0, 0
-		for _, d := range a.dets {
-			if d, ok := d.(*distDet); ok {
-				vpns, origs = d.maxVPNs, d.maxOrigs
-			}
+		vpns, origs := distMaxVPNs, distMaxOrigs
+		if d, ok := detectorOf[*distDet](a); ok {
+			vpns, origs = d.maxVPNs, d.maxOrigs
 		}
 		l = append(l, fmt.Sprintf("%d path(s) whose VPN or originator not-distributed did not note (%d VPNs and %d originators per receiver): "+
 			"their receivers are not judged for them", n, vpns, origs))
