@@ -561,15 +561,25 @@ func checkParts(t testing.TB, tr *Tracker) {
 			}
 		}
 		stream := 0
-		var prev *Session
-		for s := pt.shead; s != nil; s = s.state.snext {
-			if s.state.pt != pt || s.state.sprev != prev || s.state.streamHeld <= 0 {
-				t.Fatalf("session %s is misplaced in the record-buffer list of part %d", s.ID, i)
+		for _, l := range []struct {
+			head, tail *Session
+			idle       bool
+		}{{pt.shead, pt.stail, false}, {pt.ihead, pt.itail, true}} {
+			var prev *Session
+			for s := l.head; s != nil; s = s.state.snext {
+				st := s.state
+				partial := len(st.half[0].stream) > 0 || len(st.half[1].stream) > 0
+				if st.pt != pt || st.sprev != prev || st.streamHeld <= 0 || st.sidle != l.idle || partial == l.idle || tr.sessions[s.key] != s {
+					t.Fatalf("session %s is misplaced in the record-buffer lists of part %d", s.ID, i)
+				}
+				stream += st.streamHeld
+				prev = s
 			}
-			stream += s.state.streamHeld
-			prev = s
+			if prev != l.tail {
+				t.Fatalf("part %d: a record-buffer list's tail is not its last", i)
+			}
 		}
-		if prev != pt.stail || stream != pt.streamTotal || stream > tr.lim.stream {
+		if stream != pt.streamTotal || stream > tr.lim.stream {
 			t.Fatalf("part %d: %d bytes of record buffers listed, %d accounted, share %d", i, stream, pt.streamTotal, tr.lim.stream)
 		}
 		if n != pt.count || un != pt.ucount || hs != pt.hsTotal || pend != pt.pendingTotal {

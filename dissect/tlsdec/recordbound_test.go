@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // recordBufBytes is the capacity of the record buffers the tracker's
@@ -99,13 +100,23 @@ func TestRecordBufferReleased(t *testing.T) {
 	tr.TLSData(cliAddr, srvAddr, t0, 1, rec[:9000], 0, RoleClient, nil)
 	tr.TLSData(cliAddr, srvAddr, t0, 2, rec[9000:], 0, RoleClient, nil)
 	s := onlySession(t, tr)
-	if c := cap(s.state.half[0].stream); c > streamKeepCap {
-		t.Errorf("record complete: its buffer keeps %d bytes", c)
+	if c := cap(s.state.half[0].stream); c > streamIdleCap {
+		t.Errorf("record complete: its buffer keeps %d bytes, more than a record", c)
 	}
 	checkAccounting(t, tr)
+	// the next record in two pieces reuses the buffer
+	if cap(s.state.half[0].stream) == 0 {
+		t.Fatal("record complete: its buffer let go (the next allocates another)")
+	}
+	buf := unsafe.SliceData(s.state.half[0].stream[:1])
+	tr.TLSData(cliAddr, srvAddr, t0, 2, rec[:9000], 0, RoleClient, nil)
+	tr.TLSData(cliAddr, srvAddr, t0, 2, rec[9000:], 0, RoleClient, nil)
+	if cap(s.state.half[0].stream) == 0 || unsafe.SliceData(s.state.half[0].stream[:1]) != buf {
+		t.Errorf("a record in two pieces: a new buffer")
+	}
 	// a gap, then 60 000 bytes in which no record header is found
 	tr.TLSData(cliAddr, srvAddr, t0, 3, make([]byte, 60000), 10, RoleClient, nil)
-	if c := cap(s.state.half[0].stream); c > streamKeepCap {
+	if c := cap(s.state.half[0].stream); c > streamIdleCap {
 		t.Errorf("after the search for a record: the buffer keeps %d bytes", c)
 	}
 	checkAccounting(t, tr)
@@ -119,4 +130,48 @@ func TestRecordBufferReleased(t *testing.T) {
 		t.Errorf("connection ended: %d bytes of record buffers held, %d accounted", n, tr.parts[0].streamTotal)
 	}
 	checkAccounting(t, tr)
+}
+
+// TestEmptyBuffersGoFirst: under the bound, sessions holding only empty
+// record buffers (a large record completed) let them go before a session
+// holding an incomplete record loses it.
+func TestEmptyBuffersGoFirst(t *testing.T) {
+	tr := NewTracker(nil, Options{MaxTotalRecordBytes: 1 << 20, Parts: 1})
+	rec := partialRecord(3000)
+	rec[3], rec[4] = 3000>>8, 3000&0xff // a whole record of 3 000 bytes
+	victim := netip.MustParseAddrPort("192.0.2.200:40000")
+	tr.TLSData(victim, srvAddr, t0, 1, rec[:1500], 0, RoleClient, nil)
+	for i := range 400 {
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 40000)
+		tr.TLSData(c, srvAddr, t0, uint64(10+2*i), rec[:1500], 0, RoleClient, nil)
+		tr.TLSData(c, srvAddr, t0, uint64(11+2*i), rec[1500:], 0, RoleClient, nil)
+	}
+	checkAccounting(t, tr)
+	if st := tr.Stats(); st.RecordDrops != 0 {
+		t.Fatalf("%d incomplete records dropped while empty buffers were held", st.RecordDrops)
+	}
+	tr.TLSData(victim, srvAddr, t0, 2000, rec[1500:], 0, RoleClient, nil)
+	for _, s := range tr.Sessions() {
+		if s.Client == victim && (s.Failures(ReasonLostSync) != 0 || s.BytesSkipped != 0) {
+			t.Errorf("the incomplete record was lost: %v", s.Diagnostics())
+		}
+	}
+}
+
+// TestEvictedLeaveRecordBudget: sessions evicted while holding incomplete
+// records leave the budget's accounting and lists with their buffers.
+func TestEvictedLeaveRecordBudget(t *testing.T) {
+	tr := NewTracker(nil, Options{MaxSessions: 2, Parts: 1})
+	rec := partialRecord(9000)
+	for i := range 10 {
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i)}), 40000)
+		tr.TLSData(c, srvAddr, t0, uint64(1+i), rec, 0, RoleClient, nil)
+	}
+	if st := tr.Stats(); st.SessionsEvicted != 8 {
+		t.Fatalf("%d sessions evicted, want 8", st.SessionsEvicted)
+	}
+	checkAccounting(t, tr)
+	if n := recordBufBytes(tr); n != tr.parts[0].streamTotal {
+		t.Errorf("the sessions held hold %d bytes of record buffers, %d accounted", n, tr.parts[0].streamTotal)
+	}
 }

@@ -404,9 +404,11 @@ type sessState struct {
 
 	// streamHeld is the capacity of half[*].stream as its part accounts
 	// it; sprev/snext link the session in its part's list of the
-	// sessions holding such bytes (settleStream).
+	// sessions holding such bytes (settleStream): of those holding only
+	// empty buffers when sidle.
 	streamHeld   int
 	sprev, snext *Session
+	sidle        bool
 }
 
 // SortSessions orders sessions as the tracker lists them: by the frame

@@ -378,9 +378,14 @@ func (t *Tracker) resyncOpen(h *halfConn, typ uint8, ver uint16, next uint64, bo
 
 const (
 	// streamKeepCap is the capacity a direction's record buffer may keep
-	// when it holds little or nothing: more is let go of, so that a record
-	// once large does not leave its buffer behind.
+	// when it holds little: more is let go of, so that a record once large
+	// does not leave its buffer behind.
 	streamKeepCap = 4 << 10
+	// streamIdleCap is the capacity an empty buffer may keep: one record
+	// of the largest size, so that a session whose large records come in
+	// many segments does not allocate one buffer per record (budget
+	// pressure lets empty buffers go first, settleStream).
+	streamIdleCap = tlsRecordHeaderLen + maxCiphertext
 	// maxRecordHeld bounds what one session's two record buffers may hold
 	// (their capacity) after a TLSData call: in resynchronisation, up to
 	// two records (findTLSRecord), with twice that in capacity.
@@ -390,6 +395,9 @@ const (
 // streamRoom is the capacity h.stream may keep: twice what it holds, or
 // the whole record it is completing, and never less than streamKeepCap.
 func (h *halfConn) streamRoom() int {
+	if len(h.stream) == 0 {
+		return streamIdleCap
+	}
 	n := max(streamKeepCap, 2*len(h.stream))
 	if !h.resync && len(h.stream) >= tlsRecordHeaderLen {
 		n = max(n, tlsRecordHeaderLen+int(binary.BigEndian.Uint16(h.stream[3:5])))
@@ -399,12 +407,13 @@ func (h *halfConn) streamRoom() int {
 
 // settleStream accounts the record buffers of s after a TLSData call (their
 // capacity, trimmed to streamRoom), makes s the most recently active of
-// its part's sessions holding such bytes, and lets the least recently
-// active let go of theirs while the part holds more than its share of
-// Options.MaxTotalRecordBytes.
+// its part's sessions holding incomplete records or only empty buffers,
+// and, while the part holds more than its share of
+// Options.MaxTotalRecordBytes, has the least recently active let go of
+// their empty buffers (nothing is lost), then of their incomplete records.
 func (t *Tracker) settleStream(s *Session) {
 	st := s.state
-	held := 0
+	held, partial := 0, false
 	for i := range st.half {
 		h := &st.half[i]
 		if cap(h.stream) > h.streamRoom() {
@@ -415,6 +424,7 @@ func (t *Tracker) settleStream(s *Session) {
 			}
 		}
 		held += cap(h.stream)
+		partial = partial || len(h.stream) > 0
 	}
 	if held == 0 && st.streamHeld == 0 {
 		return
@@ -426,14 +436,22 @@ func (t *Tracker) settleStream(s *Session) {
 	}
 	st.streamHeld = held
 	if held > 0 {
-		// the most recently active: at the tail
-		st.sprev = pt.stail
-		if pt.stail != nil {
-			pt.stail.state.snext = s
-		} else {
-			pt.shead = s
+		// the most recently active: at the tail of its list
+		st.sidle = !partial
+		head, tail := &pt.shead, &pt.stail
+		if st.sidle {
+			head, tail = &pt.ihead, &pt.itail
 		}
-		pt.stail = s
+		st.sprev = *tail
+		if *tail != nil {
+			(*tail).state.snext = s
+		} else {
+			*head = s
+		}
+		*tail = s
+	}
+	for pt.streamTotal > t.lim.stream && pt.ihead != nil {
+		t.streamRelease(pt.ihead)
 	}
 	for pt.streamTotal > t.lim.stream && pt.shead != nil {
 		t.dropStream(pt.shead)
@@ -445,15 +463,19 @@ func (t *Tracker) settleStream(s *Session) {
 func (t *Tracker) streamUnlink(s *Session) {
 	st := s.state
 	pt := st.pt
+	head, tail := &pt.shead, &pt.stail
+	if st.sidle {
+		head, tail = &pt.ihead, &pt.itail
+	}
 	if st.sprev != nil {
 		st.sprev.state.snext = st.snext
-	} else if pt.shead == s {
-		pt.shead = st.snext
+	} else if *head == s {
+		*head = st.snext
 	}
 	if st.snext != nil {
 		st.snext.state.sprev = st.sprev
-	} else if pt.stail == s {
-		pt.stail = st.sprev
+	} else if *tail == s {
+		*tail = st.sprev
 	}
 	st.sprev, st.snext = nil, nil
 }

@@ -168,9 +168,11 @@ type tpart struct {
 	ucount       int      // the unproven
 	hsTotal      int      // handshake bytes held by its sessions
 	pendingTotal int      // pending record bytes held by its sessions
-	// the sessions holding incomplete TLS records, least recently active
-	// first, and the capacity of their buffers (settleStream)
+	// the sessions holding incomplete TLS records, and those holding
+	// only empty record buffers, least recently active first, and the
+	// capacity of their buffers (settleStream)
 	shead, stail *Session
+	ihead, itail *Session
 	streamTotal  int
 }
 
