@@ -60,6 +60,7 @@ type recorder struct {
 	states        []HistState
 	statesDropped int
 	owners        map[int][]HistOwner // table → sessions that adopted it (GR)
+	nOwners       int                 // entries in owners
 }
 
 type recRow struct {
@@ -137,15 +138,23 @@ func (rc *recorder) version(r *row, v version, first bool) {
 	rc.evGR = append(rc.evGR, gr)
 }
 
+// adopt records a session taking a table over (graceful restart): a
+// change of state like those of state, under the same cap (a table
+// adopted again and again added one entry each, without bound).
 func (rc *recorder) adopt(t *table, s *session, now int64) {
+	if len(rc.states)+rc.nOwners >= rc.max/16 {
+		rc.statesDropped++
+		return
+	}
 	if rc.owners == nil {
 		rc.owners = map[int][]HistOwner{}
 	}
 	rc.owners[t.id] = append(rc.owners[t.id], HistOwner{T: now, Session: s.id})
+	rc.nOwners++
 }
 
 func (rc *recorder) state(s *session, layer, old, new, reason string, now int64, frame uint64) {
-	if len(rc.states) >= rc.max/16 {
+	if len(rc.states)+rc.nOwners >= rc.max/16 {
 		rc.statesDropped++
 		return
 	}
@@ -178,7 +187,8 @@ type History struct {
 	Dropped     int
 	DroppedFrom int64
 	States      []HistState
-	// StatesDropped counts state changes past the cap (RecordMax/16).
+	// StatesDropped counts state changes, and tables' adoptions, past the
+	// cap (RecordMax/16, for both).
 	StatesDropped int
 	// DistributionWindow is the Rej inference's settling time.
 	DistributionWindow time.Duration

@@ -215,3 +215,30 @@ func TestHistoryDropsAllAfterTheFirst(t *testing.T) {
 		t.Fatalf("%d versions kept after the first dropped", n-kept)
 	}
 }
+
+// TestHistoryOwnersCapped: a table adopted again and again (graceful
+// restart reconnections) records its adoptions under the cap of state
+// changes (RecordMax/16), the rest counted in StatesDropped.
+func TestHistoryOwnersCapped(t *testing.T) {
+	f := newFab(t, Config{Record: true, RecordMax: 16 * 20})
+	e1, v1 := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v1)
+	advertiseEdge(x, e1, "10.1.0.0/24")
+	const n = 200
+	for i := range n {
+		f.at(5 + float64(i)*5)
+		x.end()
+		f.at(7 + float64(i)*5)
+		x = f.connect(e1, v1)
+		advertiseEdge(x, e1, "10.1.0.0/24")
+	}
+	f.finish(float64(10 + 5*n))
+	h := f.a.History()
+	owners := 0
+	for _, tb := range h.Tables {
+		owners += len(tb.Owners)
+	}
+	if owners == 0 || owners+len(h.States) > 20 || h.StatesDropped == 0 {
+		t.Fatalf("%d adoptions and %d state changes kept, %d dropped; the cap is 20", owners, len(h.States), h.StatesDropped)
+	}
+}
