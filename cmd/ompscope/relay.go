@@ -379,8 +379,11 @@ func (s *subscribeFlags) run(ctx context.Context, cmd string, fd *relayFeeder, s
 			What: "were refused: their sequence numbers were far beyond what a sensor keeps unacknowledged (forged, or a sensor's bug)"})
 	}
 	if st.SensorsRefused > 0 {
-		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-sensors", Count: uint64(st.SensorsRefused), Unit: "sensor",
-			What: fmt.Sprintf("were not read: one analyzer reads at most %d", relay.MaxSensors)})
+		what := fmt.Sprintf("were not read: one analyzer reads at most %d", relay.MaxSensors)
+		if st.SensorsRefusedMore {
+			what += " (and more, not counted one by one)"
+		}
+		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-sensors", Count: uint64(st.SensorsRefused), Unit: "sensor", What: what})
 	}
 	if fd.gapsDropped > 0 {
 		fd.a.CaptureGap(analyze.CaptureGap{Reason: "relay-gap-reports", Count: fd.gapsDropped, Unit: "report",

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -829,4 +831,50 @@ func jsClient(t *testing.T, url string) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	return js
+}
+
+// TestSubscribeRefusesSensors: past maxSensors, sensors are refused, each
+// counted and logged once; past maxRefusedSensors refused ones, the rest
+// are neither remembered nor counted one by one (their names grew a map
+// with every subject of the stream), and the stats say so.
+func TestSubscribeRefusesSensors(t *testing.T) {
+	defer func(a, b int) { maxSensors, maxRefusedSensors = a, b }(maxSensors, maxRefusedSensors)
+	maxSensors, maxRefusedSensors = 2, 3
+	srv := natstest.Start(t)
+	ctx := context.Background()
+	for i := range 10 {
+		p, err := Dial(ctx, PublishConfig{URL: srv.URL(), Stream: "RS", Sensor: fmt.Sprintf("s%d", i), Block: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Publish(&Envelope{Kind: KindRecord, Run: 1, Seq: 1, Time: t0, Plaintext: []byte{byte(i)}})
+		if err := p.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	var logs []string
+	var mu sync.Mutex // (feeds log from their goroutines)
+	st, err := Subscribe(ctx, SubscribeConfig{URL: srv.URL(), Stream: "RS", IdleExit: time.Second,
+		Logf: func(f string, a ...any) {
+			mu.Lock()
+			logs = append(logs, fmt.Sprintf(f, a...))
+			mu.Unlock()
+		}}, func(r *Released) { got = append(got, r.Sensor) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"s0", "s1"}) || st.SensorsRefused != 3 || !st.SensorsRefusedMore {
+		t.Errorf("read %v, %d refused (more: %v)", got, st.SensorsRefused, st.SensorsRefusedMore)
+	}
+	refusals := 0
+	for _, l := range logs {
+		if strings.Contains(l, "not read: more than 2 sensors") {
+			refusals++
+		}
+	}
+	if refusals != 3 {
+		t.Errorf("%d refusals logged, want 3: %q", refusals, logs)
+	}
 }

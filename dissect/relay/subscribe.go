@@ -45,8 +45,11 @@ type SubStats struct {
 	Bad     uint64   // messages that are not envelopes this ompscope reads
 	BadBy   []string // the first bad message's error of each sensor that sent one, by sensor
 	Sensors []string // names with their envelope counts
-	// SensorsRefused: subjects past MaxSensors, not read.
-	SensorsRefused int
+	// SensorsRefused: subjects past MaxSensors, not read. Past
+	// maxRefusedSensors of them, the others are not remembered nor
+	// counted, and SensorsRefusedMore is set.
+	SensorsRefused     int
+	SensorsRefusedMore bool
 	// Unread: messages the stream held for a sensor and that were not
 	// read when the run ended (a consumer that could not catch up).
 	Unread  uint64
@@ -58,6 +61,11 @@ type SubStats struct {
 
 // MaxSensors bounds the sensors (subjects) one central analyzer reads.
 const MaxSensors = 256
+
+// maxSensors is MaxSensors, and maxRefusedSensors how many refused
+// sensors' names are remembered (so that each is counted and logged
+// once: their map grew with the stream's subjects); tests lower them.
+var maxSensors, maxRefusedSensors = MaxSensors, 4096
 
 // latency keeps a bounded sample of delays (reservoir sampling past its
 // size) for percentiles.
@@ -170,6 +178,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 	prefix := Subject(cfg.Stream, "")
 	notify := make(chan struct{}, 1)
 	feeds := map[string]*sensorFeed{}
+	refused := map[string]bool{}
 	var order []*sensorFeed // by name
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -198,17 +207,24 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig, deliver func(r *Release
 		}
 		var subs []string
 		for subj, n := range counts {
-			if name, ok := strings.CutPrefix(subj, prefix); ok && feeds[name] == nil && n > 0 {
+			if name, ok := strings.CutPrefix(subj, prefix); ok && feeds[name] == nil && !refused[name] && n > 0 {
 				subs = append(subs, subj)
 			}
 		}
 		slices.Sort(subs)
 		for _, subj := range subs {
 			name := strings.TrimPrefix(subj, prefix)
-			if len(feeds) >= MaxSensors {
+			if len(feeds) >= maxSensors {
+				if len(refused) >= maxRefusedSensors {
+					if !st.SensorsRefusedMore {
+						st.SensorsRefusedMore = true
+						logf("sensors past %d refused: no longer counted nor logged one by one", maxRefusedSensors)
+					}
+					continue
+				}
 				st.SensorsRefused++
-				logf("sensor %s: not read: more than %d sensors", name, MaxSensors)
-				feeds[name] = &sensorFeed{name: name} // refused once
+				logf("sensor %s: not read: more than %d sensors", name, maxSensors)
+				refused[name] = true // refused once
 				continue
 			}
 			f := &sensorFeed{name: name, subject: subj, space: make(chan struct{}, buf)}
