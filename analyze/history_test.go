@@ -225,13 +225,7 @@ func TestHistoryOwnersCapped(t *testing.T) {
 	x := f.connect(e1, v1)
 	advertiseEdge(x, e1, "10.1.0.0/24")
 	const n = 200
-	for i := range n {
-		f.at(5 + float64(i)*5)
-		x.end()
-		f.at(7 + float64(i)*5)
-		x = f.connect(e1, v1)
-		advertiseEdge(x, e1, "10.1.0.0/24")
-	}
+	reconnectAgain(f, x, e1, v1, n)
 	f.finish(float64(10 + 5*n))
 	h := f.a.History()
 	owners := 0

@@ -206,13 +206,10 @@ func edgeN(n int) dev {
 // TestTableSessionsCap: an edge reconnects with graceful restart again and
 // again; its table, adopted by each new session, lists the first and the
 // last maxTableSessions sessions, and counts the others.
-func TestTableSessionsCap(t *testing.T) {
-	f := newFab(t, Config{})
-	e1, v1 := edge(1, 100), vsmart(1)
-	x := f.connect(e1, v1)
-	first := x.info.ID
-	advertiseEdge(x, e1, "10.1.0.0/24")
-	const n = 40
+// reconnectAgain ends x and connects e1 to v1 again, n times 5 s apart
+// from 5 s (each new session adopts the table, as after a graceful
+// restart), advertising 10.1.0.0/24 each time; it returns the last.
+func reconnectAgain(f *fab, x *sess, e1, v1 dev, n int) *sess {
 	for i := range n {
 		f.at(5 + float64(i)*5)
 		x.end()
@@ -220,6 +217,17 @@ func TestTableSessionsCap(t *testing.T) {
 		x = f.connect(e1, v1)
 		advertiseEdge(x, e1, "10.1.0.0/24")
 	}
+	return x
+}
+
+func TestTableSessionsCap(t *testing.T) {
+	f := newFab(t, Config{})
+	e1, v1 := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v1)
+	first := x.info.ID
+	advertiseEdge(x, e1, "10.1.0.0/24")
+	const n = 40
+	x = reconnectAgain(f, x, e1, v1, n)
 	snap := f.a.Snapshot(time.Time{}, Filter{})
 	if len(snap.Tables) != 1 {
 		t.Fatalf("%d tables", len(snap.Tables))
