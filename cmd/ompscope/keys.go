@@ -197,7 +197,8 @@ func keyHint(stderr io.Writer, cmd string, d *dissect.Dissector, ks *tlsdec.KeyS
 	}
 	c := ks.Counts()
 	if c.Refused > 0 {
-		fmt.Fprintf(stderr, "ompscope %s: %d key(s) were refused: the key store held its maximum of master secrets or PSK identities (see dissect --stats).\n", cmd, c.Refused)
+		fmt.Fprintf(stderr, "ompscope %s: %d key(s) were refused: the key store held its maximum (%d master secrets, %d PSK identities); "+
+			"the records of their sessions stay encrypted (dissect --stats counts them).\n", cmd, c.Refused, tlsdec.MaxMasterSecrets, tlsdec.MaxPSKs)
 	}
 	if c.MasterSecrets+c.PSKs+c.RSAKeys == 0 {
 		fmt.Fprintf(stderr, "ompscope %s: %d record(s) of %d session(s) could not be decrypted: no key was given. "+

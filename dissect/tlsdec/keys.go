@@ -29,12 +29,15 @@ const (
 	maxOlderKeys = 8
 )
 
-// The caps on the store's entries (vars: tests lower them). Keys past
-// them are refused, reported as errors and counted (KeyCounts.Refused).
-var (
-	maxMasterSecrets = 4 << 20 // client randoms (about 150 bytes each)
-	maxPSKs          = 1 << 16 // identities (up to 2 KiB each)
+// The caps on the store's entries. Keys past them are refused, reported
+// as errors and counted (KeyCounts.Refused).
+const (
+	MaxMasterSecrets = 4 << 20 // client randoms (about 150 bytes each)
+	MaxPSKs          = 1 << 16 // identities (up to 2 KiB each)
 )
+
+// maxMasterSecrets and maxPSKs are the caps in force (tests lower them).
+var maxMasterSecrets, maxPSKs = MaxMasterSecrets, MaxPSKs
 
 // KeyStore holds the user's key material: TLS 1.2 master secrets from NSS
 // key logs (CLIENT_RANDOM lines), pre-shared keys and server RSA private
