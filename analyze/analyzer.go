@@ -118,6 +118,15 @@ type Stats struct {
 	// maxTableSessions graceful-restart reconnections keeps the first and
 	// the last ones
 	TableSessionsOmitted int
+	// StaleFlushesForgotten counts graceful-restart flushes
+	// stale-after-gr forgot: a group (one prefix or TLOC) held
+	// maxStaleFlushes (16) of distinct receivers, originators and TLOCs
+	// already, and the oldest went (a stale path of it is then not judged)
+	StaleFlushesForgotten int
+	// GRSpansForgotten counts graceful-restart periods a table forgot
+	// past maxGRSpans (32): the report's history no longer marks the
+	// versions of the oldest ones stale at instants inside them
+	GRSpansForgotten int
 }
 
 // analyzerSeq numbers the analyzers of the process (Analyzer.tlocGen).

@@ -10,9 +10,14 @@ import (
 // timer expired, or END_OF_RIB without it) but still advertises it to
 // others, with no live copy from the originator itself nor from a peer
 // that has one, for Config.StaleGrace. flushStale records the flush in the
-// group (at most 16 per group); a group with flushes is evaluated at the
+// group (at most maxStaleFlushes distinct receiver, originator and TLOC
+// per group; the oldest forgotten past it, counted in
+// Stats.StaleFlushesForgotten); a group with flushes is evaluated at the
 // tick after any of its rows changes, and forgets a flush once the
 // originator is back or the receiver stopped advertising.
+
+// maxStaleFlushes bounds the flushes stale-after-gr keeps per group.
+const maxStaleFlushes = 16
 
 // KindStaleAfterGR names the notice of this detector.
 const KindStaleAfterGR Kind = "stale-after-gr"
@@ -28,7 +33,7 @@ type staleDet struct {
 }
 
 // staleGroup is what the detector keeps of one group: the flushes (at
-// most 16) and the conditions it set.
+// most maxStaleFlushes) and the conditions it set.
 type staleGroup struct {
 	flushes []flushEntry
 	refs    []condRef
@@ -60,8 +65,18 @@ func (d *staleDet) event(e *coreEvent) {
 	if g.key.kind != kTLOC && at.HasTLOC() {
 		f.tloc = at.tlocID
 	}
-	if len(x.flushes) >= 16 {
+	// a flush like one held (another path-id of the same originator and
+	// TLOC to the same receiver) is judged as that one, from the earlier
+	// time: it is not kept twice
+	for _, e := range x.flushes {
+		if e.recv == f.recv && e.orig == f.orig && e.tloc == f.tloc {
+			d.mark(g, x)
+			return
+		}
+	}
+	if len(x.flushes) >= maxStaleFlushes {
 		x.flushes = slices.Delete(x.flushes, 0, 1)
+		d.a.stats.StaleFlushesForgotten++
 	}
 	x.flushes = append(x.flushes, f)
 	d.mark(g, x)

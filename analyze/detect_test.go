@@ -918,3 +918,60 @@ func (f *fab) wantOneOf(kind Kind, subject string) Anomaly {
 	}
 	return got[0]
 }
+
+// staleFlushFabric: e1 advertises one prefix through n TLOCs (path-ids 1..n;
+// distinct: each on a color of its own, else all on one) to vsmart1, which
+// reflects them all to e2; e1's connection drops at 10 s and its GR expires
+// at 130 s while vsmart1 keeps reflecting.
+func staleFlushFabric(t *testing.T, n int, distinct bool) *fab {
+	f := newFab(t, Config{})
+	e1, e2, v1 := edge(1, 100), edge(2, 200), vsmart(1)
+	a := f.connect(e1, v1)
+	b := f.connect(e2, v1)
+	f.at(1)
+	advertiseEdge(a, e1)
+	advertiseEdge(b, e2)
+	for i := 1; i <= n; i++ {
+		c := sdwan.ColorBizInternet
+		if distinct {
+			c = sdwan.Color(100 + i)
+		}
+		nl := route(1, "10.1.5.0/24", uint32(i))
+		a.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, c), e1.site, 0), nl)
+		b.adv(false, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, c), e1.site, 0), nl)
+	}
+	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+	f.at(10)
+	a.end()
+	f.finish(200)
+	return f
+}
+
+// TestStaleFlushesBounded: stale-after-gr keeps maxStaleFlushes flushes of
+// distinct TLOCs per prefix and counts the ones it forgets (told on the
+// summary's Limits line); flushes of the same originator, TLOC and
+// receiver (other path-ids) are one, and none is forgotten for them.
+func TestStaleFlushesBounded(t *testing.T) {
+	f := staleFlushFabric(t, maxStaleFlushes+3, true)
+	if n := f.a.Stats().StaleFlushesForgotten; n != 3 {
+		t.Errorf("%d flushes forgotten, want 3", n)
+	}
+	if len(f.anomalies(KindStaleAfterGR)) == 0 {
+		t.Error("no stale-after-gr")
+	}
+	if l := f.a.Summary(Filter{}).Limits; l == nil || l.StaleFlushesForgotten != 3 {
+		t.Errorf("summary limits %+v", l)
+	}
+	if h := f.a.limitsHit(); !strings.Contains(h, "3 graceful-restart flush(es) forgotten by stale-after-gr (it keeps 16") {
+		t.Errorf("Limits line %q", h)
+	}
+
+	f = staleFlushFabric(t, maxStaleFlushes+3, false)
+	if n := f.a.Stats().StaleFlushesForgotten; n != 0 {
+		t.Errorf("%d flushes forgotten of one TLOC", n)
+	}
+	got := f.anomalies(KindStaleAfterGR)
+	if len(got) != 1 || !got[0].Start.Equal(sec(130)) {
+		t.Errorf("one TLOC: %+v", got)
+	}
+}

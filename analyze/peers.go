@@ -323,13 +323,19 @@ type Limits struct {
 	DevicesUntracked int `json:"devices_untracked,omitempty"`
 	// sessions left out of tables' lists of the sessions that carried them
 	TableSessionsOmitted int `json:"table_sessions_omitted,omitempty"`
+	// graceful-restart flushes stale-after-gr forgot (a group held its
+	// most already)
+	StaleFlushesForgotten int `json:"stale_flushes_forgotten,omitempty"`
+	// graceful-restart periods tables forgot (the report's history)
+	GRSpansForgotten int `json:"gr_spans_forgotten,omitempty"`
 }
 
 // limits is the analyzer's Limits, nil when no cap was reached.
 func (a *Analyzer) limits() *Limits {
 	st := &a.stats
 	l := Limits{SaturatedVersions: st.Saturated, NotDistributedUnnoted: st.DistUnnoted, MeshUntracked: st.MeshUntracked,
-		SessionsRefused: st.SessionsRefused, DevicesUntracked: st.DevicesUntracked, TableSessionsOmitted: st.TableSessionsOmitted}
+		SessionsRefused: st.SessionsRefused, DevicesUntracked: st.DevicesUntracked, TableSessionsOmitted: st.TableSessionsOmitted,
+		StaleFlushesForgotten: st.StaleFlushesForgotten, GRSpansForgotten: st.GRSpansForgotten}
 	if l == (Limits{}) {
 		return nil
 	}

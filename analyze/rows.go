@@ -496,8 +496,9 @@ func (a *Analyzer) enterGR(t *table, now, deadline int64) {
 	t.grGen++
 	gen := t.grGen
 	t.grSpans = append(t.grSpans, span{start: now, n: t.grCount})
-	if len(t.grSpans) > 32 {
+	if len(t.grSpans) > maxGRSpans {
 		t.grSpans = slices.Delete(t.grSpans, 0, 1)
+		a.stats.GRSpansForgotten++
 	}
 	t.grFams = 0
 	for f, n := range t.famLive {

@@ -318,3 +318,35 @@ func TestDeviceCapNoFalseNotDistributed(t *testing.T) {
 		}
 	}
 }
+
+// TestGRSpansCounted: a table whose sender restarts again and again keeps
+// its last maxGRSpans graceful-restart periods for the report's history,
+// and counts the ones it forgets (told on the summary's Limits line).
+func TestGRSpansCounted(t *testing.T) {
+	f := newFab(t, Config{Record: true})
+	e1, v1 := edge(1, 100), vsmart(1)
+	x := f.connect(e1, v1)
+	advertiseEdge(x, e1, "10.1.0.0/24")
+	const n = maxGRSpans + 8
+	reconnectAgain(f, x, e1, v1, n)
+	f.finish(300)
+	if got := f.a.Stats().GRSpansForgotten; got != n-maxGRSpans {
+		t.Errorf("%d GR periods forgotten, want %d", got, n-maxGRSpans)
+	}
+	h := f.a.History()
+	var spans []HistSpan
+	for _, ht := range h.Tables {
+		if ht.From == "edge 10.0.0.11" || len(ht.GR) > 0 {
+			spans = append(spans, ht.GR...)
+		}
+	}
+	if len(spans) != maxGRSpans || spans[len(spans)-1].Start != sec(5+float64(n-1)*5).UnixNano() {
+		t.Errorf("history's GR periods: %d, last %+v", len(spans), spans[len(spans)-1:])
+	}
+	if l := f.a.Summary(Filter{}).Limits; l == nil || l.GRSpansForgotten != n-maxGRSpans {
+		t.Errorf("summary limits %+v", l)
+	}
+	if h := f.a.limitsHit(); !strings.Contains(h, "8 graceful-restart period(s) forgotten by their tables (each keeps its last 32)") {
+		t.Errorf("Limits line %q", h)
+	}
+}

@@ -357,8 +357,8 @@ type table struct {
 	grStart    int64
 	grDeadline int64
 	grGen      uint32
-	grFams     uint8 // families still awaiting END_OF_RIB
-	grSpans    []span
+	grFams     uint8  // families still awaiting END_OF_RIB
+	grSpans    []span // the last maxGRSpans GR periods (the report's history)
 
 	eor      uint8 // families whose END_OF_RIB was seen (bit = family)
 	synced   bool
@@ -366,6 +366,10 @@ type table struct {
 	gapped   bool // some records of this direction could not be read
 
 }
+
+// maxGRSpans bounds the GR periods a table remembers for the report's
+// history (older ones forgotten, counted in Stats.GRSpansForgotten).
+const maxGRSpans = 32
 
 // staleAt reports whether version v is stale at time at: written before
 // the GR the table was in at that time.

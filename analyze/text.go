@@ -522,5 +522,13 @@ func (a *Analyzer) limitsHit() string {
 		l = append(l, fmt.Sprintf("%d session(s) left out of the lists of the sessions that carried a table (the first and the last %d are kept)",
 			n, maxTableSessions))
 	}
+	if n := lim.StaleFlushesForgotten; n > 0 {
+		l = append(l, fmt.Sprintf("%d graceful-restart flush(es) forgotten by stale-after-gr (it keeps %d per prefix or TLOC): "+
+			"stale paths of those are not judged", n, maxStaleFlushes))
+	}
+	if n := lim.GRSpansForgotten; n > 0 {
+		l = append(l, fmt.Sprintf("%d graceful-restart period(s) forgotten by their tables (each keeps its last %d): "+
+			"the report's history does not mark paths stale inside them", n, maxGRSpans))
+	}
 	return strings.Join(l, "; ")
 }

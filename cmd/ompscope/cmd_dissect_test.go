@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,5 +51,38 @@ func TestDissectCommand(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcap", "--tls-port", "70000"); code != exitUsage {
 		t.Errorf("bad port: %d", code)
+	}
+}
+
+// TestDissectStatsOlderSecretsDropped: a key log that re-keys one client
+// random more often than the key store keeps (the current secret and 8
+// older ones) decrypts the capture as before, and --stats says how many
+// older secrets were dropped, without printing any secret.
+func TestDissectStatsOlderSecretsDropped(t *testing.T) {
+	keys, err := os.ReadFile("../../pcaps/baseline.keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.Write(keys)
+	cr := strings.Repeat("ab", 32)
+	for i := range 11 {
+		fmt.Fprintf(&b, "CLIENT_RANDOM %s %s\n", cr, strings.Repeat(fmt.Sprintf("%02x", 0x10+i), 48))
+	}
+	kl := filepath.Join(t.TempDir(), "rekeyed.keys")
+	if err := os.WriteFile(kl, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCmd(t, "", "dissect", "-r", "../../pcaps/baseline.pcap", "--keylog", kl, "-q", "--stats")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "key material: 0 key(s) refused (the store held its maximum), 2 older secret(s) of re-keyed client randoms or PSK identities dropped (8 kept each)") {
+		t.Errorf("stats do not tell the dropped secrets:\n%s", errs)
+	}
+	for i := range 11 {
+		if strings.Contains(errs, strings.Repeat(fmt.Sprintf("%02x", 0x10+i), 8)) {
+			t.Fatalf("a secret is printed:\n%s", errs)
+		}
 	}
 }

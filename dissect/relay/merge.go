@@ -50,6 +50,10 @@ type MergeStats struct {
 	Late        uint64 // released after a later capture time of another sensor
 	Implausible uint64 // a Seq too far ahead of its run: dropped
 	RunsDropped uint64 // runs forgotten past maxRuns per sensor (their place kept: a copy is still a duplicate)
+	// ranges of given-up Seqs forgotten past maxGivenUp per run: an
+	// envelope of one that arrives after all is dropped as a duplicate
+	// (and stays counted as missing)
+	GivenForgotten uint64
 }
 
 // Bounds of the merger's tables.
@@ -119,13 +123,14 @@ func (r *runState) take(q uint64) (ok, counted bool) {
 }
 
 // giveUp remembers [lo, hi) as given up (the oldest range forgotten past
-// maxGivenUp).
-func (r *runState) giveUp(lo, hi uint64, counted bool) {
+// maxGivenUp, counted in st).
+func (r *runState) giveUp(st *MergeStats, lo, hi uint64, counted bool) {
 	if lo >= hi {
 		return
 	}
 	if len(r.given) >= maxGivenUp {
 		r.given = append(r.given[:0], r.given[1:]...)
+		st.GivenForgotten++
 	}
 	r.given = append(r.given, givenSpan{lo, hi, counted})
 }
@@ -334,7 +339,7 @@ func (m *Merger) skipTo(s *sensorState, r *runState, upTo uint64, counted bool) 
 		if counted {
 			m.st.Missing += low - r.next
 		}
-		r.giveUp(r.next, low, counted)
+		r.giveUp(&m.st, r.next, low, counted)
 		r.next = low
 		m.drain(s, r)
 	}

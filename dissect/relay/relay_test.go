@@ -878,3 +878,33 @@ func TestSubscribeRefusesSensors(t *testing.T) {
 		t.Errorf("%d refusals logged, want 3: %q", refusals, logs)
 	}
 }
+
+// TestMergerGivenUpBounded: a run remembers its last maxGivenUp holes given
+// up; an envelope of an older one that arrives after all is dropped as a
+// duplicate, and the forgetting is counted rather than silent.
+func TestMergerGivenUpBounded(t *testing.T) {
+	now := time.Now()
+	m := &Merger{Lateness: time.Second, HoleWait: time.Second}
+	seq := uint64(1)
+	m.Push("a", env(1, seq, 0, KindTick), 0, now)
+	for i := 0; i <= maxGivenUp; i++ {
+		seq += 2 // a hole of one Seq before each
+		m.Push("a", env(1, seq, i+1, KindTick), 0, now)
+		now = now.Add(2 * time.Second)
+		for r := m.Pop(now, false); r != nil; r = m.Pop(now, false) {
+		}
+	}
+	st := m.Stats()
+	if st.Missing != maxGivenUp+1 || st.GivenForgotten != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if m.Push("a", env(1, 2, 1, KindTick), 0, now) {
+		t.Error("an envelope of a forgotten hole was taken")
+	}
+	if !m.Push("a", env(1, 4, 2, KindTick), 0, now) {
+		t.Error("an envelope of a remembered hole was refused")
+	}
+	if st := m.Stats(); st.Duplicates != 1 || st.Recovered != 1 || st.Missing != maxGivenUp || st.GivenForgotten != 1 {
+		t.Errorf("after the late arrivals: %+v", st)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -199,5 +200,30 @@ func TestTLSHeaderProblems(t *testing.T) {
 	}
 	if r.records != 1 { // the ClientHello record, in the clear
 		t.Errorf("%d records emitted", r.records)
+	}
+}
+
+// TestNotesBounded: a session keeps its first maxNotes notes and tells how
+// many more it did not keep, rather than dropping them unsaid.
+func TestNotesBounded(t *testing.T) {
+	var s Session
+	for i := 0; i < maxNotes+4; i++ {
+		s.note("note %d", i)
+	}
+	d := s.Diagnostics()
+	if len(d) != maxNotes+1 || d[0] != "note 0" || d[maxNotes-1] != fmt.Sprintf("note %d", maxNotes-1) {
+		t.Fatalf("diagnostics: %q", d)
+	}
+	if want := fmt.Sprintf("4 further note(s) not kept (the first %d are above)", maxNotes); d[maxNotes] != want {
+		t.Errorf("last line %q, want %q", d[maxNotes], want)
+	}
+	var c Session
+	s.CopyInfo(&c)
+	if !s.SameInfo(&c) {
+		t.Error("a copy does not say the same")
+	}
+	s.note("one more")
+	if s.SameInfo(&c) {
+		t.Error("SameInfo misses a note past the bound")
 	}
 }

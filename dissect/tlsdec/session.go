@@ -178,6 +178,7 @@ type Session struct {
 	failures     [numReasons]uint64
 	firstFailure [numReasons]string
 	notes        []string
+	notesDropped uint64 // notes past maxNotes, told as a count
 
 	key    pairKey
 	state  *sessState
@@ -274,6 +275,9 @@ func (s *Session) Diagnostics() []string {
 		out = append(out, fmt.Sprintf("%d resynchronisation(s) after %d lost byte(s); %d byte(s) skipped to find a record header", s.Resyncs, s.BytesLost, s.BytesSkipped))
 	}
 	out = append(out, s.notes...)
+	if s.notesDropped > 0 {
+		out = append(out, fmt.Sprintf("%d further note(s) not kept (the first %d are above)", s.notesDropped, maxNotes))
+	}
 	return out
 }
 
@@ -301,6 +305,8 @@ const maxNotes = 16
 func (s *Session) note(format string, args ...any) {
 	if len(s.notes) < maxNotes {
 		s.notes = append(s.notes, fmt.Sprintf(format, args...))
+	} else {
+		s.notesDropped++
 	}
 }
 
@@ -351,7 +357,7 @@ func (s *Session) SameInfo(c *Session) bool {
 		s.BytesLost == c.BytesLost && s.BytesSkipped == c.BytesSkipped &&
 		s.failures == c.failures && sameStrings(&s.firstFailure, &c.firstFailure) &&
 		// notes are only appended to, and a copy's are clipped
-		len(s.notes) == len(c.notes) && s.proven == c.proven
+		len(s.notes) == len(c.notes) && s.notesDropped == c.notesDropped && s.proven == c.proven
 }
 
 // sameStrings tells whether a and b hold the same strings by where they
