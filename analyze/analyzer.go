@@ -74,6 +74,7 @@ type Analyzer struct {
 
 	horizon      int64 // snapshots before it may be inexact
 	pruneHorizon int64 // rows withdrawn before it may have been deleted
+	paths        int   // rows held (Config.MaxPaths)
 	lastPrune    int64
 	finished     bool
 	marks        []*mark     // Config.SnapshotAt
@@ -127,6 +128,9 @@ type Stats struct {
 	// past maxGRSpans (32): the report's history no longer marks the
 	// versions of the oldest ones stale at instants inside them
 	GRSpansForgotten int
+	// PathsRefused counts paths not kept: they were new while the
+	// analyzer held Config.MaxPaths (their tables are incomplete)
+	PathsRefused int
 }
 
 // analyzerSeq numbers the analyzers of the process (Analyzer.tlocGen).

@@ -98,6 +98,15 @@ type Config struct {
 	// positive, sessions down for longer than it leave memory and make
 	// room again; with Retention 0, sessions stay for the summary.
 	MaxSessions int
+	// MaxPaths bounds the route, TLOC and service paths (rows: one path in
+	// one table, live or kept withdrawn for a detector's window) the
+	// analyzer holds at once (default DefaultMaxPaths, 16 777 216: about
+	// 2 GB at some 120 bytes each; the 2 000-edge scale capture holds 7.9
+	// M). A path new while it holds as many is not kept: counted in
+	// Stats.PathsRefused, told on the summary's Limits line, and its table
+	// is then incomplete (as one with unreadable records: detectors do not
+	// judge what it lacks).
+	MaxPaths int
 	// MaxEvidence bounds the evidence frame numbers kept per anomaly (the
 	// count is always exact). Default 16.
 	MaxEvidence int
@@ -167,6 +176,7 @@ const (
 	DefaultMaxAnomalies       = 10000
 	DefaultMaxEvidence        = 16
 	DefaultMaxSessions        = 1 << 20
+	DefaultMaxPaths           = 1 << 24
 )
 
 func (c Config) withDefaults() Config {
@@ -214,6 +224,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxPaths <= 0 {
+		c.MaxPaths = DefaultMaxPaths
 	}
 	if c.MaxEvidence <= 0 {
 		c.MaxEvidence = DefaultMaxEvidence

@@ -158,7 +158,7 @@ func (d *distDet) rebuild() {
 					r = &distRecv{}
 					d.recv[ip4(o.sys)] = r
 				}
-				if s.gapRecords > 0 {
+				if s.gapRecords > 0 || s.pathsRefused != [2]int{} {
 					r.gap = true
 				} else if distEligible(s, vd) {
 					if !r.ok || s.ompUpAt < r.since {
@@ -168,7 +168,7 @@ func (d *distDet) rebuild() {
 				}
 			}
 			// the vSmart's observed sessions (for TLOCs)
-			if s.gapRecords == 0 && distEligible(s, vd) {
+			if s.gapRecords == 0 && s.pathsRefused == [2]int{} && distEligible(s, vd) {
 				d.vs[ip4(v.sys)] = append(d.vs[ip4(v.sys)], s)
 			}
 		}

@@ -290,7 +290,7 @@ func TestSummaryWriteJSONMatchesEncoder(t *testing.T) {
 		if r.IntN(3) == 0 {
 			s.Limits = &Limits{SaturatedVersions: r.IntN(3), NotDistributedUnnoted: r.IntN(3), MeshUntracked: r.IntN(3),
 				SessionsRefused: r.IntN(3), DevicesUntracked: r.IntN(3), TableSessionsOmitted: r.IntN(3),
-				StaleFlushesForgotten: r.IntN(3), GRSpansForgotten: r.IntN(3)}
+				StaleFlushesForgotten: r.IntN(3), GRSpansForgotten: r.IntN(3), PathsRefused: r.IntN(3)}
 		}
 		want := encodeSummary(s)
 		var got bytes.Buffer

@@ -408,6 +408,7 @@ func (a *Analyzer) pruneRow(r *row, cutoff int64) {
 	g := r.grp
 	g.remove(r)
 	r.tab().remove(r) // r is a free slot from here
+	a.paths--
 	if a.groupIdle(g) {
 		a.dropGroup(g)
 	}

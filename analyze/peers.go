@@ -328,6 +328,8 @@ type Limits struct {
 	StaleFlushesForgotten int `json:"stale_flushes_forgotten,omitempty"`
 	// graceful-restart periods tables forgot (the report's history)
 	GRSpansForgotten int `json:"gr_spans_forgotten,omitempty"`
+	// paths not kept at Config.MaxPaths (their tables are incomplete)
+	PathsRefused int `json:"paths_refused,omitempty"`
 }
 
 // limits is the analyzer's Limits, nil when no cap was reached.
@@ -335,7 +337,7 @@ func (a *Analyzer) limits() *Limits {
 	st := &a.stats
 	l := Limits{SaturatedVersions: st.Saturated, NotDistributedUnnoted: st.DistUnnoted, MeshUntracked: st.MeshUntracked,
 		SessionsRefused: st.SessionsRefused, DevicesUntracked: st.DevicesUntracked, TableSessionsOmitted: st.TableSessionsOmitted,
-		StaleFlushesForgotten: st.StaleFlushesForgotten, GRSpansForgotten: st.GRSpansForgotten}
+		StaleFlushesForgotten: st.StaleFlushesForgotten, GRSpansForgotten: st.GRSpansForgotten, PathsRefused: st.PathsRefused}
 	if l == (Limits{}) {
 		return nil
 	}

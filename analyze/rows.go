@@ -19,7 +19,7 @@ func (a *Analyzer) tableFor(s *session, d int, now int64) *table {
 	t := &table{id: a.tableID, sess: s, dir: d, from: s.sides[d], to: s.sides[1-d], sessions: []string{s.id},
 		created: now, hp: &a.histPool}
 	t.complete = s.sides[d].hs != nil
-	t.gapped = s.gapDir[d] > 0
+	t.gapped = s.gapDir[d] > 0 || s.pathsRefused[d] > 0
 	t.rkey = ip4(t.to.sys)
 	if t.rkey != 0 {
 		a.recvTabs[t.rkey] = append(a.recvTabs[t.rkey], t)
@@ -107,6 +107,10 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	var r *row
 	pos := -1
 	if g == nil {
+		if a.paths >= a.cfg.MaxPaths {
+			a.refusePath(t, now)
+			return
+		}
 		ga := &groupAlloc{}
 		g = &ga.g
 		g.key = gk
@@ -119,6 +123,11 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		r, pos = g.findPos(t, f, n.PathID)
 	}
 	if r == nil {
+		if a.paths >= a.cfg.MaxPaths {
+			a.refusePath(t, now)
+			return
+		}
+		a.paths++
 		r = t.newRow()
 		r.grp, r.pathID = g, n.PathID
 		r.bits |= uint32(f&7) << rowFamShift
@@ -134,6 +143,19 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 		return
 	}
 	a.setRow(r, at, now, frame, whyUpdate, true)
+}
+
+// refusePath counts a path not kept at Config.MaxPaths; its table is
+// incomplete from here (as after unreadable records: tableFor keeps it
+// so for a table a later session adopts).
+func (a *Analyzer) refusePath(t *table, now int64) {
+	a.stats.PathsRefused++
+	s := t.sess
+	s.pathsRefused[t.dir]++
+	if !t.gapped {
+		t.gapped = true
+		a.tell(&coreEvent{kind: evTableChanged, t: t, now: now})
+	}
 }
 
 // group returns the group of key gk (nil: none).

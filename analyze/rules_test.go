@@ -195,7 +195,11 @@ func TestVSmartMeshSingleVSmart(t *testing.T) {
 // e1's TLOC only to e3 (not in vpn 1). late < 0: 10.1.9.0/24 never
 // reaches e2; else it does at 1+late s.
 func distFabric(t *testing.T, late float64, gapOnE2 bool) (*fab, *sess) {
-	f := newFab(t, Config{})
+	return distFabricWith(t, Config{}, late, gapOnE2)
+}
+
+func distFabricWith(t *testing.T, cfg Config, late float64, gapOnE2 bool) (*fab, *sess) {
+	f := newFab(t, cfg)
 	e1, e2, e3, v1 := edge(1, 100), edge(2, 200), edge(3, 300), vsmart(1)
 	a := f.connect(e1, v1)
 	b := f.connect(e2, v1)
@@ -431,4 +435,43 @@ func oneRouteMissing(t *testing.T, cfg Config) (f *fab, e2 dev, a, b *sess) {
 	reflectTo(b, false, e1, "10.1.0.0/24")
 	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
 	return f, e2, a, b
+}
+
+// TestPathCap: distFabric holds 10 paths before 10.1.9.0/24 reaches e2 at
+// 6 s; with MaxPaths 10 that path is not kept. It is counted and told,
+// e2's table from v1 is incomplete, and not-distributed does not blame v1
+// for a path the analyzer did not keep. Once paths leave memory (e1's
+// withdrawals, past every window) new ones are kept again.
+func TestPathCap(t *testing.T) {
+	f, a := distFabricWith(t, Config{MaxPaths: 10}, 5, false)
+	f.at(20)
+	if n := f.a.Stats().PathsRefused; n != 1 {
+		t.Fatalf("%d paths refused, want 1", n)
+	}
+	complete := map[string]bool{}
+	for _, p := range f.a.Peers() {
+		for _, tv := range p.Tables {
+			complete[tv.From+">"+tv.To] = tv.Complete
+		}
+	}
+	if complete["10.0.0.1>10.0.0.12"] || !complete["10.0.0.1>10.0.0.13"] {
+		t.Errorf("tables complete: %v", complete)
+	}
+	a.wd(true, omp.FamilyRouteV4, route(1, "10.1.0.0/24", 1), route(1, "10.1.9.0/24", 1))
+	f.at(200) // past every window: the withdrawn paths leave memory
+	e1 := a.c
+	a.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorBizInternet), 100, 0), route(1, "10.1.7.0/24", 1))
+	f.finish(260)
+	if n := f.a.Stats().PathsRefused; n != 1 {
+		t.Errorf("%d paths refused after room was made, want 1", n)
+	}
+	if got := f.anomalies(KindNotDistributed); len(got) != 0 {
+		t.Errorf("not-distributed for a path not kept: %+v", got)
+	}
+	if l := f.a.Summary(Filter{}).Limits; l == nil || l.PathsRefused != 1 {
+		t.Errorf("summary limits %+v", l)
+	}
+	if h := f.a.limitsHit(); !strings.Contains(h, "1 path(s) not kept: the analyzer held 10 (--max-paths) already") {
+		t.Errorf("Limits line %q", h)
+	}
 }

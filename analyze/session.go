@@ -158,6 +158,7 @@ type session struct {
 	gapOpen      [2]bool // unreadable records not followed by a readable one yet, per direction
 	lastGap      int64   // when the last unreadable record was reported
 	gapDir       [2]int
+	pathsRefused [2]int // paths not kept at Config.MaxPaths, by direction
 	gapReasons   map[string]int
 	policies     int
 	unknownOMP   int

@@ -530,5 +530,9 @@ func (a *Analyzer) limitsHit() string {
 		l = append(l, fmt.Sprintf("%d graceful-restart period(s) forgotten by their tables (each keeps its last %d): "+
 			"the report's history does not mark paths stale inside them", n, maxGRSpans))
 	}
+	if n := lim.PathsRefused; n > 0 {
+		l = append(l, fmt.Sprintf("%d path(s) not kept: the analyzer held %d (--max-paths) already; "+
+			"their tables are incomplete and not judged for what they lack", n, a.cfg.MaxPaths))
+	}
 	return strings.Join(l, "; ")
 }
