@@ -95,7 +95,7 @@ type ordEntry struct {
 	shard     int32 // opPacket: the worker
 	t         time.Time
 	err       error  // opStop
-	frame     uint64 // opPacket: the packet, and where it came from (merged captures)
+	frame     uint64 // opPacket: the packet, and where it came from (merged captures); opKeys: the key generation
 	file      int
 	fileFrame uint64
 }
@@ -464,7 +464,11 @@ func (r *reader) stepped() {
 }
 
 func (r *reader) broadcast(k opKind, now int64, t time.Time, frame uint64) {
-	r.step(op{kind: k, now: now, gen: r.p.lastGen, t: t, frame: frame}, ordEntry{kind: k, shard: -1, t: t})
+	oe := ordEntry{kind: k, shard: -1, t: t}
+	if k == opKeys {
+		oe.frame = r.p.lastGen
+	}
+	r.step(op{kind: k, now: now, gen: r.p.lastGen, t: t, frame: frame}, oe)
 }
 
 func (r *reader) run() {
@@ -542,6 +546,10 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 	p.stop.Store(false)
 	p.running = true
 	defer func() { p.running = false }()
+	// the workers see the keys of the generation their packets were read
+	// at: the key store keeps what such views need until the merger has
+	// passed the step at which newer keys came (opKeys, below)
+	d.cfg.Keys.SetFloor(max(p.lastGen, 1))
 	go rd.run()
 	stopped := false
 	for {
@@ -571,6 +579,9 @@ func (d *Dissector) runParallel(src Source, opt RunOptions) error {
 				p.discard = stopped
 				d.deliverAll()
 				p.discard = false
+				if e.kind == opKeys {
+					d.cfg.Keys.SetFloor(e.frame) // every step before the keys is done
+				}
 			}
 			if !stopped && opt.Between != nil && e.kind != opSweep && e.kind != opKeys && opt.Between() {
 				stopped = true
@@ -757,6 +768,7 @@ func (d *Dissector) finishParallel() {
 	d.broadcastNow(opRetryEnd)
 	d.broadcastNow(opFinish)
 	p.done = true
+	d.cfg.Keys.SetFloor(0) // no view of an older generation is made any more
 	for i, w := range p.ws {
 		close(w.in)
 		for ob := range w.out {

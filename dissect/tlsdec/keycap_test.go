@@ -113,3 +113,71 @@ func TestKeyStoreCap(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+// TestKeyFloor: with a floor (a parallel run whose workers may still look
+// at generation g), re-keys past a key's window keep what a view from g on
+// needs, and count the entries that left the window as without a floor;
+// raising the floor, then lifting it (the run's end), trims the chain back
+// to its window.
+func TestKeyFloor(t *testing.T) {
+	var cr, other [32]byte
+	cr[0], other[0] = 9, 10
+	secret := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8), 2}, 16) }
+	const rekeys = 40
+	run := func(floor bool) (*KeyStore, []uint64) {
+		ks := NewKeyStore()
+		if err := ks.AddMasterSecret(cr[:], secret(0), "test"); err != nil {
+			t.Fatal(err)
+		}
+		gens := []uint64{ks.Generation()}
+		if floor {
+			ks.SetFloor(ks.Generation())
+		}
+		for i := 1; i < rekeys; i++ {
+			if err := ks.AddMasterSecret(cr[:], secret(i), "test"); err != nil {
+				t.Fatal(err)
+			}
+			gens = append(gens, ks.Generation())
+		}
+		return ks, gens
+	}
+	plain, _ := run(false)
+	ks, gens := run(true)
+	if a, b := plain.Counts(), ks.Counts(); a != b || a.OlderDropped != rekeys-1-maxOlderKeys {
+		t.Fatalf("counts without a floor %+v, with one %+v", a, b)
+	}
+	if e, ok := ks.master(&cr, gens[0]); !ok || !bytes.Equal(e.secret, secret(0)) {
+		t.Fatalf("the view at the floor lost its key (found %v)", ok)
+	}
+	if _, ok := plain.master(&cr, gens[0]); ok {
+		t.Fatal("without a floor the first key was kept")
+	}
+	if n := chainLen(ks, cr); n != rekeys {
+		t.Fatalf("%d entries kept above the floor, want %d", n, rekeys)
+	}
+	// the floor rises to re-key 20: what views from there need stays
+	ks.SetFloor(gens[20])
+	if n := chainLen(ks, cr); n != rekeys-20 {
+		t.Fatalf("after the floor rose: %d entries, want %d", n, rekeys-20)
+	}
+	if e, ok := ks.master(&cr, gens[20]); !ok || !bytes.Equal(e.secret, secret(20)) {
+		t.Fatal("the view at the new floor lost its key")
+	}
+	if err := ks.AddMasterSecret(other[:], secret(1), "test"); err != nil { // another key: no effect on cr's chain
+		t.Fatal(err)
+	}
+	ks.SetFloor(gens[10]) // a floor does not fall
+	if e, ok := ks.master(&cr, gens[20]); !ok || !bytes.Equal(e.secret, secret(20)) {
+		t.Fatal("a lower floor trimmed the chain")
+	}
+	ks.SetFloor(0) // the run ended: the window alone
+	if n := chainLen(ks, cr); n != 1+maxOlderKeys {
+		t.Fatalf("after the floor was lifted: %d entries, want %d", n, 1+maxOlderKeys)
+	}
+	if len(ks.longM) != 0 {
+		t.Errorf("%d keys still listed as long", len(ks.longM))
+	}
+	if c := ks.Counts(); c.OlderDropped != rekeys-1-maxOlderKeys {
+		t.Errorf("counts after trimming %+v", c)
+	}
+}

@@ -24,8 +24,9 @@ const (
 	// (for views of older generations, Tracker.SetKeyLimit): a client
 	// random re-keyed again and again (a key log or a capture's
 	// Decryption Secrets Blocks are input like any other) keeps the
-	// newest and this many before it; the rest are dropped and counted
-	// (KeyCounts.OlderDropped).
+	// newest and this many before it (its window); the rest are counted
+	// (KeyCounts.OlderDropped) and let go of, once no worker of a
+	// parallel run may still look at their generation (SetFloor).
 	maxOlderKeys = 8
 )
 
@@ -52,8 +53,16 @@ type KeyStore struct {
 	rsa     []rsaEntry
 	ignored int // key log lines with other labels
 	refused int // keys refused: the store held its maximum (put)
-	dropped int // older entries dropped from keys' chains (put)
+	dropped int // older entries that left keys' windows (put)
 	gen     atomic.Uint64
+	// floor: views of generations below it are no longer made (SetFloor;
+	// 0: no view of an older generation than the newest is made). A
+	// chain keeps, past its window, the entries a view from floor on may
+	// still need; the keys whose chains do are listed in longM and longP,
+	// trimmed when the floor rises.
+	floor uint64
+	longM [][32]byte
+	longP []string
 }
 
 type keyEntry struct {
@@ -61,6 +70,7 @@ type keyEntry struct {
 	source string
 	gen    uint64    // the store's generation once it was added
 	prev   *keyEntry // the entry it replaced (a view of an older generation sees that one)
+	out    bool      // it has left the key's window (counted in KeyStore.dropped), kept for a view
 }
 
 type rsaEntry struct {
@@ -80,26 +90,32 @@ func (e *keyEntry) at(limit uint64) (keyEntry, bool) {
 	return keyEntry{}, false
 }
 
-// put stores e under key in m, keeping the entry it replaces (and up to
-// maxOlderKeys in all) for views of older generations; a new key is
-// refused when m holds limit keys (both counted in k). Called with k.mu
-// held, gen the generation being made. It reports false when it refused
-// e.
-func put[K comparable](k *KeyStore, m map[K]keyEntry, key K, e keyEntry, gen uint64, limit int) bool {
+// put stores e under key in m, keeping the entry it replaces for views of
+// older generations: the key's window holds the newest entry and
+// maxOlderKeys before it, and an entry leaving the window is counted in
+// k.dropped (once) and let go of unless a view from k.floor on may still
+// need it (a parallel run's workers see the keys of the generation their
+// packets were read at; trim). Without a floor, as with one worker, the
+// window is all that is kept, so the count and the keys a view sees are
+// the same whatever the number of workers (TestParallelSameAsOneRekeyFlood).
+// A new key is refused when m holds limit keys (counted in k). Called with
+// k.mu held, gen the generation being made; long lists the keys whose
+// chains keep more than their window. It reports false when it refused e.
+func put[K comparable](k *KeyStore, m map[K]keyEntry, key K, e keyEntry, gen uint64, limit int, long *[]K) bool {
 	old, ok := m[key]
 	switch {
 	case ok && bytes.Equal(old.secret, e.secret) && old.source == e.source:
 		return true // the same key again (a key log read again): nothing changes
 	case ok:
 		e.prev = &old
-		p := e.prev
-		for i := 1; i < maxOlderKeys && p.prev != nil; i++ {
-			p = p.prev
-		}
-		for q := p.prev; q != nil; q = q.prev {
+		p := windowEnd(&e)
+		if q := p.prev; q != nil && !q.out {
+			q.out = true // the entry that left the window now
 			k.dropped++
 		}
-		p.prev = nil
+		if k.trim(p) {
+			*long = append(*long, key)
+		}
 	case len(m) >= limit:
 		k.refused++
 		return false
@@ -107,6 +123,70 @@ func put[K comparable](k *KeyStore, m map[K]keyEntry, key K, e keyEntry, gen uin
 	e.gen = gen
 	m[key] = e
 	return true
+}
+
+// windowEnd returns the oldest entry of e's window: e and maxOlderKeys
+// before it (or fewer, when its chain is shorter).
+func windowEnd(e *keyEntry) *keyEntry {
+	p := e
+	for i := 0; i < maxOlderKeys && p.prev != nil; i++ {
+		p = p.prev
+	}
+	return p
+}
+
+// trim lets go of the entries older than p, the end of a key's window,
+// but those a view from k.floor on may still need: every entry newer than
+// the newest at or below the floor, and that one. It reports whether it
+// kept entries past the window.
+func (k *KeyStore) trim(p *keyEntry) bool {
+	long := false
+	if k.floor != 0 {
+		for p.gen > k.floor && p.prev != nil {
+			p = p.prev
+			long = true
+		}
+	}
+	p.prev = nil
+	return long
+}
+
+// SetFloor tells the store that no view of a generation below g will be
+// made any more (a parallel run: every step read before the keys of
+// generation g arrived is done; a floor only rises), or, g 0, that none
+// older than the newest will (the run ended); the entries kept for such
+// views go. One parallel run at a time sets a store's floor.
+func (k *KeyStore) SetFloor(g uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if g != 0 && g <= k.floor {
+		return
+	}
+	k.floor = g
+	k.longM = retrim(k, k.masters, k.longM)
+	k.longP = retrim(k, k.psks, k.longP)
+}
+
+// retrim trims the chains of the keys in long again, returning those
+// that still keep more than their window (each once).
+func retrim[K comparable](k *KeyStore, m map[K]keyEntry, long []K) []K {
+	if len(long) == 0 {
+		return long
+	}
+	seen := make(map[K]bool, len(long))
+	keep := long[:0]
+	for _, key := range long {
+		e, ok := m[key]
+		if !ok || seen[key] {
+			continue
+		}
+		seen[key] = true
+		if e.prev != nil && k.trim(windowEnd(&e)) {
+			keep = append(keep, key)
+		}
+	}
+	clear(long[len(keep):])
+	return keep
 }
 
 // NewKeyStore returns an empty key store.
@@ -156,7 +236,7 @@ func (k *KeyStore) AddMasterSecret(clientRandom, master []byte, source string) e
 	copy(cr[:], clientRandom)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !put(k, k.masters, cr, keyEntry{secret: bytes.Clone(master), source: source}, k.gen.Load()+1, maxMasterSecrets) {
+	if !put(k, k.masters, cr, keyEntry{secret: bytes.Clone(master), source: source}, k.gen.Load()+1, maxMasterSecrets, &k.longM) {
 		return fmt.Errorf("tlsdec: master secret refused: the key store holds its maximum of %d", maxMasterSecrets)
 	}
 	k.gen.Add(1)
@@ -265,7 +345,7 @@ func (k *KeyStore) loadKeyLog(r io.Reader, name, source string) (n int, errs []e
 	k.mu.Lock()
 	refused := 0
 	for _, e := range entries {
-		if !put(k, k.masters, e.cr, keyEntry{secret: e.ms, source: source}, k.gen.Load()+1, maxMasterSecrets) {
+		if !put(k, k.masters, e.cr, keyEntry{secret: e.ms, source: source}, k.gen.Load()+1, maxMasterSecrets, &k.longM) {
 			refused++
 		}
 	}
@@ -304,7 +384,7 @@ func (k *KeyStore) AddPSK(identity string, key []byte) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !put(k, k.psks, identity, keyEntry{secret: bytes.Clone(key), source: "psk"}, k.gen.Load()+1, maxPSKs) {
+	if !put(k, k.psks, identity, keyEntry{secret: bytes.Clone(key), source: "psk"}, k.gen.Load()+1, maxPSKs, &k.longP) {
 		return fmt.Errorf("tlsdec: PSK refused: the key store holds its maximum of %d PSK identities", maxPSKs)
 	}
 	k.gen.Add(1)
