@@ -208,7 +208,7 @@ func (d *Dissector) startParallel(n int) {
 	p := &parallel{inFree: make(chan *inBatch, (n+1)*queueDepth*2), order: make(chan []ordEntry, queueDepth),
 		ordFree: make(chan []ordEntry, queueDepth+2), shadows: map[*tlsdec.Session]*tlsdec.Session{}}
 	p.clk = flow.NewDecoder(flow.Config{ExternalClock: true}, nopFlow{})
-	p.lastGen = d.cfg.Keys.Generation()
+	p.lastGen = d.cfg.Keys.Pin()
 	cfg := d.cfg
 	cfg.OnGap, cfg.OnSessionEnd, cfg.OnSessionInfo = nil, nil, nil
 	cfg.Flow.ExternalClock = true
@@ -489,7 +489,7 @@ func (r *reader) read() (err error) {
 		err = r.src.Next(&pk)
 		if errors.Is(err, capture.ErrIdle) {
 			if g := d.cfg.Keys.Generation(); g != p.lastGen || p.retry.Load() && p.retry.Swap(false) {
-				p.lastGen = g // keys arrived while idle: released now, as one Dissector does
+				p.lastGen = d.cfg.Keys.Pin() // keys arrived while idle: released now, as one Dissector does
 				r.broadcast(opKeys, 0, p.lastT, p.lastF)
 			}
 			r.ord = append(r.ord, ordEntry{kind: opIdle, t: time.Now()})
@@ -505,7 +505,7 @@ func (r *reader) read() (err error) {
 			r.opt.OnPacket(&pk)
 		}
 		if g := d.cfg.Keys.Generation(); g != p.lastGen || p.retry.Load() && p.retry.Swap(false) {
-			p.lastGen = g
+			p.lastGen = d.cfg.Keys.Pin() // the packets from here may look at it
 			r.broadcast(opKeys, 0, pk.Time, pk.Frame)
 		}
 		now, sweep := p.clk.Clock(pk.Time)
@@ -747,7 +747,7 @@ func (d *Dissector) broadcastNow(k opKind) {
 	p := d.par
 	for _, w := range p.ws {
 		b := p.getIn()
-		b.ops = append(b.ops, op{kind: k, gen: d.cfg.Keys.Generation(), t: p.lastT, frame: p.lastF})
+		b.ops = append(b.ops, op{kind: k, gen: d.cfg.Keys.Pin(), t: p.lastT, frame: p.lastF})
 		w.in <- b
 	}
 	d.deliverAll()

@@ -129,7 +129,7 @@ func TestKeyFloor(t *testing.T) {
 		if err := ks.AddMasterSecret(cr[:], secret(0), "test"); err != nil {
 			t.Fatal(err)
 		}
-		gens := []uint64{ks.Generation()}
+		gens := []uint64{ks.Pin()}
 		if floor {
 			ks.SetFloor(ks.Generation())
 		}
@@ -137,7 +137,7 @@ func TestKeyFloor(t *testing.T) {
 			if err := ks.AddMasterSecret(cr[:], secret(i), "test"); err != nil {
 				t.Fatal(err)
 			}
-			gens = append(gens, ks.Generation())
+			gens = append(gens, ks.Pin()) // a packet read at each generation
 		}
 		return ks, gens
 	}
@@ -179,5 +179,42 @@ func TestKeyFloor(t *testing.T) {
 	}
 	if c := ks.Counts(); c.OlderDropped != rekeys-1-maxOlderKeys {
 		t.Errorf("counts after trimming %+v", c)
+	}
+}
+
+// TestKeyFloorFloodUnseen: with a floor, re-keys no view was pinned at
+// (the lines of one key log, or blocks with no packet between them) keep
+// no entry for views: a flood of them leaves the chain as short as the
+// window, and costs a step each, while the count is the same as with one
+// worker.
+func TestKeyFloorFloodUnseen(t *testing.T) {
+	var cr [32]byte
+	cr[0] = 11
+	const rekeys = 50_000
+	var b strings.Builder
+	for i := range rekeys {
+		fmt.Fprintf(&b, "CLIENT_RANDOM %x %x\n", cr, bytes.Repeat([]byte{byte(i), byte(i >> 8), 3}, 16))
+	}
+	ks := NewKeyStore()
+	first := bytes.Repeat([]byte{0xee}, 48)
+	if err := ks.AddMasterSecret(cr[:], first, "test"); err != nil {
+		t.Fatal(err)
+	}
+	g0 := ks.Pin()
+	ks.SetFloor(g0)
+	if n, errs := ks.LoadDSB([]byte(b.String())); n != rekeys || len(errs) != 0 {
+		t.Fatalf("%d added, %v", n, errs)
+	}
+	for i := range 100 { // blocks of one line each, no packet between them
+		ks.LoadDSB(fmt.Appendf(nil, "CLIENT_RANDOM %x %x\n", cr, bytes.Repeat([]byte{byte(i), 7, 7}, 16)))
+	}
+	if n := chainLen(ks, cr); n > 2+maxOlderKeys {
+		t.Fatalf("the chain holds %d entries after a flood no view saw", n)
+	}
+	if e, ok := ks.master(&cr, g0); !ok || !bytes.Equal(e.secret, first) {
+		t.Fatal("the view at the floor lost its key")
+	}
+	if c := ks.Counts(); c.OlderDropped != rekeys+100-maxOlderKeys {
+		t.Errorf("counts %+v, want %d dropped", c, rekeys+100-maxOlderKeys)
 	}
 }

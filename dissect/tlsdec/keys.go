@@ -60,9 +60,10 @@ type KeyStore struct {
 	// chain keeps, past its window, the entries a view from floor on may
 	// still need; the keys whose chains do are listed in longM and longP,
 	// trimmed when the floor rises.
-	floor uint64
-	longM [][32]byte
-	longP []string
+	floor  uint64
+	pinned uint64 // the newest generation a view may be made at (Pin)
+	longM  [][32]byte
+	longP  []string
 }
 
 type keyEntry struct {
@@ -70,7 +71,7 @@ type keyEntry struct {
 	source string
 	gen    uint64    // the store's generation once it was added
 	prev   *keyEntry // the entry it replaced (a view of an older generation sees that one)
-	out    bool      // it has left the key's window (counted in KeyStore.dropped), kept for a view
+	n      int       // entries put under the key, this one included (the newest's)
 }
 
 type rsaEntry struct {
@@ -92,12 +93,16 @@ func (e *keyEntry) at(limit uint64) (keyEntry, bool) {
 
 // put stores e under key in m, keeping the entry it replaces for views of
 // older generations: the key's window holds the newest entry and
-// maxOlderKeys before it, and an entry leaving the window is counted in
-// k.dropped (once) and let go of unless a view from k.floor on may still
-// need it (a parallel run's workers see the keys of the generation their
-// packets were read at; trim). Without a floor, as with one worker, the
-// window is all that is kept, so the count and the keys a view sees are
-// the same whatever the number of workers (TestParallelSameAsOneRekeyFlood).
+// maxOlderKeys before it; each entry past the window is counted in
+// k.dropped, as it leaves it, and let go of unless a view from k.floor on
+// may still need it (a parallel run's workers see the keys of the
+// generation their packets were read at; trim). With a floor, an entry no
+// view can see (a newer one came before any view was pinned at its
+// generation: the lines of one key log, the blocks between two packets)
+// goes at once, so a flood of re-keys keeps a chain as long as the views
+// in flight, not as the flood. Without a floor, as with one worker, the
+// window is all that is kept. The count and the keys a view sees are the
+// same whatever the number of workers (TestParallelSameAsOneRekeyFlood).
 // A new key is refused when m holds limit keys (counted in k). Called with
 // k.mu held, gen the generation being made; long lists the keys whose
 // chains keep more than their window. It reports false when it refused e.
@@ -107,18 +112,23 @@ func put[K comparable](k *KeyStore, m map[K]keyEntry, key K, e keyEntry, gen uin
 	case ok && bytes.Equal(old.secret, e.secret) && old.source == e.source:
 		return true // the same key again (a key log read again): nothing changes
 	case ok:
-		e.prev = &old
-		p := windowEnd(&e)
-		if q := p.prev; q != nil && !q.out {
-			q.out = true // the entry that left the window now
-			k.dropped++
+		e.n = old.n + 1
+		if e.n > 1+maxOlderKeys {
+			k.dropped++ // an entry left the window
 		}
-		if k.trim(p) {
+		if k.floor != 0 && old.gen > k.pinned {
+			e.prev = old.prev // no view was made at old's generation: none will see it
+		} else {
+			e.prev = &old
+		}
+		if k.trim(windowEnd(&e)) {
 			*long = append(*long, key)
 		}
 	case len(m) >= limit:
 		k.refused++
 		return false
+	default:
+		e.n = 1
 	}
 	e.gen = gen
 	m[key] = e
@@ -199,6 +209,17 @@ func NewKeyStore() *KeyStore {
 // Generation counts additions to the store; it changes whenever a key is
 // added.
 func (k *KeyStore) Generation() uint64 { return k.gen.Load() }
+
+// Pin returns Generation, noting that views may be made at it (a parallel
+// run's reader, for the packets it reads next, once the generation
+// changed: SetFloor).
+func (k *KeyStore) Pin() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	g := k.gen.Load()
+	k.pinned = max(k.pinned, g)
+	return g
+}
 
 // KeyCounts summarises what a KeyStore holds.
 type KeyCounts struct {
