@@ -555,17 +555,26 @@ func (d *Dissector) dropCounts(s *tlsdec.Session) {
 // with the map: dropCounts empties it with the map's entry, and
 // decodeRecord fills it with what the map holds
 // (TestSessionCountsFollowEvictions).
-type statsCache [64]statsEntry
+type statsCache [256]statsEntry
 
 type statsEntry struct {
 	key *tlsdec.Session
 	st  *SessionStats
 }
 
-// statsSlot mixes the session's address (sessions are hundreds of bytes
-// apart).
+// statsSlot mixes the session's address into a slot. The addresses of
+// sessions are one size class apart, and a multiplication alone spread
+// them by the class's size: when a field made Session 8 bytes longer, half
+// the records of the 41 sessions above missed a 64-slot cache (a map
+// lookup each, +0.7 % instructions) against 8 % before. Mixed, the slots
+// are as good as random for any size; 256 of them leave about 3 of 41
+// sessions sharing one.
 func statsSlot(s *tlsdec.Session) int {
-	return int((uint64(uintptr(unsafe.Pointer(s))>>4) * 0x9e3779b97f4a7c15) >> 58)
+	x := uint64(uintptr(unsafe.Pointer(s)))
+	x ^= x >> 31
+	x *= 0x9e3779b97f4a7c15
+	x ^= x >> 29
+	return int(x >> 56)
 }
 
 // setRecord makes e a session's record before decodeRecord: every field
