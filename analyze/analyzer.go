@@ -75,6 +75,7 @@ type Analyzer struct {
 	horizon      int64 // snapshots before it may be inexact
 	pruneHorizon int64 // rows withdrawn before it may have been deleted
 	paths        int   // rows held (Config.MaxPaths)
+	refused      uint8 // kinds (1<<kRoute, ...) of which a path was not kept at Config.MaxPaths
 	lastPrune    int64
 	finished     bool
 	marks        []*mark     // Config.SnapshotAt
@@ -125,11 +126,13 @@ type Stats struct {
 	// already, and the oldest went (a stale path of it is then not judged)
 	StaleFlushesForgotten int
 	// GRSpansForgotten counts graceful-restart periods a table forgot
-	// past maxGRSpans (32): the report's history no longer marks the
-	// versions of the oldest ones stale at instants inside them
+	// past maxGRSpans (32): the report's history and snapshots of
+	// instants inside the oldest ones show the table out of GR and its
+	// paths not stale
 	GRSpansForgotten int
-	// PathsRefused counts paths not kept: they were new while the
-	// analyzer held Config.MaxPaths (their tables are incomplete)
+	// PathsRefused counts advertisements of paths not kept: they were new
+	// while the analyzer held Config.MaxPaths (their tables are
+	// incomplete; a path advertised again while refused counts again)
 	PathsRefused int
 }
 

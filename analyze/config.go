@@ -104,8 +104,10 @@ type Config struct {
 	// 2 GB at some 120 bytes each; the 2 000-edge scale capture holds 7.9
 	// M). A path new while it holds as many is not kept: counted in
 	// Stats.PathsRefused, told on the summary's Limits line, and its table
-	// is then incomplete (as one with unreadable records: detectors do not
-	// judge what it lacks).
+	// is then incomplete, as one with unreadable records (not-distributed,
+	// vsmart-divergence and withdraw-unknown do not judge what it lacks);
+	// unresolved-route, once a TLOC path was not kept, and stale-after-gr,
+	// once a path of a group's kind was not, raise no new notice.
 	MaxPaths int
 	// MaxEvidence bounds the evidence frame numbers kept per anomaly (the
 	// count is always exact). Default 16.

@@ -68,8 +68,8 @@ func (d *staleDet) event(e *coreEvent) {
 	// a flush like one held (another path-id of the same originator and
 	// TLOC to the same receiver) is judged as that one, from the earlier
 	// time: it is not kept twice
-	for _, e := range x.flushes {
-		if e.recv == f.recv && e.orig == f.orig && e.tloc == f.tloc {
+	for _, h := range x.flushes {
+		if h.recv == f.recv && h.orig == f.orig && h.tloc == f.tloc {
 			d.mark(g, x)
 			return
 		}
@@ -148,6 +148,17 @@ func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 			continue // the originator is back, or the receiver stopped
 		}
 		keep = append(keep, e)
+		if a.refused&(1<<kind) != 0 {
+			// a copy that would make it legitimate may be one the
+			// analyzer did not keep (Config.MaxPaths): no new notice; one
+			// raised before stays as it is
+			for _, ref := range x.refs {
+				if ref.src == (staleSrc{g, e.recv}) && !slices.Contains(refs, ref) {
+					refs = append(refs, ref)
+				}
+			}
+			continue
+		}
 		legit := false
 		for _, r := range g.recvRange(e.recv) {
 			if legit || !match(r) || r.stale() {

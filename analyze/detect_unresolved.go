@@ -163,6 +163,9 @@ func (d *unresolvedDet) tick(now int64) {
 			a.condClear(ck, k, now)
 			continue
 		}
+		if a.refused&(1<<kTLOC) != 0 {
+			continue // the TLOC may be one the analyzer did not keep (Config.MaxPaths): not judged
+		}
 		d.active[k] = true
 		r := d.example(k)
 		var frame uint64

@@ -328,7 +328,8 @@ type Limits struct {
 	StaleFlushesForgotten int `json:"stale_flushes_forgotten,omitempty"`
 	// graceful-restart periods tables forgot (the report's history)
 	GRSpansForgotten int `json:"gr_spans_forgotten,omitempty"`
-	// paths not kept at Config.MaxPaths (their tables are incomplete)
+	// advertisements of new paths not kept at Config.MaxPaths (their
+	// tables are incomplete)
 	PathsRefused int `json:"paths_refused,omitempty"`
 }
 

@@ -37,5 +37,5 @@ var kindDefs = []*kindDef{
 var coreFlags = []Flag{{Name: "default-hold-time", Usage: "OMP hold time assumed for sessions whose handshake was not captured (negative: no hold expiry for them)",
 	Dur: func(c *Config) *time.Duration { return &c.DefaultHoldTime }, DefDur: DefaultOMPHoldTime, Negative: true},
 	{Name: "max-paths", Usage: "route, TLOC and service paths held at once (live, or withdrawn within a detector's window; about 120 bytes each); " +
-		"a path new past it is not kept: counted on the summary's Limits line, and its table is not judged for what it lacks",
+		"a path new past it is not kept: counted on the summary's Limits line; its table is incomplete, and the detectors that judge a path's absence raise no notice it could make false",
 		Int: func(c *Config) *int { return &c.MaxPaths }, DefInt: DefaultMaxPaths}}

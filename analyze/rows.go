@@ -108,7 +108,7 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	pos := -1
 	if g == nil {
 		if a.paths >= a.cfg.MaxPaths {
-			a.refusePath(t, now)
+			a.refusePath(t, gk.kind, now)
 			return
 		}
 		ga := &groupAlloc{}
@@ -124,7 +124,7 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	}
 	if r == nil {
 		if a.paths >= a.cfg.MaxPaths {
-			a.refusePath(t, now)
+			a.refusePath(t, gk.kind, now)
 			return
 		}
 		a.paths++
@@ -145,11 +145,16 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 	a.setRow(r, at, now, frame, whyUpdate, true)
 }
 
-// refusePath counts a path not kept at Config.MaxPaths; its table is
-// incomplete from here (as after unreadable records: tableFor keeps it
-// so for a table a later session adopts).
-func (a *Analyzer) refusePath(t *table, now int64) {
+// refusePath counts the advertisement of a path not kept at
+// Config.MaxPaths (of kind k). Its table is incomplete from here, as after
+// unreadable records (a table that a graceful restart's new session adopts
+// stays so, and tableFor keeps it so for a table made again for the
+// session), and the detectors that judge a path's absence across tables
+// (unresolved-route for TLOCs, stale-after-gr for a kind) stop raising
+// notices once a path they may miss was not kept (a.refused).
+func (a *Analyzer) refusePath(t *table, k uint8, now int64) {
 	a.stats.PathsRefused++
+	a.refused |= 1 << k
 	s := t.sess
 	s.pathsRefused[t.dir]++
 	if !t.gapped {

@@ -471,7 +471,78 @@ func TestPathCap(t *testing.T) {
 	if l := f.a.Summary(Filter{}).Limits; l == nil || l.PathsRefused != 1 {
 		t.Errorf("summary limits %+v", l)
 	}
-	if h := f.a.limitsHit(); !strings.Contains(h, "1 path(s) not kept: the analyzer held 10 (--max-paths) already") {
+	if h := f.a.limitsHit(); !strings.Contains(h, "1 advertisement(s) of new paths not kept: the analyzer held 10 paths (--max-paths) already") {
 		t.Errorf("Limits line %q", h)
+	}
+}
+
+// staleViaPeer: e1 on vsmart1 and vsmart2; vsmart2 reflects e1's paths to
+// vsmart1, which reflects them to e2; e1's session to vsmart1 ends at 10 s
+// into graceful restart. vsmart1 still has e1's paths from vsmart2: its
+// reflection to e2 is legitimate, no stale-after-gr.
+func staleViaPeer(t *testing.T, maxPaths int) *fab {
+	f := newFab(t, Config{MaxPaths: maxPaths})
+	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
+	a := f.connect(e1, v1)
+	b := f.connect(e2, v1)
+	c := f.connect(e1, v2)
+	m := f.connect(v2, v1)
+	f.at(1)
+	advertiseEdge(a, e1, "10.1.0.0/24")
+	reflectTo(b, false, e1, "10.1.0.0/24")
+	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+	advertiseEdge(c, e1, "10.1.0.0/24")
+	reflectTo(m, true, e1, "10.1.0.0/24")
+	f.at(10)
+	a.end()
+	f.finish(200)
+	return f
+}
+
+// TestPathCapNoFalseAbsence: the detectors that judge a path's absence
+// across tables raise no notice a path not kept (Config.MaxPaths) could
+// make false: stale-after-gr when vsmart2's copy to vsmart1 was not kept,
+// unresolved-route when the route's TLOC was not.
+func TestPathCapNoFalseAbsence(t *testing.T) {
+	if got := staleViaPeer(t, 0).anomalies(KindStaleAfterGR); len(got) != 0 {
+		t.Fatalf("with every path kept: %+v", got)
+	}
+	f := staleViaPeer(t, 6) // vsmart2's reflection to vsmart1 is not kept
+	if f.a.Stats().PathsRefused == 0 {
+		t.Fatal("no path refused")
+	}
+	for _, an := range f.anomalies(KindStaleAfterGR) {
+		t.Errorf("stale-after-gr for a copy not kept: %s", an.Subject)
+	}
+
+	for _, max := range []int{0, 1} {
+		f = newFab(t, Config{MaxPaths: max})
+		e1, v1 := edge(1, 100), vsmart(1)
+		x := f.connect(e1, v1)
+		f.at(1)
+		x.adv(true, omp.FamilyRouteV4, routeAttrs(e1.sys, tk(e1.sys, sdwan.ColorMPLS), 100, 0), route(1, "10.9.0.0/24", 1))
+		if max == 0 { // the TLOC never comes: unresolved
+			f.finish(30)
+			f.wantOne(KindUnresolvedRoute, "route vpn=1 prefix=10.9.0.0/24 originator=10.0.0.11")
+			continue
+		}
+		// the TLOC comes, and is not kept
+		x.adv(true, omp.FamilyTLOCv4, tlocAttrs(e1.sys, 100, "192.0.2.11:12346", "192.0.2.11:12346"), tlocNLRI(e1.sys, sdwan.ColorMPLS, 1))
+		x.eor(true, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+		f.finish(30)
+		if f.a.Stats().PathsRefused != 1 {
+			t.Fatalf("%d refused", f.a.Stats().PathsRefused)
+		}
+		for _, an := range f.anomalies(KindUnresolvedRoute) {
+			t.Errorf("unresolved-route for a TLOC not kept: %s", an.Explanation)
+		}
+		var b strings.Builder
+		if err := f.a.WriteSummary(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "Visibility: 1 advertisement(s) of new paths were not kept (--max-paths 1)") ||
+			!strings.Contains(b.String(), "None in what could be read") {
+			t.Errorf("summary does not tell the paths not kept:\n%s", b.String())
+		}
 	}
 }

@@ -254,6 +254,10 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 	if mid > 0 {
 		para(w, W, "", fmt.Sprintf("Visibility: %d session(s) began before the capture; their tables hold only what was advertised while capturing.", mid))
 	}
+	if n := a.stats.PathsRefused; n > 0 {
+		para(w, W, "", fmt.Sprintf("Visibility: %d advertisement(s) of new paths were not kept (--max-paths %d); the tables that lost them are incomplete (see Limits).",
+			n, a.cfg.MaxPaths))
+	}
 	if l := a.limitsHit(); l != "" {
 		para(w, W, "", "Limits: "+l+".")
 	}
@@ -371,7 +375,7 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 
 	fmt.Fprintf(w, "\nANOMALIES (%d)\n", len(anoms))
 	if len(anoms) == 0 {
-		if gapped+unread > 0 {
+		if gapped+unread > 0 || a.stats.PathsRefused > 0 {
 			para(w, W, "", "None in what could be read; parts of the capture could not be (see Visibility).")
 		} else {
 			fmt.Fprintln(w, "None.")
@@ -528,11 +532,12 @@ func (a *Analyzer) limitsHit() string {
 	}
 	if n := lim.GRSpansForgotten; n > 0 {
 		l = append(l, fmt.Sprintf("%d graceful-restart period(s) forgotten by their tables (each keeps its last %d): "+
-			"the report's history does not mark paths stale inside them", n, maxGRSpans))
+			"the report's history, and --at or --diff of instants inside them, show those tables out of GR and their paths not stale", n, maxGRSpans))
 	}
 	if n := lim.PathsRefused; n > 0 {
-		l = append(l, fmt.Sprintf("%d path(s) not kept: the analyzer held %d (--max-paths) already; "+
-			"their tables are incomplete and not judged for what they lack", n, a.cfg.MaxPaths))
+		l = append(l, fmt.Sprintf("%d advertisement(s) of new paths not kept: the analyzer held %d paths (--max-paths) already; "+
+			"their tables are incomplete, and not-distributed, vsmart-divergence, withdraw-unknown, unresolved-route (for TLOCs) "+
+			"and stale-after-gr no longer raise notices a path not kept could make false", n, a.cfg.MaxPaths))
 	}
 	return strings.Join(l, "; ")
 }

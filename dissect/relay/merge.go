@@ -100,8 +100,9 @@ type givenSpan struct {
 }
 
 // take removes q from the ranges given up, reporting whether it was there
-// and whether it counted as missing.
-func (r *runState) take(q uint64) (ok, counted bool) {
+// and whether it counted as missing (a range split in two past maxGivenUp
+// forgets the oldest, counted in st).
+func (r *runState) take(st *MergeStats, q uint64) (ok, counted bool) {
 	for i, g := range r.given {
 		if q < g.lo || q >= g.hi {
 			continue
@@ -116,6 +117,10 @@ func (r *runState) take(q uint64) (ok, counted bool) {
 		default:
 			r.given = append(r.given[:i+1], r.given[i:]...)
 			r.given[i].hi, r.given[i+1].lo = q, q+1
+			if len(r.given) > maxGivenUp {
+				r.given = append(r.given[:0], r.given[1:]...)
+				st.GivenForgotten++
+			}
 		}
 		return true, g.counted
 	}
@@ -225,7 +230,7 @@ func (m *Merger) Push(name string, e *Envelope, pending uint64, now time.Time) b
 	r := m.run(s, e.Run, max(e.Seq, 1))
 	switch {
 	case e.Seq < r.next || r.ooo[e.Seq] != nil:
-		if ok, counted := r.take(e.Seq); ok {
+		if ok, counted := r.take(&m.st, e.Seq); ok {
 			// given up, and here after all: released late
 			if counted {
 				m.st.Missing--

@@ -908,3 +908,39 @@ func TestMergerGivenUpBounded(t *testing.T) {
 		t.Errorf("after the late arrivals: %+v", st)
 	}
 }
+
+// TestMergerGivenUpSplitBounded: an envelope arriving in the middle of a
+// range given up splits it in two; past maxGivenUp ranges the oldest is
+// forgotten and counted, so the ranges stay bounded.
+func TestMergerGivenUpSplitBounded(t *testing.T) {
+	now := time.Now()
+	m := &Merger{Lateness: time.Second, HoleWait: time.Second}
+	seq := uint64(1)
+	m.Push("a", env(1, seq, 0, KindTick), 0, now)
+	for i := 0; i < maxGivenUp; i++ {
+		seq += 4 // a hole of three Seqs before each
+		m.Push("a", env(1, seq, i+1, KindTick), 0, now)
+		now = now.Add(2 * time.Second)
+		for r := m.Pop(now, false); r != nil; r = m.Pop(now, false) {
+		}
+	}
+	if st := m.Stats(); st.GivenForgotten != 0 || st.Missing != 3*maxGivenUp {
+		t.Fatalf("before the splits: %+v", st)
+	}
+	// the middle of the last hole: split, one range too many
+	if !m.Push("a", env(1, seq-2, maxGivenUp, KindTick), 0, now) {
+		t.Fatal("the late envelope was refused")
+	}
+	if st := m.Stats(); st.GivenForgotten != 1 || st.Recovered != 1 {
+		t.Errorf("after a split: %+v", st)
+	}
+	// the oldest range is forgotten: its envelopes are duplicates now
+	if m.Push("a", env(1, 3, 1, KindTick), 0, now) {
+		t.Error("an envelope of the forgotten range was taken")
+	}
+	for _, r := range m.sensors[0].runs {
+		if len(r.given) > maxGivenUp {
+			t.Errorf("%d ranges kept", len(r.given))
+		}
+	}
+}
