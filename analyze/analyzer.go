@@ -120,6 +120,9 @@ type Stats struct {
 	// maxTableSessions graceful-restart reconnections keeps the first and
 	// the last ones
 	TableSessionsOmitted int
+	// DevicesPruned counts devices let go of with a positive Retention:
+	// no session claimed them for longer than it
+	DevicesPruned int
 	// StaleFlushesForgotten counts graceful-restart flushes
 	// stale-after-gr forgot: a group (one prefix or TLOC) held
 	// maxStaleFlushes (16) of distinct receivers, originators and TLOCs
@@ -703,7 +706,7 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 	if sd.sys.IsValid() {
 		sys := ip4(sd.sys)
 		untracked := false
-		if dv := a.device(sys); dv != nil {
+		if dv := a.device(sys, now); dv != nil {
 			dv.dev, dv.site, dv.siteOK = m.DeviceType, m.SiteID, true
 		} else {
 			untracked = true
@@ -790,18 +793,47 @@ func (a *Analyzer) handshake(s *session, d int, m *omp.Handshake, now int64, fra
 // counted in Stats.DevicesUntracked.
 const maxDevices = 1 << 16
 
-// device returns the device of sys, creating it; nil when it is new and
-// the analyzer records maxDevices already.
-func (a *Analyzer) device(sys uint32) *device {
+// device returns the device of sys, creating it at now; nil when it is
+// new and the analyzer records maxDevices already.
+func (a *Analyzer) device(sys uint32, now int64) *device {
 	d := a.devices[sys]
 	if d == nil {
 		if len(a.devices) >= a.maxDev {
 			return nil
 		}
-		d = &device{sys: sys}
+		d = &device{sys: sys, idleAt: now}
 		a.devices[sys] = d
 	}
 	return d
+}
+
+// pruneDevices lets go of the devices no session has claimed since before
+// cutoff and no session in memory names, and of the underlay addresses
+// no session in memory comes from (Retention: a flood of made-up
+// system-ips or addresses, or devices long gone, no longer hold the places
+// of maxDevices).
+func (a *Analyzer) pruneDevices(cutoff int64) {
+	named := map[uint32]bool{}
+	addrs := map[netip.Addr]bool{}
+	for _, s := range a.sessList {
+		for _, sd := range s.sides {
+			if sd.sys.IsValid() {
+				named[ip4(sd.sys)] = true
+			}
+			addrs[sd.addr.Addr()] = true
+		}
+	}
+	for sys, d := range a.devices {
+		if len(d.claims) == 0 && d.idleAt < cutoff && !named[sys] {
+			delete(a.devices, sys)
+			a.stats.DevicesPruned++
+		}
+	}
+	for ad := range a.addrMap {
+		if !addrs[ad] {
+			delete(a.addrMap, ad)
+		}
+	}
 }
 
 // adoptGR hands tables kept in GR for the same two devices to the new
@@ -1053,7 +1085,7 @@ func (a *Analyzer) holdFire(sd *side, now int64) {
 // ---- duplicate system-ip
 
 func (a *Analyzer) claim(sd *side, now int64, frame uint64) {
-	d := a.device(ip4(sd.sys))
+	d := a.device(ip4(sd.sys), now)
 	if d == nil {
 		return // a device past the cap (Stats.DevicesUntracked): not claimed, not judged
 	}
@@ -1068,6 +1100,7 @@ func (a *Analyzer) claim(sd *side, now int64, frame uint64) {
 		}
 	}
 	d.claims = append(d.claims, sd)
+	d.idleAt = 0
 	sd.claimed = true
 	a.tell(&coreEvent{kind: evClaim, s: sd.sess, sd: sd, now: now, frame: frame})
 }
@@ -1086,6 +1119,9 @@ func (a *Analyzer) unclaim(sd *side, now int64) {
 			d.claims = slices.Delete(d.claims, i, i+1)
 			break
 		}
+	}
+	if len(d.claims) == 0 {
+		d.idleAt = now
 	}
 	a.tell(&coreEvent{kind: evUnclaim, s: sd.sess, sd: sd, now: now})
 }

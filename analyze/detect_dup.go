@@ -85,7 +85,7 @@ func (u *dupDet) track(sd *side, d *device) {
 func (u *dupDet) event(e *coreEvent) {
 	switch e.kind {
 	case evClaim, evIdentity:
-		d := u.a.device(ip4(e.sd.sys))
+		d := u.a.device(ip4(e.sd.sys), e.now)
 		u.track(e.sd, d)
 		u.eval(d, e.now, e.frame, e.sd, false)
 	case evUnclaim:

@@ -530,6 +530,7 @@ func (a *Analyzer) maybePrune() {
 	}
 	clear(a.sessList[len(keep):])
 	a.sessList = keep
+	a.pruneDevices(cutoff)
 }
 
 // AnomalyAbout reports whether an anomaly concerns system-ip (or end name)

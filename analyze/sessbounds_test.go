@@ -350,3 +350,59 @@ func TestGRSpansCounted(t *testing.T) {
 		t.Errorf("Limits line %q", h)
 	}
 }
+
+// TestDevicesPrunedWithRetention: with a positive Retention, devices no
+// session has claimed or named for longer than it leave memory, with the
+// addresses that named them: a flood of made-up system-ips early in a
+// long live capture does not keep later devices from being recorded and
+// judged.
+func TestDevicesPrunedWithRetention(t *testing.T) {
+	f := newFab(t, Config{Retention: 10 * time.Second})
+	f.a.maxDev = 100
+	x := f.connect(vsmart(1), vsmart(2))
+	for i := range 300 {
+		f.at(1 + float64(i)*0.01)
+		x.omp(true, vsmartN(i).handshake())
+	}
+	var ends []*sess
+	for i := range 150 {
+		f.at(4 + float64(i)*0.01)
+		ends = append(ends, f.connect(edgeN(i), vsmart(1)))
+	}
+	untracked := f.a.Stats().DevicesUntracked
+	if untracked == 0 || len(f.a.devices) != 100 {
+		t.Fatalf("%d devices, %d untracked: the flood did not reach the cap", len(f.a.devices), untracked)
+	}
+	f.at(10)
+	for _, s := range ends {
+		s.end()
+	}
+	f.at(400) // far past the retention and every window
+	if f.a.Stats().DevicesPruned == 0 {
+		t.Fatal("no device pruned")
+	}
+	// what stays: the devices the session still up names
+	for sys := range f.a.devices {
+		if a := addrOf4(sys); a != vsmart(1).sys && a != vsmart(2).sys && a != vsmartN(299).sys {
+			t.Errorf("device %v kept", a)
+		}
+	}
+	if len(f.a.addrMap) > 2 {
+		t.Errorf("%d underlay addresses kept, want the up session's 2 at most", len(f.a.addrMap))
+	}
+	// new devices are recorded again, and a duplicate among them judged
+	e := edgeN(1000)
+	f.connect(e, vsmart(1))
+	e2 := e // the same system-ip at another site
+	e2.addr, e2.site = netip.AddrFrom4([4]byte{198, 18, 0, 99}), 4242
+	f.connect(e2, vsmart(1))
+	f.at(420)
+	if n := f.a.Stats().DevicesUntracked; n != untracked {
+		t.Errorf("%d more HANDSHAKEs untracked after the pruning", n-untracked)
+	}
+	if f.a.devices[ip4(e.sys)] == nil {
+		t.Error("the new device is not recorded")
+	}
+	f.finish(430)
+	f.wantOneOf(KindDuplicateSystemIP, "system-ip "+e.sys.String())
+}

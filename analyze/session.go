@@ -219,6 +219,7 @@ type device struct {
 	site   uint32
 	siteOK bool
 	claims []*side
+	idleAt int64 // since when it has had no claim (with a positive Retention it leaves memory past it)
 	dup    bool
 	pair   [2]*side // the claims that made dup
 }
