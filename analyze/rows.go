@@ -157,7 +157,9 @@ func (a *Analyzer) refusePath(t *table, k uint8, now int64) {
 	a.refused |= 1 << k
 	s := t.sess
 	s.pathsRefused[t.dir]++
-	if !t.gapped {
+	if !t.gapped || s.pathsRefused[t.dir] == 1 {
+		// the table, or the session (not-distributed judges receivers
+		// by their sessions), is incomplete from here
 		t.gapped = true
 		a.tell(&coreEvent{kind: evTableChanged, t: t, now: now})
 	}
