@@ -469,6 +469,14 @@ func (r *reader) broadcast(k opKind, now int64, t time.Time, frame uint64) {
 		oe.frame = r.p.lastGen
 	}
 	r.step(op{kind: k, now: now, gen: r.p.lastGen, t: t, frame: frame}, oe)
+	if k == opKeys {
+		// sent at once: the key store keeps, for the workers, what the
+		// generations read before it need until the merger passes this
+		// step (KeyStore.SetFloor); a batch waiting to fill would let
+		// the reader's lead, and that memory, grow (rare: keys come
+		// seldom)
+		r.flush()
+	}
 }
 
 func (r *reader) run() {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -72,6 +73,7 @@ type keyEntry struct {
 	gen    uint64    // the store's generation once it was added
 	prev   *keyEntry // the entry it replaced (a view of an older generation sees that one)
 	n      int       // entries put under the key, this one included (the newest's)
+	listed bool      // the key is in the store's longM or longP (the newest's)
 }
 
 type rsaEntry struct {
@@ -121,7 +123,9 @@ func put[K comparable](k *KeyStore, m map[K]keyEntry, key K, e keyEntry, gen uin
 		} else {
 			e.prev = &old
 		}
-		if k.trim(windowEnd(&e)) {
+		e.listed = old.listed
+		if k.trim(windowEnd(&e)) && !e.listed {
+			e.listed = true // listed once, however often re-keyed
 			*long = append(*long, key)
 		}
 	case len(m) >= limit:
@@ -178,24 +182,32 @@ func (k *KeyStore) SetFloor(g uint64) {
 }
 
 // retrim trims the chains of the keys in long again, returning those
-// that still keep more than their window (each once).
+// that still keep more than their window (nil when none does: the list's
+// array goes too).
 func retrim[K comparable](k *KeyStore, m map[K]keyEntry, long []K) []K {
 	if len(long) == 0 {
-		return long
+		return nil
 	}
-	seen := make(map[K]bool, len(long))
 	keep := long[:0]
 	for _, key := range long {
 		e, ok := m[key]
-		if !ok || seen[key] {
+		if !ok {
 			continue
 		}
-		seen[key] = true
 		if e.prev != nil && k.trim(windowEnd(&e)) {
 			keep = append(keep, key)
+			continue
 		}
+		e.listed = false
+		m[key] = e
 	}
 	clear(long[len(keep):])
+	if len(keep) == 0 {
+		return nil
+	}
+	if cap(keep) > 4*len(keep)+64 {
+		keep = slices.Clone(keep)
+	}
 	return keep
 }
 
