@@ -18,37 +18,19 @@ import (
 // against 6 MB with one worker while it waited for 256 steps).
 func TestParallelRekeyMemory(t *testing.T) {
 	const K, N = 5_000, 120
-	var buf bytes.Buffer
-	r, err := capture.Open("../pcaps/route-flap.pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var w *capture.PcapngWriter
-	for i := 0; i < N; i++ {
-		var p capture.Packet
-		if r.Next(&p) != nil {
-			break
-		}
-		if w == nil {
-			if w, err = capture.NewPcapngWriter(&buf, p.LinkType); err != nil {
-				t.Fatal(err)
-			}
-		}
+	buf := secretsCapture(t, "../pcaps/route-flap.pcap", N, func(i int) []byte {
 		var b strings.Builder
 		for k := range K {
 			var cr [32]byte
 			cr[0], cr[1], cr[2], cr[3] = byte(k), byte(k>>8), byte(k>>16), 0xab
 			fmt.Fprintf(&b, "CLIENT_RANDOM %x %x\n", cr, bytes.Repeat([]byte{byte(i), 3, 3}, 16))
 		}
-		w.WriteSecrets([]byte(b.String()))
-		w.WritePacket(&p)
-	}
-	r.Close()
-	w.Close()
-	t.Logf("capture %d MB", buf.Len()>>20)
+		return []byte(b.String())
+	})
+	t.Logf("capture %d MB", len(buf)>>20)
 	peaks := map[int]uint64{}
 	for _, j := range []int{1, 2} {
-		rd, err := capture.NewReader(bytes.NewReader(buf.Bytes()))
+		rd, err := capture.NewReader(bytes.NewReader(buf))
 		if err != nil {
 			t.Fatal(err)
 		}

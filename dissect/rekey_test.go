@@ -33,32 +33,17 @@ func TestParallelSameAsOneRekeyFlood(t *testing.T) {
 		}
 	}
 	for _, at := range []int{80, 300, 640} {
-		var buf bytes.Buffer
-		r, err := capture.Open("../pcaps/route-flap.pcap")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var w *capture.PcapngWriter
-		for i := 0; ; i++ {
-			var p capture.Packet
-			if r.Next(&p) != nil {
-				break
+		buf := secretsCapture(t, "../pcaps/route-flap.pcap", -1, func(i int) []byte {
+			switch i {
+			case 0:
+				return keys
+			case at:
+				return flood.Bytes()
 			}
-			if w == nil {
-				if w, err = capture.NewPcapngWriter(&buf, p.LinkType); err != nil {
-					t.Fatal(err)
-				}
-				w.WriteSecrets(keys)
-			}
-			if i == at {
-				w.WriteSecrets(flood.Bytes())
-			}
-			w.WritePacket(&p)
-		}
-		r.Close()
-		w.Close()
+			return nil
+		})
 		run := func(workers int) ([]string, int) {
-			rd, err := capture.NewReader(bytes.NewReader(buf.Bytes()))
+			rd, err := capture.NewReader(bytes.NewReader(buf))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,4 +71,41 @@ func TestParallelSameAsOneRekeyFlood(t *testing.T) {
 			}
 		}
 	}
+}
+
+// secretsCapture returns the first n packets of the capture src (n < 0:
+// all) as a pcapng, with the Decryption Secrets Block secrets(i) before
+// packet i when it is not nil.
+func secretsCapture(t *testing.T, src string, n int, secrets func(i int) []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	r, err := capture.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var w *capture.PcapngWriter
+	for i := 0; n < 0 || i < n; i++ {
+		var p capture.Packet
+		if r.Next(&p) != nil {
+			break
+		}
+		if w == nil {
+			if w, err = capture.NewPcapngWriter(&buf, p.LinkType); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if k := secrets(i); k != nil {
+			if err := w.WriteSecrets(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.WritePacket(&p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

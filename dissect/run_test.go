@@ -118,31 +118,14 @@ func TestParallelSameAsOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, at := range []int{0, 80, 640} {
-		var buf bytes.Buffer
-		r, err := capture.Open("../pcaps/route-flap.pcap")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var w *capture.PcapngWriter
-		for i := 0; ; i++ {
-			var p capture.Packet
-			if r.Next(&p) != nil {
-				break
-			}
-			if w == nil {
-				if w, err = capture.NewPcapngWriter(&buf, p.LinkType); err != nil {
-					t.Fatal(err)
-				}
-			}
+		buf := secretsCapture(t, "../pcaps/route-flap.pcap", -1, func(i int) []byte {
 			if i == at {
-				w.WriteSecrets(keys)
+				return keys
 			}
-			w.WritePacket(&p)
-		}
-		r.Close()
-		w.Close()
+			return nil
+		})
 		run := func(workers int, between func() bool) []string {
-			rd, err := capture.NewReader(bytes.NewReader(buf.Bytes()))
+			rd, err := capture.NewReader(bytes.NewReader(buf))
 			if err != nil {
 				t.Fatal(err)
 			}
