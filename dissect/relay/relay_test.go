@@ -623,7 +623,7 @@ func TestEncoderPlainLoss(t *testing.T) {
 // FuzzMerger: any sequence of envelopes from any sensors, runs and
 // sequence numbers (duplicates, holes, forged numbers) never panics; each
 // envelope the merger keeps is released exactly once (with a flush at the
-// end), and it holds nothing after.
+// end), and it holds nothing after; its given-up ranges stay bounded.
 func FuzzMerger(f *testing.F) {
 	f.Add([]byte{0, 1, 1, 10, 1, 1, 2, 20, 0, 1, 3, 30, 2, 2, 1, 5})
 	f.Add([]byte{0, 0, 5, 1, 0, 0, 1, 2, 0, 0, 2, 3, 0, 0, 5, 1, 0, 0, 255, 9})
@@ -647,6 +647,13 @@ func FuzzMerger(f *testing.F) {
 			}
 			for r := m.Pop(now, false); r != nil; r = m.Pop(now, false) {
 				out++
+			}
+			for _, s := range m.sensors {
+				for _, r := range s.runs {
+					if len(r.given) > maxGivenUp {
+						t.Fatalf("%d given-up ranges kept", len(r.given))
+					}
+				}
 			}
 		}
 		for r := m.Pop(now, true); r != nil; r = m.Pop(now, true) {
