@@ -809,9 +809,11 @@ func (a *Analyzer) device(sys uint32, now int64) *device {
 
 // pruneDevices lets go of the devices no session has claimed since before
 // cutoff and no session in memory names, and of the underlay addresses
-// no session in memory comes from (Retention: a flood of made-up
-// system-ips or addresses, or devices long gone, no longer hold the places
-// of maxDevices).
+// no session in memory comes from but the marks of shared ones (Retention:
+// a flood of made-up system-ips or addresses, or devices long gone, no
+// longer hold the places of maxDevices). The sides of running OMP
+// sessions whose HANDSHAKE came while the devices were at their cap
+// claim their system-ips in the room made.
 func (a *Analyzer) pruneDevices(cutoff int64) {
 	named := map[uint32]bool{}
 	addrs := map[netip.Addr]bool{}
@@ -823,15 +825,36 @@ func (a *Analyzer) pruneDevices(cutoff int64) {
 			addrs[sd.addr.Addr()] = true
 		}
 	}
+	pruned := false
 	for sys, d := range a.devices {
 		if len(d.claims) == 0 && d.idleAt < cutoff && !named[sys] {
 			delete(a.devices, sys)
 			a.stats.DevicesPruned++
+			pruned = true
 		}
 	}
-	for ad := range a.addrMap {
-		if !addrs[ad] {
+	for ad, sys := range a.addrMap {
+		if !addrs[ad] && sys != 0 { // (a shared address stays marked: no inference from it)
 			delete(a.addrMap, ad)
+		}
+	}
+	if !pruned {
+		return
+	}
+	for _, s := range a.sessList {
+		if !s.omp.running() {
+			continue
+		}
+		for _, sd := range s.sides {
+			if sd.hs == nil || !sd.sys.IsValid() || sd.claimed {
+				continue
+			}
+			dv := a.device(ip4(sd.sys), a.clock)
+			if dv == nil {
+				return // full again
+			}
+			dv.dev, dv.site, dv.siteOK = sd.dev, sd.site, sd.siteOK
+			a.claim(sd, a.clock, 0)
 		}
 	}
 }

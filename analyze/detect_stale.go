@@ -48,9 +48,24 @@ type flushEntry struct {
 	at   int64
 }
 
-func (*staleDet) eventKinds() uint64 { return 1 << evFlushed }
+func (*staleDet) eventKinds() uint64 { return 1<<evFlushed | 1<<evRefused }
 
 func (d *staleDet) event(e *coreEvent) {
+	if e.kind == evRefused {
+		// a path of that kind was not kept: the groups of the kind are
+		// judged again, their pending conditions let go (evalStale)
+		var gs []*group
+		for g := range d.gs {
+			if g.key.kind == uint8(e.n) {
+				gs = append(gs, g)
+			}
+		}
+		sortGroups(gs)
+		for _, g := range gs {
+			d.mark(g, d.gs[g])
+		}
+		return
+	}
 	if e.kind != evFlushed {
 		return
 	}
@@ -148,14 +163,14 @@ func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 			continue // the originator is back, or the receiver stopped
 		}
 		keep = append(keep, e)
+		src := staleSrc{g, e.recv}
 		if a.refused&(1<<kind) != 0 {
 			// a copy that would make it legitimate may be one the
-			// analyzer did not keep (Config.MaxPaths): no new notice; one
-			// raised before stays as it is
-			for _, ref := range x.refs {
-				if ref.src == (staleSrc{g, e.recv}) && !slices.Contains(refs, ref) {
-					refs = append(refs, ref)
-				}
+			// analyzer did not keep (Config.MaxPaths): no new notice, and
+			// none pending its grace; one raised before stays as it is
+			k := condKey{KindStaleAfterGR, rowSubject(out, out.attrs())}
+			if ref := (condRef{k, src}); a.condRaised(k) && slices.Contains(x.refs, ref) && !slices.Contains(refs, ref) {
+				refs = append(refs, ref)
 			}
 			continue
 		}
@@ -176,7 +191,6 @@ func (a *Analyzer) evalStale(g *group, x *staleGroup, now int64) {
 			continue
 		}
 		k := condKey{KindStaleAfterGR, rowSubject(out, out.attrs())}
-		src := staleSrc{g, e.recv}
 		ref := condRef{k, src}
 		if slices.Contains(refs, ref) {
 			continue

@@ -108,9 +108,23 @@ func (d *unresolvedDet) unindex(t tlocID, pos int32) {
 	d.byTLOC[t] = l[:last]
 }
 
-func (*unresolvedDet) eventKinds() uint64 { return 1 << evTLOC }
+func (*unresolvedDet) eventKinds() uint64 { return 1<<evTLOC | 1<<evRefused }
 
 func (d *unresolvedDet) event(e *coreEvent) {
+	if e.kind == evRefused {
+		if uint8(e.n) == kTLOC {
+			// the TLOC may be one not kept (Config.MaxPaths): what is
+			// pending its grace goes; what was raised stays as it is
+			for k := range d.active {
+				ck := condKey{KindUnresolvedRoute, routeSubject(k.g.key.vpn, k.g.key.prefix(), addrOf4(k.orig))}
+				if !d.a.condRaised(ck) {
+					delete(d.active, k)
+					d.a.condClear(ck, k, e.now)
+				}
+			}
+		}
+		return
+	}
 	if e.kind != evTLOC {
 		return
 	}

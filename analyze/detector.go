@@ -125,6 +125,10 @@ const (
 	// evVDaemon: side sd of s sent vdaemon message vd (after its evHeader,
 	// before the core acted on the body).
 	evVDaemon
+	// evRefused: the first path of kind n (kRoute, kTLOC, kService) was
+	// not kept (Config.MaxPaths): detectors that judge a path's absence
+	// let go of the notices they have not raised yet.
+	evRefused
 	evKinds // the number of kinds
 )
 

@@ -92,6 +92,13 @@ func (a *Analyzer) condClear(k condKey, src any, now int64) {
 }
 
 // condClearSubject ends a condition whatever its sources.
+// condRaised reports whether the condition k was raised (its notice is
+// out), not only pending its grace.
+func (a *Analyzer) condRaised(k condKey) bool {
+	c := a.conds[k]
+	return c != nil && c.anom != nil
+}
+
 func (a *Analyzer) condClearSubject(kind Kind, subject string, now int64) {
 	if c := a.conds[condKey{kind, subject}]; c != nil {
 		a.endCond(c, now)

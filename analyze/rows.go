@@ -154,7 +154,10 @@ func (a *Analyzer) advertise(t *table, f omp.Family, n *omp.NLRI, at *Attrs, now
 // notices once a path they may miss was not kept (a.refused).
 func (a *Analyzer) refusePath(t *table, k uint8, now int64) {
 	a.stats.PathsRefused++
-	a.refused |= 1 << k
+	if a.refused&(1<<k) == 0 {
+		a.refused |= 1 << k
+		a.tell(&coreEvent{kind: evRefused, n: int(k), now: now})
+	}
 	s := t.sess
 	s.pathsRefused[t.dir]++
 	if !t.gapped || s.pathsRefused[t.dir] == 1 {
