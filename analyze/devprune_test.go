@@ -43,11 +43,7 @@ func TestDevicesPrunedKeepNATMark(t *testing.T) {
 func TestDevicesPrunedRetryClaims(t *testing.T) {
 	f := newFab(t, Config{Retention: 10 * time.Second})
 	f.a.maxDev = 100
-	x := f.connect(vsmart(1), vsmart(2))
-	for i := range 300 {
-		f.at(1 + float64(i)*0.01)
-		x.omp(true, vsmartN(i).handshake())
-	}
+	handshakeFlood(f, 300)
 	f.at(5)
 	d1 := edge(50, 100)
 	f.connect(d1, vsmart(1)) // untracked: the cap is full

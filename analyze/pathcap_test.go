@@ -14,17 +14,7 @@ import (
 // review found it raised at 140 s.)
 func TestPathCapStalePendingLetGo(t *testing.T) {
 	for _, capped := range []bool{false, true} {
-		f := newFab(t, Config{})
-		e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
-		a := f.connect(e1, v1)
-		b := f.connect(e2, v1)
-		c := f.connect(e1, v2)
-		m := f.connect(v2, v1)
-		f.at(1)
-		advertiseEdge(a, e1, "10.1.0.0/24")
-		reflectTo(b, false, e1, "10.1.0.0/24")
-		b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
-		advertiseEdge(c, e1, "10.1.0.0/24")
+		f, a, m, e1 := peerFabric(t, Config{})
 		f.at(10)
 		a.end()
 		f.at(132) // flushed at 130: pending until 140

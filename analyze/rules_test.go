@@ -481,7 +481,19 @@ func TestPathCap(t *testing.T) {
 // into graceful restart. vsmart1 still has e1's paths from vsmart2: its
 // reflection to e2 is legitimate, no stale-after-gr.
 func staleViaPeer(t *testing.T, maxPaths int) *fab {
-	f := newFab(t, Config{MaxPaths: maxPaths})
+	f, a, m, e1 := peerFabric(t, Config{MaxPaths: maxPaths})
+	reflectTo(m, true, e1, "10.1.0.0/24")
+	f.at(10)
+	a.end()
+	f.finish(200)
+	return f
+}
+
+// peerFabric: e1 on vsmart1 (session a) and vsmart2, e2 on vsmart1, and
+// the session m between the vSmarts; at 1 s e1 advertises 10.1.0.0/24 to
+// both and vsmart1 reflects it to e2. It returns the fabric, a, m and e1.
+func peerFabric(t *testing.T, cfg Config) (*fab, *sess, *sess, dev) {
+	f := newFab(t, cfg)
 	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
 	a := f.connect(e1, v1)
 	b := f.connect(e2, v1)
@@ -492,11 +504,7 @@ func staleViaPeer(t *testing.T, maxPaths int) *fab {
 	reflectTo(b, false, e1, "10.1.0.0/24")
 	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
 	advertiseEdge(c, e1, "10.1.0.0/24")
-	reflectTo(m, true, e1, "10.1.0.0/24")
-	f.at(10)
-	a.end()
-	f.finish(200)
-	return f
+	return f, a, m, e1
 }
 
 // TestPathCapNoFalseAbsence: the detectors that judge a path's absence

@@ -169,11 +169,7 @@ func TestRefusedSessionNoMeshWarning(t *testing.T) {
 func TestDeviceCap(t *testing.T) {
 	f := newFab(t, Config{})
 	f.a.maxDev = 100
-	x := f.connect(vsmart(1), vsmart(2))
-	for i := range 300 {
-		f.at(1 + float64(i)*0.01)
-		x.omp(true, vsmartN(i).handshake())
-	}
+	handshakeFlood(f, 300)
 	// sessions from new addresses, each naming itself
 	for i := range 300 {
 		f.at(4 + float64(i)*0.01)
@@ -192,6 +188,17 @@ func TestDeviceCap(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), fmt.Sprintf("HANDSHAKE(s) named a system-ip or address past the %d devices", 100)) {
 		t.Errorf("the summary does not tell the limit:\n%s", b.String())
+	}
+}
+
+// handshakeFlood connects vsmart1 to vsmart2 and makes vsmart1's side send
+// n HANDSHAKEs from 1 s, 10 ms apart, each naming another vSmart
+// (vsmartN): a flood of made-up system-ips on one session.
+func handshakeFlood(f *fab, n int) {
+	x := f.connect(vsmart(1), vsmart(2))
+	for i := range n {
+		f.at(1 + float64(i)*0.01)
+		x.omp(true, vsmartN(i).handshake())
 	}
 }
 
@@ -359,11 +366,7 @@ func TestGRSpansCounted(t *testing.T) {
 func TestDevicesPrunedWithRetention(t *testing.T) {
 	f := newFab(t, Config{Retention: 10 * time.Second})
 	f.a.maxDev = 100
-	x := f.connect(vsmart(1), vsmart(2))
-	for i := range 300 {
-		f.at(1 + float64(i)*0.01)
-		x.omp(true, vsmartN(i).handshake())
-	}
+	handshakeFlood(f, 300)
 	var ends []*sess
 	for i := range 150 {
 		f.at(4 + float64(i)*0.01)
