@@ -232,6 +232,13 @@ func (c *chaos) step() {
 func (c *chaos) check() {
 	tb := c.tb
 	a := c.a
+	held := 0
+	for _, t := range a.tables {
+		held += t.rows.len()
+	}
+	if held != a.paths || a.paths > a.cfg.MaxPaths {
+		tb.Fatalf("the tables hold %d rows, the analyzer counts %d (MaxPaths %d)", held, a.paths, a.cfg.MaxPaths)
+	}
 	for ad, l := range a.unnamed {
 		for _, sd := range l {
 			if a.sessions[sd.sess.id] != sd.sess || sd.addr.Addr() != ad {
@@ -463,7 +470,8 @@ func runChaos(tb testing.TB, next func(int) int, steps int) {
 		}
 		last = e.Time
 		e.AppendJSON(nil)
-	}, HistoryPerRow: 3, RouteFlapCount: 1, TLOCFlapCount: 1, Retention: []time.Duration{0, -1, time.Minute, 3 * time.Minute}[next(4)], MaxAnomalies: 20})
+	}, HistoryPerRow: 3, RouteFlapCount: 1, TLOCFlapCount: 1, Retention: []time.Duration{0, -1, time.Minute, 3 * time.Minute}[next(4)], MaxAnomalies: 20,
+		MaxPaths: []int{0, 0, 8, 40}[next(4)]}) // some runs at the path cap
 	for i := 0; i < steps; i++ {
 		c.step()
 		if i%97 == 0 {
