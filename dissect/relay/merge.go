@@ -54,6 +54,9 @@ type MergeStats struct {
 	// envelope of one that arrives after all is dropped as a duplicate
 	// (and stays counted as missing)
 	GivenForgotten uint64
+	// runs forgotten past maxRunsDone per sensor after they were
+	// dropped: a copy of an envelope of one is taken for a new run's
+	RunsDoneForgotten uint64
 }
 
 // Bounds of the merger's tables.
@@ -185,6 +188,7 @@ func (m *Merger) run(s *sensorState, run, seq uint64) *runState {
 		if len(s.doneList) >= maxRunsDone {
 			delete(s.done, s.doneList[0])
 			s.doneList = s.doneList[1:]
+			m.st.RunsDoneForgotten++
 		}
 		s.done[old.run] = old.next
 		s.doneList = append(s.doneList, old.run)

@@ -729,6 +729,15 @@ func TestMergerRuns(t *testing.T) {
 	if m3.Push("f", env(1, 1, 1, KindTick), 0, now) || m3.Stats().RunsDropped == 0 || m3.Stats().Duplicates != 1 {
 		t.Errorf("a copy of a forgotten run: %+v", m3.Stats())
 	}
+	// past maxRunsDone forgotten runs the oldest is no longer remembered:
+	// counted, and a copy of it is taken
+	m5 := &Merger{}
+	for run := uint64(1); run <= maxRuns+maxRunsDone+1; run++ {
+		m5.Push("f", env(run, 1, int(run), KindTick), 0, now)
+	}
+	if st := m5.Stats(); st.RunsDoneForgotten != 1 || !m5.Push("f", env(1, 1, 1, KindTick), 0, now) {
+		t.Errorf("a run forgotten twice: %+v", m5.Stats())
+	}
 }
 
 // TestPublisherGivesUp: a capture file's publisher whose stream is
