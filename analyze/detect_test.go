@@ -393,6 +393,24 @@ func grFabric(t *testing.T, cfg Config) (*fab, *sess, *sess, dev, dev, dev) {
 	return f, a, b, e1, e2, v1
 }
 
+// peerFabric: e1 on vsmart1 (session a) and vsmart2, e2 on vsmart1, and
+// the session m between the vSmarts; at 1 s e1 advertises 10.1.0.0/24 to
+// both and vsmart1 reflects it to e2. It returns the fabric, a, m and e1.
+func peerFabric(t *testing.T, cfg Config) (*fab, *sess, *sess, dev) {
+	f := newFab(t, cfg)
+	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
+	a := f.connect(e1, v1)
+	b := f.connect(e2, v1)
+	c := f.connect(e1, v2)
+	m := f.connect(v2, v1)
+	f.at(1)
+	advertiseEdge(a, e1, "10.1.0.0/24")
+	reflectTo(b, false, e1, "10.1.0.0/24")
+	b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
+	advertiseEdge(c, e1, "10.1.0.0/24")
+	return f, a, m, e1
+}
+
 func TestGracefulRestartExpiry(t *testing.T) {
 	f, a, b, _, _, _ := grFabric(t, Config{})
 	f.at(10)

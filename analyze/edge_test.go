@@ -181,19 +181,10 @@ func TestTLOCCloneFromAnotherDevice(t *testing.T) {
 // A vSmart that lost an edge keeps its paths because the other vSmart,
 // still connected to the edge, sends them: legitimate, not stale.
 func TestStaleAfterGRLegitThroughOtherVSmart(t *testing.T) {
-	f := newFab(t, Config{})
-	e1, e2, v1, v2 := edge(1, 100), edge(2, 200), vsmart(1), vsmart(2)
-	a1 := f.connect(e1, v1)
-	a2 := f.connect(e1, v2)
-	m := f.connect(v1, v2)
-	b1 := f.connect(e2, v1)
-	f.at(1)
-	advertiseEdge(a1, e1, "10.1.0.0/24")
-	advertiseEdge(a2, e1, "10.1.0.0/24")
-	reflectTo(m, false, e1, "10.1.0.0/24") // v2 → v1
-	reflectTo(b1, false, e1, "10.1.0.0/24")
+	f, a, m, e1 := peerFabric(t, Config{})
+	reflectTo(m, true, e1, "10.1.0.0/24") // v2 → v1
 	f.at(10)
-	a1.end() // e1 loses v1 only
+	a.end() // e1 loses v1 only
 	f.finish(200)
 	f.wantNone()
 }

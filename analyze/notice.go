@@ -91,7 +91,6 @@ func (a *Analyzer) condClear(k condKey, src any, now int64) {
 	}
 }
 
-// condClearSubject ends a condition whatever its sources.
 // condRaised reports whether the condition k was raised (its notice is
 // out), not only pending its grace.
 func (a *Analyzer) condRaised(k condKey) bool {
@@ -99,6 +98,7 @@ func (a *Analyzer) condRaised(k condKey) bool {
 	return c != nil && c.anom != nil
 }
 
+// condClearSubject ends a condition whatever its sources.
 func (a *Analyzer) condClearSubject(kind Kind, subject string, now int64) {
 	if c := a.conds[condKey{kind, subject}]; c != nil {
 		a.endCond(c, now)
