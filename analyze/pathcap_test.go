@@ -177,7 +177,7 @@ func TestPathCapUnresolved(t *testing.T) {
 		if err := f.a.WriteSummary(&b); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(b.String(), fmt.Sprintf("Visibility: 1 advertisement(s) of new paths were not kept (--max-paths %d)", f.a.cfg.MaxPaths)) ||
+		if !strings.Contains(b.String(), fmt.Sprintf("Visibility: the analyzer held --max-paths (%d) paths and did not keep 1 advertisement(s) of new ones", f.a.cfg.MaxPaths)) ||
 			!strings.Contains(b.String(), "None in what could be read") {
 			t.Errorf("TLOC at %v s: the summary does not tell the paths not kept:\n%s", tlocAt, b.String())
 		}

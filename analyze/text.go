@@ -255,8 +255,8 @@ func (a *Analyzer) WriteSummaryOpts(w io.Writer, o SummaryOptions) error {
 		para(w, W, "", fmt.Sprintf("Visibility: %d session(s) began before the capture; their tables hold only what was advertised while capturing.", mid))
 	}
 	if n := a.stats.PathsRefused; n > 0 {
-		para(w, W, "", fmt.Sprintf("Visibility: %d advertisement(s) of new paths were not kept (--max-paths %d); the tables that lost them are incomplete (see Limits).",
-			n, a.cfg.MaxPaths))
+		para(w, W, "", fmt.Sprintf("Visibility: the analyzer held --max-paths (%d) paths and did not keep %d advertisement(s) of new ones; "+
+			"the tables that lost them are incomplete, and the anomalies say nothing about what those paths carried (see Limits).", a.cfg.MaxPaths, n))
 	}
 	if l := a.limitsHit(); l != "" {
 		para(w, W, "", "Limits: "+l+".")

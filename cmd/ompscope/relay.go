@@ -399,7 +399,7 @@ func (s *subscribeFlags) run(ctx context.Context, cmd string, fd *relayFeeder, s
 		what string
 	}{{st.Recovered, "arrived after being given up (analyzed late)"}, {st.Implausible, "refused (implausible sequence numbers)"},
 		{st.RunsDropped, "runs forgotten"}, {st.GivenForgotten, "ranges of given-up envelopes forgotten (one arriving after all is dropped as a duplicate)"},
-		{st.RunsDoneForgotten, "forgotten runs no longer remembered (a copy of one of their envelopes is taken for a new run's)"}, {st.Unread, "messages not read"}, {fd.skipped, "before --since"}, {fd.after, "after --until"},
+		{st.RunsDoneForgotten, "forgotten runs dropped from memory (a copy of one of their envelopes is taken for a new run's)"}, {st.Unread, "messages not read"}, {fd.skipped, "before --since"}, {fd.after, "after --until"},
 		{fd.unknown, "events of sessions whose facts never came"}} {
 		if c.n > 0 {
 			fmt.Fprintf(stderr, ", %d %s", c.n, c.what)
