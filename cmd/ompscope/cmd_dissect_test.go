@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ompscope/ompscope/dissect/tlsdec"
 	"github.com/ompscope/ompscope/pcaps/manifest"
 )
 
@@ -84,5 +85,19 @@ func TestDissectStatsOlderSecretsDropped(t *testing.T) {
 		if strings.Contains(errs, strings.Repeat(fmt.Sprintf("%02x", 0x10+i), 8)) {
 			t.Fatalf("a secret is printed:\n%s", errs)
 		}
+	}
+}
+
+// TestRefusedKeysHint: keys the key store refused at its caps (4 M master
+// secrets: too many to make in a test) are told with the caps and what
+// they cost; none refused, nothing is said.
+func TestRefusedKeysHint(t *testing.T) {
+	if h := refusedKeysHint("analyze", tlsdec.KeyCounts{MasterSecrets: 3}); h != "" {
+		t.Errorf("no key refused: %q", h)
+	}
+	want := "ompscope analyze: 2 key(s) were refused: the key store held its maximum (4194304 master secrets, 65536 PSK identities); " +
+		"the records of their sessions stay encrypted (dissect --stats counts them).\n"
+	if h := refusedKeysHint("analyze", tlsdec.KeyCounts{MasterSecrets: tlsdec.MaxMasterSecrets, Refused: 2}); h != want {
+		t.Errorf("hint %q, want %q", h, want)
 	}
 }

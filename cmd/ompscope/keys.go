@@ -196,10 +196,7 @@ func keyHint(stderr io.Writer, cmd string, d *dissect.Dissector, ks *tlsdec.KeyS
 		return
 	}
 	c := ks.Counts()
-	if c.Refused > 0 {
-		fmt.Fprintf(stderr, "ompscope %s: %d key(s) were refused: the key store held its maximum (%d master secrets, %d PSK identities); "+
-			"the records of their sessions stay encrypted (dissect --stats counts them).\n", cmd, c.Refused, tlsdec.MaxMasterSecrets, tlsdec.MaxPSKs)
-	}
+	fmt.Fprint(stderr, refusedKeysHint(cmd, c))
 	if c.MasterSecrets+c.PSKs+c.RSAKeys == 0 {
 		fmt.Fprintf(stderr, "ompscope %s: %d record(s) of %d session(s) could not be decrypted: no key was given. "+
 			"Give the key log (--keylog FILE: CLIENT_RANDOM lines, as SSLKEYLOGFILE writes them), a pre-shared key "+
@@ -209,6 +206,16 @@ func keyHint(stderr io.Writer, cmd string, d *dissect.Dissector, ks *tlsdec.KeyS
 	}
 	fmt.Fprintf(stderr, "ompscope %s: %d record(s) of %d session(s) could not be decrypted: the keys given do not "+
 		"include theirs (dissect --stats names the client random each session needs).\n", cmd, recs, n)
+}
+
+// refusedKeysHint is keyHint's line on keys the store refused at its
+// caps ("" when none was).
+func refusedKeysHint(cmd string, c tlsdec.KeyCounts) string {
+	if c.Refused == 0 {
+		return ""
+	}
+	return fmt.Sprintf("ompscope %s: %d key(s) were refused: the key store held its maximum (%d master secrets, %d PSK identities); "+
+		"the records of their sessions stay encrypted (dissect --stats counts them).\n", cmd, c.Refused, tlsdec.MaxMasterSecrets, tlsdec.MaxPSKs)
 }
 
 // hasKeys reports whether any key or port flag was given.
