@@ -570,11 +570,7 @@ type statsEntry struct {
 // are as good as random for any size; with 256 of them about three pairs
 // of the 41 sessions share a slot.
 func statsSlot(s *tlsdec.Session) int {
-	x := uint64(uintptr(unsafe.Pointer(s)))
-	x ^= x >> 31
-	x *= 0x9e3779b97f4a7c15
-	x ^= x >> 29
-	return int(x >> 56)
+	return int(part.Mix64(uint64(uintptr(unsafe.Pointer(s)))) >> 56)
 }
 
 // setRecord makes e a session's record before decodeRecord: every field

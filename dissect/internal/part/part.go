@@ -62,13 +62,20 @@ func Hash16(a1, a2 [16]byte) uint64 { return mix(addrHash(&a1), addrHash(&a2)) }
 func Hash4(a1, a2 [4]byte) uint64 { return mix(addr4Hash(a1), addr4Hash(a2)) }
 
 func mix(h1, h2 uint64) uint64 {
-	h := h1 ^ h2 + (h1+h2)*0x9e3779b97f4a7c15 // symmetric in the two addresses
-	h ^= h >> 31
-	h *= 0xbf58476d1ce4e5b9
-	if h ^= h >> 29; h == 0 {
+	h := Mix64(h1 ^ h2 + (h1+h2)*0x9e3779b97f4a7c15) // symmetric in the two addresses
+	if h == 0 {
 		h = 1
 	}
 	return h
+}
+
+// Mix64 scrambles x so that its high bits depend on all of its bits (the
+// last steps of splitmix64): for slots taken from the top of a hash of
+// values that differ in a few low or middle bits, as pointers do.
+func Mix64(x uint64) uint64 {
+	x ^= x >> 31
+	x *= 0xbf58476d1ce4e5b9
+	return x ^ x>>29
 }
 
 // Of is the part of hash h among n parts.
