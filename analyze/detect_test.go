@@ -380,12 +380,18 @@ func TestWithdrawRightAfterGRRestart(t *testing.T) {
 
 // ---- 8 stale-after-gr and graceful restart
 
-func grFabric(t *testing.T, cfg Config) (*fab, *sess, *sess, dev, dev, dev) {
-	f := newFab(t, cfg)
-	e1, e2, v1 := edge(1, 100), edge(2, 200), vsmart(1)
-	a := f.connect(e1, v1)
-	b := f.connect(e2, v1)
+// twoEdges: edges e1 and e2 on vsmart1 (sessions a and b), the clock at 1 s.
+func twoEdges(t *testing.T, cfg Config) (f *fab, a, b *sess, e1, e2, v1 dev) {
+	f = newFab(t, cfg)
+	e1, e2, v1 = edge(1, 100), edge(2, 200), vsmart(1)
+	a = f.connect(e1, v1)
+	b = f.connect(e2, v1)
 	f.at(1)
+	return
+}
+
+func grFabric(t *testing.T, cfg Config) (*fab, *sess, *sess, dev, dev, dev) {
+	f, a, b, e1, e2, v1 := twoEdges(t, cfg)
 	advertiseEdge(a, e1, "10.1.0.0/24", "10.1.1.0/24")
 	advertiseEdge(b, e2, "10.2.0.0/24")
 	reflectTo(b, false, e1, "10.1.0.0/24", "10.1.1.0/24")
@@ -942,11 +948,7 @@ func (f *fab) wantOneOf(kind Kind, subject string) Anomaly {
 // reflects them all to e2; e1's connection drops at 10 s and its GR expires
 // at 130 s while vsmart1 keeps reflecting.
 func staleFlushFabric(t *testing.T, n int, distinct bool) *fab {
-	f := newFab(t, Config{})
-	e1, e2, v1 := edge(1, 100), edge(2, 200), vsmart(1)
-	a := f.connect(e1, v1)
-	b := f.connect(e2, v1)
-	f.at(1)
+	f, a, b, e1, e2, _ := twoEdges(t, Config{})
 	advertiseEdge(a, e1)
 	advertiseEdge(b, e2)
 	for i := 1; i <= n; i++ {

@@ -327,11 +327,7 @@ func TestNotDistributedHubAndSpokeIsClean(t *testing.T) {
 // sessions; and the same TLOC reflected just inside the window.
 func TestNotDistributedTLOC(t *testing.T) {
 	run := func(reflectAt float64) *fab {
-		f := newFab(t, Config{})
-		e1, e2, v1 := edge(1, 100), edge(2, 200), vsmart(1)
-		a := f.connect(e1, v1)
-		b := f.connect(e2, v1)
-		f.at(1)
+		f, a, b, e1, e2, _ := twoEdges(t, Config{})
 		advertiseEdge(a, e1)
 		reflectTo(b, false, e1)
 		b.eor(false, omp.FamilyTLOCv4, omp.FamilyRouteV4)
